@@ -1,0 +1,44 @@
+# gatewayd: static top-level Makefile. It installs what is missing, runs ./configure once, and
+# delegates the build to objs/Makefile. Quick start: `make run` and `make test`.
+
+MAKEFLAGS += --no-print-directory
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: default build run test deps test-deps install clean distclean fuzz
+
+default: build
+
+objs/Makefile: configure Makefile.in
+	./configure $(CONFIGURE_ARGS)
+
+build: objs/Makefile
+	$(MAKE) -j$(JOBS) -f objs/Makefile build
+
+deps:
+	sh auto/install-deps build
+
+test-deps:
+	sh auto/install-deps test
+
+# Foreground gatewayd with the shipped config: routes on 127.0.0.1:8080, admin on 127.0.0.1:9901.
+run: deps
+	$(MAKE) build
+	mkdir -p logs
+	objs/gatewayd -F -p $(CURDIR) -c conf/gateway.conf
+
+test: test-deps
+	$(MAKE) build
+	$(MAKE) -j$(JOBS) -f objs/Makefile tests
+	perl t/run-tests
+
+fuzz: objs/Makefile
+	$(MAKE) -f objs/Makefile fuzz
+
+install: build
+	$(MAKE) -f objs/Makefile install
+
+clean:
+	test ! -f objs/Makefile || $(MAKE) -f objs/Makefile clean
+
+distclean:
+	rm -rf objs logs

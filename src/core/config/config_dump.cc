@@ -1,0 +1,158 @@
+// dump_config(): the effective config as YAML (`gatewayd -T`). Every key is written with its
+// resolved value, defaults included, and the output loads back to the same config: strings are
+// always double-quoted so that no value can change meaning (`on`, `#`, `*`) on the way back.
+#include <cstdio>
+
+#include "core/config/config.h"
+
+namespace gw {
+
+namespace {
+
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+                    out += buf;
+                } else {
+                    out += c;  // UTF-8 passes through: the loader accepted it as valid
+                }
+        }
+    }
+    out += '"';
+    return out;
+}
+
+// A file name in a comment: one line, whatever it contains.
+std::string comment_safe(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    return out;
+}
+
+const char* boolean(bool b) { return b ? "true" : "false"; }
+
+class Writer {
+  public:
+    void line(int indent, std::string_view key, std::string_view value) {
+        out_.append(static_cast<size_t>(indent) * 2, ' ');
+        out_ += key;
+        out_ += ':';
+        if (!value.empty()) {
+            out_ += ' ';
+            out_ += value;
+        }
+        out_ += '\n';
+    }
+    void raw(std::string_view text) { out_ += text; }
+    std::string take() { return std::move(out_); }
+
+  private:
+    std::string out_;
+};
+
+void dump_logs(const Config& c, Writer& w) {
+    w.line(0, "error_log", "");
+    w.line(1, "path", quote(c.error_log.path));
+    w.line(1, "level", log_level_name(c.error_log.level));
+
+    const AccessLogConfig& a = c.access_log;
+    if (!a.enabled) {
+        w.line(0, "access_log", "off");
+        return;
+    }
+    w.line(0, "access_log", "");
+    w.line(1, "path", quote(a.path));
+    w.line(1, "format", a.format == AccessLogConfig::Format::Json ? "json" : "combined");
+    w.line(1, "buffer", format_size(a.buffer));
+    w.line(1, "flush", format_duration(a.flush));
+}
+
+void dump_listeners(const Config& c, Writer& w) {
+    w.line(0, "listeners", c.listeners.empty() ? "[]" : "");
+    for (const ListenerConfig& l : c.listeners) {
+        w.raw("  - address: " + quote(l.address) + "\n");
+        w.line(2, "admin", boolean(l.admin));
+        w.line(2, "backlog", std::to_string(l.backlog));
+    }
+}
+
+void dump_http(const HttpConfig& h, Writer& w) {
+    w.line(0, "http", "");
+    w.line(1, "max_header_size", format_size(h.max_header_size));
+    w.line(1, "max_uri_size", format_size(h.max_uri_size));
+    w.line(1, "max_headers", std::to_string(h.max_headers));
+    w.line(1, "client_max_body_size", format_size(h.client_max_body_size));
+    w.line(1, "client_header_timeout", format_duration(h.client_header_timeout));
+    w.line(1, "client_body_timeout", format_duration(h.client_body_timeout));
+    w.line(1, "send_timeout", format_duration(h.send_timeout));
+    w.line(1, "keepalive_timeout", format_duration(h.keepalive_timeout));
+    w.line(1, "keepalive_requests", std::to_string(h.keepalive_requests));
+}
+
+void dump_route(const RouteConfig& r, Writer& w) {
+    w.raw("  - name: " + quote(r.name) + "\n");
+    const RouteMatch& m = r.match;
+    // Empty fields mean "any" and have no YAML spelling but absence.
+    if (!m.path.empty() || !m.path_prefix.empty() || !m.methods.empty() || !m.host.empty()) {
+        w.line(2, "match", "");
+        if (!m.path.empty()) w.line(3, "path", quote(m.path));
+        if (!m.path_prefix.empty()) w.line(3, "path_prefix", quote(m.path_prefix));
+        if (!m.methods.empty()) {
+            std::string list = "[";
+            for (size_t i = 0; i < m.methods.size(); i++) {
+                if (i > 0) list += ", ";
+                list += quote(m.methods[i]);
+            }
+            w.line(3, "methods", list + "]");
+        }
+        if (!m.host.empty()) w.line(3, "host", quote(m.host));
+    }
+    if (r.ret) {
+        w.line(2, "return", "");
+        w.line(3, "status", std::to_string(r.ret->status));
+        w.line(3, "body", quote(r.ret->body));
+        w.line(3, "headers", r.ret->headers.empty() ? "{}" : "");
+        for (const auto& [name, value] : r.ret->headers) w.line(4, quote(name), quote(value));
+    }
+}
+
+}  // namespace
+
+std::string dump_config(const Config& c) {
+    Writer w;
+    w.raw("# gatewayd: effective configuration\n# files read:\n");
+    for (const std::string& f : c.files) w.raw("#   " + comment_safe(f) + "\n");
+
+    if (c.worker_processes_auto) {
+        w.line(0, "worker_processes", "auto  # " + std::to_string(c.worker_processes));
+    } else {
+        w.line(0, "worker_processes", std::to_string(c.worker_processes));
+    }
+    w.line(0, "worker_connections", std::to_string(c.worker_connections));
+    if (c.user.empty()) w.raw("# user: not set\n");
+    else w.line(0, "user", quote(c.group.empty() ? c.user : c.user + ":" + c.group));
+    w.line(0, "pid", quote(c.pid_path));
+    w.line(0, "daemon", boolean(c.daemon));
+    w.line(0, "shutdown_timeout", format_duration(c.shutdown_timeout));
+    w.line(0, "worker_ready_timeout", format_duration(c.worker_ready_timeout));
+    dump_logs(c, w);
+    dump_listeners(c, w);
+    dump_http(c.http, w);
+    w.line(0, "routes", c.routes.empty() ? "[]" : "");
+    for (const RouteConfig& r : c.routes) dump_route(r, w);
+    return w.take();
+}
+
+}  // namespace gw

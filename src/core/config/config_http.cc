@@ -1,0 +1,44 @@
+// `http:` - HTTP/1.1 server limits and timeouts.
+#include <limits>
+
+#include "core/config/config_sections.h"
+
+namespace gw::config_detail {
+
+namespace {
+
+constexpr uint64_t kK = 1024;
+constexpr uint64_t kM = 1024 * 1024;
+constexpr int64_t kDay = 86400 * 1000;
+
+}  // namespace
+
+void read_http(schema::MapReader& top, Config& c) {
+    std::optional<schema::MapReader> m = top.get_map("http");
+    if (!m) return;
+    HttpConfig& h = c.http;
+    m->get_size("max_header_size", h.max_header_size, {kK, kM});
+    m->get_size("max_uri_size", h.max_uri_size, {256, kM});
+    m->get_int("max_headers", h.max_headers, {1, 256});
+    m->get_size("client_max_body_size", h.client_max_body_size,
+                {0, std::numeric_limits<uint64_t>::max()});
+    m->get_duration("client_header_timeout", h.client_header_timeout, {1, kDay});
+    m->get_duration("client_body_timeout", h.client_body_timeout, {1, kDay});
+    m->get_duration("send_timeout", h.send_timeout, {1, kDay});
+    m->get_duration("keepalive_timeout", h.keepalive_timeout, {0, kDay});
+    m->get_int("keepalive_requests", h.keepalive_requests, {1, 1000000000});
+
+    // The request line is part of the head, so a URI longer than the head could never arrive:
+    // the 414 limit would be dead.
+    if (h.max_uri_size > h.max_header_size) {
+        const yaml::Node* at = m->take("max_uri_size");
+        if (!at) at = m->take("max_header_size");
+        Mark mark = at ? at->mark : m->mark();
+        schema::report(top.diags(), mark, "http.max_uri_size",
+                       format_size(h.max_uri_size) + " is larger than http.max_header_size (" +
+                           format_size(h.max_header_size) + ")");
+    }
+    m->finish();
+}
+
+}  // namespace gw::config_detail

@@ -1,0 +1,39 @@
+// Internal to the config loader: the pieces load_config() is made of, one file each.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/config/diagnostics.h"
+#include "core/config/schema.h"
+#include "core/config/yaml.h"
+
+namespace gw::config_detail {
+
+// Parses the main file and, recursively, its `include:`s into one top-level map
+// (config_include.cc). `files` receives the absolute path of every file read, in reading order.
+// nullopt when the main file cannot be read or is not a map; errors in includes are reported
+// and the rest is still returned.
+std::optional<yaml::Node> load_tree(const std::string& path, std::vector<std::string>& files,
+                                    Diagnostics& diags);
+
+// `path` made absolute against the current directory, lexically normalized.
+std::string absolute_path(std::string_view path);
+// A relative `path` resolved against `prefix` (absolute, no trailing '/').
+std::string resolve_path(std::string_view prefix, std::string_view path);
+
+// The sections of the top-level map. Each takes its keys from `top` and fills its part of `c`;
+// problems go to top.diags().
+void read_process_keys(schema::MapReader& top, Config& c);  // config.cc
+void read_logs(schema::MapReader& top, Config& c);          // config_logs.cc
+void read_listeners(schema::MapReader& top, Config& c);     // config_listeners.cc
+void read_http(schema::MapReader& top, Config& c);          // config_http.cc
+void read_routes(schema::MapReader& top, Config& c);        // config_routes.cc
+
+// RFC 9110 token characters (header names, methods).
+bool is_tchar(char c);
+
+}  // namespace gw::config_detail

@@ -1,0 +1,431 @@
+#include "core/process/master.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "core/log.h"
+#include "core/process/channel.h"
+#include "core/process/proctitle.h"
+#include "core/process/worker.h"
+
+namespace gw::process {
+
+namespace {
+
+constexpr uint64_t kMetricsZoneSize = 8ull << 20;
+constexpr uint64_t kStatusZoneSize = 1ull << 20;
+constexpr event::Millis kQuickDeath = 1000;       // a worker dying sooner than this backs off
+constexpr event::Millis kMaxRespawnDelay = 10000;
+constexpr event::Millis kKillGrace = 5000;        // after shutdown_timeout, before SIGKILL
+
+}  // namespace
+
+struct Master::Worker : event::IoHandler {
+    Master* master = nullptr;
+    pid_t pid = -1;
+    uint32_t generation = 0;
+    int index = 0;
+    int board_slot = -1;
+    int channel = -1;
+    bool ready = false;
+    bool draining = false;
+    bool abandoned = false;  // killed by a rollback: not to be respawned
+    event::Millis started = 0;
+    void on_io(uint32_t) override { master->on_channel(*this); }
+};
+
+struct Master::SignalHandler : event::IoHandler {
+    Master* master;
+    void on_io(uint32_t) override { master->on_signal(); }
+};
+
+Master::Master(MasterOptions options, std::shared_ptr<const Config> config)
+    : options_(std::move(options)) {
+    current_.config = std::move(config);
+    current_.count = current_.config->worker_processes;
+}
+
+Master::~Master() {
+    listeners_.close_all();
+    if (signal_fd_ >= 0) close(signal_fd_);
+}
+
+bool Master::prepare() {
+    std::string error;
+    if (!listeners_.ensure(*current_.config, current_.count, error)) {
+        LOG_EMERG("%s", error.c_str());
+        return false;
+    }
+    shm::Zone* status = zones_.get("status", kStatusZoneSize, kStatusLayoutVersion);
+    shm::Zone* metrics = zones_.get("metrics", kMetricsZoneSize, metrics::kLayoutVersion);
+    if (!status || !metrics || !(board_ = StatusBoard::attach(*status))) {
+        LOG_EMERG("cannot create shared memory zones: %m");
+        return false;
+    }
+    metrics_ = std::make_unique<metrics::Store>(*metrics);
+    reloads_ok_ = metrics_->counter("gateway_config_reloads_total", "result=\"ok\"",
+                                    "Configuration reloads, by result.");
+    reloads_failed_ = metrics_->counter("gateway_config_reloads_total", "result=\"failed\"",
+                                        "Configuration reloads, by result.");
+    restarts_ = metrics_->counter("gateway_worker_restarts_total", "",
+                                  "Workers respawned after exiting abnormally.");
+    return true;
+}
+
+int Master::run() {
+    board_->master_pid.store(getpid());
+    board_->master_started_unix.store(time(nullptr));
+    set_proctitle("gatewayd: master process " + original_command_line());
+
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGCHLD, SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+    signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd_ < 0) {
+        LOG_EMERG("signalfd() failed: %m");
+        return 1;
+    }
+    signal_handler_ = std::make_unique<SignalHandler>();
+    signal_handler_->master = this;
+    loop_.add(signal_fd_, EPOLLIN, signal_handler_.get());
+    ready_deadline_.set_callback([this] { roll_back("workers not ready within worker_ready_timeout"); });
+    kill_timer_.set_callback([this] {
+        for (auto& [pid, w] : workers_) {
+            LOG_ALERT("worker process %d did not exit in time, sending SIGKILL", pid);
+            kill(pid, SIGKILL);
+        }
+    });
+
+    current_.number = last_generation_ = 1;
+    board_->generation.store(current_.number);
+    board_->worker_processes.store(current_.count);
+    if (!start_generation(current_)) return 1;
+    LOG_NOTICE("gatewayd %s started, generation %u, %d workers", GW_VERSION, current_.number, current_.count);
+    loop_.run();
+    LOG_NOTICE("exit");
+    return 0;
+}
+
+int Master::free_board_slot() const {
+    for (uint32_t i = 0; i < kMaxWorkerSlots; ++i) {
+        if (board_->slots[i].state.load() != static_cast<uint32_t>(SlotState::Free)) continue;
+        bool taken = std::any_of(workers_.begin(), workers_.end(),
+                                 [&](const auto& kv) { return kv.second->board_slot == static_cast<int>(i); });
+        if (!taken) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+bool Master::start_generation(const Generation& gen) {
+    for (int i = 0; i < gen.count; ++i)
+        if (!spawn(gen, i)) return false;
+    return true;
+}
+
+bool Master::spawn(const Generation& gen, int index) {
+    int slot = free_board_slot();
+    if (slot < 0) {
+        LOG_ALERT("no free worker slot on the status board");
+        return false;
+    }
+    int ch[2];
+    if (!open_channel(ch)) {
+        LOG_ALERT("socketpair() failed: %m");
+        return false;
+    }
+    WorkerSpec spec;
+    spec.config = gen.config;
+    spec.generation = gen.number;
+    spec.index = index;
+    spec.board_slot = slot;
+    spec.channel_fd = ch[1];
+    spec.metrics_zone = zones_.find("metrics");
+    spec.board = board_;
+    std::vector<int> keep = {ch[1], log::fd()};
+    for (size_t li = 0; li < gen.config->listeners.size(); ++li)
+        for (int fd : listeners_.for_worker(gen.config->listeners[li], index, gen.count)) {
+            spec.listens.push_back({fd, li});
+            keep.push_back(fd);
+        }
+
+    // Fill the slot before fork: the child marks itself Ready, and must not be overwritten.
+    WorkerSlot& s = board_->slots[slot];
+    s.pid.store(0);
+    s.generation.store(gen.number);
+    s.connections.store(0);
+    s.requests.store(0);
+    s.started_unix.store(time(nullptr));
+    s.state.store(static_cast<uint32_t>(SlotState::Starting));
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        LOG_ALERT("fork() failed: %m");
+        s.state.store(static_cast<uint32_t>(SlotState::Free));
+        close(ch[0]);
+        close(ch[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close_fds_except(keep);
+        run_worker(spec);
+    }
+    close(ch[1]);
+    s.pid.store(pid);
+    auto w = std::make_unique<Worker>();
+    w->master = this;
+    w->pid = pid;
+    w->generation = gen.number;
+    w->index = index;
+    w->board_slot = slot;
+    w->channel = ch[0];
+    w->started = loop_.now();
+    loop_.add(ch[0], EPOLLIN, w.get());
+    workers_[pid] = std::move(w);
+    LOG_NOTICE("started worker process %d (slot %d, generation %u)", pid, index, gen.number);
+    return true;
+}
+
+Master::Generation* Master::generation(uint32_t number) {
+    if (current_.number == number) return &current_;
+    if (pending_ && pending_->number == number) return &*pending_;
+    for (Generation& g : old_)
+        if (g.number == number) return &g;
+    return nullptr;
+}
+
+void Master::on_signal() {
+    struct signalfd_siginfo si;
+    while (read(signal_fd_, &si, sizeof si) == sizeof si) {
+        switch (si.ssi_signo) {
+            case SIGCHLD: reap(); break;
+            case SIGHUP:
+                LOG_NOTICE("SIGHUP received, reloading configuration");
+                reload();
+                break;
+            case SIGQUIT:
+                LOG_NOTICE("SIGQUIT received, shutting down gracefully");
+                graceful_stop();
+                break;
+            case SIGTERM:
+            case SIGINT:
+                LOG_NOTICE("%s received, exiting", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                fast_stop();
+                break;
+            case SIGUSR1:
+                LOG_NOTICE("SIGUSR1 received, reopening logs");
+                reopen_logs();
+                break;
+            default:
+                LOG_WARN("signal %u ignored: binary upgrade (USR2/WINCH) is not available in this release",
+                         si.ssi_signo);
+        }
+    }
+}
+
+void Master::on_channel(Worker& w) {
+    Message m;
+    int r;
+    while ((r = receive_message(w.channel, m)) > 0) {
+        if (m.command != Command::Ready || w.ready) continue;
+        w.ready = true;
+        if (pending_ && w.generation == pending_->number) {
+            int ready = 0;
+            for (auto& [pid, x] : workers_)
+                if (x->generation == pending_->number && x->ready) ++ready;
+            if (ready == pending_->count) commit_pending();
+        }
+    }
+    if (r == 0) loop_.remove(w.channel);  // the worker is exiting; reap() cleans up
+}
+
+void Master::reload() {
+    if (stopping_) return;
+    if (pending_) {
+        // One reload at a time; this one runs when the current one has finished.
+        reload_queued_ = true;
+        LOG_NOTICE("a reload is in progress; this one is queued");
+        return;
+    }
+    Diagnostics diags;
+    std::optional<Config> loaded = load_config(options_.conf_path, options_.prefix, diags);
+    for (const Diagnostic& d : diags.all())
+        GW_LOG(d.severity == Diagnostic::Severity::Error ? LogLevel::Emerg : LogLevel::Warn, "%s",
+               d.str().c_str());
+    if (!loaded) {
+        LOG_ALERT("reload failed, still serving configuration generation %u", current_.number);
+        reloads_failed_->fetch_add(1);
+        return;
+    }
+    auto config = std::make_shared<const Config>(std::move(*loaded));
+    std::string error;
+    if (!listeners_.ensure(*config, config->worker_processes, error)) {
+        LOG_EMERG("%s", error.c_str());
+        LOG_ALERT("reload failed, still serving configuration generation %u", current_.number);
+        reloads_failed_->fetch_add(1);
+        prune_listeners();
+        return;
+    }
+    if (config->error_log.path != current_.config->error_log.path ||
+        config->error_log.level != current_.config->error_log.level) {
+        if (!log::open(config->error_log.path, config->error_log.level))
+            LOG_ALERT("cannot open error log \"%s\": %m; keeping the old one", config->error_log.path.c_str());
+    }
+    Generation gen;
+    gen.number = ++last_generation_;
+    gen.config = config;
+    gen.count = config->worker_processes;
+    pending_ = gen;
+    loop_.arm(ready_deadline_, config->worker_ready_timeout);
+    if (!start_generation(*pending_)) roll_back("cannot start the new workers");
+}
+
+void Master::commit_pending() {
+    loop_.cancel(ready_deadline_);
+    Generation previous = current_;
+    current_ = *pending_;
+    pending_.reset();
+    board_->worker_processes.store(current_.count);
+    board_->generation.store(current_.number);
+    old_.push_back(previous);
+    respawn_.clear();
+    drain_generation(previous.number);
+    reloads_ok_->fetch_add(1);
+    LOG_NOTICE("configuration generation %u is serving; generation %u is draining", current_.number,
+               previous.number);
+    if (reload_queued_) {
+        reload_queued_ = false;
+        reload();
+    }
+}
+
+void Master::roll_back(const std::string& why) {
+    if (!pending_) return;
+    loop_.cancel(ready_deadline_);
+    LOG_ALERT("reload rolled back (%s): generation %u stays", why.c_str(), current_.number);
+    for (auto& [pid, w] : workers_)
+        if (w->generation == pending_->number) {
+            w->abandoned = true;
+            kill(pid, SIGKILL);
+        }
+    pending_.reset();
+    reloads_failed_->fetch_add(1);
+    prune_listeners();
+    if (reload_queued_) {
+        reload_queued_ = false;
+        reload();
+    }
+}
+
+void Master::drain_generation(uint32_t number) {
+    for (auto& [pid, w] : workers_)
+        if (w->generation == number && !w->draining) {
+            w->draining = true;
+            send_message(w->channel, Command::Drain);
+        }
+}
+
+void Master::reap() {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        auto it = workers_.find(pid);
+        if (it == workers_.end()) continue;
+        std::unique_ptr<Worker> w = std::move(it->second);
+        workers_.erase(it);
+        loop_.remove(w->channel);
+        close(w->channel);
+        WorkerSlot& s = board_->slots[w->board_slot];
+        s.connections.store(0);
+        s.pid.store(0);
+        s.state.store(static_cast<uint32_t>(SlotState::Free));
+
+        bool abnormal = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+        if (WIFSIGNALED(status))
+            LOG_ALERT("worker process %d exited on signal %d%s", pid, WTERMSIG(status),
+                      WCOREDUMP(status) ? " (core dumped)" : "");
+        else if (abnormal)
+            LOG_ALERT("worker process %d exited with code %d", pid, WEXITSTATUS(status));
+        else
+            LOG_NOTICE("worker process %d exited with code 0", pid);
+
+        if (pending_ && w->generation == pending_->number && !w->abandoned) {
+            roll_back("a new worker exited during startup");
+        } else if (!stopping_ && w->generation == current_.number && !w->draining && !w->abandoned) {
+            // Respawn at once; if it keeps dying right after start, back off exponentially.
+            Respawn& r = respawn_[w->index];
+            r.failures = (loop_.now() - w->started < kQuickDeath) ? r.failures + 1 : 0;
+            event::Millis delay = r.failures <= 1 ? 0 : std::min<event::Millis>(100LL << (r.failures - 2), kMaxRespawnDelay);
+            if (abnormal) restarts_->fetch_add(1);
+            int index = w->index;
+            if (delay == 0) {
+                spawn(current_, index);
+            } else {
+                LOG_ALERT("worker %d keeps exiting; respawning it in %lld ms", index, static_cast<long long>(delay));
+                r.timer.set_callback([this, index, gen = current_.number] {
+                    if (!stopping_ && current_.number == gen) spawn(current_, index);
+                });
+                loop_.arm(r.timer, delay);
+            }
+        }
+    }
+    // Forget old generations whose workers are all gone, and close listeners nobody uses.
+    size_t before = old_.size();
+    std::erase_if(old_, [&](const Generation& g) {
+        return std::none_of(workers_.begin(), workers_.end(),
+                            [&](const auto& kv) { return kv.second->generation == g.number; });
+    });
+    if (old_.size() != before) prune_listeners();
+    maybe_finish();
+}
+
+void Master::prune_listeners() {
+    std::vector<std::string> in_use;
+    auto add = [&](const Generation& g) {
+        if (!g.config) return;
+        for (const ListenerConfig& l : g.config->listeners) in_use.push_back(address_key(l.sockaddr));
+    };
+    add(current_);
+    if (pending_) add(*pending_);
+    for (const Generation& g : old_) add(g);
+    listeners_.prune(in_use);
+}
+
+void Master::graceful_stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    if (pending_) roll_back("shutting down");
+    for (auto& [pid, w] : workers_)
+        if (!w->draining) {
+            w->draining = true;
+            send_message(w->channel, Command::Drain);
+        }
+    // Workers enforce shutdown_timeout themselves; this is the backstop if one is stuck.
+    loop_.arm(kill_timer_, current_.config->shutdown_timeout + kKillGrace);
+    maybe_finish();
+}
+
+void Master::fast_stop() {
+    stopping_ = true;
+    for (auto& [pid, w] : workers_) kill(pid, SIGTERM);
+    loop_.arm(kill_timer_, kKillGrace);
+    maybe_finish();
+}
+
+void Master::maybe_finish() {
+    if (stopping_ && workers_.empty()) loop_.stop();
+}
+
+void Master::reopen_logs() {
+    if (!log::reopen()) LOG_ALERT("cannot reopen error log \"%s\": %m", log::path().c_str());
+    for (auto& [pid, w] : workers_) send_message(w->channel, Command::Reopen);
+}
+
+}  // namespace gw::process

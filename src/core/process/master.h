@@ -1,0 +1,97 @@
+// The master process: owns the listening sockets and shared-memory zones, starts one generation
+// of workers per configuration load, replaces generations on reload (HUP) without dropping a
+// connection, respawns crashed workers, and stops gracefully (QUIT) or fast (TERM/INT).
+//
+// Signals are taken through a signalfd in the master's event loop: no code runs in signal
+// context at all, which is the strict form of "handlers only set flags".
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/metrics/store.h"
+#include "core/process/listeners.h"
+#include "core/shm/zone.h"
+#include "core/status.h"
+#include "event/loop.h"
+
+namespace gw::process {
+
+struct MasterOptions {
+    std::string conf_path;   // as given (for reloads)
+    std::string prefix;
+};
+
+class Master {
+  public:
+    Master(MasterOptions options, std::shared_ptr<const Config> config);
+    ~Master();
+
+    // Binds listeners and creates zones; errors are logged. Called before daemonizing so that a
+    // failure reaches the operator's terminal.
+    bool prepare();
+    // Runs until stopped; returns the exit code.
+    int run();
+
+  private:
+    struct Worker;
+    struct Generation {
+        uint32_t number = 0;
+        std::shared_ptr<const Config> config;
+        int count = 0;
+    };
+
+    bool start_generation(const Generation& gen);
+    bool spawn(const Generation& gen, int index);
+    void on_signal();
+    void on_channel(Worker& w);
+    void reap();
+    void reload();
+    void commit_pending();
+    void roll_back(const std::string& why);
+    void graceful_stop();
+    void fast_stop();
+    void reopen_logs();
+    void drain_generation(uint32_t number);
+    void prune_listeners();
+    int free_board_slot() const;
+    void maybe_finish();
+    Generation* generation(uint32_t number);
+
+    MasterOptions options_;
+    event::Loop loop_;
+    ListenerSet listeners_;
+    shm::ZoneRegistry zones_;
+    StatusBoard* board_ = nullptr;
+    std::unique_ptr<metrics::Store> metrics_;
+    std::atomic<uint64_t>* reloads_ok_ = nullptr;
+    std::atomic<uint64_t>* reloads_failed_ = nullptr;
+    std::atomic<uint64_t>* restarts_ = nullptr;
+
+    uint32_t last_generation_ = 0;
+    Generation current_;
+    std::optional<Generation> pending_;
+    std::vector<Generation> old_;           // draining generations with live workers
+    std::map<pid_t, std::unique_ptr<Worker>> workers_;
+    bool reload_queued_ = false;
+    bool stopping_ = false;
+    int signal_fd_ = -1;
+
+    struct Respawn {
+        int failures = 0;      // consecutive quick deaths
+        event::Timer timer;
+    };
+    std::map<int, Respawn> respawn_;        // by worker index, for the current generation
+    event::Timer ready_deadline_;
+    event::Timer kill_timer_;
+    struct SignalHandler;
+    std::unique_ptr<SignalHandler> signal_handler_;
+};
+
+}  // namespace gw::process

@@ -1,0 +1,37 @@
+// A worker process: serves one generation's configuration on its share of the listening sockets
+// until the master tells it to drain (or its master disappears), then finishes its work and exits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/shm/zone.h"
+#include "core/status.h"
+
+namespace gw::process {
+
+struct WorkerSpec {
+    std::shared_ptr<const Config> config;
+    uint32_t generation = 0;
+    int index = 0;           // 0..worker_processes-1 within the generation
+    int board_slot = 0;      // its slot on the status board
+    int channel_fd = -1;     // its end of the channel
+    struct Listen {
+        int fd;
+        size_t listener;     // index into config->listeners
+    };
+    std::vector<Listen> listens;
+    shm::Zone* metrics_zone = nullptr;
+    StatusBoard* board = nullptr;
+};
+
+// Runs in the forked child; never returns.
+[[noreturn]] void run_worker(const WorkerSpec& spec);
+
+// Closes every descriptor above 2 except those in `keep` (a child must not hold the master's
+// listening sockets or other workers' channels, or they would outlive their owners).
+void close_fds_except(const std::vector<int>& keep);
+
+}  // namespace gw::process

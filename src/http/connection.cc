@@ -1,0 +1,394 @@
+#include "http/connection.h"
+
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/config/config.h"
+#include "core/log.h"
+#include "http/admin.h"
+#include "http/server.h"
+
+namespace gw::http {
+
+namespace {
+
+constexpr size_t kOutputHighWater = 64 * 1024;  // stop answering pipelined requests beyond this
+constexpr event::Millis kLingeringTimeout = 5000;
+
+uint64_t micros_since(const struct timespec& start) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec - start.tv_sec) * 1000000 +
+           (now.tv_nsec - start.tv_nsec) / 1000;
+}
+
+void append_number(std::string& out, uint64_t v) {
+    char buf[24];
+    char* p = buf + sizeof buf;
+    do *--p = static_cast<char>('0' + v % 10); while (v /= 10);
+    out.append(p, buf + sizeof buf - p);
+}
+
+}  // namespace
+
+Connection::Connection(Server& server) : server_(server) {
+    timer_.set_callback([this] { on_timeout(); });
+}
+
+Connection::~Connection() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_storage& peer) {
+    fd_ = fd;
+    listener_ = listener;
+    const HttpConfig& http = server_.ctx().config->http;
+    size_t cap = http.max_header_size + 4096;
+    if (in_cap_ != cap) {
+        in_.reset(new char[cap]);
+        in_cap_ = cap;
+    }
+    in_len_ = in_pos_ = body_pos_ = 0;
+    phase_ = Phase::Head;
+    requests_ = 0;
+    out_.clear();
+    out_off_ = 0;
+    close_after_write_ = write_blocked_ = head_timer_armed_ = false;
+    events_ = 0;
+    if (peer.ss_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
+    else if (peer.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, peer_, sizeof peer_);
+    else
+        peer_[0] = '\0';
+    set_events(EPOLLIN | EPOLLRDHUP);
+    arm_timer();
+}
+
+void Connection::close() {
+    if (fd_ < 0) return;
+    server_.ctx().loop->cancel(timer_);
+    ::close(fd_);  // also removes it from epoll
+    fd_ = -1;
+    events_ = 0;
+    server_.release(this);
+}
+
+void Connection::set_events(uint32_t events) {
+    if (events == events_) return;
+    event::Loop& loop = *server_.ctx().loop;
+    if (events_ == 0)
+        loop.add(fd_, events, this);
+    else
+        loop.modify(fd_, events, this);
+    events_ = events;
+}
+
+void Connection::on_io(uint32_t events) {
+    if (fd_ < 0) return;  // a stale event for a connection closed earlier in this batch
+    if (events & EPOLLOUT) {
+        flush();
+        if (fd_ < 0) return;
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable();
+}
+
+void Connection::on_readable() {
+    if (phase_ == Phase::Lingering) {
+        char sink[4096];
+        ssize_t n;
+        while ((n = ::read(fd_, sink, sizeof sink)) > 0) {}
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) close();
+        return;
+    }
+    if (write_blocked_) return;  // back-pressure: answer what we have before reading more
+    if (phase_ == Phase::Head) compact();
+    if (in_len_ == in_cap_) {  // cannot happen while limits hold; refuse rather than spin
+        respond_error(431, "request header too large");
+        return;
+    }
+    ssize_t n = ::read(fd_, in_.get() + in_len_, in_cap_ - in_len_);
+    if (n == 0) {
+        close();  // the client closed; nothing can be answered
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) close();
+        return;
+    }
+    in_len_ += static_cast<size_t>(n);
+    process();
+}
+
+void Connection::compact() {
+    if (in_pos_ == 0) return;
+    size_t left = in_len_ - in_pos_;
+    if (left) memmove(in_.get(), in_.get() + in_pos_, left);
+    in_len_ = left;
+    in_pos_ = 0;
+}
+
+// Answers every complete request in the buffer, in order, then writes all answers at once.
+void Connection::process() {
+    while (fd_ >= 0 && !close_after_write_ && out_.size() < kOutputHighWater) {
+        if (phase_ == Phase::Head) {
+            if (!read_head()) break;
+        } else if (phase_ == Phase::Body) {
+            if (!read_body()) break;
+        } else {
+            break;
+        }
+    }
+    if (fd_ < 0) return;
+    if (!out_.empty()) flush();
+    if (fd_ >= 0 && !write_blocked_) arm_timer();
+}
+
+bool Connection::read_head() {
+    std::string_view buf(in_.get() + in_pos_, in_len_ - in_pos_);
+    if (buf.empty()) return false;
+    if (!head_timer_armed_) {
+        // client_header_timeout runs from the first byte of a request, not from the last read:
+        // a client trickling bytes cannot hold the connection for ever.
+        head_timer_armed_ = true;
+        server_.ctx().loop->arm(timer_, server_.ctx().config->http.client_header_timeout);
+    }
+    ParseError err;
+    ParseResult r = parse_request_head(buf, server_.limits(), req_, err);
+    if (r == ParseResult::Incomplete) return false;
+    if (r == ParseResult::Error) {
+        LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(err.reason.size()),
+                 err.reason.data());
+        respond_error(err.status, err.reason);
+        return false;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &req_start_);
+    head_timer_armed_ = false;
+    ++requests_;
+    body_pos_ = in_pos_ + req_.head_length;
+    const HttpConfig& http = server_.ctx().config->http;
+    if (req_.body == BodyKind::None) {
+        dispatch();
+        return fd_ >= 0;
+    }
+    if (req_.body == BodyKind::ContentLength) {
+        if (http.client_max_body_size && req_.content_length > http.client_max_body_size) {
+            respond_error(413, "request body too large");
+            return false;
+        }
+        body_left_ = req_.content_length;
+    } else {
+        chunked_.reset();
+        chunked_.set_max_body(http.client_max_body_size);
+    }
+    if (req_.expect_continue && body_pos_ == in_len_) {
+        out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        flush();
+        if (fd_ < 0) return false;
+    }
+    phase_ = Phase::Body;
+    server_.ctx().loop->arm(timer_, http.client_body_timeout);
+    return read_body();
+}
+
+void Connection::consume_body_bytes(size_t n) {
+    // The body is discarded (a `return` route does not need it); the head stays in place
+    // because req_ points into it.
+    size_t tail = in_len_ - body_pos_ - n;
+    if (tail) memmove(in_.get() + body_pos_, in_.get() + body_pos_ + n, tail);
+    in_len_ -= n;
+}
+
+bool Connection::read_body() {
+    size_t avail = in_len_ - body_pos_;
+    if (req_.body == BodyKind::ContentLength) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(avail, body_left_));
+        consume_body_bytes(n);
+        body_left_ -= n;
+        if (body_left_ > 0) {
+            server_.ctx().loop->arm(timer_, server_.ctx().config->http.client_body_timeout);
+            return false;
+        }
+    } else {
+        for (;;) {
+            size_t consumed = 0;
+            std::string_view data;
+            ParseError err;
+            auto st = chunked_.feed({in_.get() + body_pos_, in_len_ - body_pos_}, consumed, data, err);
+            consume_body_bytes(consumed);
+            if (st == ChunkedDecoder::Status::Error) {
+                respond_error(err.status, err.reason);
+                return false;
+            }
+            if (st == ChunkedDecoder::Status::Done) break;
+            if (consumed == 0 || body_pos_ == in_len_) {
+                server_.ctx().loop->arm(timer_, server_.ctx().config->http.client_body_timeout);
+                return false;
+            }
+        }
+    }
+    phase_ = Phase::Head;
+    dispatch();
+    return fd_ >= 0;
+}
+
+void Connection::dispatch() {
+    const HttpConfig& http = server_.ctx().config->http;
+    keep_alive_ = req_.keep_alive && http.keepalive_timeout > 0 &&
+                  requests_ < http.keepalive_requests && !server_.draining();
+    if (listener_->admin) {
+        AdminResponse a;
+        handle_admin(server_, req_, a);
+        std::string headers = "content-type: ";
+        headers += a.content_type;
+        headers += "\r\ncache-control: no-store\r\n";
+        RouteRuntime& none = server_.route(Router::kNoRoute);
+        respond(a.status, headers, a.body, none);
+        return;
+    }
+    int index = server_.router().match(req_.method, req_.host, req_.path);
+    RouteRuntime& route = server_.route(index);
+    if (index == Router::kNoRoute) {
+        std::string body = json_error_body(404, "no route matches the request");
+        respond(404, "content-type: application/json\r\n", body, route);
+        return;
+    }
+    serve_route(route);
+}
+
+void Connection::serve_route(RouteRuntime& route) {
+    // The only action of this release is `return`; the proxy hooks in here.
+    respond(route.ret->status, route.fixed_headers, route.ret->body, route);
+}
+
+void Connection::respond(int status, std::string_view fixed_headers, std::string_view body,
+                         RouteRuntime& route) {
+    bool head = req_.method == "HEAD";
+    bool bodiless_status = status < 200 || status == 204 || status == 304;
+    out_ += "HTTP/1.1 ";
+    append_number(out_, static_cast<uint64_t>(status));
+    out_ += ' ';
+    out_ += reason_phrase(status);
+    out_ += "\r\nserver: gatewayd\r\ndate: ";
+    out_ += server_.date().get();
+    if (!bodiless_status) {
+        out_ += "\r\ncontent-length: ";
+        append_number(out_, body.size());
+    }
+    out_ += keep_alive_ ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
+    out_ += fixed_headers;
+    out_ += "\r\n";
+    bool send_body = !head && !bodiless_status;
+    if (send_body) out_ += body;
+    finish_request(route, status, send_body ? body.size() : 0);
+}
+
+void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_bytes) {
+    uint64_t micros = micros_since(req_start_);
+    if (!listener_->admin) server_.count_response(route, status, micros);
+    WorkerContext& ctx = server_.ctx();
+    ctx.slot->requests.fetch_add(1, std::memory_order_relaxed);
+    if (ctx.access_log->enabled()) {
+        AccessLogEntry e;
+        e.remote_addr = peer_;
+        e.method = req_.method;
+        e.uri = req_.target;
+        e.version_minor = req_.version_minor;
+        e.status = status;
+        e.body_bytes_sent = body_bytes;
+        e.request_time = static_cast<double>(micros) / 1e6;
+        e.route = route.name;
+        e.host = req_.host;
+        e.user_agent = req_.header("user-agent");
+        e.referer = req_.header("referer");
+        e.generation = ctx.generation;
+        ctx.access_log->write(e);
+    }
+    in_pos_ = body_pos_;  // the next request starts after this one's body
+    if (!keep_alive_) close_after_write_ = true;
+}
+
+void Connection::respond_error(int status, std::string_view message) {
+    // The request could not be read to its end, so the connection cannot be reused.
+    if (phase_ == Phase::Head) {
+        // The head was not parsed, so req_ holds nothing of this request: log what we can.
+        req_.method = "-";
+        req_.target = "-";
+        req_.host = {};
+        req_.header_count = 0;
+        req_.version_minor = 1;
+        clock_gettime(CLOCK_MONOTONIC, &req_start_);
+    }
+    keep_alive_ = false;
+    std::string body = json_error_body(status, message);
+    body_pos_ = in_len_;
+    phase_ = Phase::Head;
+    respond(status, "content-type: application/json\r\n", body, server_.route(Router::kNoRoute));
+    flush();
+}
+
+void Connection::flush() {
+    while (out_off_ < out_.size()) {
+        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                if (!write_blocked_) {
+                    write_blocked_ = true;
+                    set_events(EPOLLOUT | EPOLLRDHUP);
+                }
+                server_.ctx().loop->arm(timer_, server_.ctx().config->http.send_timeout);
+                return;
+            }
+            close();  // EPIPE, ECONNRESET: the client went away
+            return;
+        }
+        out_off_ += static_cast<size_t>(n);
+    }
+    out_.clear();
+    out_off_ = 0;
+    bool was_blocked = write_blocked_;
+    write_blocked_ = false;
+    after_flush();
+    if (was_blocked && fd_ >= 0 && phase_ != Phase::Lingering) {
+        set_events(EPOLLIN | EPOLLRDHUP);
+        process();  // answer pipelined requests that waited behind the blocked write
+    }
+}
+
+void Connection::after_flush() {
+    if (close_after_write_) start_lingering_close();
+}
+
+void Connection::start_lingering_close() {
+    phase_ = Phase::Lingering;
+    ::shutdown(fd_, SHUT_WR);
+    set_events(EPOLLIN | EPOLLRDHUP);
+    server_.ctx().loop->arm(timer_, kLingeringTimeout);
+}
+
+void Connection::arm_timer() {
+    if (phase_ != Phase::Head || head_timer_armed_) return;
+    const HttpConfig& http = server_.ctx().config->http;
+    // Idle between requests: a fresh connection has client_header_timeout to start talking,
+    // a kept-alive one keepalive_timeout.
+    server_.ctx().loop->arm(timer_, requests_ == 0 ? http.client_header_timeout : http.keepalive_timeout);
+}
+
+void Connection::on_timeout() {
+    if (fd_ < 0) return;
+    bool mid_request = (phase_ == Phase::Head && in_len_ > in_pos_) || phase_ == Phase::Body;
+    if (mid_request && !write_blocked_) {
+        LOG_INFO("client %s timed out while sending a request", peer_);
+        respond_error(408, "request timeout");
+        return;
+    }
+    close();
+}
+
+}  // namespace gw::http

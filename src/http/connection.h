@@ -1,0 +1,87 @@
+// One client connection: reads requests (pipelined ones too), answers them in order, keeps the
+// connection alive between requests, and closes it politely (lingering close, so an error
+// response is not destroyed by a TCP reset while the client is still sending).
+#pragma once
+
+#include <netinet/in.h>
+#include <time.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "event/loop.h"
+#include "http/parser.h"
+
+namespace gw {
+struct ListenerConfig;
+}
+
+namespace gw::http {
+
+class Server;
+struct RouteRuntime;
+
+class Connection final : public event::IoHandler {
+  public:
+    explicit Connection(Server& server);
+    ~Connection();
+
+    void open(int fd, const ListenerConfig* listener, const sockaddr_storage& peer);
+    void on_io(uint32_t events) override;
+    void close();
+    bool is_open() const { return fd_ >= 0; }
+
+  private:
+    enum class Phase : uint8_t { Head, Body, Lingering };
+
+    void on_readable();
+    void process();
+    bool read_head();            // false: wait for more bytes or stop processing
+    bool read_body();
+    void dispatch();
+    void serve_route(RouteRuntime& route);
+    void respond(int status, std::string_view fixed_headers, std::string_view body,
+                 RouteRuntime& route);
+    void respond_error(int status, std::string_view message);
+    void finish_request(RouteRuntime& route, int status, uint64_t body_bytes);
+    void flush();
+    void after_flush();
+    void start_lingering_close();
+    void arm_timer();
+    void on_timeout();
+    void set_events(uint32_t events);
+    void compact();
+    void consume_body_bytes(size_t n);
+
+    Server& server_;
+    int fd_ = -1;
+    const ListenerConfig* listener_ = nullptr;
+    char peer_[INET6_ADDRSTRLEN] = {};
+
+    std::unique_ptr<char[]> in_;
+    size_t in_cap_ = 0;
+    size_t in_len_ = 0;   // bytes in in_
+    size_t in_pos_ = 0;   // start of the request being read
+    size_t body_pos_ = 0; // start of unread body bytes (after the current head)
+
+    Phase phase_ = Phase::Head;
+    Request req_;
+    ChunkedDecoder chunked_;
+    uint64_t body_left_ = 0;
+    bool head_timer_armed_ = false;
+    struct timespec req_start_ {};
+    uint32_t requests_ = 0;
+    uint32_t events_ = 0;
+
+    std::string out_;
+    size_t out_off_ = 0;
+    bool keep_alive_ = true;       // of the response being built
+    bool close_after_write_ = false;
+    bool write_blocked_ = false;
+
+    event::Timer timer_;
+};
+
+}  // namespace gw::http

@@ -1,0 +1,155 @@
+#include "http/server.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/log.h"
+#include "http/connection.h"
+
+namespace gw::http {
+
+namespace {
+
+constexpr double kDurationBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+constexpr event::Millis kAcceptRetry = 100;  // after EMFILE/ENFILE or a full pool
+
+std::string route_label(std::string_view name) {
+    return "route=\"" + metrics::escape_label_value(name) + "\"";
+}
+
+}  // namespace
+
+Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
+    : ctx_(ctx), router_(ctx.config->routes) {
+    const Config& cfg = *ctx.config;
+    limits_.max_header_size = cfg.http.max_header_size;
+    limits_.max_uri_size = cfg.http.max_uri_size;
+    limits_.max_headers = cfg.http.max_headers;
+
+    routes_.resize(cfg.routes.size());
+    for (size_t i = 0; i < cfg.routes.size(); ++i) {
+        const RouteConfig& rc = cfg.routes[i];
+        RouteRuntime& rt = routes_[i];
+        rt.name = rc.name;
+        if (rc.ret) {
+            rt.ret = &*rc.ret;
+            bool has_type = false;
+            for (const auto& [name, value] : rc.ret->headers) {
+                rt.fixed_headers += name + ": " + value + "\r\n";
+                has_type |= name == "content-type";
+            }
+            if (!has_type && !rc.ret->body.empty()) rt.fixed_headers += "content-type: text/plain\r\n";
+        }
+    }
+    for (RouteRuntime* rt = routes_.data(); rt != routes_.data() + routes_.size(); ++rt)
+        rt->duration = ctx.metrics->histogram("gateway_http_request_duration_seconds", route_label(rt->name),
+                                              "Time to answer a request, from its head read to its response queued.",
+                                              kDurationBuckets);
+
+    for (const Listen& l : listens) {
+        auto a = std::make_unique<Acceptor>();
+        a->server = this;
+        a->listen = l;
+        acceptors_.push_back(std::move(a));
+    }
+    accept_resume_.set_callback([this] {
+        accept_paused_ = false;
+        for (auto& a : acceptors_) accept_from(*a);
+    });
+}
+
+Server::~Server() { close_all(); }
+
+bool Server::start() {
+    for (auto& a : acceptors_)
+        if (!ctx_.loop->add(a->listen.fd, EPOLLIN, a.get())) {
+            LOG_EMERG("epoll_ctl() on listener %s failed: %m", a->listen.config->address.c_str());
+            return false;
+        }
+    return true;
+}
+
+void Server::Acceptor::on_io(uint32_t) { server->accept_from(*this); }
+
+void Server::accept_from(Acceptor& a) {
+    if (draining_ || accept_paused_) return;
+    // Accept a bounded batch per wakeup so one busy listener cannot starve the connections.
+    for (int i = 0; i < 64; ++i) {
+        sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(a.listen.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                LOG_ALERT("accept4() on %s failed: %m; accepting paused", a.listen.config->address.c_str());
+                accept_paused_ = true;
+                ctx_.loop->arm(accept_resume_, kAcceptRetry);
+            }
+            return;  // EAGAIN: another worker took it, or the queue is empty
+        }
+        Connection* c = acquire();
+        if (!c) {
+            LOG_ALERT("%u worker_connections are not enough; closing a new connection",
+                      ctx_.config->worker_connections);
+            close(fd);
+            accept_paused_ = true;
+            ctx_.loop->arm(accept_resume_, kAcceptRetry);
+            return;
+        }
+        ++active_;
+        ctx_.slot->connections.fetch_add(1, std::memory_order_relaxed);
+        c->open(fd, a.listen.config, peer);
+    }
+}
+
+Connection* Server::acquire() {
+    if (!free_.empty()) {
+        Connection* c = free_.back();
+        free_.pop_back();
+        return c;
+    }
+    if (pool_.size() >= ctx_.config->worker_connections) return nullptr;
+    pool_.push_back(std::make_unique<Connection>(*this));
+    return pool_.back().get();
+}
+
+void Server::release(Connection* c) {
+    free_.push_back(c);
+    --active_;
+    ctx_.slot->connections.fetch_sub(1, std::memory_order_relaxed);
+    if (draining_ && active_ == 0 && on_drained) on_drained();
+}
+
+void Server::drain() {
+    if (draining_) return;
+    draining_ = true;
+    for (auto& a : acceptors_) {
+        ctx_.loop->remove(a->listen.fd);
+        close(a->listen.fd);  // the master keeps its copy, so the accept queue lives on
+    }
+    acceptors_.clear();
+    if (active_ == 0 && on_drained) on_drained();
+}
+
+void Server::close_all() {
+    for (auto& c : pool_)
+        if (c->is_open()) c->close();
+}
+
+void Server::count_response(RouteRuntime& route, int status, uint64_t micros) {
+    if (status < 100 || status > 599) status = 599;
+    std::atomic<uint64_t>*& cell = route.by_status[status];
+    if (!cell) {
+        std::string labels = route_label(route.name) + ",code=\"" + std::to_string(status) + "\"";
+        cell = ctx_.metrics->counter("gateway_http_requests_total", labels,
+                                     "Requests answered, by route and status code.");
+    }
+    if (cell) cell->fetch_add(1, std::memory_order_relaxed);
+    if (route.duration) route.duration->observe_micros(micros);
+}
+
+}  // namespace gw::http

@@ -1,0 +1,98 @@
+// The HTTP/1.1 server of one worker: accepts on the worker's listening sockets, keeps a bounded
+// pool of connections, and runs each connection's request/response cycle on the worker's loop.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/metrics/store.h"
+#include "core/status.h"
+#include "event/loop.h"
+#include "http/access_log.h"
+#include "http/parser.h"
+#include "http/response.h"
+#include "http/router.h"
+
+namespace gw::http {
+
+class Connection;
+
+// What a worker's server needs to know about the worker it runs in.
+struct WorkerContext {
+    const Config* config = nullptr;
+    uint32_t generation = 0;
+    event::Loop* loop = nullptr;
+    StatusBoard* board = nullptr;
+    WorkerSlot* slot = nullptr;
+    metrics::Store* metrics = nullptr;
+    AccessLog* access_log = nullptr;
+};
+
+// Per-route state of this generation: precomputed header bytes and metric cells.
+struct RouteRuntime {
+    std::string name;                 // "" for requests no route matched
+    const ReturnAction* ret = nullptr;
+    std::string fixed_headers;        // "content-type: ...\r\n..." from the route's `return`
+    metrics::Histogram* duration = nullptr;
+    std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status
+};
+
+class Server {
+  public:
+    struct Listen {
+        int fd;
+        const ListenerConfig* config;
+    };
+
+    Server(WorkerContext& ctx, std::vector<Listen> listens);
+    ~Server();
+
+    bool start();       // registers the listening sockets
+    void drain();       // stop accepting; connections close after their current response
+    void close_all();   // closes every connection now (shutdown_timeout reached, or TERM)
+    size_t active() const { return active_; }
+    bool draining() const { return draining_; }
+    std::function<void()> on_drained;  // called once draining and the last connection closed
+
+    // Used by connections.
+    WorkerContext& ctx() { return ctx_; }
+    const Router& router() const { return router_; }
+    RouteRuntime& route(int index) { return index < 0 ? unmatched_ : routes_[index]; }
+    DateCache& date() { return date_; }
+    const ParserLimits& limits() const { return limits_; }
+    void count_response(RouteRuntime& route, int status, uint64_t micros);
+    void release(Connection* c);
+
+  private:
+    struct Acceptor : event::IoHandler {
+        Server* server;
+        Listen listen;
+        void on_io(uint32_t events) override;
+    };
+    void accept_from(Acceptor& a);
+    Connection* acquire();
+
+    WorkerContext& ctx_;
+    Router router_;
+    std::vector<RouteRuntime> routes_;
+    RouteRuntime unmatched_;
+    ParserLimits limits_;
+    DateCache date_;
+    std::vector<std::unique_ptr<Acceptor>> acceptors_;
+    std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made
+    std::vector<Connection*> free_;
+    size_t active_ = 0;
+    bool draining_ = false;
+    bool accept_paused_ = false;
+    event::Timer accept_resume_;
+};
+
+}  // namespace gw::http
