@@ -70,7 +70,9 @@ void Router::finish(Tier& tier, const std::vector<RouteConfig>& routes) {
 bool Router::method_allowed(int route, std::string_view method) const {
     const auto& methods = routes_[route].match.methods;
     if (methods.empty()) return true;
-    return std::find(methods.begin(), methods.end(), method) != methods.end();
+    if (std::find(methods.begin(), methods.end(), method) != methods.end()) return true;
+    // As nginx's limit_except: allowing GET allows HEAD, which is GET without the body.
+    return method == "HEAD" && std::find(methods.begin(), methods.end(), "GET") != methods.end();
 }
 
 int Router::match_tier(const Tier& tier, std::string_view method, std::string_view path) const {
@@ -88,8 +90,10 @@ int Router::match_tier(const Tier& tier, std::string_view method, std::string_vi
 }
 
 int Router::match(std::string_view method, std::string_view host, std::string_view path) const {
-    if (!by_host_.empty() || !wildcards_.empty()) {
-        char buf[256];
+    // A Host longer than any DNS name (253) plus a port cannot match a host route.
+    constexpr size_t kMaxHost = 300;
+    if ((!by_host_.empty() || !wildcards_.empty()) && host.size() <= kMaxHost) {
+        char buf[kMaxHost];
         std::string_view full = lower_host(host, buf, sizeof buf);
         std::string_view bare = strip_port(full);
         for (std::string_view h : {full, bare}) {
@@ -101,7 +105,9 @@ int Router::match(std::string_view method, std::string_view host, std::string_vi
             if (h.size() == bare.size()) break;
         }
         for (const WildcardTier& w : wildcards_) {
-            if (bare.size() > w.suffix.size() && bare.ends_with(w.suffix)) {
+            // A wildcard written with a port ("*.example.com:8443") is matched with the port.
+            std::string_view h = w.suffix.find(':') == std::string::npos ? bare : full;
+            if (h.size() > w.suffix.size() && h.ends_with(w.suffix)) {
                 int r = match_tier(w.tier, method, path);
                 if (r != kNoRoute) return r;
             }
