@@ -10,8 +10,8 @@ namespace {
 
 // Character classes as 256-entry tables: one load per byte in the hot loops.
 enum : uint8_t {
-    kTchar = 1,   // RFC 9110 token character
-    kHost = 2,    // reg-name / IPv4 characters we accept in a host (stricter than RFC 3986)
+    kTchar = 1,  // RFC 9110 token character
+    kHost = 2,   // reg-name / IPv4 characters we accept in a host (stricter than RFC 3986)
     kDigit = 4,
     kHex = 8,
     kValueBad = 16,  // not allowed in a field value: CTLs other than HTAB, and DEL
@@ -26,17 +26,10 @@ constexpr std::array<uint8_t, 256> make_classes() {
         if (alpha || digit) f |= kTchar | kHost;
         if (digit) f |= kDigit | kHex;
         if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) f |= kHex;
-        switch (c) {
-            case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-            case '^': case '`': case '|':
-                f |= kTchar;
-                break;
-            case '-': case '.': case '_': case '~':
-                f |= kTchar | kHost;
-                break;
-            default:
-                break;
-        }
+        for (char t : std::string_view("!#$%&'*+^`|"))
+            if (c == t) f |= kTchar;
+        for (char t : std::string_view("-._~"))
+            if (c == t) f |= kTchar | kHost;
         if ((c < 0x20 && c != '\t') || c == 0x7f) f |= kValueBad;
         t[static_cast<size_t>(c)] = f;
     }
@@ -236,7 +229,7 @@ struct HeaderFacts {
     bool content_length = false;
     bool te = false;
     bool te_last_chunked = false;
-    bool te_other = false;    // a coding other than chunked
+    bool te_other = false;  // a coding other than chunked
     int te_chunked = 0;
     bool conn_close = false;
     bool conn_keep_alive = false;
@@ -356,7 +349,8 @@ ParseResult parse_headers(std::string_view buf, size_t p, size_t end, size_t max
         while (p < end && is_tchar(b[p])) ++p;
         if (b[p] != ':') {
             if (p > name_start && is_ows(b[p])) return fail(err, 400, "whitespace before colon");
-            if (b[p] == '\r') return fail(err, 400, p == name_start ? "bare CR" : "header without colon");
+            if (b[p] == '\r')
+                return fail(err, 400, p == name_start ? "bare CR" : "header without colon");
             return fail(err, 400, "invalid header name");
         }
         if (p == name_start) return fail(err, 400, "empty header name");
@@ -383,7 +377,8 @@ ParseResult parse_headers(std::string_view buf, size_t p, size_t end, size_t max
     return ParseResult::Complete;
 }
 
-// Rules that involve several headers or the version (RFC 9112 §6, RFC 9110 §7.2, §7.6.1, §10.1.1).
+// Rules that involve several headers or the version (RFC 9112 §6, RFC 9110 §7.2, §7.6.1,
+// §10.1.1).
 ParseResult finish(const HeaderFacts& f, Request& out, ParseError& err) {
     const bool http11 = out.version_minor == 1;
     if (http11 && !f.host) return fail(err, 400, "missing Host");
@@ -503,9 +498,9 @@ ParseResult parse_request_head(std::string_view buf, const ParserLimits& limits,
 // ---- chunked body (RFC 9112 §7.1) ----
 
 namespace {
-constexpr size_t kMaxChunkSizeDigits = 16;    // 16 hex digits fill a uint64_t exactly
-constexpr size_t kMaxChunkLineBytes = 4096;   // size + extensions of one chunk line
-constexpr size_t kMaxTrailerBytes = 8192;     // whole trailer section
+constexpr size_t kMaxChunkSizeDigits = 16;   // 16 hex digits fill a uint64_t exactly
+constexpr size_t kMaxChunkLineBytes = 4096;  // size + extensions of one chunk line
+constexpr size_t kMaxTrailerBytes = 8192;    // whole trailer section
 
 inline int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -630,7 +625,8 @@ ChunkedDecoder::Status ChunkedDecoder::feed(std::string_view in, size_t& consume
             case State::TrailerLine:
             case State::TrailerLineLf:
             case State::TrailerLf:
-                if (++trailer_bytes_ > kMaxTrailerBytes) return error(431, "trailer section too large");
+                if (++trailer_bytes_ > kMaxTrailerBytes)
+                    return error(431, "trailer section too large");
                 if (state_ == State::Trailer) {
                     // Start of a trailer line, or of the empty line that ends the body.
                     if (c == '\r')

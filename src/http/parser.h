@@ -51,7 +51,8 @@ struct ParserLimits {
 enum class ParseResult : uint8_t { Complete, Incomplete, Error };
 
 struct ParseError {
-    int status = 400;             // 400, 414, 431, 501 (unknown transfer-coding), 505 (version)
+    // 400, 413 (chunked body), 414, 417 (Expect), 431, 501 (unknown transfer-coding), 505 (version)
+    int status = 400;
     std::string_view reason;      // short static text for the log, e.g. "bare LF in header"
 };
 

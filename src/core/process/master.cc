@@ -1,5 +1,8 @@
 #include "core/process/master.h"
 
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -423,8 +426,32 @@ void Master::maybe_finish() {
     if (stopping_ && workers_.empty()) loop_.stop();
 }
 
+// Workers may run as an unprivileged `user:` that cannot create files in the log directory.
+// As nginx does, the master (still root) creates the new files and hands them to that user
+// before it tells the workers to reopen.
+static void prepare_log_file(const std::string& path, const Config& cfg) {
+    if (path.empty() || path == "stderr") return;
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        LOG_ALERT("cannot open log file \"%s\": %m", path.c_str());
+        return;
+    }
+    if (geteuid() == 0 && !cfg.user.empty()) {
+        if (struct passwd* pw = getpwnam(cfg.user.c_str())) {
+            gid_t gid = pw->pw_gid;
+            if (!cfg.group.empty())
+                if (struct group* gr = getgrnam(cfg.group.c_str())) gid = gr->gr_gid;
+            if (fchown(fd, pw->pw_uid, gid) < 0) LOG_ALERT("fchown(\"%s\") failed: %m", path.c_str());
+        }
+    }
+    close(fd);
+}
+
 void Master::reopen_logs() {
     if (!log::reopen()) LOG_ALERT("cannot reopen error log \"%s\": %m", log::path().c_str());
+    const Config& cfg = *current_.config;
+    prepare_log_file(log::path(), cfg);
+    if (cfg.access_log.enabled) prepare_log_file(cfg.access_log.path, cfg);
     for (auto& [pid, w] : workers_) send_message(w->channel, Command::Reopen);
 }
 
