@@ -9,9 +9,37 @@ namespace gw {
 
 namespace {
 
+// Characters the YAML reader would not take back literally inside quotes: C1 controls (not
+// printable), NEL, U+2028 and U+2029 (line breaks, folded), BOM and U+FFFE/U+FFFF.
+// Returns the escape and the length of the UTF-8 sequence, or 0.
+size_t unicode_escape(std::string_view s, std::string& escape) {
+    auto byte = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+    char buf[16];
+    if (byte(0) == 0xc2 && byte(1) >= 0x80 && byte(1) <= 0x9f) {
+        snprintf(buf, sizeof buf, "\\u%04x", byte(1));
+        escape = buf;
+        return 2;
+    }
+    unsigned cp = (byte(0) & 0x0fu) << 12 | (byte(1) & 0x3fu) << 6 | (byte(2) & 0x3fu);
+    if ((byte(0) == 0xe2 || byte(0) == 0xef) && (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+                                                 cp == 0xfffe || cp == 0xffff)) {
+        snprintf(buf, sizeof buf, "\\u%04x", cp);
+        escape = buf;
+        return 3;
+    }
+    return 0;
+}
+
 std::string quote(std::string_view s) {
     std::string out = "\"";
-    for (char c : s) {
+    for (size_t i = 0; i < s.size(); i++) {
+        char c = s[i];
+        std::string escape;
+        if (size_t n = unicode_escape(s.substr(i), escape)) {
+            out += escape;
+            i += n - 1;
+            continue;
+        }
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
