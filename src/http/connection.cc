@@ -58,7 +58,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     requests_ = 0;
     out_.clear();
     out_off_ = 0;
-    close_after_write_ = write_blocked_ = head_timer_armed_ = false;
+    close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = false;
     events_ = 0;
     if (peer.ss_family == AF_INET)
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
@@ -325,6 +325,7 @@ void Connection::respond_error(int status, std::string_view message) {
         clock_gettime(CLOCK_MONOTONIC, &req_start_);
     }
     keep_alive_ = false;
+    may_still_send_ = true;
     std::string body = json_error_body(status, message);
     body_pos_ = in_len_;
     phase_ = Phase::Head;
@@ -362,7 +363,14 @@ void Connection::flush() {
 }
 
 void Connection::after_flush() {
-    if (close_after_write_) start_lingering_close();
+    if (!close_after_write_) return;
+    // Closing a socket with unread data makes the kernel send a reset, which can destroy the
+    // response before the client reads it. Linger only when that can happen, as nginx does:
+    // after an error (the rest of the request is unread) or with pipelined bytes not yet used.
+    if (may_still_send_ || in_len_ > in_pos_)
+        start_lingering_close();
+    else
+        close();
 }
 
 void Connection::start_lingering_close() {

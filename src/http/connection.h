@@ -79,6 +79,7 @@ class Connection final : public event::IoHandler {
     size_t out_off_ = 0;
     bool keep_alive_ = true;       // of the response being built
     bool close_after_write_ = false;
+    bool may_still_send_ = false;  // the client may be sending: linger before closing
     bool write_blocked_ = false;
 
     event::Timer timer_;

@@ -1,0 +1,292 @@
+#!/usr/bin/perl
+# Command line: -v -V -h, -t/-T/-q config tests with their messages and exit codes, -s without a
+# running master, usage errors.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::INET;
+use POSIX ();
+use GatewayTest;
+
+my $t = GatewayTest->new;
+my $dir = $t->dir;
+my $conf = $t->conf;
+
+# --- -v / -V / -h ---------------------------------------------------------------------------
+
+{
+    my $r = $t->run('-v');
+    is($r->{exit}, 0, '-v exits 0');
+    like($r->{out}, qr/^gatewayd version 0\.1\.0$/m, '-v prints the version');
+    unlike($r->{out}, qr/configure arguments/i, '-v does not print configure arguments');
+
+    $r = $t->run('-V');
+    is($r->{exit}, 0, '-V exits 0');
+    like($r->{out}, qr/^gatewayd version 0\.1\.0$/m, '-V prints the version');
+    like($r->{out}, qr/configure arguments/i, '-V prints the configure arguments');
+    like($r->{out}, qr/openssl\D{0,40}\d+\.\d+/i, '-V prints the OpenSSL version');
+    like($r->{out}, qr/(pcre2|zlib|yaml|hiredis|brotli)\D{0,40}\d+\.\d+/i,
+         '-V prints other library versions');
+
+    $r = $t->run('-h');
+    is($r->{exit}, 0, '-h exits 0');
+    for my $o (qw(-c -p -t -T -q -s -F -v -V -h)) {
+        like($r->{out}, qr/(^|\s|\[)\Q$o\E\b/m, "-h mentions $o");
+    }
+    like($r->{out}, qr/stop/, '-h lists the signals');
+}
+
+# --- -t with a good file ----------------------------------------------------------------------
+
+my $good = <<'EOF';
+# a good configuration
+worker_processes: 2
+pid: logs/gatewayd.pid
+error_log: logs/error.log
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:%%admin%%
+    admin: true
+routes:
+  - name: hello
+    match: {path: /hello}
+    return: {status: 200, body: "hello\n"}
+EOF
+
+{
+    $t->write_conf($good);
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 0, '-t good config exits 0') or diag($r->{out});
+    like($r->{stderr}, qr/^gatewayd: the configuration file \Q$conf\E syntax is ok$/m, '-t: syntax is ok');
+    like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test is successful$/m,
+         '-t: test is successful');
+    ok(!-e "$dir/logs/gatewayd.pid", '-t does not write a pid file');
+
+    # a relative -c is relative to the current directory; messages name the absolute path
+    $r = $t->run({ chdir => $dir }, '-t', '-p', $dir, '-c', 'gateway.conf');
+    is($r->{exit}, 0, '-t with a relative -c exits 0') or diag($r->{out});
+    like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test is successful$/m,
+         '-t with a relative -c names the absolute path');
+
+    # -q: only errors
+    $r = $t->run('-t', '-q', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 0, '-t -q good config exits 0');
+    is($r->{stderr}, '', '-t -q prints nothing for a good config');
+}
+
+# --- -t with one unknown key on line 7 --------------------------------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+listeners:
+  - address: 127.0.0.1:%%http%%
+routes:
+  - name: hello
+    return: {status: 200}
+error_log: logs/error.log
+worker_procesess: 2
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with an unknown key exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:7:1: .*worker_procesess/m,
+         'the error names FILE:7:1 and the key');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:7:.*worker_processes/m,
+         'the error suggests worker_processes (did you mean)');
+    like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test failed$/m, 'test failed');
+    unlike($r->{stderr}, qr/test is successful|syntax is ok/, 'no success message');
+    my @emerg = $r->{stderr} =~ /^gatewayd: \[emerg\]/mg;
+    is(scalar @emerg, 1, 'exactly one error reported') or diag($r->{stderr});
+
+    # -q still prints errors
+    $r = $t->run('-t', '-q', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t -q bad config exits 1');
+    like($r->{stderr}, qr/\Q$conf\E:7:1: /, '-t -q still prints the error');
+}
+
+# --- three errors in one file are all reported -------------------------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+# three independent errors: lines 2, 3 and 10
+worker_processes: 0
+shutdown_timeout: 5
+listeners:
+  - address: 127.0.0.1:%%http%%
+routes:
+  - name: ok
+    return: {status: 200}
+  - name: bad
+    return: {status: 700}
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with three errors exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:2:\d+: .*worker_processes/m, 'error 1 (line 2) reported');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:3:\d+: .*shutdown_timeout/m, 'error 2 (line 3) reported');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:10:\d+: /m, 'error 3 (line 10) reported');
+    my @emerg = $r->{stderr} =~ /^gatewayd: \[emerg\]/mg;
+    is(scalar @emerg, 3, 'exactly three errors reported') or diag($r->{stderr});
+    like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test failed$/m, 'test failed');
+}
+
+# --- includes -----------------------------------------------------------------------------------
+
+{
+    $t->write_conf(<<'EOF');
+include: conf.d/*.conf
+listeners:
+  - address: 127.0.0.1:%%http%%
+routes:
+  - name: main-route
+    return: {status: 200}
+EOF
+    my $bad = $t->write_conf(<<'EOF', 'conf.d/bad.conf');
+# an included file
+shutdown_timeout: 5s
+keepalive_timeot: 10s
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with an error in an included file exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$dir\E\/conf\.d\/bad\.conf:3:1: .*keepalive_timeot/m,
+         'the error names the included file and line');
+    like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test failed$/m, 'test failed');
+
+    # fix it: routes from an included file are appended; -T shows the effective config
+    $t->write_conf(<<'EOF', 'conf.d/bad.conf');
+# an included file
+shutdown_timeout: 5s
+routes:
+  - name: from-include
+    match: {path_prefix: /inc}
+    return: {status: 201}
+EOF
+    $r = $t->run('-T', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 0, '-T exits 0') or diag($r->{out});
+    like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test is successful$/m,
+         '-T: test is successful');
+    my $out = $r->{stdout};
+    like($out, qr/main-route/, '-T prints the main file route');
+    like($out, qr/from-include/, '-T prints the included route');
+    like($out, qr/main-route.*from-include/s, 'included routes are appended after the main ones');
+    like($out, qr/127\.0\.0\.1:${\ $t->port('http')}/, '-T prints the listener');
+    like($out, qr/keepalive_requests:\s*1000\b/, '-T prints defaults (keepalive_requests: 1000)');
+    like($out, qr/max_headers:\s*100\b/, '-T prints defaults (max_headers: 100)');
+    like($out, qr/worker_processes:\s*1\b/, '-T prints worker_processes');
+
+    # a missing literal include is an error naming the including line
+    $t->write_conf(<<'EOF');
+listeners:
+  - address: 127.0.0.1:%%http%%
+include: no-such-file.conf
+EOF
+    $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with a missing include exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:3:\d+: .*no-such-file\.conf/m,
+         'the missing include is named with its line');
+    unlink "$dir/conf.d/bad.conf";
+}
+
+# --- worker_processes: auto, duplicate listeners --------------------------------------------------
+
+{
+    my $cpus = `getconf _NPROCESSORS_ONLN 2>/dev/null`;
+    chomp $cpus;
+    $t->write_conf(<<'EOF');
+worker_processes: auto
+listeners:
+  - address: 127.0.0.1:%%http%%
+routes:
+  - name: hello
+    return: {status: 200}
+EOF
+    my $r = $t->run('-T', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 0, '-T with worker_processes: auto exits 0') or diag($r->{out});
+    SKIP: {
+        skip 'getconf _NPROCESSORS_ONLN unavailable', 1 unless $cpus =~ /^\d+$/;
+        like($r->{stdout}, qr/worker_processes:\s*(auto|$cpus)\b/, "worker_processes: auto is one per online CPU ($cpus)");
+    }
+
+    $t->write_conf(<<'EOF');
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:%%admin%%
+  - address: 127.0.0.1:%%http%%
+routes:
+  - name: hello
+    return: {status: 200}
+EOF
+    $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with a duplicate listener address exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:4:\d+: .*127\.0\.0\.1:${\ $t->port('http')}/m,
+         'the duplicate listener is reported on its line');
+}
+
+# --- -t fails when a listener address is held by another program ------------------------------
+
+{
+    my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                       Listen => 5, ReuseAddr => 0)
+        or die "listen: $!";
+    my $held = $holder->sockport;
+    $t->write_conf(<<"EOF");
+worker_processes: 1
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:$held
+routes:
+  - name: hello
+    return: {status: 200}
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with a listener port held by another program exits 1');
+    like($r->{stderr},
+         qr/^gatewayd: \[emerg\] \Q$conf\E:4:\d+: cannot bind listener 127\.0\.0\.1:$held: Address already in use$/m,
+         'the bind error names the line and the address');
+    like($r->{stderr}, qr/test failed/, 'test failed');
+    close $holder;
+
+    $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 0, '-t succeeds once the port is free') or diag($r->{out});
+}
+
+# --- -s without a running master ---------------------------------------------------------------
+
+{
+    $t->write_conf($good);
+    my $pidfile = "$dir/logs/gatewayd.pid";
+    unlink $pidfile;
+    my $r = $t->run('-p', $dir, '-c', $conf, '-s', 'reload');
+    is($r->{exit}, 1, '-s reload with no pid file exits 1');
+    like($r->{stderr}, qr/^gatewayd: .*(not running|\Q$pidfile\E)/mi,
+         '-s reload with no master says why') or diag($r->{out});
+
+    # a stale pid file: a process that has exited
+    my $pid = fork // die;
+    POSIX::_exit(0) if $pid == 0;
+    waitpid($pid, 0);
+    GatewayTest::spew($pidfile, "$pid\n");
+    $r = $t->run('-p', $dir, '-c', $conf, '-s', 'stop');
+    is($r->{exit}, 1, '-s stop with a stale pid file exits 1');
+    like($r->{stderr}, qr/^gatewayd: .*(not running|\b$pid\b)/mi, '-s stop with a stale pid says why')
+        or diag($r->{out});
+    unlink $pidfile;
+}
+
+# --- usage errors ----------------------------------------------------------------------------------
+
+for my $args (['-Z'], ['-s', 'bogus'], ['-c'], ['-p'], ['extra-argument'], ['-s']) {
+    my $r = $t->run(@$args);
+    is($r->{exit}, 2, "usage error (@$args) exits 2");
+    isnt($r->{stderr}, '', "usage error (@$args) prints a message on stderr");
+}
+
+# a config file that does not exist is an error (1), not a usage error
+{
+    my $r = $t->run('-t', '-p', $dir, '-c', "$dir/does-not-exist.conf");
+    is($r->{exit}, 1, '-t with a missing config file exits 1');
+    like($r->{stderr}, qr/does-not-exist\.conf/, 'the missing file is named');
+}
+
+done_testing();
