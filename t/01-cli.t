@@ -289,4 +289,16 @@ for my $args (['-Z'], ['-s', 'bogus'], ['-c'], ['-p'], ['extra-argument'], ['-s'
     like($r->{stderr}, qr/does-not-exist\.conf/, 'the missing file is named');
 }
 
+# the shipped configuration (what `make run` starts) is valid and pulls in conf.d/demo.conf
+{
+    my $root = "$FindBin::Bin/..";
+    mkdir "$dir/logs";
+    my $r = $t->run('-T', '-p', $dir, '-c', "$root/conf/gateway.conf");
+    is($r->{exit}, 0, 'the shipped conf/gateway.conf passes -T') or diag($r->{stderr});
+    like($r->{stdout}, qr/conf\.d\/demo\.conf/, 'the shipped config includes conf.d/demo.conf');
+    for my $route (qw(welcome hello demo)) {
+        like($r->{stdout}, qr/name: "?$route"?/, "the shipped config has the route $route");
+    }
+}
+
 done_testing();
