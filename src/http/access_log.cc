@@ -131,9 +131,9 @@ void AccessLog::write(const AccessLogEntry& e) {
         o += "\",\"method\":\"";
         append_json_escaped(o, e.method);
         o += "\",\"uri\":\"";
-        std::string uri;
-        append_redacted_uri(uri, e.uri);
-        append_json_escaped(o, uri);
+        scratch_.clear();  // reused: no allocation per line once it has grown
+        append_redacted_uri(scratch_, e.uri);
+        append_json_escaped(o, scratch_);
         o += "\",\"protocol\":\"HTTP/1.";
         o += static_cast<char>('0' + e.version_minor);
         int n = snprintf(num, sizeof num, "\",\"status\":%d,\"body_bytes_sent\":%llu,\"request_time\":%.6f",

@@ -44,6 +44,7 @@ class AccessLog {
     const AccessLogConfig& config_;
     int fd_ = -1;
     std::string buf_;
+    std::string scratch_;
 };
 
 // Replaces the values of secret-looking query parameters (token, access_token, api_key, apikey,

@@ -41,6 +41,15 @@ bool name_matches(const char (&stored)[32], const std::string& name) {
 
 }  // namespace
 
+std::unique_ptr<Zone> Zone::wrap(const std::string& name, uint64_t bytes, int fd, void* base) {
+    std::unique_ptr<Zone> zone(new Zone());
+    zone->name_ = name;
+    zone->size_ = bytes;
+    zone->fd_ = fd;
+    zone->base_ = base;
+    return zone;
+}
+
 std::unique_ptr<Zone> Zone::create(const std::string& name, uint64_t size,
                                    uint32_t layout_version) {
     uint64_t bytes = round_to_pages(size);
@@ -85,12 +94,7 @@ std::unique_ptr<Zone> Zone::create(const std::string& name, uint64_t size,
     // Magic last: a zone is recognisable only once everything else is in place.
     h->magic = kZoneMagic;
 
-    std::unique_ptr<Zone> zone(new Zone());
-    zone->name_ = name;
-    zone->size_ = bytes;
-    zone->fd_ = fd;
-    zone->base_ = base;
-    return zone;
+    return wrap(name, bytes, fd, base);
 }
 
 std::unique_ptr<Zone> Zone::adopt(int fd, const std::string& name, uint32_t layout_version) {
@@ -116,12 +120,7 @@ std::unique_ptr<Zone> Zone::adopt(int fd, const std::string& name, uint32_t layo
         return nullptr;
     }
 
-    std::unique_ptr<Zone> zone(new Zone());
-    zone->name_ = name;
-    zone->size_ = bytes;
-    zone->fd_ = fd;
-    zone->base_ = base;
-    return zone;
+    return wrap(name, bytes, fd, base);
 }
 
 Zone::~Zone() {

@@ -94,6 +94,7 @@ class Zone {
 
   private:
     Zone() = default;
+    static std::unique_ptr<Zone> wrap(const std::string& name, uint64_t bytes, int fd, void* base);
     std::string name_;
     uint64_t size_ = 0;
     int fd_ = -1;
