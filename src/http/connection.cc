@@ -11,6 +11,8 @@
 #include "core/config/config.h"
 #include "core/log.h"
 #include "http/admin.h"
+#include "http/proxy/proxy.h"
+#include "http/proxy/session.h"
 #include "http/server.h"
 
 namespace gw::http {
@@ -58,7 +60,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     requests_ = 0;
     out_.clear();
     out_off_ = 0;
-    close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = false;
+    close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
     events_ = 0;
     if (peer.ss_family == AF_INET)
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
@@ -72,6 +74,8 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
 
 void Connection::close() {
     if (fd_ < 0) return;
+    if (phase_ == Phase::Proxy && session_) session_->abort();
+    phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);
     ::close(fd_);  // also removes it from epoll
     fd_ = -1;
@@ -89,6 +93,29 @@ void Connection::set_events(uint32_t events) {
     events_ = events;
 }
 
+// Reading is on unless paused (a proxied body waits for room) or a write is blocked
+// (back-pressure); writing is watched only while a write is blocked.
+void Connection::update_events() {
+    uint32_t ev = EPOLLRDHUP;
+    if (write_blocked_)
+        ev |= EPOLLOUT;
+    else if (!reading_paused_)
+        ev |= EPOLLIN;
+    set_events(ev);
+}
+
+void Connection::resume_reading() {
+    if (!reading_paused_) return;
+    reading_paused_ = false;
+    update_events();
+}
+
+bool Connection::want_keep_alive() const {
+    const HttpConfig& http = server_.ctx().config->http;
+    return req_.keep_alive && http.keepalive_timeout > 0 && requests_ < http.keepalive_requests &&
+           !server_.draining();
+}
+
 void Connection::on_io(uint32_t events) {
     if (fd_ < 0) return;  // a stale event for a connection closed earlier in this batch
     if (events & EPOLLOUT) {
@@ -104,6 +131,25 @@ void Connection::on_readable() {
         ssize_t n;
         while ((n = ::read(fd_, sink, sizeof sink)) > 0) {}
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) close();
+        return;
+    }
+    if (phase_ == Phase::Proxy) {
+        if (in_len_ == in_cap_) {  // the session has not taken what is there yet
+            reading_paused_ = true;
+            update_events();
+            return;
+        }
+        ssize_t n = ::read(fd_, in_.get() + in_len_, in_cap_ - in_len_);
+        if (n == 0) {
+            session_->on_client_eof();
+            return;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) close();
+            return;
+        }
+        in_len_ += static_cast<size_t>(n);
+        session_->on_client_input();
         return;
     }
     if (write_blocked_) return;  // back-pressure: answer what we have before reading more
@@ -172,15 +218,27 @@ bool Connection::read_head() {
     ++requests_;
     body_pos_ = in_pos_ + req_.head_length;
     const HttpConfig& http = server_.ctx().config->http;
+    if (req_.body == BodyKind::ContentLength && http.client_max_body_size &&
+        req_.content_length > http.client_max_body_size) {
+        respond_error(413, "request body too large");
+        return false;
+    }
+    if (listener_->admin) {
+        match_ = RouteMatchResult{};
+    } else {
+        match_ = server_.router().match(req_);
+    }
+    route_rt_ = &server_.route(match_.route);
+    if (route_rt_->proxied) {
+        start_proxy();
+        return false;  // the session drives the connection until the response is complete
+    }
     if (req_.body == BodyKind::None) {
         dispatch();
         return fd_ >= 0;
     }
+    // A local answer: the body is read and discarded first, so pipelining stays in step.
     if (req_.body == BodyKind::ContentLength) {
-        if (http.client_max_body_size && req_.content_length > http.client_max_body_size) {
-            respond_error(413, "request body too large");
-            return false;
-        }
         body_left_ = req_.content_length;
     } else {
         chunked_.reset();
@@ -194,6 +252,50 @@ bool Connection::read_head() {
     phase_ = Phase::Body;
     server_.ctx().loop->arm(timer_, http.client_body_timeout);
     return read_body();
+}
+
+void Connection::start_proxy() {
+    phase_ = Phase::Proxy;
+    server_.ctx().loop->cancel(timer_);  // the session keeps the time from here
+    if (!session_) session_ = std::make_unique<proxy::Session>(*this, *server_.proxy());
+    session_->start(match_.route, match_);
+}
+
+void Connection::proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
+                            uint64_t upstream_micros) {
+    phase_ = Phase::Head;
+    keep_alive_ = keep_alive;
+    if (next_request >= in_len_ && !keep_alive) may_still_send_ = true;
+    body_pos_ = next_request;
+    uint64_t total = micros_since(req_start_);
+    if (auto* h = server_.proxy()->route(match_.route).overhead)
+        h->observe_micros(total > upstream_micros ? total - upstream_micros : 0);
+    finish_request(*route_rt_, status, body_bytes);
+    reading_paused_ = false;
+    update_events();
+    flush();
+    if (fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
+}
+
+void Connection::proxy_error(int status, std::string_view message) {
+    phase_ = Phase::Head;
+    keep_alive_ = false;
+    may_still_send_ = true;
+    body_pos_ = in_len_;
+    reading_paused_ = false;
+    std::string body = json_error_body(status, message);
+    respond(status, "content-type: application/json\r\n", body, *route_rt_);
+    flush();
+}
+
+void Connection::proxy_tunnel_closed(int status) {
+    phase_ = Phase::Head;
+    keep_alive_ = false;
+    body_pos_ = in_len_;
+    finish_request(*route_rt_, status, 0);
+    may_still_send_ = false;
+    in_pos_ = in_len_;
+    flush();
 }
 
 void Connection::consume_body_bytes(size_t n) {
@@ -251,9 +353,8 @@ void Connection::dispatch() {
         respond(a.status, headers, a.body, none);
         return;
     }
-    int index = server_.router().match(req_.method, req_.host, req_.path);
-    RouteRuntime& route = server_.route(index);
-    if (index == Router::kNoRoute) {
+    RouteRuntime& route = *route_rt_;
+    if (match_.route == Router::kNoRoute) {
         std::string body = json_error_body(404, "no route matches the request");
         respond(404, "content-type: application/json\r\n", body, route);
         return;
@@ -341,7 +442,7 @@ void Connection::flush() {
             if (errno == EAGAIN) {
                 if (!write_blocked_) {
                     write_blocked_ = true;
-                    set_events(EPOLLOUT | EPOLLRDHUP);
+                    update_events();
                 }
                 server_.ctx().loop->arm(timer_, server_.ctx().config->http.send_timeout);
                 return;
@@ -355,9 +456,14 @@ void Connection::flush() {
     out_off_ = 0;
     bool was_blocked = write_blocked_;
     write_blocked_ = false;
+    if (phase_ == Phase::Proxy) {
+        if (was_blocked) update_events();
+        session_->on_client_drained();
+        return;
+    }
     after_flush();
     if (was_blocked && fd_ >= 0 && phase_ != Phase::Lingering) {
-        set_events(EPOLLIN | EPOLLRDHUP);
+        update_events();
         process();  // answer pipelined requests that waited behind the blocked write
     }
 }

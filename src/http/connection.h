@@ -13,6 +13,7 @@
 
 #include "event/loop.h"
 #include "http/parser.h"
+#include "http/router.h"
 
 namespace gw {
 struct ListenerConfig;
@@ -22,6 +23,9 @@ namespace gw::http {
 
 class Server;
 struct RouteRuntime;
+namespace proxy {
+class Session;
+}
 
 class Connection final : public event::IoHandler {
   public:
@@ -33,8 +37,20 @@ class Connection final : public event::IoHandler {
     void close();
     bool is_open() const { return fd_ >= 0; }
 
+    // For the proxy session that handles this connection's current request.
+    void flush();
+    void resume_reading();
+    size_t pending_output() const { return out_.size() - out_off_; }
+    bool want_keep_alive() const;
+    // The proxied response is complete; the next request starts at `next_request`.
+    void proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
+                    uint64_t upstream_micros);
+    void proxy_error(int status, std::string_view message);  // answered with an error, then closed
+    void proxy_tunnel_closed(int status);                     // an upgraded tunnel ended
+
   private:
-    enum class Phase : uint8_t { Head, Body, Lingering };
+    friend class proxy::Session;  // it streams bodies through in_ and out_ directly
+    enum class Phase : uint8_t { Head, Body, Proxy, Lingering };
 
     void on_readable();
     void process();
@@ -46,12 +62,13 @@ class Connection final : public event::IoHandler {
                  RouteRuntime& route);
     void respond_error(int status, std::string_view message);
     void finish_request(RouteRuntime& route, int status, uint64_t body_bytes);
-    void flush();
     void after_flush();
+    void update_events();
     void start_lingering_close();
     void arm_timer();
     void on_timeout();
     void set_events(uint32_t events);
+    void start_proxy();
     void compact();
     void consume_body_bytes(size_t n);
 
@@ -68,6 +85,10 @@ class Connection final : public event::IoHandler {
 
     Phase phase_ = Phase::Head;
     Request req_;
+    RouteMatchResult match_;
+    RouteRuntime* route_rt_ = nullptr;
+    std::unique_ptr<proxy::Session> session_;
+    bool reading_paused_ = false;
     ChunkedDecoder chunked_;
     uint64_t body_left_ = 0;
     bool head_timer_armed_ = false;

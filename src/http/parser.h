@@ -93,4 +93,38 @@ class ChunkedDecoder {
     ParseError err_;              // repeated by feed() after an Error
 };
 
+// ---------------------------------------------------------------------------------------------
+// Upstream response head (src/http/response_parser.cc)
+//
+// The same strictness as the request parser, pointed the other way: what an upstream sends is
+// parsed before any of it reaches the client, and a head that could be framed two ways is an
+// Error (which the proxy turns into 502), never "repaired".
+
+// How the body after a response head is delimited (RFC 9112 §6.3).
+enum class ResponseBody : uint8_t { None, ContentLength, Chunked, UntilClose };
+
+struct Response {
+    int status = 0;                 // 100..599
+    int version_minor = 1;          // HTTP/1.0 or 1.1 only
+    std::string_view reason;        // reason-phrase as sent, possibly empty
+    Header headers[kMaxHeadersHard];
+    size_t header_count = 0;
+    ResponseBody body = ResponseBody::None;
+    uint64_t content_length = 0;    // when body == ContentLength, else 0
+    bool keep_alive = true;         // the upstream connection may be reused after this response
+    bool upgrade = false;           // 101 with Upgrade (then keep_alive is false: no more HTTP)
+    size_t head_length = 0;         // status line and headers including the final CRLFCRLF
+
+    // Case-insensitive lookup of the first header with this name; empty view if absent.
+    std::string_view header(std::string_view name) const;
+};
+
+// Parses the response head at the start of `buf`, like parse_request_head: Incomplete when more
+// bytes are needed (an Error instead once the head is longer than limits.max_header_size),
+// Complete with `out` filled, or Error with err.status = 502 and err.reason saying why.
+// `request_method_head`: the request was HEAD (no body whatever the headers say).
+// A 1xx other than 101 is interim: the final response follows at buf.substr(out.head_length).
+ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits,
+                                bool request_method_head, Response& out, ParseError& err);
+
 }  // namespace gw::http

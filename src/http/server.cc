@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 
 #include "core/log.h"
 #include "http/connection.h"
+#include "http/proxy/proxy.h"
 
 namespace gw::http {
 
@@ -35,6 +37,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         const RouteConfig& rc = cfg.routes[i];
         RouteRuntime& rt = routes_[i];
         rt.name = rc.name;
+        rt.proxied = rc.upstream_index >= 0 || !rc.split.empty();
         if (rc.ret) {
             rt.ret = &*rc.ret;
             bool has_type = false;
@@ -50,6 +53,10 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               "Time to answer a request, from its head read to its response queued.",
                                               kDurationBuckets);
 
+    if (!cfg.upstreams.empty())
+        proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
+                                                static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^
+                                                    static_cast<uint64_t>(time(nullptr)));
     for (const Listen& l : listens) {
         auto a = std::make_unique<Acceptor>();
         a->server = this;
@@ -62,7 +69,10 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
     });
 }
 
-Server::~Server() { close_all(); }
+Server::~Server() {
+    close_all();
+    if (proxy_) proxy_->close_all();
+}
 
 bool Server::start() {
     for (auto& a : acceptors_)

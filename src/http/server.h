@@ -24,6 +24,9 @@
 namespace gw::http {
 
 class Connection;
+namespace proxy {
+class Proxy;
+}
 
 // What a worker's server needs to know about the worker it runs in.
 struct WorkerContext {
@@ -40,6 +43,7 @@ struct WorkerContext {
 struct RouteRuntime {
     std::string name;                 // "" for requests no route matched
     const ReturnAction* ret = nullptr;
+    bool proxied = false;             // `upstream:` or `split:`
     std::string fixed_headers;        // "content-type: ...\r\n..." from the route's `return`
     metrics::Histogram* duration = nullptr;
     std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status
@@ -68,6 +72,7 @@ class Server {
     RouteRuntime& route(int index) { return index < 0 ? unmatched_ : routes_[index]; }
     DateCache& date() { return date_; }
     const ParserLimits& limits() const { return limits_; }
+    proxy::Proxy* proxy() { return proxy_.get(); }
     void count_response(RouteRuntime& route, int status, uint64_t micros);
     void release(Connection* c);
 
@@ -86,6 +91,7 @@ class Server {
     RouteRuntime unmatched_;
     ParserLimits limits_;
     DateCache date_;
+    std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made
     std::vector<Connection*> free_;

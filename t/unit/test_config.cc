@@ -1,9 +1,13 @@
 // gateway.conf loading: YAML -> Config, every error with its exact place and message.
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -67,7 +71,14 @@ class ConfigTest : public ::testing::Test {
         std::vector<std::string> got = errors();
         std::sort(got.begin(), got.end());
         std::sort(expected.begin(), expected.end());
-        EXPECT_EQ(got, expected);
+        // gtest shortens long containers when printing them: name the differences.
+        std::vector<std::string> missing, unexpected;
+        std::set_difference(expected.begin(), expected.end(), got.begin(), got.end(),
+                            std::back_inserter(missing));
+        std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(),
+                            std::back_inserter(unexpected));
+        EXPECT_EQ(got, expected) << "missing: " << ::testing::PrintToString(missing)
+                                 << "\nunexpected: " << ::testing::PrintToString(unexpected);
     }
 
     std::string dir_;
@@ -393,7 +404,7 @@ TEST_F(ConfigTest, RouteErrors) {
                    at("gw.conf", 10, 22) + "routes[2].match.methods: bad method \"G(T\"",
                    at("gw.conf", 10, 35) +
                        "routes[2].match.host: bad host \"api.*.com\" (expected a name, name:port or *.name)",
-                   at("gw.conf", 9, 5) + "route \"noaction\" has no action (return)",
+                   at("gw.conf", 9, 5) + "route \"noaction\" has no action (return, upstream or split)",
                    at("gw.conf", 11, 5) + "routes[3]: missing required key \"name\""});
 }
 
@@ -435,6 +446,590 @@ TEST_F(ConfigTest, RouteValues) {
     ASSERT_TRUE(all.ret);
     EXPECT_EQ(all.ret->status, 200);
     EXPECT_EQ(all.ret->body, "");
+}
+
+// --- upstreams ----------------------------------------------------------------------------------
+
+// What getaddrinfo says about `host` here, for the expected "cannot resolve" message.
+std::string resolve_error(const char* host) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host, nullptr, &hints, &res);
+    if (res) freeaddrinfo(res);
+    return std::string("cannot resolve \"") + host + "\": " + gai_strerror(rc);
+}
+
+bool is_loopback(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET) {
+        return ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr) >> 24 == 127;
+    }
+    return ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
+}
+
+uint16_t port_of(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+    return 0;
+}
+
+TEST(ConfigUpstreamAddress, Parses) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    std::string error;
+    char buf[INET6_ADDRSTRLEN];
+
+    ASSERT_TRUE(parse_upstream_address("10.1.2.3:8080", ss, len, error)) << error;
+    EXPECT_EQ(ss.ss_family, AF_INET);
+    EXPECT_EQ(len, sizeof(sockaddr_in));
+    EXPECT_EQ(port_of(ss), 8080);
+    EXPECT_STREQ(inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(ss).sin_addr, buf, sizeof buf), "10.1.2.3");
+
+    ASSERT_TRUE(parse_upstream_address("[2001:db8::7]:65535", ss, len, error)) << error;
+    EXPECT_EQ(ss.ss_family, AF_INET6);
+    EXPECT_EQ(len, sizeof(sockaddr_in6));
+    EXPECT_EQ(port_of(ss), 65535);
+    EXPECT_STREQ(inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf),
+                 "2001:db8::7");
+
+    ASSERT_TRUE(parse_upstream_address("[fe80::1%lo]:80", ss, len, error)) << error;
+    EXPECT_EQ(ss.ss_family, AF_INET6);
+    EXPECT_NE(reinterpret_cast<sockaddr_in6&>(ss).sin6_scope_id, 0u);
+
+    // A host name is resolved now; the first address is kept, with the port.
+    ASSERT_TRUE(parse_upstream_address("localhost:80", ss, len, error)) << error;
+    EXPECT_TRUE(ss.ss_family == AF_INET || ss.ss_family == AF_INET6) << ss.ss_family;
+    EXPECT_EQ(len, ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    EXPECT_TRUE(is_loopback(ss));
+    EXPECT_EQ(port_of(ss), 80);
+
+    ASSERT_TRUE(parse_upstream_address("unix:/run/gw/api.sock", ss, len, error)) << error;
+    EXPECT_EQ(ss.ss_family, AF_UNIX);
+    EXPECT_STREQ(reinterpret_cast<sockaddr_un&>(ss).sun_path, "/run/gw/api.sock");
+    EXPECT_EQ(len, offsetof(sockaddr_un, sun_path) + strlen("/run/gw/api.sock") + 1);
+
+    // sun_path holds 108 bytes with the NUL: 107 is the longest path.
+    std::string longest = "/" + std::string(106, 'a');
+    ASSERT_TRUE(parse_upstream_address("unix:" + longest, ss, len, error)) << error;
+    EXPECT_EQ(reinterpret_cast<sockaddr_un&>(ss).sun_path, longest);
+    EXPECT_FALSE(parse_upstream_address("unix:" + longest + "a", ss, len, error));
+    EXPECT_EQ(error, "server address \"unix:" + longest + "a\": the unix socket path is longer than 107 bytes");
+}
+
+TEST(ConfigUpstreamAddress, Rejects) {
+    const std::string forms = "(expected IP:PORT, [IPv6]:PORT, HOST:PORT or unix:/PATH)";
+    const std::pair<std::string, std::string> cases[] = {
+        {"", "server address \"\" has no port " + forms},
+        {"10.0.0.1", "server address \"10.0.0.1\" has no port " + forms},
+        {"backend", "server address \"backend\" has no port " + forms},
+        {"10.0.0.1:", "bad port \"\" in server address \"10.0.0.1:\" (1..65535)"},
+        {"10.0.0.1:0", "bad port \"0\" in server address \"10.0.0.1:0\" (1..65535)"},
+        {"10.0.0.1:65536", "bad port \"65536\" in server address \"10.0.0.1:65536\" (1..65535)"},
+        {"10.0.0.1:+80", "bad port \"+80\" in server address \"10.0.0.1:+80\" (1..65535)"},
+        {"10.0.0.1:http", "bad port \"http\" in server address \"10.0.0.1:http\" (1..65535)"},
+        {":80", "bad server address \":80\" " + forms},
+        {"::1:80", "bad server address \"::1:80\" (an IPv6 address needs brackets: [IPv6]:PORT)"},
+        {"10.1:80", "bad IPv4 address in server address \"10.1:80\""},
+        {"1.2.3.256:80", "bad IPv4 address in server address \"1.2.3.256:80\""},
+        {"[::1]", "bad server address \"[::1]\" " + forms},
+        {"[]:80", "bad server address \"[]:80\" " + forms},
+        {"[::1]80", "bad server address \"[::1]80\" " + forms},
+        {"[::1]:0", "bad port \"0\" in server address \"[::1]:0\" (1..65535)"},
+        {"[10.0.0.1]:80", "bad IPv6 address in server address \"[10.0.0.1]:80\""},
+        {"[localhost]:80", "bad IPv6 address in server address \"[localhost]:80\""},
+        {"bad host:80", "bad server address \"bad host:80\" " + forms},
+        {"a..b:80", "bad server address \"a..b:80\" " + forms},
+        {"http://a:80", "bad server address \"http://a:80\" " + forms},
+        {"unix:", "server address \"unix:\": the unix socket path must be absolute"},
+        {"unix:run/x.sock", "server address \"unix:run/x.sock\": the unix socket path must be absolute"},
+        {std::string("unix:/a\0b", 9),
+         "server address \"" + std::string("unix:/a\0b", 9) + "\": the unix socket path contains a NUL byte"},
+        {"no-such-host.invalid:80", resolve_error("no-such-host.invalid")},
+    };
+    for (const auto& [text, message] : cases) {
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        std::string error;
+        EXPECT_FALSE(parse_upstream_address(text, ss, len, error)) << text;
+        EXPECT_EQ(error, message) << text;
+    }
+}
+
+TEST_F(ConfigTest, UpstreamDefaults) {
+    write("gw.conf", std::string(kListener) +
+                         "upstreams:\n"
+                         "  api:\n"
+                         "    servers:\n"
+                         "      - address: 127.0.0.1:9001\n"
+                         "routes:\n"
+                         "  - name: r\n"
+                         "    upstream: api\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(c->upstreams.size(), 1u);
+    const UpstreamConfig& u = c->upstreams[0];
+    EXPECT_EQ(u.name, "api");
+    EXPECT_EQ(u.mark.line, 4);
+    EXPECT_EQ(u.mark.col, 3);
+    EXPECT_EQ(u.balance, UpstreamConfig::Balance::RoundRobin);
+    EXPECT_EQ(u.hash_key.kind, HashKey::Kind::Ip);
+    EXPECT_EQ(u.keepalive, 32u);
+    EXPECT_EQ(u.keepalive_timeout, 60000);
+    EXPECT_EQ(u.keepalive_requests, 1000u);
+    EXPECT_EQ(u.connect_timeout, 1000);
+    ASSERT_EQ(u.servers.size(), 1u);
+    EXPECT_EQ(u.servers[0].address, "127.0.0.1:9001");
+    EXPECT_EQ(u.servers[0].weight, 1u);
+    EXPECT_FALSE(u.servers[0].backup);
+    EXPECT_EQ(u.servers[0].socklen, sizeof(sockaddr_in));
+    EXPECT_EQ(port_of(u.servers[0].sockaddr), 9001);
+    EXPECT_EQ(u.servers[0].mark.line, 6);
+    EXPECT_EQ(u.servers[0].mark.col, 9);
+
+    ASSERT_EQ(c->routes.size(), 1u);
+    const RouteConfig& r = c->routes[0];
+    EXPECT_FALSE(r.ret);
+    EXPECT_EQ(r.upstream, "api");
+    EXPECT_EQ(r.upstream_index, 0);
+    EXPECT_TRUE(r.split.empty());
+    EXPECT_EQ(r.strip_prefix, "");
+    EXPECT_EQ(r.rewrite, "");
+    EXPECT_EQ(r.match.path_regex, "");
+    EXPECT_TRUE(r.match.headers.empty());
+    EXPECT_TRUE(r.match.query.empty());
+    EXPECT_EQ(r.timeout.read, 60000);
+    EXPECT_EQ(r.timeout.send, 60000);
+    EXPECT_EQ(r.timeout.tunnel, 3600000);
+    EXPECT_EQ(r.retries.attempts, 1u);
+    EXPECT_EQ(r.retries.on, static_cast<uint32_t>(kRetryConnectFailure));
+    EXPECT_FALSE(r.retries.non_idempotent);
+    EXPECT_EQ(r.retries.budget, 0.2);
+    EXPECT_TRUE(r.request_headers.empty());
+    EXPECT_TRUE(r.response_headers.empty());
+}
+
+TEST_F(ConfigTest, UpstreamValues) {
+    write("gw.conf", std::string(kListener) +
+                         "upstreams:\n"
+                         "  api.v1_x-y:\n"
+                         "    servers:\n"
+                         "      - address: 127.0.0.1:9001\n"
+                         "      - {address: \"[::1]:9002\", weight: 1000, backup: yes}\n"
+                         "      - address: localhost:80\n"
+                         "      - address: unix:/run/gw/api.sock\n"
+                         "        weight: 7\n"
+                         "    balance: hash\n"
+                         "    hash_key: header:X-User\n"
+                         "    keepalive: 0\n"
+                         "    keepalive_timeout: 90s\n"
+                         "    keepalive_requests: 1000000000\n"
+                         "    connect_timeout: 10m\n"
+                         "  c: {servers: [{address: 10.0.0.1:1}], balance: hash, hash_key: \"cookie:Session\"}\n"
+                         "  p: {servers: [{address: 10.0.0.1:1}], balance: hash, hash_key: path}\n"
+                         "  i: {servers: [{address: 10.0.0.1:1}], balance: hash, hash_key: ip, keepalive: 100000}\n"
+                         "  l: {servers: [{address: 10.0.0.1:1}], balance: least_conn, connect_timeout: 1ms}\n"
+                         "  r2: {servers: [{address: 10.0.0.1:1}], balance: random_two, keepalive_timeout: 1d}\n"
+                         "  rr: {servers: [{address: 10.0.0.1:1}], balance: round_robin}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(c->upstreams.size(), 7u);
+    const UpstreamConfig& u = c->upstreams[0];
+    EXPECT_EQ(u.name, "api.v1_x-y");
+    ASSERT_EQ(u.servers.size(), 4u);
+    EXPECT_EQ(u.servers[1].address, "[::1]:9002");
+    EXPECT_EQ(u.servers[1].sockaddr.ss_family, AF_INET6);
+    EXPECT_EQ(port_of(u.servers[1].sockaddr), 9002);
+    EXPECT_EQ(u.servers[1].weight, 1000u);
+    EXPECT_TRUE(u.servers[1].backup);
+    EXPECT_TRUE(is_loopback(u.servers[2].sockaddr));
+    EXPECT_EQ(port_of(u.servers[2].sockaddr), 80);
+    EXPECT_EQ(u.servers[3].sockaddr.ss_family, AF_UNIX);
+    EXPECT_STREQ(reinterpret_cast<const sockaddr_un&>(u.servers[3].sockaddr).sun_path, "/run/gw/api.sock");
+    EXPECT_EQ(u.servers[3].weight, 7u);
+    EXPECT_EQ(u.balance, UpstreamConfig::Balance::Hash);
+    EXPECT_EQ(u.hash_key.kind, HashKey::Kind::Header);
+    EXPECT_EQ(u.hash_key.name, "x-user");
+    EXPECT_EQ(u.keepalive, 0u);
+    EXPECT_EQ(u.keepalive_timeout, 90000);
+    EXPECT_EQ(u.keepalive_requests, 1000000000u);
+    EXPECT_EQ(u.connect_timeout, 600000);
+    EXPECT_EQ(c->upstreams[1].hash_key.kind, HashKey::Kind::Cookie);
+    EXPECT_EQ(c->upstreams[1].hash_key.name, "Session");  // cookie names keep their case
+    EXPECT_EQ(c->upstreams[2].hash_key.kind, HashKey::Kind::Path);
+    EXPECT_EQ(c->upstreams[3].hash_key.kind, HashKey::Kind::Ip);
+    EXPECT_EQ(c->upstreams[3].keepalive, 100000u);
+    EXPECT_EQ(c->upstreams[4].balance, UpstreamConfig::Balance::LeastConn);
+    EXPECT_EQ(c->upstreams[4].connect_timeout, 1);
+    EXPECT_EQ(c->upstreams[5].balance, UpstreamConfig::Balance::RandomTwo);
+    EXPECT_EQ(c->upstreams[5].keepalive_timeout, 86400000);
+    EXPECT_EQ(c->upstreams[6].balance, UpstreamConfig::Balance::RoundRobin);
+}
+
+TEST_F(ConfigTest, UpstreamErrors) {
+    expect_errors(std::string(kListener) +
+                      "upstreams:\n"
+                      "  \"bad name\":\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "  empty:\n"
+                      "    servers: []\n"
+                      "  none:\n"
+                      "    balance: hash\n"
+                      "  extra:\n"
+                      "    servers:\n"
+                      "      - {address: 127.0.0.1:1, weight: 0, backup: maybe, port: 1}\n"
+                      "      - address: 127.0.0.1\n"
+                      "      - address: 127.0.0.1:0\n"
+                      "      - address: \"::1:80\"\n"
+                      "      - address: unix:run/x.sock\n"
+                      "      - address: no-such-host.invalid:80\n"
+                      "      - address: 10.1:80\n"
+                      "      - address: \"[::g]:80\"\n"
+                      "      - address: \"bad host!:80\"\n"
+                      "    balance: fastest\n"
+                      "    hash_key: ip\n"
+                      "    keepalive: 100001\n"
+                      "    keepalive_timeout: 0\n"
+                      "    keepalive_requests: 0\n"
+                      "    connect_timeout: 11m\n"
+                      "  rr:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    hash_key: ip\n"
+                      "  h:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    balance: hash\n"
+                      "    hash_key: \"header:bad name\"\n"
+                      "  h2:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    balance: hash\n"
+                      "    hash_key: url\n"
+                      "  list: [1]\n"
+                      "  k: {servers: 1.2.3.4:80, keepalve: 1}\n",
+                  {at("gw.conf", 4, 3) + "upstreams: bad upstream name \"bad name\" (use letters, digits, '_', '.', '-')",
+                   at("gw.conf", 7, 14) + "upstreams.empty.servers: at least one server is required",
+                   at("gw.conf", 9, 5) + "upstreams.none: missing required key \"servers\"",
+                   at("gw.conf", 9, 14) +
+                       "upstreams.none.balance: hash needs a hash_key (ip, path, header:NAME or cookie:NAME)",
+                   at("gw.conf", 12, 40) + "upstreams.extra.servers[0].weight: 0 is out of range (1..1000)",
+                   at("gw.conf", 12, 51) +
+                       "upstreams.extra.servers[0].backup: expected a boolean (true/false, on/off, yes/no), got \"maybe\"",
+                   at("gw.conf", 12, 58) + "unknown key \"port\"",
+                   at("gw.conf", 13, 18) +
+                       "upstreams.extra.servers[1].address: server address \"127.0.0.1\" has no port (expected "
+                       "IP:PORT, [IPv6]:PORT, HOST:PORT or unix:/PATH)",
+                   at("gw.conf", 14, 18) +
+                       "upstreams.extra.servers[2].address: bad port \"0\" in server address \"127.0.0.1:0\" (1..65535)",
+                   at("gw.conf", 15, 18) + "upstreams.extra.servers[3].address: bad server address \"::1:80\" (an "
+                                           "IPv6 address needs brackets: [IPv6]:PORT)",
+                   at("gw.conf", 16, 18) + "upstreams.extra.servers[4].address: server address \"unix:run/x.sock\": "
+                                           "the unix socket path must be absolute",
+                   at("gw.conf", 17, 18) + "upstreams.extra.servers[5].address: " +
+                       resolve_error("no-such-host.invalid"),
+                   at("gw.conf", 18, 18) +
+                       "upstreams.extra.servers[6].address: bad IPv4 address in server address \"10.1:80\"",
+                   at("gw.conf", 19, 18) +
+                       "upstreams.extra.servers[7].address: bad IPv6 address in server address \"[::g]:80\"",
+                   at("gw.conf", 20, 18) + "upstreams.extra.servers[8].address: bad server address \"bad host!:80\" "
+                                           "(expected IP:PORT, [IPv6]:PORT, HOST:PORT or unix:/PATH)",
+                   at("gw.conf", 21, 14) + "upstreams.extra.balance: unknown value \"fastest\" (expected "
+                                           "round_robin, least_conn, random_two or hash)",
+                   at("gw.conf", 23, 16) + "upstreams.extra.keepalive: 100001 is out of range (0..100000)",
+                   at("gw.conf", 24, 24) + "upstreams.extra.keepalive_timeout: 0 is out of range (1ms..1d)",
+                   at("gw.conf", 25, 25) + "upstreams.extra.keepalive_requests: 0 is out of range (1..1000000000)",
+                   at("gw.conf", 26, 22) + "upstreams.extra.connect_timeout: 11m is out of range (1ms..10m)",
+                   at("gw.conf", 29, 5) + "upstreams.rr.hash_key: only allowed with balance: hash",
+                   at("gw.conf", 33, 15) + "upstreams.h.hash_key: bad header name \"bad name\"",
+                   at("gw.conf", 37, 15) + "upstreams.h2.hash_key: unknown value \"url\" (expected ip, path, "
+                                           "header:NAME or cookie:NAME)",
+                   at("gw.conf", 38, 9) + "upstreams.list: expected a map, got a sequence",
+                   at("gw.conf", 39, 16) + "upstreams.k.servers: expected a sequence, got \"1.2.3.4:80\"",
+                   at("gw.conf", 39, 28) + "unknown key \"keepalve\" (did you mean \"keepalive\"?)"});
+    expect_errors(std::string(kListener) + "upstreams: [a]\n",
+                  {at("gw.conf", 3, 12) + "upstreams: expected a map, got a sequence"});
+}
+
+TEST_F(ConfigTest, UpstreamsFromIncludes) {
+    write("gw.conf",
+          "include: conf.d/*.conf\n"
+          "listeners:\n"
+          "  - address: 8080\n"
+          "upstreams:\n"
+          "  a: {servers: [{address: 127.0.0.1:1}]}\n"
+          "routes:\n"
+          "  - {name: ra, upstream: b}\n");
+    write("conf.d/b.conf",
+          "upstreams:\n"
+          "  b: {servers: [{address: 127.0.0.1:2}]}\n"
+          "routes:\n"
+          "  - {name: rb, upstream: a}\n");
+    write("conf.d/c.conf", "upstreams:\n  c: {servers: [{address: 127.0.0.1:3}]}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(c->upstreams.size(), 3u);
+    EXPECT_EQ(c->upstreams[0].name, "a");
+    EXPECT_EQ(c->upstreams[1].name, "b");
+    EXPECT_EQ(*c->upstreams[1].mark.file, path("conf.d/b.conf"));
+    EXPECT_EQ(c->upstreams[2].name, "c");
+    ASSERT_EQ(c->routes.size(), 2u);
+    EXPECT_EQ(c->routes[0].upstream_index, 1);  // a route may name an upstream of a later file
+    EXPECT_EQ(c->routes[1].upstream_index, 0);
+
+    write("conf.d/c.conf", "upstreams:\n  c: {servers: [{address: 127.0.0.1:3}]}\n  a: {servers: [{address: 127.0.0.1:4}]}\n");
+    write("conf.d/d.conf", "upstreams: [x]\n");
+    EXPECT_FALSE(load("gw.conf"));
+    std::vector<std::string> got = errors();
+    std::sort(got.begin(), got.end());
+    std::vector<std::string> expected = {
+        at("conf.d/c.conf", 3, 3) + "duplicate upstream \"a\" (first defined at " + path("gw.conf") + ":5:3)",
+        at("conf.d/d.conf", 1, 12) + "upstreams: expected a map, got a sequence",
+    };
+    EXPECT_EQ(got, expected);
+}
+
+// --- proxied routes -----------------------------------------------------------------------------
+
+TEST_F(ConfigTest, ProxyRouteValues) {
+    write("gw.conf", std::string(kListener) +
+                         "upstreams:\n"
+                         "  api: {servers: [{address: 127.0.0.1:9001}]}\n"
+                         "  blue: {servers: [{address: 127.0.0.1:9002}]}\n"
+                         "  green: {servers: [{address: 127.0.0.1:9003}]}\n"
+                         "routes:\n"
+                         "  - name: api\n"
+                         "    match:\n"
+                         "      path_regex: '^/api/(v\\d)/(.*)$'\n"
+                         "      methods: GET\n"
+                         "      headers: {X-Canary: \"yes\", accept: \"\"}\n"
+                         "      query: {Debug: \"1\", q: x y}\n"
+                         "    upstream: api\n"
+                         "    rewrite: '/$2/$1/$$0/$0'\n"
+                         "    timeout: {read: 5s, send: 6s, tunnel: 1d}\n"
+                         "    retries:\n"
+                         "      attempts: 10\n"
+                         "      on: [502, 5xx, reset, timeout, connect_failure, 503, 504]\n"
+                         "      non_idempotent: yes\n"
+                         "      budget: 12.5%\n"
+                         "    request_headers:\n"
+                         "      set: {X-Forwarded-Proto: https, Host: internal.example}\n"
+                         "      remove: [X-Debug, cookie]\n"
+                         "    response_headers:\n"
+                         "      remove: Server\n"
+                         "  - name: canary\n"
+                         "    match: {path_prefix: /web/}\n"
+                         "    split:\n"
+                         "      - {upstream: blue, weight: 90}\n"
+                         "      - upstream: green\n"
+                         "    strip_prefix: /web\n"
+                         "    retries: {on: 5xx, attempts: 2, budget: 0}\n"
+                         "    response_headers: {set: {X-Color: split}}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(c->routes.size(), 2u);
+    using H = std::pair<std::string, std::string>;
+    const RouteConfig& r = c->routes[0];
+    EXPECT_EQ(r.match.path_regex, "^/api/(v\\d)/(.*)$");
+    EXPECT_EQ(r.match.methods, std::vector<std::string>{"GET"});
+    EXPECT_EQ(r.match.headers, (std::vector<H>{{"x-canary", "yes"}, {"accept", ""}}));
+    EXPECT_EQ(r.match.query, (std::vector<H>{{"Debug", "1"}, {"q", "x y"}}));
+    EXPECT_EQ(r.upstream, "api");
+    EXPECT_EQ(r.upstream_index, 0);
+    EXPECT_EQ(r.rewrite, "/$2/$1/$$0/$0");
+    EXPECT_EQ(r.timeout.read, 5000);
+    EXPECT_EQ(r.timeout.send, 6000);
+    EXPECT_EQ(r.timeout.tunnel, 86400000);
+    EXPECT_EQ(r.retries.attempts, 10u);
+    EXPECT_EQ(r.retries.on, static_cast<uint32_t>(kRetryConnectFailure | kRetryTimeout | kRetryReset | kRetry502 |
+                                                  kRetry503 | kRetry504 | kRetry5xx));
+    EXPECT_TRUE(r.retries.non_idempotent);
+    EXPECT_EQ(r.retries.budget, 0.125);
+    EXPECT_EQ(r.request_headers.set, (std::vector<H>{{"x-forwarded-proto", "https"}, {"host", "internal.example"}}));
+    EXPECT_EQ(r.request_headers.remove, (std::vector<std::string>{"x-debug", "cookie"}));
+    EXPECT_TRUE(r.response_headers.set.empty());
+    EXPECT_EQ(r.response_headers.remove, std::vector<std::string>{"server"});
+
+    const RouteConfig& s = c->routes[1];
+    EXPECT_EQ(s.upstream, "");
+    EXPECT_EQ(s.upstream_index, -1);
+    ASSERT_EQ(s.split.size(), 2u);
+    EXPECT_EQ(s.split[0].upstream, "blue");
+    EXPECT_EQ(s.split[0].upstream_index, 1);
+    EXPECT_EQ(s.split[0].weight, 90u);
+    EXPECT_EQ(s.split[0].mark.line, 30);
+    EXPECT_EQ(s.split[0].mark.col, 9);
+    EXPECT_EQ(s.split[1].upstream, "green");
+    EXPECT_EQ(s.split[1].upstream_index, 2);
+    EXPECT_EQ(s.split[1].weight, 1u);
+    EXPECT_EQ(s.strip_prefix, "/web");
+    EXPECT_EQ(s.rewrite, "");
+    EXPECT_EQ(s.retries.on, static_cast<uint32_t>(kRetry5xx));
+    EXPECT_EQ(s.retries.attempts, 2u);
+    EXPECT_EQ(s.retries.budget, 0.0);
+    EXPECT_EQ(s.response_headers.set, (std::vector<H>{{"x-color", "split"}}));
+}
+
+TEST_F(ConfigTest, RetryBudgetSpellings) {
+    const std::pair<const char*, double> good[] = {
+        {"0", 0.0},   {"0.0", 0.0},  {"1", 1.0},       {"1.0", 1.0},     {"0.2", 0.2},     {"20%", 0.2},
+        {"\"20%\"", 0.2}, {"100%", 1.0}, {"0%", 0.0}, {"5%", 0.05},    {"0.05", 0.05},   {"12.5%", 0.125},
+        {"0.5%", 0.005}, {"33.3%", 0.333}, {"00.25", 0.25}, {"100.00%", 1.0},
+    };
+    for (const auto& [text, value] : good) {
+        write("gw.conf", std::string(kListener) +
+                             "upstreams: {u: {servers: [{address: 127.0.0.1:1}]}}\n"
+                             "routes:\n  - {name: r, upstream: u, retries: {budget: " + text + "}}\n");
+        std::optional<Config> c = load("gw.conf");
+        ASSERT_TRUE(c) << text << ::testing::PrintToString(errors());
+        EXPECT_EQ(c->routes[0].retries.budget, value) << text;
+    }
+    const std::pair<const char*, const char*> bad[] = {
+        {"1.5", "1.5 is out of range (0..1, or 0%..100%)"},
+        {"101%", "101% is out of range (0..1, or 0%..100%)"},
+        {"2", "2 is out of range (0..1, or 0%..100%)"},
+        {".5", "bad ratio \".5\" (write a share as 0.2 or 20%)"},
+        {"1.", "bad ratio \"1.\" (write a share as 0.2 or 20%)"},
+        {"-0.1", "bad ratio \"-0.1\" (write a share as 0.2 or 20%)"},
+        {"1e-1", "bad ratio \"1e-1\" (write a share as 0.2 or 20%)"},
+        {"20 %", "bad ratio \"20 %\" (write a share as 0.2 or 20%)"},
+        {"\"%\"", "bad ratio \"%\" (write a share as 0.2 or 20%)"},
+        {"nan", "bad ratio \"nan\" (write a share as 0.2 or 20%)"},
+        {"[0.2]", "expected a ratio (0.2 or 20%), got a sequence"},
+    };
+    for (const auto& [text, message] : bad) {
+        expect_errors(std::string(kListener) +
+                          "upstreams: {u: {servers: [{address: 127.0.0.1:1}]}}\n"
+                          "routes:\n  - {name: r, upstream: u, retries: {budget: " + text + "}}\n",
+                      {at("gw.conf", 5, 46) + "routes[0].retries.budget: " + message});
+    }
+}
+
+TEST_F(ConfigTest, ProxyRouteErrors) {
+    expect_errors(std::string(kListener) +
+                      "upstreams:\n"
+                      "  api: {servers: [{address: 127.0.0.1:9001}]}\n"
+                      "  web: {servers: [{address: 127.0.0.1:9002}]}\n"
+                      "routes:\n"
+                      "  - name: unknown\n"
+                      "    upstream: apu\n"
+                      "  - name: none\n"
+                      "    match: {path: /x}\n"
+                      "  - name: two\n"
+                      "    return: {}\n"
+                      "    upstream: api\n"
+                      "  - name: three\n"
+                      "    split: [{upstream: web}]\n"
+                      "    upstream: api\n"
+                      "    return: {status: 204}\n"
+                      "  - name: ret\n"
+                      "    return: {}\n"
+                      "    strip_prefix: /x\n"
+                      "    timeout: {read: 1s}\n"
+                      "  - name: split\n"
+                      "    split:\n"
+                      "      - {upstream: web, weight: 0}\n"
+                      "      - {upstream: wep}\n"
+                      "      - {weight: 2}\n"
+                      "      - upstream: web\n"
+                      "  - name: emptysplit\n"
+                      "    split: []\n"
+                      "  - name: rw\n"
+                      "    upstream: api\n"
+                      "    rewrite: /x/$1\n"
+                      "  - name: rw2\n"
+                      "    match: {path_regex: '^/a/(\\d+)$'}\n"
+                      "    upstream: api\n"
+                      "    rewrite: '/b/$2/$x$$/$'\n"
+                      "  - name: rw3\n"
+                      "    match: {path_regex: '^/(a'}\n"
+                      "    upstream: api\n"
+                      "    rewrite: '/q?x'\n"
+                      "    strip_prefix: nope\n"
+                      "  - name: m\n"
+                      "    match: {path: /a, path_prefix: /b, path_regex: /c}\n"
+                      "    upstream: api\n"
+                      "  - name: mh\n"
+                      "    match:\n"
+                      "      headers: {X-A: \"1\", x-a: \"2\", \"b c\": d, e: \"x\\ny\"}\n"
+                      "      query: {\"\": x, ok: [1]}\n"
+                      "    upstream: api\n"
+                      "  - name: opts\n"
+                      "    upstream: api\n"
+                      "    timeout: {read: 0, tunnel: 2d}\n"
+                      "    retries: {attempts: 11, on: [timeout, 500], budget: 1.5, non_idempotent: sure}\n"
+                      "    request_headers:\n"
+                      "      set: {Connection: close, Host: example.com, x-a: \"a\\rb\"}\n"
+                      "      remove: [te, host, X-Gone, x-gone, 1 2]\n"
+                      "    response_headers:\n"
+                      "      set: {content-length: \"5\", x-b: ok}\n"
+                      "      remove: X-B\n"
+                      "  - name: more\n"
+                      "    upstream: [api]\n"
+                      "    retries: {on: [], atempts: 2}\n"
+                      "    request_headers: {set: [a], remove: {a: b}, add: {}}\n"
+                      "    timeout: {connect: 1s}\n"
+                      "    match: {path_regex: ''}\n",
+                  {at("gw.conf", 8, 15) + "routes[0].upstream: unknown upstream \"apu\" (did you mean \"api\"?)",
+                   at("gw.conf", 9, 5) + "route \"none\" has no action (return, upstream or split)",
+                   at("gw.conf", 13, 5) + "route \"two\" has more than one action (return and upstream)",
+                   at("gw.conf", 16, 5) + "route \"three\" has more than one action (split, upstream and return)",
+                   at("gw.conf", 20, 5) + "routes[4].strip_prefix: only allowed with upstream or split, not with return",
+                   at("gw.conf", 21, 5) + "routes[4].timeout: only allowed with upstream or split, not with return",
+                   at("gw.conf", 24, 33) + "routes[5].split[0].weight: 0 is out of range (1..1000)",
+                   at("gw.conf", 25, 20) + "routes[5].split[1].upstream: unknown upstream \"wep\" (did you mean \"web\"?)",
+                   at("gw.conf", 26, 9) + "routes[5].split[2]: missing required key \"upstream\"",
+                   at("gw.conf", 27, 19) + "routes[5].split[3].upstream: upstream \"web\" is already listed (at " +
+                       path("gw.conf") + ":24:20)",
+                   at("gw.conf", 29, 12) + "routes[6].split: at least one upstream is required",
+                   at("gw.conf", 32, 5) + "routes[7].rewrite: only allowed with match.path_regex",
+                   at("gw.conf", 36, 14) + "routes[8].rewrite: $2 refers to a group path_regex does not have (it has 1)",
+                   at("gw.conf", 36, 14) + "routes[8].rewrite: '$' at offset 6 must be followed by a group number "
+                                           "(0-9) or by '$' for a literal '$'",
+                   at("gw.conf", 36, 14) + "routes[8].rewrite: '$' at offset 11 must be followed by a group number "
+                                           "(0-9) or by '$' for a literal '$'",
+                   at("gw.conf", 38, 25) + "routes[9].match: invalid path_regex: missing closing parenthesis at offset 4",
+                   at("gw.conf", 40, 14) + "routes[9].rewrite: \"/q?x\" must start with '/' and contain no spaces, "
+                                           "control characters, '?' or '#'",
+                   at("gw.conf", 41, 19) + "routes[9].strip_prefix: \"nope\" must start with '/' and contain no spaces "
+                                           "or control characters",
+                   at("gw.conf", 41, 5) + "routes[9]: strip_prefix and rewrite cannot be used together (rewrite sets "
+                                          "the whole path)",
+                   at("gw.conf", 43, 40) + "routes[10].match: path, path_prefix and path_regex cannot be used together",
+                   at("gw.conf", 47, 27) + "routes[11].match.headers: duplicate header name \"x-a\" (first at " +
+                       path("gw.conf") + ":47:17)",
+                   at("gw.conf", 47, 37) + "routes[11].match.headers: bad header name \"b c\"",
+                   at("gw.conf", 47, 50) + "routes[11].match.headers.e: a header value cannot contain CR, LF or NUL",
+                   at("gw.conf", 48, 15) + "routes[11].match.query: empty parameter name",
+                   at("gw.conf", 48, 26) + "routes[11].match.query.ok: expected a string, got a sequence",
+                   at("gw.conf", 52, 21) + "routes[12].timeout.read: 0 is out of range (1ms..1d)",
+                   at("gw.conf", 52, 32) + "routes[12].timeout.tunnel: 2d is out of range (1ms..1d)",
+                   at("gw.conf", 53, 25) + "routes[12].retries.attempts: 11 is out of range (1..10)",
+                   at("gw.conf", 53, 43) + "routes[12].retries.on[1]: unknown value \"500\" (expected connect_failure, "
+                                           "timeout, reset, 502, 503, 504 or 5xx)",
+                   at("gw.conf", 53, 57) + "routes[12].retries.budget: 1.5 is out of range (0..1, or 0%..100%)",
+                   at("gw.conf", 53, 78) + "routes[12].retries.non_idempotent: expected a boolean (true/false, on/off, "
+                                           "yes/no), got \"sure\"",
+                   at("gw.conf", 55, 13) + "routes[12].request_headers.set: \"connection\" cannot be set: the proxy "
+                                           "manages it",
+                   at("gw.conf", 55, 56) + "routes[12].request_headers.set.x-a: a header value cannot contain CR, LF or NUL",
+                   at("gw.conf", 56, 16) + "routes[12].request_headers.remove[0]: \"te\" cannot be removed: the proxy "
+                                           "manages it",
+                   at("gw.conf", 56, 20) + "routes[12].request_headers.remove[1]: \"host\" cannot be removed: a request "
+                                           "needs one (set it instead)",
+                   at("gw.conf", 56, 34) + "routes[12].request_headers.remove[3]: \"x-gone\" is listed twice (first at " +
+                       path("gw.conf") + ":56:26)",
+                   at("gw.conf", 56, 42) + "routes[12].request_headers.remove[4]: bad header name \"1 2\"",
+                   at("gw.conf", 58, 13) + "routes[12].response_headers.set: \"content-length\" cannot be set: the proxy "
+                                           "manages it",
+                   at("gw.conf", 59, 15) + "routes[12].response_headers.remove: \"x-b\" is both set (at " +
+                       path("gw.conf") + ":58:34) and removed",
+                   at("gw.conf", 61, 15) + "routes[13].upstream: expected a string, got a sequence",
+                   at("gw.conf", 62, 19) + "routes[13].retries.on: empty list (leave on out for [connect_failure])",
+                   at("gw.conf", 62, 23) + "unknown key \"atempts\" (did you mean \"attempts\"?)",
+                   at("gw.conf", 63, 28) + "routes[13].request_headers.set: expected a map, got a sequence",
+                   at("gw.conf", 63, 41) + "routes[13].request_headers.remove: expected a sequence, got a map",
+                   at("gw.conf", 63, 49) + "unknown key \"add\"",
+                   at("gw.conf", 64, 15) + "unknown key \"connect\"",
+                   at("gw.conf", 65, 25) +
+                       "routes[13].match.path_regex: empty pattern (leave path_regex out to match any path)"});
 }
 
 // --- YAML level ---------------------------------------------------------------------------------
@@ -512,7 +1107,7 @@ TEST_F(ConfigTest, SeveralErrorsAllReported) {
                    at("gw.conf", 3, 9) + "daemon: expected a boolean (true/false, on/off, yes/no), got \"maybe\"",
                    at("gw.conf", 4, 19) + "shutdown_timeout: bad duration \"5\" (use a unit: ms, s, m, h, d)",
                    at("gw.conf", 6, 14) + "listener address \"1.2.3.4\": expected IP:PORT, [IPv6]:PORT or PORT",
-                   at("gw.conf", 8, 5) + "route \"r\" has no action (return)"});
+                   at("gw.conf", 8, 5) + "route \"r\" has no action (return, upstream or split)"});
 }
 
 TEST_F(ConfigTest, MissingMainFile) {
@@ -722,13 +1317,40 @@ TEST_F(ConfigTest, DumpRoundTrip) {
           "  client_max_body_size: 0\n"
           "  keepalive_timeout: 0\n"
           "  keepalive_requests: 7\n"
+          "upstreams:\n"
+          "  api:\n"
+          "    servers:\n"
+          "      - {address: 127.0.0.1:9001, weight: 3}\n"
+          "      - {address: \"[::1]:9002\", backup: on}\n"
+          "      - address: unix:/run/gw/api.sock\n"
+          "    balance: hash\n"
+          "    hash_key: header:X-User\n"
+          "    keepalive: 0\n"
+          "    keepalive_timeout: 90s\n"
+          "    connect_timeout: 250ms\n"
+          "  web.2: {servers: [{address: localhost:8081}], balance: least_conn, keepalive_requests: 10}\n"
+          "  c: {servers: [{address: 10.0.0.1:80}], balance: hash, hash_key: \"cookie:S#id\"}\n"
           "routes:\n"
           "  - name: r1\n"
           "    match: {path_prefix: \"/a%20b\\\"c\", methods: [GET, head], host: \"*.example.com\"}\n"
           "    return:\n"
           "      status: 302\n"
           "      body: \"line1\\nline2\\ttab \\\\ # not a comment: on\"\n"
-          "      headers: {Location: \"https://example.com/#x\", \"X-#\": \"'q'\"}\n");
+          "      headers: {Location: \"https://example.com/#x\", \"X-#\": \"'q'\"}\n"
+          "  - name: proxied\n"
+          "    match:\n"
+          "      path_regex: '^/x/(\\d+)\"#(?:a|b)$'\n"
+          "      headers: {X-A: \"1\", accept: \"\"}\n"
+          "      query: {\"a b\": \"c:d\", on: \"#\"}\n"
+          "    upstream: api\n"
+          "    rewrite: '/y/$1/$$'\n"
+          "    timeout: {read: 5s, tunnel: 2h}\n"
+          "    retries: {attempts: 3, on: [5xx, reset], non_idempotent: true, budget: 12.5%}\n"
+          "    request_headers: {set: {Host: example.com, x-q: \"'on'\"}, remove: [cookie]}\n"
+          "    response_headers: {remove: server}\n"
+          "  - name: canary\n"
+          "    split: [{upstream: api, weight: 9}, {upstream: web.2}]\n"
+          "    strip_prefix: /canary\n");
     write("extra/more.conf", "routes:\n  - {name: r2, match: {path: /exact}, return: {}}\n");
     std::optional<Config> c = load("gw.conf");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
@@ -749,8 +1371,26 @@ TEST_F(ConfigTest, DumpRoundTrip) {
     std::string dump2 = dump_config(*again);
     auto body = [](const std::string& s) { return s.substr(s.find("\nworker_processes:")); };
     EXPECT_EQ(body(dump2), body(dump));
-    EXPECT_EQ(again->routes.size(), 2u);
+    EXPECT_NE(dump.find("budget: 0.125\n"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("hash_key: \"header:x-user\"\n"), std::string::npos) << dump;
+    ASSERT_EQ(again->routes.size(), 4u);
     EXPECT_EQ(again->routes[0].ret->body, "line1\nline2\ttab \\ # not a comment: on");
+    ASSERT_EQ(again->upstreams.size(), 3u);
+    EXPECT_EQ(again->upstreams[0].servers.size(), 3u);
+    EXPECT_EQ(again->upstreams[0].servers[2].sockaddr.ss_family, AF_UNIX);
+    EXPECT_TRUE(again->upstreams[0].servers[1].backup);
+    EXPECT_EQ(again->upstreams[2].hash_key.name, "S#id");
+    const RouteConfig& p = again->routes[1];
+    EXPECT_EQ(p.match.path_regex, "^/x/(\\d+)\"#(?:a|b)$");
+    EXPECT_EQ(p.match.query, c->routes[1].match.query);
+    EXPECT_EQ(p.upstream_index, 0);
+    EXPECT_EQ(p.rewrite, "/y/$1/$$");
+    EXPECT_EQ(p.retries.on, static_cast<uint32_t>(kRetry5xx | kRetryReset));
+    EXPECT_EQ(p.retries.budget, 0.125);
+    EXPECT_EQ(p.request_headers.set, c->routes[1].request_headers.set);
+    EXPECT_EQ(again->routes[2].split.size(), 2u);
+    EXPECT_EQ(again->routes[2].split[1].upstream_index, 1);
+    EXPECT_EQ(again->routes[2].strip_prefix, "/canary");
     EXPECT_EQ(again->routes[0].match.path_prefix, "/a%20b\"c");
     EXPECT_EQ(again->access_log.path, c->access_log.path);
     EXPECT_EQ(again->pid_path, c->pid_path);

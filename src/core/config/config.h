@@ -58,8 +58,12 @@ struct HttpConfig {
 struct RouteMatch {
     std::string path;          // exact path, or empty
     std::string path_prefix;   // prefix, or empty
+    std::string path_regex;    // PCRE2 pattern (compiled with JIT by the router), or empty
     std::vector<std::string> methods;  // upper-case; empty = any method
     std::string host;          // exact ("api.example.com") or wildcard ("*.example.com"); empty = any
+    // Every listed header / query parameter must be present with exactly this value.
+    std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+    std::vector<std::pair<std::string, std::string>> query;    // names as written (case-sensitive)
 };
 
 struct ReturnAction {
@@ -68,10 +72,85 @@ struct ReturnAction {
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in file order
 };
 
+// `request_headers:` / `response_headers:` of a route.
+struct HeaderOps {
+    std::vector<std::pair<std::string, std::string>> set;  // replace (or add) these; names lower-cased
+    std::vector<std::string> remove;                       // names lower-cased
+    bool empty() const { return set.empty() && remove.empty(); }
+};
+
+// Conditions on which a failed attempt is retried (bit flags).
+enum RetryOn : uint32_t {
+    kRetryConnectFailure = 1u << 0,  // connect refused, unreachable, or connect timeout
+    kRetryTimeout = 1u << 1,         // read/send timeout before any response byte
+    kRetryReset = 1u << 2,           // connection reset/closed before any response byte
+    kRetry502 = 1u << 3,
+    kRetry503 = 1u << 4,
+    kRetry504 = 1u << 5,
+    kRetry5xx = 1u << 6,             // any 5xx response
+};
+
+struct RetryPolicy {
+    uint32_t attempts = 1;           // total tries including the first; 1 = no retry
+    uint32_t on = kRetryConnectFailure;
+    bool non_idempotent = false;     // also retry POST/PATCH/... (opt-in)
+    double budget = 0.2;             // retries may add at most this share to a route's requests (per worker, 10 s window)
+};
+
+struct RouteTimeouts {
+    Millis read = 60000;      // between two reads from the upstream (and for the response head)
+    Millis send = 60000;      // between two writes to the upstream
+    Millis tunnel = 3600000;  // idle time of an upgraded (WebSocket) tunnel
+};
+
+struct SplitTarget {
+    std::string upstream;
+    int upstream_index = -1;  // into Config::upstreams
+    uint32_t weight = 1;
+    Mark mark;
+};
+
 struct RouteConfig {
     std::string name;
     RouteMatch match;
-    std::optional<ReturnAction> ret;  // `return:`; the proxy issue adds `upstream:`
+    std::optional<ReturnAction> ret;  // `return:`
+    std::string upstream;             // `upstream:` name, or empty
+    int upstream_index = -1;          // resolved index into Config::upstreams
+    std::vector<SplitTarget> split;   // `split:` weighted upstreams (instead of `upstream:`)
+    std::string strip_prefix;         // removed from the start of the path before proxying
+    std::string rewrite;              // new path; $1..$9 from path_regex captures, $0 the whole match
+    RouteTimeouts timeout;
+    RetryPolicy retries;
+    HeaderOps request_headers;
+    HeaderOps response_headers;
+    Mark mark;
+};
+
+struct UpstreamServerConfig {
+    std::string address;       // as written: "127.0.0.1:9001", "backend.internal:8080", "unix:/run/x.sock"
+    sockaddr_storage sockaddr{};  // resolved when the config is loaded (first address of getaddrinfo)
+    socklen_t socklen = 0;
+    uint32_t weight = 1;       // 1..1000
+    bool backup = false;       // used only when every non-backup server is unavailable
+    Mark mark;
+};
+
+struct HashKey {
+    enum class Kind { Ip, Header, Cookie, Path };
+    Kind kind = Kind::Ip;
+    std::string name;          // header (lower-cased) or cookie name
+};
+
+struct UpstreamConfig {
+    enum class Balance { RoundRobin, LeastConn, RandomTwo, Hash };
+    std::string name;
+    std::vector<UpstreamServerConfig> servers;
+    Balance balance = Balance::RoundRobin;
+    HashKey hash_key;          // for Balance::Hash
+    uint32_t keepalive = 32;   // idle connections kept per worker (0 = none)
+    Millis keepalive_timeout = 60000;
+    uint32_t keepalive_requests = 1000;  // requests per upstream connection before it is closed
+    Millis connect_timeout = 1000;
     Mark mark;
 };
 
@@ -94,6 +173,7 @@ struct Config {
     std::vector<ListenerConfig> listeners;
     AccessLogConfig access_log;
     HttpConfig http;
+    std::vector<UpstreamConfig> upstreams;  // in file order; routes refer to them by index
     std::vector<RouteConfig> routes;
 };
 
@@ -110,6 +190,10 @@ std::string dump_config(const Config& config);
 std::optional<Millis> parse_duration(std::string_view text);   // "250ms", "5s", "1m", "2h", "1d", "0"
 std::optional<uint64_t> parse_size(std::string_view text);     // "512", "64k", "16m", "1g"
 bool parse_listen_address(std::string_view text, sockaddr_storage& out, socklen_t& len);
+// An upstream server: IP:PORT, [IPv6]:PORT, HOST:PORT (resolved now: the first address of
+// getaddrinfo(AF_UNSPEC, SOCK_STREAM)) or unix:/absolute/path. On failure `error` says why.
+bool parse_upstream_address(std::string_view text, sockaddr_storage& out, socklen_t& len,
+                            std::string& error);
 
 // The inverses, in the largest exact unit: 30000 -> "30s", 250 -> "250ms", 65536 -> "64k".
 std::string format_duration(Millis ms);

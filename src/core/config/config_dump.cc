@@ -1,6 +1,7 @@
 // dump_config(): the effective config as YAML (`gatewayd -T`). Every key is written with its
 // resolved value, defaults included, and the output loads back to the same config: strings are
 // always double-quoted so that no value can change meaning (`on`, `#`, `*`) on the way back.
+#include <charconv>
 #include <cstdio>
 
 #include "core/config/config.h"
@@ -129,14 +130,98 @@ void dump_http(const HttpConfig& h, Writer& w) {
     w.line(1, "keepalive_requests", std::to_string(h.keepalive_requests));
 }
 
+const char* balance_name(UpstreamConfig::Balance b) {
+    switch (b) {
+        case UpstreamConfig::Balance::RoundRobin: return "round_robin";
+        case UpstreamConfig::Balance::LeastConn: return "least_conn";
+        case UpstreamConfig::Balance::RandomTwo: return "random_two";
+        case UpstreamConfig::Balance::Hash: return "hash";
+    }
+    return "round_robin";
+}
+
+std::string hash_key_text(const HashKey& k) {
+    switch (k.kind) {
+        case HashKey::Kind::Ip: return "ip";
+        case HashKey::Kind::Path: return "path";
+        case HashKey::Kind::Header: return "header:" + k.name;
+        case HashKey::Kind::Cookie: return "cookie:" + k.name;
+    }
+    return "ip";
+}
+
+// The shortest decimal that reads back as the same double.
+std::string ratio(double r) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r);
+    return ec == std::errc() ? std::string(buf, end) : std::to_string(r);
+}
+
+void dump_upstreams(const Config& c, Writer& w) {
+    w.line(0, "upstreams", c.upstreams.empty() ? "{}" : "");
+    for (const UpstreamConfig& u : c.upstreams) {
+        w.line(1, quote(u.name), "");
+        w.line(2, "servers", "");
+        for (const UpstreamServerConfig& s : u.servers) {
+            w.raw("      - address: " + quote(s.address) + "\n");
+            w.line(4, "weight", std::to_string(s.weight));
+            w.line(4, "backup", boolean(s.backup));
+        }
+        w.line(2, "balance", balance_name(u.balance));
+        if (u.balance == UpstreamConfig::Balance::Hash) w.line(2, "hash_key", quote(hash_key_text(u.hash_key)));
+        w.line(2, "keepalive", std::to_string(u.keepalive));
+        w.line(2, "keepalive_timeout", format_duration(u.keepalive_timeout));
+        w.line(2, "keepalive_requests", std::to_string(u.keepalive_requests));
+        w.line(2, "connect_timeout", format_duration(u.connect_timeout));
+    }
+}
+
+// A map of strings, `{}` when empty.
+void dump_pairs(int indent, std::string_view key, const std::vector<std::pair<std::string, std::string>>& pairs,
+                Writer& w) {
+    w.line(indent, key, pairs.empty() ? "{}" : "");
+    for (const auto& [name, value] : pairs) w.line(indent + 1, quote(name), quote(value));
+}
+
+void dump_header_ops(std::string_view key, const HeaderOps& ops, Writer& w) {
+    w.line(2, key, "");
+    dump_pairs(3, "set", ops.set, w);
+    std::string list = "[";
+    for (size_t i = 0; i < ops.remove.size(); i++) {
+        if (i > 0) list += ", ";
+        list += quote(ops.remove[i]);
+    }
+    w.line(3, "remove", list + "]");
+}
+
+void dump_retries(const RetryPolicy& p, Writer& w) {
+    static constexpr std::pair<RetryOn, const char*> kOn[] = {
+        {kRetryConnectFailure, "connect_failure"}, {kRetryTimeout, "timeout"}, {kRetryReset, "reset"},
+        {kRetry502, "502"}, {kRetry503, "503"}, {kRetry504, "504"}, {kRetry5xx, "5xx"},
+    };
+    w.line(2, "retries", "");
+    w.line(3, "attempts", std::to_string(p.attempts));
+    std::string on = "[";
+    for (const auto& [flag, name] : kOn) {
+        if (!(p.on & flag)) continue;
+        if (on.size() > 1) on += ", ";
+        on += quote(name);
+    }
+    w.line(3, "on", on + "]");
+    w.line(3, "non_idempotent", boolean(p.non_idempotent));
+    w.line(3, "budget", ratio(p.budget));
+}
+
 void dump_route(const RouteConfig& r, Writer& w) {
     w.raw("  - name: " + quote(r.name) + "\n");
     const RouteMatch& m = r.match;
     // Empty fields mean "any" and have no YAML spelling but absence.
-    if (!m.path.empty() || !m.path_prefix.empty() || !m.methods.empty() || !m.host.empty()) {
+    if (!m.path.empty() || !m.path_prefix.empty() || !m.path_regex.empty() || !m.methods.empty() ||
+        !m.host.empty() || !m.headers.empty() || !m.query.empty()) {
         w.line(2, "match", "");
         if (!m.path.empty()) w.line(3, "path", quote(m.path));
         if (!m.path_prefix.empty()) w.line(3, "path_prefix", quote(m.path_prefix));
+        if (!m.path_regex.empty()) w.line(3, "path_regex", quote(m.path_regex));
         if (!m.methods.empty()) {
             std::string list = "[";
             for (size_t i = 0; i < m.methods.size(); i++) {
@@ -146,14 +231,35 @@ void dump_route(const RouteConfig& r, Writer& w) {
             w.line(3, "methods", list + "]");
         }
         if (!m.host.empty()) w.line(3, "host", quote(m.host));
+        if (!m.headers.empty()) dump_pairs(3, "headers", m.headers, w);
+        if (!m.query.empty()) dump_pairs(3, "query", m.query, w);
     }
     if (r.ret) {
         w.line(2, "return", "");
         w.line(3, "status", std::to_string(r.ret->status));
         w.line(3, "body", quote(r.ret->body));
-        w.line(3, "headers", r.ret->headers.empty() ? "{}" : "");
-        for (const auto& [name, value] : r.ret->headers) w.line(4, quote(name), quote(value));
+        dump_pairs(3, "headers", r.ret->headers, w);
+        return;
     }
+    // A proxied route: the action, then every proxy option with its effective value.
+    if (!r.split.empty()) {
+        w.line(2, "split", "");
+        for (const SplitTarget& t : r.split) {
+            w.raw("      - upstream: " + quote(t.upstream) + "\n");
+            w.line(4, "weight", std::to_string(t.weight));
+        }
+    } else {
+        w.line(2, "upstream", quote(r.upstream));
+    }
+    if (!r.strip_prefix.empty()) w.line(2, "strip_prefix", quote(r.strip_prefix));
+    if (!r.rewrite.empty()) w.line(2, "rewrite", quote(r.rewrite));
+    w.line(2, "timeout", "");
+    w.line(3, "read", format_duration(r.timeout.read));
+    w.line(3, "send", format_duration(r.timeout.send));
+    w.line(3, "tunnel", format_duration(r.timeout.tunnel));
+    dump_retries(r.retries, w);
+    dump_header_ops("request_headers", r.request_headers, w);
+    dump_header_ops("response_headers", r.response_headers, w);
 }
 
 }  // namespace
@@ -178,6 +284,7 @@ std::string dump_config(const Config& c) {
     dump_logs(c, w);
     dump_listeners(c, w);
     dump_http(c.http, w);
+    dump_upstreams(c, w);
     w.line(0, "routes", c.routes.empty() ? "[]" : "");
     for (const RouteConfig& r : c.routes) dump_route(r, w);
     return w.take();

@@ -3,7 +3,9 @@
 // Merge rule: an included file's top-level keys are added to the including file's map.
 // `listeners` and `routes` are lists that accumulate: the included items are appended after the
 // items already there (the including file's own, then earlier includes'), in include order, and
-// depth-first for nested includes. Any other key set in two files is an error naming both.
+// depth-first for nested includes. `upstreams` is a map that accumulates the same way: each file
+// adds its upstreams, and an upstream defined in two files is an error naming both. Any other key
+// set in two files is an error naming both.
 // Nodes keep their own file in their marks, so later errors point into the right file.
 #include <glob.h>
 #include <sys/stat.h>
@@ -25,6 +27,7 @@ using yaml::Node;
 constexpr int kMaxIncludeDepth = 8;
 
 bool is_list_key(std::string_view key) { return key == "listeners" || key == "routes"; }
+bool is_map_key(std::string_view key) { return key == "upstreams"; }
 
 std::string dir_of(const std::string& file) {
     size_t slash = file.rfind('/');
@@ -155,6 +158,21 @@ void Includer::merge(Node& into, Node&& from) {
             // A non-list already there is reported by the schema; these items are then moot.
             if (!it->value.is_sequence()) continue;
             for (Node& item : e.value.items) it->value.items.push_back(std::move(item));
+            continue;
+        }
+        if (is_map_key(e.key.text)) {
+            if (!schema::expect_map(e.value, e.key.text, diags_)) continue;
+            if (!it->value.is_map()) continue;  // reported by the schema, as above
+            for (MapEntry& entry : e.value.entries) {
+                auto first = std::find_if(it->value.entries.begin(), it->value.entries.end(),
+                                          [&](const MapEntry& x) { return x.key.text == entry.key.text; });
+                if (first != it->value.entries.end()) {
+                    diags_.error(entry.key.mark, "duplicate upstream \"" + entry.key.text +
+                                                     "\" (first defined at " + first->key.mark.str() + ")");
+                    continue;
+                }
+                it->value.entries.push_back(std::move(entry));
+            }
             continue;
         }
         diags_.error(e.key.mark,

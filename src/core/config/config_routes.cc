@@ -1,7 +1,13 @@
-// `routes:` - what to do with a request: a match (path, methods, host) and an action.
+// `routes:` - what to do with a request: a match (path, path regex, methods, host, headers, query)
+// and exactly one action: a fixed response (`return`), or a proxy to one upstream (`upstream`) or
+// to several by weight (`split`), with the proxy's options (path changes, timeouts, retries,
+// header edits).
 #include <algorithm>
 #include <charconv>
 #include <map>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "core/config/config_sections.h"
 
@@ -12,20 +18,26 @@ namespace {
 using schema::MapReader;
 using yaml::Node;
 
+constexpr int64_t kDay = 86400 * 1000;
+
 bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-char to_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char upper_char(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
+// Where a node was written, to tell which of two keys of one map came later.
+std::pair<int, int> position(const Node* n) { return {n->mark.line, n->mark.col}; }
 
-// Names appear in logs and metrics labels: keep them to a safe alphabet.
-bool valid_route_name(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-               return is_alnum(c) || c == '_' || c == '.' || c == '-';
-           });
+// "a", "a and b", "a, b and c".
+std::string join_words(const std::vector<std::string_view>& words) {
+    std::string out;
+    for (size_t i = 0; i < words.size(); i++) {
+        if (i > 0) out += i + 1 == words.size() ? " and " : ", ";
+        out += words[i];
+    }
+    return out;
 }
 
 // "api.example.com", "api.example.com:8080", "*.example.com" (lower-cased already).
@@ -62,17 +74,62 @@ bool valid_path(std::string_view p) {
            });
 }
 
-void read_match_path(MapReader& m, std::string_view key, std::string& out) {
+bool valid_header_value(std::string_view v) {
+    return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// A path-valued key (`path`, `path_prefix`, `strip_prefix`): true when `out` was set.
+bool read_path_key(MapReader& m, std::string_view key, std::string& out) {
     const Node* v = m.take(key);
-    if (!v) return;
+    if (!v) return false;
     std::optional<std::string> s = schema::read_string(*v, m.path(key), m.diags());
-    if (!s) return;
+    if (!s) return false;
     if (!valid_path(*s)) {
         schema::report(m.diags(), v->mark, m.path(key),
                        "\"" + *s + "\" must start with '/' and contain no spaces or control characters");
-        return;
+        return false;
     }
     out = *s;
+    return true;
+}
+
+// --- match ---------------------------------------------------------------------------------------
+
+struct MatchInfo {
+    bool has_regex = false;  // `path_regex` was given (valid or not)
+    int captures = -1;       // its number of capture groups; -1 when it did not compile
+};
+
+// Compiled here to report a bad pattern at load time and to count its groups for `rewrite`; the
+// router compiles it again (with JIT) for the generation that serves it.
+void read_path_regex(MapReader& m, RouteMatch& match, MatchInfo& info) {
+    const Node* v = m.take("path_regex");
+    if (!v) return;
+    info.has_regex = true;
+    std::optional<std::string> s = schema::read_string(*v, m.path("path_regex"), m.diags());
+    if (!s) return;
+    if (s->empty()) {
+        schema::report(m.diags(), v->mark, m.path("path_regex"),
+                       "empty pattern (leave path_regex out to match any path)");
+        return;
+    }
+    int code = 0;
+    PCRE2_SIZE offset = 0;
+    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(s->data()), s->size(), 0, &code,
+                                   &offset, nullptr);
+    if (!re) {
+        PCRE2_UCHAR message[256];
+        if (pcre2_get_error_message(code, message, sizeof message) < 0) message[0] = 0;
+        schema::report(m.diags(), v->mark, m.path(),
+                       "invalid path_regex: " + std::string(reinterpret_cast<const char*>(message)) +
+                           " at offset " + std::to_string(offset));
+        return;
+    }
+    uint32_t count = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &count);
+    pcre2_code_free(re);
+    info.captures = static_cast<int>(count);
+    match.path_regex = *s;
 }
 
 void read_methods(MapReader& m, RouteMatch& match) {
@@ -94,7 +151,7 @@ void read_methods(MapReader& m, RouteMatch& match) {
             schema::report(m.diags(), item.mark, item_path, "bad method \"" + *s + "\"");
             continue;
         }
-        std::transform(s->begin(), s->end(), s->begin(), to_upper);
+        std::transform(s->begin(), s->end(), s->begin(), upper_char);
         if (std::find(match.methods.begin(), match.methods.end(), *s) == match.methods.end()) {
             match.methods.push_back(*s);
         }
@@ -106,7 +163,7 @@ void read_host(MapReader& m, RouteMatch& match) {
     if (!v) return;
     std::optional<std::string> s = schema::read_string(*v, m.path("host"), m.diags());
     if (!s) return;
-    std::transform(s->begin(), s->end(), s->begin(), to_lower);
+    std::transform(s->begin(), s->end(), s->begin(), lower_char);
     if (!valid_host(*s)) {
         schema::report(m.diags(), v->mark, m.path("host"),
                        "bad host \"" + *s + "\" (expected a name, name:port or *.name)");
@@ -115,21 +172,67 @@ void read_host(MapReader& m, RouteMatch& match) {
     match.host = *s;
 }
 
-void read_match(MapReader& m, RouteMatch& match) {
-    read_match_path(m, "path", match.path);
-    read_match_path(m, "path_prefix", match.path_prefix);
-    const Node* path_key = m.key_node("path");
-    const Node* prefix_key = m.key_node("path_prefix");
-    if (path_key && prefix_key) {
-        auto pos = [](const Node* n) { return std::pair(n->mark.line, n->mark.col); };
-        const Node* later = pos(path_key) > pos(prefix_key) ? path_key : prefix_key;
-        schema::report(m.diags(), later->mark, m.path(),
-                       "path and path_prefix cannot be used together");
+// `headers:` (names lower-cased, so `X-A` and `x-a` are one name) or `query:` (names as written).
+void read_match_pairs(MapReader& m, std::string_view key, bool headers,
+                      std::vector<std::pair<std::string, std::string>>& out) {
+    const Node* v = m.take(key);
+    if (!v) return;
+    Diagnostics& diags = m.diags();
+    std::string path = m.path(key);
+    if (!schema::expect_map(*v, path, diags)) return;
+    std::map<std::string, Mark, std::less<>> seen;
+    for (const yaml::MapEntry& e : v->entries) {
+        std::string name = headers ? to_lower(e.key.text) : e.key.text;
+        if (headers && !is_token(name)) {
+            schema::report(diags, e.key.mark, path, "bad header name \"" + e.key.text + "\"");
+            continue;
+        }
+        if (name.empty()) {
+            schema::report(diags, e.key.mark, path, "empty parameter name");
+            continue;
+        }
+        if (auto [it, inserted] = seen.emplace(name, e.key.mark); !inserted) {
+            schema::report(diags, e.key.mark, path,
+                           "duplicate header name \"" + name + "\" (first at " + it->second.str() + ")");
+            continue;
+        }
+        std::string value_path = schema::join_path(path, name);
+        std::optional<std::string> value = schema::read_string(e.value, value_path, diags);
+        if (!value) continue;
+        if (headers && !valid_header_value(*value)) {
+            schema::report(diags, e.value.mark, value_path, "a header value cannot contain CR, LF or NUL");
+            continue;
+        }
+        out.emplace_back(std::move(name), std::move(*value));
+    }
+}
+
+MatchInfo read_match(MapReader& m, RouteMatch& match) {
+    MatchInfo info;
+    read_path_key(m, "path", match.path);
+    read_path_key(m, "path_prefix", match.path_prefix);
+    read_path_regex(m, match, info);
+    // At most one way to match the path; reported at the key written last.
+    std::vector<std::string_view> given;
+    const Node* last = nullptr;
+    for (std::string_view key : {"path", "path_prefix", "path_regex"}) {
+        const Node* k = m.key_node(key);
+        if (!k) continue;
+        given.push_back(key);
+        if (!last || position(k) > position(last)) last = k;
+    }
+    if (given.size() > 1) {
+        schema::report(m.diags(), last->mark, m.path(), join_words(given) + " cannot be used together");
     }
     read_methods(m, match);
     read_host(m, match);
+    read_match_pairs(m, "headers", true, match.headers);
+    read_match_pairs(m, "query", false, match.query);
     m.finish();
+    return info;
 }
+
+// --- return --------------------------------------------------------------------------------------
 
 // Headers the server computes itself: a configured one would contradict the real framing.
 bool reserved_header(std::string_view name) {
@@ -139,8 +242,7 @@ bool reserved_header(std::string_view name) {
 void read_headers(const Node& v, std::string_view path, ReturnAction& ret, Diagnostics& diags) {
     if (!schema::expect_map(v, path, diags)) return;
     for (const yaml::MapEntry& e : v.entries) {
-        std::string name = e.key.text;
-        std::transform(name.begin(), name.end(), name.begin(), to_lower);
+        std::string name = to_lower(e.key.text);
         if (!is_token(name)) {
             schema::report(diags, e.key.mark, path, "bad header name \"" + e.key.text + "\"");
             continue;
@@ -153,7 +255,7 @@ void read_headers(const Node& v, std::string_view path, ReturnAction& ret, Diagn
         std::string value_path = schema::join_path(path, name);
         std::optional<std::string> value = schema::read_string(e.value, value_path, diags);
         if (!value) continue;
-        if (value->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        if (!valid_header_value(*value)) {
             schema::report(diags, e.value.mark, value_path,
                            "a header value cannot contain CR, LF or NUL");
             continue;
@@ -169,10 +271,301 @@ void read_return(MapReader& m, ReturnAction& ret) {
     m.finish();
 }
 
+// --- upstream, split -----------------------------------------------------------------------------
+
+// The index of the upstream `v` names; -1 (reported) when there is none.
+int find_upstream(const Node& v, std::string_view path, const Config& c, std::string& name,
+                  Diagnostics& diags) {
+    std::optional<std::string> s = schema::read_string(v, path, diags);
+    if (!s) return -1;
+    name = *s;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < c.upstreams.size(); i++) {
+        if (c.upstreams[i].name == name) return static_cast<int>(i);
+        names.push_back(c.upstreams[i].name);
+    }
+    std::string msg = "unknown upstream \"" + name + "\"";
+    std::string_view hint = schema::suggest(name, names);
+    if (!hint.empty()) msg += " (did you mean \"" + std::string(hint) + "\"?)";
+    schema::report(diags, v.mark, path, msg);
+    return -1;
+}
+
+void read_split(MapReader& m, const Config& c, RouteConfig& r) {
+    Diagnostics& diags = m.diags();
+    const Node* v = m.take("split");
+    if (!v) return;
+    std::string path = m.path("split");
+    std::optional<std::vector<const Node*>> items = schema::read_list(*v, path, false, diags);
+    if (!items) return;
+    if (items->empty()) {
+        schema::report(diags, v->mark, path, "at least one upstream is required");
+        return;
+    }
+    std::map<std::string, Mark, std::less<>> seen;  // upstream -> where it was first listed
+    for (size_t i = 0; i < items->size(); i++) {
+        const Node& item = *(*items)[i];
+        MapReader t(item, schema::index_path(path, i), diags);
+        SplitTarget target;
+        target.mark = item.mark;
+        if (t.require("upstream")) {
+            const Node& u = *t.take("upstream");
+            target.upstream_index = find_upstream(u, t.path("upstream"), c, target.upstream, diags);
+            if (target.upstream_index >= 0) {
+                if (auto [it, inserted] = seen.emplace(target.upstream, u.mark); !inserted) {
+                    schema::report(diags, u.mark, t.path("upstream"),
+                                   "upstream \"" + target.upstream + "\" is already listed (at " +
+                                       it->second.str() + ")");
+                }
+            }
+        }
+        t.get_int("weight", target.weight, {1, 1000});
+        t.finish();
+        r.split.push_back(std::move(target));
+    }
+}
+
+// --- proxy options -------------------------------------------------------------------------------
+
+// `rewrite: /new/$1`: the new path. `$0`..`$9` are groups of path_regex, `$$` is a '$'.
+void read_rewrite(MapReader& m, const MatchInfo& info, RouteConfig& r) {
+    Diagnostics& diags = m.diags();
+    const Node* v = m.take("rewrite");
+    if (!v) return;
+    std::string path = m.path("rewrite");
+    std::optional<std::string> s = schema::read_string(*v, path, diags);
+    if (!s) return;
+    bool ok = true;
+    if (!valid_path(*s) || s->find_first_of("?#") != std::string::npos) {
+        schema::report(diags, v->mark, path,
+                       "\"" + *s + "\" must start with '/' and contain no spaces, control characters, "
+                       "'?' or '#'");
+        ok = false;
+    }
+    if (!info.has_regex) {
+        schema::report(diags, m.key_node("rewrite")->mark, path, "only allowed with match.path_regex");
+        ok = false;
+    }
+    for (size_t i = 0; i < s->size(); i++) {
+        if ((*s)[i] != '$') continue;
+        char next = i + 1 < s->size() ? (*s)[i + 1] : '\0';
+        if (next == '$') {
+            i++;
+            continue;
+        }
+        if (next < '0' || next > '9') {
+            schema::report(diags, v->mark, path,
+                           "'$' at offset " + std::to_string(i) +
+                               " must be followed by a group number (0-9) or by '$' for a literal '$'");
+            ok = false;
+            continue;
+        }
+        int group = next - '0';
+        i++;
+        if (info.captures >= 0 && group > info.captures) {
+            schema::report(diags, v->mark, path,
+                           "$" + std::to_string(group) + " refers to a group path_regex does not have (it has " +
+                               std::to_string(info.captures) + ")");
+            ok = false;
+        }
+    }
+    if (ok) r.rewrite = *s;
+}
+
+// Headers the proxy itself manages on each hop; editing them would break the framing or the
+// connection handling.
+bool proxy_managed(std::string_view name) {
+    return name == "connection" || name == "keep-alive" || name == "te" ||
+           name == "transfer-encoding" || name == "upgrade" || name == "proxy-connection" ||
+           name == "content-length";
+}
+
+void read_header_ops(MapReader& route, std::string_view key, bool request, HeaderOps& ops) {
+    std::optional<MapReader> m = route.get_map(key);
+    if (!m) return;
+    Diagnostics& diags = m->diags();
+    std::map<std::string, Mark, std::less<>> set_names;
+    if (const Node* set = m->take("set")) {
+        std::string path = m->path("set");
+        if (schema::expect_map(*set, path, diags)) {
+            for (const yaml::MapEntry& e : set->entries) {
+                std::string name = to_lower(e.key.text);
+                if (!is_token(name)) {
+                    schema::report(diags, e.key.mark, path, "bad header name \"" + e.key.text + "\"");
+                    continue;
+                }
+                if (proxy_managed(name)) {
+                    schema::report(diags, e.key.mark, path,
+                                   "\"" + name + "\" cannot be set: the proxy manages it");
+                    continue;
+                }
+                if (auto [it, inserted] = set_names.emplace(name, e.key.mark); !inserted) {
+                    schema::report(diags, e.key.mark, path,
+                                   "duplicate header name \"" + name + "\" (first at " + it->second.str() + ")");
+                    continue;
+                }
+                std::string value_path = schema::join_path(path, name);
+                std::optional<std::string> value = schema::read_string(e.value, value_path, diags);
+                if (!value) continue;
+                if (!valid_header_value(*value)) {
+                    schema::report(diags, e.value.mark, value_path,
+                                   "a header value cannot contain CR, LF or NUL");
+                    continue;
+                }
+                ops.set.emplace_back(std::move(name), std::move(*value));
+            }
+        }
+    }
+    if (const Node* remove = m->take("remove")) {
+        std::string path = m->path("remove");
+        std::optional<std::vector<const Node*>> items = schema::read_list(*remove, path, true, diags);
+        std::map<std::string, Mark, std::less<>> removed;
+        for (size_t i = 0; items && i < items->size(); i++) {
+            const Node& item = *(*items)[i];
+            std::string item_path = remove->is_sequence() ? schema::index_path(path, i) : path;
+            std::optional<std::string> s = schema::read_string(item, item_path, diags);
+            if (!s) continue;
+            std::string name = to_lower(*s);
+            std::string problem;
+            if (!is_token(name)) {
+                problem = "bad header name \"" + *s + "\"";
+            } else if (proxy_managed(name)) {
+                problem = "\"" + name + "\" cannot be removed: the proxy manages it";
+            } else if (request && name == "host") {
+                problem = "\"host\" cannot be removed: a request needs one (set it instead)";
+            } else if (auto it = set_names.find(name); it != set_names.end()) {
+                problem = "\"" + name + "\" is both set (at " + it->second.str() + ") and removed";
+            } else if (auto [it2, inserted] = removed.emplace(name, item.mark); !inserted) {
+                problem = "\"" + name + "\" is listed twice (first at " + it2->second.str() + ")";
+            }
+            if (!problem.empty()) {
+                schema::report(diags, item.mark, item_path, problem);
+                continue;
+            }
+            ops.remove.push_back(std::move(name));
+        }
+    }
+    m->finish();
+}
+
+void read_timeouts(MapReader& route, RouteTimeouts& t) {
+    std::optional<MapReader> m = route.get_map("timeout");
+    if (!m) return;
+    m->get_duration("read", t.read, {1, kDay});
+    m->get_duration("send", t.send, {1, kDay});
+    m->get_duration("tunnel", t.tunnel, {1, kDay});
+    m->finish();
+}
+
+// A share: "0.2" or "20%", 0..1. Read as the exact decimal (the point shifted for '%') so that
+// "20%" and "0.2" are the same double.
+std::optional<double> read_ratio(const Node& v, std::string_view path, Diagnostics& diags) {
+    std::string bad = "bad ratio " + yaml::describe(v) + " (write a share as 0.2 or 20%)";
+    if (!v.is_scalar()) {
+        schema::report(diags, v.mark, path, "expected a ratio (0.2 or 20%), got " + yaml::describe(v));
+        return std::nullopt;
+    }
+    std::string_view t = v.text;
+    bool percent = t.ends_with('%');
+    if (percent) t.remove_suffix(1);
+    size_t dot = t.find('.');
+    std::string_view whole = t.substr(0, dot);
+    std::string_view fraction = dot == std::string_view::npos ? "" : t.substr(dot + 1);
+    auto digits = [](std::string_view d) {
+        return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (whole.empty() || !digits(whole) || !digits(fraction) ||
+        (dot != std::string_view::npos && fraction.empty())) {
+        schema::report(diags, v.mark, path, bad);
+        return std::nullopt;
+    }
+    std::string all = std::string(whole) + std::string(fraction);
+    ptrdiff_t point = static_cast<ptrdiff_t>(whole.size()) - (percent ? 2 : 0);
+    std::string decimal = point <= 0 ? "0." + std::string(static_cast<size_t>(-point), '0') + all
+                                     : all.substr(0, static_cast<size_t>(point)) + "." +
+                                           all.substr(static_cast<size_t>(point));
+    double value = 0;
+    auto [end, ec] = std::from_chars(decimal.data(), decimal.data() + decimal.size(), value,
+                                     std::chars_format::fixed);
+    if (ec != std::errc() || end != decimal.data() + decimal.size() || value > 1) {
+        schema::report(diags, v.mark, path, v.text + " is out of range (0..1, or 0%..100%)");
+        return std::nullopt;
+    }
+    return value;
+}
+
+void read_retries(MapReader& route, RetryPolicy& p) {
+    std::optional<MapReader> m = route.get_map("retries");
+    if (!m) return;
+    Diagnostics& diags = m->diags();
+    m->get_int("attempts", p.attempts, {1, 10});
+    if (const Node* on = m->take("on")) {
+        std::string path = m->path("on");
+        std::optional<std::vector<const Node*>> items = schema::read_list(*on, path, true, diags);
+        if (items && items->empty()) {
+            schema::report(diags, on->mark, path, "empty list (leave on out for [connect_failure])");
+        } else if (items) {
+            uint32_t flags = 0;
+            bool ok = true;
+            for (size_t i = 0; i < items->size(); i++) {
+                std::string item_path = on->is_sequence() ? schema::index_path(path, i) : path;
+                std::optional<RetryOn> flag = schema::read_enum<RetryOn>(
+                    *(*items)[i], item_path,
+                    {{"connect_failure", kRetryConnectFailure}, {"timeout", kRetryTimeout},
+                     {"reset", kRetryReset}, {"502", kRetry502}, {"503", kRetry503},
+                     {"504", kRetry504}, {"5xx", kRetry5xx}},
+                    diags);
+                if (flag) flags |= *flag;
+                ok &= flag.has_value();
+            }
+            if (ok) p.on = flags;
+        }
+    }
+    m->get_bool("non_idempotent", p.non_idempotent);
+    if (const Node* b = m->take("budget")) {
+        if (std::optional<double> r = read_ratio(*b, m->path("budget"), diags)) p.budget = *r;
+    }
+    m->finish();
+}
+
+// The keys that configure the proxy; they mean nothing to a `return` route.
+constexpr std::string_view kProxyKeys[] = {"strip_prefix", "rewrite",         "timeout",
+                                           "retries",      "request_headers", "response_headers"};
+
+void read_proxy_options(MapReader& m, const MatchInfo& info, RouteConfig& r) {
+    read_path_key(m, "strip_prefix", r.strip_prefix);
+    read_rewrite(m, info, r);
+    const Node* strip = m.key_node("strip_prefix");
+    const Node* rewrite = m.key_node("rewrite");
+    if (strip && rewrite) {
+        const Node* later = position(strip) > position(rewrite) ? strip : rewrite;
+        schema::report(m.diags(), later->mark, m.path(),
+                       "strip_prefix and rewrite cannot be used together (rewrite sets the whole path)");
+    }
+    read_timeouts(m, r.timeout);
+    read_retries(m, r.retries);
+    read_header_ops(m, "request_headers", true, r.request_headers);
+    read_header_ops(m, "response_headers", false, r.response_headers);
+}
+
 }  // namespace
 
 bool is_tchar(char c) {
     return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
+
+std::string to_lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), lower_char);
+    return out;
+}
+
+bool valid_name(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+               return is_alnum(c) || c == '_' || c == '.' || c == '-';
+           });
 }
 
 void read_routes(MapReader& top, Config& c) {
@@ -188,13 +581,13 @@ void read_routes(MapReader& top, Config& c) {
         MapReader m(item, path, diags);
         RouteConfig r;
         r.mark = item.mark;
-        std::string label = path;  // how "has no action" names the route
+        std::string label = path;  // how the action errors name the route
         if (m.require("name")) {
             const Node& v = *m.take("name");
             if (auto name = schema::read_string(v, m.path("name"), diags)) {
                 r.name = *name;
                 label = "route \"" + r.name + "\"";
-                if (!valid_route_name(r.name)) {
+                if (!valid_name(r.name)) {
                     schema::report(diags, v.mark, m.path("name"),
                                    "bad route name \"" + r.name + "\" (use letters, digits, '_', '.', '-')");
                 } else if (auto [it, inserted] = names.emplace(r.name, v.mark); !inserted) {
@@ -203,12 +596,40 @@ void read_routes(MapReader& top, Config& c) {
                 }
             }
         }
-        if (std::optional<MapReader> match = m.get_map("match")) read_match(*match, r.match);
+        MatchInfo info;
+        if (std::optional<MapReader> match = m.get_map("match")) info = read_match(*match, r.match);
+
+        // Exactly one action. Marks of the keys, so that a second one is reported where written.
+        std::vector<const Node*> actions;
+        for (std::string_view key : {"return", "upstream", "split"}) {
+            if (const Node* k = m.key_node(key)) actions.push_back(k);
+        }
+        std::sort(actions.begin(), actions.end(),
+                  [](const Node* a, const Node* b) { return position(a) < position(b); });
+        if (actions.empty() && m.valid()) {
+            diags.error(item.mark, label + " has no action (return, upstream or split)");
+        } else if (actions.size() > 1) {
+            std::vector<std::string_view> words;
+            for (const Node* k : actions) words.push_back(k->text);
+            diags.error(actions[1]->mark, label + " has more than one action (" + join_words(words) + ")");
+        }
+
         if (std::optional<MapReader> ret = m.get_map("return")) {
             r.ret.emplace();
             read_return(*ret, *r.ret);
-        } else if (m.valid()) {
-            diags.error(item.mark, label + " has no action (return)");
+        }
+        if (const Node* u = m.take("upstream")) {
+            r.upstream_index = find_upstream(*u, m.path("upstream"), c, r.upstream, diags);
+        }
+        read_split(m, c, r);
+        if (actions.size() == 1 && actions[0]->text == "return") {
+            for (std::string_view key : kProxyKeys) {
+                if (!m.take(key)) continue;
+                schema::report(diags, m.key_node(key)->mark, m.path(key),
+                               "only allowed with upstream or split, not with return");
+            }
+        } else {
+            read_proxy_options(m, info, r);
         }
         m.finish();
         c.routes.push_back(std::move(r));

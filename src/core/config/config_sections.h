@@ -31,9 +31,16 @@ void read_process_keys(schema::MapReader& top, Config& c);  // config.cc
 void read_logs(schema::MapReader& top, Config& c);          // config_logs.cc
 void read_listeners(schema::MapReader& top, Config& c);     // config_listeners.cc
 void read_http(schema::MapReader& top, Config& c);          // config_http.cc
+void read_upstreams(schema::MapReader& top, Config& c);     // config_upstreams.cc
+// After read_upstreams: routes refer to upstreams by name.
 void read_routes(schema::MapReader& top, Config& c);        // config_routes.cc
 
 // RFC 9110 token characters (header names, methods).
 bool is_tchar(char c);
+bool is_token(std::string_view s);  // non-empty, all tchar
+std::string to_lower(std::string_view s);
+
+// Names of routes and upstreams appear in logs and metrics labels: [A-Za-z0-9_.-]+.
+bool valid_name(std::string_view s);
 
 }  // namespace gw::config_detail

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -63,6 +64,21 @@ bool drop_privileges(const Config& cfg) {
     return true;
 }
 
+// Each client connection may hold an upstream connection too (a proxied request, a WebSocket
+// tunnel): make room for twice worker_connections descriptors, as far as the hard limit allows
+// (root may raise the hard limit as well).
+void raise_fd_limit(const Config& cfg) {
+    rlim_t want = static_cast<rlim_t>(cfg.worker_connections) * 2 + 1024;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+    if (rl.rlim_max < want && geteuid() == 0) rl.rlim_max = want;
+    rl.rlim_cur = std::min(want, rl.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) LOG_WARN("setrlimit(RLIMIT_NOFILE, %llu) failed: %m", (unsigned long long)want);
+    if (rl.rlim_cur < want)
+        LOG_WARN("worker_connections %u need %llu descriptors, the limit is %llu", cfg.worker_connections,
+                 (unsigned long long)want, (unsigned long long)rl.rlim_cur);
+}
+
 class Worker {
   public:
     explicit Worker(const WorkerSpec& spec) : spec_(spec), access_log_(spec.config->access_log) {}
@@ -97,6 +113,7 @@ int Worker::run() {
     WorkerSlot& slot = spec_.board->slots[spec_.board_slot];
     slot.pid.store(getpid());
 
+    raise_fd_limit(cfg);
     if (!access_log_.open()) {
         LOG_EMERG("cannot open access log \"%s\": %m", cfg.access_log.path.c_str());
         return 2;

@@ -1,0 +1,192 @@
+#include "http/proxy/headers.h"
+
+#include <cstring>
+
+namespace gw::http::proxy {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// Calls fn(token) for each comma-separated token of a header list value, trimmed.
+template <typename Fn>
+bool any_token(std::string_view list, Fn&& fn) {
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view t = list.substr(0, comma);
+        while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        if (!t.empty() && fn(t)) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+bool in_ops(const HeaderOps* ops, std::string_view name) {
+    if (!ops) return false;
+    for (const auto& [n, v] : ops->set)
+        if (iequals(n, name)) return true;
+    for (const std::string& n : ops->remove)
+        if (iequals(n, name)) return true;
+    return false;
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+}
+
+void append_number(std::string& out, uint64_t v) {
+    char buf[24];
+    char* p = buf + sizeof buf;
+    do *--p = static_cast<char>('0' + v % 10); while (v /= 10);
+    out.append(p, buf + sizeof buf - p);
+}
+
+void append_set_ops(std::string& out, const HeaderOps* ops) {
+    if (!ops) return;
+    for (const auto& [n, v] : ops->set) append_header(out, n, v);
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+uint64_t IdGenerator::next() {
+    // splitmix64: fast, and every seed gives a full-period sequence.
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void IdGenerator::request_id(char out[32]) {
+    for (int half = 0; half < 2; ++half) {
+        uint64_t v = next();
+        for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(v >> (i * 4)) & 15];
+    }
+}
+
+void IdGenerator::span_id(char out[16]) {
+    uint64_t v;
+    do v = next(); while (v == 0);
+    for (int i = 0; i < 16; ++i) out[i] = kHex[(v >> (i * 4)) & 15];
+}
+
+bool valid_traceparent(std::string_view v) {
+    // version "00" - 32 hex trace-id (not all zero) - 16 hex parent-id (not all zero) - 2 hex flags
+    if (v.size() != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+    auto hex = [](std::string_view s) {
+        for (char c : s)
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+        return true;
+    };
+    auto zero = [](std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; };
+    std::string_view version = v.substr(0, 2), trace = v.substr(3, 32), parent = v.substr(36, 16),
+                     flags = v.substr(53, 2);
+    return hex(version) && version != "ff" && hex(trace) && !zero(trace) && hex(parent) && !zero(parent) &&
+           hex(flags);
+}
+
+bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
+    switch (name.size()) {
+        case 2: if (iequals(name, "te")) return true; break;
+        case 7: if (iequals(name, "upgrade") || iequals(name, "trailer")) return true; break;
+        case 10: if (iequals(name, "connection") || iequals(name, "keep-alive")) return true; break;
+        case 17: if (iequals(name, "transfer-encoding")) return true; break;
+        default: break;
+    }
+    if (name.size() > 6 && iequals(name.substr(0, 6), "proxy-")) return true;
+    if (!connection_value.empty())
+        return any_token(connection_value, [&](std::string_view t) { return iequals(t, name); });
+    return false;
+}
+
+void build_upstream_request(std::string& out, const Request& req, const UpstreamRequestInput& in) {
+    out += req.method;
+    out += ' ';
+    out += in.target;
+    out += " HTTP/1.1\r\n";
+    std::string_view connection = req.header("connection");
+    std::string_view xff;
+    for (size_t i = 0; i < req.header_count; ++i) {
+        const Header& h = req.headers[i];
+        if (is_hop_by_hop(h.name, connection)) continue;
+        if (h.name.size() == 15 && iequals(h.name, "x-forwarded-for")) {
+            xff = h.value;  // appended to below
+            continue;
+        }
+        if ((h.name.size() == 17 && iequals(h.name, "x-forwarded-proto")) ||
+            (h.name.size() == 16 && iequals(h.name, "x-forwarded-host")) ||
+            (h.name.size() == 12 && iequals(h.name, "x-request-id")) ||
+            (h.name.size() == 11 && iequals(h.name, "traceparent")) ||
+            (h.name.size() == 14 && iequals(h.name, "content-length")) ||
+            (h.name.size() == 6 && iequals(h.name, "expect")) || in_ops(in.ops, h.name))
+            continue;
+        append_header(out, h.name, h.value);
+    }
+    if (!in_ops(in.ops, "x-forwarded-for")) {
+        out += "x-forwarded-for: ";
+        if (!xff.empty()) {
+            out += xff;
+            out += ", ";
+        }
+        out += in.client_ip;
+        out += "\r\n";
+    }
+    if (!in_ops(in.ops, "x-forwarded-proto")) out += "x-forwarded-proto: http\r\n";
+    if (!in_ops(in.ops, "x-forwarded-host") && !req.host.empty()) append_header(out, "x-forwarded-host", req.host);
+    if (!in_ops(in.ops, "x-request-id")) append_header(out, "x-request-id", in.request_id);
+    if (!in_ops(in.ops, "traceparent")) append_header(out, "traceparent", in.traceparent);
+    append_set_ops(out, in.ops);
+    if (in.chunked_body) {
+        out += "transfer-encoding: chunked\r\n";
+    } else if (in.has_length) {
+        out += "content-length: ";
+        append_number(out, in.length);
+        out += "\r\n";
+    }
+    if (in.upgrade) {
+        append_header(out, "upgrade", req.header("upgrade"));
+        out += "connection: upgrade\r\n";
+    }
+    out += "\r\n";
+}
+
+void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in) {
+    out += "HTTP/1.1 ";
+    append_number(out, static_cast<uint64_t>(resp.status));
+    out += ' ';
+    out += resp.reason;
+    out += "\r\n";
+    std::string_view connection = resp.header("connection");
+    bool has_request_id = false;
+    for (size_t i = 0; i < resp.header_count; ++i) {
+        const Header& h = resp.headers[i];
+        if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
+        if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
+        append_header(out, h.name, h.value);
+    }
+    append_set_ops(out, in.ops);
+    if (!has_request_id && !in.request_id.empty() && !in_ops(in.ops, "x-request-id"))
+        append_header(out, "x-request-id", in.request_id);
+    if (in.upgrade) {
+        append_header(out, "upgrade", resp.header("upgrade"));
+        out += "connection: upgrade\r\n\r\n";
+        return;
+    }
+    if (in.chunked) out += "transfer-encoding: chunked\r\n";
+    out += in.keep_alive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
+}
+
+}  // namespace gw::http::proxy

@@ -1,0 +1,63 @@
+// Header rewriting between client and upstream: what a proxy must remove (hop-by-hop headers,
+// RFC 9110 §7.6.1), what it adds (X-Forwarded-*, X-Request-Id, traceparent), and the route's
+// own set/remove operations. Pure functions over views, so they are unit-tested on their own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/config/config.h"
+#include "http/parser.h"
+
+namespace gw::http::proxy {
+
+// A small fast PRNG for ids (one per worker; not for secrets).
+class IdGenerator {
+  public:
+    explicit IdGenerator(uint64_t seed) : state_(seed ? seed : 0x9e3779b97f4a7c15ULL) {}
+    uint64_t next();
+    void request_id(char out[32]);    // 32 lowercase hex
+    void span_id(char out[16]);       // 16 lowercase hex, never all zero
+  private:
+    uint64_t state_;
+};
+
+bool valid_traceparent(std::string_view value);
+
+// Everything about a request that the upstream request head needs beyond the parsed request.
+struct UpstreamRequestInput {
+    std::string_view target;        // path (rewritten/stripped) + "?query" if any
+    std::string_view client_ip;
+    std::string_view request_id;    // the id to send (the client's, or generated)
+    std::string_view traceparent;   // the value to send (the client's if valid, or generated)
+    bool chunked_body = false;      // send "transfer-encoding: chunked"
+    bool has_length = false;        // send "content-length: length"
+    uint64_t length = 0;
+    bool upgrade = false;           // keep Upgrade and send "connection: upgrade"
+    const HeaderOps* ops = nullptr;
+};
+
+// Appends the request head for the upstream (request line, filtered headers, added headers,
+// final CRLF) to `out`.
+void build_upstream_request(std::string& out, const Request& req, const UpstreamRequestInput& in);
+
+struct ClientResponseInput {
+    bool client_http10 = false;
+    bool chunked = false;           // pass the body chunked (adds transfer-encoding: chunked)
+    bool keep_alive = true;         // connection: keep-alive or close
+    bool upgrade = false;           // a 101: keep Upgrade, send connection: upgrade
+    std::string_view request_id;    // added as x-request-id unless the upstream sent one
+    const HeaderOps* ops = nullptr;
+};
+
+// Appends the response head for the client to `out`.
+void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in);
+
+// True for headers a proxy never forwards (Connection, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-*), given the Connection header's own list.
+bool is_hop_by_hop(std::string_view name, std::string_view connection_value);
+
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace gw::http::proxy

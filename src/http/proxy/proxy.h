@@ -1,0 +1,73 @@
+// The reverse proxy of one worker and generation: upstream runtimes, the pool of upstream
+// connection objects, and per-route proxy state (split selection, retry budget, metric cells).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/metrics/store.h"
+#include "event/loop.h"
+#include "http/proxy/headers.h"
+#include "http/proxy/upstream.h"
+
+namespace gw::http::proxy {
+
+struct RouteProxyState {
+    std::vector<int64_t> split_current;  // smooth weighted round robin over `split`
+    // Retry budget: two 10-second windows (current and previous).
+    event::Millis window_start = 0;
+    uint64_t requests[2] = {0, 0};
+    uint64_t retries[2] = {0, 0};
+    metrics::Histogram* overhead = nullptr;
+    std::vector<std::atomic<uint64_t>*> retries_total;  // by upstream index, resolved lazily
+};
+
+class Proxy {
+  public:
+    Proxy(const Config& config, event::Loop& loop, metrics::Store& metrics, uint64_t seed);
+    ~Proxy();
+
+    const Config& config() const { return config_; }
+    event::Loop& loop() { return loop_; }
+    IdGenerator& ids() { return ids_; }
+    UpstreamRuntime& upstream(int index) { return upstreams_[index]; }
+    RouteProxyState& route(int index) { return routes_[index]; }
+
+    // The upstream a request of this route goes to (its `upstream`, or one of its `split`).
+    int choose_upstream(int route_index);
+
+    // A pooled idle connection to `server`, or nullptr.
+    UpstreamConn* acquire_idle(ServerRuntime& server);
+    UpstreamConn* new_connection();
+    // After a response: keep the connection for the next request, or close it.
+    void release(UpstreamConn* c, bool reusable);
+    // Called by UpstreamConn::close(): the object goes back to the free list.
+    void recycle(UpstreamConn* c);
+    void on_idle_event(UpstreamConn* c);  // a pooled connection became readable/closed
+
+    bool retry_allowed(int route_index, double budget);
+    void count_request(int route_index);
+    void count_retry(int route_index, int upstream_index);
+    std::atomic<uint64_t>* class_counter(int route_index, ServerRuntime& server, int status);
+    void close_all();
+
+  private:
+    void roll_window(RouteProxyState& r);
+
+    const Config& config_;
+    event::Loop& loop_;
+    metrics::Store& metrics_;
+    IdGenerator ids_;
+    std::vector<UpstreamRuntime> upstreams_;
+    std::vector<RouteProxyState> routes_;
+    std::vector<std::unique_ptr<UpstreamConn>> conns_;  // every object ever made
+    std::vector<UpstreamConn*> free_;
+    std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;
+};
+
+}  // namespace gw::http::proxy

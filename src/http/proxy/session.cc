@@ -1,0 +1,742 @@
+#include "http/proxy/session.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "http/connection.h"
+#include "http/proxy/headers.h"
+#include "http/proxy/proxy.h"
+#include "http/server.h"
+
+namespace gw::http::proxy {
+
+namespace {
+
+constexpr size_t kClientHighWater = 64 * 1024;   // client output buffered before upstream reads pause
+constexpr size_t kMinFreeInput = 8 * 1024;       // compact the client input below this much room
+constexpr event::Millis kDownFor = 10000;        // passive: skip a failing server this long
+constexpr size_t kMaxRequestId = 128;
+
+bool is_idempotent(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
+}
+
+bool sane_request_id(std::string_view v) {
+    if (v.empty() || v.size() > kMaxRequestId) return false;
+    for (char c : v)
+        if (c <= 0x20 || c >= 0x7f) return false;
+    return true;
+}
+
+uint32_t retry_flag(ErrorKind k) {
+    switch (k) {
+        case ErrorKind::ConnectRefused:
+        case ErrorKind::ConnectTimeout: return kRetryConnectFailure;
+        case ErrorKind::Timeout: return kRetryTimeout;
+        case ErrorKind::Reset: return kRetryReset;
+        default: return 0;
+    }
+}
+
+uint32_t status_retry_flag(int status) {
+    uint32_t f = status >= 500 && status <= 599 ? static_cast<uint32_t>(kRetry5xx) : 0u;
+    if (status == 502) f |= kRetry502;
+    if (status == 503) f |= kRetry503;
+    if (status == 504) f |= kRetry504;
+    return f;
+}
+
+}  // namespace
+
+Session::Session(Connection& conn, Proxy& proxy) : conn_(conn), proxy_(proxy) {
+    timer_.set_callback([this] { on_timeout(); });
+}
+
+Session::~Session() { abort(); }
+
+void Session::arm(event::Millis ms) { proxy_.loop().arm(timer_, ms); }
+
+uint64_t Session::upstream_micros() const {
+    if (sent_at_.tv_sec == 0) return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec - sent_at_.tv_sec) * 1000000 + (now.tv_nsec - sent_at_.tv_nsec) / 1000;
+}
+
+void Session::start(int route_index, const RouteMatchResult& match) {
+    const Request& req = conn_.req_;
+    const RouteConfig& rc = proxy_.config().routes[route_index];
+    route_ = route_index;
+    upstream_ = proxy_.choose_upstream(route_index);
+    idempotent_ = is_idempotent(req.method);
+    replayable_ = true;
+    attempts_ = 1;
+    free_retry_used_ = false;
+    tried_ = 0;
+    response_started_ = false;
+    status_ = 0;
+    body_bytes_ = 0;
+    sent_at_ = {};
+    continue_sent_ = false;
+    paused_ = false;
+    up_ = nullptr;
+    server_ = nullptr;
+
+    target_.clear();
+    if (!rc.rewrite.empty()) {
+        expand_rewrite(target_, rc.rewrite, req.path, match);
+    } else if (!rc.strip_prefix.empty() && req.path.starts_with(rc.strip_prefix)) {
+        std::string_view rest = req.path.substr(rc.strip_prefix.size());
+        if (rest.empty() || rest.front() != '/') target_ += '/';
+        target_ += rest;
+    } else {
+        target_ += req.path;
+    }
+    if (!req.query.empty()) {
+        target_ += '?';
+        target_ += req.query;
+    }
+
+    std::string_view rid = req.header("x-request-id");
+    if (sane_request_id(rid)) {
+        request_id_len_ = rid.size();
+        memcpy(request_id_, rid.data(), rid.size());
+    } else {
+        request_id_len_ = 32;
+        proxy_.ids().request_id(request_id_);
+    }
+    std::string_view tp = req.header("traceparent");
+    if (valid_traceparent(tp)) {
+        memcpy(traceparent_, tp.data(), sizeof traceparent_);
+    } else {
+        // A new trace: the trace id doubles as the request id's randomness, the span is ours.
+        memcpy(traceparent_, "00-", 3);
+        proxy_.ids().request_id(traceparent_ + 3);
+        traceparent_[35] = '-';
+        proxy_.ids().span_id(traceparent_ + 36);
+        memcpy(traceparent_ + 52, "-01", 3);
+    }
+
+    valid_end_ = sent_end_ = conn_.body_pos_;
+    body_complete_ = req.body == BodyKind::None;
+    cl_left_ = req.body == BodyKind::ContentLength ? req.content_length : 0;
+    if (req.body == BodyKind::Chunked) {
+        chunked_.reset();
+        chunked_.set_max_body(proxy_.config().http.client_max_body_size);
+    }
+
+    UpstreamRequestInput in;
+    in.target = target_;
+    in.client_ip = conn_.peer_;
+    in.request_id = {request_id_, request_id_len_};
+    in.traceparent = {traceparent_, sizeof traceparent_};
+    in.chunked_body = req.body == BodyKind::Chunked;
+    in.has_length = req.body == BodyKind::ContentLength;
+    in.length = req.content_length;
+    in.upgrade = req.upgrade;
+    in.ops = &rc.request_headers;
+    head_.clear();
+    build_upstream_request(head_, req, in);
+
+    const UpstreamConfig& uc = *proxy_.upstream(upstream_).config;
+    hash_ = 0;
+    if (uc.balance == UpstreamConfig::Balance::Hash) {
+        std::string_view key;
+        switch (uc.hash_key.kind) {
+            case HashKey::Kind::Ip: key = conn_.peer_; break;
+            case HashKey::Kind::Path: key = req.path; break;
+            case HashKey::Kind::Header: key = req.header(uc.hash_key.name); break;
+            case HashKey::Kind::Cookie: key = cookie_value(req.header("cookie"), uc.hash_key.name); break;
+        }
+        hash_ = upstream::hash_key(key);
+    }
+
+    proxy_.count_request(route_index);
+    epoch_++;
+    if (!validate_body()) return;
+    attempt();
+}
+
+std::string_view Session::cookie_value(std::string_view cookies, std::string_view name) {
+    while (!cookies.empty()) {
+        size_t semi = cookies.find(';');
+        std::string_view c = cookies.substr(0, semi);
+        while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+        if (c.size() > name.size() && c.starts_with(name) && c[name.size()] == '=')
+            return c.substr(name.size() + 1);
+        if (semi == std::string_view::npos) break;
+        cookies.remove_prefix(semi + 1);
+    }
+    return {};
+}
+
+// Validates the body bytes the client has sent so far (Content-Length count, or the chunked
+// framing), so that only well-formed bytes ever reach the upstream.
+bool Session::validate_body() {
+    if (body_complete_) return true;
+    size_t end = conn_.in_len_;
+    if (conn_.req_.body == BodyKind::ContentLength) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(end - valid_end_, cl_left_));
+        valid_end_ += n;
+        cl_left_ -= n;
+        body_complete_ = cl_left_ == 0;
+        return true;
+    }
+    while (valid_end_ < end) {
+        size_t consumed = 0;
+        std::string_view data;
+        ParseError err;
+        auto st = chunked_.feed({conn_.in_.get() + valid_end_, end - valid_end_}, consumed, data, err);
+        valid_end_ += consumed;
+        if (st == ChunkedDecoder::Status::Error) {
+            respond_error(err.status, err.reason.data());
+            return false;
+        }
+        if (st == ChunkedDecoder::Status::Done) {
+            body_complete_ = true;
+            break;
+        }
+        if (consumed == 0) break;
+    }
+    return true;
+}
+
+// Drops body bytes already sent upstream to make room for more. From now on the request
+// cannot be sent again.
+void Session::make_room() {
+    if (body_complete_ || conn_.in_cap_ - conn_.in_len_ >= kMinFreeInput) return;
+    size_t start = conn_.body_pos_;
+    size_t drop = sent_end_ - start;
+    if (drop == 0) return;
+    memmove(conn_.in_.get() + start, conn_.in_.get() + sent_end_, conn_.in_len_ - sent_end_);
+    conn_.in_len_ -= drop;
+    valid_end_ -= drop;
+    sent_end_ = start;
+    replayable_ = false;
+}
+
+bool Session::pick_server() {
+    UpstreamRuntime& u = proxy_.upstream(upstream_);
+    size_t n = u.servers.size();
+    usable_.assign(n, 0);
+    event::Millis now = proxy_.loop().now();
+    bool any_untried = false;
+    for (size_t i = 0; i < n; ++i) {
+        bool tried = i < 64 && (tried_ >> i) & 1;
+        any_untried |= !tried;
+        usable_[i] = !tried && u.servers[i].down_until <= now;
+    }
+    int idx = u.balancer->pick({usable_, hash_});
+    if (idx < 0 && any_untried) {
+        // Every untried server is marked down: try one anyway rather than fail without trying.
+        for (size_t i = 0; i < n; ++i) usable_[i] = !(i < 64 && (tried_ >> i) & 1);
+        idx = u.balancer->pick({usable_, hash_});
+    }
+    if (idx < 0) return false;
+    server_ = &u.servers[idx];
+    if (idx < 64) tried_ |= 1ull << idx;
+    return true;
+}
+
+void Session::attempt() {
+    if (!pick_server()) {
+        LOG_ERROR("no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
+                  proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
+                  conn_.peer_);
+        respond_error(502, "no upstream server available");
+        return;
+    }
+    server_->active_requests->fetch_add(1, std::memory_order_relaxed);
+    head_sent_ = 0;
+    sent_end_ = conn_.body_pos_;
+    got_bytes_ = false;
+    up_ = proxy_.acquire_idle(*server_);
+    reused_ = up_ != nullptr;
+    if (!up_) {
+        up_ = proxy_.new_connection();
+        if (!up_->connect(*server_)) {
+            int err = errno;
+            up_ = nullptr;
+            fail(ErrorKind::ConnectRefused, 502, "connect() to upstream failed", err);
+            return;
+        }
+    }
+    up_->owner = this;
+    up_->requests++;
+    if (up_->connected) {
+        connected();
+    } else {
+        state_ = State::Connecting;
+        arm(proxy_.upstream(upstream_).config->connect_timeout);
+    }
+}
+
+void Session::connected() {
+    up_->connected = true;
+    const Request& req = conn_.req_;
+    if (req.expect_continue && !body_complete_ && valid_end_ == conn_.body_pos_ && !continue_sent_) {
+        // The upstream is there: let the client send its body.
+        continue_sent_ = true;
+        conn_.out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        conn_.flush();
+        if (!conn_.is_open()) return;
+    }
+    state_ = State::Sending;
+    send();
+}
+
+void Session::send() {
+    uint32_t e = epoch_;
+    const RouteConfig& rc = proxy_.config().routes[route_];
+    for (;;) {
+        if (!validate_body() || e != epoch_) return;
+        struct iovec iov[2];
+        int cnt = 0;
+        if (head_sent_ < head_.size()) iov[cnt++] = {head_.data() + head_sent_, head_.size() - head_sent_};
+        if (sent_end_ < valid_end_) iov[cnt++] = {conn_.in_.get() + sent_end_, valid_end_ - sent_end_};
+        if (cnt == 0) break;
+        ssize_t n = writev(up_->fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                arm(rc.timeout.send);
+                return;  // EPOLLOUT will call send() again
+            }
+            fail(ErrorKind::Reset, 502, "writev() to upstream failed", errno);
+            return;
+        }
+        if (sent_at_.tv_sec == 0) clock_gettime(CLOCK_MONOTONIC, &sent_at_);
+        size_t w = static_cast<size_t>(n);
+        size_t from_head = std::min(w, head_.size() - head_sent_);
+        head_sent_ += from_head;
+        sent_end_ += w - from_head;
+    }
+    if (!body_complete_) {
+        // Waiting for more of the client's body.
+        make_room();
+        conn_.resume_reading();
+        arm(proxy_.config().http.client_body_timeout);
+        return;
+    }
+    if (state_ == State::Sending) {
+        state_ = State::Waiting;
+        arm(rc.timeout.read);
+    }
+}
+
+void Session::on_client_input() {
+    if (state_ == State::Tunnel) {
+        pump_tunnel();
+    } else if (state_ == State::Sending) {
+        send();
+    } else if (state_ == State::Connecting || state_ == State::Waiting || state_ == State::Body) {
+        validate_body();  // bytes are forwarded once connected (or kept for the next request)
+    }
+}
+
+void Session::on_upstream_io(uint32_t events) {
+    uint32_t e = epoch_;
+    if (state_ == State::Connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            fail(ErrorKind::ConnectRefused, 502, "connect() to upstream failed", err);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return;
+        connected();
+        if (e != epoch_ || !up_) return;
+    }
+    if (state_ == State::Tunnel) {
+        pump_tunnel();
+        return;
+    }
+    if ((events & EPOLLOUT) && state_ == State::Sending) {
+        send();
+        if (e != epoch_ || !up_) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_upstream();
+}
+
+void Session::read_upstream() {
+    uint32_t e = epoch_;
+    const RouteConfig& rc = proxy_.config().routes[route_];
+    for (;;) {
+        if (state_ == State::Body && paused_) return;
+        if (up_->len == UpstreamConn::kBufferSize) {
+            // A full buffer with no progress: only a response head can do that.
+            fail(ErrorKind::InvalidResponse, 502, "upstream sent too big a response head", 0);
+            return;
+        }
+        ssize_t n = recv(up_->fd, up_->buf.get() + up_->len, UpstreamConn::kBufferSize - up_->len, 0);
+        if (n > 0) {
+            up_->len += static_cast<size_t>(n);
+            got_bytes_ = true;
+            if (state_ == State::Body) {
+                arm(rc.timeout.read);
+                pump_body();
+            } else {
+                handle_head();
+            }
+            if (e != epoch_ || !up_) return;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        // End of file or an error.
+        int err = n < 0 ? errno : 0;
+        if (state_ == State::Body && resp_.body == ResponseBody::UntilClose) {
+            complete(false);
+            return;
+        }
+        fail(ErrorKind::Reset, 502,
+             state_ == State::Body ? "upstream prematurely closed connection while sending the body"
+                                   : "upstream prematurely closed connection",
+             err);
+        return;
+    }
+}
+
+void Session::consume_upstream(size_t n) {
+    up_->len -= n;
+    if (up_->len) memmove(up_->buf.get(), up_->buf.get() + n, up_->len);
+}
+
+// Parses the response head (after any 1xx), then starts the body.
+void Session::handle_head() {
+    const Request& req = conn_.req_;
+    ParserLimits limits;
+    limits.max_header_size = UpstreamConn::kBufferSize;
+    limits.max_headers = kMaxHeadersHard;
+    for (;;) {
+        ParseError err;
+        ParseResult r = parse_response_head({up_->buf.get(), up_->len}, limits, req.method == "HEAD", resp_, err);
+        if (r == ParseResult::Incomplete) return;
+        if (r == ParseResult::Error) {
+            fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid response", 0);
+            return;
+        }
+        if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
+            // Informational: pass it on to clients that understand it, then read on.
+            if (req.version_minor >= 1) conn_.out_.append(up_->buf.get(), resp_.head_length);
+            consume_upstream(resp_.head_length);
+            continue;
+        }
+        break;
+    }
+    const RouteConfig& rc = proxy_.config().routes[route_];
+    if (resp_.status == 101) {
+        if (!req.upgrade || !resp_.upgrade) {
+            fail(ErrorKind::InvalidResponse, 502, "upstream switched protocols unasked", 0);
+            return;
+        }
+        ClientResponseInput in;
+        in.upgrade = true;
+        in.request_id = {request_id_, request_id_len_};
+        in.ops = &rc.response_headers;
+        build_client_response(conn_.out_, resp_, in);
+        consume_upstream(resp_.head_length);
+        status_ = 101;
+        response_started_ = true;
+        state_ = State::Tunnel;
+        proxy_.loop().cancel(timer_);
+        pump_tunnel();
+        return;
+    }
+    uint32_t retry_on = status_retry_flag(resp_.status) & rc.retries.on;
+    if (retry_on && can_retry()) {
+        log_error("upstream answered with a status to retry", 0);
+        drop_upstream();
+        retry();
+        return;
+    }
+    status_ = resp_.status;
+    bool http10 = req.version_minor == 0;
+    dechunk_ = http10 && resp_.body == ResponseBody::Chunked;
+    client_keep_alive_ = conn_.want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
+                         !dechunk_ && !(http10 && resp_.body != ResponseBody::ContentLength &&
+                                        resp_.body != ResponseBody::None);
+    ClientResponseInput in;
+    in.client_http10 = http10;
+    in.chunked = resp_.body == ResponseBody::Chunked && !dechunk_;
+    in.keep_alive = client_keep_alive_;
+    in.request_id = {request_id_, request_id_len_};
+    in.ops = &rc.response_headers;
+    build_client_response(conn_.out_, resp_, in);
+    consume_upstream(resp_.head_length);
+    response_started_ = true;
+    resp_left_ = resp_.content_length;
+    resp_chunked_.reset();
+    state_ = State::Body;
+    paused_ = false;
+    arm(rc.timeout.read);
+    pump_body();
+}
+
+// Moves response body bytes from the upstream buffer to the client's output.
+void Session::pump_body() {
+    uint32_t e = epoch_;
+    bool done = false;
+    std::string& out = conn_.out_;
+    switch (resp_.body) {
+        case ResponseBody::None:
+            done = true;
+            break;
+        case ResponseBody::ContentLength: {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(up_->len, resp_left_));
+            out.append(up_->buf.get(), n);
+            consume_upstream(n);
+            resp_left_ -= n;
+            body_bytes_ += n;
+            done = resp_left_ == 0;
+            break;
+        }
+        case ResponseBody::UntilClose:
+            out.append(up_->buf.get(), up_->len);
+            body_bytes_ += up_->len;
+            up_->len = 0;
+            break;
+        case ResponseBody::Chunked:
+            while (up_->len > 0) {
+                size_t consumed = 0;
+                std::string_view data;
+                ParseError err;
+                auto st = resp_chunked_.feed({up_->buf.get(), up_->len}, consumed, data, err);
+                if (dechunk_)
+                    out.append(data);
+                else
+                    out.append(up_->buf.get(), consumed);
+                body_bytes_ += data.size();
+                consume_upstream(consumed);
+                if (st == ChunkedDecoder::Status::Error) {
+                    fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid chunked body", 0);
+                    return;
+                }
+                if (st == ChunkedDecoder::Status::Done) {
+                    done = true;
+                    break;
+                }
+                if (consumed == 0) break;
+            }
+            break;
+    }
+    if (done) {
+        complete(resp_.keep_alive && up_->len == 0);
+        return;
+    }
+    if (conn_.pending_output() >= kClientHighWater) {
+        conn_.flush();
+        if (e != epoch_) return;
+        // Back-pressure: stop reading the upstream until the client has taken this.
+        paused_ = conn_.pending_output() >= kClientHighWater;
+    }
+}
+
+void Session::on_client_drained() {
+    uint32_t e = epoch_;
+    if (state_ == State::Body && paused_) {
+        paused_ = false;
+        pump_body();
+        if (e != epoch_ || !up_ || paused_) return;
+        read_upstream();  // edge-triggered: data that arrived meanwhile gives no new event
+    } else if (state_ == State::Tunnel) {
+        pump_tunnel();
+    }
+}
+
+void Session::pump_tunnel() {
+    uint32_t e = epoch_;
+    const RouteConfig& rc = proxy_.config().routes[route_];
+    // Client -> upstream, straight from the client's input buffer.
+    while (conn_.in_len_ > conn_.body_pos_) {
+        ssize_t n = ::send(up_->fd, conn_.in_.get() + conn_.body_pos_, conn_.in_len_ - conn_.body_pos_, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            end_tunnel();
+            return;
+        }
+        size_t left = conn_.in_len_ - conn_.body_pos_ - static_cast<size_t>(n);
+        memmove(conn_.in_.get() + conn_.body_pos_, conn_.in_.get() + conn_.body_pos_ + n, left);
+        conn_.in_len_ -= static_cast<size_t>(n);
+    }
+    if (conn_.in_len_ < conn_.in_cap_) conn_.resume_reading();
+    // Upstream -> client, through the client's output buffer.
+    for (;;) {
+        if (up_->len) {
+            conn_.out_.append(up_->buf.get(), up_->len);
+            up_->len = 0;
+        }
+        if (conn_.pending_output() >= kClientHighWater) break;
+        ssize_t n = recv(up_->fd, up_->buf.get(), UpstreamConn::kBufferSize, 0);
+        if (n > 0) {
+            up_->len = static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        // The upstream closed: deliver what it sent, then close the client.
+        conn_.flush();
+        if (e != epoch_) return;
+        end_tunnel();
+        return;
+    }
+    conn_.flush();
+    if (e != epoch_) return;
+    arm(rc.timeout.tunnel);
+}
+
+void Session::end_tunnel() {
+    drop_upstream();
+    state_ = State::Idle;
+    epoch_++;
+    conn_.proxy_tunnel_closed(status_);
+}
+
+void Session::complete(bool upstream_reusable) {
+    proxy_.loop().cancel(timer_);
+    uint64_t upstream_us = upstream_micros();
+    if (server_->response_time) server_->response_time->observe_micros(upstream_us);
+    if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);
+    server_->active_requests->fetch_sub(1, std::memory_order_relaxed);
+    // A connection is reused only after a whole exchange: all of the request was sent.
+    bool reusable = upstream_reusable && body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size();
+    proxy_.release(up_, reusable);
+    up_ = nullptr;
+    server_ = nullptr;
+    state_ = State::Idle;
+    epoch_++;
+    size_t next = body_complete_ ? valid_end_ : conn_.in_len_;
+    conn_.proxy_done(status_, body_bytes_, client_keep_alive_, next, upstream_us);
+}
+
+void Session::drop_upstream() {
+    proxy_.loop().cancel(timer_);
+    if (!up_) return;
+    server_->active_requests->fetch_sub(1, std::memory_order_relaxed);
+    up_->owner = nullptr;
+    up_->close();
+    up_ = nullptr;
+}
+
+void Session::log_error(const char* what, int err) {
+    const Request& req = conn_.req_;
+    char reason[128] = "";
+    if (err) snprintf(reason, sizeof reason, " (%d: %s)", err, strerror(err));
+    LOG_ERROR("%s%s, route: \"%s\", upstream: \"%s\", server: \"%s\", client: %s, request: \"%.*s %.*s HTTP/1.%d\"",
+              what, reason, proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
+              server_ ? server_->config->address.c_str() : "-", conn_.peer_, static_cast<int>(req.method.size()),
+              req.method.data(), static_cast<int>(std::min<size_t>(req.target.size(), 512)), req.target.data(),
+              req.version_minor);
+}
+
+bool Session::can_retry() const {
+    const RetryPolicy& p = proxy_.config().routes[route_].retries;
+    if (!replayable_ || attempts_ >= p.attempts) return false;
+    if (!idempotent_ && !p.non_idempotent) return false;
+    UpstreamRuntime& u = proxy_.upstream(upstream_);
+    for (size_t i = 0; i < u.servers.size(); ++i)
+        if (i >= 64 || !((tried_ >> i) & 1)) return proxy_.retry_allowed(route_, p.budget);
+    return false;
+}
+
+void Session::retry() {
+    attempts_++;
+    proxy_.count_retry(route_, upstream_);
+    attempt();
+}
+
+void Session::fail(ErrorKind kind, int status, const char* what, int err) {
+    log_error(what, err);
+    if (server_) {
+        if (auto* c = server_->errors[static_cast<int>(kind)]) c->fetch_add(1, std::memory_order_relaxed);
+        if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout)
+            server_->down_until = proxy_.loop().now() + kDownFor;
+    }
+    bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
+    drop_upstream();
+    if (response_started_) {
+        // The client has part of a response: the only honest thing left is to cut it.
+        state_ = State::Idle;
+        epoch_++;
+        conn_.close();
+        return;
+    }
+    if (stale_pooled && replayable_ && !free_retry_used_) {
+        // The upstream closed a pooled connection just as we used it: not the request's fault.
+        free_retry_used_ = true;
+        size_t idx = static_cast<size_t>(server_ - proxy_.upstream(upstream_).servers.data());
+        if (idx < 64) tried_ &= ~(1ull << idx);
+        got_bytes_ = false;
+        attempt();
+        return;
+    }
+    if ((retry_flag(kind) & proxy_.config().routes[route_].retries.on) && can_retry()) {
+        got_bytes_ = false;
+        retry();
+        return;
+    }
+    respond_error(status, kind == ErrorKind::ConnectTimeout ? "upstream connect timed out"
+                          : kind == ErrorKind::Timeout      ? "upstream timed out"
+                          : kind == ErrorKind::InvalidResponse ? "upstream sent an invalid response"
+                                                               : "upstream connection failed");
+}
+
+void Session::respond_error(int status, const char* message) {
+    drop_upstream();
+    state_ = State::Idle;
+    epoch_++;
+    conn_.proxy_error(status, message);
+}
+
+void Session::on_timeout() {
+    switch (state_) {
+        case State::Connecting:
+            fail(ErrorKind::ConnectTimeout, 504, "upstream connect timed out", 0);
+            break;
+        case State::Sending:
+            if (!body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size()) {
+                // It is the client that stopped sending its body.
+                LOG_INFO("client %s timed out sending a request body", conn_.peer_);
+                respond_error(408, "request timeout");
+            } else {
+                fail(ErrorKind::Timeout, 504, "upstream timed out while sending the request", 0);
+            }
+            break;
+        case State::Waiting:
+            fail(ErrorKind::Timeout, 504, "upstream timed out", 0);
+            break;
+        case State::Body:
+            fail(ErrorKind::Timeout, 504, "upstream timed out while sending the body", 0);
+            break;
+        case State::Tunnel:
+            end_tunnel();
+            break;
+        case State::Idle:
+            break;
+    }
+}
+
+void Session::on_client_eof() {
+    if (state_ == State::Tunnel) {
+        end_tunnel();
+        return;
+    }
+    conn_.close();  // calls abort()
+}
+
+void Session::abort() {
+    if (state_ == State::Idle && !up_) return;
+    drop_upstream();
+    state_ = State::Idle;
+    epoch_++;
+}
+
+}  // namespace gw::http::proxy

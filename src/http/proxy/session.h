@@ -1,0 +1,124 @@
+// One proxied request of one client connection, from choosing a server to the response's last
+// byte (or, after a 101, a byte tunnel until either side closes).
+//
+// Flow: attempt() picks a server (balancer, minus servers already tried and servers this worker
+// saw fail) and takes a pooled connection or connects; send() writes the request head and then
+// the body straight from the client connection's input buffer; the response head is parsed in
+// the upstream connection's buffer, rewritten into the client's output buffer, and the body
+// follows through that buffer with back-pressure in both directions (a full client output stops
+// upstream reads; a blocked upstream write stops client reads).
+//
+// Replays: body bytes are forwarded from the client buffer without being consumed, so a request
+// whose body fits in that buffer can be sent again (retry, or a pooled connection that turned
+// out to be closed). Only when the buffer must make room are sent bytes dropped, and from then
+// on the request can no longer be replayed.
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "event/loop.h"
+#include "http/parser.h"
+#include "http/proxy/upstream.h"
+#include "http/router.h"
+
+namespace gw::http {
+class Connection;
+struct RouteRuntime;
+}
+
+namespace gw::http::proxy {
+
+class Proxy;
+
+class Session {
+  public:
+    Session(Connection& conn, Proxy& proxy);
+    ~Session();
+
+    void start(int route_index, const RouteMatchResult& match);
+    void on_upstream_io(uint32_t events);
+    void on_client_input();    // new bytes in the client connection's input buffer
+    void on_client_drained();  // the client connection's output buffer was written out
+    void on_client_eof();      // the client closed its side
+    void abort();              // the client connection is closing: drop everything
+
+  private:
+    enum class State : uint8_t { Idle, Connecting, Sending, Waiting, Body, Tunnel };
+
+    void attempt();
+    bool pick_server();
+    void connected();
+    void send();
+    void read_upstream();
+    void handle_head();
+    void pump_body();
+    void pump_tunnel();
+    void end_tunnel();
+    void complete(bool upstream_reusable);
+    void fail(ErrorKind kind, int status, const char* what, int err);
+    bool can_retry() const;
+    void retry();
+    void drop_upstream();
+    void respond_error(int status, const char* message);
+    void arm(event::Millis ms);
+    void on_timeout();
+    bool validate_body();
+    void make_room();
+    void consume_upstream(size_t n);
+    void log_error(const char* what, int err);
+    uint64_t upstream_micros() const;
+    static std::string_view cookie_value(std::string_view cookies, std::string_view name);
+
+    Connection& conn_;
+    Proxy& proxy_;
+    State state_ = State::Idle;
+    uint32_t epoch_ = 0;         // changes whenever the session finishes or restarts: callers
+                                 // that see it change must return at once
+    event::Timer timer_;
+
+    // The request.
+    int route_ = -1;
+    int upstream_ = -1;
+    bool idempotent_ = true;
+    bool replayable_ = true;
+    uint32_t attempts_ = 0;      // counted attempts made (the first included)
+    bool free_retry_used_ = false;
+    bool continue_sent_ = false;
+    uint64_t tried_ = 0;         // bit i: server i of upstream_ already tried (first 64 servers)
+    uint64_t hash_ = 0;          // balance: hash key of this request
+    std::vector<uint8_t> usable_;
+    std::string target_;
+    std::string head_;           // upstream request head
+    size_t head_sent_ = 0;
+    char request_id_[128];
+    size_t request_id_len_ = 0;
+    char traceparent_[55];
+    // Body bytes live in the client's input buffer from its body start up to:
+    size_t valid_end_ = 0;       // end of the body bytes validated so far
+    size_t sent_end_ = 0;        // end of the body bytes written upstream in this attempt
+    bool body_complete_ = false; // every body byte has been validated (the request's end is known)
+    uint64_t cl_left_ = 0;       // Content-Length bytes not yet validated
+    ChunkedDecoder chunked_;
+
+    // The upstream side.
+    UpstreamConn* up_ = nullptr;
+    ServerRuntime* server_ = nullptr;
+    bool reused_ = false;        // the connection came from the pool
+    bool got_bytes_ = false;     // any response byte arrived in this attempt
+    bool response_started_ = false;  // bytes of the final response went to the client
+    bool paused_ = false;        // upstream reads paused: the client's output is full
+    Response resp_;
+    ChunkedDecoder resp_chunked_;
+    uint64_t resp_left_ = 0;
+    bool dechunk_ = false;       // HTTP/1.0 client: strip the chunked framing
+    bool client_keep_alive_ = true;
+    int status_ = 0;
+    uint64_t body_bytes_ = 0;
+    struct timespec sent_at_ {};
+};
+
+}  // namespace gw::http::proxy

@@ -1,0 +1,93 @@
+#include "http/proxy/upstream.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "http/proxy/proxy.h"
+#include "http/proxy/session.h"
+
+namespace gw::http::proxy {
+
+std::string_view error_kind_name(ErrorKind k) {
+    switch (k) {
+        case ErrorKind::ConnectRefused: return "connect_refused";
+        case ErrorKind::ConnectTimeout: return "connect_timeout";
+        case ErrorKind::Timeout: return "timeout";
+        case ErrorKind::Reset: return "reset";
+        case ErrorKind::InvalidResponse: return "invalid_response";
+        default: return "unknown";
+    }
+}
+
+UpstreamConn::UpstreamConn(Proxy& proxy) : buf(new char[kBufferSize]), proxy_(proxy) {
+    idle_timer.set_callback([this] { close(); });
+}
+
+UpstreamConn::~UpstreamConn() {
+    if (fd >= 0) ::close(fd);
+}
+
+bool UpstreamConn::connect(ServerRuntime& s) {
+    const UpstreamServerConfig& cfg = *s.config;
+    fd = ::socket(cfg.sockaddr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    server = &s;
+    requests = 0;
+    len = 0;
+    idle = false;
+    connected = false;
+    if (cfg.sockaddr.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&cfg.sockaddr), cfg.socklen);
+    if (rc < 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        ::close(fd);
+        fd = -1;
+        errno = saved;
+        proxy_.recycle(this);
+        return false;
+    }
+    connected = rc == 0;
+    proxy_.loop().add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this);
+    s.upstream->conns_active->fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void UpstreamConn::close() {
+    if (fd < 0) return;
+    proxy_.loop().cancel(idle_timer);
+    ::close(fd);
+    fd = -1;
+    if (idle) {
+        auto& v = server->idle;
+        for (size_t i = 0; i < v.size(); ++i)
+            if (v[i] == this) {
+                v.erase(v.begin() + static_cast<long>(i));
+                break;
+            }
+        server->upstream->idle_total--;
+        server->upstream->conns_idle->fetch_sub(1, std::memory_order_relaxed);
+        idle = false;
+    } else {
+        server->upstream->conns_active->fetch_sub(1, std::memory_order_relaxed);
+    }
+    owner = nullptr;
+    proxy_.recycle(this);
+}
+
+void UpstreamConn::on_io(uint32_t events) {
+    if (fd < 0) return;
+    if (owner)
+        owner->on_upstream_io(events);
+    else if (idle)
+        proxy_.on_idle_event(this);
+}
+
+}  // namespace gw::http::proxy

@@ -1,0 +1,75 @@
+// Per-worker runtime of the upstreams of one generation: each server's keep-alive pool, its
+// passive "down" mark, and its metric cells; and the upstream connections themselves.
+//
+// Upstream sockets are registered once, edge-triggered, for reading and writing: a pooled
+// connection moves between requests without a single epoll_ctl call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/metrics/store.h"
+#include "event/loop.h"
+#include "http/upstream/balancer.h"
+
+namespace gw::http::proxy {
+
+class Session;
+struct ServerRuntime;
+class Proxy;
+
+enum class ErrorKind : uint8_t { ConnectRefused, ConnectTimeout, Timeout, Reset, InvalidResponse, Count };
+std::string_view error_kind_name(ErrorKind k);
+
+class UpstreamConn final : public event::IoHandler {
+  public:
+    static constexpr size_t kBufferSize = 32 * 1024;
+
+    explicit UpstreamConn(Proxy& proxy);
+    ~UpstreamConn();
+    void on_io(uint32_t events) override;
+
+    // Starts a non-blocking connect; false with errno set when it failed at once.
+    bool connect(ServerRuntime& server);
+    void close();
+
+    int fd = -1;
+    ServerRuntime* server = nullptr;
+    Session* owner = nullptr;     // while a request uses it
+    uint32_t requests = 0;        // requests sent on this connection
+    bool connected = false;
+    bool idle = false;
+    std::unique_ptr<char[]> buf;  // response bytes read and not yet used: [0, len)
+    size_t len = 0;
+    event::Timer idle_timer;
+
+  private:
+    Proxy& proxy_;
+};
+
+struct ServerRuntime {
+    const UpstreamServerConfig* config = nullptr;
+    struct UpstreamRuntime* upstream = nullptr;
+    int index = 0;
+    std::string labels;            // upstream="u",server="addr"
+    std::vector<UpstreamConn*> idle;  // most recently used last
+    event::Millis down_until = 0;  // this worker skips the server until then
+    std::atomic<int64_t>* active_requests = nullptr;  // all workers
+    metrics::Histogram* response_time = nullptr;
+    std::atomic<uint64_t>* errors[static_cast<int>(ErrorKind::Count)] = {};
+};
+
+struct UpstreamRuntime {
+    const UpstreamConfig* config = nullptr;
+    std::vector<ServerRuntime> servers;
+    std::unique_ptr<upstream::Balancer> balancer;
+    size_t idle_total = 0;
+    std::atomic<int64_t>* conns_active = nullptr;
+    std::atomic<int64_t>* conns_idle = nullptr;
+};
+
+}  // namespace gw::http::proxy
