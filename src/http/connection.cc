@@ -93,14 +93,13 @@ void Connection::set_events(uint32_t events) {
     events_ = events;
 }
 
-// Reading is on unless paused (a proxied body waits for room) or a write is blocked
-// (back-pressure); writing is watched only while a write is blocked.
+// Writing is watched only while a write is blocked. Reading stops while a write is blocked
+// (back-pressure on pipelined requests) except when proxying: a tunnel or a streamed upload must
+// keep both directions moving, and the input buffer bounds what is read (reading_paused_).
 void Connection::update_events() {
     uint32_t ev = EPOLLRDHUP;
-    if (write_blocked_)
-        ev |= EPOLLOUT;
-    else if (!reading_paused_)
-        ev |= EPOLLIN;
+    if (write_blocked_) ev |= EPOLLOUT;
+    if (!reading_paused_ && (!write_blocked_ || phase_ == Phase::Proxy)) ev |= EPOLLIN;
     set_events(ev);
 }
 
@@ -288,11 +287,11 @@ void Connection::proxy_error(int status, std::string_view message) {
     flush();
 }
 
-void Connection::proxy_tunnel_closed(int status) {
+void Connection::proxy_cut(int status, uint64_t body_bytes) {
     phase_ = Phase::Head;
     keep_alive_ = false;
     body_pos_ = in_len_;
-    finish_request(*route_rt_, status, 0);
+    finish_request(*route_rt_, status, body_bytes);
     may_still_send_ = false;
     in_pos_ = in_len_;
     flush();
@@ -457,8 +456,11 @@ void Connection::flush() {
     bool was_blocked = write_blocked_;
     write_blocked_ = false;
     if (phase_ == Phase::Proxy) {
-        if (was_blocked) update_events();
-        session_->on_client_drained();
+        // Only a write that had been blocked can have paused the session.
+        if (was_blocked) {
+            update_events();
+            session_->on_client_drained();
+        }
         return;
     }
     after_flush();

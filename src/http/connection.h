@@ -46,7 +46,9 @@ class Connection final : public event::IoHandler {
     void proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
                     uint64_t upstream_micros);
     void proxy_error(int status, std::string_view message);  // answered with an error, then closed
-    void proxy_tunnel_closed(int status);                     // an upgraded tunnel ended
+    // The exchange ended early (upstream cut the body) or a tunnel closed: deliver what is
+    // buffered, log the request, then close.
+    void proxy_cut(int status, uint64_t body_bytes);
 
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly

@@ -117,10 +117,14 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     out += ' ';
     out += in.target;
     out += " HTTP/1.1\r\n";
+    // Host comes from the parsed request (which prefers an absolute-form target's authority),
+    // never from the raw header, so the upstream sees the host the route was chosen by.
+    if (!in_ops(in.ops, "host") && !req.host.empty()) append_header(out, "host", req.host);
     std::string_view connection = req.header("connection");
     std::string_view xff;
     for (size_t i = 0; i < req.header_count; ++i) {
         const Header& h = req.headers[i];
+        if (h.name.size() == 4 && iequals(h.name, "host")) continue;
         if (is_hop_by_hop(h.name, connection)) continue;
         if (h.name.size() == 15 && iequals(h.name, "x-forwarded-for")) {
             xff = h.value;  // appended to below

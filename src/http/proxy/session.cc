@@ -139,7 +139,10 @@ void Session::start(int route_index, const RouteMatchResult& match) {
     in.chunked_body = req.body == BodyKind::Chunked;
     in.has_length = req.body == BodyKind::ContentLength;
     in.length = req.content_length;
-    in.upgrade = req.upgrade;
+    // Only WebSocket is tunnelled: other upgrades (h2c above all) are a known way to smuggle
+    // requests past a proxy, so they are forwarded as plain requests without Upgrade.
+    upgrade_ = req.upgrade && iequals(req.header("upgrade"), "websocket");
+    in.upgrade = upgrade_;
     in.ops = &rc.request_headers;
     head_.clear();
     build_upstream_request(head_, req, in);
@@ -226,18 +229,11 @@ bool Session::pick_server() {
     size_t n = u.servers.size();
     usable_.assign(n, 0);
     event::Millis now = proxy_.loop().now();
-    bool any_untried = false;
     for (size_t i = 0; i < n; ++i) {
         bool tried = i < 64 && (tried_ >> i) & 1;
-        any_untried |= !tried;
         usable_[i] = !tried && u.servers[i].down_until <= now;
     }
     int idx = u.balancer->pick({usable_, hash_});
-    if (idx < 0 && any_untried) {
-        // Every untried server is marked down: try one anyway rather than fail without trying.
-        for (size_t i = 0; i < n; ++i) usable_[i] = !(i < 64 && (tried_ >> i) & 1);
-        idx = u.balancer->pick({usable_, hash_});
-    }
     if (idx < 0) return false;
     server_ = &u.servers[idx];
     if (idx < 64) tried_ |= 1ull << idx;
@@ -433,7 +429,7 @@ void Session::handle_head() {
     }
     const RouteConfig& rc = proxy_.config().routes[route_];
     if (resp_.status == 101) {
-        if (!req.upgrade || !resp_.upgrade) {
+        if (!upgrade_ || !resp_.upgrade) {
             fail(ErrorKind::InvalidResponse, 502, "upstream switched protocols unasked", 0);
             return;
         }
@@ -574,7 +570,13 @@ void Session::pump_tunnel() {
             conn_.out_.append(up_->buf.get(), up_->len);
             up_->len = 0;
         }
-        if (conn_.pending_output() >= kClientHighWater) break;
+        if (conn_.pending_output() >= kClientHighWater) {
+            conn_.flush();
+            if (e != epoch_) return;
+            // Still full: the client is slow; on_client_drained() resumes. Otherwise read on:
+            // the upstream socket is edge-triggered and will not report what is already there.
+            if (conn_.pending_output() >= kClientHighWater) break;
+        }
         ssize_t n = recv(up_->fd, up_->buf.get(), UpstreamConn::kBufferSize, 0);
         if (n > 0) {
             up_->len = static_cast<size_t>(n);
@@ -597,7 +599,7 @@ void Session::end_tunnel() {
     drop_upstream();
     state_ = State::Idle;
     epoch_++;
-    conn_.proxy_tunnel_closed(status_);
+    conn_.proxy_cut(status_, body_bytes_);
 }
 
 void Session::complete(bool upstream_reusable) {
@@ -663,10 +665,11 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     drop_upstream();
     if (response_started_) {
-        // The client has part of a response: the only honest thing left is to cut it.
+        // The client has part of a response: deliver what arrived, then cut the connection so
+        // the client sees the body is incomplete.
         state_ = State::Idle;
         epoch_++;
-        conn_.close();
+        conn_.proxy_cut(status_, body_bytes_);
         return;
     }
     if (stale_pooled && replayable_ && !free_retry_used_) {

@@ -84,6 +84,7 @@ class Session {
     int route_ = -1;
     int upstream_ = -1;
     bool idempotent_ = true;
+    bool upgrade_ = false;       // a WebSocket upgrade request
     bool replayable_ = true;
     uint32_t attempts_ = 0;      // counted attempts made (the first included)
     bool free_retry_used_ = false;
