@@ -4,7 +4,7 @@
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: default build run test deps test-deps install clean distclean fuzz
+.PHONY: default build run test deps test-deps install clean distclean fuzz bench
 
 default: build
 
@@ -30,6 +30,11 @@ test: test-deps
 	$(MAKE) build
 	$(MAKE) -j$(JOBS) -f objs/Makefile tests
 	perl t/run-tests
+
+# Proxy benchmark, gatewayd vs nginx with wrk (see bench/README); writes bench/results/latest.json.
+bench: deps
+	$(MAKE) build
+	bench/run
 
 fuzz: objs/Makefile
 	$(MAKE) -f objs/Makefile fuzz

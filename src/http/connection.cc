@@ -21,6 +21,7 @@ namespace {
 
 constexpr size_t kOutputHighWater = 64 * 1024;  // stop answering pipelined requests beyond this
 constexpr event::Millis kLingeringTimeout = 5000;
+constexpr size_t kKeepOutputCapacity = 16 * 1024;  // an idle connection keeps no bigger output buffer
 
 uint64_t micros_since(const struct timespec& start) {
     struct timespec now;
@@ -49,12 +50,7 @@ Connection::~Connection() {
 void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_storage& peer) {
     fd_ = fd;
     listener_ = listener;
-    const HttpConfig& http = server_.ctx().config->http;
-    size_t cap = http.max_header_size + 4096;
-    if (in_cap_ != cap) {
-        in_.reset(new char[cap]);
-        in_cap_ = cap;
-    }
+    in_cap_ = server_.input_buffers().size();  // the buffer itself comes with the first bytes
     in_len_ = in_pos_ = body_pos_ = 0;
     phase_ = Phase::Head;
     requests_ = 0;
@@ -79,6 +75,9 @@ void Connection::close() {
     server_.ctx().loop->cancel(timer_);
     ::close(fd_);  // also removes it from epoll
     fd_ = -1;
+    if (in_) server_.input_buffers().put(std::move(in_));
+    in_len_ = in_pos_ = body_pos_ = 0;
+    if (out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
     events_ = 0;
     server_.release(this);
 }
@@ -132,6 +131,7 @@ void Connection::on_readable() {
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) close();
         return;
     }
+    ensure_buffer();
     if (phase_ == Phase::Proxy) {
         if (in_len_ == in_cap_) {  // the session has not taken what is there yet
             reading_paused_ = true;
@@ -170,6 +170,20 @@ void Connection::on_readable() {
     process();
 }
 
+void Connection::ensure_buffer() {
+    if (!in_) in_ = server_.input_buffers().get();
+}
+
+// Between requests a connection needs no input buffer and only a small output buffer.
+void Connection::release_idle_buffers() {
+    if (phase_ != Phase::Head || in_pos_ != in_len_ || write_blocked_) return;
+    if (in_) {
+        server_.input_buffers().put(std::move(in_));
+        in_len_ = in_pos_ = body_pos_ = 0;
+    }
+    if (out_.empty() && out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
+}
+
 void Connection::compact() {
     if (in_pos_ == 0) return;
     size_t left = in_len_ - in_pos_;
@@ -192,6 +206,7 @@ void Connection::process() {
     if (fd_ < 0) return;
     if (!out_.empty()) flush();
     if (fd_ >= 0 && !write_blocked_) arm_timer();
+    if (fd_ >= 0) release_idle_buffers();
 }
 
 bool Connection::read_head() {

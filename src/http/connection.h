@@ -72,6 +72,8 @@ class Connection final : public event::IoHandler {
     void set_events(uint32_t events);
     void start_proxy();
     void compact();
+    void ensure_buffer();
+    void release_idle_buffers();
     void consume_body_bytes(size_t n);
 
     Server& server_;

@@ -26,7 +26,7 @@ std::string route_label(std::string_view name) {
 }  // namespace
 
 Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
-    : ctx_(ctx), router_(ctx.config->routes) {
+    : ctx_(ctx), router_(ctx.config->routes), input_buffers_(ctx.config->http.max_header_size + 4096) {
     const Config& cfg = *ctx.config;
     limits_.max_header_size = cfg.http.max_header_size;
     limits_.max_uri_size = cfg.http.max_uri_size;

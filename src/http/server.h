@@ -28,6 +28,30 @@ namespace proxy {
 class Proxy;
 }
 
+// Fixed-size input buffers shared by a worker's connections. A connection holds one only while
+// it has bytes to parse: an idle keep-alive connection holds none (as nginx frees its buffers),
+// so ten thousand idle connections cost little memory, and busy ones reuse buffers without
+// going back to the allocator.
+class BufferPool {
+  public:
+    explicit BufferPool(size_t size) : size_(size) {}
+    size_t size() const { return size_; }
+    std::unique_ptr<char[]> get() {
+        if (free_.empty()) return std::unique_ptr<char[]>(new char[size_]);
+        std::unique_ptr<char[]> b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+    }
+    void put(std::unique_ptr<char[]> b) {
+        if (free_.size() < kMaxFree) free_.push_back(std::move(b));
+    }
+
+  private:
+    static constexpr size_t kMaxFree = 256;
+    size_t size_;
+    std::vector<std::unique_ptr<char[]>> free_;
+};
+
 // What a worker's server needs to know about the worker it runs in.
 struct WorkerContext {
     const Config* config = nullptr;
@@ -73,6 +97,7 @@ class Server {
     DateCache& date() { return date_; }
     const ParserLimits& limits() const { return limits_; }
     proxy::Proxy* proxy() { return proxy_.get(); }
+    BufferPool& input_buffers() { return input_buffers_; }
     void count_response(RouteRuntime& route, int status, uint64_t micros);
     void release(Connection* c);
 
@@ -91,6 +116,7 @@ class Server {
     RouteRuntime unmatched_;
     ParserLimits limits_;
     DateCache date_;
+    BufferPool input_buffers_;
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made

@@ -89,6 +89,13 @@ sub port {
     return $self->{ports}{$name} //= free_port();
 }
 
+# Gives the name a port chosen elsewhere (e.g. a backend already listening), for %%name%%.
+sub set_port {
+    my ($self, $name, $port) = @_;
+    $self->{ports}{$name} = $port;
+    return $port;
+}
+
 # Expands %%PREFIX%% and %%name%% (a free port named "name") in a config template.
 sub expand {
     my ($self, $text) = @_;
@@ -683,13 +690,15 @@ sub read_response {
             my ($size) = $line =~ /^([0-9a-fA-F]+)/ or do { $self->{error} = "bad chunk: $line"; return undef };
             $size = hex $size;
             if ($size == 0) {
-                # trailers until an empty line
+                # trailers until an empty line (kept in $r->{trailers}: [[name, value], ...])
+                $r->{trailers} = [];
                 while (1) {
                     while (($le = index($self->{buf}, "\r\n")) < 0) {
                         $self->fill($deadline) or do { $self->{error} //= 'eof in trailers'; return undef };
                     }
                     my $t = substr($self->{buf}, 0, $le + 2, '');
                     last if $t eq "\r\n";
+                    push @{ $r->{trailers} }, [$1, $2] if $t =~ /^([^:\s]+):[ \t]*(.*?)[ \t]*\r\n$/;
                 }
                 last;
             }
@@ -698,6 +707,7 @@ sub read_response {
             }
             $body .= substr($self->{buf}, 0, $size, '');
             substr($self->{buf}, 0, 2, '');
+            push @{ $r->{chunk_sizes} }, $size;
         }
         $r->{body} = $body;
     } elsif (defined $h{'content-length'}) {

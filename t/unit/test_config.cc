@@ -545,6 +545,8 @@ TEST(ConfigUpstreamAddress, Rejects) {
         {"unix:run/x.sock", "server address \"unix:run/x.sock\": the unix socket path must be absolute"},
         {std::string("unix:/a\0b", 9),
          "server address \"" + std::string("unix:/a\0b", 9) + "\": the unix socket path contains a NUL byte"},
+        {std::string("1.2.3.4\0x:80", 12),
+         "bad server address \"" + std::string("1.2.3.4\0x:80", 12) + "\" " + forms},
         {"no-such-host.invalid:80", resolve_error("no-such-host.invalid")},
     };
     for (const auto& [text, message] : cases) {
@@ -1030,6 +1032,18 @@ TEST_F(ConfigTest, ProxyRouteErrors) {
                    at("gw.conf", 64, 15) + "unknown key \"connect\"",
                    at("gw.conf", 65, 25) +
                        "routes[13].match.path_regex: empty pattern (leave path_regex out to match any path)"});
+    // Two of the three ways to match a path, reported at the later key.
+    expect_errors(std::string(kListener) +
+                      "upstreams: {api: {servers: [{address: 127.0.0.1:9001}]}}\n"
+                      "routes:\n"
+                      "  - name: a\n"
+                      "    upstream: api\n"
+                      "    match:\n"
+                      "      path_regex: ^/a\n"
+                      "      path_prefix: /a\n"
+                      "  - {name: b, upstream: api, match: {path_regex: ^/b, path: /b}}\n",
+                  {at("gw.conf", 9, 7) + "routes[0].match: path_prefix and path_regex cannot be used together",
+                   at("gw.conf", 10, 55) + "routes[1].match: path and path_regex cannot be used together"});
 }
 
 // --- YAML level ---------------------------------------------------------------------------------
