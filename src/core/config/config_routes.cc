@@ -548,6 +548,27 @@ void read_proxy_options(MapReader& m, const MatchInfo& info, RouteConfig& r) {
     read_header_ops(m, "response_headers", false, r.response_headers);
 }
 
+// --- a route ------------------------------------------------------------------------------------
+
+// Exactly one action: reports none (at the route) or several (at the second written). True when
+// the one action is `return`, so that the proxy keys are not valid.
+bool check_actions(const MapReader& m, const std::string& label) {
+    std::vector<const Node*> actions;
+    for (std::string_view key : {"return", "upstream", "split"}) {
+        if (const Node* k = m.key_node(key)) actions.push_back(k);
+    }
+    std::sort(actions.begin(), actions.end(),
+              [](const Node* a, const Node* b) { return position(a) < position(b); });
+    if (actions.empty() && m.valid()) {
+        m.diags().error(m.mark(), label + " has no action (return, upstream or split)");
+    } else if (actions.size() > 1) {
+        std::vector<std::string_view> words;
+        for (const Node* k : actions) words.push_back(k->text);
+        m.diags().error(actions[1]->mark, label + " has more than one action (" + join_words(words) + ")");
+    }
+    return actions.size() == 1 && actions[0]->text == "return";
+}
+
 }  // namespace
 
 bool is_tchar(char c) {
@@ -599,21 +620,7 @@ void read_routes(MapReader& top, Config& c) {
         MatchInfo info;
         if (std::optional<MapReader> match = m.get_map("match")) info = read_match(*match, r.match);
 
-        // Exactly one action. Marks of the keys, so that a second one is reported where written.
-        std::vector<const Node*> actions;
-        for (std::string_view key : {"return", "upstream", "split"}) {
-            if (const Node* k = m.key_node(key)) actions.push_back(k);
-        }
-        std::sort(actions.begin(), actions.end(),
-                  [](const Node* a, const Node* b) { return position(a) < position(b); });
-        if (actions.empty() && m.valid()) {
-            diags.error(item.mark, label + " has no action (return, upstream or split)");
-        } else if (actions.size() > 1) {
-            std::vector<std::string_view> words;
-            for (const Node* k : actions) words.push_back(k->text);
-            diags.error(actions[1]->mark, label + " has more than one action (" + join_words(words) + ")");
-        }
-
+        bool return_only = check_actions(m, label);
         if (std::optional<MapReader> ret = m.get_map("return")) {
             r.ret.emplace();
             read_return(*ret, *r.ret);
@@ -622,7 +629,7 @@ void read_routes(MapReader& top, Config& c) {
             r.upstream_index = find_upstream(*u, m.path("upstream"), c, r.upstream, diags);
         }
         read_split(m, c, r);
-        if (actions.size() == 1 && actions[0]->text == "return") {
+        if (return_only) {
             for (std::string_view key : kProxyKeys) {
                 if (!m.take(key)) continue;
                 schema::report(diags, m.key_node(key)->mark, m.path(key),

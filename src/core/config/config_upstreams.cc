@@ -113,6 +113,10 @@ bool parse_upstream_address(std::string_view text, sockaddr_storage& out, sockle
     const std::string quoted = "\"" + std::string(text) + "\"";
     if (text.starts_with("unix:")) return parse_unix(text.substr(5), text, out, len, error);
 
+    if (text.find('\0') != std::string_view::npos) {  // the C resolvers would stop at it
+        error = "bad server address " + quoted + " (expected " + std::string(kAddressForms) + ")";
+        return false;
+    }
     std::string host;
     std::string_view port_text;
     bool bracketed = text.starts_with('[');
