@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -71,6 +72,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
 void Connection::close() {
     if (fd_ < 0) return;
     if (phase_ == Phase::Proxy && session_) session_->abort();
+    release_session();
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);
     ::close(fd_);  // also removes it from epoll
@@ -271,12 +273,19 @@ bool Connection::read_head() {
 void Connection::start_proxy() {
     phase_ = Phase::Proxy;
     server_.ctx().loop->cancel(timer_);  // the session keeps the time from here
-    if (!session_) session_ = std::make_unique<proxy::Session>(*this, *server_.proxy());
-    session_->start(match_.route, match_);
+    session_ = server_.proxy()->acquire_session();
+    session_->start(*this, match_.route, match_);
+}
+
+void Connection::release_session() {
+    if (!session_) return;
+    server_.proxy()->release_session(session_);
+    session_ = nullptr;
 }
 
 void Connection::proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
                             uint64_t upstream_micros) {
+    release_session();
     phase_ = Phase::Head;
     keep_alive_ = keep_alive;
     if (next_request >= in_len_ && !keep_alive) may_still_send_ = true;
@@ -292,6 +301,7 @@ void Connection::proxy_done(int status, uint64_t body_bytes, bool keep_alive, si
 }
 
 void Connection::proxy_error(int status, std::string_view message) {
+    release_session();
     phase_ = Phase::Head;
     keep_alive_ = false;
     may_still_send_ = true;
@@ -303,6 +313,7 @@ void Connection::proxy_error(int status, std::string_view message) {
 }
 
 void Connection::proxy_cut(int status, uint64_t body_bytes) {
+    release_session();
     phase_ = Phase::Head;
     keep_alive_ = false;
     body_pos_ = in_len_;
@@ -483,6 +494,41 @@ void Connection::flush() {
         update_events();
         process();  // answer pipelined requests that waited behind the blocked write
     }
+}
+
+void Connection::write_through(std::string_view data) {
+    if (fd_ < 0) return;
+    if (write_blocked_ || data.empty()) {
+        out_.append(data);  // keep the order: the socket will take it after what waits
+        return;
+    }
+    struct iovec iov[2];
+    int cnt = 0;
+    size_t pending = out_.size() - out_off_;
+    if (pending) iov[cnt++] = {out_.data() + out_off_, pending};
+    iov[cnt++] = {const_cast<char*>(data.data()), data.size()};
+    ssize_t n;
+    do n = ::writev(fd_, iov, cnt); while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN) {
+            close();
+            return;
+        }
+        n = 0;
+    }
+    size_t w = static_cast<size_t>(n);
+    if (w >= pending) {
+        out_.clear();
+        out_off_ = 0;
+        data.remove_prefix(w - pending);
+    } else {
+        out_off_ += w;
+    }
+    if (data.empty()) return;
+    out_.append(data);
+    write_blocked_ = true;
+    update_events();
+    server_.ctx().loop->arm(timer_, server_.ctx().config->http.send_timeout);
 }
 
 void Connection::after_flush() {

@@ -26,7 +26,6 @@ struct Request {
     std::string_view path;     // target without the query (origin-form), or the path of absolute-form
     std::string_view query;    // after '?', without it; empty if none
     int version_minor = 1;     // HTTP/1.<minor>; only 1.0 and 1.1 are accepted
-    Header headers[kMaxHeadersHard];
     size_t header_count = 0;
 
     // Derived from the headers while parsing:
@@ -37,6 +36,9 @@ struct Request {
     bool expect_continue = false;  // "Expect: 100-continue"
     bool upgrade = false;      // "Connection: upgrade" with an Upgrade header
     size_t head_length = 0;    // bytes of the request line and headers including the final CRLFCRLF
+
+    // Last, so that the few entries a request uses share a page with the fields above.
+    Header headers[kMaxHeadersHard];
 
     // Case-insensitive lookup of the first header with this name; empty view if absent.
     std::string_view header(std::string_view name) const;

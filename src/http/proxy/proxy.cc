@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "core/log.h"
+#include "http/proxy/session.h"
 
 namespace gw::http::proxy {
 
@@ -69,6 +70,16 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
 }
 
 Proxy::~Proxy() { close_all(); }
+
+Session* Proxy::acquire_session() {
+    if (!free_sessions_.empty()) {
+        Session* s = free_sessions_.back();
+        free_sessions_.pop_back();
+        return s;
+    }
+    sessions_.push_back(std::make_unique<Session>(*this));
+    return sessions_.back().get();
+}
 
 void Proxy::close_all() {
     for (auto& c : conns_)

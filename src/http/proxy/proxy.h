@@ -27,6 +27,8 @@ struct RouteProxyState {
     std::vector<std::atomic<uint64_t>*> retries_total;  // by upstream index, resolved lazily
 };
 
+class Session;
+
 class Proxy {
   public:
     Proxy(const Config& config, event::Loop& loop, metrics::Store& metrics, uint64_t seed);
@@ -56,6 +58,9 @@ class Proxy {
     std::atomic<uint64_t>* class_counter(int route_index, ServerRuntime& server, int status);
     void close_all();
 
+    Session* acquire_session();
+    void release_session(Session* s) { free_sessions_.push_back(s); }
+
   private:
     void roll_window(RouteProxyState& r);
 
@@ -67,6 +72,8 @@ class Proxy {
     std::vector<RouteProxyState> routes_;
     std::vector<std::unique_ptr<UpstreamConn>> conns_;  // every object ever made
     std::vector<UpstreamConn*> free_;
+    std::vector<std::unique_ptr<Session>> sessions_;  // after conns_: destroyed first
+    std::vector<Session*> free_sessions_;
     std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;
 };
 

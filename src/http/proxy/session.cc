@@ -54,7 +54,7 @@ uint32_t status_retry_flag(int status) {
 
 }  // namespace
 
-Session::Session(Connection& conn, Proxy& proxy) : conn_(conn), proxy_(proxy) {
+Session::Session(Proxy& proxy) : proxy_(proxy) {
     timer_.set_callback([this] { on_timeout(); });
 }
 
@@ -69,8 +69,9 @@ uint64_t Session::upstream_micros() const {
     return static_cast<uint64_t>(now.tv_sec - sent_at_.tv_sec) * 1000000 + (now.tv_nsec - sent_at_.tv_nsec) / 1000;
 }
 
-void Session::start(int route_index, const RouteMatchResult& match) {
-    const Request& req = conn_.req_;
+void Session::start(Connection& conn, int route_index, const RouteMatchResult& match) {
+    conn_ = &conn;
+    const Request& req = conn_->req_;
     const RouteConfig& rc = proxy_.config().routes[route_index];
     route_ = route_index;
     upstream_ = proxy_.choose_upstream(route_index);
@@ -123,7 +124,7 @@ void Session::start(int route_index, const RouteMatchResult& match) {
         memcpy(traceparent_ + 52, "-01", 3);
     }
 
-    valid_end_ = sent_end_ = conn_.body_pos_;
+    valid_end_ = sent_end_ = conn_->body_pos_;
     body_complete_ = req.body == BodyKind::None;
     cl_left_ = req.body == BodyKind::ContentLength ? req.content_length : 0;
     if (req.body == BodyKind::Chunked) {
@@ -133,7 +134,7 @@ void Session::start(int route_index, const RouteMatchResult& match) {
 
     UpstreamRequestInput in;
     in.target = target_;
-    in.client_ip = conn_.peer_;
+    in.client_ip = conn_->peer_;
     in.request_id = {request_id_, request_id_len_};
     in.traceparent = {traceparent_, sizeof traceparent_};
     in.chunked_body = req.body == BodyKind::Chunked;
@@ -152,7 +153,7 @@ void Session::start(int route_index, const RouteMatchResult& match) {
     if (uc.balance == UpstreamConfig::Balance::Hash) {
         std::string_view key;
         switch (uc.hash_key.kind) {
-            case HashKey::Kind::Ip: key = conn_.peer_; break;
+            case HashKey::Kind::Ip: key = conn_->peer_; break;
             case HashKey::Kind::Path: key = req.path; break;
             case HashKey::Kind::Header: key = req.header(uc.hash_key.name); break;
             case HashKey::Kind::Cookie: key = cookie_value(req.header("cookie"), uc.hash_key.name); break;
@@ -183,8 +184,8 @@ std::string_view Session::cookie_value(std::string_view cookies, std::string_vie
 // framing), so that only well-formed bytes ever reach the upstream.
 bool Session::validate_body() {
     if (body_complete_) return true;
-    size_t end = conn_.in_len_;
-    if (conn_.req_.body == BodyKind::ContentLength) {
+    size_t end = conn_->in_len_;
+    if (conn_->req_.body == BodyKind::ContentLength) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(end - valid_end_, cl_left_));
         valid_end_ += n;
         cl_left_ -= n;
@@ -195,7 +196,7 @@ bool Session::validate_body() {
         size_t consumed = 0;
         std::string_view data;
         ParseError err;
-        auto st = chunked_.feed({conn_.in_.get() + valid_end_, end - valid_end_}, consumed, data, err);
+        auto st = chunked_.feed({conn_->in_.get() + valid_end_, end - valid_end_}, consumed, data, err);
         valid_end_ += consumed;
         if (st == ChunkedDecoder::Status::Error) {
             respond_error(err.status, err.reason.data());
@@ -213,12 +214,12 @@ bool Session::validate_body() {
 // Drops body bytes already sent upstream to make room for more. From now on the request
 // cannot be sent again.
 void Session::make_room() {
-    if (body_complete_ || conn_.in_cap_ - conn_.in_len_ >= kMinFreeInput) return;
-    size_t start = conn_.body_pos_;
+    if (body_complete_ || conn_->in_cap_ - conn_->in_len_ >= kMinFreeInput) return;
+    size_t start = conn_->body_pos_;
     size_t drop = sent_end_ - start;
     if (drop == 0) return;
-    memmove(conn_.in_.get() + start, conn_.in_.get() + sent_end_, conn_.in_len_ - sent_end_);
-    conn_.in_len_ -= drop;
+    memmove(conn_->in_.get() + start, conn_->in_.get() + sent_end_, conn_->in_len_ - sent_end_);
+    conn_->in_len_ -= drop;
     valid_end_ -= drop;
     sent_end_ = start;
     replayable_ = false;
@@ -244,13 +245,13 @@ void Session::attempt() {
     if (!pick_server()) {
         LOG_ERROR("no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
                   proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
-                  conn_.peer_);
+                  conn_->peer_);
         respond_error(502, "no upstream server available");
         return;
     }
     server_->active_requests->fetch_add(1, std::memory_order_relaxed);
     head_sent_ = 0;
-    sent_end_ = conn_.body_pos_;
+    sent_end_ = conn_->body_pos_;
     got_bytes_ = false;
     up_ = proxy_.acquire_idle(*server_);
     reused_ = up_ != nullptr;
@@ -275,13 +276,13 @@ void Session::attempt() {
 
 void Session::connected() {
     up_->connected = true;
-    const Request& req = conn_.req_;
-    if (req.expect_continue && !body_complete_ && valid_end_ == conn_.body_pos_ && !continue_sent_) {
+    const Request& req = conn_->req_;
+    if (req.expect_continue && !body_complete_ && valid_end_ == conn_->body_pos_ && !continue_sent_) {
         // The upstream is there: let the client send its body.
         continue_sent_ = true;
-        conn_.out_ += "HTTP/1.1 100 Continue\r\n\r\n";
-        conn_.flush();
-        if (!conn_.is_open()) return;
+        conn_->out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        conn_->flush();
+        if (!conn_->is_open()) return;
     }
     state_ = State::Sending;
     send();
@@ -295,7 +296,7 @@ void Session::send() {
         struct iovec iov[2];
         int cnt = 0;
         if (head_sent_ < head_.size()) iov[cnt++] = {head_.data() + head_sent_, head_.size() - head_sent_};
-        if (sent_end_ < valid_end_) iov[cnt++] = {conn_.in_.get() + sent_end_, valid_end_ - sent_end_};
+        if (sent_end_ < valid_end_) iov[cnt++] = {conn_->in_.get() + sent_end_, valid_end_ - sent_end_};
         if (cnt == 0) break;
         ssize_t n = writev(up_->fd, iov, cnt);
         if (n < 0) {
@@ -316,7 +317,7 @@ void Session::send() {
     if (!body_complete_) {
         // Waiting for more of the client's body.
         make_room();
-        conn_.resume_reading();
+        conn_->resume_reading();
         arm(proxy_.config().http.client_body_timeout);
         return;
     }
@@ -407,7 +408,7 @@ void Session::consume_upstream(size_t n) {
 
 // Parses the response head (after any 1xx), then starts the body.
 void Session::handle_head() {
-    const Request& req = conn_.req_;
+    const Request& req = conn_->req_;
     ParserLimits limits;
     limits.max_header_size = UpstreamConn::kBufferSize;
     limits.max_headers = kMaxHeadersHard;
@@ -421,7 +422,7 @@ void Session::handle_head() {
         }
         if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
             // Informational: pass it on to clients that understand it, then read on.
-            if (req.version_minor >= 1) conn_.out_.append(up_->buf.get(), resp_.head_length);
+            if (req.version_minor >= 1) conn_->out_.append(up_->buf.get(), resp_.head_length);
             consume_upstream(resp_.head_length);
             continue;
         }
@@ -437,7 +438,7 @@ void Session::handle_head() {
         in.upgrade = true;
         in.request_id = {request_id_, request_id_len_};
         in.ops = &rc.response_headers;
-        build_client_response(conn_.out_, resp_, in);
+        build_client_response(conn_->out_, resp_, in);
         consume_upstream(resp_.head_length);
         status_ = 101;
         response_started_ = true;
@@ -456,7 +457,7 @@ void Session::handle_head() {
     status_ = resp_.status;
     bool http10 = req.version_minor == 0;
     dechunk_ = http10 && resp_.body == ResponseBody::Chunked;
-    client_keep_alive_ = conn_.want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
+    client_keep_alive_ = conn_->want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
                          !dechunk_ && !(http10 && resp_.body != ResponseBody::ContentLength &&
                                         resp_.body != ResponseBody::None);
     ClientResponseInput in;
@@ -465,7 +466,7 @@ void Session::handle_head() {
     in.keep_alive = client_keep_alive_;
     in.request_id = {request_id_, request_id_len_};
     in.ops = &rc.response_headers;
-    build_client_response(conn_.out_, resp_, in);
+    build_client_response(conn_->out_, resp_, in);
     consume_upstream(resp_.head_length);
     response_started_ = true;
     resp_left_ = resp_.content_length;
@@ -480,23 +481,26 @@ void Session::handle_head() {
 void Session::pump_body() {
     uint32_t e = epoch_;
     bool done = false;
-    std::string& out = conn_.out_;
+    std::string& out = conn_->out_;
     switch (resp_.body) {
         case ResponseBody::None:
             done = true;
             break;
         case ResponseBody::ContentLength: {
             size_t n = static_cast<size_t>(std::min<uint64_t>(up_->len, resp_left_));
-            out.append(up_->buf.get(), n);
-            consume_upstream(n);
             resp_left_ -= n;
             body_bytes_ += n;
             done = resp_left_ == 0;
+            // Straight from the upstream buffer to the client, with the head if still pending.
+            conn_->write_through({up_->buf.get(), n});
+            if (e != epoch_) return;
+            consume_upstream(n);
             break;
         }
         case ResponseBody::UntilClose:
-            out.append(up_->buf.get(), up_->len);
             body_bytes_ += up_->len;
+            conn_->write_through({up_->buf.get(), up_->len});
+            if (e != epoch_) return;
             up_->len = 0;
             break;
         case ResponseBody::Chunked:
@@ -527,11 +531,11 @@ void Session::pump_body() {
         complete(resp_.keep_alive && up_->len == 0);
         return;
     }
-    if (conn_.pending_output() >= kClientHighWater) {
-        conn_.flush();
+    if (conn_->pending_output() >= kClientHighWater) {
+        conn_->flush();
         if (e != epoch_) return;
         // Back-pressure: stop reading the upstream until the client has taken this.
-        paused_ = conn_.pending_output() >= kClientHighWater;
+        paused_ = conn_->pending_output() >= kClientHighWater;
     }
 }
 
@@ -551,31 +555,31 @@ void Session::pump_tunnel() {
     uint32_t e = epoch_;
     const RouteConfig& rc = proxy_.config().routes[route_];
     // Client -> upstream, straight from the client's input buffer.
-    while (conn_.in_len_ > conn_.body_pos_) {
-        ssize_t n = ::send(up_->fd, conn_.in_.get() + conn_.body_pos_, conn_.in_len_ - conn_.body_pos_, MSG_NOSIGNAL);
+    while (conn_->in_len_ > conn_->body_pos_) {
+        ssize_t n = ::send(up_->fd, conn_->in_.get() + conn_->body_pos_, conn_->in_len_ - conn_->body_pos_, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
             end_tunnel();
             return;
         }
-        size_t left = conn_.in_len_ - conn_.body_pos_ - static_cast<size_t>(n);
-        memmove(conn_.in_.get() + conn_.body_pos_, conn_.in_.get() + conn_.body_pos_ + n, left);
-        conn_.in_len_ -= static_cast<size_t>(n);
+        size_t left = conn_->in_len_ - conn_->body_pos_ - static_cast<size_t>(n);
+        memmove(conn_->in_.get() + conn_->body_pos_, conn_->in_.get() + conn_->body_pos_ + n, left);
+        conn_->in_len_ -= static_cast<size_t>(n);
     }
-    if (conn_.in_len_ < conn_.in_cap_) conn_.resume_reading();
+    if (conn_->in_len_ < conn_->in_cap_) conn_->resume_reading();
     // Upstream -> client, through the client's output buffer.
     for (;;) {
         if (up_->len) {
-            conn_.out_.append(up_->buf.get(), up_->len);
+            conn_->out_.append(up_->buf.get(), up_->len);
             up_->len = 0;
         }
-        if (conn_.pending_output() >= kClientHighWater) {
-            conn_.flush();
+        if (conn_->pending_output() >= kClientHighWater) {
+            conn_->flush();
             if (e != epoch_) return;
             // Still full: the client is slow; on_client_drained() resumes. Otherwise read on:
             // the upstream socket is edge-triggered and will not report what is already there.
-            if (conn_.pending_output() >= kClientHighWater) break;
+            if (conn_->pending_output() >= kClientHighWater) break;
         }
         ssize_t n = recv(up_->fd, up_->buf.get(), UpstreamConn::kBufferSize, 0);
         if (n > 0) {
@@ -585,12 +589,12 @@ void Session::pump_tunnel() {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
         // The upstream closed: deliver what it sent, then close the client.
-        conn_.flush();
+        conn_->flush();
         if (e != epoch_) return;
         end_tunnel();
         return;
     }
-    conn_.flush();
+    conn_->flush();
     if (e != epoch_) return;
     arm(rc.timeout.tunnel);
 }
@@ -599,7 +603,7 @@ void Session::end_tunnel() {
     drop_upstream();
     state_ = State::Idle;
     epoch_++;
-    conn_.proxy_cut(status_, body_bytes_);
+    conn_->proxy_cut(status_, body_bytes_);
 }
 
 void Session::complete(bool upstream_reusable) {
@@ -615,8 +619,8 @@ void Session::complete(bool upstream_reusable) {
     server_ = nullptr;
     state_ = State::Idle;
     epoch_++;
-    size_t next = body_complete_ ? valid_end_ : conn_.in_len_;
-    conn_.proxy_done(status_, body_bytes_, client_keep_alive_, next, upstream_us);
+    size_t next = body_complete_ ? valid_end_ : conn_->in_len_;
+    conn_->proxy_done(status_, body_bytes_, client_keep_alive_, next, upstream_us);
 }
 
 void Session::drop_upstream() {
@@ -629,12 +633,12 @@ void Session::drop_upstream() {
 }
 
 void Session::log_error(const char* what, int err) {
-    const Request& req = conn_.req_;
+    const Request& req = conn_->req_;
     char reason[128] = "";
     if (err) snprintf(reason, sizeof reason, " (%d: %s)", err, strerror(err));
     LOG_ERROR("%s%s, route: \"%s\", upstream: \"%s\", server: \"%s\", client: %s, request: \"%.*s %.*s HTTP/1.%d\"",
               what, reason, proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
-              server_ ? server_->config->address.c_str() : "-", conn_.peer_, static_cast<int>(req.method.size()),
+              server_ ? server_->config->address.c_str() : "-", conn_->peer_, static_cast<int>(req.method.size()),
               req.method.data(), static_cast<int>(std::min<size_t>(req.target.size(), 512)), req.target.data(),
               req.version_minor);
 }
@@ -669,7 +673,7 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
         // the client sees the body is incomplete.
         state_ = State::Idle;
         epoch_++;
-        conn_.proxy_cut(status_, body_bytes_);
+        conn_->proxy_cut(status_, body_bytes_);
         return;
     }
     if (stale_pooled && replayable_ && !free_retry_used_) {
@@ -696,7 +700,7 @@ void Session::respond_error(int status, const char* message) {
     drop_upstream();
     state_ = State::Idle;
     epoch_++;
-    conn_.proxy_error(status, message);
+    conn_->proxy_error(status, message);
 }
 
 void Session::on_timeout() {
@@ -707,7 +711,7 @@ void Session::on_timeout() {
         case State::Sending:
             if (!body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size()) {
                 // It is the client that stopped sending its body.
-                LOG_INFO("client %s timed out sending a request body", conn_.peer_);
+                LOG_INFO("client %s timed out sending a request body", conn_->peer_);
                 respond_error(408, "request timeout");
             } else {
                 fail(ErrorKind::Timeout, 504, "upstream timed out while sending the request", 0);
@@ -732,7 +736,7 @@ void Session::on_client_eof() {
         end_tunnel();
         return;
     }
-    conn_.close();  // calls abort()
+    conn_->close();  // calls abort()
 }
 
 void Session::abort() {

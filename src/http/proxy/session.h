@@ -36,10 +36,12 @@ class Proxy;
 
 class Session {
   public:
-    Session(Connection& conn, Proxy& proxy);
+    explicit Session(Proxy& proxy);
     ~Session();
 
-    void start(int route_index, const RouteMatchResult& match);
+    // Sessions are pooled per worker (Proxy::acquire_session): a connection holds one only
+    // while it has a proxied request in flight.
+    void start(Connection& conn, int route_index, const RouteMatchResult& match);
     void on_upstream_io(uint32_t events);
     void on_client_input();    // new bytes in the client connection's input buffer
     void on_client_drained();  // the client connection's output buffer was written out
@@ -73,7 +75,7 @@ class Session {
     uint64_t upstream_micros() const;
     static std::string_view cookie_value(std::string_view cookies, std::string_view name);
 
-    Connection& conn_;
+    Connection* conn_ = nullptr;
     Proxy& proxy_;
     State state_ = State::Idle;
     uint32_t epoch_ = 0;         // changes whenever the session finishes or restarts: callers
