@@ -109,7 +109,6 @@ struct Response {
     int status = 0;                 // 100..599
     int version_minor = 1;          // HTTP/1.0 or 1.1 only
     std::string_view reason;        // reason-phrase as sent, possibly empty
-    Header headers[kMaxHeadersHard];
     size_t header_count = 0;
     ResponseBody body = ResponseBody::None;
     uint64_t content_length = 0;    // when body == ContentLength, else 0
@@ -119,6 +118,9 @@ struct Response {
 
     // Case-insensitive lookup of the first header with this name; empty view if absent.
     std::string_view header(std::string_view name) const;
+
+    // Last, so that the few entries a response uses share a page with the fields above.
+    Header headers[kMaxHeadersHard];
 };
 
 // Parses the response head at the start of `buf`, like parse_request_head: Incomplete when more

@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "event/loop.h"
 #include "http/access_log.h"
+#include "http/buffer_pool.h"
 #include "http/parser.h"
 #include "http/response.h"
 #include "http/router.h"
@@ -27,30 +28,6 @@ class Connection;
 namespace proxy {
 class Proxy;
 }
-
-// Fixed-size input buffers shared by a worker's connections. A connection holds one only while
-// it has bytes to parse: an idle keep-alive connection holds none (as nginx frees its buffers),
-// so ten thousand idle connections cost little memory, and busy ones reuse buffers without
-// going back to the allocator.
-class BufferPool {
-  public:
-    explicit BufferPool(size_t size) : size_(size) {}
-    size_t size() const { return size_; }
-    std::unique_ptr<char[]> get() {
-        if (free_.empty()) return std::unique_ptr<char[]>(new char[size_]);
-        std::unique_ptr<char[]> b = std::move(free_.back());
-        free_.pop_back();
-        return b;
-    }
-    void put(std::unique_ptr<char[]> b) {
-        if (free_.size() < kMaxFree) free_.push_back(std::move(b));
-    }
-
-  private:
-    static constexpr size_t kMaxFree = 256;
-    size_t size_;
-    std::vector<std::unique_ptr<char[]>> free_;
-};
 
 // What a worker's server needs to know about the worker it runs in.
 struct WorkerContext {

@@ -72,13 +72,18 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
 Proxy::~Proxy() { close_all(); }
 
 Session* Proxy::acquire_session() {
-    if (!free_sessions_.empty()) {
-        Session* s = free_sessions_.back();
-        free_sessions_.pop_back();
-        return s;
-    }
-    sessions_.push_back(std::make_unique<Session>(*this));
-    return sessions_.back().get();
+    if (free_sessions_.empty()) return new Session(*this);
+    Session* s = free_sessions_.back().release();
+    free_sessions_.pop_back();
+    return s;
+}
+
+void Proxy::release_session(Session* s) {
+    constexpr size_t kMaxSpareSessions = 256;
+    if (free_sessions_.size() < kMaxSpareSessions)
+        free_sessions_.emplace_back(s);
+    else
+        delete s;
 }
 
 void Proxy::close_all() {
@@ -136,6 +141,7 @@ void Proxy::release(UpstreamConn* c, bool reusable) {
         c->close();
         return;
     }
+    if (c->buf) buffers_.put(std::move(c->buf));
     c->idle = true;
     c->server->idle.push_back(c);
     u.idle_total++;

@@ -12,6 +12,7 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "event/loop.h"
+#include "http/buffer_pool.h"
 #include "http/proxy/headers.h"
 #include "http/proxy/upstream.h"
 
@@ -58,8 +59,11 @@ class Proxy {
     std::atomic<uint64_t>* class_counter(int route_index, ServerRuntime& server, int status);
     void close_all();
 
+    // Sessions and upstream read buffers are pooled, with a bounded number of spares kept: a
+    // burst of concurrent requests does not leave its memory behind for good.
     Session* acquire_session();
-    void release_session(Session* s) { free_sessions_.push_back(s); }
+    void release_session(Session* s);
+    BufferPool& buffers() { return buffers_; }
 
   private:
     void roll_window(RouteProxyState& r);
@@ -72,8 +76,8 @@ class Proxy {
     std::vector<RouteProxyState> routes_;
     std::vector<std::unique_ptr<UpstreamConn>> conns_;  // every object ever made
     std::vector<UpstreamConn*> free_;
-    std::vector<std::unique_ptr<Session>> sessions_;  // after conns_: destroyed first
-    std::vector<Session*> free_sessions_;
+    std::vector<std::unique_ptr<Session>> free_sessions_;  // after conns_: destroyed first
+    BufferPool buffers_{UpstreamConn::kBufferSize};
     std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;
 };
 

@@ -266,6 +266,7 @@ void Session::attempt() {
     }
     up_->owner = this;
     up_->requests++;
+    if (!up_->buf) up_->buf = proxy_.buffers().get();
     if (up_->connected) {
         connected();
     } else {

@@ -24,7 +24,7 @@ std::string_view error_kind_name(ErrorKind k) {
     }
 }
 
-UpstreamConn::UpstreamConn(Proxy& proxy) : buf(new char[kBufferSize]), proxy_(proxy) {
+UpstreamConn::UpstreamConn(Proxy& proxy) : proxy_(proxy) {
     idle_timer.set_callback([this] { close(); });
 }
 
@@ -79,6 +79,8 @@ void UpstreamConn::close() {
         server->upstream->conns_active->fetch_sub(1, std::memory_order_relaxed);
     }
     owner = nullptr;
+    len = 0;
+    if (buf) proxy_.buffers().put(std::move(buf));
     proxy_.recycle(this);
 }
 

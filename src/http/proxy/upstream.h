@@ -43,7 +43,8 @@ class UpstreamConn final : public event::IoHandler {
     uint32_t requests = 0;        // requests sent on this connection
     bool connected = false;
     bool idle = false;
-    std::unique_ptr<char[]> buf;  // response bytes read and not yet used: [0, len)
+    std::unique_ptr<char[]> buf;  // response bytes read and not yet used: [0, len); held only
+                                  // while a request uses the connection (Proxy::buffers)
     size_t len = 0;
     event::Timer idle_timer;
 
