@@ -1,5 +1,6 @@
 #include "http/proxy/headers.h"
 
+#include <array>
 #include <cstring>
 
 namespace gw::http::proxy {
@@ -70,17 +71,28 @@ uint64_t IdGenerator::next() {
     return z ^ (z >> 31);
 }
 
+// Two hex digits per byte from a table: ids are made on every proxied request.
+static void hex64(uint64_t v, char* out) {
+    static const auto table = [] {
+        std::array<char, 512> t{};
+        for (int b = 0; b < 256; ++b) {
+            t[2 * b] = kHex[b >> 4];
+            t[2 * b + 1] = kHex[b & 15];
+        }
+        return t;
+    }();
+    for (int i = 0; i < 8; ++i, v >>= 8) memcpy(out + 2 * i, &table[2 * (v & 0xff)], 2);
+}
+
 void IdGenerator::request_id(char out[32]) {
-    for (int half = 0; half < 2; ++half) {
-        uint64_t v = next();
-        for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(v >> (i * 4)) & 15];
-    }
+    hex64(next(), out);
+    hex64(next(), out + 16);
 }
 
 void IdGenerator::span_id(char out[16]) {
     uint64_t v;
     do v = next(); while (v == 0);
-    for (int i = 0; i < 16; ++i) out[i] = kHex[(v >> (i * 4)) & 15];
+    hex64(v, out);
 }
 
 bool valid_traceparent(std::string_view v) {

@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "http/parser.h"
+#include "http/proxy/headers.h"
+
+using namespace gw::http;
+using namespace gw::http::proxy;
+
+namespace {
+
+// Parses `head` into `req` (the text must outlive it).
+void parse(const std::string& head, Request& req) {
+    ParseError err;
+    ASSERT_EQ(parse_request_head(head, ParserLimits{}, req, err), ParseResult::Complete) << err.reason;
+}
+
+}  // namespace
+
+TEST(ProxyHeaders, HopByHop) {
+    EXPECT_TRUE(is_hop_by_hop("Connection", ""));
+    EXPECT_TRUE(is_hop_by_hop("keep-alive", ""));
+    EXPECT_TRUE(is_hop_by_hop("TE", ""));
+    EXPECT_TRUE(is_hop_by_hop("Trailer", ""));
+    EXPECT_TRUE(is_hop_by_hop("Transfer-Encoding", ""));
+    EXPECT_TRUE(is_hop_by_hop("Upgrade", ""));
+    EXPECT_TRUE(is_hop_by_hop("Proxy-Authorization", ""));
+    EXPECT_TRUE(is_hop_by_hop("X-Foo", "close, x-foo"));
+    EXPECT_FALSE(is_hop_by_hop("X-Foo", "close"));
+    EXPECT_FALSE(is_hop_by_hop("Content-Type", "keep-alive"));
+    EXPECT_FALSE(is_hop_by_hop("Proxy", ""));  // only proxy-* names
+}
+
+TEST(ProxyHeaders, Traceparent) {
+    EXPECT_TRUE(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    EXPECT_FALSE(valid_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"));  // zero trace
+    EXPECT_FALSE(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));  // zero span
+    EXPECT_FALSE(valid_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));  // bad version
+    EXPECT_FALSE(valid_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));  // upper case
+    EXPECT_FALSE(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"));
+}
+
+TEST(ProxyHeaders, Ids) {
+    IdGenerator ids(42);
+    char a[32], b[32], span[16];
+    ids.request_id(a);
+    ids.request_id(b);
+    ids.span_id(span);
+    for (char c : std::string(a, 32) + std::string(span, 16)) EXPECT_TRUE(isxdigit(c) && !isupper(c));
+    EXPECT_NE(std::string(a, 32), std::string(b, 32));
+    IdGenerator same(42);
+    char c[32];
+    same.request_id(c);
+    EXPECT_EQ(std::string(a, 32), std::string(c, 32));  // deterministic per seed
+}
+
+TEST(ProxyHeaders, UpstreamRequest) {
+    std::string head =
+        "POST http://api.example.com/x?q=1 HTTP/1.1\r\nHost: other.example\r\nConnection: keep-alive, X-Drop\r\n"
+        "X-Drop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: secret\r\nExpect: 100-continue\r\n"
+        "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Keep: yes\r\nX-Internal: 1\r\n"
+        "Content-Length: 5\r\n\r\n";
+    Request req;
+    parse(head, req);
+    gw::HeaderOps ops;
+    ops.set = {{"x-gateway", "gatewayd"}};
+    ops.remove = {"x-internal"};
+    UpstreamRequestInput in;
+    in.target = "/new/x?q=1";
+    in.client_ip = "127.0.0.9";
+    in.request_id = "rid";
+    in.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    in.has_length = true;
+    in.length = 5;
+    in.ops = &ops;
+    std::string out;
+    build_upstream_request(out, req, in);
+    EXPECT_EQ(out.rfind("POST /new/x?q=1 HTTP/1.1\r\nhost: api.example.com\r\n", 0), 0u) << out;
+    for (const char* gone : {"other.example", "X-Drop", "Keep-Alive", "TE:", "Proxy-Authorization", "Expect",
+                             "Connection", "X-Internal", "https", "Content-Length: 5"})
+        EXPECT_EQ(out.find(gone), std::string::npos) << gone << " in\n" << out;
+    EXPECT_NE(out.find("X-Keep: yes\r\n"), std::string::npos);
+    EXPECT_NE(out.find("x-forwarded-for: 10.0.0.1, 127.0.0.9\r\n"), std::string::npos);
+    EXPECT_NE(out.find("x-forwarded-proto: http\r\n"), std::string::npos);
+    EXPECT_NE(out.find("x-forwarded-host: api.example.com\r\n"), std::string::npos);
+    EXPECT_NE(out.find("x-request-id: rid\r\n"), std::string::npos);
+    EXPECT_NE(out.find("traceparent: 00-4bf92f"), std::string::npos);
+    EXPECT_NE(out.find("x-gateway: gatewayd\r\n"), std::string::npos);
+    EXPECT_NE(out.find("content-length: 5\r\n"), std::string::npos);
+    EXPECT_TRUE(out.ends_with("\r\n\r\n"));
+}
+
+TEST(ProxyHeaders, ConnectionCannotStripFraming) {
+    // "Connection: content-length" must not let a client remove the framing the gateway sends.
+    std::string head = "POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length, host\r\nContent-Length: 3\r\n\r\n";
+    Request req;
+    parse(head, req);
+    UpstreamRequestInput in;
+    in.target = "/";
+    in.client_ip = "1.2.3.4";
+    in.request_id = "r";
+    in.traceparent = "t";
+    in.has_length = true;
+    in.length = 3;
+    std::string out;
+    build_upstream_request(out, req, in);
+    EXPECT_NE(out.find("content-length: 3\r\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("host: h\r\n"), std::string::npos) << out;
+}
+
+TEST(ProxyHeaders, ClientResponse) {
+    std::string head =
+        "HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=3\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: text/plain\r\nX-Frame-Options: SAMEORIGIN\r\n\r\n";
+    Response resp;
+    ParseError err;
+    ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, resp, err), ParseResult::Complete);
+    gw::HeaderOps ops;
+    ops.set = {{"x-frame-options", "DENY"}};
+    ClientResponseInput in;
+    in.chunked = true;
+    in.keep_alive = true;
+    in.request_id = "rid";
+    in.ops = &ops;
+    std::string out;
+    build_client_response(out, resp, in);
+    EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+    for (const char* gone : {"X-Hop", "Keep-Alive", "SAMEORIGIN", "Transfer-Encoding: chunked"})
+        EXPECT_EQ(out.find(gone), std::string::npos) << gone << " in\n" << out;
+    EXPECT_NE(out.find("Content-Type: text/plain\r\n"), std::string::npos);
+    EXPECT_NE(out.find("x-frame-options: DENY\r\n"), std::string::npos);
+    EXPECT_NE(out.find("x-request-id: rid\r\n"), std::string::npos);
+    EXPECT_NE(out.find("transfer-encoding: chunked\r\n"), std::string::npos);
+    EXPECT_TRUE(out.ends_with("connection: keep-alive\r\n\r\n"));
+}
