@@ -1,5 +1,7 @@
 #include "http/parser.h"
 
+#include "http/chars.h"
+
 #include <array>
 #include <cstring>
 #include <limits>
@@ -8,63 +10,16 @@ namespace gw::http {
 
 namespace {
 
-// Character classes as 256-entry tables: one load per byte in the hot loops.
-enum : uint8_t {
-    kTchar = 1,  // RFC 9110 token character
-    kHost = 2,   // reg-name / IPv4 characters we accept in a host (stricter than RFC 3986)
-    kDigit = 4,
-    kHex = 8,
-    kValueBad = 16,  // not allowed in a field value: CTLs other than HTAB, and DEL
-};
+using namespace chars;
 
-constexpr std::array<uint8_t, 256> make_classes() {
-    std::array<uint8_t, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-        uint8_t f = 0;
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        bool digit = c >= '0' && c <= '9';
-        if (alpha || digit) f |= kTchar | kHost;
-        if (digit) f |= kDigit | kHex;
-        if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) f |= kHex;
-        for (char t : std::string_view("!#$%&'*+^`|"))
-            if (c == t) f |= kTchar;
-        for (char t : std::string_view("-._~"))
-            if (c == t) f |= kTchar | kHost;
-        if ((c < 0x20 && c != '\t') || c == 0x7f) f |= kValueBad;
-        t[static_cast<size_t>(c)] = f;
-    }
-    return t;
-}
-
-constexpr std::array<uint8_t, 256> kClass = make_classes();
-
-inline bool has(char c, uint8_t cls) { return kClass[static_cast<unsigned char>(c)] & cls; }
-inline bool is_tchar(char c) { return has(c, kTchar); }
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 // Request-target: visible characters; obs-text (>= 0x80) is let through like nginx does.
 inline bool is_target_char(char c) {
     auto u = static_cast<unsigned char>(c);
     return u > 0x20 && u != 0x7f;
 }
 
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-// `lower` must already be lower case: the common case compares against literals.
-bool iequals(std::string_view s, std::string_view lower) {
-    if (s.size() != lower.size()) return false;
-    for (size_t i = 0; i < s.size(); ++i)
-        if (ascii_lower(s[i]) != lower[i]) return false;
-    return true;
-}
-
 bool istarts_with(std::string_view s, std::string_view lower) {
     return s.size() >= lower.size() && iequals(s.substr(0, lower.size()), lower);
-}
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
 }
 
 ParseResult fail(ParseError& err, int status, std::string_view reason) {
@@ -84,13 +39,6 @@ bool for_each_element(std::string_view list, Fn&& fn) {
         if (comma == std::string_view::npos) return true;
         list.remove_prefix(comma + 1);
     }
-}
-
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_tchar(c)) return false;
-    return true;
 }
 
 // uri-host [ ":" port ], stricter than RFC 3986: reg-name limited to ALPHA DIGIT - . _ ~ (no
@@ -411,14 +359,7 @@ ParseResult finish(const HeaderFacts& f, Request& out, ParseError& err) {
 }  // namespace
 
 std::string_view Request::header(std::string_view name) const {
-    for (size_t i = 0; i < header_count; ++i) {
-        const std::string_view n = headers[i].name;
-        if (n.size() != name.size()) continue;
-        size_t k = 0;
-        while (k < n.size() && ascii_lower(n[k]) == ascii_lower(name[k])) ++k;
-        if (k == n.size()) return headers[i].value;
-    }
-    return {};
+    return chars::find_header(headers, header_count, name);
 }
 
 ParseResult parse_request_head(std::string_view buf, const ParserLimits& limits, Request& out,

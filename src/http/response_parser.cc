@@ -9,57 +9,14 @@
 #include <cstring>
 #include <limits>
 
+#include "http/chars.h"
 #include "http/parser.h"
 
 namespace gw::http {
 
 namespace {
 
-// The character classes of parser.cc live in its anonymous namespace; the few needed here are
-// small enough to keep local.
-constexpr std::array<bool, 256> make_tchar() {
-    std::array<bool, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        for (char p : std::string_view("!#$%&'*+-.^_`|~"))
-            if (c == p) alnum = true;
-        t[static_cast<size_t>(c)] = alnum;
-    }
-    return t;
-}
-
-constexpr std::array<bool, 256> kTchar = make_tchar();
-
-inline bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
-// HTAB / SP / VCHAR / obs-text: what a reason-phrase or a field value may hold.
-inline bool is_text(char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u == '\t' || (u >= 0x20 && u != 0x7f);
-}
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-// `lower` must already be lower case.
-bool iequals(std::string_view s, std::string_view lower) {
-    if (s.size() != lower.size()) return false;
-    for (size_t i = 0; i < s.size(); ++i)
-        if (ascii_lower(s[i]) != lower[i]) return false;
-    return true;
-}
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!is_tchar(c)) return false;
-    return true;
-}
+using namespace chars;
 
 ParseResult fail(ParseError& err, std::string_view reason) {
     err.status = 502;
@@ -324,14 +281,7 @@ ParseResult finish(const Facts& f, bool framing, Response& out, ParseError& err)
 }  // namespace
 
 std::string_view Response::header(std::string_view name) const {
-    for (size_t i = 0; i < header_count; ++i) {
-        const std::string_view n = headers[i].name;
-        if (n.size() != name.size()) continue;
-        size_t k = 0;
-        while (k < n.size() && ascii_lower(n[k]) == ascii_lower(name[k])) ++k;
-        if (k == n.size()) return headers[i].value;
-    }
-    return {};
+    return chars::find_header(headers, header_count, name);
 }
 
 ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits,

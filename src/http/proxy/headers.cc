@@ -1,5 +1,7 @@
 #include "http/proxy/headers.h"
 
+#include "http/chars.h"
+
 #include <array>
 #include <cstring>
 
@@ -8,8 +10,6 @@ namespace gw::http::proxy {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // Calls fn(token) for each comma-separated token of a header list value, trimmed.
 template <typename Fn>
@@ -56,12 +56,7 @@ void append_set_ops(std::string& out, const HeaderOps* ops) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
+bool iequals(std::string_view a, std::string_view b) { return chars::iequals(a, b); }
 
 uint64_t IdGenerator::next() {
     // splitmix64: fast, and every seed gives a full-period sequence.
