@@ -64,6 +64,9 @@ class Proxy {
     Session* acquire_session();
     void release_session(Session* s);
     BufferPool& buffers() { return buffers_; }
+    // One worker-wide buffer for tunnel reads, which go straight on to the client: an open
+    // tunnel holds no read buffer of its own.
+    char* scratch() { return scratch_.get(); }
 
   private:
     void roll_window(RouteProxyState& r);
@@ -78,6 +81,7 @@ class Proxy {
     std::vector<UpstreamConn*> free_;
     std::vector<std::unique_ptr<Session>> free_sessions_;  // after conns_: destroyed first
     BufferPool buffers_{UpstreamConn::kBufferSize};
+    std::unique_ptr<char[]> scratch_{new char[UpstreamConn::kBufferSize]};
     std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;
 };
 

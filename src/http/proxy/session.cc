@@ -445,6 +445,11 @@ void Session::handle_head() {
         response_started_ = true;
         state_ = State::Tunnel;
         proxy_.loop().cancel(timer_);
+        uint32_t e = epoch_;
+        conn_->write_through({up_->buf.get(), up_->len});  // bytes that came with the 101
+        if (e != epoch_) return;
+        up_->len = 0;
+        proxy_.buffers().put(std::move(up_->buf));
         pump_tunnel();
         return;
     }
@@ -569,12 +574,8 @@ void Session::pump_tunnel() {
         conn_->in_len_ -= static_cast<size_t>(n);
     }
     if (conn_->in_len_ < conn_->in_cap_) conn_->resume_reading();
-    // Upstream -> client, through the client's output buffer.
+    // Upstream -> client, straight through (buffered only when the client cannot take it).
     for (;;) {
-        if (up_->len) {
-            conn_->out_.append(up_->buf.get(), up_->len);
-            up_->len = 0;
-        }
         if (conn_->pending_output() >= kClientHighWater) {
             conn_->flush();
             if (e != epoch_) return;
@@ -582,9 +583,10 @@ void Session::pump_tunnel() {
             // the upstream socket is edge-triggered and will not report what is already there.
             if (conn_->pending_output() >= kClientHighWater) break;
         }
-        ssize_t n = recv(up_->fd, up_->buf.get(), UpstreamConn::kBufferSize, 0);
+        ssize_t n = recv(up_->fd, proxy_.scratch(), UpstreamConn::kBufferSize, 0);
         if (n > 0) {
-            up_->len = static_cast<size_t>(n);
+            conn_->write_through({proxy_.scratch(), static_cast<size_t>(n)});
+            if (e != epoch_) return;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
