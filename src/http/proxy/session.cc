@@ -277,6 +277,7 @@ void Session::attempt() {
 
 void Session::connected() {
     up_->connected = true;
+    up_->watch_write(false);
     const Request& req = conn_->req_;
     if (req.expect_continue && !body_complete_ && valid_end_ == conn_->body_pos_ && !continue_sent_) {
         // The upstream is there: let the client send its body.
@@ -298,12 +299,16 @@ void Session::send() {
         int cnt = 0;
         if (head_sent_ < head_.size()) iov[cnt++] = {head_.data() + head_sent_, head_.size() - head_sent_};
         if (sent_end_ < valid_end_) iov[cnt++] = {conn_->in_.get() + sent_end_, valid_end_ - sent_end_};
-        if (cnt == 0) break;
+        if (cnt == 0) {
+            up_->watch_write(false);
+            break;
+        }
         ssize_t n = writev(up_->fd, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 arm(rc.timeout.send);
+                up_->watch_write(true);
                 return;  // EPOLLOUT will call send() again
             }
             fail(ErrorKind::Reset, 502, "writev() to upstream failed", errno);
@@ -565,7 +570,10 @@ void Session::pump_tunnel() {
         ssize_t n = ::send(up_->fd, conn_->in_.get() + conn_->body_pos_, conn_->in_len_ - conn_->body_pos_, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN) break;
+            if (errno == EAGAIN) {
+                up_->watch_write(true);
+                break;
+            }
             end_tunnel();
             return;
         }
@@ -573,6 +581,7 @@ void Session::pump_tunnel() {
         memmove(conn_->in_.get() + conn_->body_pos_, conn_->in_.get() + conn_->body_pos_ + n, left);
         conn_->in_len_ -= static_cast<size_t>(n);
     }
+    if (conn_->in_len_ == conn_->body_pos_) up_->watch_write(false);
     if (conn_->in_len_ < conn_->in_cap_) conn_->resume_reading();
     // Upstream -> client, straight through (buffered only when the client cannot take it).
     for (;;) {

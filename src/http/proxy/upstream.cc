@@ -55,9 +55,16 @@ bool UpstreamConn::connect(ServerRuntime& s) {
         return false;
     }
     connected = rc == 0;
-    proxy_.loop().add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this);
+    watching_write = !connected;  // a connect in progress completes with EPOLLOUT
+    proxy_.loop().add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET | (watching_write ? static_cast<uint32_t>(EPOLLOUT) : 0u), this);
     s.upstream->conns_active->fetch_add(1, std::memory_order_relaxed);
     return true;
+}
+
+void UpstreamConn::watch_write(bool on) {
+    if (on == watching_write || fd < 0) return;
+    watching_write = on;
+    proxy_.loop().modify(fd, EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u), this);
 }
 
 void UpstreamConn::close() {

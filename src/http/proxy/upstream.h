@@ -36,6 +36,9 @@ class UpstreamConn final : public event::IoHandler {
     // Starts a non-blocking connect; false with errno set when it failed at once.
     bool connect(ServerRuntime& server);
     void close();
+    // Write readiness is watched only while a write waits for room (and while connecting): an
+    // edge-triggered EPOLLOUT that stays registered wakes the worker after every request sent.
+    void watch_write(bool on);
 
     int fd = -1;
     ServerRuntime* server = nullptr;
@@ -43,6 +46,7 @@ class UpstreamConn final : public event::IoHandler {
     uint32_t requests = 0;        // requests sent on this connection
     bool connected = false;
     bool idle = false;
+    bool watching_write = false;
     std::unique_ptr<char[]> buf;  // response bytes read and not yet used: [0, len); held only
                                   // while a request uses the connection (Proxy::buffers)
     size_t len = 0;
