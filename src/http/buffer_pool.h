@@ -30,4 +30,23 @@ class BufferPool {
     std::vector<std::unique_ptr<char[]>> free_;
 };
 
+// The same for objects: a bounded number of spares kept for reuse.
+template <typename T>
+class ObjectPool {
+  public:
+    std::unique_ptr<T> get() {
+        if (free_.empty()) return std::make_unique<T>();
+        std::unique_ptr<T> o = std::move(free_.back());
+        free_.pop_back();
+        return o;
+    }
+    void put(std::unique_ptr<T> o) {
+        if (free_.size() < kMaxFree) free_.push_back(std::move(o));
+    }
+
+  private:
+    static constexpr size_t kMaxFree = 256;
+    std::vector<std::unique_ptr<T>> free_;
+};
+
 }  // namespace gw::http

@@ -78,6 +78,7 @@ void Connection::close() {
     ::close(fd_);  // also removes it from epoll
     fd_ = -1;
     if (in_) server_.input_buffers().put(std::move(in_));
+    if (req_) server_.requests().put(std::move(req_));
     in_len_ = in_pos_ = body_pos_ = 0;
     if (out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
     events_ = 0;
@@ -112,7 +113,7 @@ void Connection::resume_reading() {
 
 bool Connection::want_keep_alive() const {
     const HttpConfig& http = server_.ctx().config->http;
-    return req_.keep_alive && http.keepalive_timeout > 0 && requests_ < http.keepalive_requests &&
+    return req_->keep_alive && http.keepalive_timeout > 0 && requests_ < http.keepalive_requests &&
            !server_.draining();
 }
 
@@ -174,6 +175,7 @@ void Connection::on_readable() {
 
 void Connection::ensure_buffer() {
     if (!in_) in_ = server_.input_buffers().get();
+    if (!req_) req_ = server_.requests().get();
 }
 
 // Between requests a connection needs no input buffer and only a small output buffer.
@@ -183,6 +185,7 @@ void Connection::release_idle_buffers() {
         server_.input_buffers().put(std::move(in_));
         in_len_ = in_pos_ = body_pos_ = 0;
     }
+    if (req_) server_.requests().put(std::move(req_));
     if (out_.empty() && out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
 }
 
@@ -221,7 +224,7 @@ bool Connection::read_head() {
         server_.ctx().loop->arm(timer_, server_.ctx().config->http.client_header_timeout);
     }
     ParseError err;
-    ParseResult r = parse_request_head(buf, server_.limits(), req_, err);
+    ParseResult r = parse_request_head(buf, server_.limits(), *req_, err);
     if (r == ParseResult::Incomplete) return false;
     if (r == ParseResult::Error) {
         LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(err.reason.size()),
@@ -232,35 +235,35 @@ bool Connection::read_head() {
     clock_gettime(CLOCK_MONOTONIC, &req_start_);
     head_timer_armed_ = false;
     ++requests_;
-    body_pos_ = in_pos_ + req_.head_length;
+    body_pos_ = in_pos_ + req_->head_length;
     const HttpConfig& http = server_.ctx().config->http;
-    if (req_.body == BodyKind::ContentLength && http.client_max_body_size &&
-        req_.content_length > http.client_max_body_size) {
+    if (req_->body == BodyKind::ContentLength && http.client_max_body_size &&
+        req_->content_length > http.client_max_body_size) {
         respond_error(413, "request body too large");
         return false;
     }
     if (listener_->admin) {
         match_ = RouteMatchResult{};
     } else {
-        match_ = server_.router().match(req_);
+        match_ = server_.router().match(*req_);
     }
     route_rt_ = &server_.route(match_.route);
     if (route_rt_->proxied) {
         start_proxy();
         return false;  // the session drives the connection until the response is complete
     }
-    if (req_.body == BodyKind::None) {
+    if (req_->body == BodyKind::None) {
         dispatch();
         return fd_ >= 0;
     }
     // A local answer: the body is read and discarded first, so pipelining stays in step.
-    if (req_.body == BodyKind::ContentLength) {
-        body_left_ = req_.content_length;
+    if (req_->body == BodyKind::ContentLength) {
+        body_left_ = req_->content_length;
     } else {
         chunked_.reset();
         chunked_.set_max_body(http.client_max_body_size);
     }
-    if (req_.expect_continue && body_pos_ == in_len_) {
+    if (req_->expect_continue && body_pos_ == in_len_) {
         out_ += "HTTP/1.1 100 Continue\r\n\r\n";
         flush();
         if (fd_ < 0) return false;
@@ -333,7 +336,7 @@ void Connection::consume_body_bytes(size_t n) {
 
 bool Connection::read_body() {
     size_t avail = in_len_ - body_pos_;
-    if (req_.body == BodyKind::ContentLength) {
+    if (req_->body == BodyKind::ContentLength) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(avail, body_left_));
         consume_body_bytes(n);
         body_left_ -= n;
@@ -366,11 +369,11 @@ bool Connection::read_body() {
 
 void Connection::dispatch() {
     const HttpConfig& http = server_.ctx().config->http;
-    keep_alive_ = req_.keep_alive && http.keepalive_timeout > 0 &&
+    keep_alive_ = req_->keep_alive && http.keepalive_timeout > 0 &&
                   requests_ < http.keepalive_requests && !server_.draining();
     if (listener_->admin) {
         AdminResponse a;
-        handle_admin(server_, req_, a);
+        handle_admin(server_, *req_, a);
         std::string headers = "content-type: ";
         headers += a.content_type;
         headers += "\r\ncache-control: no-store\r\n";
@@ -394,7 +397,7 @@ void Connection::serve_route(RouteRuntime& route) {
 
 void Connection::respond(int status, std::string_view fixed_headers, std::string_view body,
                          RouteRuntime& route) {
-    bool head = req_.method == "HEAD";
+    bool head = req_->method == "HEAD";
     bool bodiless_status = status < 200 || status == 204 || status == 304;
     out_ += "HTTP/1.1 ";
     append_number(out_, static_cast<uint64_t>(status));
@@ -422,16 +425,16 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
     if (ctx.access_log->enabled()) {
         AccessLogEntry e;
         e.remote_addr = peer_;
-        e.method = req_.method;
-        e.uri = req_.target;
-        e.version_minor = req_.version_minor;
+        e.method = req_->method;
+        e.uri = req_->target;
+        e.version_minor = req_->version_minor;
         e.status = status;
         e.body_bytes_sent = body_bytes;
         e.request_time = static_cast<double>(micros) / 1e6;
         e.route = route.name;
-        e.host = req_.host;
-        e.user_agent = req_.header("user-agent");
-        e.referer = req_.header("referer");
+        e.host = req_->host;
+        e.user_agent = req_->header("user-agent");
+        e.referer = req_->header("referer");
         e.generation = ctx.generation;
         ctx.access_log->write(e);
     }
@@ -443,11 +446,11 @@ void Connection::respond_error(int status, std::string_view message) {
     // The request could not be read to its end, so the connection cannot be reused.
     if (phase_ == Phase::Head) {
         // The head was not parsed, so req_ holds nothing of this request: log what we can.
-        req_.method = "-";
-        req_.target = "-";
-        req_.host = {};
-        req_.header_count = 0;
-        req_.version_minor = 1;
+        req_->method = "-";
+        req_->target = "-";
+        req_->host = {};
+        req_->header_count = 0;
+        req_->version_minor = 1;
         clock_gettime(CLOCK_MONOTONIC, &req_start_);
     }
     keep_alive_ = false;

@@ -111,7 +111,9 @@ class Connection final : public event::IoHandler {
     bool write_blocked_ = false;
 
     event::Timer timer_;
-    Request req_;  // last: its big header array is mostly untouched memory
+    // The request being read or answered. Like in_, which its views point into, it is taken
+    // from the worker's pool with the first bytes and given back when the connection is idle.
+    std::unique_ptr<Request> req_;
 };
 
 }  // namespace gw::http

@@ -75,6 +75,7 @@ class Server {
     const ParserLimits& limits() const { return limits_; }
     proxy::Proxy* proxy() { return proxy_.get(); }
     BufferPool& input_buffers() { return input_buffers_; }
+    ObjectPool<Request>& requests() { return requests_; }
     void count_response(RouteRuntime& route, int status, uint64_t micros);
     void release(Connection* c);
 
@@ -94,6 +95,7 @@ class Server {
     ParserLimits limits_;
     DateCache date_;
     BufferPool input_buffers_;
+    ObjectPool<Request> requests_;
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made

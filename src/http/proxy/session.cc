@@ -71,7 +71,7 @@ uint64_t Session::upstream_micros() const {
 
 void Session::start(Connection& conn, int route_index, const RouteMatchResult& match) {
     conn_ = &conn;
-    const Request& req = conn_->req_;
+    const Request& req = *conn_->req_;
     const RouteConfig& rc = proxy_.config().routes[route_index];
     route_ = route_index;
     upstream_ = proxy_.choose_upstream(route_index);
@@ -185,7 +185,7 @@ std::string_view Session::cookie_value(std::string_view cookies, std::string_vie
 bool Session::validate_body() {
     if (body_complete_) return true;
     size_t end = conn_->in_len_;
-    if (conn_->req_.body == BodyKind::ContentLength) {
+    if (conn_->req_->body == BodyKind::ContentLength) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(end - valid_end_, cl_left_));
         valid_end_ += n;
         cl_left_ -= n;
@@ -278,7 +278,7 @@ void Session::attempt() {
 void Session::connected() {
     up_->connected = true;
     up_->watch_write(false);
-    const Request& req = conn_->req_;
+    const Request& req = *conn_->req_;
     if (req.expect_continue && !body_complete_ && valid_end_ == conn_->body_pos_ && !continue_sent_) {
         // The upstream is there: let the client send its body.
         continue_sent_ = true;
@@ -414,7 +414,7 @@ void Session::consume_upstream(size_t n) {
 
 // Parses the response head (after any 1xx), then starts the body.
 void Session::handle_head() {
-    const Request& req = conn_->req_;
+    const Request& req = *conn_->req_;
     ParserLimits limits;
     limits.max_header_size = UpstreamConn::kBufferSize;
     limits.max_headers = kMaxHeadersHard;
@@ -645,7 +645,7 @@ void Session::drop_upstream() {
 }
 
 void Session::log_error(const char* what, int err) {
-    const Request& req = conn_->req_;
+    const Request& req = *conn_->req_;
     char reason[128] = "";
     if (err) snprintf(reason, sizeof reason, " (%d: %s)", err, strerror(err));
     LOG_ERROR("%s%s, route: \"%s\", upstream: \"%s\", server: \"%s\", client: %s, request: \"%.*s %.*s HTTP/1.%d\"",
