@@ -41,8 +41,12 @@ struct Master::Worker : event::IoHandler {
     bool ready = false;
     bool draining = false;
     bool abandoned = false;  // killed by a rollback: not to be respawned
+    bool reaped = false;     // exited; freed after the current batch of events
     event::Millis started = 0;
-    void on_io(uint32_t) override { master->on_channel(*this); }
+    void on_io(uint32_t) override {
+        // An event for this channel can still be in the batch that also reaped the worker.
+        if (!reaped) master->on_channel(*this);
+    }
 };
 
 struct Master::SignalHandler : event::IoHandler {
@@ -100,6 +104,7 @@ int Master::run() {
     signal_handler_->master = this;
     loop_.add(signal_fd_, EPOLLIN, signal_handler_.get());
     ready_deadline_.set_callback([this] { roll_back("workers not ready within worker_ready_timeout"); });
+    free_reaped_.set_callback([this] { reaped_.clear(); });
     kill_timer_.set_callback([this] {
         for (auto& [pid, w] : workers_) {
             LOG_ALERT("worker process %d did not exit in time, sending SIGKILL", pid);
@@ -345,6 +350,7 @@ void Master::reap() {
         workers_.erase(it);
         loop_.remove(w->channel);
         close(w->channel);
+        w->reaped = true;
         WorkerSlot& s = board_->slots[w->board_slot];
         s.connections.store(0);
         s.pid.store(0);
@@ -378,6 +384,9 @@ void Master::reap() {
                 loop_.arm(r.timer, delay);
             }
         }
+        // Freed once this batch of events is handled (timers run after I/O dispatch).
+        reaped_.push_back(std::move(w));
+        loop_.arm(free_reaped_, 0);
     }
     // Forget old generations whose workers are all gone, and close listeners nobody uses.
     size_t before = old_.size();

@@ -79,6 +79,8 @@ class Master {
     std::optional<Generation> pending_;
     std::vector<Generation> old_;           // draining generations with live workers
     std::map<pid_t, std::unique_ptr<Worker>> workers_;
+    std::vector<std::unique_ptr<Worker>> reaped_;  // exited, kept until the event batch ends
+    event::Timer free_reaped_;
     bool reload_queued_ = false;
     bool stopping_ = false;
     int signal_fd_ = -1;
