@@ -14,37 +14,13 @@
 #include <cstdint>
 #include <string_view>
 
+#include "fuzz_common.h"
 #include "http/parser.h"
 
 using namespace gw::http;
+using namespace fuzz;
 
 namespace {
-
-#define CHECK(cond)                    \
-    do {                               \
-        if (!(cond)) __builtin_trap(); \
-    } while (0)
-
-uint64_t fnv1a(std::string_view s) {
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
-
-struct Rng {
-    uint64_t s;
-    uint64_t next() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        return s;
-    }
-};
-
-bool within(std::string_view v, std::string_view outer) {
-    if (v.empty()) return true;
-    return v.data() >= outer.data() && v.data() + v.size() <= outer.data() + outer.size();
-}
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
