@@ -78,6 +78,19 @@ bool valid_header_value(std::string_view v) {
     return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+// The value of header `name` under `path`: a string without CR, LF or NUL (they would split
+// the header on the wire).
+std::optional<std::string> read_header_value(const Node& node, std::string_view path,
+                                             const std::string& name, Diagnostics& diags) {
+    std::string value_path = schema::join_path(path, name);
+    std::optional<std::string> value = schema::read_string(node, value_path, diags);
+    if (value && !valid_header_value(*value)) {
+        schema::report(diags, node.mark, value_path, "a header value cannot contain CR, LF or NUL");
+        return std::nullopt;
+    }
+    return value;
+}
+
 // A path-valued key (`path`, `path_prefix`, `strip_prefix`): true when `out` was set.
 bool read_path_key(MapReader& m, std::string_view key, std::string& out) {
     const Node* v = m.take(key);
@@ -252,14 +265,8 @@ void read_headers(const Node& v, std::string_view path, ReturnAction& ret, Diagn
                            "\"" + name + "\" cannot be set: the server sets it");
             continue;
         }
-        std::string value_path = schema::join_path(path, name);
-        std::optional<std::string> value = schema::read_string(e.value, value_path, diags);
+        std::optional<std::string> value = read_header_value(e.value, path, name, diags);
         if (!value) continue;
-        if (!valid_header_value(*value)) {
-            schema::report(diags, e.value.mark, value_path,
-                           "a header value cannot contain CR, LF or NUL");
-            continue;
-        }
         ret.headers.emplace_back(std::move(name), std::move(*value));
     }
 }
@@ -404,14 +411,8 @@ void read_header_ops(MapReader& route, std::string_view key, bool request, Heade
                                    "duplicate header name \"" + name + "\" (first at " + it->second.str() + ")");
                     continue;
                 }
-                std::string value_path = schema::join_path(path, name);
-                std::optional<std::string> value = schema::read_string(e.value, value_path, diags);
+                std::optional<std::string> value = read_header_value(e.value, path, name, diags);
                 if (!value) continue;
-                if (!valid_header_value(*value)) {
-                    schema::report(diags, e.value.mark, value_path,
-                                   "a header value cannot contain CR, LF or NUL");
-                    continue;
-                }
                 ops.set.emplace_back(std::move(name), std::move(*value));
             }
         }
