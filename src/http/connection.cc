@@ -85,6 +85,19 @@ void Connection::close() {
     server_.release(this);
 }
 
+bool Connection::close_tunnel() {
+    return fd_ >= 0 && phase_ == Phase::Proxy && session_ && session_->close_tunnel();
+}
+
+bool Connection::close_if_idle() {
+    if (fd_ < 0) return false;
+    if (close_tunnel()) return true;
+    bool idle = phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && out_off_ >= out_.size();
+    if (!idle) return false;
+    close();
+    return true;
+}
+
 void Connection::set_events(uint32_t events) {
     if (events == events_) return;
     event::Loop& loop = *server_.ctx().loop;

@@ -36,6 +36,12 @@ class Connection final : public event::IoHandler {
     void on_io(uint32_t events) override;
     void close();
     bool is_open() const { return fd_ >= 0; }
+    // For a retiring worker: closes the connection now if nothing is lost by it — it is idle
+    // between requests, or it is an upgraded tunnel (ended cleanly: buffered bytes delivered,
+    // then FIN). A connection in the middle of a request is left to finish. True if closed.
+    bool close_if_idle();
+    // Ends an upgraded tunnel cleanly (see close_if_idle); true if this connection was one.
+    bool close_tunnel();
 
     // For the proxy session that handles this connection's current request.
     void flush();

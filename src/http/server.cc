@@ -146,8 +146,18 @@ void Server::drain() {
 }
 
 void Server::close_all() {
+    // Tunnels first end cleanly (what is buffered is delivered, both sides see FIN, the
+    // request is logged); whatever is still open after that is cut.
+    for (auto& c : pool_)
+        if (c->is_open()) c->close_tunnel();
     for (auto& c : pool_)
         if (c->is_open()) c->close();
+}
+
+void Server::retire() {
+    drain();
+    for (auto& c : pool_)
+        if (c->is_open()) c->close_if_idle();
 }
 
 void Server::count_response(RouteRuntime& route, int status, uint64_t micros) {

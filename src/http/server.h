@@ -63,6 +63,9 @@ class Server {
     bool start();       // registers the listening sockets
     void drain();       // stop accepting; connections close after their current response
     void close_all();   // closes every connection now (shutdown_timeout reached, or TERM)
+    // Drains, and closes at once what can be closed without losing a request: idle keep-alive
+    // connections and tunnels. Requests in progress finish (their responses close).
+    void retire();
     size_t active() const { return active_; }
     bool draining() const { return draining_; }
     std::function<void()> on_drained;  // called once draining and the last connection closed

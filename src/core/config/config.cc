@@ -98,6 +98,7 @@ void read_process_keys(MapReader& top, Config& c) {
     top.get_bool("daemon", c.daemon);
     top.get_duration("shutdown_timeout", c.shutdown_timeout, {0, 86400000});
     top.get_duration("worker_ready_timeout", c.worker_ready_timeout, {100, 600000});
+    top.get_int("max_draining_generations", c.max_draining_generations, {1, 16});
 }
 
 }  // namespace config_detail

@@ -169,6 +169,8 @@ struct Config {
     bool daemon = true;
     Millis shutdown_timeout = 30000;
     Millis worker_ready_timeout = 10000;  // a reload is rolled back if new workers are not ready by then
+    // Old generations allowed to drain at once; a reload beyond it retires the oldest first.
+    uint32_t max_draining_generations = 2;
 
     std::vector<ListenerConfig> listeners;
     AccessLogConfig access_log;

@@ -281,6 +281,7 @@ std::string dump_config(const Config& c) {
     w.line(0, "daemon", boolean(c.daemon));
     w.line(0, "shutdown_timeout", format_duration(c.shutdown_timeout));
     w.line(0, "worker_ready_timeout", format_duration(c.worker_ready_timeout));
+    w.line(0, "max_draining_generations", std::to_string(c.max_draining_generations));
     dump_logs(c, w);
     dump_listeners(c, w);
     dump_http(c.http, w);

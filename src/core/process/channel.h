@@ -12,6 +12,8 @@ enum class Command : uint32_t {
     Drain = 2,      // master -> worker: stop accepting, finish in-flight work, exit (QUIT)
     Terminate = 3,  // master -> worker: exit now (TERM)
     Reopen = 4,     // master -> worker: reopen log files (USR1)
+    Retire = 5,     // master -> worker: drain, close idle connections and tunnels now, and give
+                    // requests in progress a short grace (too many generations draining)
 };
 
 struct Message {

@@ -94,6 +94,7 @@ class Worker {
     void on_signal();
     void on_channel();
     void drain(const char* why);
+    void retire();
     void reopen_logs();
 
     const WorkerSpec& spec_;
@@ -106,7 +107,11 @@ class Worker {
     FdHandler signal_handler_, channel_handler_;
     event::Timer shutdown_timer_, flush_timer_;
     bool draining_ = false;
+    event::Millis shutdown_deadline_ = 0;  // when shutdown_timer_ fires (loop clock)
 };
+
+// A retired worker's requests in progress get at most this long before they are cut.
+constexpr event::Millis kRetireGrace = 5000;
 
 int Worker::run() {
     const Config& cfg = *spec_.config;
@@ -205,6 +210,7 @@ void Worker::on_channel() {
                 loop_.stop();
                 return;
             case Command::Reopen: reopen_logs(); break;
+            case Command::Retire: retire(); break;
             default: break;
         }
     }
@@ -218,8 +224,24 @@ void Worker::drain(const char* why) {
     spec_.board->slots[spec_.board_slot].state.store(static_cast<uint32_t>(SlotState::Draining));
     set_proctitle("gatewayd: worker process (generation " + std::to_string(spec_.generation) + ", draining)");
     access_log_.flush();
+    shutdown_deadline_ = loop_.now() + spec_.config->shutdown_timeout;
     loop_.arm(shutdown_timer_, spec_.config->shutdown_timeout);
     server_->drain();  // may call on_drained at once when no connection is open
+}
+
+// More generations are draining than max_draining_generations allows, and this one is the
+// oldest: close what is idle now and do not wait for shutdown_timeout.
+void Worker::retire() {
+    drain("retired: too many generations draining");
+    size_t before = server_->active();
+    server_->retire();  // may call on_drained when the last connection closes
+    LOG_NOTICE("worker of generation %u retired: closed %zu idle connections or tunnels, %zu requests finishing",
+               spec_.generation, before - server_->active(), server_->active());
+    event::Millis left = shutdown_deadline_ - loop_.now();
+    if (left > kRetireGrace) {
+        shutdown_deadline_ = loop_.now() + kRetireGrace;
+        loop_.arm(shutdown_timer_, kRetireGrace);
+    }
 }
 
 void Worker::reopen_logs() {

@@ -618,6 +618,12 @@ void Session::end_tunnel() {
     conn_->proxy_cut(status_, body_bytes_);
 }
 
+bool Session::close_tunnel() {
+    if (state_ != State::Tunnel) return false;
+    end_tunnel();
+    return true;
+}
+
 void Session::complete(bool upstream_reusable) {
     proxy_.loop().cancel(timer_);
     uint64_t upstream_us = upstream_micros();

@@ -47,6 +47,9 @@ class Session {
     void on_client_drained();  // the client connection's output buffer was written out
     void on_client_eof();      // the client closed its side
     void abort();              // the client connection is closing: drop everything
+    // Draining: ends an upgraded tunnel now, as if a side had closed (buffered bytes are still
+    // delivered, the request is logged). False when this session is not a tunnel.
+    bool close_tunnel();
 
   private:
     enum class State : uint8_t { Idle, Connecting, Sending, Waiting, Body, Tunnel };
