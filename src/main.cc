@@ -19,6 +19,8 @@
 #include "core/process/master.h"
 #include "core/process/pidfile.h"
 #include "core/process/proctitle.h"
+#include "core/process/upgrade.h"
+#include "core/process/upgrade_command.h"
 #include "core/version.h"
 
 using namespace gw;
@@ -45,7 +47,8 @@ void usage(FILE* out) {
             "  -t         test the configuration and exit\n"
             "  -T         test the configuration, print the effective configuration, and exit\n"
             "  -q         print only errors while testing the configuration\n"
-            "  -s signal  send a signal to the master process: stop, quit, reload, reopen\n"
+            "  -s signal  send a signal to the master process: stop, quit, reload, reopen;\n"
+            "             or upgrade: the whole binary upgrade (USR2, WINCH, QUIT), step by step\n"
             "  -F         stay in the foreground (as daemon: false)\n"
             "  -v         print the version and exit\n"
             "  -V         print the version, build options and library versions, and exit\n"
@@ -101,8 +104,10 @@ int send_signal(const Options& o) {
     else if (o.signal == "quit") sig = SIGQUIT;
     else if (o.signal == "reload") sig = SIGHUP;
     else if (o.signal == "reopen") sig = SIGUSR1;
+    else if (o.signal == "upgrade") sig = SIGUSR2;
     else {
-        fprintf(stderr, "gatewayd: invalid option: \"-s %s\" (use stop, quit, reload or reopen)\n", o.signal.c_str());
+        fprintf(stderr, "gatewayd: invalid option: \"-s %s\" (use stop, quit, reload, reopen or upgrade)\n",
+                o.signal.c_str());
         return 2;
     }
     Diagnostics diags;
@@ -111,6 +116,7 @@ int send_signal(const Options& o) {
         print_diagnostics(diags);
         return 1;
     }
+    if (sig == SIGUSR2) return process::run_upgrade_command(*config);
     std::string error;
     pid_t pid = process::read_pid_file(config->pid_path, error);
     if (pid < 0) {
@@ -156,6 +162,19 @@ int daemonize() {
 }
 
 int start(const Options& o) {
+    // A master started by a binary upgrade (USR2) inherits the old master's sockets and zones.
+    std::optional<process::Inheritance> inherited;
+    if (const char* text = getenv(process::kInheritEnv)) {
+        process::Inheritance in;
+        std::string why;
+        if (!process::parse_inheritance(text, in, why)) {
+            fprintf(stderr, "gatewayd: [emerg] invalid %s: %s\n", process::kInheritEnv, why.c_str());
+            return 1;
+        }
+        unsetenv(process::kInheritEnv);  // not for our workers, nor a later upgrade
+        inherited = std::move(in);
+    }
+
     Diagnostics diags;
     std::optional<Config> loaded = load_config(o.conf, o.prefix, diags);
     print_diagnostics(diags);
@@ -164,7 +183,7 @@ int start(const Options& o) {
 
     std::string error;
     pid_t running = process::read_pid_file(config->pid_path, error);
-    if (running > 0 && running != getpid() && process::is_running_gatewayd(running)) {
+    if (!inherited && running > 0 && running != getpid() && process::is_running_gatewayd(running)) {
         fprintf(stderr, "gatewayd: [emerg] already running (pid %d, pid file %s)\n", running,
                 config->pid_path.c_str());
         return 1;
@@ -182,19 +201,24 @@ int start(const Options& o) {
     sigprocmask(SIG_BLOCK, &set, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    process::MasterOptions mo{o.conf, o.prefix};
+    process::MasterOptions mo{o.conf, o.prefix, config->pid_path, inherited};
     process::Master master(mo, config);
     if (!master.prepare()) {
         if (log::fd() != STDERR_FILENO) fprintf(stderr, "gatewayd: [emerg] cannot start, see %s\n", log::path().c_str());
         return 1;
     }
-    bool daemon = config->daemon && !o.foreground;
+    // An upgraded master is already where the old one was (a daemon, or not): no second fork.
+    bool daemon = config->daemon && !o.foreground && !inherited;
     int status_fd = daemon ? daemonize() : -1;
     if (daemon && log::fd() != STDERR_FILENO) dup2(log::fd(), STDERR_FILENO);
 
-    if (!process::write_pid_file(config->pid_path, getpid(), error)) {
-        LOG_EMERG("%s", error.c_str());
-        return 1;
+    // An upgraded master writes its pid file once its workers are ready (Master does it).
+    if (!inherited) {
+        if (!process::write_pid_file(config->pid_path, getpid(), error)) {
+            LOG_EMERG("%s", error.c_str());
+            return 1;
+        }
+        master.set_pid_file(config->pid_path);
     }
     if (status_fd >= 0) {
         char ok = 1;
@@ -203,7 +227,7 @@ int start(const Options& o) {
         close(status_fd);
     }
     int code = master.run();
-    process::remove_pid_file(config->pid_path, getpid());
+    if (!master.pid_file().empty()) process::remove_pid_file(master.pid_file(), getpid());
     return code;
 }
 
@@ -251,6 +275,7 @@ int main(int argc, char** argv) {
     else
         o.conf = GW_CONF_PATH;
 
+    process::remember_command_line(argc, argv);  // before init_proctitle may move argv
     process::init_proctitle(argc, argv);
     if (o.test) return test_config(o);
     if (!o.signal.empty()) return send_signal(o);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,6 +80,31 @@ bool ListenerSet::ensure(const Config& config, int count, std::string& error) {
         }
     }
     return true;
+}
+
+bool ListenerSet::adopt(const std::vector<int>& fds, std::string& error) {
+    bool ok = true;
+    for (int fd : fds) {
+        sockaddr_storage sa{};
+        socklen_t len = sizeof sa;
+        int listening = 0;
+        socklen_t optlen = sizeof listening;
+        bool good = getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0 &&
+                    (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) &&
+                    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening;
+        if (!good) {
+            error += (error.empty() ? "" : "; ") + std::string("inherited descriptor ") + std::to_string(fd) +
+                     " is not a listening socket";
+            close(fd);
+            ok = false;
+            continue;
+        }
+        // The exec cleared close-on-exec so that the descriptor could cross it; set it again.
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        sockets_[address_key(sa)].fds.push_back(fd);
+    }
+    return ok;
 }
 
 std::vector<int> ListenerSet::for_worker(const ListenerConfig& l, int slot, int count) const {

@@ -40,6 +40,11 @@ class ListenerSet {
     // generation with more workers keep being served.
     std::vector<int> for_worker(const ListenerConfig& listener, int slot, int count) const;
 
+    // Takes over listening sockets inherited from the previous binary (binary upgrade), in
+    // socket-number order per address. A descriptor that is not a listening TCP socket is
+    // closed and reported in `error` (the others are still adopted); false then.
+    bool adopt(const std::vector<int>& fds, std::string& error);
+
     // Closes the sockets of addresses not in `in_use` (addresses of live generations).
     void prune(const std::vector<std::string>& in_use);
 

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/process/channel.h"
+#include "core/process/pidfile.h"
 #include "core/process/proctitle.h"
 #include "core/process/worker.h"
 
@@ -67,12 +68,27 @@ Master::~Master() {
 
 bool Master::prepare() {
     std::string error;
+    if (options_.inherited) {
+        if (!listeners_.adopt(options_.inherited->listeners, error)) LOG_ALERT("binary upgrade: %s", error.c_str());
+        for (const auto& [name, fd] : options_.inherited->zones) zones_.offer(name, fd);
+        error.clear();
+    }
     if (!listeners_.ensure(*current_.config, current_.count, error)) {
         LOG_EMERG("%s", error.c_str());
         return false;
     }
-    shm::Zone* status = zones_.get("status", kStatusZoneSize, kStatusLayoutVersion);
-    shm::Zone* metrics = zones_.get("metrics", kMetricsZoneSize, metrics::kLayoutVersion);
+    auto zone = [this](const char* name, uint64_t size, uint32_t version) {
+        shm::Zone* z = zones_.get(name, size, version);
+        if (z && zones_.last_origin() == shm::ZoneRegistry::Origin::Adopted)
+            LOG_NOTICE("shared memory zone \"%s\" adopted from the previous binary, with its state", name);
+        else if (z && zones_.last_origin() == shm::ZoneRegistry::Origin::Replaced)
+            LOG_WARN("shared memory zone \"%s\" of the previous binary has another layout or size; "
+                     "created afresh (its state starts over)", name);
+        return z;
+    };
+    shm::Zone* status = zone("status", kStatusZoneSize, kStatusLayoutVersion);
+    shm::Zone* metrics = zone("metrics", kMetricsZoneSize, metrics::kLayoutVersion);
+    zones_.drop_offers();
     if (!status || !metrics || !(board_ = StatusBoard::attach(*status))) {
         LOG_EMERG("cannot create shared memory zones: %m");
         return false;
@@ -84,12 +100,23 @@ bool Master::prepare() {
                                         "Configuration reloads, by result.");
     restarts_ = metrics_->counter("gateway_worker_restarts_total", "",
                                   "Workers respawned after exiting abnormally.");
+    retired_ = metrics_->counter("gateway_generations_retired_total", "",
+                                 "Draining generations closed early because more than "
+                                 "max_draining_generations were draining.");
+    upgrades_ok_ = metrics_->counter("gateway_binary_upgrades_total", "result=\"ok\"",
+                                     "Binary upgrades (USR2) started by this node's masters, by result.");
+    upgrades_failed_ = metrics_->counter("gateway_binary_upgrades_total", "result=\"failed\"",
+                                         "Binary upgrades (USR2) started by this node's masters, by result.");
+    upgrades_rolled_back_ = metrics_->counter("gateway_binary_upgrades_total", "result=\"rolled_back\"",
+                                              "Binary upgrades (USR2) started by this node's masters, by result.");
     return true;
 }
 
 int Master::run() {
-    board_->master_pid.store(getpid());
-    board_->master_started_unix.store(time(nullptr));
+    if (!options_.inherited) {
+        board_->master_pid.store(getpid());
+        board_->master_started_unix.store(time(nullptr));
+    }
     set_proctitle("gatewayd: master process " + original_command_line());
 
     sigset_t set;
@@ -103,7 +130,16 @@ int Master::run() {
     signal_handler_ = std::make_unique<SignalHandler>();
     signal_handler_->master = this;
     loop_.add(signal_fd_, EPOLLIN, signal_handler_.get());
-    ready_deadline_.set_callback([this] { roll_back("workers not ready within worker_ready_timeout"); });
+    ready_deadline_.set_callback([this] {
+        if (!first_ready_) {
+            // Only armed for a master started by a binary upgrade: the old one carries on.
+            LOG_EMERG("binary upgrade: the new workers were not ready within worker_ready_timeout; exiting");
+            fast_stop();
+            exit_code_ = 1;
+            return;
+        }
+        roll_back("workers not ready within worker_ready_timeout");
+    });
     free_reaped_.set_callback([this] { reaped_.clear(); });
     kill_timer_.set_callback([this] {
         for (auto& [pid, w] : workers_) {
@@ -112,14 +148,48 @@ int Master::run() {
         }
     });
 
-    current_.number = last_generation_ = 1;
-    board_->generation.store(current_.number);
-    board_->worker_processes.store(current_.count);
+    // After a binary upgrade the generation numbers go on from the old master's (the status
+    // board is shared), so that they stay unique on the node.
+    current_.number = last_generation_ = next_generation_number();
+    if (!options_.inherited) {
+        board_->generation.store(current_.number);
+        board_->worker_processes.store(current_.count);
+    }
     if (!start_generation(current_)) return 1;
-    LOG_NOTICE("gatewayd %s started, generation %u, %d workers", GW_VERSION, current_.number, current_.count);
+    if (options_.inherited) {
+        LOG_NOTICE("gatewayd %s started by a binary upgrade from master %d, generation %u, %d workers",
+                   GW_VERSION, options_.inherited->parent, current_.number, current_.count);
+        loop_.arm(ready_deadline_, current_.config->worker_ready_timeout);
+    } else {
+        LOG_NOTICE("gatewayd %s started, generation %u, %d workers", GW_VERSION, current_.number, current_.count);
+    }
     loop_.run();
     LOG_NOTICE("exit");
-    return 0;
+    return exit_code_;
+}
+
+uint32_t Master::next_generation_number() const {
+    return std::max(last_generation_, board_->generation.load()) + 1;
+}
+
+// Every worker of the first generation is ready: a master started by a binary upgrade now
+// takes over the node — its pid file tells `gatewayd -s upgrade` (and operators) so.
+void Master::on_first_generation_ready() {
+    first_ready_ = true;
+    if (!options_.inherited) return;
+    loop_.cancel(ready_deadline_);
+    board_->master_pid.store(getpid());
+    board_->generation.store(current_.number);
+    board_->worker_processes.store(current_.count);
+    upgrades_ok_->fetch_add(1);
+    std::string error;
+    if (write_pid_file(options_.pid_path, getpid(), error))
+        pid_file_ = options_.pid_path;
+    else
+        LOG_ALERT("%s", error.c_str());
+    LOG_NOTICE("binary upgrade: new master %d is serving generation %u; old master %d can now be sent "
+               "WINCH (stop its workers), then QUIT, or HUP to roll back",
+               getpid(), current_.number, options_.inherited->parent);
 }
 
 int Master::free_board_slot() const {
@@ -215,8 +285,13 @@ void Master::on_signal() {
         switch (si.ssi_signo) {
             case SIGCHLD: reap(); break;
             case SIGHUP:
-                LOG_NOTICE("SIGHUP received, reloading configuration");
-                reload();
+                if (new_master_ > 0) {
+                    LOG_NOTICE("SIGHUP received during a binary upgrade: rolling back to this master");
+                    roll_back_upgrade();
+                } else {
+                    LOG_NOTICE("SIGHUP received, reloading configuration");
+                    reload();
+                }
                 break;
             case SIGQUIT:
                 LOG_NOTICE("SIGQUIT received, shutting down gracefully");
@@ -231,9 +306,15 @@ void Master::on_signal() {
                 LOG_NOTICE("SIGUSR1 received, reopening logs");
                 reopen_logs();
                 break;
-            default:
-                LOG_WARN("signal %u ignored: binary upgrade (USR2/WINCH) is not available in this release",
-                         si.ssi_signo);
+            case SIGUSR2:
+                LOG_NOTICE("SIGUSR2 received, upgrading the binary");
+                start_upgrade();
+                break;
+            case SIGWINCH:
+                LOG_NOTICE("SIGWINCH received");
+                stop_workers_for_upgrade();
+                break;
+            default: break;
         }
     }
 }
@@ -244,6 +325,12 @@ void Master::on_channel(Worker& w) {
     while ((r = receive_message(w.channel, m)) > 0) {
         if (m.command != Command::Ready || w.ready) continue;
         w.ready = true;
+        if (!first_ready_ && w.generation == current_.number) {
+            int ready = 0;
+            for (auto& [pid, x] : workers_)
+                if (x->generation == current_.number && x->ready) ++ready;
+            if (ready == current_.count) on_first_generation_ready();
+        }
         if (pending_ && w.generation == pending_->number) {
             int ready = 0;
             for (auto& [pid, x] : workers_)
@@ -286,13 +373,23 @@ void Master::reload() {
         if (!log::open(config->error_log.path, config->error_log.level))
             LOG_ALERT("cannot open error log \"%s\": %m; keeping the old one", config->error_log.path.c_str());
     }
+    start_pending(config);
+}
+
+// Starts a generation of workers with `config`; it replaces the current one once all of its
+// workers are ready (commit_pending), or is rolled back.
+bool Master::start_pending(std::shared_ptr<const Config> config) {
     Generation gen;
-    gen.number = ++last_generation_;
-    gen.config = config;
-    gen.count = config->worker_processes;
+    gen.number = last_generation_ = next_generation_number();
+    gen.config = std::move(config);
+    gen.count = gen.config->worker_processes;
     pending_ = gen;
-    loop_.arm(ready_deadline_, config->worker_ready_timeout);
-    if (!start_generation(*pending_)) roll_back("cannot start the new workers");
+    loop_.arm(ready_deadline_, gen.config->worker_ready_timeout);
+    if (!start_generation(*pending_)) {
+        roll_back("cannot start the new workers");
+        return false;
+    }
+    return true;
 }
 
 void Master::commit_pending() {
@@ -305,9 +402,22 @@ void Master::commit_pending() {
     old_.push_back(previous);
     respawn_.clear();
     drain_generation(previous.number);
-    reloads_ok_->fetch_add(1);
     LOG_NOTICE("configuration generation %u is serving; generation %u is draining", current_.number,
                previous.number);
+    forget_finished_generations();
+    limit_draining();
+    board_->master_pid.store(getpid());
+    if (quit_new_master_on_commit_) {
+        // Upgrade rolled back: our workers serve again, so the new master may go.
+        quit_new_master_on_commit_ = false;
+        if (new_master_ > 0) {
+            LOG_NOTICE("binary upgrade rolled back: this master's workers serve again; telling new master %d to quit",
+                       new_master_);
+            kill(new_master_, SIGQUIT);
+        }
+    } else {
+        reloads_ok_->fetch_add(1);
+    }
     if (reload_queued_) {
         reload_queued_ = false;
         reload();
@@ -332,6 +442,26 @@ void Master::roll_back(const std::string& why) {
     }
 }
 
+// At most max_draining_generations old generations drain at once: frequent reloads with
+// long-lived connections open must not pile up old workers (and their memory). Beyond it, the
+// oldest are retired: they close idle connections and tunnels now rather than at
+// shutdown_timeout.
+void Master::limit_draining() {
+    uint32_t limit = current_.config->max_draining_generations;
+    size_t draining = std::count_if(old_.begin(), old_.end(), [](const Generation& g) { return !g.retired; });
+    for (Generation& g : old_) {  // oldest first
+        if (draining <= limit) break;
+        if (g.retired) continue;
+        g.retired = true;
+        --draining;
+        retired_->fetch_add(1);
+        LOG_NOTICE("more than max_draining_generations (%u) generations draining: retiring generation %u", limit,
+                   g.number);
+        for (auto& [pid, w] : workers_)
+            if (w->generation == g.number) send_message(w->channel, Command::Retire);
+    }
+}
+
 void Master::drain_generation(uint32_t number) {
     for (auto& [pid, w] : workers_)
         if (w->generation == number && !w->draining) {
@@ -344,6 +474,10 @@ void Master::reap() {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == new_master_) {
+            on_new_master_exit(status);
+            continue;
+        }
         auto it = workers_.find(pid);
         if (it == workers_.end()) continue;
         std::unique_ptr<Worker> w = std::move(it->second);
@@ -388,14 +522,133 @@ void Master::reap() {
         reaped_.push_back(std::move(w));
         loop_.arm(free_reaped_, 0);
     }
-    // Forget old generations whose workers are all gone, and close listeners nobody uses.
+    forget_finished_generations();
+    maybe_finish();
+}
+
+// Forgets old generations whose workers are all gone, and closes listeners nobody uses.
+void Master::forget_finished_generations() {
     size_t before = old_.size();
     std::erase_if(old_, [&](const Generation& g) {
         return std::none_of(workers_.begin(), workers_.end(),
                             [&](const auto& kv) { return kv.second->generation == g.number; });
     });
     if (old_.size() != before) prune_listeners();
-    maybe_finish();
+}
+
+// USR2: exec the binary on disk as a new master that inherits our listening sockets and
+// shared-memory zones. Our pid file becomes PATH.oldbin, as with nginx, until the new master is
+// gone (rollback, or it failed) or we exit.
+void Master::start_upgrade() {
+    if (stopping_) return;
+    if (new_master_ > 0) {
+        LOG_NOTICE("binary upgrade already in progress (new master %d); SIGUSR2 ignored", new_master_);
+        return;
+    }
+    if (pending_) {
+        LOG_ALERT("binary upgrade refused: a reload is in progress; send SIGUSR2 again when it has finished");
+        upgrades_failed_->fetch_add(1);
+        return;
+    }
+    const std::vector<std::string>& argv = startup_command_line();
+    if (argv.empty()) return;
+    std::string oldbin = options_.pid_path + ".oldbin";
+    if (!pid_file_.empty()) {
+        if (rename(pid_file_.c_str(), oldbin.c_str()) < 0) {
+            LOG_ALERT("binary upgrade aborted: rename(\"%s\", \"%s\") failed: %m", pid_file_.c_str(), oldbin.c_str());
+            upgrades_failed_->fetch_add(1);
+            return;
+        }
+        pid_file_ = oldbin;
+    }
+    Inheritance in;
+    in.parent = getpid();
+    in.listeners = listeners_.all_fds();
+    in.zones = zones_.descriptors();
+    pid_t pid = exec_new_binary(argv, in);
+    if (pid < 0) {
+        LOG_ALERT("binary upgrade aborted: fork() failed: %m");
+        upgrades_failed_->fetch_add(1);
+        restore_pid_file();
+        return;
+    }
+    new_master_ = pid;
+    winched_ = false;
+    LOG_NOTICE("binary upgrade: started new master %d (%s); pid file is now %s", pid, argv[0].c_str(),
+               pid_file_.c_str());
+}
+
+// WINCH: during an upgrade, our workers drain (as in a reload) and are not respawned; the new
+// master's workers take every connection. The master stays, to roll back on HUP.
+void Master::stop_workers_for_upgrade() {
+    if (new_master_ <= 0) {
+        LOG_NOTICE("SIGWINCH ignored: no binary upgrade in progress");
+        return;
+    }
+    if (winched_ || stopping_) return;
+    if (pending_) roll_back("SIGWINCH during a binary upgrade");
+    winched_ = true;
+    LOG_NOTICE("binary upgrade: stopping this master's workers gracefully; new master %d serves", new_master_);
+    drain_generation(current_.number);
+    for (Generation& g : old_) drain_generation(g.number);
+}
+
+// HUP during an upgrade: this master takes the node back. Its workers are started again if WINCH
+// stopped them, and the new master is told to quit once they are ready.
+void Master::roll_back_upgrade() {
+    if (stopping_ || new_master_ <= 0) return;
+    restore_pid_file();
+    upgrades_rolled_back_->fetch_add(1);
+    if (!winched_) {
+        LOG_NOTICE("binary upgrade rolled back; telling new master %d to quit", new_master_);
+        kill(new_master_, SIGQUIT);
+        board_->master_pid.store(getpid());
+        return;
+    }
+    if (pending_) return;  // already bringing the workers back
+    winched_ = false;
+    quit_new_master_on_commit_ = true;
+    LOG_NOTICE("binary upgrade rollback: starting this master's workers again");
+    start_pending(current_.config);
+}
+
+void Master::on_new_master_exit(int status) {
+    pid_t pid = new_master_;
+    new_master_ = 0;
+    if (WIFSIGNALED(status))
+        LOG_ALERT("new master process %d exited on signal %d", pid, WTERMSIG(status));
+    else if (WEXITSTATUS(status) == 127)
+        LOG_ALERT("new master process %d could not execute the binary (exit code 127)", pid);
+    else
+        LOG_NOTICE("new master process %d exited with code %d", pid, WEXITSTATUS(status));
+    bool was_serving = first_ready_ && !stopping_;
+    if (!pid_file_.empty() && pid_file_ != options_.pid_path) {
+        // It failed, or quit before we did: we are the node's master again.
+        std::string error;
+        bool it_was_ready = read_pid_file(options_.pid_path, error) == pid;
+        LOG_NOTICE("binary upgrade did not complete; this master (%d) carries on", getpid());
+        if (!it_was_ready) upgrades_failed_->fetch_add(1);
+        restore_pid_file();
+    }
+    quit_new_master_on_commit_ = false;
+    if (winched_ && was_serving) {
+        // Our workers were stopped: bring them back, or the node would serve nothing.
+        winched_ = false;
+        LOG_NOTICE("starting this master's workers again");
+        start_pending(current_.config);
+    }
+    winched_ = false;
+    board_->master_pid.store(getpid());
+}
+
+void Master::restore_pid_file() {
+    std::string oldbin = options_.pid_path + ".oldbin";
+    if (pid_file_ != oldbin) return;
+    if (rename(oldbin.c_str(), options_.pid_path.c_str()) < 0) {
+        LOG_ALERT("rename(\"%s\", \"%s\") failed: %m", oldbin.c_str(), options_.pid_path.c_str());
+        return;
+    }
+    pid_file_ = options_.pid_path;
 }
 
 void Master::prune_listeners() {

@@ -17,6 +17,7 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "core/process/listeners.h"
+#include "core/process/upgrade.h"
 #include "core/shm/zone.h"
 #include "core/status.h"
 #include "event/loop.h"
@@ -26,6 +27,11 @@ namespace gw::process {
 struct MasterOptions {
     std::string conf_path;   // as given (for reloads)
     std::string prefix;
+    std::string pid_path;    // where this master's pid file is (written by main, or on readiness)
+    // Set when this master was started by a binary upgrade: what the old master handed over.
+    // It then writes its pid file only once its first generation of workers is ready, and
+    // exits if that does not happen within worker_ready_timeout.
+    std::optional<Inheritance> inherited;
 };
 
 class Master {
@@ -38,6 +44,10 @@ class Master {
     bool prepare();
     // Runs until stopped; returns the exit code.
     int run();
+    // The pid file that holds this master's pid now ("" when none was written yet): the
+    // configured path, or PATH.oldbin while a binary upgrade runs.
+    const std::string& pid_file() const { return pid_file_; }
+    void set_pid_file(std::string path) { pid_file_ = std::move(path); }
 
   private:
     struct Worker;
@@ -45,6 +55,7 @@ class Master {
         uint32_t number = 0;
         std::shared_ptr<const Config> config;
         int count = 0;
+        bool retired = false;  // told to close now: beyond max_draining_generations
     };
 
     bool start_generation(const Generation& gen);
@@ -53,6 +64,16 @@ class Master {
     void on_channel(Worker& w);
     void reap();
     void reload();
+    bool start_pending(std::shared_ptr<const Config> config);
+    uint32_t next_generation_number() const;
+    void limit_draining();
+    void forget_finished_generations();
+    void on_first_generation_ready();
+    void start_upgrade();
+    void stop_workers_for_upgrade();
+    void roll_back_upgrade();
+    void on_new_master_exit(int status);
+    void restore_pid_file();
     void commit_pending();
     void roll_back(const std::string& why);
     void graceful_stop();
@@ -73,6 +94,16 @@ class Master {
     std::atomic<uint64_t>* reloads_ok_ = nullptr;
     std::atomic<uint64_t>* reloads_failed_ = nullptr;
     std::atomic<uint64_t>* restarts_ = nullptr;
+    std::atomic<uint64_t>* retired_ = nullptr;
+    std::atomic<uint64_t>* upgrades_ok_ = nullptr;
+    std::atomic<uint64_t>* upgrades_failed_ = nullptr;
+    std::atomic<uint64_t>* upgrades_rolled_back_ = nullptr;
+
+    std::string pid_file_;
+    bool first_ready_ = false;        // the first generation this master started is ready
+    pid_t new_master_ = 0;            // binary upgrade: the new master, while it runs
+    bool winched_ = false;            // binary upgrade: our workers were stopped (WINCH)
+    bool quit_new_master_on_commit_ = false;  // upgrade rollback: once our workers are back
 
     uint32_t last_generation_ = 0;
     Generation current_;
@@ -84,6 +115,7 @@ class Master {
     bool reload_queued_ = false;
     bool stopping_ = false;
     int signal_fd_ = -1;
+    int exit_code_ = 0;
 
     struct Respawn {
         int failures = 0;      // consecutive quick deaths

@@ -2,6 +2,7 @@
 // when the last process unmaps and closes it, and its descriptor can be passed across exec.
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,8 +133,26 @@ Zone* ZoneRegistry::get(const std::string& name, uint64_t size, uint32_t layout_
     auto it = zones_.find(name);
     if (it != zones_.end()) {
         Zone* z = it->second.get();
-        if (z->size() == round_to_pages(size) && z->header()->layout_version == layout_version)
+        if (z->size() == round_to_pages(size) && z->header()->layout_version == layout_version) {
+            last_origin_ = Origin::Reused;
             return z;
+        }
+    }
+    last_origin_ = Origin::Created;
+    if (auto offer = offers_.find(name); offer != offers_.end() && it == zones_.end()) {
+        int fd = offer->second;
+        offers_.erase(offer);
+        std::unique_ptr<Zone> adopted = Zone::adopt(fd, name, layout_version);
+        if (adopted && adopted->size() == round_to_pages(size)) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);  // cleared for the exec that brought it here
+            last_origin_ = Origin::Adopted;
+            return zones_.emplace(name, std::move(adopted)).first->second.get();
+        }
+        if (adopted)
+            adopted.reset();  // mapped, but of another size: unmapped, and fd closed with it
+        else
+            close(fd);
+        last_origin_ = Origin::Replaced;
     }
     std::unique_ptr<Zone> fresh = Zone::create(name, size, layout_version);
     if (!fresh) return nullptr;
@@ -158,6 +177,22 @@ void ZoneRegistry::retain_only(const std::map<std::string, bool>& keep) {
             it = zones_.erase(it);
     }
     graveyard_.clear();
+}
+
+void ZoneRegistry::offer(const std::string& name, int fd) {
+    if (auto it = offers_.find(name); it != offers_.end()) close(it->second);
+    offers_[name] = fd;
+}
+
+void ZoneRegistry::drop_offers() {
+    for (const auto& [name, fd] : offers_) close(fd);
+    offers_.clear();
+}
+
+std::map<std::string, int> ZoneRegistry::descriptors() const {
+    std::map<std::string, int> out;
+    for (const auto& [name, zone] : zones_) out[name] = zone->fd();
+    return out;
 }
 
 Zone* ZoneRegistry::find(const std::string& name) const {

@@ -110,12 +110,25 @@ class ZoneRegistry {
     // Drops zones not named in `keep` (after a reload has committed).
     void retain_only(const std::map<std::string, bool>& keep);
     Zone* find(const std::string& name) const;
+    // Binary upgrade: a zone descriptor inherited from the previous binary. The next get() of
+    // that name adopts it with its contents when it matches (size and layout version) and
+    // otherwise creates a fresh zone; `adopted` then says which happened.
+    void offer(const std::string& name, int fd);
+    // Inherited zones never asked for by get(): closed.
+    void drop_offers();
+    // Every zone, for handing over in a binary upgrade.
+    std::map<std::string, int> descriptors() const;
+
+    enum class Origin { Created, Reused, Adopted, Replaced };  // Replaced: an inherited one did not match
+    Origin last_origin() const { return last_origin_; }
 
   private:
     std::map<std::string, std::unique_ptr<Zone>> zones_;
     // Zones replaced by get() (same name, other size or layout): kept mapped until
     // retain_only(), because the caller may still hold pointers into them.
     std::vector<std::unique_ptr<Zone>> graveyard_;
+    std::map<std::string, int> offers_;
+    Origin last_origin_ = Origin::Created;
 };
 
 }  // namespace gw::shm

@@ -1,0 +1,16 @@
+// `gatewayd -s upgrade`: the whole binary-upgrade dance in one command, each step printed, each
+// wait bounded, and a rollback (the old master takes over again) on any failure:
+//   1. SIGUSR2 to the master: it execs the binary on disk, handing over sockets and zones;
+//   2. wait until the new master's workers are ready (it then writes the pid file);
+//   3. SIGWINCH to the old master: its workers drain; wait until they are gone;
+//   4. SIGQUIT to the old master; wait until it has exited.
+#pragma once
+
+#include "core/config/config.h"
+
+namespace gw::process {
+
+// Returns the exit status for the command: 0 when the new master serves alone, 1 otherwise.
+int run_upgrade_command(const Config& config);
+
+}  // namespace gw::process
