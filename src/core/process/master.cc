@@ -67,6 +67,7 @@ Master::~Master() {
 }
 
 bool Master::prepare() {
+    raise_fd_limit(*current_.config);
     std::string error;
     if (options_.inherited) {
         if (!listeners_.adopt(options_.inherited->listeners, error)) LOG_ALERT("binary upgrade: %s", error.c_str());
@@ -360,6 +361,7 @@ void Master::reload() {
         return;
     }
     auto config = std::make_shared<const Config>(std::move(*loaded));
+    if (config->worker_connections != current_.config->worker_connections) raise_fd_limit(*config);
     std::string error;
     if (!listeners_.ensure(*config, config->worker_processes, error)) {
         LOG_EMERG("%s", error.c_str());

@@ -64,21 +64,6 @@ bool drop_privileges(const Config& cfg) {
     return true;
 }
 
-// Each client connection may hold an upstream connection too (a proxied request, a WebSocket
-// tunnel): make room for twice worker_connections descriptors, as far as the hard limit allows
-// (root may raise the hard limit as well).
-void raise_fd_limit(const Config& cfg) {
-    rlim_t want = static_cast<rlim_t>(cfg.worker_connections) * 2 + 1024;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
-    if (rl.rlim_max < want && geteuid() == 0) rl.rlim_max = want;
-    rl.rlim_cur = std::min(want, rl.rlim_max);
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) LOG_WARN("setrlimit(RLIMIT_NOFILE, %llu) failed: %m", (unsigned long long)want);
-    if (rl.rlim_cur < want)
-        LOG_WARN("worker_connections %u need %llu descriptors, the limit is %llu", cfg.worker_connections,
-                 (unsigned long long)want, (unsigned long long)rl.rlim_cur);
-}
-
 class Worker {
   public:
     explicit Worker(const WorkerSpec& spec) : spec_(spec), access_log_(spec.config->access_log) {}
@@ -118,7 +103,6 @@ int Worker::run() {
     WorkerSlot& slot = spec_.board->slots[spec_.board_slot];
     slot.pid.store(getpid());
 
-    raise_fd_limit(cfg);
     if (!access_log_.open()) {
         LOG_EMERG("cannot open access log \"%s\": %m", cfg.access_log.path.c_str());
         return 2;
@@ -264,5 +248,27 @@ void run_worker(const WorkerSpec& spec) {
     }
     _exit(code);  // never run the master's destructors (they would remove its pid file)
 }
+
+// Each client connection may hold an upstream connection too (a proxied request, a WebSocket
+// tunnel): make room for twice worker_connections descriptors, as far as the hard limit allows
+// (root may raise the hard limit as well). The master does it, once per configuration load,
+// and its workers inherit the limit.
+void raise_fd_limit(const Config& cfg) {
+    rlim_t want = static_cast<rlim_t>(cfg.worker_connections) * 2 + 1024;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+    rlim_t hard = rl.rlim_max;
+    if (hard < want && geteuid() == 0) {
+        rl.rlim_cur = rl.rlim_max = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) return;
+        rl.rlim_max = hard;  // not permitted here (a container, say): go as far as the hard limit
+    }
+    rl.rlim_cur = std::min(want, hard);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) LOG_WARN("setrlimit(RLIMIT_NOFILE, %llu) failed: %m", (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur < want)
+        LOG_WARN("worker_connections %u need %llu descriptors, the hard limit is %llu", cfg.worker_connections,
+                 (unsigned long long)want, (unsigned long long)hard);
+}
+
 
 }  // namespace gw::process

@@ -30,6 +30,9 @@ struct WorkerSpec {
 // Runs in the forked child; never returns.
 [[noreturn]] void run_worker(const WorkerSpec& spec);
 
+// Raises RLIMIT_NOFILE for worker_connections (called by the master; workers inherit it).
+void raise_fd_limit(const Config& cfg);
+
 // Closes every descriptor above 2 except those in `keep` (a child must not hold the master's
 // listening sockets or other workers' channels, or they would outlive their owners).
 void close_fds_except(const std::vector<int>& keep);
