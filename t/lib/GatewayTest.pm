@@ -146,8 +146,9 @@ sub run_gatewayd {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out or _exit(126);
         open STDERR, '>', $err or _exit(126);
-        { no warnings qw(exec); exec { $BINARY } $BINARY, @args; }
-        print STDERR "exec $BINARY: $!\n";
+        my $bin = $opt->{binary} // $BINARY;
+        { no warnings qw(exec); exec { $bin } $bin, @args; }
+        print STDERR "exec $bin: $!\n";
         _exit(127);
     }
     my $deadline = time + $timeout;
@@ -180,7 +181,7 @@ sub run_gatewayd {
 
 # Starts the master in the foreground (-F) as our child and waits until it is ready.
 # Options: args (replaces the default "-F -p DIR -c CONF"), extra (appended), ready (default 1),
-# timeout (readiness deadline, default 10 s).
+# timeout (readiness deadline, default 10 s), binary (default: the one under test).
 sub start {
     my ($self, %opt) = @_;
     my @args = $opt{args} ? @{ $opt{args} } : ('-F', '-p', $self->{dir}, '-c', $self->{conf});
@@ -192,8 +193,9 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $log or _exit(126);
         open STDERR, '>>', $log or _exit(126);
-        { no warnings qw(exec); exec { $BINARY } $BINARY, @args; }
-        print STDERR "exec $BINARY: $!\n";
+        my $bin = $opt{binary} // $BINARY;
+        { no warnings qw(exec); exec { $bin } $bin, @args; }
+        print STDERR "exec $bin: $!\n";
         _exit(127);
     }
     $self->{pid} = $pid;
@@ -269,6 +271,17 @@ sub alive {
 sub wait_exit {
     my ($self, $timeout) = @_;
     return wait_until(sub { !$self->alive }, $timeout // 10, 0.01);
+}
+
+# After a binary upgrade: the instance's master is now $pid, which is not our child.
+sub adopt_master {
+    my ($self, $pid) = @_;
+    $self->remember;
+    $self->{pid} = $pid;
+    $self->{child} = 0;
+    $self->{exit} = undef;
+    $self->{seen}{$pid} = 1;
+    return $self;
 }
 
 # The master's wait status (foreground only; undef while running).
