@@ -180,6 +180,7 @@ void Master::on_first_generation_ready() {
     if (!options_.inherited) return;
     loop_.cancel(ready_deadline_);
     board_->master_pid.store(getpid());
+    board_->master_started_unix.store(time(nullptr));
     board_->generation.store(current_.number);
     board_->worker_processes.store(current_.count);
     upgrades_ok_->fetch_add(1);
