@@ -10,7 +10,7 @@
 
 namespace gw {
 
-constexpr uint32_t kStatusLayoutVersion = 1;
+constexpr uint32_t kStatusLayoutVersion = 2;  // 2: WorkerSlot::gauge_ledger
 constexpr uint32_t kMaxWorkerSlots = 2048;
 
 enum class SlotState : uint32_t { Free = 0, Starting = 1, Ready = 2, Draining = 3 };
@@ -22,6 +22,10 @@ struct WorkerSlot {
     std::atomic<int64_t> connections;   // open client connections
     std::atomic<uint64_t> requests;     // requests answered by this process
     std::atomic<int64_t> started_unix;  // seconds
+    // Metrics zone offset of the worker's gauge ledger (metrics::Store::set_ledger_home), 0 for
+    // none. The master takes it with exchange(0) when it reaps the worker, before the slot can be
+    // reused, and settles it: a worker killed with SIGKILL leaves no gauge drift behind.
+    std::atomic<uint64_t> gauge_ledger;
 };
 
 struct StatusBoard {

@@ -1,9 +1,11 @@
-// The metrics store: find-or-create, values shared across processes, and the exposition format.
+// The metrics store: find-or-create, values shared across processes, the exposition format, and
+// the gauge ledgers that undo a dead worker's share.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <string>
@@ -12,8 +14,10 @@
 #include <gtest/gtest.h>
 
 #include "core/metrics/store.h"
+#include "core/status.h"
 
 using gw::metrics::Histogram;
+using gw::metrics::OwnedGauge;
 using gw::metrics::Store;
 using gw::shm::Zone;
 
@@ -441,4 +445,262 @@ TEST(Metrics, CrossProcessCounters) {
     EXPECT_EQ(per_lines, kSeries);
     EXPECT_EQ(lat_count, uint64_t(kChildren) * kSeries);
     EXPECT_EQ(seen.count("lat_seconds_count{n=\"4\"}"), 1u);
+}
+
+// --- Owned gauges and ledgers -------------------------------------------------------------------
+
+namespace {
+
+// Ledger homes where the daemon keeps them: the worker slots of a status board in another zone.
+struct Homes {
+    std::unique_ptr<Zone> zone = Zone::create("status", 1 << 20, gw::kStatusLayoutVersion);
+    gw::StatusBoard* board = zone ? gw::StatusBoard::attach(*zone) : nullptr;
+    std::atomic<uint64_t>& operator[](int slot) { return board->slots[slot].gauge_ledger; }
+};
+
+uint64_t in_use(const Zone& z) { return gw::shm::Slab::stats(z.base()).bytes_in_use; }
+
+}  // namespace
+
+TEST(OwnedGauge, SettlingAWorkerTakesAwayExactlyItsShare) {
+    auto z = make_zone();
+    Homes homes;
+    ASSERT_TRUE(z && homes.board);
+    Store master(*z);
+    Store w1(*z), w2(*z);
+    w1.set_ledger_home(&homes[0]);
+    w2.set_ledger_home(&homes[1]);
+
+    OwnedGauge a1 = w1.owned_gauge("conns", R"(state="active")", "Connections.");
+    OwnedGauge i1 = w1.owned_gauge("conns", R"(state="idle")", "");
+    OwnedGauge a2 = w2.owned_gauge("conns", R"(state="active")", "");
+    OwnedGauge i2 = w2.owned_gauge("conns", R"(state="idle")", "");
+    ASSERT_TRUE(a1 && i1 && a2 && i2);
+    EXPECT_EQ(a1.shared(), a2.shared()) << "one series, two owners";
+    EXPECT_EQ(a1.shared(), master.gauge("conns", R"(state="active")", ""));
+    EXPECT_NE(homes[0].load(), 0u);
+    EXPECT_NE(homes[1].load(), 0u);
+    EXPECT_NE(homes[0].load(), homes[1].load());
+
+    a1.add(5);
+    a1.dec();
+    i1.inc();
+    a2.add(3);
+    i2.add(7);
+    i2.dec();
+    master.gauge("conns", R"(state="idle")", "")->fetch_add(100);  // plain gauge: nobody's share
+    EXPECT_EQ(a1.value(), 7);
+    EXPECT_EQ(i2.value(), 107);
+    EXPECT_EQ(a1.mine(), 4);
+    EXPECT_EQ(a2.mine(), 3);
+    EXPECT_EQ(i1.mine(), 1);
+    EXPECT_EQ(i2.mine(), 6);
+
+    // Worker 1 is gone: its 4 active and 1 idle go with it.
+    master.settle_ledger(homes[0].exchange(0));
+    EXPECT_EQ(a2.value(), 3);
+    EXPECT_EQ(i2.value(), 106);
+    EXPECT_EQ(render(master),
+              "# HELP conns Connections.\n"
+              "# TYPE conns gauge\n"
+              "conns{state=\"active\"} 3\n"
+              "conns{state=\"idle\"} 106\n");
+
+    // Settling again is harmless: the home now says 0.
+    master.settle_ledger(homes[0].exchange(0));
+    master.settle_ledger(0);
+    EXPECT_EQ(a2.value(), 3);
+    EXPECT_EQ(i2.value(), 106);
+
+    // Worker 2 keeps counting, then goes too.
+    a2.inc();
+    EXPECT_EQ(a2.value(), 4);
+    master.settle_ledger(homes[1].exchange(0));
+    EXPECT_EQ(a2.value(), 0);
+    EXPECT_EQ(i2.value(), 100);
+}
+
+TEST(OwnedGauge, SameSeriesTwiceSharesOneEntry) {
+    auto z = make_zone();
+    Homes homes;
+    Store w(*z);
+    w.set_ledger_home(&homes[0]);
+    OwnedGauge a = w.owned_gauge("inflight", "", "");
+    uint64_t after_first = in_use(*z);
+    OwnedGauge b = w.owned_gauge("inflight", "", "");
+    EXPECT_EQ(in_use(*z), after_first);
+    a.inc();
+    b.add(2);
+    EXPECT_EQ(a.mine(), 3);
+    EXPECT_EQ(b.mine(), 3);
+    Store master(*z);
+    master.settle_ledger(homes[0].exchange(0));
+    EXPECT_EQ(master.gauge("inflight", "", "")->load(), 0);
+}
+
+TEST(OwnedGauge, LedgerGrowsPastOneBlockAndGivesItAllBack) {
+    auto z = make_zone();
+    Homes homes;
+    Store master(*z);
+    constexpr int kGauges = 400;  // blocks of 15, 31, 63, 127, 127, 127 entries
+    auto labels = [](int i) { return "i=\"" + std::to_string(i) + "\""; };
+    for (int i = 0; i < kGauges; ++i) {
+        auto* g = master.gauge("many", labels(i), "");
+        ASSERT_TRUE(g);
+        g->store(i % 3);  // the master's own part, which must survive settling
+    }
+    uint64_t before = in_use(*z);
+
+    Store w(*z);
+    w.set_ledger_home(&homes[7]);
+    std::vector<OwnedGauge> gs;
+    for (int i = 0; i < kGauges; ++i) {
+        gs.push_back(w.owned_gauge("many", labels(i), ""));
+        ASSERT_TRUE(gs.back()) << i;
+        gs.back().add(i + 1);
+    }
+    EXPECT_GE(in_use(*z), before + 256 + 512 + 1024 + 2048 * 3);
+    for (int i = 0; i < kGauges; ++i) ASSERT_EQ(gs[i].value(), i % 3 + i + 1);
+
+    uint64_t ledger = homes[7].exchange(0);
+    ASSERT_NE(ledger, 0u);
+    master.settle_ledger(ledger);
+    for (int i = 0; i < kGauges; ++i)
+        ASSERT_EQ(master.gauge("many", labels(i), "")->load(), i % 3) << i;
+    EXPECT_EQ(in_use(*z), before) << "every ledger block goes back to the slab";
+    // The same offset again (a bug in the caller) finds no ledger there and does nothing.
+    master.settle_ledger(ledger);
+    EXPECT_EQ(master.gauge("many", labels(5), "")->load(), 5 % 3);
+    EXPECT_EQ(in_use(*z), before);
+}
+
+TEST(OwnedGauge, StoreWithoutHomeSettlesItselfWhenDestroyed) {
+    auto z = make_zone();
+    Store master(*z);
+    auto* total = master.gauge("held", "", "");
+    total->store(10);
+    uint64_t before = in_use(*z);
+    {
+        Store w(*z);
+        OwnedGauge g = w.owned_gauge("held", "", "");
+        g.add(4);
+        EXPECT_EQ(total->load(), 14);
+        EXPECT_GT(in_use(*z), before);
+    }
+    EXPECT_EQ(total->load(), 10);
+    EXPECT_EQ(in_use(*z), before);
+}
+
+TEST(OwnedGauge, HomeSetLateIsPublishedAndALeftOverLedgerIsSettled) {
+    auto z = make_zone();
+    Homes homes;
+    Store master(*z);
+    auto* total = master.gauge("held", "", "");
+    uint64_t before = in_use(*z);
+
+    // A worker that died and was never settled (its master died with it).
+    auto dead = std::make_unique<Store>(*z);
+    dead->set_ledger_home(&homes[3]);
+    dead->owned_gauge("held", "", "").add(6);
+    dead.reset();  // with a home, the ledger outlives the Store
+    EXPECT_EQ(total->load(), 6);
+    ASSERT_NE(homes[3].load(), 0u);
+
+    // Its slot's next worker counts first, then learns its home.
+    Store w(*z);
+    OwnedGauge g = w.owned_gauge("held", "", "");
+    g.add(2);
+    w.set_ledger_home(&homes[3]);
+    EXPECT_EQ(total->load(), 2) << "the dead worker's 6 are gone";
+    master.settle_ledger(homes[3].exchange(0));
+    EXPECT_EQ(total->load(), 0);
+    EXPECT_EQ(in_use(*z), before);
+}
+
+TEST(OwnedGauge, FullZoneGivesAGaugeThatCountsNothing) {
+    OwnedGauge none;
+    EXPECT_FALSE(none);
+    none.inc();
+    none.add(5);
+    EXPECT_EQ(none.value(), 0);
+    EXPECT_EQ(none.shared(), nullptr);
+
+    auto z = make_zone(8192);  // no room for the store's root
+    {
+        gw::shm::LockGuard g(z->mutex());
+        ASSERT_NE(z->alloc(16), 0u);
+    }
+    Store s(*z);
+    OwnedGauge g = s.owned_gauge("g", "", "");
+    EXPECT_FALSE(g);
+    g.inc();  // a no-op, not a crash
+}
+
+// A worker process holding requests is SIGKILLed; the "master" settles its ledger from its slot
+// and the total comes back to the master's own share. One child is stopped after its updates
+// (exact), one is killed while updating in a tight loop: then the update the kill interrupts may
+// be half done, which leaves the total off by at most one.
+TEST(OwnedGauge, KilledWorkerIsSettledByTheParent) {
+    auto z = make_zone();
+    Homes homes;
+    ASSERT_TRUE(z && homes.board);
+    Store parent(*z);
+    OwnedGauge mine = parent.owned_gauge("inflight", R"(server="a")", "In flight.");
+    mine.add(2);
+    auto* other = parent.gauge("inflight", R"(server="b")", "");
+    ASSERT_TRUE(other);
+    uint64_t before = in_use(*z);
+    alarm(60);
+
+    for (bool spinning : {false, true}) {
+        int ready[2];
+        ASSERT_EQ(pipe(ready), 0);
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            close(ready[0]);
+            Store s(*z);
+            s.set_ledger_home(&homes[5]);
+            OwnedGauge g = s.owned_gauge("inflight", R"(server="a")", "");
+            OwnedGauge other = s.owned_gauge("inflight", R"(server="b")", "");
+            if (!g || !other) _exit(1);
+            for (int i = 0; i < 1000; ++i) g.inc();
+            for (int i = 0; i < 995; ++i) g.dec();
+            other.add(3);
+            if (write(ready[1], "x", 1) != 1) _exit(2);
+            if (spinning)
+                for (;;) {
+                    g.inc();
+                    other.dec();
+                    g.dec();
+                    other.inc();
+                }
+            for (;;) pause();
+        }
+        close(ready[1]);
+        char b;
+        ASSERT_EQ(read(ready[0], &b, 1), 1);
+        close(ready[0]);
+        if (!spinning) {
+            EXPECT_EQ(mine.value(), 2 + 5);
+            EXPECT_EQ(other->load(), 3);
+        } else {
+            usleep(20000);  // let it spin
+        }
+        ASSERT_EQ(kill(pid, SIGKILL), 0);
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+
+        parent.settle_ledger(homes[5].exchange(0));
+        if (!spinning) {
+            EXPECT_EQ(mine.value(), 2);
+            EXPECT_EQ(other->load(), 0);
+        } else {
+            EXPECT_LE(std::abs(mine.value() - 2) + std::abs(other->load()), 1)
+                << mine.value() << " " << other->load();
+        }
+        EXPECT_EQ(in_use(*z), before) << "the child's ledger is freed";
+    }
+    alarm(0);
 }

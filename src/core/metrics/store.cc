@@ -6,12 +6,20 @@
 //   Series:  family, labels, hash, next in bucket chain, next in family, type, then the value
 //            (atomic<uint64_t>, atomic<int64_t> or Histogram) right after the record.
 //   String:  uint32_t length, then the bytes.
+//   Ledger:  one chain of blocks per process that owns gauges, linked by `next`; each entry is
+//            {offset of a gauge's value, the net amount that process has added to it}.
 //
 // Writers (find-or-create) hold the zone mutex. Every list is append-only and a record is fully
 // built before the single release store that links it in, so readers (the lock-free lookup
 // fast path and render()) walk the lists with acquire loads and never take the mutex.
+//
+// A ledger is written by its own process only: blocks and entries are added under the mutex,
+// amounts are changed lock-free by OwnedGauge. It is read (and freed) by settle_ledger() under
+// the mutex once that process is dead. Every step that links something is a release store of a
+// fully built record, so a ledger left behind by a process killed mid-append is still whole.
 #include "core/metrics/store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -219,6 +227,43 @@ uint64_t series_value(shm::Zone& zone, std::string_view name, std::string_view l
     return series_off + kValueOffset;
 }
 
+struct LedgerEntry {
+    uint64_t gauge;                // zone offset of the series' std::atomic<int64_t>
+    std::atomic<int64_t> amount;   // net amount the owner has added to it; the owner writes it
+};
+
+struct LedgerBlock {
+    uint32_t magic;
+    uint16_t capacity;             // entries
+    std::atomic<uint16_t> used;    // entries filled, published with release
+    std::atomic<uint64_t> next;    // next block, published with release
+    // LedgerEntry entries[capacity] follow
+};
+static_assert(sizeof(LedgerEntry) == 16 && sizeof(LedgerBlock) == 16);
+
+constexpr uint32_t kLedgerMagic = 0x3144474cU;  // "LGD1"
+// Blocks double from 256 bytes (15 entries: most workers need no more) to the biggest slab
+// class, 2048 bytes (127 entries), and stay there.
+constexpr uint64_t kFirstLedgerBlock = 256;
+constexpr uint64_t kMaxLedgerBlock = 2048;
+
+LedgerEntry* ledger_entries(LedgerBlock* b) { return reinterpret_cast<LedgerEntry*>(b + 1); }
+
+bool in_zone(const shm::Zone& zone, uint64_t off, uint64_t size) {
+    return off != 0 && off % 8 == 0 && off < zone.size() && size <= zone.size() - off;
+}
+
+// The block at `off`, or nullptr when `off` is not a plausible ledger block: settling must not
+// walk off into the zone after a bogus or repeated offset.
+LedgerBlock* ledger_block(const shm::Zone& zone, uint64_t off) {
+    if (!in_zone(zone, off, sizeof(LedgerBlock))) return nullptr;
+    auto* b = zone.at<LedgerBlock>(off);
+    if (b->magic != kLedgerMagic || b->capacity == 0 ||
+        !in_zone(zone, off, sizeof(LedgerBlock) + b->capacity * sizeof(LedgerEntry)))
+        return nullptr;
+    return b;
+}
+
 void append_uint(std::string& out, uint64_t v) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof(buf), v);
@@ -301,6 +346,10 @@ Store::Store(shm::Zone& zone) : zone_(zone) {
     zone_.header()->root = off;
 }
 
+Store::~Store() {
+    if (!ledger_home_ && ledger_head_) settle_ledger(ledger_head_);
+}
+
 std::atomic<uint64_t>* Store::counter(std::string_view name, std::string_view labels,
                                       std::string_view help) {
     uint64_t off = series_value(zone_, name, labels, help, Type::Counter, {});
@@ -324,6 +373,95 @@ Histogram* Store::histogram(std::string_view name, std::string_view labels, std:
     }
     uint64_t off = series_value(zone_, name, labels, help, Type::Histogram, bounds_seconds);
     return zone_.at<Histogram>(off);
+}
+
+OwnedGauge Store::owned_gauge(std::string_view name, std::string_view labels,
+                              std::string_view help) {
+    uint64_t off = series_value(zone_, name, labels, help, Type::Gauge, {});
+    if (!off) return {};
+    uint64_t entry = 0;
+    if (auto it = ledger_index_.find(off); it != ledger_index_.end()) {
+        entry = it->second;
+    } else {
+        shm::LockGuard lock(zone_.mutex());
+        entry = new_ledger_entry(off);
+        // No entry, no counting: a share nobody could settle would drift again.
+        if (!entry) return {};
+        ledger_index_.emplace(off, entry);
+    }
+    return OwnedGauge(zone_.at<std::atomic<int64_t>>(off), &zone_.at<LedgerEntry>(entry)->amount);
+}
+
+uint64_t Store::new_ledger_entry(uint64_t gauge_offset) {
+    LedgerBlock* tail = zone_.at<LedgerBlock>(ledger_tail_);
+    if (!tail || tail->used.load(std::memory_order_relaxed) == tail->capacity) {
+        uint64_t size = tail ? std::min<uint64_t>(
+                                   (sizeof(LedgerBlock) + tail->capacity * sizeof(LedgerEntry)) * 2,
+                                   kMaxLedgerBlock)
+                             : kFirstLedgerBlock;
+        uint64_t off = zone_.alloc(size);
+        if (!off) return 0;
+        auto* b = new (zone_.at<LedgerBlock>(off)) LedgerBlock{};  // slab memory is zeroed
+        b->magic = kLedgerMagic;
+        b->capacity = uint16_t((size - sizeof(LedgerBlock)) / sizeof(LedgerEntry));
+        if (tail) {
+            tail->next.store(off, std::memory_order_release);
+        } else {
+            ledger_head_ = off;
+            // Published before any entry can hold an amount: from here on, whatever this
+            // process adds can be undone.
+            if (ledger_home_) ledger_home_->store(off, std::memory_order_release);
+        }
+        ledger_tail_ = off;
+        tail = b;
+    }
+    uint16_t i = tail->used.load(std::memory_order_relaxed);
+    LedgerEntry* e = new (&ledger_entries(tail)[i]) LedgerEntry{};
+    e->gauge = gauge_offset;
+    tail->used.store(uint16_t(i + 1), std::memory_order_release);
+    return uint64_t(reinterpret_cast<char*>(e) - zone_.base());
+}
+
+void Store::set_ledger_home(std::atomic<uint64_t>* home) {
+    ledger_home_ = home;
+    if (!home) return;
+    uint64_t left = home->exchange(ledger_head_, std::memory_order_acq_rel);
+    // A slot is reused only after its previous process was reaped, so a ledger still there
+    // is a dead process's that was never settled (say, by a master that died itself).
+    if (left && left != ledger_head_) settle_ledger(left);
+}
+
+void Store::settle_ledger(uint64_t ledger) {
+    if (!ledger) return;
+    if (ledger == ledger_head_) {  // this process's own, at its end
+        if (ledger_home_) {
+            uint64_t expected = ledger;
+            ledger_home_->compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+        }
+        ledger_head_ = ledger_tail_ = 0;
+        ledger_index_.clear();
+    }
+    shm::LockGuard lock(zone_.mutex());
+    // Bounded, in case of a cycle: no zone holds more blocks than this.
+    uint64_t max_blocks = zone_.size() / kFirstLedgerBlock;
+    for (uint64_t off = ledger; off && max_blocks--;) {
+        LedgerBlock* b = ledger_block(zone_, off);
+        if (!b) break;
+        uint16_t used = std::min(b->used.load(std::memory_order_acquire), b->capacity);
+        for (uint16_t i = 0; i < used; ++i) {
+            const LedgerEntry& e = ledger_entries(b)[i];
+            int64_t amount = e.amount.load(std::memory_order_relaxed);
+            uint64_t g = e.gauge;
+            if (!amount || g <= kValueOffset || !in_zone(zone_, g, sizeof(std::atomic<int64_t>)))
+                continue;
+            if (zone_.at<Series>(g - kValueOffset)->type != Type::Gauge) continue;
+            zone_.at<std::atomic<int64_t>>(g)->fetch_sub(amount, std::memory_order_relaxed);
+        }
+        uint64_t next = b->next.load(std::memory_order_acquire);
+        b->magic = 0;  // a second settle of the same offset stops here
+        zone_.free(off);
+        off = next;
+    }
 }
 
 void Store::render(std::string& out) const {

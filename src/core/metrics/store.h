@@ -5,6 +5,12 @@
 // route answers with a new status) and then updated lock-free through the returned pointers, which
 // stay valid for the life of the zone. Series are never removed: a Prometheus counter must not go
 // backwards, even when a reload drops the route it counts.
+//
+// Gauges that workers move up and down for what they hold (upstream connections, requests in
+// flight) are OwnedGauges: besides the shared total, each process keeps its own net share in a
+// ledger in the zone, published in its status-board slot. A worker killed with SIGKILL cannot
+// undo its share; the master settles the dead worker's ledger instead (settle_ledger), so the
+// totals stay exact and least_conn does not shun a server for requests nobody holds any more.
 #pragma once
 
 #include <atomic>
@@ -12,12 +18,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "core/shm/zone.h"
 
 namespace gw::metrics {
 
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;  // 2: per-process gauge ledgers
 constexpr size_t kMaxBuckets = 16;
 
 enum class Type : uint8_t { Counter, Gauge, Histogram };
@@ -34,10 +41,52 @@ struct Histogram {
     void observe_micros(uint64_t micros);
 };
 
+// A gauge this process moves for what it holds, with its own share kept in its ledger (see
+// Store::owned_gauge). A cheap value type; a default-constructed (or failed) one counts nothing.
+// Updated by one thread of one process only: the ledger entry has a single writer.
+class OwnedGauge {
+  public:
+    OwnedGauge() = default;
+
+    // Two relaxed operations: the shared total (an RMW, other workers add to it too), then this
+    // process's entry (a plain load and store, it is the only writer). A SIGKILL landing in the
+    // couple of instructions between the two leaves this one delta in the total but not in the
+    // ledger, so settling is off by it. Closing the window would need both words updated as
+    // one, i.e. no shared total: /metrics and least_conn summing every worker's share per read.
+    void add(int64_t delta) {
+        if (!total_) return;
+        total_->fetch_add(delta, std::memory_order_relaxed);
+        mine_->store(mine_->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    }
+    void inc() { add(1); }
+    void dec() { add(-1); }
+
+    // The total across all processes, and this process's share of it.
+    int64_t value() const { return total_ ? total_->load(std::memory_order_relaxed) : 0; }
+    int64_t mine() const { return mine_ ? mine_->load(std::memory_order_relaxed) : 0; }
+    // The shared total, for readers that take a pointer (the balancer); nullptr when this gauge
+    // counts nothing. Writing through it would bypass the ledger.
+    std::atomic<int64_t>* shared() const { return total_; }
+    explicit operator bool() const { return total_ != nullptr; }
+
+  private:
+    friend class Store;
+    OwnedGauge(std::atomic<int64_t>* total, std::atomic<int64_t>* mine)
+        : total_(total), mine_(mine) {}
+
+    std::atomic<int64_t>* total_ = nullptr;  // the series' value, in the zone
+    std::atomic<int64_t>* mine_ = nullptr;   // this process's ledger entry, in the zone
+};
+
 class Store {
   public:
     // Attaches to `zone`, creating the store's root in it on first use (under the zone mutex).
     explicit Store(shm::Zone& zone);
+    // A Store that was never given a ledger home settles its own ledger: nobody else can find
+    // it. With a home, the ledger outlives the Store; whoever reads the home settles it.
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
 
     // Find-or-create. `labels` is the inside of the braces, already escaped, e.g.
     // `route="hello",code="200"`, or empty. `help` is used when the family is first created.
@@ -49,12 +98,37 @@ class Store {
     Histogram* histogram(std::string_view name, std::string_view labels, std::string_view help,
                          std::span<const double> bounds_seconds);
 
+    // Find-or-create a gauge series as gauge() does, and an entry for it in this process's
+    // ledger (the same entry again when this Store already has one for the series). Returns an
+    // empty OwnedGauge when the zone is full. A Store's ledger belongs to the process that made
+    // the Store: a child of fork() makes its own Store.
+    OwnedGauge owned_gauge(std::string_view name, std::string_view labels, std::string_view help);
+
+    // Where this process's ledger is published (the zone offset of its first block), for
+    // settle_ledger() after the process is gone: a word that outlives it, such as its
+    // WorkerSlot::gauge_ledger. Call it before moving any owned gauge. A ledger found still
+    // published there belonged to a process that is gone and was never settled: it is settled.
+    void set_ledger_home(std::atomic<uint64_t>* home);
+
+    // Undoes what a gone process added to its owned gauges and frees its ledger. `ledger` is the
+    // offset its home held (take it with exchange(0), so that it is settled once); 0 does
+    // nothing. The process must be dead (reaped), or be this one with no OwnedGauge in use.
+    void settle_ledger(uint64_t ledger);
+
     // Prometheus text exposition format 0.0.4: one HELP and TYPE line per family, then its
     // series in creation order. Appends to `out`.
     void render(std::string& out) const;
 
   private:
+    uint64_t new_ledger_entry(uint64_t gauge_offset);  // under the zone mutex
+
     shm::Zone& zone_;
+    // This process's ledger: blocks linked from head_ (what the home publishes); entries are
+    // appended to the tail block. The index finds an existing entry by the gauge's offset.
+    std::atomic<uint64_t>* ledger_home_ = nullptr;
+    uint64_t ledger_head_ = 0;
+    uint64_t ledger_tail_ = 0;
+    std::unordered_map<uint64_t, uint64_t> ledger_index_;  // gauge value offset -> entry offset
 };
 
 // Escapes a label value for the exposition format (backslash, double quote, newline).

@@ -489,6 +489,9 @@ void Master::reap() {
         close(w->channel);
         w->reaped = true;
         WorkerSlot& s = board_->slots[w->board_slot];
+        // Take back what it still held in the shared gauges (it may have died with requests in
+        // flight) -- before the slot is freed and a respawned worker publishes its own ledger.
+        metrics_->settle_ledger(s.gauge_ledger.exchange(0));
         s.connections.store(0);
         s.pid.store(0);
         s.state.store(static_cast<uint32_t>(SlotState::Free));

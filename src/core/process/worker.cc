@@ -119,6 +119,8 @@ int Worker::run() {
     }
 
     metrics_ = std::make_unique<metrics::Store>(*spec_.metrics_zone);
+    // Gauges this worker moves are also kept in a ledger the master can settle if we die.
+    metrics_->set_ledger_home(&slot.gauge_ledger);
     ctx_.config = &cfg;
     ctx_.generation = spec_.generation;
     ctx_.loop = &loop_;

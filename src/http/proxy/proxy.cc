@@ -29,10 +29,11 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
         UpstreamRuntime& ur = upstreams_[u];
         ur.config = &uc;
         std::string ulabel = "upstream=\"" + metrics::escape_label_value(uc.name) + "\"";
-        ur.conns_active = m.gauge("gateway_upstream_connections", ulabel + ",state=\"active\"",
-                                  "Upstream connections, all workers, by state.");
-        ur.conns_idle = m.gauge("gateway_upstream_connections", ulabel + ",state=\"idle\"",
-                                "Upstream connections, all workers, by state.");
+        // Owned gauges: this worker's share is undone by the master if it dies (Store::owned_gauge).
+        ur.conns_active = m.owned_gauge("gateway_upstream_connections", ulabel + ",state=\"active\"",
+                                        "Upstream connections, all workers, by state.");
+        ur.conns_idle = m.owned_gauge("gateway_upstream_connections", ulabel + ",state=\"idle\"",
+                                      "Upstream connections, all workers, by state.");
         ur.servers.resize(uc.servers.size());
         std::vector<std::atomic<int64_t>*> active;
         for (size_t s = 0; s < uc.servers.size(); ++s) {
@@ -41,8 +42,8 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
             sr.upstream = &ur;
             sr.index = static_cast<int>(s);
             sr.labels = ulabel + ",server=\"" + metrics::escape_label_value(uc.servers[s].address) + "\"";
-            sr.active_requests = m.gauge("gateway_upstream_active_requests", sr.labels,
-                                         "Requests in flight to each upstream server, all workers.");
+            sr.active_requests = m.owned_gauge("gateway_upstream_active_requests", sr.labels,
+                                               "Requests in flight to each upstream server, all workers.");
             sr.response_time = m.histogram("gateway_upstream_response_seconds", sr.labels,
                                            "Time from sending a request upstream to its response's end.",
                                            kResponseBuckets);
@@ -51,7 +52,7 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
                                          sr.labels + ",kind=\"" +
                                              std::string(error_kind_name(static_cast<ErrorKind>(k))) + "\"",
                                          "Upstream failures, by kind.");
-            active.push_back(sr.active_requests);
+            active.push_back(sr.active_requests.shared());  // least_conn reads the total
         }
         ur.balancer = upstream::Balancer::create(uc, std::move(active), seed + u);
     }
@@ -113,8 +114,8 @@ UpstreamConn* Proxy::acquire_idle(ServerRuntime& s) {
         s.idle.pop_back();
         c->idle = false;
         s.upstream->idle_total--;
-        s.upstream->conns_idle->fetch_sub(1, std::memory_order_relaxed);
-        s.upstream->conns_active->fetch_add(1, std::memory_order_relaxed);
+        s.upstream->conns_idle.dec();
+        s.upstream->conns_active.inc();
         loop_.cancel(c->idle_timer);
         return c;
     }
@@ -145,8 +146,8 @@ void Proxy::release(UpstreamConn* c, bool reusable) {
     c->idle = true;
     c->server->idle.push_back(c);
     u.idle_total++;
-    u.conns_active->fetch_sub(1, std::memory_order_relaxed);
-    u.conns_idle->fetch_add(1, std::memory_order_relaxed);
+    u.conns_active.dec();
+    u.conns_idle.inc();
     loop_.arm(c->idle_timer, u.config->keepalive_timeout);
 }
 

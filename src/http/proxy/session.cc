@@ -249,7 +249,7 @@ void Session::attempt() {
         respond_error(502, "no upstream server available");
         return;
     }
-    server_->active_requests->fetch_add(1, std::memory_order_relaxed);
+    server_->active_requests.inc();
     head_sent_ = 0;
     sent_end_ = conn_->body_pos_;
     got_bytes_ = false;
@@ -629,7 +629,7 @@ void Session::complete(bool upstream_reusable) {
     uint64_t upstream_us = upstream_micros();
     if (server_->response_time) server_->response_time->observe_micros(upstream_us);
     if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);
-    server_->active_requests->fetch_sub(1, std::memory_order_relaxed);
+    server_->active_requests.dec();
     // A connection is reused only after a whole exchange: all of the request was sent.
     bool reusable = upstream_reusable && body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size();
     proxy_.release(up_, reusable);
@@ -644,7 +644,7 @@ void Session::complete(bool upstream_reusable) {
 void Session::drop_upstream() {
     proxy_.loop().cancel(timer_);
     if (!up_) return;
-    server_->active_requests->fetch_sub(1, std::memory_order_relaxed);
+    server_->active_requests.dec();
     up_->owner = nullptr;
     up_->close();
     up_ = nullptr;

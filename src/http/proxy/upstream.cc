@@ -57,7 +57,7 @@ bool UpstreamConn::connect(ServerRuntime& s) {
     connected = rc == 0;
     watching_write = !connected;  // a connect in progress completes with EPOLLOUT
     proxy_.loop().add(fd, EPOLLIN | EPOLLRDHUP | EPOLLET | (watching_write ? static_cast<uint32_t>(EPOLLOUT) : 0u), this);
-    s.upstream->conns_active->fetch_add(1, std::memory_order_relaxed);
+    s.upstream->conns_active.inc();
     return true;
 }
 
@@ -80,10 +80,10 @@ void UpstreamConn::close() {
                 break;
             }
         server->upstream->idle_total--;
-        server->upstream->conns_idle->fetch_sub(1, std::memory_order_relaxed);
+        server->upstream->conns_idle.dec();
         idle = false;
     } else {
-        server->upstream->conns_active->fetch_sub(1, std::memory_order_relaxed);
+        server->upstream->conns_active.dec();
     }
     owner = nullptr;
     len = 0;

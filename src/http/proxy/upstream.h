@@ -63,7 +63,7 @@ struct ServerRuntime {
     std::string labels;            // upstream="u",server="addr"
     std::vector<UpstreamConn*> idle;  // most recently used last
     event::Millis down_until = 0;  // this worker skips the server until then
-    std::atomic<int64_t>* active_requests = nullptr;  // all workers
+    metrics::OwnedGauge active_requests;  // all workers; also read by the balancer
     metrics::Histogram* response_time = nullptr;
     std::atomic<uint64_t>* errors[static_cast<int>(ErrorKind::Count)] = {};
 };
@@ -73,8 +73,8 @@ struct UpstreamRuntime {
     std::vector<ServerRuntime> servers;
     std::unique_ptr<upstream::Balancer> balancer;
     size_t idle_total = 0;
-    std::atomic<int64_t>* conns_active = nullptr;
-    std::atomic<int64_t>* conns_idle = nullptr;
+    metrics::OwnedGauge conns_active;  // all workers
+    metrics::OwnedGauge conns_idle;
 };
 
 }  // namespace gw::http::proxy
