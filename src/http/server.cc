@@ -140,8 +140,10 @@ void Server::drain() {
     for (auto& a : acceptors_) {
         ctx_.loop->remove(a->listen.fd);
         close(a->listen.fd);  // the master keeps its copy, so the accept queue lives on
+        a->listen.fd = -1;
     }
-    acceptors_.clear();
+    // The Acceptor objects stay until the Server goes: an event for one may still be in the
+    // batch being dispatched (accept_from ignores it once draining).
     if (active_ == 0 && on_drained) on_drained();
 }
 
