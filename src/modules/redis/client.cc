@@ -1,0 +1,333 @@
+#include "modules/redis/client.h"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace gw::redis {
+
+Script::Script(std::string text) : body(std::move(text)) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(body.data(), body.size(), md, &len, EVP_sha1(), nullptr);
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < len; ++i) {
+        sha1 += hex[md[i] >> 4];
+        sha1 += hex[md[i] & 15];
+    }
+}
+
+struct Client::Pending {
+    Client* client = nullptr;
+    Waiter* waiter = nullptr;
+    Conn* conn = nullptr;        // while hiredis holds it
+    Pending* next_free = nullptr;
+    const Script* script = nullptr;  // an EVALSHA: reload and repeat once on NOSCRIPT
+    bool retried = false;
+    event::Timer timer;
+    std::string bytes;           // the arguments, back to back
+    std::vector<size_t> lens;
+    std::vector<const char*> ptrs;
+
+    void set_args(std::initializer_list<std::span<const std::string_view>> groups, std::string_view head = {},
+                  std::string_view sha = {}, std::string_view numkeys = {}) {
+        bytes.clear();
+        lens.clear();
+        auto add = [&](std::string_view a) {
+            bytes.append(a);
+            lens.push_back(a.size());
+        };
+        if (!head.empty()) add(head);
+        if (!sha.empty()) add(sha);
+        if (!numkeys.empty()) add(numkeys);
+        for (auto g : groups)
+            for (std::string_view a : g) add(a);
+        ptrs.clear();
+        size_t off = 0;
+        for (size_t n : lens) {
+            ptrs.push_back(bytes.data() + off);
+            off += n;
+        }
+    }
+};
+
+// One connection: the hiredis context and its registration in our loop.
+struct Client::Conn final : event::IoHandler {
+    Client& client;
+    redisAsyncContext* ac = nullptr;
+    int fd = -1;
+    uint32_t events = 0;
+    bool registered = false;
+    bool ready = false;
+    int scripts_pending = 0;
+    event::Millis backoff;
+    event::Timer connect_timer, retry_timer, drop_timer;
+
+    explicit Conn(Client& c) : client(c), backoff(c.options_.min_backoff) {
+        connect_timer.set_callback([this] { drop("connect timed out"); });
+        retry_timer.set_callback([this] { connect(); });
+        drop_timer.set_callback([this] { drop(nullptr); });
+    }
+
+    void connect() {
+        const Options& o = client.options_;
+        ac = o.unix_path.empty() ? redisAsyncConnect(o.host.c_str(), o.port) : redisAsyncConnectUnix(o.unix_path.c_str());
+        if (!ac || ac->err) {
+            client.last_error_ = ac ? ac->errstr : "cannot allocate a redis context";
+            if (ac) redisAsyncFree(ac);
+            ac = nullptr;
+            schedule_retry();
+            return;
+        }
+        ac->data = this;
+        ac->ev.data = this;
+        ac->ev.addRead = [](void* d) { static_cast<Conn*>(d)->update(EPOLLIN, 0); };
+        ac->ev.delRead = [](void* d) { static_cast<Conn*>(d)->update(0, EPOLLIN); };
+        ac->ev.addWrite = [](void* d) { static_cast<Conn*>(d)->update(EPOLLOUT, 0); };
+        ac->ev.delWrite = [](void* d) { static_cast<Conn*>(d)->update(0, EPOLLOUT); };
+        ac->ev.cleanup = [](void* d) { static_cast<Conn*>(d)->unregister(); };
+        redisAsyncSetConnectCallback(ac, &Conn::on_connect);
+        redisAsyncSetDisconnectCallback(ac, &Conn::on_disconnect);
+        fd = ac->c.fd;
+        events = 0;
+        registered = false;
+        update(EPOLLOUT, 0);  // writable = the non-blocking connect finished (or failed)
+        client.loop_.arm(connect_timer, o.connect_timeout);
+    }
+
+    void update(uint32_t add, uint32_t del) {
+        if (fd < 0) return;
+        events = (events | add) & ~del;
+        if (!registered)
+            registered = client.loop_.add(fd, events, this);
+        else
+            client.loop_.modify(fd, events, this);
+    }
+
+    void unregister() {
+        if (registered) client.loop_.remove(fd);
+        registered = false;
+        fd = -1;
+    }
+
+    void on_io(uint32_t ev) override {
+        if (ac && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) redisAsyncHandleRead(ac);
+        if (ac && (ev & EPOLLOUT)) redisAsyncHandleWrite(ac);
+    }
+
+    void set_ready(bool r) {
+        if (r == ready) return;
+        ready = r;
+        client.connection_ready(*this, r);
+    }
+
+    static void on_connect(const redisAsyncContext* a, int status) {
+        Conn* c = static_cast<Conn*>(a->data);
+        c->client.loop_.cancel(c->connect_timer);
+        if (status != REDIS_OK) {
+            // hiredis frees the context when this returns.
+            c->client.last_error_ = a->errstr;
+            c->ac = nullptr;
+            c->schedule_retry();
+            return;
+        }
+        c->client.connects_++;
+        c->backoff = c->client.options_.min_backoff;
+        c->scripts_pending = static_cast<int>(c->client.scripts_.size());
+        if (c->scripts_pending == 0) {
+            c->set_ready(true);
+            return;
+        }
+        for (const Script* s : c->client.scripts_) {
+            const char* argv[] = {"SCRIPT", "LOAD", s->body.data()};
+            size_t lens[] = {6, 4, s->body.size()};
+            redisAsyncCommandArgv(c->ac, &Conn::on_script_loaded, c, 3, argv, lens);
+        }
+    }
+
+    static void on_script_loaded(redisAsyncContext*, void* r, void* privdata) {
+        Conn* c = static_cast<Conn*>(privdata);
+        auto* reply = static_cast<redisReply*>(r);
+        if (!reply) return;  // the connection is going away
+        if (reply->type == REDIS_REPLY_ERROR) {
+            c->client.last_error_ = std::string("SCRIPT LOAD failed: ") + reply->str;
+            LOG_ERROR("redis: %s", c->client.last_error_.c_str());
+            c->client.loop_.arm(c->drop_timer, 0);  // not from inside a hiredis callback
+            return;
+        }
+        if (--c->scripts_pending == 0) c->set_ready(true);
+    }
+
+    static void on_disconnect(const redisAsyncContext* a, int status) {
+        Conn* c = static_cast<Conn*>(a->data);
+        if (status != REDIS_OK && a->errstr[0]) c->client.last_error_ = a->errstr;
+        c->ac = nullptr;
+        c->set_ready(false);
+        c->schedule_retry();
+    }
+
+    // Closes the connection; hiredis answers every command on it with a null reply.
+    void drop(const char* why) {
+        if (!ac) return;
+        if (why) client.last_error_ = why;
+        client.loop_.cancel(connect_timer);
+        bool was_connected = ac->c.flags & REDIS_CONNECTED;
+        redisAsyncFree(ac);  // calls on_disconnect when it was connected
+        if (!was_connected) {
+            ac = nullptr;
+            schedule_retry();
+        }
+    }
+
+    void schedule_retry() {
+        set_ready(false);
+        if (client.stopping_) return;
+        client.loop_.arm(retry_timer, backoff);
+        backoff = std::min(backoff * 2, client.options_.max_backoff);
+    }
+
+    void shutdown() {
+        client.loop_.cancel(retry_timer);
+        client.loop_.cancel(connect_timer);
+        client.loop_.cancel(drop_timer);
+        if (ac) {
+            redisAsyncFree(ac);
+            ac = nullptr;
+        }
+    }
+};
+
+Client::Client(event::Loop& loop, Options options) : loop_(loop), options_(std::move(options)) {
+    options_.pool = std::max(1, options_.pool);
+}
+
+Client::~Client() {
+    stopping_ = true;
+    for (auto& c : conns_) c->shutdown();
+}
+
+void Client::start() {
+    for (int i = 0; i < options_.pool; ++i) {
+        conns_.push_back(std::make_unique<Conn>(*this));
+        conns_.back()->connect();
+    }
+}
+
+void Client::connection_ready(Conn&, bool ready) {
+    bool was_up = up();
+    ready_count_ += ready ? 1 : -1;
+    if (was_up != up() && on_state_change) on_state_change(state_ctx, up());
+}
+
+Client::Pending* Client::acquire() {
+    if (!free_) {
+        pending_pool_.push_back(std::make_unique<Pending>());
+        Pending* p = pending_pool_.back().get();
+        p->client = this;
+        p->timer.set_callback([p] { p->client->on_timeout(p); });
+        return p;
+    }
+    Pending* p = free_;
+    free_ = p->next_free;
+    return p;
+}
+
+void Client::recycle(Pending* p) {
+    loop_.cancel(p->timer);
+    p->waiter = nullptr;
+    p->conn = nullptr;
+    p->script = nullptr;
+    p->retried = false;
+    p->next_free = free_;
+    free_ = p;
+}
+
+Client::Pending* Client::send(Pending* p) {
+    Conn* c = nullptr;
+    for (size_t i = 0; i < conns_.size() && !c; ++i) {
+        Conn* candidate = conns_[(next_conn_ + i) % conns_.size()].get();
+        if (candidate->ready && candidate->ac) c = candidate;
+    }
+    if (!c) {
+        recycle(p);
+        return nullptr;
+    }
+    next_conn_ = (next_conn_ + 1) % conns_.size();
+    if (redisAsyncCommandArgv(c->ac, &Client::reply_callback, p, static_cast<int>(p->lens.size()), p->ptrs.data(),
+                              p->lens.data()) != REDIS_OK) {
+        recycle(p);
+        return nullptr;
+    }
+    p->conn = c;
+    loop_.arm(p->timer, options_.command_timeout);
+    return p;
+}
+
+Client::Pending* Client::submit(std::span<const std::string_view> argv, Waiter* waiter) {
+    if (!up() || argv.empty()) return nullptr;
+    Pending* p = acquire();
+    p->waiter = waiter;
+    p->set_args({argv});
+    return send(p);
+}
+
+Client::Pending* Client::eval(const Script& script, std::span<const std::string_view> keys,
+                              std::span<const std::string_view> args, Waiter* waiter) {
+    if (!up()) return nullptr;
+    Pending* p = acquire();
+    p->waiter = waiter;
+    p->script = &script;
+    char numkeys[24];
+    int n = snprintf(numkeys, sizeof numkeys, "%zu", keys.size());
+    p->set_args({keys, args}, "EVALSHA", script.sha1, std::string_view(numkeys, static_cast<size_t>(n)));
+    return send(p);
+}
+
+void Client::cancel(Pending* p) {
+    if (!p) return;
+    p->waiter = nullptr;
+    loop_.cancel(p->timer);
+}
+
+void Client::reply_callback(redisAsyncContext*, void* reply, void* privdata) {
+    auto* p = static_cast<Pending*>(privdata);
+    p->client->complete(p, static_cast<redisReply*>(reply));
+}
+
+void Client::complete(Pending* p, redisReply* reply) {
+    if (reply && reply->type == REDIS_REPLY_ERROR && p->script && !p->retried && p->waiter && p->conn && p->conn->ac &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        // Redis lost the script (restarted, SCRIPT FLUSH): load it and repeat, on the same
+        // connection, so the two commands run in order. The timeout keeps running.
+        p->retried = true;
+        const char* argv[] = {"SCRIPT", "LOAD", p->script->body.data()};
+        size_t lens[] = {6, 4, p->script->body.size()};
+        redisAsyncCommandArgv(p->conn->ac, nullptr, nullptr, 3, argv, lens);
+        if (redisAsyncCommandArgv(p->conn->ac, &Client::reply_callback, p, static_cast<int>(p->lens.size()),
+                                  p->ptrs.data(), p->lens.data()) == REDIS_OK)
+            return;
+    }
+    Waiter* w = p->waiter;
+    recycle(p);
+    if (w) w->on_redis_reply(reply ? Result::Ok : Result::Down, reply);
+}
+
+void Client::on_timeout(Pending* p) {
+    ++timeouts_;
+    Waiter* w = p->waiter;
+    p->waiter = nullptr;
+    Conn* c = p->conn;
+    if (w) w->on_redis_reply(Result::Timeout, nullptr);
+    // A Redis too slow to answer in time is treated as down: the connection is closed (every
+    // command on it is answered at once) and reconnected with back-off, and meanwhile callers
+    // decide without Redis. `p` is recycled by hiredis's null reply during the free.
+    if (c) c->drop("command timed out");
+}
+
+}  // namespace gw::redis

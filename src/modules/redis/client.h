@@ -1,0 +1,125 @@
+// A Redis client for the worker's own event loop: hiredis's asynchronous API, with an adapter
+// (written here) that registers hiredis's descriptor in our epoll loop, timeouts on our timers,
+// a small pool of connections, reconnection with back-off, and Lua scripts called by EVALSHA
+// (loaded on every connect, reloaded on NOSCRIPT).
+//
+// Failure is a normal state, not an exception: a command that times out closes its connection
+// (every command waiting on it is answered at once), and while no connection is ready the
+// client says so (up() is false, submit() refuses) so that callers decide locally at once
+// instead of waiting for a timeout per request.
+//
+// Per command there is no allocation once warmed up: pending commands come from a pool, and
+// their argument buffers keep their capacity.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "event/loop.h"
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace gw::redis {
+
+enum class Result : uint8_t {
+    Ok,       // a reply (which may itself be a Redis error reply: check reply->type)
+    Timeout,  // no reply within the command timeout
+    Down,     // the connection was lost before the reply
+};
+
+// Receives the outcome of a command, exactly once (unless cancelled first). `reply` is only
+// valid during the call, and null unless the result is Ok.
+class Waiter {
+  public:
+    virtual void on_redis_reply(Result result, const redisReply* reply) = 0;
+
+  protected:
+    ~Waiter() = default;
+};
+
+struct Options {
+    std::string host = "127.0.0.1";  // or a unix socket path when `unix_path` is set
+    uint16_t port = 6379;
+    std::string unix_path;
+    event::Millis connect_timeout = 1000;
+    event::Millis command_timeout = 50;
+    int pool = 1;                     // connections
+    event::Millis min_backoff = 100;  // between reconnection attempts, doubling...
+    event::Millis max_backoff = 5000; // ...up to this
+};
+
+// A Lua script known to the client by its SHA-1 (computed here).
+struct Script {
+    explicit Script(std::string body);
+    std::string body;
+    std::string sha1;  // 40 hex digits
+};
+
+class Client {
+  public:
+    Client(event::Loop& loop, Options options);
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    // Scripts to load on every connection; add them before start().
+    void add_script(const Script* script) { scripts_.push_back(script); }
+    void start();
+
+    // At least one connection is connected, with the scripts loaded.
+    bool up() const { return ready_count_ > 0; }
+    std::string_view last_error() const { return last_error_; }
+
+    // An opaque handle of a command in flight, for cancel().
+    struct Pending;
+
+    // Sends a command (Redis protocol arguments). Returns nullptr, without calling `waiter`, when
+    // no connection is ready.
+    Pending* submit(std::span<const std::string_view> argv, Waiter* waiter);
+    // EVALSHA script numkeys keys... args...; on NOSCRIPT (a Redis restarted without the script)
+    // the script is loaded again and the call repeated once, within the same timeout.
+    Pending* eval(const Script& script, std::span<const std::string_view> keys,
+                  std::span<const std::string_view> args, Waiter* waiter);
+    // The waiter will not be called (it is going away). The command itself still completes.
+    void cancel(Pending* pending);
+
+    // Counters, for metrics and tests.
+    uint64_t connects() const { return connects_; }
+    uint64_t timeouts() const { return timeouts_; }
+
+    // Called when up() changes.
+    void (*on_state_change)(void* ctx, bool up) = nullptr;
+    void* state_ctx = nullptr;
+
+  private:
+    struct Conn;
+    friend struct Conn;
+
+    Pending* acquire();
+    void recycle(Pending* p);
+    Pending* send(Pending* p);
+    void complete(Pending* p, redisReply* reply);
+    void on_timeout(Pending* p);
+    void connection_ready(Conn& c, bool ready);
+    static void reply_callback(redisAsyncContext* ac, void* reply, void* privdata);
+
+    event::Loop& loop_;
+    Options options_;
+    std::vector<const Script*> scripts_;
+    std::vector<std::unique_ptr<Conn>> conns_;
+    std::vector<std::unique_ptr<Pending>> pending_pool_;
+    Pending* free_ = nullptr;
+    size_t next_conn_ = 0;
+    int ready_count_ = 0;
+    uint64_t connects_ = 0;
+    uint64_t timeouts_ = 0;
+    std::string last_error_;
+    bool stopping_ = false;
+};
+
+}  // namespace gw::redis

@@ -1,0 +1,283 @@
+// The Redis client against a real redis-server (started here on a free loopback port): commands
+// and EVALSHA through our event loop, NOSCRIPT recovery, a stalled server (SIGSTOP) answered by
+// timeouts that mark the client down at once, a killed and restarted server, reconnection.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "modules/redis/client.h"
+
+using gw::event::Loop;
+using gw::event::Timer;
+using gw::redis::Client;
+using gw::redis::Options;
+using gw::redis::Result;
+using gw::redis::Script;
+using gw::redis::Waiter;
+
+namespace {
+
+uint16_t free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    socklen_t len = sizeof sa;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+bool accepts(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+// A redis-server of our own, without persistence.
+class RedisServer {
+  public:
+    explicit RedisServer(uint16_t port) : port_(port) {}
+    ~RedisServer() { stop(); }
+    bool start() {
+        pid_ = fork();
+        if (pid_ == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            std::string p = std::to_string(port_);
+            execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        for (int i = 0; i < 500; ++i) {
+            if (accepts(port_)) return true;
+            int st;
+            if (waitpid(pid_, &st, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            usleep(10000);
+        }
+        return false;
+    }
+    void stop() {
+        if (pid_ <= 0) return;
+        kill(pid_, SIGCONT);
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
+    void pause() { kill(pid_, SIGSTOP); }
+    void resume() { kill(pid_, SIGCONT); }
+
+  private:
+    uint16_t port_;
+    pid_t pid_ = -1;
+};
+
+bool have_redis_server() { return system("command -v redis-server >/dev/null 2>&1") == 0; }
+
+// Runs the loop until `done` holds or `ms` pass; returns done().
+bool run_until(Loop& loop, const std::function<bool()>& done, gw::event::Millis ms) {
+    gw::event::Millis deadline = loop.update_time() + ms;
+    Timer tick;
+    tick.set_callback([&] {
+        if (done() || loop.now() >= deadline)
+            loop.stop();
+        else
+            loop.arm(tick, 2);
+    });
+    loop.arm(tick, 0);
+    loop.run();
+    loop.cancel(tick);
+    return done();
+}
+
+struct Collect : Waiter {
+    std::vector<Result> results;
+    std::vector<std::string> texts;  // reply as text: status/string/error text, integer
+    void on_redis_reply(Result r, const redisReply* reply) override {
+        results.push_back(r);
+        std::string t;
+        if (reply) {
+            if (reply->type == REDIS_REPLY_INTEGER) t = std::to_string(reply->integer);
+            else if (reply->str) t.assign(reply->str, reply->len);
+        }
+        texts.push_back(t);
+    }
+};
+
+class RedisClientTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!have_redis_server()) GTEST_SKIP() << "redis-server is not installed (make test installs it)";
+        port_ = free_port();
+        server_ = std::make_unique<RedisServer>(port_);
+        ASSERT_TRUE(server_->start()) << "cannot start redis-server on port " << port_;
+    }
+    Options options() {
+        Options o;
+        o.port = port_;
+        o.command_timeout = 100;
+        o.min_backoff = 20;
+        o.max_backoff = 200;
+        return o;
+    }
+    Loop loop_;
+    uint16_t port_ = 0;
+    std::unique_ptr<RedisServer> server_;
+};
+
+std::vector<std::string_view> args(std::initializer_list<std::string_view> a) { return a; }
+
+}  // namespace
+
+TEST_F(RedisClientTest, CommandsRunThroughOurLoop) {
+    Client c(loop_, options());
+    EXPECT_FALSE(c.up());
+    Collect w;
+    auto set = args({"SET", "k", "v"});
+    EXPECT_EQ(c.submit(set, &w), nullptr) << "refused while not connected";
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000)) << c.last_error();
+    ASSERT_NE(c.submit(set, &w), nullptr);
+    auto get = args({"GET", "k"});
+    ASSERT_NE(c.submit(get, &w), nullptr);
+    auto incr = args({"INCRBY", "n", "41"});
+    ASSERT_NE(c.submit(incr, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 3; }, 2000));
+    EXPECT_EQ(w.texts, (std::vector<std::string>{"OK", "v", "41"}));
+    EXPECT_EQ(c.connects(), 1u);
+}
+
+TEST_F(RedisClientTest, EvalShaReloadsTheScriptAfterNoscript) {
+    Script script("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    EXPECT_EQ(script.sha1.size(), 40u);
+    Options o = options();
+    o.pool = 2;
+    Client c(loop_, o);
+    c.add_script(&script);
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000)) << c.last_error();
+    Collect w;
+    auto keys = args({"counter"});
+    auto a5 = args({"5"});
+    ASSERT_NE(c.eval(script, keys, a5, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 1; }, 2000));
+    EXPECT_EQ(w.texts[0], "5");
+
+    // Redis forgets every script (as after a restart without persistence).
+    auto flush = args({"SCRIPT", "FLUSH"});
+    ASSERT_NE(c.submit(flush, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 2; }, 2000));
+    auto a7 = args({"7"});
+    ASSERT_NE(c.eval(script, keys, a7, &w), nullptr);
+    ASSERT_NE(c.eval(script, keys, a7, &w), nullptr);  // on the other pooled connection
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 4; }, 2000));
+    EXPECT_EQ(w.results[2], Result::Ok);
+    EXPECT_EQ(w.results[3], Result::Ok);
+    // The two connections run in either order: the counter went 5 -> 12 -> 19 either way.
+    std::vector<std::string> got = {w.texts[2], w.texts[3]};
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"12", "19"}))
+        << "NOSCRIPT was answered by loading the script and repeating the call";
+}
+
+TEST_F(RedisClientTest, StalledServerTimesOutAndIsDownAtOnce) {
+    Client c(loop_, options());
+    bool last_state = false;
+    int changes = 0;
+    c.state_ctx = &changes;
+    c.on_state_change = [](void* ctx, bool) { ++*static_cast<int*>(ctx); };
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    server_->pause();
+    Collect w;
+    auto ping = args({"PING"});
+    gw::event::Millis t0 = loop_.update_time();
+    ASSERT_NE(c.submit(ping, &w), nullptr);
+    ASSERT_NE(c.submit(ping, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 2; }, 2000));
+    gw::event::Millis took = loop_.update_time() - t0;
+    EXPECT_EQ(w.results[0], Result::Timeout);
+    EXPECT_EQ(w.results[1], Result::Down) << "the other command on the closed connection is answered at once";
+    EXPECT_GE(took, 90);
+    EXPECT_LT(took, 1000);
+    EXPECT_FALSE(c.up()) << "known down: callers decide without waiting";
+    EXPECT_EQ(c.submit(ping, &w), nullptr);
+    EXPECT_EQ(c.timeouts(), 1u);
+
+    server_->resume();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 3000)) << "reconnected with back-off";
+    ASSERT_NE(c.submit(ping, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 3; }, 2000));
+    EXPECT_EQ(w.texts[2], "PONG");
+    EXPECT_EQ(changes, 3) << "up, down, up";
+    (void)last_state;
+}
+
+TEST_F(RedisClientTest, KilledServerThenRestarted) {
+    Script script("return 1");
+    Client c(loop_, options());
+    c.add_script(&script);
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    server_->stop();
+    ASSERT_TRUE(run_until(loop_, [&] { return !c.up(); }, 2000)) << "the closed connection is noticed";
+    Collect w;
+    auto none = args({});
+    EXPECT_EQ(c.eval(script, none, none, &w), nullptr);
+    // Connection attempts are refused meanwhile, and retried with back-off.
+    run_until(loop_, [] { return false; }, 150);
+    EXPECT_FALSE(c.up());
+    ASSERT_TRUE(server_->start());
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 3000)) << c.last_error();
+    ASSERT_NE(c.eval(script, none, none, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 1; }, 2000));
+    EXPECT_EQ(w.texts[0], "1");
+    EXPECT_EQ(c.connects(), 2u);
+}
+
+TEST_F(RedisClientTest, CancelledWaiterIsNotCalled) {
+    Client c(loop_, options());
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    Collect gone, kept;
+    auto ping = args({"PING"});
+    Client::Pending* p = c.submit(ping, &gone);
+    ASSERT_NE(p, nullptr);
+    c.cancel(p);
+    ASSERT_NE(c.submit(ping, &kept), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return kept.results.size() == 1; }, 2000));
+    EXPECT_TRUE(gone.results.empty());
+}
+
+TEST_F(RedisClientTest, UnreachableServerIsDownWithoutBlocking) {
+    server_->stop();
+    Options o = options();
+    o.connect_timeout = 100;
+    Client c(loop_, o);
+    c.start();
+    run_until(loop_, [] { return false; }, 300);
+    EXPECT_FALSE(c.up());
+    EXPECT_FALSE(c.last_error().empty());
+}
