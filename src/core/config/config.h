@@ -110,6 +110,30 @@ struct SplitTarget {
     Mark mark;
 };
 
+// A rate-limit policy (`rate_limits:`), applied by the routes that name it. See
+// src/modules/ratelimit/ for how it is enforced.
+struct RateLimitKeyPart {
+    enum class Kind : uint8_t { Ip, Header, Query, Route, Global };
+    Kind kind = Kind::Ip;
+    std::string name;          // header (lower-cased) or query parameter name
+};
+
+struct RateLimitPolicy {
+    enum class Algorithm : uint8_t { TokenBucket, SlidingWindow, FixedWindow };
+    enum class MissingKey : uint8_t { Skip, Limit };
+    std::string name;
+    std::vector<RateLimitKeyPart> key;  // `ip+route` -> two parts
+    uint64_t limit = 1;        // requests per period (`rate: LIMIT/UNIT`)
+    Millis period = 1000;      // 1s, 1m, 1h or 1d
+    uint64_t burst = 0;        // token bucket: its size; 0 = `limit`
+    Algorithm algorithm = Algorithm::TokenBucket;
+    MissingKey missing_key = MissingKey::Skip;
+    int status = 429;
+    bool headers = true;       // RateLimit-* headers on responses
+    bool dry_run = false;      // log and count, never reject
+    Mark mark;
+};
+
 struct RouteConfig {
     std::string name;
     RouteMatch match;
@@ -123,6 +147,7 @@ struct RouteConfig {
     RetryPolicy retries;
     HeaderOps request_headers;
     HeaderOps response_headers;
+    std::vector<int> rate_limits;     // `rate_limit:` indices into Config::rate_limits, as listed
     Mark mark;
 };
 
@@ -177,6 +202,8 @@ struct Config {
     HttpConfig http;
     std::vector<UpstreamConfig> upstreams;  // in file order; routes refer to them by index
     std::vector<RouteConfig> routes;
+    std::vector<RateLimitPolicy> rate_limits;  // in file order; routes refer to them by index
+    uint64_t rate_limit_zone_size = 16ull << 20;  // the "ratelimit" shared-memory zone
 };
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with

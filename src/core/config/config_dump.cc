@@ -212,7 +212,64 @@ void dump_retries(const RetryPolicy& p, Writer& w) {
     w.line(3, "budget", ratio(p.budget));
 }
 
-void dump_route(const RouteConfig& r, Writer& w) {
+std::string rate_limit_key_text(const std::vector<RateLimitKeyPart>& key) {
+    std::string out;
+    for (const RateLimitKeyPart& part : key) {
+        if (!out.empty()) out += '+';
+        switch (part.kind) {
+            case RateLimitKeyPart::Kind::Ip: out += "ip"; break;
+            case RateLimitKeyPart::Kind::Route: out += "route"; break;
+            case RateLimitKeyPart::Kind::Global: out += "global"; break;
+            case RateLimitKeyPart::Kind::Header: out += "header:" + part.name; break;
+            case RateLimitKeyPart::Kind::Query: out += "query:" + part.name; break;
+        }
+    }
+    return out;
+}
+
+const char* rate_unit(Millis period) {
+    switch (period) {
+        case 1000: return "s";
+        case 60 * 1000: return "m";
+        case 3600 * 1000: return "h";
+        default: return "d";
+    }
+}
+
+void dump_rate_limits(const Config& c, Writer& w) {
+    w.line(0, "rate_limit_zone_size", format_size(c.rate_limit_zone_size));
+    w.line(0, "rate_limits", c.rate_limits.empty() ? "{}" : "");
+    for (const RateLimitPolicy& p : c.rate_limits) {
+        w.line(1, quote(p.name), "");
+        w.line(2, "key", quote(rate_limit_key_text(p.key)));
+        w.line(2, "rate", quote(std::to_string(p.limit) + "/" + rate_unit(p.period)));
+        switch (p.algorithm) {
+            case RateLimitPolicy::Algorithm::TokenBucket:
+                w.line(2, "algorithm", "token_bucket");
+                w.line(2, "burst", std::to_string(p.burst ? p.burst : p.limit));
+                break;
+            case RateLimitPolicy::Algorithm::SlidingWindow: w.line(2, "algorithm", "sliding_window"); break;
+            case RateLimitPolicy::Algorithm::FixedWindow: w.line(2, "algorithm", "fixed_window"); break;
+        }
+        w.line(2, "scope", "local");
+        w.line(2, "missing_key", p.missing_key == RateLimitPolicy::MissingKey::Skip ? "skip" : "limit");
+        w.line(2, "status", std::to_string(p.status));
+        w.line(2, "headers", boolean(p.headers));
+        w.line(2, "dry_run", boolean(p.dry_run));
+    }
+}
+
+void dump_route_rate_limits(const Config& c, const RouteConfig& r, Writer& w) {
+    if (r.rate_limits.empty()) return;
+    std::string list = "[";
+    for (size_t i = 0; i < r.rate_limits.size(); i++) {
+        if (i > 0) list += ", ";
+        list += quote(c.rate_limits[static_cast<size_t>(r.rate_limits[i])].name);
+    }
+    w.line(2, "rate_limit", list + "]");
+}
+
+void dump_route(const Config& c, const RouteConfig& r, Writer& w) {
     w.raw("  - name: " + quote(r.name) + "\n");
     const RouteMatch& m = r.match;
     // Empty fields mean "any" and have no YAML spelling but absence.
@@ -239,6 +296,7 @@ void dump_route(const RouteConfig& r, Writer& w) {
         w.line(3, "status", std::to_string(r.ret->status));
         w.line(3, "body", quote(r.ret->body));
         dump_pairs(3, "headers", r.ret->headers, w);
+        dump_route_rate_limits(c, r, w);
         return;
     }
     // A proxied route: the action, then every proxy option with its effective value.
@@ -260,6 +318,7 @@ void dump_route(const RouteConfig& r, Writer& w) {
     dump_retries(r.retries, w);
     dump_header_ops("request_headers", r.request_headers, w);
     dump_header_ops("response_headers", r.response_headers, w);
+    dump_route_rate_limits(c, r, w);
 }
 
 }  // namespace
@@ -286,8 +345,9 @@ std::string dump_config(const Config& c) {
     dump_listeners(c, w);
     dump_http(c.http, w);
     dump_upstreams(c, w);
+    dump_rate_limits(c, w);
     w.line(0, "routes", c.routes.empty() ? "[]" : "");
-    for (const RouteConfig& r : c.routes) dump_route(r, w);
+    for (const RouteConfig& r : c.routes) dump_route(c, r, w);
     return w.take();
 }
 

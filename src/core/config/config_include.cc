@@ -4,7 +4,8 @@
 // `listeners` and `routes` are lists that accumulate: the included items are appended after the
 // items already there (the including file's own, then earlier includes'), in include order, and
 // depth-first for nested includes. `upstreams` is a map that accumulates the same way: each file
-// adds its upstreams, and an upstream defined in two files is an error naming both. Any other key
+// adds its upstreams, and an upstream defined in two files is an error naming both; so is
+// `rate_limits`, a map of policies. Any other key
 // set in two files is an error naming both.
 // Nodes keep their own file in their marks, so later errors point into the right file.
 #include <glob.h>
@@ -27,7 +28,7 @@ using yaml::Node;
 constexpr int kMaxIncludeDepth = 8;
 
 bool is_list_key(std::string_view key) { return key == "listeners" || key == "routes"; }
-bool is_map_key(std::string_view key) { return key == "upstreams"; }
+bool is_map_key(std::string_view key) { return key == "upstreams" || key == "rate_limits"; }
 
 std::string dir_of(const std::string& file) {
     size_t slash = file.rfind('/');
@@ -167,7 +168,8 @@ void Includer::merge(Node& into, Node&& from) {
                 auto first = std::find_if(it->value.entries.begin(), it->value.entries.end(),
                                           [&](const MapEntry& x) { return x.key.text == entry.key.text; });
                 if (first != it->value.entries.end()) {
-                    diags_.error(entry.key.mark, "duplicate upstream \"" + entry.key.text +
+                    const char* what = e.key.text == "upstreams" ? "upstream" : "rate limit";
+                    diags_.error(entry.key.mark, "duplicate " + std::string(what) + " \"" + entry.key.text +
                                                      "\" (first defined at " + first->key.mark.str() + ")");
                     continue;
                 }

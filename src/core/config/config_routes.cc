@@ -639,6 +639,7 @@ void read_routes(MapReader& top, Config& c) {
         } else {
             read_proxy_options(m, info, r);
         }
+        read_route_rate_limits(m, c, r);
         m.finish();
         c.routes.push_back(std::move(r));
     }

@@ -32,8 +32,11 @@ void read_logs(schema::MapReader& top, Config& c);          // config_logs.cc
 void read_listeners(schema::MapReader& top, Config& c);     // config_listeners.cc
 void read_http(schema::MapReader& top, Config& c);          // config_http.cc
 void read_upstreams(schema::MapReader& top, Config& c);     // config_upstreams.cc
-// After read_upstreams: routes refer to upstreams by name.
+void read_rate_limits(schema::MapReader& top, Config& c);   // config_rate_limits.cc
+// After read_upstreams and read_rate_limits: routes refer to both by name.
 void read_routes(schema::MapReader& top, Config& c);        // config_routes.cc
+// A route's `rate_limit:` (config_rate_limits.cc).
+void read_route_rate_limits(schema::MapReader& route, const Config& c, RouteConfig& r);
 
 // RFC 9110 token characters (header names, methods).
 bool is_tchar(char c);

@@ -1,0 +1,260 @@
+// `rate_limits:` - named rate-limit policies, and `rate_limit_zone_size`; and a route's
+// `rate_limit:`, the list of policies that apply to its requests. How they are enforced is in
+// src/modules/ratelimit/.
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include "core/config/config_sections.h"
+
+namespace gw::config_detail {
+
+namespace {
+
+using schema::MapReader;
+using yaml::Node;
+
+constexpr uint64_t kMaxLimit = 1000000000;         // requests per period, any algorithm
+constexpr uint64_t kMaxSlidingLimit = (1u << 24) - 1;  // what a sliding-window counter holds
+constexpr uint64_t kMaxBucketRatePerSecond = 1000000;  // token bucket: one token per microsecond
+constexpr uint64_t kMaxRefillMicros = 366ull * 86400 * 1000000;  // a bucket refills within a year
+constexpr size_t kMaxKeyParts = 8;
+constexpr size_t kMaxPoliciesPerRoute = 8;
+
+constexpr std::string_view kRateForms = "expected N/s, N/m, N/h or N/d, as in 100/s";
+constexpr std::string_view kKeyForms = "expected ip, route, global, header:NAME or query:NAME, joined with '+'";
+
+// "100/s", "1000/m", "100000/h", "5/d".
+bool parse_rate(std::string_view text, uint64_t& limit, Millis& period) {
+    size_t slash = text.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 2 != text.size()) return false;
+    std::string_view digits = text.substr(0, slash);
+    if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), limit);
+    if (ec != std::errc() || end != digits.data() + digits.size()) {
+        limit = UINT64_MAX;  // too many digits: out of range, reported as such
+    }
+    switch (text.back()) {
+        case 's': period = 1000; return true;
+        case 'm': period = 60 * 1000; return true;
+        case 'h': period = 3600 * 1000; return true;
+        case 'd': period = 86400 * 1000; return true;
+        default: return false;
+    }
+}
+
+bool read_rate(const Node& v, const std::string& path, RateLimitPolicy& p, Diagnostics& diags) {
+    std::optional<std::string> text = schema::read_string(v, path, diags);
+    if (!text) return false;
+    uint64_t limit = 0;
+    Millis period = 0;
+    if (!parse_rate(*text, limit, period)) {
+        schema::report(diags, v.mark, path, "bad rate \"" + *text + "\" (" + std::string(kRateForms) + ")");
+        return false;
+    }
+    if (limit < 1 || limit > kMaxLimit) {
+        schema::report(diags, v.mark, path,
+                       "\"" + *text + "\": the number of requests is out of range (1.." +
+                           std::to_string(kMaxLimit) + ")");
+        return false;
+    }
+    p.limit = limit;
+    p.period = period;
+    return true;
+}
+
+// `ip`, `header:x-user-id`, `ip+route`, ... Reported at the value; false when bad.
+bool read_key(const Node& v, std::string_view path, RateLimitPolicy& p, Diagnostics& diags) {
+    std::optional<std::string> text = schema::read_string(v, path, diags);
+    if (!text) return false;
+    std::vector<RateLimitKeyPart> parts;
+    std::string_view rest = *text;
+    bool ok = true;
+    for (;;) {
+        size_t plus = rest.find('+');
+        std::string_view word = rest.substr(0, plus);
+        RateLimitKeyPart part;
+        if (word == "ip") {
+            part.kind = RateLimitKeyPart::Kind::Ip;
+        } else if (word == "route") {
+            part.kind = RateLimitKeyPart::Kind::Route;
+        } else if (word == "global") {
+            part.kind = RateLimitKeyPart::Kind::Global;
+        } else if (word.starts_with("header:")) {
+            part.kind = RateLimitKeyPart::Kind::Header;
+            part.name = to_lower(word.substr(7));
+            if (!is_token(part.name)) {
+                schema::report(diags, v.mark, path, "bad header name \"" + std::string(word.substr(7)) + "\" in key");
+                ok = false;
+            }
+        } else if (word.starts_with("query:")) {
+            part.kind = RateLimitKeyPart::Kind::Query;
+            part.name = word.substr(6);
+            if (part.name.empty() || part.name.find_first_of("&= \t#") != std::string::npos) {
+                schema::report(diags, v.mark, path,
+                               "bad query parameter name \"" + part.name + "\" in key");
+                ok = false;
+            }
+        } else {
+            schema::report(diags, v.mark, path,
+                           "bad key part \"" + std::string(word) + "\" (" + std::string(kKeyForms) + ")");
+            return false;
+        }
+        bool repeated = std::any_of(parts.begin(), parts.end(), [&](const RateLimitKeyPart& x) {
+            return x.kind == part.kind && x.name == part.name;
+        });
+        if (repeated) {
+            schema::report(diags, v.mark, path, "key part \"" + std::string(word) + "\" is listed twice");
+            ok = false;
+        }
+        parts.push_back(std::move(part));
+        if (plus == std::string_view::npos) break;
+        rest.remove_prefix(plus + 1);
+    }
+    if (parts.size() > kMaxKeyParts) {
+        schema::report(diags, v.mark, path, "more than " + std::to_string(kMaxKeyParts) + " key parts");
+        ok = false;
+    }
+    bool global = std::any_of(parts.begin(), parts.end(),
+                              [](const RateLimitKeyPart& x) { return x.kind == RateLimitKeyPart::Kind::Global; });
+    if (global && parts.size() > 1) {
+        schema::report(diags, v.mark, path, "global is one counter for every request: it cannot be combined");
+        ok = false;
+    }
+    if (ok) p.key = std::move(parts);
+    return ok;
+}
+
+// Only `scope: local` is built in; `global` (Redis) is named so that it gets a clear answer.
+void read_scope(MapReader& m) {
+    const Node* v = m.take("scope");
+    if (!v) return;
+    std::string path = m.path("scope");
+    std::optional<std::string> text = schema::read_string(*v, path, m.diags());
+    if (!text || *text == "local") return;
+    if (*text == "global") {
+        // "rate_limits.NAME.scope: global (Redis) is not ..."
+        schema::report(m.diags(), v->mark, path, "global (Redis) is not available in this build yet");
+        return;
+    }
+    schema::report_bad_enum(*v, path, {"local", "global"}, m.diags());
+}
+
+void read_policy(MapReader& m, RateLimitPolicy& p) {
+    Diagnostics& diags = m.diags();
+    if (m.require("key")) read_key(*m.take("key"), m.path("key"), p, diags);
+    const Node* rate = m.require("rate") ? m.take("rate") : nullptr;
+    bool rate_ok = rate && read_rate(*rate, m.path("rate"), p, diags);
+    m.get_enum<RateLimitPolicy::Algorithm>("algorithm", p.algorithm,
+                                            {{"token_bucket", RateLimitPolicy::Algorithm::TokenBucket},
+                                             {"sliding_window", RateLimitPolicy::Algorithm::SlidingWindow},
+                                             {"fixed_window", RateLimitPolicy::Algorithm::FixedWindow}});
+    const Node* burst = m.take("burst");
+    if (burst) {
+        if (std::optional<int64_t> b = schema::read_int(*burst, m.path("burst"), {1, int64_t(kMaxLimit)}, diags))
+            p.burst = static_cast<uint64_t>(*b);
+    }
+    read_scope(m);
+    m.get_enum<RateLimitPolicy::MissingKey>("missing_key", p.missing_key,
+                                             {{"skip", RateLimitPolicy::MissingKey::Skip},
+                                              {"limit", RateLimitPolicy::MissingKey::Limit}});
+    m.get_int("status", p.status, {400, 599});
+    m.get_bool("headers", p.headers);
+    m.get_bool("dry_run", p.dry_run);
+
+    // What each algorithm can hold.
+    if (burst && p.algorithm != RateLimitPolicy::Algorithm::TokenBucket) {
+        schema::report(diags, m.key_node("burst")->mark, m.path("burst"), "only allowed with algorithm: token_bucket");
+    }
+    if (!rate_ok) return;
+    uint64_t period_us = static_cast<uint64_t>(p.period) * 1000;
+    if (p.algorithm == RateLimitPolicy::Algorithm::SlidingWindow && p.limit > kMaxSlidingLimit) {
+        schema::report(diags, rate->mark, m.path("rate"),
+                       "\"" + rate->text + "\": sliding_window counts at most " + std::to_string(kMaxSlidingLimit) +
+                           " requests per window (use a shorter window, fixed_window or token_bucket)");
+    }
+    if (p.algorithm == RateLimitPolicy::Algorithm::TokenBucket) {
+        if (period_us / p.limit < 1) {
+            schema::report(diags, rate->mark, m.path("rate"),
+                           "\"" + rate->text + "\" is too fast for token_bucket (at most " +
+                               std::to_string(kMaxBucketRatePerSecond) + "/s)");
+        } else if ((p.burst ? p.burst : p.limit) > kMaxRefillMicros / (period_us / p.limit)) {
+            const Node* at = p.burst ? burst : rate;
+            schema::report(diags, at->mark, m.path(p.burst ? "burst" : "rate"),
+                           "the bucket would take more than a year to refill (lower burst or raise the rate)");
+        }
+    }
+}
+
+// The index of the policy `v` names; -1 (reported) when there is none.
+int find_policy(const Node& v, std::string_view path, const Config& c, Diagnostics& diags) {
+    std::optional<std::string> name = schema::read_string(v, path, diags);
+    if (!name) return -1;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < c.rate_limits.size(); i++) {
+        if (c.rate_limits[i].name == *name) return static_cast<int>(i);
+        names.push_back(c.rate_limits[i].name);
+    }
+    std::string msg = "unknown rate limit \"" + *name + "\"";
+    std::string_view hint = schema::suggest(*name, names);
+    if (!hint.empty()) msg += " (did you mean \"" + std::string(hint) + "\"?)";
+    schema::report(diags, v.mark, path, msg);
+    return -1;
+}
+
+}  // namespace
+
+void read_rate_limits(MapReader& top, Config& c) {
+    Diagnostics& diags = top.diags();
+    top.get_size("rate_limit_zone_size", c.rate_limit_zone_size, {64 * 1024, 4ull << 30});
+    const Node* map = top.take("rate_limits");
+    if (!map || !schema::expect_map(*map, "rate_limits", diags)) return;
+    for (const yaml::MapEntry& e : map->entries) {
+        RateLimitPolicy p;
+        p.name = e.key.text;
+        p.mark = e.key.mark;
+        if (!valid_name(p.name)) {
+            schema::report(diags, e.key.mark, "rate_limits",
+                           "bad rate limit name \"" + p.name + "\" (use letters, digits, '_', '.', '-')");
+        }
+        MapReader m(e.value, schema::join_path("rate_limits", p.name), diags);
+        read_policy(m, p);
+        m.finish();
+        // Kept even when something above was wrong, so that routes naming it are not also
+        // reported as naming an unknown policy.
+        c.rate_limits.push_back(std::move(p));
+    }
+}
+
+void read_route_rate_limits(MapReader& m, const Config& c, RouteConfig& r) {
+    Diagnostics& diags = m.diags();
+    const Node* v = m.take("rate_limit");
+    if (!v) return;
+    std::string path = m.path("rate_limit");
+    std::optional<std::vector<const Node*>> items = schema::read_list(*v, path, true, diags);
+    if (!items) return;
+    if (items->empty()) {
+        schema::report(diags, v->mark, path, "empty list (leave rate_limit out for no limit)");
+        return;
+    }
+    if (items->size() > kMaxPoliciesPerRoute) {
+        schema::report(diags, v->mark, path,
+                       "more than " + std::to_string(kMaxPoliciesPerRoute) + " rate limits on one route");
+        return;
+    }
+    std::map<int, Mark> seen;
+    for (size_t i = 0; i < items->size(); i++) {
+        const Node& item = *(*items)[i];
+        std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
+        int index = find_policy(item, item_path, c, diags);
+        if (index < 0) continue;
+        if (auto [it, inserted] = seen.emplace(index, item.mark); !inserted) {
+            schema::report(diags, item.mark, item_path,
+                           "rate limit \"" + item.text + "\" is already listed (at " + it->second.str() + ")");
+            continue;
+        }
+        r.rate_limits.push_back(index);
+    }
+}
+
+}  // namespace gw::config_detail
