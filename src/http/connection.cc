@@ -15,6 +15,7 @@
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
 #include "http/server.h"
+#include "modules/ratelimit/limiter.h"
 
 namespace gw::http {
 
@@ -59,6 +60,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     out_off_ = 0;
     close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
     events_ = 0;
+    limit_ = {};
     if (peer.ss_family == AF_INET)
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
     else if (peer.ss_family == AF_INET6)
@@ -261,6 +263,22 @@ bool Connection::read_head() {
         match_ = server_.router().match(*req_);
     }
     route_rt_ = &server_.route(match_.route);
+    if (route_rt_->rate_limits) {
+        apply_rate_limits();
+        if (limit_.rejected && req_->body != BodyKind::None) {
+            // Answered at once: the body is not read (nor is 100 Continue sent), so the
+            // connection closes after the answer.
+            keep_alive_ = false;
+            may_still_send_ = true;
+            body_pos_ = in_len_;
+            respond_rate_limited();
+            return false;
+        }
+        if (limit_.rejected) {
+            dispatch();
+            return fd_ >= 0;
+        }
+    }
     if (route_rt_->proxied) {
         start_proxy();
         return false;  // the session drives the connection until the response is complete
@@ -284,6 +302,24 @@ bool Connection::read_head() {
     phase_ = Phase::Body;
     server_.ctx().loop->arm(timer_, http.client_body_timeout);
     return read_body();
+}
+
+// The rate limits of the route, decided at the request's start time (already read from the
+// monotonic clock above, so no other clock read is needed).
+void Connection::apply_rate_limits() {
+    ratelimit::RequestInfo info;
+    info.request = req_.get();
+    info.ip = peer_;
+    uint64_t now_ns = static_cast<uint64_t>(req_start_.tv_sec) * 1000000000 + static_cast<uint64_t>(req_start_.tv_nsec);
+    server_.limiter()->check(*route_rt_->rate_limits, info, now_ns, limit_);
+}
+
+void Connection::respond_rate_limited() {
+    respond(limit_.status, "content-type: application/json\r\n", limit_.body, *route_rt_);
+}
+
+std::string_view Connection::rate_limit_headers(char* buf, size_t cap) const {
+    return {buf, limit_.format(buf, cap)};
 }
 
 void Connection::start_proxy() {
@@ -395,6 +431,10 @@ void Connection::dispatch() {
         return;
     }
     RouteRuntime& route = *route_rt_;
+    if (limit_.rejected) {
+        respond_rate_limited();
+        return;
+    }
     if (match_.route == Router::kNoRoute) {
         std::string body = json_error_body(404, "no route matches the request");
         respond(404, "content-type: application/json\r\n", body, route);
@@ -424,6 +464,10 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
     }
     out_ += keep_alive_ ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
     out_ += fixed_headers;
+    if (limit_.rejected || limit_.headers) {
+        char buf[ratelimit::kMaxHeaderBytes];
+        out_.append(buf, limit_.format(buf, sizeof buf));
+    }
     out_ += "\r\n";
     bool send_body = !head && !bodiless_status;
     if (send_body) out_ += body;
@@ -451,6 +495,7 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         e.generation = ctx.generation;
         ctx.access_log->write(e);
     }
+    limit_ = {};
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
 }

@@ -14,6 +14,7 @@
 #include "event/loop.h"
 #include "http/parser.h"
 #include "http/router.h"
+#include "modules/ratelimit/verdict.h"
 
 namespace gw {
 struct ListenerConfig;
@@ -58,6 +59,9 @@ class Connection final : public event::IoHandler {
     // The exchange ended early (upstream cut the body) or a tunnel closed: deliver what is
     // buffered, log the request, then close.
     void proxy_cut(int status, uint64_t body_bytes);
+    // The RateLimit-* header lines of the current request (empty when none), written to `buf`
+    // of at least ratelimit::kMaxHeaderBytes.
+    std::string_view rate_limit_headers(char* buf, size_t cap) const;
 
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly
@@ -72,6 +76,8 @@ class Connection final : public event::IoHandler {
     void respond(int status, std::string_view fixed_headers, std::string_view body,
                  RouteRuntime& route);
     void respond_error(int status, std::string_view message);
+    void apply_rate_limits();
+    void respond_rate_limited();
     void finish_request(RouteRuntime& route, int status, uint64_t body_bytes);
     void after_flush();
     void update_events();
@@ -115,6 +121,8 @@ class Connection final : public event::IoHandler {
     bool close_after_write_ = false;
     bool may_still_send_ = false;  // the client may be sending: linger before closing
     bool write_blocked_ = false;
+
+    ratelimit::Verdict limit_;     // of the current request, when its route has rate limits
 
     event::Timer timer_;
     // The request being read or answered. Like in_, which its views point into, it is taken

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
+#include "modules/ratelimit/limiter.h"
 
 namespace gw::http {
 
@@ -53,6 +54,11 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               "Time to answer a request, from its head read to its response queued.",
                                               kDurationBuckets);
 
+    if (!cfg.rate_limits.empty() && ctx.ratelimit_zone) {
+        limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics);
+        for (size_t i = 0; limiter_ && i < routes_.size(); ++i) routes_[i].rate_limits = limiter_->route(i);
+    }
+
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
                                                 static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^
@@ -75,6 +81,10 @@ Server::~Server() {
 }
 
 bool Server::start() {
+    if (!ctx_.config->rate_limits.empty() && !limiter_) {
+        LOG_EMERG("the rate limits cannot be enforced: no usable shared memory zone \"ratelimit\"");
+        return false;
+    }
     for (auto& a : acceptors_)
         if (!ctx_.loop->add(a->listen.fd, EPOLLIN, a.get())) {
             LOG_EMERG("epoll_ctl() on listener %s failed: %m", a->listen.config->address.c_str());

@@ -22,6 +22,11 @@
 #include "http/response.h"
 #include "http/router.h"
 
+namespace gw::ratelimit {
+class Limiter;
+struct RoutePolicies;
+}
+
 namespace gw::http {
 
 class Connection;
@@ -38,6 +43,7 @@ struct WorkerContext {
     WorkerSlot* slot = nullptr;
     metrics::Store* metrics = nullptr;
     AccessLog* access_log = nullptr;
+    shm::Zone* ratelimit_zone = nullptr;  // when the configuration has rate limits
 };
 
 // Per-route state of this generation: precomputed header bytes and metric cells.
@@ -48,6 +54,7 @@ struct RouteRuntime {
     std::string fixed_headers;        // "content-type: ...\r\n..." from the route's `return`
     metrics::Histogram* duration = nullptr;
     std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status
+    const ratelimit::RoutePolicies* rate_limits = nullptr;  // `rate_limit:`, or none
 };
 
 class Server {
@@ -77,6 +84,7 @@ class Server {
     DateCache& date() { return date_; }
     const ParserLimits& limits() const { return limits_; }
     proxy::Proxy* proxy() { return proxy_.get(); }
+    ratelimit::Limiter* limiter() { return limiter_.get(); }
     BufferPool& input_buffers() { return input_buffers_; }
     ObjectPool<Request>& requests() { return requests_; }
     void count_response(RouteRuntime& route, int status, uint64_t micros);
@@ -100,6 +108,7 @@ class Server {
     BufferPool input_buffers_;
     ObjectPool<Request> requests_;
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
+    std::unique_ptr<ratelimit::Limiter> limiter_;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made
     std::vector<Connection*> free_;

@@ -19,6 +19,7 @@
 #include "core/process/pidfile.h"
 #include "core/process/proctitle.h"
 #include "core/process/worker.h"
+#include "modules/ratelimit/table.h"
 
 namespace gw::process {
 
@@ -89,11 +90,13 @@ bool Master::prepare() {
     };
     shm::Zone* status = zone("status", kStatusZoneSize, kStatusLayoutVersion);
     shm::Zone* metrics = zone("metrics", kMetricsZoneSize, metrics::kLayoutVersion);
+    bool rate_limits = rate_limit_zone(*current_.config, current_.ratelimit_zone);
     zones_.drop_offers();
     if (!status || !metrics || !(board_ = StatusBoard::attach(*status))) {
         LOG_EMERG("cannot create shared memory zones: %m");
         return false;
     }
+    if (!rate_limits) return false;
     metrics_ = std::make_unique<metrics::Store>(*metrics);
     reloads_ok_ = metrics_->counter("gateway_config_reloads_total", "result=\"ok\"",
                                     "Configuration reloads, by result.");
@@ -204,6 +207,46 @@ int Master::free_board_slot() const {
     return -1;
 }
 
+// The "ratelimit" zone for a configuration with rate limits (none without): reused, with its
+// counters, across reloads and from the previous binary when its size and layout match.
+bool Master::rate_limit_zone(const Config& config, shm::Zone*& zone) {
+    zone = nullptr;
+    if (config.rate_limits.empty()) return true;
+    shm::Zone* before = zones_.find("ratelimit");
+    zone = zones_.get("ratelimit", config.rate_limit_zone_size, ratelimit::kLayoutVersion);
+    if (!zone) {
+        LOG_EMERG("cannot create the shared memory zone \"ratelimit\" (%s): %m",
+                  format_size(config.rate_limit_zone_size).c_str());
+        return false;
+    }
+    switch (zones_.last_origin()) {
+        case shm::ZoneRegistry::Origin::Adopted:
+            LOG_NOTICE("shared memory zone \"ratelimit\" adopted from the previous binary, with its counters");
+            break;
+        case shm::ZoneRegistry::Origin::Replaced:
+            LOG_WARN("shared memory zone \"ratelimit\" of the previous binary has another layout or size; "
+                     "created afresh (rate limit counters start over)");
+            break;
+        case shm::ZoneRegistry::Origin::Created:
+            if (before)
+                LOG_NOTICE("shared memory zone \"ratelimit\" resized to %s: rate limit counters start over",
+                           format_size(config.rate_limit_zone_size).c_str());
+            break;
+        case shm::ZoneRegistry::Origin::Reused: break;
+    }
+    std::unique_ptr<ratelimit::Table> table = ratelimit::Table::attach(*zone);
+    if (!table) {
+        LOG_EMERG("shared memory zone \"ratelimit\" cannot hold a rate limit table");
+        zone = nullptr;
+        return false;
+    }
+    if (zones_.last_origin() != shm::ZoneRegistry::Origin::Reused)
+        LOG_NOTICE("rate limits: %llu entries in shared memory zone \"ratelimit\" (%s)",
+                   static_cast<unsigned long long>(table->capacity()),
+                   format_size(config.rate_limit_zone_size).c_str());
+    return true;
+}
+
 bool Master::start_generation(const Generation& gen) {
     for (int i = 0; i < gen.count; ++i)
         if (!spawn(gen, i)) return false;
@@ -228,6 +271,7 @@ bool Master::spawn(const Generation& gen, int index) {
     spec.board_slot = slot;
     spec.channel_fd = ch[1];
     spec.metrics_zone = zones_.find("metrics");
+    spec.ratelimit_zone = gen.ratelimit_zone;
     spec.board = board_;
     std::vector<int> keep = {ch[1], log::fd()};
     for (size_t li = 0; li < gen.config->listeners.size(); ++li)
@@ -386,9 +430,10 @@ bool Master::start_pending(std::shared_ptr<const Config> config) {
     gen.number = last_generation_ = next_generation_number();
     gen.config = std::move(config);
     gen.count = gen.config->worker_processes;
+    bool zone_ok = rate_limit_zone(*gen.config, gen.ratelimit_zone);
     pending_ = gen;
     loop_.arm(ready_deadline_, gen.config->worker_ready_timeout);
-    if (!start_generation(*pending_)) {
+    if (!zone_ok || !start_generation(*pending_)) {
         roll_back("cannot start the new workers");
         return false;
     }

@@ -56,9 +56,11 @@ class Master {
         std::shared_ptr<const Config> config;
         int count = 0;
         bool retired = false;  // told to close now: beyond max_draining_generations
+        shm::Zone* ratelimit_zone = nullptr;  // the "ratelimit" zone its workers use, if any
     };
 
     bool start_generation(const Generation& gen);
+    bool rate_limit_zone(const Config& config, shm::Zone*& zone);
     bool spawn(const Generation& gen, int index);
     void on_signal();
     void on_channel(Worker& w);

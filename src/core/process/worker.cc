@@ -128,6 +128,7 @@ int Worker::run() {
     ctx_.slot = &slot;
     ctx_.metrics = metrics_.get();
     ctx_.access_log = &access_log_;
+    ctx_.ratelimit_zone = spec_.ratelimit_zone;
 
     std::vector<http::Server::Listen> listens;
     for (const auto& l : spec_.listens) listens.push_back({l.fd, &cfg.listeners[l.listener]});

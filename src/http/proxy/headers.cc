@@ -186,11 +186,16 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
+        if (!in.rate_limit_headers.empty() &&
+            (iequals(h.name, "ratelimit-limit") || iequals(h.name, "ratelimit-remaining") ||
+             iequals(h.name, "ratelimit-reset")))
+            continue;
         append_header(out, h.name, h.value);
     }
     append_set_ops(out, in.ops);
     if (!has_request_id && !in.request_id.empty() && !in_ops(in.ops, "x-request-id"))
         append_header(out, "x-request-id", in.request_id);
+    out += in.rate_limit_headers;
     if (in.upgrade) {
         append_header(out, "upgrade", resp.header("upgrade"));
         out += "connection: upgrade\r\n\r\n";

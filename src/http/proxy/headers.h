@@ -49,6 +49,9 @@ struct ClientResponseInput {
     bool upgrade = false;           // a 101: keep Upgrade, send connection: upgrade
     std::string_view request_id;    // added as x-request-id unless the upstream sent one
     const HeaderOps* ops = nullptr;
+    // The gateway's RateLimit-* lines ("name: value\r\n"...): added, and the upstream's own
+    // RateLimit-Limit, -Remaining and -Reset dropped.
+    std::string_view rate_limit_headers;
 };
 
 // Appends the response head for the client to `out`.

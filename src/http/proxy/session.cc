@@ -477,6 +477,8 @@ void Session::handle_head() {
     in.keep_alive = client_keep_alive_;
     in.request_id = {request_id_, request_id_len_};
     in.ops = &rc.response_headers;
+    char rate_limit_headers[ratelimit::kMaxHeaderBytes];
+    in.rate_limit_headers = conn_->rate_limit_headers(rate_limit_headers, sizeof rate_limit_headers);
     build_client_response(conn_->out_, resp_, in);
     consume_upstream(resp_.head_length);
     response_started_ = true;

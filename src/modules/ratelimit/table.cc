@@ -1,0 +1,443 @@
+#include "modules/ratelimit/table.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace gw::ratelimit {
+
+namespace {
+
+constexpr uint64_t kTableMagic = 0x314c5452574721ULL;  // "!GWRTL1"
+constexpr uint64_t kValueMask = (uint64_t{1} << 56) - 1;
+constexpr uint64_t kNsPerSecond = 1000000000;
+constexpr uint64_t kPage = 4096;
+constexpr int kMaxAttempts = 64;  // CAS rounds before giving up on one decision (never seen)
+
+// Fixed window: window (16 bits) | count (40 bits).
+constexpr uint64_t kFixedCountMask = (uint64_t{1} << 40) - 1;
+constexpr uint64_t kFixedWindowMask = 0xffff;
+// Sliding window: window (8 bits) | previous count (24 bits) | current count (24 bits).
+constexpr uint64_t kSlidingCountMask = (uint64_t{1} << 24) - 1;
+constexpr uint64_t kSlidingWindowMask = 0xff;
+
+uint64_t rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+
+uint64_t fmix(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+uint8_t epoch_of(uint64_t word_key) { return static_cast<uint8_t>(word_key); }
+uint8_t state_epoch(uint64_t state) { return static_cast<uint8_t>(state >> 56); }
+uint64_t make_state(uint8_t epoch, uint64_t value) { return uint64_t{epoch} << 56 | (value & kValueMask); }
+
+uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
+
+Decision token_bucket(const Params& p, uint64_t tat, uint64_t now_ns, uint64_t* next) {
+    Decision d;
+    d.limit = p.limit;
+    uint64_t now = now_ns / 1000;
+    uint64_t t = p.interval_us;
+    uint64_t tolerance = p.limit * t;  // a full bucket: `limit` requests at once
+    uint64_t base = std::max(tat, now);
+    uint64_t new_tat = base + t;
+    if (new_tat - now > tolerance) {
+        d.allowed = false;
+        d.retry_after_ns = (new_tat - now - tolerance) * 1000;
+        d.reset_ns = (base - now) * 1000;
+        return d;
+    }
+    if (next) *next = new_tat;
+    d.remaining = (tolerance - (new_tat - now)) / t;
+    d.reset_ns = (new_tat - now) * 1000;
+    return d;
+}
+
+Decision fixed_window(const Params& p, uint64_t value, uint64_t now_ns, uint64_t* next) {
+    Decision d;
+    d.limit = p.limit;
+    uint64_t w = now_ns / p.period_ns;
+    uint64_t count = (value >> 40) == (w & kFixedWindowMask) ? value & kFixedCountMask : 0;
+    d.reset_ns = (w + 1) * p.period_ns - now_ns;
+    if (count >= p.limit) {
+        d.allowed = false;
+        d.retry_after_ns = d.reset_ns;
+        return d;
+    }
+    if (next) *next = (w & kFixedWindowMask) << 40 | (count + 1);
+    d.remaining = p.limit - count - 1;
+    return d;
+}
+
+// The estimate of the requests in the last `period` is prev * (P - e) / P + cur, where e is the
+// time elapsed in the current window: the previous window's count, weighted by how much of it
+// the sliding period still covers. A request is allowed when the estimate plus it is at most the
+// limit. Computed in exact integers: prev * (P - e) + (cur + 1) * P <= limit * P.
+Decision sliding_window(const Params& p, uint64_t value, uint64_t now_ns, uint64_t* next) {
+    using u128 = unsigned __int128;
+    Decision d;
+    d.limit = p.limit;
+    const uint64_t P = p.period_ns;
+    uint64_t w = now_ns / P;
+    uint64_t e = now_ns - w * P;
+    uint64_t stored = value >> 48;
+    uint64_t prev = (value >> 24) & kSlidingCountMask;
+    uint64_t cur = value & kSlidingCountMask;
+    uint64_t age = (w - stored) & kSlidingWindowMask;
+    if (age == 1) {
+        prev = cur;
+        cur = 0;
+    } else if (age > 1) {
+        prev = cur = 0;
+    }
+    u128 cap = u128(p.limit) * P;
+    u128 load = u128(prev) * (P - e) + u128(cur + 1) * P;
+    if (load <= cap) {
+        if (next) *next = (w & kSlidingWindowMask) << 48 | prev << 24 | (cur + 1);
+        d.remaining = static_cast<uint64_t>((cap - load) / P);
+        d.reset_ns = 2 * P - e;  // this window's requests weigh until the end of the next one
+        return d;
+    }
+    d.allowed = false;
+    if (cur >= p.limit) {
+        // Not before the next window, once this window's count (then "previous") weighs little
+        // enough: cur * (P - e') <= (limit - 1) * P.
+        uint64_t first = P - static_cast<uint64_t>(u128(p.limit - 1) * P / cur);
+        d.retry_after_ns = (P - e) + first;
+    } else {
+        // In this window, once the previous window's weight has dropped enough:
+        // prev * (P - e') <= (limit - cur - 1) * P.
+        uint64_t first = P - static_cast<uint64_t>(u128(p.limit - cur - 1) * P / prev);
+        d.retry_after_ns = first > e ? first - e : 1;
+    }
+    d.reset_ns = cur > 0 ? 2 * P - e : P - e;
+    return d;
+}
+
+}  // namespace
+
+// --- hashing ------------------------------------------------------------------------------------
+
+void Hasher::round(uint64_t w) {
+    h_ ^= w * 0x9e3779b97f4a7c15ULL;
+    h_ = rotl(h_, 29) * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
+}
+
+void Hasher::add(std::string_view bytes) {
+    const char* p = bytes.data();
+    size_t n = bytes.size();
+    while (n >= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        round(w);
+        p += 8;
+        n -= 8;
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    round(tail ^ (uint64_t{bytes.size()} << 56) ^ 0x5bd1e995u);
+}
+
+uint64_t Hasher::finish() const { return fmix(h_); }
+
+Params Params::make(std::string_view name, Algorithm algorithm, uint64_t rate, uint64_t period_ns,
+                    uint64_t burst) {
+    Params p;
+    Hasher h(0x7261746531696d74ULL);
+    h.add(name);
+    h.add_u64(static_cast<uint64_t>(algorithm));
+    h.add_u64(period_ns);
+    p.id = h.finish();
+    p.algorithm = algorithm;
+    p.period_ns = period_ns;
+    if (algorithm == Algorithm::TokenBucket) {
+        p.limit = burst ? burst : rate;
+        p.interval_us = std::max<uint64_t>(1, period_ns / 1000 / rate);
+    } else {
+        p.limit = rate;
+    }
+    return p;
+}
+
+// --- the algorithms -----------------------------------------------------------------------------
+
+Decision evaluate(const Params& p, uint64_t value, uint64_t now_ns, uint64_t* next) {
+    switch (p.algorithm) {
+        case Algorithm::TokenBucket: return token_bucket(p, value, now_ns, next);
+        case Algorithm::FixedWindow: return fixed_window(p, value, now_ns, next);
+        case Algorithm::SlidingWindow: return sliding_window(p, value, now_ns, next);
+    }
+    return Decision{};
+}
+
+bool is_idle(const Params& p, uint64_t value, uint64_t now_ns) {
+    switch (p.algorithm) {
+        case Algorithm::TokenBucket: return value <= now_ns / 1000;
+        case Algorithm::FixedWindow: {
+            uint64_t w = now_ns / p.period_ns;
+            return (value >> 40) != (w & kFixedWindowMask) || (value & kFixedCountMask) == 0;
+        }
+        case Algorithm::SlidingWindow: {
+            uint64_t w = now_ns / p.period_ns;
+            uint64_t age = (w - (value >> 48)) & kSlidingWindowMask;
+            uint64_t prev = (value >> 24) & kSlidingCountMask;
+            uint64_t cur = value & kSlidingCountMask;
+            return age > 1 || (cur == 0 && (age == 1 || prev == 0));
+        }
+    }
+    return true;
+}
+
+uint64_t refunded(const Params& p, uint64_t value, uint64_t counted_ns) {
+    switch (p.algorithm) {
+        case Algorithm::TokenBucket: return value > p.interval_us ? value - p.interval_us : 0;
+        case Algorithm::FixedWindow: {
+            uint64_t w = (counted_ns / p.period_ns) & kFixedWindowMask;
+            if ((value >> 40) != w || (value & kFixedCountMask) == 0) return value;
+            return value - 1;
+        }
+        case Algorithm::SlidingWindow: {
+            uint64_t w = (counted_ns / p.period_ns) & kSlidingWindowMask;
+            uint64_t stored = value >> 48;
+            if (stored == w && (value & kSlidingCountMask) > 0) return value - 1;
+            if (stored == ((w + 1) & kSlidingWindowMask) && ((value >> 24) & kSlidingCountMask) > 0)
+                return value - (uint64_t{1} << 24);
+            return value;
+        }
+    }
+    return value;
+}
+
+bool is_stale(const Params& p, uint32_t touched_s, uint32_t now_s) {
+    uint64_t period_s = ceil_div(p.period_ns, kNsPerSecond);
+    return now_s > touched_s && now_s - touched_s > 2 * period_s + 2;
+}
+
+// --- the table ----------------------------------------------------------------------------------
+
+struct Table::Root {
+    uint64_t magic;
+    uint64_t slots;      // zone offset of Slot[capacity]
+    uint64_t capacity;
+    std::atomic<uint64_t> evictions;
+};
+
+std::unique_ptr<Table> Table::attach(shm::Zone& zone) {
+    shm::ZoneHeader* h = zone.header();
+    if (h->layout_version != kLayoutVersion) return nullptr;
+    shm::LockGuard lock(zone.mutex());
+    if (h->root == 0) {
+        uint64_t root_off = zone.alloc(sizeof(Root));
+        if (!root_off) return nullptr;
+        // Every page left, as one run: a fresh zone's free pages are contiguous.
+        uint64_t capacity = shm::Slab::stats(zone.base()).pages_free * kPage / sizeof(Slot);
+        uint64_t slots_off = capacity >= kProbeWindow ? zone.alloc(capacity * sizeof(Slot)) : 0;
+        if (!slots_off) {
+            zone.free(root_off);
+            return nullptr;
+        }
+        Root* root = zone.at<Root>(root_off);
+        root->slots = slots_off;
+        root->capacity = capacity;
+        root->evictions.store(0);
+        root->magic = kTableMagic;  // last: the zone's memory was zero, slots are all free
+        h->root = root_off;
+    }
+    Root* root = zone.at<Root>(h->root);
+    if (root->magic != kTableMagic || root->capacity < kProbeWindow) return nullptr;
+    return std::unique_ptr<Table>(new Table(root, zone.at<Slot>(root->slots), root->capacity));
+}
+
+uint64_t Table::evictions() const { return root_->evictions.load(std::memory_order_relaxed); }
+
+uint64_t Table::used() const {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < capacity_; ++i)
+        if (slots_[i].key.load(std::memory_order_relaxed) >> 8) ++n;
+    return n;
+}
+
+uint64_t Table::home(uint64_t key_hash) const {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(key_hash) * capacity_) >> 64);
+}
+
+Slot& Table::slot(uint64_t start, uint32_t j) const {
+    uint64_t i = start + j;
+    return slots_[i >= capacity_ ? i - capacity_ : i];
+}
+
+const Params* Table::known(uint32_t tag) const {
+    for (const Params& p : known_)
+        if (p.tag() == tag) return &p;
+    return nullptr;
+}
+
+// The first slot of the window holding the key (there is normally at most one; see claim()).
+bool Table::find(uint64_t want, uint64_t key_hash, Slot*& s, uint64_t& key) const {
+    uint64_t start = home(key_hash);
+    for (uint32_t j = 0; j < kProbeWindow; ++j) {
+        Slot& x = slot(start, j);
+        uint64_t k = x.key.load(std::memory_order_acquire);
+        if ((k >> 8) == want) {
+            s = &x;
+            key = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Table::slot_idle(const Slot& s, uint64_t key, uint64_t now_ns) const {
+    const Params* p = known(s.policy.load(std::memory_order_relaxed));
+    if (!p) return false;
+    uint64_t st = s.state.load(std::memory_order_acquire);
+    if (state_epoch(st) != epoch_of(key)) return false;  // changing hands right now
+    if (p->windowed() && is_stale(*p, s.touched.load(std::memory_order_relaxed),
+                                  static_cast<uint32_t>(now_ns / kNsPerSecond)))
+        return true;
+    return is_idle(*p, st & kValueMask, now_ns);
+}
+
+// Takes a slot of the window for a new key: a free one (the first), else one whose entry is idle
+// (nothing is lost), else the least recently touched. False when another process changed the
+// chosen slot first: the caller looks again.
+//
+// Two processes inserting the same new key both take the first free slot and only one CAS
+// succeeds, so the key is not duplicated. Only when the window changes under them (entries
+// evicted at the same moment) can they take two slots; the later one then sees the other and, if
+// it comes first in the window, gives its own back. find() always takes the first.
+bool Table::claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t now_ns, Slot*& out,
+                  uint64_t& out_key, bool* evicted) {
+    uint64_t start = home(key_hash);
+    Slot* free_slot = nullptr;
+    Slot* idle_slot = nullptr;
+    Slot* lru_slot = nullptr;
+    uint64_t free_key = 0, idle_key = 0, lru_key = 0;
+    uint32_t oldest = UINT32_MAX;
+    for (uint32_t j = 0; j < kProbeWindow; ++j) {
+        Slot& x = slot(start, j);
+        uint64_t k = x.key.load(std::memory_order_acquire);
+        if ((k >> 8) == want) {  // inserted meanwhile
+            out = &x;
+            out_key = k;
+            return true;
+        }
+        if ((k >> 8) == 0) {
+            if (!free_slot) free_slot = &x, free_key = k;
+        } else if (!free_slot && !idle_slot) {
+            if (slot_idle(x, k, now_ns)) {
+                idle_slot = &x, idle_key = k;
+            } else if (uint32_t t = x.touched.load(std::memory_order_relaxed); t < oldest || !lru_slot) {
+                oldest = t;
+                lru_slot = &x, lru_key = k;
+            }
+        }
+    }
+    Slot* victim = free_slot ? free_slot : idle_slot ? idle_slot : lru_slot;
+    uint64_t old = free_slot ? free_key : idle_slot ? idle_key : lru_key;
+    uint8_t epoch = static_cast<uint8_t>(epoch_of(old) + 1);
+    uint64_t key = want << 8 | epoch;
+    if (!victim->key.compare_exchange_strong(old, key, std::memory_order_acq_rel, std::memory_order_acquire))
+        return false;
+    bool live = !free_slot && !idle_slot;
+    if (live) {
+        root_->evictions.fetch_add(1, std::memory_order_relaxed);
+        if (evicted) *evicted = true;
+    }
+    victim->touched.store(static_cast<uint32_t>(now_ns / kNsPerSecond), std::memory_order_relaxed);
+    victim->policy.store(p.tag(), std::memory_order_relaxed);
+    // The state restarts at 0 under the new epoch. Updaters that come meanwhile see the old epoch
+    // in the state and do this same step themselves (so nobody waits for this process).
+    uint64_t st = victim->state.load(std::memory_order_acquire);
+    while (state_epoch(st) != epoch &&
+           !victim->state.compare_exchange_weak(st, make_state(epoch, 0), std::memory_order_acq_rel,
+                                                std::memory_order_acquire)) {
+    }
+    // Did another process insert the same key elsewhere in the window meanwhile?
+    for (uint32_t j = 0; j < kProbeWindow; ++j) {
+        Slot& x = slot(start, j);
+        if (&x == victim) break;  // ours comes first: the other one gives way
+        uint64_t k = x.key.load(std::memory_order_acquire);
+        if ((k >> 8) == want) {
+            uint64_t mine = key;
+            victim->key.compare_exchange_strong(mine, epoch, std::memory_order_acq_rel);  // free again
+            out = &x;
+            out_key = k;
+            return true;
+        }
+    }
+    out = victim;
+    out_key = key;
+    return true;
+}
+
+Decision Table::peek(const Params& p, uint64_t key_hash, uint64_t now_ns) const {
+    uint64_t want = (key_hash >> 8) ? key_hash >> 8 : 1;
+    uint64_t value = 0;
+    Slot* s = nullptr;
+    uint64_t key = 0;
+    if (find(want, key_hash, s, key)) {
+        uint64_t st = s->state.load(std::memory_order_acquire);
+        if (state_epoch(st) == epoch_of(key)) value = st & kValueMask;
+        if (p.windowed() && is_stale(p, s->touched.load(std::memory_order_relaxed),
+                                     static_cast<uint32_t>(now_ns / kNsPerSecond)))
+            value = 0;
+    }
+    return evaluate(p, value, now_ns, nullptr);
+}
+
+Decision Table::consume(const Params& p, uint64_t key_hash, uint64_t now_ns, Ref* ref, bool* evicted) {
+    uint64_t want = (key_hash >> 8) ? key_hash >> 8 : 1;
+    uint32_t now_s = static_cast<uint32_t>(now_ns / kNsPerSecond);
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+        Slot* s = nullptr;
+        uint64_t key = 0;
+        if (!find(want, key_hash, s, key) && !claim(p, want, key_hash, now_ns, s, key, evicted)) continue;
+        uint8_t epoch = epoch_of(key);
+        uint64_t st = s->state.load(std::memory_order_acquire);
+        for (; attempt < kMaxAttempts; ++attempt) {
+            if (state_epoch(st) != epoch) {
+                if (state_epoch(st) != static_cast<uint8_t>(epoch - 1)) break;  // changed hands: look again
+                // The claim of this slot has not reset the state yet: do it for the claimer.
+                s->state.compare_exchange_strong(st, make_state(epoch, 0), std::memory_order_acq_rel,
+                                                 std::memory_order_acquire);
+                continue;
+            }
+            uint64_t value = st & kValueMask;
+            if (p.windowed() && is_stale(p, s->touched.load(std::memory_order_relaxed), now_s)) value = 0;
+            uint64_t next = 0;
+            Decision d = evaluate(p, value, now_ns, &next);
+            if (!d.allowed) return d;
+            // `touched` first: whoever sees the new state sees this time too (release/acquire).
+            s->touched.store(now_s, std::memory_order_relaxed);
+            if (s->state.compare_exchange_weak(st, make_state(epoch, next), std::memory_order_acq_rel,
+                                               std::memory_order_acquire)) {
+                if (ref) *ref = Ref{s, epoch, now_ns};
+                return d;
+            }
+        }
+    }
+    // Only under a livelock that has never been seen: let the request through uncounted rather
+    // than hold the worker.
+    return evaluate(p, 0, now_ns, nullptr);
+}
+
+void Table::refund(const Params& p, const Ref& ref) {
+    if (!ref.slot) return;
+    uint64_t st = ref.slot->state.load(std::memory_order_acquire);
+    for (;;) {
+        if (state_epoch(st) != ref.epoch) return;  // the entry is gone
+        uint64_t value = st & kValueMask;
+        uint64_t back = refunded(p, value, ref.at_ns);
+        if (back == value) return;
+        if (ref.slot->state.compare_exchange_weak(st, make_state(ref.epoch, back), std::memory_order_acq_rel,
+                                                  std::memory_order_acquire))
+            return;
+    }
+}
+
+}  // namespace gw::ratelimit

@@ -1,0 +1,29 @@
+// What the rate limits of a route decided for one request, as the connection needs it to answer:
+// small and self-contained, so that http/connection.h can hold one without the rest of the module.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace gw::ratelimit {
+
+// Room for the header lines Verdict::format() writes (four numbers of at most 20 digits).
+constexpr size_t kMaxHeaderBytes = 192;
+
+struct Verdict {
+    bool rejected = false;
+    int status = 0;              // rejected: the status to answer with
+    std::string_view body;       // rejected: the JSON body (owned by the policy)
+    bool headers = false;        // RateLimit-Limit, -Remaining and -Reset to add
+    uint64_t limit = 0;
+    uint64_t remaining = 0;
+    uint64_t reset_s = 0;
+    uint64_t retry_after_s = 0;  // rejected: Retry-After
+
+    // Writes "retry-after: N\r\n" (rejected) and the RateLimit-* lines (headers) to `buf`;
+    // returns the length (0 when there is nothing to add). `cap` >= kMaxHeaderBytes.
+    size_t format(char* buf, size_t cap) const;
+};
+
+}  // namespace gw::ratelimit
