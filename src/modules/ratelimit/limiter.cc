@@ -195,7 +195,8 @@ void Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_
     }
     if (evicted && evictions_) evictions_->fetch_add(1, std::memory_order_relaxed);
 
-    // Metrics, logs, and which policy the answer reports: when rejected, the rejecting policy
+    // Metrics (each policy counts the requests it let through, and those it rejected), logs,
+    // and which policy the answer reports: when rejected, the rejecting policy
     // that asks the longest wait; otherwise the one with the fewest requests left (on a tie, the
     // one that takes longest to come back). Dry-run policies never show in the answer.
     const Eval* report = nullptr;
@@ -203,7 +204,8 @@ void Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_
         const Eval& e = ev[i];
         const RateLimitPolicy& rc = *e.policy->config;
         if (e.d.allowed) {
-            if (e.policy->allowed) e.policy->allowed->fetch_add(1, std::memory_order_relaxed);
+            // A request another policy rejected is not counted here: it was not let through.
+            if (!rejected && e.policy->allowed) e.policy->allowed->fetch_add(1, std::memory_order_relaxed);
         } else if (rc.dry_run) {
             if (e.policy->dry_run_rejected) e.policy->dry_run_rejected->fetch_add(1, std::memory_order_relaxed);
             if (log::enabled(LogLevel::Info)) {
