@@ -138,7 +138,7 @@ void Hasher::add(std::string_view bytes) {
         n -= 8;
     }
     uint64_t tail = 0;
-    std::memcpy(&tail, p, n);
+    if (n) std::memcpy(&tail, p, n);
     round(tail ^ (uint64_t{bytes.size()} << 56) ^ 0x5bd1e995u);
 }
 
