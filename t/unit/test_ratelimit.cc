@@ -17,6 +17,7 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "core/shm/zone.h"
+#include "http/proxy/headers.h"
 #include "modules/ratelimit/limiter.h"
 #include "modules/ratelimit/table.h"
 
@@ -484,6 +485,31 @@ TEST(RateLimitVerdict, HeaderLines) {
     std::string s(buf, v.format(buf, sizeof buf));
     EXPECT_EQ(s, "retry-after: 18446744073709551615\r\nratelimit-limit: 100\r\nratelimit-remaining: 0\r\n"
                  "ratelimit-reset: 36\r\n");
+}
+
+// A proxied response: the upstream's own RateLimit-* headers give way to the gateway's.
+TEST(RateLimitVerdict, ProxiedResponseHeaders) {
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRateLimit-Limit: 9\r\nratelimit-remaining: 8\r\n"
+                       "RateLimit-Reset: 7\r\nRetry-After: 5\r\nX-A: b\r\n\r\n";
+    auto resp = std::make_unique<gw::http::Response>();
+    gw::http::ParseError err;
+    ASSERT_EQ(gw::http::parse_response_head(head, {}, false, *resp, err), gw::http::ParseResult::Complete);
+    gw::ratelimit::Verdict v;
+    v.headers = true;
+    v.limit = 100;
+    v.remaining = 42;
+    v.reset_s = 3;
+    char buf[gw::ratelimit::kMaxHeaderBytes];
+    gw::http::proxy::ClientResponseInput in;
+    in.rate_limit_headers = {buf, v.format(buf, sizeof buf)};
+    std::string out;
+    gw::http::proxy::build_client_response(out, *resp, in);
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRetry-After: 5\r\nX-A: b\r\nratelimit-limit: 100\r\n"
+                   "ratelimit-remaining: 42\r\nratelimit-reset: 3\r\nconnection: keep-alive\r\n\r\n");
+    // Without gateway headers (no policy, or headers: false) the upstream's pass through.
+    out.clear();
+    gw::http::proxy::build_client_response(out, *resp, gw::http::proxy::ClientResponseInput{});
+    EXPECT_NE(out.find("RateLimit-Limit: 9\r\n"), std::string::npos) << out;
 }
 
 }  // namespace
