@@ -458,43 +458,6 @@ void read_timeouts(MapReader& route, RouteTimeouts& t) {
     m->finish();
 }
 
-// A share: "0.2" or "20%", 0..1. Read as the exact decimal (the point shifted for '%') so that
-// "20%" and "0.2" are the same double.
-std::optional<double> read_ratio(const Node& v, std::string_view path, Diagnostics& diags) {
-    std::string bad = "bad ratio " + yaml::describe(v) + " (write a share as 0.2 or 20%)";
-    if (!v.is_scalar()) {
-        schema::report(diags, v.mark, path, "expected a ratio (0.2 or 20%), got " + yaml::describe(v));
-        return std::nullopt;
-    }
-    std::string_view t = v.text;
-    bool percent = t.ends_with('%');
-    if (percent) t.remove_suffix(1);
-    size_t dot = t.find('.');
-    std::string_view whole = t.substr(0, dot);
-    std::string_view fraction = dot == std::string_view::npos ? "" : t.substr(dot + 1);
-    auto digits = [](std::string_view d) {
-        return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
-    };
-    if (whole.empty() || !digits(whole) || !digits(fraction) ||
-        (dot != std::string_view::npos && fraction.empty())) {
-        schema::report(diags, v.mark, path, bad);
-        return std::nullopt;
-    }
-    std::string all = std::string(whole) + std::string(fraction);
-    ptrdiff_t point = static_cast<ptrdiff_t>(whole.size()) - (percent ? 2 : 0);
-    std::string decimal = point <= 0 ? "0." + std::string(static_cast<size_t>(-point), '0') + all
-                                     : all.substr(0, static_cast<size_t>(point)) + "." +
-                                           all.substr(static_cast<size_t>(point));
-    double value = 0;
-    auto [end, ec] = std::from_chars(decimal.data(), decimal.data() + decimal.size(), value,
-                                     std::chars_format::fixed);
-    if (ec != std::errc() || end != decimal.data() + decimal.size() || value > 1) {
-        schema::report(diags, v.mark, path, v.text + " is out of range (0..1, or 0%..100%)");
-        return std::nullopt;
-    }
-    return value;
-}
-
 void read_retries(MapReader& route, RetryPolicy& p) {
     std::optional<MapReader> m = route.get_map("retries");
     if (!m) return;
@@ -524,7 +487,7 @@ void read_retries(MapReader& route, RetryPolicy& p) {
     }
     m->get_bool("non_idempotent", p.non_idempotent);
     if (const Node* b = m->take("budget")) {
-        if (std::optional<double> r = read_ratio(*b, m->path("budget"), diags)) p.budget = *r;
+        if (std::optional<double> r = schema::read_ratio(*b, m->path("budget"), diags)) p.budget = *r;
     }
     m->finish();
 }

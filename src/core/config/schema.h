@@ -62,6 +62,9 @@ std::optional<int64_t> read_duration(const Node& node, std::string_view path, Ra
 std::optional<uint64_t> read_size(const Node& node, std::string_view path, Range<uint64_t> range,
                                   Diagnostics& diags);
 
+// A share, 0..1: a decimal ("0.2") or a percentage ("20%"), read exactly ("20%" == 0.2).
+std::optional<double> read_ratio(const Node& node, std::string_view path, Diagnostics& diags);
+
 // One of a fixed set of words: "PATH: unknown value "x" (expected a, b or c)".
 void report_bad_enum(const Node& node, std::string_view path,
                      const std::vector<std::string_view>& names, Diagnostics& diags);
