@@ -750,6 +750,138 @@ TEST_F(ConfigTest, UpstreamErrors) {
                   {at("gw.conf", 3, 12) + "upstreams: expected a map, got a sequence"});
 }
 
+// --- circuit breakers ---------------------------------------------------------------------------
+
+TEST_F(ConfigTest, CircuitBreakerDefaultsAndValues) {
+    write("gw.conf", std::string(kListener) +
+                         "upstreams:\n"
+                         "  none: {servers: [{address: 127.0.0.1:9001}]}\n"
+                         "  defaults:\n"
+                         "    servers: [{address: 127.0.0.1:9001}]\n"
+                         "    circuit_breaker: {}\n"
+                         "  all:\n"
+                         "    servers: [{address: 127.0.0.1:9001}, {address: 127.0.0.1:9002}]\n"
+                         "    circuit_breaker:\n"
+                         "      failure_ratio: 25%\n"
+                         "      min_requests: 100\n"
+                         "      consecutive_failures: 0\n"
+                         "      window: 1m\n"
+                         "      open_for: 2s\n"
+                         "      max_open_for: 1h\n"
+                         "      half_open_probes: 3\n"
+                         "      close_after: 3\n"
+                         "      failure_on: [reset, 503, invalid_response]\n"
+                         "  long:\n"
+                         "    servers: [{address: 127.0.0.1:9001}]\n"
+                         "    circuit_breaker: {open_for: 10m, half_open_probes: 2, failure_on: 5xx}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(c->upstreams.size(), 4u);
+    EXPECT_FALSE(c->upstreams[0].circuit_breaker);
+
+    ASSERT_TRUE(c->upstreams[1].circuit_breaker);
+    const CircuitBreakerConfig& d = *c->upstreams[1].circuit_breaker;
+    EXPECT_EQ(d.failure_ratio, 0.5);
+    EXPECT_EQ(d.min_requests, 20u);
+    EXPECT_EQ(d.consecutive_failures, 10u);
+    EXPECT_EQ(d.window, 10000);
+    EXPECT_EQ(d.open_for, 30000);
+    EXPECT_EQ(d.max_open_for, 300000);
+    EXPECT_EQ(d.half_open_probes, 10u);
+    EXPECT_EQ(d.close_after, 5u);
+    EXPECT_EQ(d.failure_on, static_cast<uint32_t>(kFailConnect | kFailTimeout | kFail5xx));
+
+    ASSERT_TRUE(c->upstreams[2].circuit_breaker);
+    const CircuitBreakerConfig& a = *c->upstreams[2].circuit_breaker;
+    EXPECT_EQ(a.failure_ratio, 0.25);
+    EXPECT_EQ(a.min_requests, 100u);
+    EXPECT_EQ(a.consecutive_failures, 0u);
+    EXPECT_EQ(a.window, 60000);
+    EXPECT_EQ(a.open_for, 2000);
+    EXPECT_EQ(a.max_open_for, 3600000);
+    EXPECT_EQ(a.half_open_probes, 3u);
+    EXPECT_EQ(a.close_after, 3u);
+    EXPECT_EQ(a.failure_on, static_cast<uint32_t>(kFailReset | kFail503 | kFailInvalid));
+
+    // Defaults that follow other keys: max_open_for is at least open_for, close_after at most
+    // half_open_probes.
+    const CircuitBreakerConfig& l = *c->upstreams[3].circuit_breaker;
+    EXPECT_EQ(l.max_open_for, 600000);
+    EXPECT_EQ(l.close_after, 2u);
+    EXPECT_EQ(l.failure_on, static_cast<uint32_t>(kFail5xx));
+
+    // -T writes every key, and what it writes loads back the same.
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("    circuit_breaker:\n"
+                        "      failure_ratio: 0.25\n"
+                        "      min_requests: 100\n"
+                        "      consecutive_failures: 0\n"
+                        "      window: 1m\n"
+                        "      open_for: 2s\n"
+                        "      max_open_for: 1h\n"
+                        "      half_open_probes: 3\n"
+                        "      close_after: 3\n"
+                        "      failure_on: [\"reset\", \"invalid_response\", \"503\"]\n"),
+              std::string::npos)
+        << dump;
+    write("dumped.conf", dump);
+    std::optional<Config> again = load("dumped.conf");
+    ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << "\n" << dump;
+    EXPECT_EQ(dump_config(*again).substr(dump_config(*again).find("\nworker_processes:")),
+              dump.substr(dump.find("\nworker_processes:")));
+    EXPECT_FALSE(again->upstreams[0].circuit_breaker);
+    EXPECT_EQ(again->upstreams[2].circuit_breaker->failure_on, a.failure_on);
+}
+
+TEST_F(ConfigTest, CircuitBreakerErrors) {
+    expect_errors(std::string(kListener) +
+                      "upstreams:\n"
+                      "  a:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    circuit_breaker:\n"
+                      "      failure_ratio: 1.5\n"
+                      "      min_requests: 0\n"
+                      "      consecutive_failures: 10001\n"
+                      "      window: 500ms\n"
+                      "      open_for: 0\n"
+                      "      half_open_probes: 1001\n"
+                      "      close_after: 0\n"
+                      "      failure_on: [connect_failure, 404]\n"
+                      "      falure_ratio: 0.5\n"
+                      "  b:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    circuit_breaker: {open_for: 1m, max_open_for: 30s, half_open_probes: 2, close_after: 3}\n"
+                      "  c:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    circuit_breaker: {failure_ratio: 0, consecutive_failures: 0, failure_on: []}\n"
+                      "  d:\n"
+                      "    servers: [{address: 127.0.0.1:1}]\n"
+                      "    circuit_breaker: on\n",
+                  {at("gw.conf", 7, 22) + "upstreams.a.circuit_breaker.failure_ratio: 1.5 is out of range (0..1, or 0%..100%)",
+                   at("gw.conf", 8, 21) + "upstreams.a.circuit_breaker.min_requests: 0 is out of range (1..1000000)",
+                   at("gw.conf", 9, 29) +
+                       "upstreams.a.circuit_breaker.consecutive_failures: 10001 is out of range (0..10000)",
+                   at("gw.conf", 10, 15) + "upstreams.a.circuit_breaker.window: 500ms is out of range (1s..1h)",
+                   at("gw.conf", 11, 17) + "upstreams.a.circuit_breaker.open_for: 0 is out of range (1ms..1d)",
+                   at("gw.conf", 12, 25) +
+                       "upstreams.a.circuit_breaker.half_open_probes: 1001 is out of range (1..1000)",
+                   at("gw.conf", 13, 20) + "upstreams.a.circuit_breaker.close_after: 0 is out of range (1..1000)",
+                   at("gw.conf", 14, 37) +
+                       "upstreams.a.circuit_breaker.failure_on[1]: unknown value \"404\" (expected connect_failure, "
+                       "timeout, reset, invalid_response, 502, 503, 504 or 5xx)",
+                   at("gw.conf", 15, 7) + "unknown key \"falure_ratio\" (did you mean \"failure_ratio\"?)",
+                   at("gw.conf", 18, 51) + "upstreams.b.circuit_breaker.max_open_for: 30s is less than open_for (1m)",
+                   at("gw.conf", 18, 90) +
+                       "upstreams.b.circuit_breaker.close_after: 3 is more than half_open_probes (2): the breaker "
+                       "could never close",
+                   at("gw.conf", 21, 22) + "upstreams.c.circuit_breaker: failure_ratio and consecutive_failures are "
+                                           "both 0: the breaker could never open",
+                   at("gw.conf", 21, 78) +
+                       "upstreams.c.circuit_breaker.failure_on: empty list (leave failure_on out for "
+                       "[connect_failure, timeout, 5xx])",
+                   at("gw.conf", 24, 22) + "upstreams.d.circuit_breaker: expected a map, got \"on\""});
+}
+
 TEST_F(ConfigTest, UpstreamsFromIncludes) {
     write("gw.conf",
           "include: conf.d/*.conf\n"

@@ -166,6 +166,32 @@ struct HashKey {
     std::string name;          // header (lower-cased) or cookie name
 };
 
+// What a circuit breaker counts as a failure of a server (bit flags).
+enum BreakerFailure : uint32_t {
+    kFailConnect = 1u << 0,          // connect refused, unreachable, or connect timeout
+    kFailTimeout = 1u << 1,          // read/send timeout before the response head
+    kFailReset = 1u << 2,            // connection reset/closed before the response head
+    kFailInvalid = 1u << 3,          // a response that is not valid HTTP
+    kFail502 = 1u << 4,
+    kFail503 = 1u << 5,
+    kFail504 = 1u << 6,
+    kFail5xx = 1u << 7,              // any 5xx response
+};
+
+// `circuit_breaker:` of an upstream: one breaker per server, shared by all workers
+// (modules/breaker). A rule set to 0 is off; at least one of the two opening rules is on.
+struct CircuitBreakerConfig {
+    double failure_ratio = 0.5;          // open when this share of the window's requests failed...
+    uint32_t min_requests = 20;          // ...and the window saw at least this many
+    uint32_t consecutive_failures = 10;  // or after this many failures in a row
+    Millis window = 10000;               // the rolling window of the ratio rule
+    Millis open_for = 30000;             // first open period; doubles while probes keep failing
+    Millis max_open_for = 300000;        // cap of the back-off
+    uint32_t half_open_probes = 10;      // requests let through in half-open, all workers together
+    uint32_t close_after = 5;            // probe successes that close it (<= half_open_probes)
+    uint32_t failure_on = kFailConnect | kFailTimeout | kFail5xx;
+};
+
 struct UpstreamConfig {
     enum class Balance { RoundRobin, LeastConn, RandomTwo, Hash };
     std::string name;
@@ -176,6 +202,7 @@ struct UpstreamConfig {
     Millis keepalive_timeout = 60000;
     uint32_t keepalive_requests = 1000;  // requests per upstream connection before it is closed
     Millis connect_timeout = 1000;
+    std::optional<CircuitBreakerConfig> circuit_breaker;  // none: no breaker
     Mark mark;
 };
 

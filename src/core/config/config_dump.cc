@@ -157,6 +157,30 @@ std::string ratio(double r) {
     return ec == std::errc() ? std::string(buf, end) : std::to_string(r);
 }
 
+void dump_circuit_breaker(const CircuitBreakerConfig& b, Writer& w) {
+    static constexpr std::pair<BreakerFailure, const char*> kOn[] = {
+        {kFailConnect, "connect_failure"}, {kFailTimeout, "timeout"}, {kFailReset, "reset"},
+        {kFailInvalid, "invalid_response"}, {kFail502, "502"}, {kFail503, "503"}, {kFail504, "504"},
+        {kFail5xx, "5xx"},
+    };
+    w.line(2, "circuit_breaker", "");
+    w.line(3, "failure_ratio", ratio(b.failure_ratio));
+    w.line(3, "min_requests", std::to_string(b.min_requests));
+    w.line(3, "consecutive_failures", std::to_string(b.consecutive_failures));
+    w.line(3, "window", format_duration(b.window));
+    w.line(3, "open_for", format_duration(b.open_for));
+    w.line(3, "max_open_for", format_duration(b.max_open_for));
+    w.line(3, "half_open_probes", std::to_string(b.half_open_probes));
+    w.line(3, "close_after", std::to_string(b.close_after));
+    std::string on = "[";
+    for (const auto& [flag, name] : kOn) {
+        if (!(b.failure_on & flag)) continue;
+        if (on.size() > 1) on += ", ";
+        on += quote(name);
+    }
+    w.line(3, "failure_on", on + "]");
+}
+
 void dump_upstreams(const Config& c, Writer& w) {
     w.line(0, "upstreams", c.upstreams.empty() ? "{}" : "");
     for (const UpstreamConfig& u : c.upstreams) {
@@ -173,6 +197,7 @@ void dump_upstreams(const Config& c, Writer& w) {
         w.line(2, "keepalive_timeout", format_duration(u.keepalive_timeout));
         w.line(2, "keepalive_requests", std::to_string(u.keepalive_requests));
         w.line(2, "connect_timeout", format_duration(u.connect_timeout));
+        if (u.circuit_breaker) dump_circuit_breaker(*u.circuit_breaker, w);
     }
 }
 

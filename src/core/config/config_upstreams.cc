@@ -280,6 +280,65 @@ void read_balance(MapReader& m, UpstreamConfig& u) {
     }
 }
 
+// `circuit_breaker:` - a map, every key optional (`circuit_breaker: {}` takes the defaults).
+void read_circuit_breaker(MapReader& upstream, UpstreamConfig& u) {
+    std::optional<MapReader> m = upstream.get_map("circuit_breaker");
+    if (!m) return;
+    Diagnostics& diags = m->diags();
+    CircuitBreakerConfig b;
+    if (const Node* r = m->take("failure_ratio")) {
+        if (std::optional<double> v = schema::read_ratio(*r, m->path("failure_ratio"), diags)) b.failure_ratio = *v;
+    }
+    m->get_int("min_requests", b.min_requests, {1, 1000000});
+    m->get_int("consecutive_failures", b.consecutive_failures, {0, 10000});
+    m->get_duration("window", b.window, {1000, 3600 * 1000});
+    m->get_duration("open_for", b.open_for, {1, kDay});
+    bool max_given = m->get_duration("max_open_for", b.max_open_for, {1, kDay});
+    if (!max_given) b.max_open_for = std::max(b.max_open_for, b.open_for);
+    m->get_int("half_open_probes", b.half_open_probes, {1, 1000});
+    bool close_given = m->get_int("close_after", b.close_after, {1, 1000});
+    if (!close_given) b.close_after = std::min(b.close_after, b.half_open_probes);
+    if (const Node* on = m->take("failure_on")) {
+        std::string path = m->path("failure_on");
+        std::optional<std::vector<const Node*>> items = schema::read_list(*on, path, true, diags);
+        if (items && items->empty()) {
+            schema::report(diags, on->mark, path, "empty list (leave failure_on out for [connect_failure, timeout, 5xx])");
+        } else if (items) {
+            uint32_t flags = 0;
+            bool ok = true;
+            for (size_t i = 0; i < items->size(); i++) {
+                std::string item_path = on->is_sequence() ? schema::index_path(path, i) : path;
+                std::optional<BreakerFailure> flag = schema::read_enum<BreakerFailure>(
+                    *(*items)[i], item_path,
+                    {{"connect_failure", kFailConnect}, {"timeout", kFailTimeout}, {"reset", kFailReset},
+                     {"invalid_response", kFailInvalid}, {"502", kFail502}, {"503", kFail503},
+                     {"504", kFail504}, {"5xx", kFail5xx}},
+                    diags);
+                if (flag) flags |= *flag;
+                ok &= flag.has_value();
+            }
+            if (ok) b.failure_on = flags;
+        }
+    }
+    // Rules that cannot work together: reported at the key that makes them so.
+    if (max_given && b.max_open_for < b.open_for) {
+        schema::report(diags, m->take("max_open_for")->mark, m->path("max_open_for"),
+                       format_duration(b.max_open_for) + " is less than open_for (" +
+                           format_duration(b.open_for) + ")");
+    }
+    if (close_given && b.close_after > b.half_open_probes) {
+        schema::report(diags, m->take("close_after")->mark, m->path("close_after"),
+                       std::to_string(b.close_after) + " is more than half_open_probes (" +
+                           std::to_string(b.half_open_probes) + "): the breaker could never close");
+    }
+    if (b.failure_ratio == 0 && b.consecutive_failures == 0) {
+        schema::report(diags, m->mark(), m->path(),
+                       "failure_ratio and consecutive_failures are both 0: the breaker could never open");
+    }
+    m->finish();
+    u.circuit_breaker = b;
+}
+
 }  // namespace
 
 void read_upstreams(MapReader& top, Config& c) {
@@ -301,6 +360,7 @@ void read_upstreams(MapReader& top, Config& c) {
         m.get_duration("keepalive_timeout", u.keepalive_timeout, {1, kDay});
         m.get_int("keepalive_requests", u.keepalive_requests, {1, 1000000000});
         m.get_duration("connect_timeout", u.connect_timeout, {1, 10 * kMinute});
+        read_circuit_breaker(m, u);
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown upstream.
