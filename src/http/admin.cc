@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "http/proxy/proxy.h"
 #include "http/response.h"
 #include "http/server.h"
 
@@ -64,6 +65,7 @@ void metrics(Server& server, AdminResponse& out) {
          "# TYPE gateway_config_generation gauge\ngateway_config_generation ";
     o += std::to_string(board.generation.load());
     o += "\n";
+    if (proxy::Proxy* p = server.proxy()) p->refresh_breakers();  // gateway_circuit_state as of now
     server.ctx().metrics->render(o);
 }
 

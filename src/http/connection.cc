@@ -352,7 +352,7 @@ void Connection::proxy_done(int status, uint64_t body_bytes, bool keep_alive, si
     if (fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
 }
 
-void Connection::proxy_error(int status, std::string_view message) {
+void Connection::proxy_error(int status, std::string_view message, std::string_view headers) {
     release_session();
     phase_ = Phase::Head;
     keep_alive_ = false;
@@ -360,7 +360,9 @@ void Connection::proxy_error(int status, std::string_view message) {
     body_pos_ = in_len_;
     reading_paused_ = false;
     std::string body = json_error_body(status, message);
-    respond(status, "content-type: application/json\r\n", body, *route_rt_);
+    std::string fixed = "content-type: application/json\r\n";
+    fixed += headers;
+    respond(status, fixed, body, *route_rt_);
     flush();
 }
 

@@ -55,7 +55,8 @@ class Connection final : public event::IoHandler {
     // The proxied response is complete; the next request starts at `next_request`.
     void proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
                     uint64_t upstream_micros);
-    void proxy_error(int status, std::string_view message);  // answered with an error, then closed
+    // Answered with an error (JSON body, and `headers`: "name: value\r\n" lines), then closed.
+    void proxy_error(int status, std::string_view message, std::string_view headers = {});
     // The exchange ended early (upstream cut the body) or a tunnel closed: deliver what is
     // buffered, log the request, then close.
     void proxy_cut(int status, uint64_t body_bytes);

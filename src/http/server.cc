@@ -62,7 +62,8 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
                                                 static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^
-                                                    static_cast<uint64_t>(time(nullptr)));
+                                                    static_cast<uint64_t>(time(nullptr)),
+                                                ctx.breakers);
     for (const Listen& l : listens) {
         auto a = std::make_unique<Acceptor>();
         a->server = this;

@@ -33,6 +33,13 @@ class Connection;
 namespace proxy {
 class Proxy;
 }
+}  // namespace gw::http
+
+namespace gw::breaker {
+class Table;
+}
+
+namespace gw::http {
 
 // What a worker's server needs to know about the worker it runs in.
 struct WorkerContext {
@@ -42,6 +49,7 @@ struct WorkerContext {
     StatusBoard* board = nullptr;
     WorkerSlot* slot = nullptr;
     metrics::Store* metrics = nullptr;
+    breaker::Table* breakers = nullptr;  // circuit breakers (the "breaker" zone)
     AccessLog* access_log = nullptr;
     shm::Zone* ratelimit_zone = nullptr;  // when the configuration has rate limits
 };

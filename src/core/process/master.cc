@@ -20,6 +20,7 @@
 #include "core/process/proctitle.h"
 #include "core/process/worker.h"
 #include "modules/ratelimit/table.h"
+#include "modules/breaker/breaker.h"
 
 namespace gw::process {
 
@@ -91,8 +92,11 @@ bool Master::prepare() {
     shm::Zone* status = zone("status", kStatusZoneSize, kStatusLayoutVersion);
     shm::Zone* metrics = zone("metrics", kMetricsZoneSize, metrics::kLayoutVersion);
     bool rate_limits = rate_limit_zone(*current_.config, current_.ratelimit_zone);
+    // Circuit breakers: a zone of their own (fixed size, so that reloads always reuse it), made
+    // whether or not the configuration has breakers, so that a reload can add them.
+    shm::Zone* breakers = zone("breaker", breaker::kZoneSize, breaker::kLayoutVersion);
     zones_.drop_offers();
-    if (!status || !metrics || !(board_ = StatusBoard::attach(*status))) {
+    if (!status || !metrics || !breakers || !(board_ = StatusBoard::attach(*status))) {
         LOG_EMERG("cannot create shared memory zones: %m");
         return false;
     }
@@ -272,6 +276,7 @@ bool Master::spawn(const Generation& gen, int index) {
     spec.channel_fd = ch[1];
     spec.metrics_zone = zones_.find("metrics");
     spec.ratelimit_zone = gen.ratelimit_zone;
+    spec.breaker_zone = zones_.find("breaker");
     spec.board = board_;
     std::vector<int> keep = {ch[1], log::fd()};
     for (size_t li = 0; li < gen.config->listeners.size(); ++li)

@@ -22,6 +22,7 @@
 #include "event/loop.h"
 #include "http/access_log.h"
 #include "http/server.h"
+#include "modules/breaker/breaker.h"
 
 namespace gw::process {
 
@@ -86,6 +87,7 @@ class Worker {
     event::Loop loop_;
     http::AccessLog access_log_;
     std::unique_ptr<metrics::Store> metrics_;
+    std::unique_ptr<breaker::Table> breakers_;
     http::WorkerContext ctx_;
     std::unique_ptr<http::Server> server_;
     int signal_fd_ = -1;
@@ -127,6 +129,10 @@ int Worker::run() {
     ctx_.board = spec_.board;
     ctx_.slot = &slot;
     ctx_.metrics = metrics_.get();
+    if (spec_.breaker_zone) {
+        breakers_ = std::make_unique<breaker::Table>(*spec_.breaker_zone);
+        ctx_.breakers = breakers_.get();
+    }
     ctx_.access_log = &access_log_;
     ctx_.ratelimit_zone = spec_.ratelimit_zone;
 

@@ -25,6 +25,7 @@ struct WorkerSpec {
     std::vector<Listen> listens;
     shm::Zone* metrics_zone = nullptr;
     shm::Zone* ratelimit_zone = nullptr;  // when the generation's configuration has rate limits
+    shm::Zone* breaker_zone = nullptr;  // circuit breakers
     StatusBoard* board = nullptr;
 };
 

@@ -19,10 +19,26 @@ constexpr double kOverheadBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 
 constexpr event::Millis kBudgetWindow = 10000;
 constexpr uint64_t kMinRetriesPerWindow = 3;
 
+constexpr const char* kCircuitStateHelp =
+    "Circuit breaker state of each upstream server: 0 closed, 1 open, 2 half-open.";
+constexpr const char* kCircuitTransitionsHelp = "Circuit breaker transitions, by the state entered.";
+
+// A server's breaker is known by its upstream and address; a second server with the same
+// address in one upstream is "ADDRESS/1" (as the hash ring names it).
+std::string breaker_key(const UpstreamConfig& uc, size_t index) {
+    std::string key = uc.servers[index].address;
+    size_t seen = 0;
+    for (size_t j = 0; j < index; ++j)
+        if (uc.servers[j].address == key) ++seen;
+    if (seen > 0) key += "/" + std::to_string(seen);
+    return key;
+}
+
 }  // namespace
 
-Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_t seed)
+Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_t seed, breaker::Table* breakers)
     : config_(config), loop_(loop), metrics_(m), ids_(seed) {
+    breaker_timer_.set_callback([this] { tick_breakers(); });
     upstreams_.resize(config.upstreams.size());
     for (size_t u = 0; u < config.upstreams.size(); ++u) {
         const UpstreamConfig& uc = config.upstreams[u];
@@ -53,9 +69,23 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
                                              std::string(error_kind_name(static_cast<ErrorKind>(k))) + "\"",
                                          "Upstream failures, by kind.");
             active.push_back(sr.active_requests.shared());  // least_conn reads the total
+            if (uc.circuit_breaker && breakers) {
+                breaker::Record* rec = breakers->find_or_create(uc.name, breaker_key(uc, s));
+                if (!rec)
+                    LOG_WARN("the shared memory zone \"breaker\" is full: upstream \"%s\", server \"%s\" has no "
+                             "circuit breaker",
+                             uc.name.c_str(), uc.servers[s].address.c_str());
+                sr.breaker.attach(rec, *uc.circuit_breaker);
+                sr.circuit_state = m.gauge("gateway_circuit_state", sr.labels, kCircuitStateHelp);
+                for (breaker::State st : {breaker::State::Closed, breaker::State::Open, breaker::State::HalfOpen})
+                    sr.circuit_entered[static_cast<int>(st)] = m.counter(
+                        "gateway_circuit_transitions_total",
+                        sr.labels + ",to=\"" + std::string(breaker::label_name(st)) + "\"", kCircuitTransitionsHelp);
+            }
         }
         ur.balancer = upstream::Balancer::create(uc, std::move(active), seed + u);
     }
+    refresh_breakers();  // state gauges right from the start, and a tick for open breakers
     routes_.resize(config.routes.size());
     for (size_t r = 0; r < config.routes.size(); ++r) {
         const RouteConfig& rc = config.routes[r];
@@ -211,6 +241,61 @@ std::atomic<uint64_t>* Proxy::class_counter(int route_index, ServerRuntime& s, i
                                   "Requests answered by upstream servers, by status class.");
     class_counters_[key] = cell;
     return cell;
+}
+
+void Proxy::breaker_transition(ServerRuntime& s, const breaker::Transition& t) {
+    LOG_NOTICE("circuit breaker of upstream \"%s\", server \"%s\": %s", s.upstream->config->name.c_str(),
+               s.config->address.c_str(), breaker::describe(t, s.breaker.config()).c_str());
+    int to = static_cast<int>(t.to);
+    // Another worker may make the next transition before this store lands; refresh_breakers()
+    // (every /metrics) sets the gauge from the shared state itself.
+    if (s.circuit_state) s.circuit_state->store(to, std::memory_order_relaxed);
+    if (auto* c = s.circuit_entered[to]) c->fetch_add(1, std::memory_order_relaxed);
+    if (t.to == breaker::State::Open) watch_breaker(t.open_for);
+}
+
+void Proxy::watch_breaker(event::Millis wait) {
+    if (breaker_timer_.armed() && breaker_timer_.deadline() <= loop_.now() + wait) return;
+    loop_.arm(breaker_timer_, wait);
+}
+
+// Open breakers whose period is over turn half-open now, not at the next request, so that the
+// state (and /metrics) follow the clock; then the timer waits for the next one.
+void Proxy::tick_breakers() {
+    event::Millis now = loop_.update_time();
+    event::Millis next = -1;
+    for (UpstreamRuntime& u : upstreams_) {
+        if (!u.config->circuit_breaker) continue;
+        for (ServerRuntime& s : u.servers) {
+            breaker::Transition t;
+            s.breaker.tick(now, t);
+            if (t) breaker_transition(s, t);
+            if (s.breaker.state() == breaker::State::Open) {
+                event::Millis w = s.breaker.wait(now);
+                if (next < 0 || w < next) next = w;
+            }
+        }
+    }
+    if (next >= 0) watch_breaker(next);
+}
+
+void Proxy::refresh_breakers() {
+    tick_breakers();
+    for (UpstreamRuntime& u : upstreams_)
+        for (ServerRuntime& s : u.servers)
+            if (s.circuit_state && s.breaker.enabled())
+                s.circuit_state->store(static_cast<int64_t>(s.breaker.state()), std::memory_order_relaxed);
+}
+
+event::Millis Proxy::breaker_wait(const UpstreamRuntime& u) const {
+    event::Millis now = loop_.now();
+    event::Millis best = -1;
+    for (const ServerRuntime& s : u.servers) {
+        if (!s.breaker.enabled()) continue;
+        event::Millis w = s.breaker.wait(now);  // 0 for a half-open breaker out of tickets
+        if (best < 0 || w < best) best = w;
+    }
+    return best < 0 ? 0 : best;
 }
 
 }  // namespace gw::http::proxy

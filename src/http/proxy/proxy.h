@@ -32,7 +32,10 @@ class Session;
 
 class Proxy {
   public:
-    Proxy(const Config& config, event::Loop& loop, metrics::Store& metrics, uint64_t seed);
+    // `breakers`: the shared breaker table (upstreams with circuit_breaker); without it they
+    // run with no breaker.
+    Proxy(const Config& config, event::Loop& loop, metrics::Store& metrics, uint64_t seed,
+          breaker::Table* breakers = nullptr);
     ~Proxy();
 
     const Config& config() const { return config_; }
@@ -59,6 +62,17 @@ class Proxy {
     std::atomic<uint64_t>* class_counter(int route_index, ServerRuntime& server, int status);
     void close_all();
 
+    // Circuit breakers. A transition this worker made: logged and counted, and the breaker
+    // watched so that it turns half-open on time even with no request.
+    void breaker_transition(ServerRuntime& server, const breaker::Transition& t);
+    // An open breaker seen: make sure a tick comes when its period is over (`wait` ms).
+    void watch_breaker(event::Millis wait);
+    // Applies the time-driven transitions and sets every gateway_circuit_state from the shared
+    // state (before /metrics is rendered).
+    void refresh_breakers();
+    // Until the first server of `u` whose breaker is open may take requests again (ms, >= 0).
+    event::Millis breaker_wait(const UpstreamRuntime& u) const;
+
     // Sessions and upstream read buffers are pooled, with a bounded number of spares kept: a
     // burst of concurrent requests does not leave its memory behind for good.
     Session* acquire_session();
@@ -70,6 +84,7 @@ class Proxy {
 
   private:
     void roll_window(RouteProxyState& r);
+    void tick_breakers();
 
     const Config& config_;
     event::Loop& loop_;
@@ -83,6 +98,7 @@ class Proxy {
     BufferPool buffers_{UpstreamConn::kBufferSize};
     std::unique_ptr<char[]> scratch_{new char[UpstreamConn::kBufferSize]};
     std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;
+    event::Timer breaker_timer_;  // the next open breaker's period ends
 };
 
 }  // namespace gw::http::proxy

@@ -5,7 +5,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/log.h"
@@ -44,6 +46,24 @@ uint32_t retry_flag(ErrorKind k) {
     }
 }
 
+// What a circuit breaker's failure_on calls this failure.
+uint32_t breaker_flag(ErrorKind k) {
+    switch (k) {
+        case ErrorKind::ConnectRefused:
+        case ErrorKind::ConnectTimeout: return kFailConnect;
+        case ErrorKind::Timeout: return kFailTimeout;
+        case ErrorKind::Reset: return kFailReset;
+        case ErrorKind::InvalidResponse: return kFailInvalid;
+        default: return 0;
+    }
+}
+
+bool breaker_status_failure(int status, uint32_t on) {
+    if (status < 500 || status > 599) return false;
+    return (on & kFail5xx) || (status == 502 && (on & kFail502)) || (status == 503 && (on & kFail503)) ||
+           (status == 504 && (on & kFail504));
+}
+
 uint32_t status_retry_flag(int status) {
     uint32_t f = status >= 500 && status <= 599 ? static_cast<uint32_t>(kRetry5xx) : 0u;
     if (status == 502) f |= kRetry502;
@@ -80,6 +100,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
     attempts_ = 1;
     free_retry_used_ = false;
     tried_ = 0;
+    ticket_ = {};
     response_started_ = false;
     status_ = 0;
     body_bytes_ = 0;
@@ -230,19 +251,56 @@ bool Session::pick_server() {
     size_t n = u.servers.size();
     usable_.assign(n, 0);
     event::Millis now = proxy_.loop().now();
+    breaker_blocked_ = 0;
     for (size_t i = 0; i < n; ++i) {
-        bool tried = i < 64 && (tried_ >> i) & 1;
-        usable_[i] = !tried && u.servers[i].down_until <= now;
+        if (i < 64 && (tried_ >> i) & 1) continue;
+        ServerRuntime& s = u.servers[i];
+        if (s.breaker.enabled()) {
+            usable_[i] = s.breaker.available(now);
+            if (!usable_[i]) {
+                breaker_blocked_++;
+                if (s.breaker.state() == breaker::State::Open) proxy_.watch_breaker(s.breaker.wait(now));
+            }
+        } else {
+            usable_[i] = s.down_until <= now;
+        }
     }
-    int idx = u.balancer->pick({usable_, hash_});
-    if (idx < 0) return false;
-    server_ = &u.servers[idx];
-    if (idx < 64) tried_ |= 1ull << idx;
-    return true;
+    for (;;) {
+        int idx = u.balancer->pick({usable_, hash_});
+        if (idx < 0) return false;
+        ServerRuntime& s = u.servers[idx];
+        // Admission: free for a closed breaker; a half-open one hands out a probe ticket, which
+        // another worker may have taken first. Then the balancer picks again without it.
+        breaker::Transition t;
+        bool admitted = s.breaker.admit(now, ticket_, t);
+        if (t) proxy_.breaker_transition(s, t);
+        if (!admitted) {
+            usable_[idx] = 0;
+            breaker_blocked_++;
+            continue;
+        }
+        server_ = &s;
+        if (idx < 64) tried_ |= 1ull << idx;
+        return true;
+    }
 }
 
 void Session::attempt() {
     if (!pick_server()) {
+        UpstreamRuntime& u = proxy_.upstream(upstream_);
+        if (tried_ == 0 && breaker_blocked_ > 0 && breaker_blocked_ == u.servers.size()) {
+            // Every server's breaker is open (or out of probes): answer now, without touching
+            // any backend, and say when to come back. Not a failure of any server.
+            event::Millis wait = proxy_.breaker_wait(u);
+            long long seconds = std::max<long long>(1, (wait + 999) / 1000);
+            LOG_INFO("circuit open for every server of upstream \"%s\", route: \"%s\", client: %s: 503, "
+                     "retry after %llds",
+                     u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_, seconds);
+            char header[48];
+            snprintf(header, sizeof header, "retry-after: %lld\r\n", seconds);
+            respond_error(503, "upstream unavailable: circuit breaker open", header);
+            return;
+        }
         LOG_ERROR("no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
                   proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
                   conn_->peer_);
@@ -440,6 +498,7 @@ void Session::handle_head() {
             fail(ErrorKind::InvalidResponse, 502, "upstream switched protocols unasked", 0);
             return;
         }
+        breaker_outcome(false);
         ClientResponseInput in;
         in.upgrade = true;
         in.request_id = {request_id_, request_id_len_};
@@ -458,6 +517,9 @@ void Session::handle_head() {
         pump_tunnel();
         return;
     }
+    // The server's verdict is its response head (what follows does not change it).
+    if (const auto& cb = proxy_.upstream(upstream_).config->circuit_breaker)
+        breaker_outcome(breaker_status_failure(resp_.status, cb->failure_on));
     uint32_t retry_on = status_retry_flag(resp_.status) & rc.retries.on;
     if (retry_on && can_retry()) {
         log_error("upstream answered with a status to retry", 0);
@@ -632,6 +694,7 @@ void Session::complete(bool upstream_reusable) {
     if (server_->response_time) server_->response_time->observe_micros(upstream_us);
     if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);
     server_->active_requests.dec();
+    breaker_release();  // no-op: the verdict was given at the head
     // A connection is reused only after a whole exchange: all of the request was sent.
     bool reusable = upstream_reusable && body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size();
     proxy_.release(up_, reusable);
@@ -645,6 +708,7 @@ void Session::complete(bool upstream_reusable) {
 
 void Session::drop_upstream() {
     proxy_.loop().cancel(timer_);
+    breaker_release();  // an attempt that ends here without a verdict (client gone, 408, ...)
     if (!up_) return;
     server_->active_requests.dec();
     up_->owner = nullptr;
@@ -668,9 +732,27 @@ bool Session::can_retry() const {
     if (!replayable_ || attempts_ >= p.attempts) return false;
     if (!idempotent_ && !p.non_idempotent) return false;
     UpstreamRuntime& u = proxy_.upstream(upstream_);
+    event::Millis now = proxy_.loop().now();
+    // Only to a server not tried yet whose breaker would let the retry through.
     for (size_t i = 0; i < u.servers.size(); ++i)
-        if (i >= 64 || !((tried_ >> i) & 1)) return proxy_.retry_allowed(route_, p.budget);
+        if ((i >= 64 || !((tried_ >> i) & 1)) && u.servers[i].breaker.available(now))
+            return proxy_.retry_allowed(route_, p.budget);
     return false;
+}
+
+void Session::breaker_outcome(bool failure) {
+    if (!ticket_.admitted || !server_) return;
+    breaker::Ticket ticket = ticket_;
+    ticket_ = {};
+    breaker::Transition t;
+    server_->breaker.record(proxy_.loop().now(), ticket, failure, t);
+    if (t) proxy_.breaker_transition(*server_, t);
+}
+
+void Session::breaker_release() {
+    if (!ticket_.admitted) return;
+    if (server_) server_->breaker.release(ticket_);
+    ticket_ = {};
 }
 
 void Session::retry() {
@@ -681,12 +763,18 @@ void Session::retry() {
 
 void Session::fail(ErrorKind kind, int status, const char* what, int err) {
     log_error(what, err);
+    bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     if (server_) {
         if (auto* c = server_->errors[static_cast<int>(kind)]) c->fetch_add(1, std::memory_order_relaxed);
-        if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout)
+        if (server_->breaker.enabled()) {
+            // The breaker's verdict, unless the fault was the pool's (the retry below is free)
+            // or the response head already gave it.
+            if (!stale_pooled)
+                breaker_outcome(breaker_flag(kind) & proxy_.upstream(upstream_).config->circuit_breaker->failure_on);
+        } else if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout) {
             server_->down_until = proxy_.loop().now() + kDownFor;
+        }
     }
-    bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     drop_upstream();
     if (response_started_) {
         // The client has part of a response: deliver what arrived, then cut the connection so
@@ -716,11 +804,11 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
                                                                : "upstream connection failed");
 }
 
-void Session::respond_error(int status, const char* message) {
+void Session::respond_error(int status, const char* message, std::string_view headers) {
     drop_upstream();
     state_ = State::Idle;
     epoch_++;
-    conn_->proxy_error(status, message);
+    conn_->proxy_error(status, message, headers);
 }
 
 void Session::on_timeout() {

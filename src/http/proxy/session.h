@@ -1,8 +1,9 @@
 // One proxied request of one client connection, from choosing a server to the response's last
 // byte (or, after a 101, a byte tunnel until either side closes).
 //
-// Flow: attempt() picks a server (balancer, minus servers already tried and servers this worker
-// saw fail) and takes a pooled connection or connects; send() writes the request head and then
+// Flow: attempt() picks a server (balancer, minus servers already tried, servers this worker
+// saw fail, and servers whose circuit breaker is open or out of half-open tickets; the breaker
+// admits the one chosen) and takes a pooled connection or connects; send() writes the request head and then
 // the body straight from the client connection's input buffer; the response head is parsed in
 // the upstream connection's buffer, rewritten into the client's output buffer, and the body
 // follows through that buffer with back-pressure in both directions (a full client output stops
@@ -68,7 +69,9 @@ class Session {
     bool can_retry() const;
     void retry();
     void drop_upstream();
-    void respond_error(int status, const char* message);
+    void respond_error(int status, const char* message, std::string_view headers = {});
+    void breaker_outcome(bool failure);  // the attempt's verdict, for the server's breaker
+    void breaker_release();              // the attempt ended with no verdict
     void arm(event::Millis ms);
     void on_timeout();
     bool validate_body();
@@ -95,6 +98,8 @@ class Session {
     bool free_retry_used_ = false;
     bool continue_sent_ = false;
     uint64_t tried_ = 0;         // bit i: server i of upstream_ already tried (first 64 servers)
+    size_t breaker_blocked_ = 0; // servers the last pick skipped because of their breaker
+    breaker::Ticket ticket_;     // the breaker's admission of the current attempt, until its verdict
     uint64_t hash_ = 0;          // balance: hash key of this request
     std::vector<uint8_t> usable_;
     std::string target_;

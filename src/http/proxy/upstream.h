@@ -1,5 +1,6 @@
 // Per-worker runtime of the upstreams of one generation: each server's keep-alive pool, its
-// passive "down" mark, and its metric cells; and the upstream connections themselves.
+// passive "down" mark or its circuit breaker, and its metric cells; and the upstream connections
+// themselves.
 //
 // Upstream sockets are registered once, edge-triggered, for reading and writing: a pooled
 // connection moves between requests without a single epoll_ctl call.
@@ -15,6 +16,7 @@
 #include "core/metrics/store.h"
 #include "event/loop.h"
 #include "http/upstream/balancer.h"
+#include "modules/breaker/breaker.h"
 
 namespace gw::http::proxy {
 
@@ -62,10 +64,13 @@ struct ServerRuntime {
     int index = 0;
     std::string labels;            // upstream="u",server="addr"
     std::vector<UpstreamConn*> idle;  // most recently used last
-    event::Millis down_until = 0;  // this worker skips the server until then
+    event::Millis down_until = 0;  // this worker skips the server until then (no breaker)
     metrics::OwnedGauge active_requests;  // all workers; also read by the balancer
     metrics::Histogram* response_time = nullptr;
     std::atomic<uint64_t>* errors[static_cast<int>(ErrorKind::Count)] = {};
+    breaker::Breaker breaker;      // shared by all workers (upstreams with circuit_breaker)
+    std::atomic<int64_t>* circuit_state = nullptr;   // gateway_circuit_state
+    std::atomic<uint64_t>* circuit_entered[3] = {};  // gateway_circuit_transitions_total, by State
 };
 
 struct UpstreamRuntime {
