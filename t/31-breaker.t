@@ -4,8 +4,8 @@
 # not as a retry; when every server of an upstream is open the gateway answers 503 at once with
 # Retry-After and contacts no backend; after open_for the breaker is half-open and lets exactly
 # half_open_probes requests through across both workers, and close_after successes close it; a
-# failed probe re-opens it with the back-off; the state survives a reload;
-# gateway_circuit_state and gateway_circuit_transitions_total.
+# failed probe re-opens it with the back-off; the state survives a reload and a binary upgrade;
+# gateway_circuit_state and gateway_circuit_transitions_total. About 5 s.
 
 use strict;
 use warnings;
@@ -186,7 +186,7 @@ sub log_has {
     ok($waited > 0.7, sprintf('not before (%.2f s)', $waited));
     is(entered('solo', 'c', 'half_open'), 1, 'one transition to half_open');
 
-    # 12 concurrent requests on 12 connections (spread over both workers by SO_REUSEPORT); each
+    # 16 concurrent requests on 16 connections (spread over both workers by SO_REUSEPORT); each
     # would stall 1 s on c. Only 4 may reach it; the others find no ticket and get 503 at once.
     # Requests answered per worker, from /status read on one keep-alive connection: always the
     # same worker, which counts each /status after answering it. Two reads before tell which
@@ -202,7 +202,7 @@ sub log_has {
     my $before = $per_worker->();
     my ($admin_worker) = grep { ($before->{$_} // 0) - ($first->{$_} // 0) == 1 } keys %$before;
     $be{c}->reset_stats;
-    my @conns = map { http_connect($port, timeout => 10) } 1 .. 12;
+    my @conns = map { http_connect($port, timeout => 10) } 1 .. 16;
     $_->send("GET /solo/slow-on/c/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") for @conns;
     my @st = map { my $r = $_->read_response; $r ? $r->{status} : 0 } @conns;
     $_->close for @conns;
@@ -211,10 +211,10 @@ sub log_has {
                  sort keys %$before;
     ok(defined $admin_worker, 'the worker serving /status is known');
     is(scalar(@shares), 2, 'two workers');
-    is($shares[0] + $shares[1], 12, 'the 12 requests were answered by them');
+    is($shares[0] + $shares[1], 16, 'the 16 requests were answered by them');
     ok(!grep({ $_ < 1 } @shares), "both workers took part (@shares)");
     is(scalar(grep { $_ == 200 } @st), 4, 'exactly half_open_probes (4) requests went through, over both workers');
-    is(scalar(grep { $_ == 503 } @st), 8, 'the 8 others: 503');
+    is(scalar(grep { $_ == 503 } @st), 12, 'the 12 others: 503');
     is(hits('c', qr{^/slow-on/c/1000$}), 4, 'c received exactly 4 requests');
     ok(wait_until(sub { state_of('solo', 'c') == 0 }, 3), 'close_after (3) successes closed it');
     is(entered('solo', 'c', 'closed'), 1, 'one transition to closed');
@@ -267,6 +267,23 @@ sub log_has {
     is(entered('app', 'b', 'closed'), 1, 'b: one close');
     my @got = map { my $r = get('/app/id'); $r ? "$r->{status} $r->{body}" : 'none' } 1 .. 6;
     is_deeply(\@got, [('200 b') x 6], 'requests go to b alone');
+}
+
+# --- and a binary upgrade: the new master inherits the zone with the breakers -------------------
+
+{
+    my $r = $t->run({ timeout => 20 }, '-p', $t->dir, '-c', $t->conf, '-s', 'upgrade');
+    is($r->{exit}, 0, 'gatewayd -s upgrade') or diag($r->{out});
+    my ($new) = $r->{out} =~ /done: master (\d+) serves/;
+    $t->adopt_master($new) if $new;
+    ok(log_has(qr/shared memory zone "breaker" adopted from the previous binary/), 'the breaker zone was adopted');
+    is(state_of('app', 'a'), 1, 'a is still open under the new binary');
+    is(state_of('app', 'b'), 0, 'b is still closed');
+    is(entered('app', 'a', 'open'), 2, "a's transition counts went on");
+    my %before = map { $_ => $be{$_}->stats->{requests} } qw(a b);
+    my @got = map { my $r = get('/app/id'); $r ? "$r->{status} $r->{body}" : 'none' } 1 .. 4;
+    is_deeply(\@got, [('200 b') x 4], 'the new workers keep a out');
+    is($be{a}->stats->{requests}, $before{a}, 'a saw none of them');
 }
 
 ok(time - $started < 15, sprintf('the whole test took %.1f s', time - $started));
