@@ -764,12 +764,14 @@ void Session::retry() {
 void Session::fail(ErrorKind kind, int status, const char* what, int err) {
     log_error(what, err);
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
+    // The upstream closed a pooled connection just as we used it: not the request's fault.
+    bool free_retry = stale_pooled && replayable_ && !free_retry_used_;
     if (server_) {
         if (auto* c = server_->errors[static_cast<int>(kind)]) c->fetch_add(1, std::memory_order_relaxed);
         if (server_->breaker.enabled()) {
-            // The breaker's verdict, unless the fault was the pool's (the retry below is free)
-            // or the response head already gave it.
-            if (!stale_pooled)
+            // The breaker's verdict, unless the request goes again to the server on a new
+            // connection (its ticket is given back) or the response head already gave it.
+            if (!free_retry)
                 breaker_outcome(breaker_flag(kind) & proxy_.upstream(upstream_).config->circuit_breaker->failure_on);
         } else if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout) {
             server_->down_until = proxy_.loop().now() + kDownFor;
@@ -784,8 +786,7 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
         conn_->proxy_cut(status_, body_bytes_);
         return;
     }
-    if (stale_pooled && replayable_ && !free_retry_used_) {
-        // The upstream closed a pooled connection just as we used it: not the request's fault.
+    if (free_retry) {
         free_retry_used_ = true;
         size_t idx = static_cast<size_t>(server_ - proxy_.upstream(upstream_).servers.data());
         if (idx < 64) tried_ &= ~(1ull << idx);
