@@ -30,11 +30,13 @@ upstreams:
     servers: [{address: 127.0.0.1:%%dead%%}]
   up-dead2:
     servers: [{address: 127.0.0.1:%%dead2%%}]
+    all_down: reject
   up-live:
     servers: [{address: 127.0.0.1:%%be_a%%}]
   up-hole:
     servers: [{address: 127.0.0.1:%%hole%%}]
     connect_timeout: 300ms
+    all_down: reject
 routes:
   - name: r-refused
     match: {path_prefix: /refused}
@@ -105,7 +107,8 @@ sub is_error_json {
     my ($r, $j) = get_err('/nousable/1');
     is_error_json($r, $j, 502, 'first request to a refusing server');
     ($r, $j) = get_err('/nousable/2');
-    is_error_json($r, $j, 502, 'second request, the only server skipped', 'no upstream server available');
+    is_error_json($r, $j, 503, 'second request, the only server out (passive check, all_down: reject)',
+                  'upstream unavailable: all servers down');
     is(errors_of('up-dead2', 'connect_refused'), 1, 'the skipped server was not tried again (one connect_refused)');
 }
 
@@ -151,9 +154,10 @@ SKIP: {
     is_error_json($r, $j, 504, 'connect timeout', 'upstream connect timed out');
     ok($dt >= 0.25 && $dt < 2.5, sprintf('answered after connect_timeout (300ms): %.3fs', $dt));
     is(errors_of('up-hole', 'connect_timeout'), $before + 1, 'counted as kind="connect_timeout"');
-    # the server that timed out a connect is skipped for 10 s: no usable server, answered at once
+    # the server that timed out a connect is out for fail_timeout (10 s): with all_down: reject,
+    # answered at once
     ($r, $j, $dt) = get_err('/hole/y');
-    is_error_json($r, $j, 502, 'after a connect timeout, the only server skipped', 'no upstream server available');
+    is_error_json($r, $j, 503, 'after a connect timeout, the only server out', 'upstream unavailable: all servers down');
     ok($dt < 0.25, sprintf('answered without a connect attempt (%.3fs)', $dt));
     is(errors_of('up-hole', 'connect_timeout'), $before + 1, 'no second connect_timeout');
 }

@@ -69,6 +69,47 @@ void metrics(Server& server, AdminResponse& out) {
     server.ctx().metrics->render(o);
 }
 
+// Appends the health of every upstream server to the /status object (replacing its final "}").
+void upstream_status(proxy::Proxy& p, std::string& o) {
+    while (!o.empty() && (o.back() == '\n' || o.back() == '}')) {
+        bool brace = o.back() == '}';
+        o.pop_back();
+        if (brace) break;
+    }
+    int64_t now = p.loop().now();
+    o += ",\"upstreams\":[";
+    for (size_t u = 0; u < p.upstream_count(); ++u) {
+        proxy::UpstreamRuntime& ur = p.upstream(static_cast<int>(u));
+        if (u) o += ',';
+        o += "{\"name\":\"";
+        append_json_escaped(o, ur.config->name);
+        o += "\",\"servers\":[";
+        for (size_t i = 0; i < ur.servers.size(); ++i) {
+            const proxy::ServerRuntime& s = ur.servers[i];
+            const health::Record* h = s.health;
+            if (i) o += ',';
+            o += "{\"address\":\"";
+            append_json_escaped(o, s.config->address);
+            o += '"';
+            o += ",\"health\":\"";
+            o += health::actively_down(h) ? "down" : health::passively_down(h, now) ? "passive_down" : "up";
+            o += '"';
+            if (h && ur.config->health_check) {
+                o += ",\"checks\":" + std::to_string(h->observation.load()) +
+                     ",\"last_status\":" + std::to_string(h->last_status.load());
+            }
+            if (s.breaker.enabled()) {
+                o += ",\"circuit\":\"";
+                o += breaker::state_name(s.breaker.state());
+                o += '"';
+            }
+            o += '}';
+        }
+        o += "]}";
+    }
+    o += "]}\n";
+}
+
 }  // namespace
 
 void handle_admin(Server& server, const Request& req, AdminResponse& out) {
@@ -84,6 +125,7 @@ void handle_admin(Server& server, const Request& req, AdminResponse& out) {
         health_ready(board, out);
     } else if (req.path == "/status") {
         status(board, out);
+        if (proxy::Proxy* p = server.proxy()) upstream_status(*p, out.body);
     } else if (req.path == "/metrics") {
         metrics(server, out);
     } else {

@@ -63,7 +63,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
                                                 static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^
                                                     static_cast<uint64_t>(time(nullptr)),
-                                                ctx.breakers);
+                                                ctx.breakers, ctx.health);
     for (const Listen& l : listens) {
         auto a = std::make_unique<Acceptor>();
         a->server = this;

@@ -35,6 +35,10 @@ class Proxy;
 }
 }  // namespace gw::http
 
+namespace gw::health {
+class Table;
+}
+
 namespace gw::breaker {
 class Table;
 }
@@ -50,6 +54,7 @@ struct WorkerContext {
     WorkerSlot* slot = nullptr;
     metrics::Store* metrics = nullptr;
     breaker::Table* breakers = nullptr;  // circuit breakers (the "breaker" zone)
+    health::Table* health = nullptr;     // server health (the "health" zone)
     AccessLog* access_log = nullptr;
     shm::Zone* ratelimit_zone = nullptr;  // when the configuration has rate limits
 };

@@ -1571,5 +1571,94 @@ TEST_F(ConfigTest, DumpRoundTripAuto) {
     EXPECT_TRUE(again->routes.empty());
 }
 
+// --- health checks ------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, HealthCheckDefaultsValuesAndDump) {
+    write("gw.conf", std::string(kListener) +
+                         "upstreams:\n"
+                         "  none: {servers: [{address: 127.0.0.1:9001}]}\n"
+                         "  defaults:\n"
+                         "    servers: [{address: 127.0.0.1:9001}]\n"
+                         "    health_check: {}\n"
+                         "  all:\n"
+                         "    servers: [{address: 127.0.0.1:9001}]\n"
+                         "    health_check: {path: /healthz, host: svc.internal, interval: 5s, timeout: 500ms,\n"
+                         "                   jitter: 1s, fall: 4, rise: 3, expect: [204, 200-299]}\n"
+                         "    max_fails: 0\n"
+                         "    fail_timeout: 30s\n"
+                         "    all_down: reject\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_FALSE(c->upstreams[0].health_check);
+    EXPECT_EQ(c->upstreams[0].max_fails, 1u);
+    EXPECT_EQ(c->upstreams[0].fail_timeout, 10000);
+    EXPECT_EQ(c->upstreams[0].all_down, UpstreamConfig::AllDown::RouteToAll);
+    ASSERT_TRUE(c->upstreams[1].health_check);
+    const HealthCheckConfig& d = *c->upstreams[1].health_check;
+    EXPECT_EQ(d.path, "/");
+    EXPECT_EQ(d.interval, 10000);
+    EXPECT_EQ(d.timeout, 1000);
+    EXPECT_EQ(d.fall, 3u);
+    EXPECT_EQ(d.rise, 2u);
+    EXPECT_EQ(d.expect, (std::vector<std::pair<int, int>>{{200, 399}}));
+    const HealthCheckConfig& a = *c->upstreams[2].health_check;
+    EXPECT_EQ(a.path, "/healthz");
+    EXPECT_EQ(a.host, "svc.internal");
+    EXPECT_EQ(a.interval, 5000);
+    EXPECT_EQ(a.timeout, 500);
+    EXPECT_EQ(a.jitter, 1000);
+    EXPECT_EQ(a.fall, 4u);
+    EXPECT_EQ(a.rise, 3u);
+    EXPECT_EQ(a.expect, (std::vector<std::pair<int, int>>{{204, 204}, {200, 299}}));
+    EXPECT_EQ(c->upstreams[2].max_fails, 0u);
+    EXPECT_EQ(c->upstreams[2].fail_timeout, 30000);
+    EXPECT_EQ(c->upstreams[2].all_down, UpstreamConfig::AllDown::Reject);
+
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("    health_check:\n"
+                        "      path: \"/healthz\"\n"
+                        "      host: \"svc.internal\"\n"
+                        "      interval: 5s\n"
+                        "      timeout: 500ms\n"
+                        "      jitter: 1s\n"
+                        "      fall: 4\n"
+                        "      rise: 3\n"
+                        "      expect: [204, \"200-299\"]\n"
+                        "    max_fails: 0\n"
+                        "    fail_timeout: 30s\n"
+                        "    all_down: reject\n"),
+              std::string::npos)
+        << dump;
+    write("dumped.conf", dump);
+    std::optional<Config> again = load("dumped.conf");
+    ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << "\n" << dump;
+    EXPECT_EQ(dump_config(*again).substr(dump_config(*again).find("\nworker_processes:")),
+              dump.substr(dump.find("\nworker_processes:")));
+}
+
+TEST_F(ConfigTest, HealthCheckErrors) {
+    write("gw.conf", std::string(kListener) +
+                         "upstreams:\n"
+                         "  a:\n"
+                         "    servers: [{address: 127.0.0.1:1}]\n"
+                         "    health_check: {path: healthz, interval: 1s, timeout: 1s, fall: 0, expect: [600, 300-200, ok]}\n"
+                         "    all_down: maybe\n"
+                         "  b:\n"
+                         "    servers: [{address: 127.0.0.1:1}]\n"
+                         "    health_check: {pth: /x}\n");
+    EXPECT_FALSE(load("gw.conf"));
+    std::string all;
+    for (const std::string& e : errors()) all += e + "\n";
+    for (const char* want : {"gw.conf:6:26: upstreams.a.health_check.path", "upstreams.a.health_check.path: expected a path starting with '/'",
+                             "upstreams.a.health_check: timeout (1s) must be shorter than interval (1s)",
+                             "upstreams.a.health_check.fall: 0 is out of range",
+                             "upstreams.a.health_check.expect[0]: expected a status",
+                             "upstreams.a.health_check.expect[1]: expected a status",
+                             "upstreams.a.health_check.expect[2]: expected a status",
+                             "gw.conf:7:15: upstreams.a.all_down: unknown value \"maybe\"",
+                             "gw.conf:10:20: unknown key \"pth\" (did you mean \"path\"?)"})
+        EXPECT_NE(all.find(want), std::string::npos) << want << " in " << all;
+}
+
 }  // namespace
 }  // namespace gw

@@ -192,8 +192,24 @@ struct CircuitBreakerConfig {
     uint32_t failure_on = kFailConnect | kFailTimeout | kFail5xx;
 };
 
+// `health_check:` of an upstream: active checks, run by the master process once per node
+// (modules/health); the result is shared with every worker through shared memory.
+struct HealthCheckConfig {
+    std::string path = "/";
+    std::string host;              // Host header; empty: the server's address
+    Millis interval = 10000;
+    Millis timeout = 1000;
+    Millis jitter = 0;             // each probe is moved by up to this, at random
+    uint32_t fall = 3;             // consecutive failed probes that take a server out
+    uint32_t rise = 2;             // consecutive good probes that bring it back
+    std::vector<std::pair<int, int>> expect = {{200, 399}};  // good statuses, inclusive ranges
+};
+
 struct UpstreamConfig {
     enum class Balance { RoundRobin, LeastConn, RandomTwo, Hash };
+    // When every server is down (health checks, passive failures): send to all of them anyway
+    // (Envoy's panic mode, nginx's behaviour) or answer 503 without trying.
+    enum class AllDown { RouteToAll, Reject };
     std::string name;
     std::vector<UpstreamServerConfig> servers;
     Balance balance = Balance::RoundRobin;
@@ -203,6 +219,10 @@ struct UpstreamConfig {
     uint32_t keepalive_requests = 1000;  // requests per upstream connection before it is closed
     Millis connect_timeout = 1000;
     std::optional<CircuitBreakerConfig> circuit_breaker;  // none: no breaker
+    std::optional<HealthCheckConfig> health_check;        // none: no active checks
+    uint32_t max_fails = 1;        // passive: failures within fail_timeout that take a server out (0: off)
+    Millis fail_timeout = 10000;   // ...and for how long it stays out
+    AllDown all_down = AllDown::RouteToAll;
     Mark mark;
 };
 

@@ -181,6 +181,23 @@ void dump_circuit_breaker(const CircuitBreakerConfig& b, Writer& w) {
     w.line(3, "failure_on", on + "]");
 }
 
+void dump_health_check(const HealthCheckConfig& h, Writer& w) {
+    w.line(2, "health_check", "");
+    w.line(3, "path", quote(h.path));
+    if (!h.host.empty()) w.line(3, "host", quote(h.host));
+    w.line(3, "interval", format_duration(h.interval));
+    w.line(3, "timeout", format_duration(h.timeout));
+    w.line(3, "jitter", format_duration(h.jitter));
+    w.line(3, "fall", std::to_string(h.fall));
+    w.line(3, "rise", std::to_string(h.rise));
+    std::string expect = "[";
+    for (const auto& [lo, hi] : h.expect) {
+        if (expect.size() > 1) expect += ", ";
+        expect += lo == hi ? std::to_string(lo) : quote(std::to_string(lo) + "-" + std::to_string(hi));
+    }
+    w.line(3, "expect", expect + "]");
+}
+
 void dump_upstreams(const Config& c, Writer& w) {
     w.line(0, "upstreams", c.upstreams.empty() ? "{}" : "");
     for (const UpstreamConfig& u : c.upstreams) {
@@ -198,6 +215,10 @@ void dump_upstreams(const Config& c, Writer& w) {
         w.line(2, "keepalive_requests", std::to_string(u.keepalive_requests));
         w.line(2, "connect_timeout", format_duration(u.connect_timeout));
         if (u.circuit_breaker) dump_circuit_breaker(*u.circuit_breaker, w);
+        if (u.health_check) dump_health_check(*u.health_check, w);
+        w.line(2, "max_fails", std::to_string(u.max_fails));
+        w.line(2, "fail_timeout", format_duration(u.fail_timeout));
+        w.line(2, "all_down", u.all_down == UpstreamConfig::AllDown::Reject ? "reject" : "route_to_all");
     }
 }
 

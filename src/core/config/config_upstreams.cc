@@ -339,6 +339,68 @@ void read_circuit_breaker(MapReader& upstream, UpstreamConfig& u) {
     u.circuit_breaker = b;
 }
 
+// One `expect` item: a status (200) or an inclusive range ("200-399").
+std::optional<std::pair<int, int>> read_status_range(const Node& n, const std::string& path, Diagnostics& diags) {
+    std::string_view t = n.text;
+    auto number = [](std::string_view s, int& out) {
+        if (s.size() != 3) return false;
+        out = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + (c - '0');
+        }
+        return out >= 100 && out <= 599;
+    };
+    int lo = 0, hi = 0;
+    size_t dash = t.find('-');
+    bool ok = n.is_scalar() && (dash == std::string_view::npos ? number(t, lo) && (hi = lo, true)
+                                                               : number(t.substr(0, dash), lo) && number(t.substr(dash + 1), hi) && lo <= hi);
+    if (!ok) {
+        schema::report(diags, n.mark, path, "expected a status (200) or a range (200-399) of statuses 100..599");
+        return std::nullopt;
+    }
+    return std::make_pair(lo, hi);
+}
+
+// `health_check:` - a map, every key optional.
+void read_health_check(MapReader& upstream, UpstreamConfig& u) {
+    std::optional<MapReader> m = upstream.get_map("health_check");
+    if (!m) return;
+    Diagnostics& diags = m->diags();
+    HealthCheckConfig h;
+    if (m->get_string("path", h.path) && (h.path.empty() || h.path[0] != '/' ||
+                                          h.path.find_first_of(" \r\n\t") != std::string::npos))
+        schema::report(diags, m->take("path")->mark, m->path("path"), "expected a path starting with '/', without spaces");
+    if (m->get_string("host", h.host) && h.host.find_first_of(" \r\n\t") != std::string::npos)
+        schema::report(diags, m->take("host")->mark, m->path("host"), "a host name cannot contain spaces");
+    m->get_duration("interval", h.interval, {100, kDay});
+    m->get_duration("timeout", h.timeout, {10, 10 * kMinute});
+    m->get_duration("jitter", h.jitter, {0, kDay});
+    m->get_int("fall", h.fall, {1, 1000});
+    m->get_int("rise", h.rise, {1, 1000});
+    if (const Node* e = m->take("expect")) {
+        std::string path = m->path("expect");
+        std::optional<std::vector<const Node*>> items = schema::read_list(*e, path, true, diags);
+        if (items && !items->empty()) {
+            std::vector<std::pair<int, int>> ranges;
+            bool ok = true;
+            for (size_t i = 0; i < items->size(); i++) {
+                auto r = read_status_range(*(*items)[i], e->is_sequence() ? schema::index_path(path, i) : path, diags);
+                if (r) ranges.push_back(*r);
+                ok &= r.has_value();
+            }
+            if (ok) h.expect = std::move(ranges);
+        } else if (items) {
+            schema::report(diags, e->mark, path, "empty list (leave expect out for [200-399])");
+        }
+    }
+    if (h.timeout >= h.interval)
+        schema::report(diags, m->mark(), m->path(), "timeout (" + format_duration(h.timeout) +
+                                                        ") must be shorter than interval (" + format_duration(h.interval) + ")");
+    m->finish();
+    u.health_check = h;
+}
+
 }  // namespace
 
 void read_upstreams(MapReader& top, Config& c) {
@@ -361,6 +423,11 @@ void read_upstreams(MapReader& top, Config& c) {
         m.get_int("keepalive_requests", u.keepalive_requests, {1, 1000000000});
         m.get_duration("connect_timeout", u.connect_timeout, {1, 10 * kMinute});
         read_circuit_breaker(m, u);
+        read_health_check(m, u);
+        m.get_int("max_fails", u.max_fails, {0, 1000});
+        m.get_duration("fail_timeout", u.fail_timeout, {1, kDay});
+        m.get_enum("all_down", u.all_down,
+                   {{"route_to_all", UpstreamConfig::AllDown::RouteToAll}, {"reject", UpstreamConfig::AllDown::Reject}});
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown upstream.

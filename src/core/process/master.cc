@@ -21,6 +21,7 @@
 #include "core/process/worker.h"
 #include "modules/ratelimit/table.h"
 #include "modules/breaker/breaker.h"
+#include "modules/health/health.h"
 
 namespace gw::process {
 
@@ -95,13 +96,18 @@ bool Master::prepare() {
     // Circuit breakers: a zone of their own (fixed size, so that reloads always reuse it), made
     // whether or not the configuration has breakers, so that a reload can add them.
     shm::Zone* breakers = zone("breaker", breaker::kZoneSize, breaker::kLayoutVersion);
+    // Server health (active checks by this master, passive ones by the workers): the same.
+    shm::Zone* health = zone("health", health::kZoneSize, health::kLayoutVersion);
     zones_.drop_offers();
-    if (!status || !metrics || !breakers || !(board_ = StatusBoard::attach(*status))) {
+    if (!status || !metrics || !breakers || !health || !(board_ = StatusBoard::attach(*status))) {
         LOG_EMERG("cannot create shared memory zones: %m");
         return false;
     }
     if (!rate_limits) return false;
     metrics_ = std::make_unique<metrics::Store>(*metrics);
+    health_ = std::make_unique<health::Checker>(loop_, *health, *metrics_);
+    // Only the master that serves the node probes (during a binary upgrade two run).
+    health_->set_owner_check([this] { return board_->master_pid.load() == getpid(); });
     reloads_ok_ = metrics_->counter("gateway_config_reloads_total", "result=\"ok\"",
                                     "Configuration reloads, by result.");
     reloads_failed_ = metrics_->counter("gateway_config_reloads_total", "result=\"failed\"",
@@ -164,6 +170,7 @@ int Master::run() {
         board_->worker_processes.store(current_.count);
     }
     if (!start_generation(current_)) return 1;
+    health_->configure(current_.config);
     if (options_.inherited) {
         LOG_NOTICE("gatewayd %s started by a binary upgrade from master %d, generation %u, %d workers",
                    GW_VERSION, options_.inherited->parent, current_.number, current_.count);
@@ -277,6 +284,7 @@ bool Master::spawn(const Generation& gen, int index) {
     spec.metrics_zone = zones_.find("metrics");
     spec.ratelimit_zone = gen.ratelimit_zone;
     spec.breaker_zone = zones_.find("breaker");
+    spec.health_zone = zones_.find("health");
     spec.board = board_;
     std::vector<int> keep = {ch[1], log::fd()};
     for (size_t li = 0; li < gen.config->listeners.size(); ++li)
@@ -455,6 +463,7 @@ void Master::commit_pending() {
     old_.push_back(previous);
     respawn_.clear();
     drain_generation(previous.number);
+    health_->configure(current_.config);
     LOG_NOTICE("configuration generation %u is serving; generation %u is draining", current_.number,
                previous.number);
     forget_finished_generations();

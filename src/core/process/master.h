@@ -20,6 +20,7 @@
 #include "core/process/upgrade.h"
 #include "core/shm/zone.h"
 #include "core/status.h"
+#include "modules/health/health.h"
 #include "event/loop.h"
 
 namespace gw::process {
@@ -93,6 +94,7 @@ class Master {
     shm::ZoneRegistry zones_;
     StatusBoard* board_ = nullptr;
     std::unique_ptr<metrics::Store> metrics_;
+    std::unique_ptr<health::Checker> health_;  // active health checks (once per node, here)
     std::atomic<uint64_t>* reloads_ok_ = nullptr;
     std::atomic<uint64_t>* reloads_failed_ = nullptr;
     std::atomic<uint64_t>* restarts_ = nullptr;

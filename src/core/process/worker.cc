@@ -23,6 +23,7 @@
 #include "http/access_log.h"
 #include "http/server.h"
 #include "modules/breaker/breaker.h"
+#include "modules/health/health.h"
 
 namespace gw::process {
 
@@ -88,6 +89,7 @@ class Worker {
     http::AccessLog access_log_;
     std::unique_ptr<metrics::Store> metrics_;
     std::unique_ptr<breaker::Table> breakers_;
+    std::unique_ptr<health::Table> health_;
     http::WorkerContext ctx_;
     std::unique_ptr<http::Server> server_;
     int signal_fd_ = -1;
@@ -132,6 +134,10 @@ int Worker::run() {
     if (spec_.breaker_zone) {
         breakers_ = std::make_unique<breaker::Table>(*spec_.breaker_zone);
         ctx_.breakers = breakers_.get();
+    }
+    if (spec_.health_zone) {
+        health_ = std::make_unique<health::Table>(*spec_.health_zone);
+        ctx_.health = health_.get();
     }
     ctx_.access_log = &access_log_;
     ctx_.ratelimit_zone = spec_.ratelimit_zone;

@@ -26,6 +26,7 @@ struct WorkerSpec {
     shm::Zone* metrics_zone = nullptr;
     shm::Zone* ratelimit_zone = nullptr;  // when the generation's configuration has rate limits
     shm::Zone* breaker_zone = nullptr;  // circuit breakers
+    shm::Zone* health_zone = nullptr;   // server health (active and passive checks)
     StatusBoard* board = nullptr;
 };
 

@@ -36,7 +36,8 @@ std::string breaker_key(const UpstreamConfig& uc, size_t index) {
 
 }  // namespace
 
-Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_t seed, breaker::Table* breakers)
+Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_t seed, breaker::Table* breakers,
+             health::Table* health)
     : config_(config), loop_(loop), metrics_(m), ids_(seed) {
     breaker_timer_.set_callback([this] { tick_breakers(); });
     upstreams_.resize(config.upstreams.size());
@@ -69,6 +70,8 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
                                              std::string(error_kind_name(static_cast<ErrorKind>(k))) + "\"",
                                          "Upstream failures, by kind.");
             active.push_back(sr.active_requests.shared());  // least_conn reads the total
+            // Health (active checks by the master, passive failures by every worker), shared.
+            if (health) sr.health = health->find_or_create(uc.name, breaker_key(uc, s));
             if (uc.circuit_breaker && breakers) {
                 breaker::Record* rec = breakers->find_or_create(uc.name, breaker_key(uc, s));
                 if (!rec)

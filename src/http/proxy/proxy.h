@@ -35,13 +35,14 @@ class Proxy {
     // `breakers`: the shared breaker table (upstreams with circuit_breaker); without it they
     // run with no breaker.
     Proxy(const Config& config, event::Loop& loop, metrics::Store& metrics, uint64_t seed,
-          breaker::Table* breakers = nullptr);
+          breaker::Table* breakers = nullptr, health::Table* health = nullptr);
     ~Proxy();
 
     const Config& config() const { return config_; }
     event::Loop& loop() { return loop_; }
     IdGenerator& ids() { return ids_; }
     UpstreamRuntime& upstream(int index) { return upstreams_[index]; }
+    size_t upstream_count() const { return upstreams_.size(); }
     RouteProxyState& route(int index) { return routes_[index]; }
 
     // The upstream a request of this route goes to (its `upstream`, or one of its `split`).

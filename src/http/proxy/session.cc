@@ -100,6 +100,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
     attempts_ = 1;
     free_retry_used_ = false;
     tried_ = 0;
+    panic_ = false;
     ticket_ = {};
     response_started_ = false;
     status_ = 0;
@@ -252,9 +253,18 @@ bool Session::pick_server() {
     usable_.assign(n, 0);
     event::Millis now = proxy_.loop().now();
     breaker_blocked_ = 0;
+    health_blocked_ = 0;
     for (size_t i = 0; i < n; ++i) {
         if (i < 64 && (tried_ >> i) & 1) continue;
         ServerRuntime& s = u.servers[i];
+        // Health first: out by active checks (or, without a breaker, by passive failures),
+        // unless every server is out and the upstream routes to all of them then (panic).
+        bool healthy = s.breaker.enabled() ? !health::actively_down(s.health)
+                                           : (s.health ? health::usable(s.health, now) : s.down_until <= now);
+        if (!healthy && !panic_) {
+            health_blocked_++;
+            continue;
+        }
         if (s.breaker.enabled()) {
             usable_[i] = s.breaker.available(now);
             if (!usable_[i]) {
@@ -262,8 +272,17 @@ bool Session::pick_server() {
                 if (s.breaker.state() == breaker::State::Open) proxy_.watch_breaker(s.breaker.wait(now));
             }
         } else {
-            usable_[i] = s.down_until <= now;
+            usable_[i] = 1;
         }
+    }
+    if (health_blocked_ > 0 && tried_ == 0 && !panic_ && health_blocked_ + breaker_blocked_ == n &&
+        u.config->all_down == UpstreamConfig::AllDown::RouteToAll) {
+        // Every server is out: rather than refuse everything, send to all of them (a health
+        // check can be wrong; the servers may be up for real requests), as Envoy's panic mode.
+        panic_ = true;
+        LOG_WARN("every server of upstream \"%s\" is down; routing to all of them (all_down: route_to_all)",
+                 u.config->name.c_str());
+        return pick_server();
     }
     for (;;) {
         int idx = u.balancer->pick({usable_, hash_});
@@ -299,6 +318,13 @@ void Session::attempt() {
             char header[48];
             snprintf(header, sizeof header, "retry-after: %lld\r\n", seconds);
             respond_error(503, "upstream unavailable: circuit breaker open", header);
+            return;
+        }
+        if (tried_ == 0 && health_blocked_ > 0 && health_blocked_ + breaker_blocked_ == u.servers.size()) {
+            // Every server is down (all_down: reject): answer now, without touching a backend.
+            LOG_INFO("every server of upstream \"%s\" is down, route: \"%s\", client: %s: 503",
+                     u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_);
+            respond_error(503, "upstream unavailable: all servers down", "retry-after: 1\r\n");
             return;
         }
         LOG_ERROR("no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
@@ -773,8 +799,19 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
             // connection (its ticket is given back) or the response head already gave it.
             if (!free_retry)
                 breaker_outcome(breaker_flag(kind) & proxy_.upstream(upstream_).config->circuit_breaker->failure_on);
-        } else if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout) {
-            server_->down_until = proxy_.loop().now() + kDownFor;
+        } else if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout ||
+                   kind == ErrorKind::Timeout) {
+            // Passive check: max_fails of these within fail_timeout take the server out, for
+            // every worker (without the shared record, for this worker only).
+            const UpstreamConfig& uc = *proxy_.upstream(upstream_).config;
+            event::Millis now = proxy_.loop().now();
+            if (!server_->health) {
+                if (kind != ErrorKind::Timeout) server_->down_until = now + kDownFor;
+            } else if (health::passive_failure(server_->health, now, uc.max_fails, uc.fail_timeout)) {
+                LOG_WARN("upstream \"%s\", server %s: %u failure%s within fail_timeout %lld ms; out for %lld ms",
+                         uc.name.c_str(), server_->config->address.c_str(), uc.max_fails, uc.max_fails == 1 ? "" : "s",
+                         static_cast<long long>(uc.fail_timeout), static_cast<long long>(uc.fail_timeout));
+            }
         }
     }
     drop_upstream();

@@ -99,6 +99,8 @@ class Session {
     bool continue_sent_ = false;
     uint64_t tried_ = 0;         // bit i: server i of upstream_ already tried (first 64 servers)
     size_t breaker_blocked_ = 0; // servers the last pick skipped because of their breaker
+    size_t health_blocked_ = 0;  // servers skipped as down in the last pick
+    bool panic_ = false;         // every server was down: route to all (all_down: route_to_all)
     breaker::Ticket ticket_;     // the breaker's admission of the current attempt, until its verdict
     uint64_t hash_ = 0;          // balance: hash key of this request
     std::vector<uint8_t> usable_;

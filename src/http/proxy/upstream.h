@@ -17,6 +17,7 @@
 #include "event/loop.h"
 #include "http/upstream/balancer.h"
 #include "modules/breaker/breaker.h"
+#include "modules/health/health.h"
 
 namespace gw::http::proxy {
 
@@ -69,6 +70,7 @@ struct ServerRuntime {
     metrics::Histogram* response_time = nullptr;
     std::atomic<uint64_t>* errors[static_cast<int>(ErrorKind::Count)] = {};
     breaker::Breaker breaker;      // shared by all workers (upstreams with circuit_breaker)
+    health::Record* health = nullptr;  // shared health state; null: none (zone full)
     std::atomic<int64_t>* circuit_state = nullptr;   // gateway_circuit_state
     std::atomic<uint64_t>* circuit_entered[3] = {};  // gateway_circuit_transitions_total, by State
 };
