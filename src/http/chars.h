@@ -76,4 +76,20 @@ inline std::string_view find_header(const Header* headers, size_t count, std::st
     return {};
 }
 
+// Finds the first parameter called `name` in `query` ("a=1&b=2", no percent-decoding); a
+// parameter without '=' has the empty value.
+inline bool query_param(std::string_view query, std::string_view name, std::string_view& value) {
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view param = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        size_t eq = param.find('=');
+        if (param.substr(0, eq) == name) {
+            value = eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace gw::http::chars

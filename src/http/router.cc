@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "http/chars.h"
+
 namespace gw::http {
 
 namespace {
@@ -42,22 +44,6 @@ bool header_holds(const Request& req, std::string_view name, std::string_view va
     if (!value.empty()) return true;
     for (size_t i = 0; i < req.header_count; ++i)
         if (iequals(req.headers[i].name, name)) return true;
-    return false;
-}
-
-// Finds the first parameter called `name` in `query` ("a=1&b=2", no percent-decoding); a
-// parameter without '=' has the empty value.
-bool query_param(std::string_view query, std::string_view name, std::string_view& value) {
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view param = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        size_t eq = param.find('=');
-        if (param.substr(0, eq) == name) {
-            value = eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
-            return true;
-        }
-    }
     return false;
 }
 
@@ -201,7 +187,7 @@ bool Router::candidate(int route, const Request& req, RouteMatchResult& out) con
         if (!header_holds(req, name, value)) return false;
     for (const auto& [name, value] : m.query) {
         std::string_view got;
-        if (!query_param(req.query, name, got) || got != value) return false;
+        if (!chars::query_param(req.query, name, got) || got != value) return false;
     }
     // `path` and `path_prefix` were checked by the lookup that found the route.
     if (!m.path_regex.empty()) return regexes_ && regexes_->match(route, req.path, out);

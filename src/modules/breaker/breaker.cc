@@ -1,10 +1,8 @@
-// Circuit breakers in shared memory: the record table and the lock-free state machine.
+// Circuit breakers in shared memory: the records and the lock-free state machine.
 //
-// Layout of the zone (links are zone offsets, 0 = none):
-//   Root:    magic, a fixed array of hash buckets (chains of records).
-//   Record:  the state word, two "until" times, the window's bucket length, identity (hash, key,
-//            chain link), then on a cache line of their own the window buckets. 256 bytes.
-//   String:  uint32_t length, then the bytes ("upstream\0server").
+// The zone holds a shm::KeyedIndex of records by (upstream, server). A record: its identity,
+// the state word, two "until" times, the window's bucket length, then on a cache line of their
+// own the window buckets. At most 256 bytes.
 //
 // The state word (64 bits):
 //   bits  0..1   state (0 closed, 1 open, 2 half-open)
@@ -81,32 +79,14 @@ uint64_t pack(const Word& w) {
 
 uint32_t next_seq(uint32_t seq) { return static_cast<uint32_t>((seq + 1) & mask(kSeqBits)); }
 
-// FNV-1a, with a separator that cannot occur in an upstream name.
-uint64_t hash_of(std::string_view upstream, std::string_view server) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](unsigned char c) { h = (h ^ c) * 0x100000001b3ULL; };
-    for (char c : upstream) mix(static_cast<unsigned char>(c));
-    mix(0);
-    for (char c : server) mix(static_cast<unsigned char>(c));
-    return h;
-}
-
-constexpr size_t kChains = (4096 - sizeof(uint64_t)) / sizeof(uint64_t);  // 511
-struct Root {
-    uint64_t magic;
-    uint64_t chains[kChains];
-};
-static_assert(sizeof(Root) <= 4096);
 
 }  // namespace
 
 struct Record {
+    shm::KeyedHeader id;  // (upstream, server) in the zone's table
     std::atomic<uint64_t> word;
     std::atomic<int64_t> until[2];
     std::atomic<int64_t> bucket_ms;
-    uint64_t hash;
-    uint64_t key;   // String
-    uint64_t next;  // chain link (written under the zone mutex, before the record is published)
     alignas(64) std::atomic<uint64_t> buckets[kBuckets];
 };
 static_assert(sizeof(Record) <= 256, "a record is one 256-byte slab slot");
@@ -124,51 +104,10 @@ std::string_view label_name(State s) { return s == State::HalfOpen ? "half_open"
 
 // --- the table ------------------------------------------------------------------------------------
 
-Table::Table(shm::Zone& zone) : zone_(zone) {
-    shm::LockGuard lock(zone_.mutex());
-    if (zone_.header()->root) return;
-    uint64_t off = zone_.alloc(sizeof(Root));
-    if (!off) return;  // too small: find_or_create() returns nullptr, breakers let all through
-    auto* root = new (zone_.at<Root>(off)) Root{};
-    root->magic = kRootMagic;
-    zone_.header()->root = off;
-}
+Table::Table(shm::Zone& zone) : index_(zone, kRootMagic) {}
 
 Record* Table::find_or_create(std::string_view upstream, std::string_view server) {
-    shm::LockGuard lock(zone_.mutex());
-    auto* root = zone_.at<Root>(zone_.header()->root);
-    if (!root || root->magic != kRootMagic) return nullptr;
-    uint64_t hash = hash_of(upstream, server);
-    std::string key(upstream);
-    key += '\0';
-    key += server;
-    uint64_t& chain = root->chains[hash % kChains];
-    for (uint64_t off = chain; off;) {
-        auto* r = zone_.at<Record>(off);
-        if (r->hash == hash) {
-            uint32_t len;
-            std::memcpy(&len, zone_.base() + r->key, sizeof len);
-            if (std::string_view(zone_.base() + r->key + sizeof len, len) == key) return r;
-        }
-        off = r->next;
-    }
-    if (key.size() > UINT32_MAX - sizeof(uint32_t)) return nullptr;
-    uint64_t rec_off = zone_.alloc(sizeof(Record));
-    uint64_t key_off = zone_.alloc(sizeof(uint32_t) + key.size());
-    if (!rec_off || !key_off) {
-        zone_.free(rec_off);
-        zone_.free(key_off);
-        return nullptr;
-    }
-    uint32_t len = static_cast<uint32_t>(key.size());
-    std::memcpy(zone_.base() + key_off, &len, sizeof len);
-    std::memcpy(zone_.base() + key_off + sizeof len, key.data(), key.size());
-    auto* r = new (zone_.at<Record>(rec_off)) Record{};  // closed, no failures, empty window
-    r->hash = hash;
-    r->key = key_off;
-    r->next = chain;
-    chain = rec_off;
-    return r;
+    return index_.find_or_create<Record>(upstream, server);  // a new one: closed, no failures
 }
 
 // --- descriptions ---------------------------------------------------------------------------------

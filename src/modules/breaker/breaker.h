@@ -39,11 +39,12 @@
 #include <string_view>
 
 #include "core/config/config.h"
+#include "core/shm/keyed_records.h"
 #include "core/shm/zone.h"
 
 namespace gw::breaker {
 
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;
 // Records take 256 bytes (plus their key): a 2 MiB zone holds about 7000 servers. Records of
 // servers removed from the configuration stay until the zone is created afresh.
 constexpr uint64_t kZoneSize = 2ull << 20;
@@ -65,7 +66,7 @@ class Table {
     Record* find_or_create(std::string_view upstream, std::string_view server);
 
   private:
-    shm::Zone& zone_;
+    shm::KeyedIndex index_;
 };
 
 enum class Reason : uint8_t {

@@ -17,69 +17,14 @@ namespace {
 
 constexpr uint64_t kRootMagic = 0x31544c4845475747ULL;  // "GWGEHLT1"
 
-uint64_t hash_of(std::string_view upstream, std::string_view server) {
-    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a; the 0 separates ("ab","c") from ("a","bc")
-    auto mix = [&h](unsigned char c) { h = (h ^ c) * 0x100000001b3ULL; };
-    for (char c : upstream) mix(static_cast<unsigned char>(c));
-    mix(0);
-    for (char c : server) mix(static_cast<unsigned char>(c));
-    return h;
-}
-
-constexpr size_t kChains = (4096 - sizeof(uint64_t)) / sizeof(uint64_t);
-struct Root {
-    uint64_t magic;
-    uint64_t chains[kChains];
-};
-static_assert(sizeof(Root) <= 4096);
 static_assert(std::atomic<int64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 
 }  // namespace
 
-Table::Table(shm::Zone& zone) : zone_(zone) {
-    shm::LockGuard lock(zone_.mutex());
-    if (zone_.header()->root) return;
-    uint64_t off = zone_.alloc(sizeof(Root));
-    if (!off) return;
-    auto* root = new (zone_.at<Root>(off)) Root{};
-    root->magic = kRootMagic;
-    zone_.header()->root = off;
-}
+Table::Table(shm::Zone& zone) : index_(zone, kRootMagic) {}
 
 Record* Table::find_or_create(std::string_view upstream, std::string_view server) {
-    shm::LockGuard lock(zone_.mutex());
-    auto* root = zone_.at<Root>(zone_.header()->root);
-    if (!root || root->magic != kRootMagic) return nullptr;
-    uint64_t hash = hash_of(upstream, server);
-    std::string key(upstream);
-    key += '\0';
-    key += server;
-    uint64_t& chain = root->chains[hash % kChains];
-    for (uint64_t off = chain; off;) {
-        auto* r = zone_.at<Record>(off);
-        if (r->hash == hash) {
-            uint32_t len;
-            std::memcpy(&len, zone_.base() + r->key, sizeof len);
-            if (std::string_view(zone_.base() + r->key + sizeof len, len) == key) return r;
-        }
-        off = r->next;
-    }
-    uint64_t rec_off = zone_.alloc(sizeof(Record));
-    uint64_t key_off = zone_.alloc(sizeof(uint32_t) + key.size());
-    if (!rec_off || !key_off) {
-        zone_.free(rec_off);
-        zone_.free(key_off);
-        return nullptr;
-    }
-    uint32_t len = static_cast<uint32_t>(key.size());
-    std::memcpy(zone_.base() + key_off, &len, sizeof len);
-    std::memcpy(zone_.base() + key_off + sizeof len, key.data(), key.size());
-    auto* r = new (zone_.at<Record>(rec_off)) Record{};  // up, no failures
-    r->hash = hash;
-    r->key = key_off;
-    r->next = chain;
-    chain = rec_off;
-    return r;
+    return index_.find_or_create<Record>(upstream, server);  // a new one: up, no failures
 }
 
 bool passive_failure(Record* r, int64_t now, uint32_t max_fails, int64_t fail_timeout) {

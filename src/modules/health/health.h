@@ -23,6 +23,7 @@
 
 #include "core/config/config.h"
 #include "core/metrics/store.h"
+#include "core/shm/keyed_records.h"
 #include "core/shm/zone.h"
 #include "event/loop.h"
 
@@ -32,6 +33,7 @@ constexpr uint32_t kLayoutVersion = 1;
 constexpr uint64_t kZoneSize = 1ull << 20;  // about 8000 servers
 
 struct Record {
+    shm::KeyedHeader id;                 // (upstream, server) in the zone's table
     // Active checks (written by the probing master only).
     std::atomic<uint32_t> down;          // 1: taken out by active checks
     std::atomic<uint32_t> successes;     // consecutive good probes
@@ -43,10 +45,6 @@ struct Record {
     std::atomic<int64_t> fails_since;    // start of the current fail_timeout window
     std::atomic<uint32_t> fails;         // failures in that window
     std::atomic<int64_t> down_until;     // taken out until then
-    // Identity (written under the zone mutex before the record is linked in).
-    uint64_t hash;
-    uint64_t key;
-    uint64_t next;
 };
 
 // The records of a zone, found by (upstream, server address).
@@ -57,7 +55,7 @@ class Table {
     Record* find_or_create(std::string_view upstream, std::string_view server);
 
   private:
-    shm::Zone& zone_;
+    shm::KeyedIndex index_;
 };
 
 // Whether a worker may send requests to the server now.

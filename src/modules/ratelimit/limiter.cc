@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "http/chars.h"
 #include "http/response.h"
 
 namespace gw::ratelimit {
@@ -73,20 +74,6 @@ size_t Verdict::format(char* buf, size_t cap) const {
     return static_cast<size_t>(p - buf);
 }
 
-bool query_param(std::string_view query, std::string_view name, std::string_view& value) {
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view param = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-        size_t eq = param.find('=');
-        if (param.substr(0, eq) == name) {
-            value = eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
-            return true;
-        }
-    }
-    return false;
-}
-
 std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics) {
     std::unique_ptr<Limiter> l(new Limiter());
     l->table_ = Table::attach(zone);
@@ -141,7 +128,7 @@ bool Limiter::key(const Policy& policy, std::string_view route, const RequestInf
             case RateLimitKeyPart::Kind::Route: v = route; break;
             case RateLimitKeyPart::Kind::Global: break;
             case RateLimitKeyPart::Kind::Header: v = info.request->header(part.name); break;
-            case RateLimitKeyPart::Kind::Query: query_param(info.request->query, part.name, v); break;
+            case RateLimitKeyPart::Kind::Query: http::chars::query_param(info.request->query, part.name, v); break;
         }
         if (v.empty() && part.kind != RateLimitKeyPart::Kind::Global) missing = true;
         h.add(v);
