@@ -206,6 +206,10 @@ void Master::on_first_generation_ready() {
     LOG_NOTICE("binary upgrade: new master %d is serving generation %u; old master %d can now be sent "
                "WINCH (stop its workers), then QUIT, or HUP to roll back",
                getpid(), current_.number, options_.inherited->parent);
+    if (reload_queued_) {  // a HUP that came while this master's first workers were starting
+        reload_queued_ = false;
+        reload();
+    }
 }
 
 int Master::free_board_slot() const {
@@ -402,7 +406,7 @@ void Master::on_channel(Worker& w) {
 
 void Master::reload() {
     if (stopping_) return;
-    if (pending_) {
+    if (pending_ || (options_.inherited && !first_ready_)) {
         // One reload at a time; this one runs when the current one has finished.
         reload_queued_ = true;
         LOG_NOTICE("a reload is in progress; this one is queued");
