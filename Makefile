@@ -4,7 +4,7 @@
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: default build run test deps test-deps install clean distclean fuzz bench
+.PHONY: default build run test deps test-deps install clean distclean fuzz bench deb rpm dist packages
 
 default: build
 
@@ -41,6 +41,20 @@ fuzz: objs/Makefile
 
 install: build
 	$(MAKE) -f objs/Makefile install
+
+# Packages, from one --system build in objs/pkg (packaging/mkpkg): objs/packages/gatewayd_*.deb
+# (dpkg-buildpackage, debhelper) and objs/packages/gatewayd-*.rpm (rpmbuild).  `make dist` makes
+# the source tarball that rpmbuild -ta takes on an RPM distribution.
+deb:
+	packaging/mkpkg deb
+
+rpm:
+	packaging/mkpkg rpm
+
+packages: deb rpm
+
+dist:
+	packaging/mkpkg dist
 
 clean:
 	test ! -f objs/Makefile || $(MAKE) -f objs/Makefile clean
