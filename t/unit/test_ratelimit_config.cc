@@ -187,7 +187,8 @@ TEST_F(RateLimitConfig, Errors) {
                       at("gw.conf", 11, 12) + "rate_limits.g.key: bad header name \"bad name\" in key",
                       at("gw.conf", 12, 6) + "rate_limits.h: missing required key \"key\"",
                       at("gw.conf", 13, 6) + "rate_limits.i: missing required key \"rate\"",
-                      at("gw.conf", 14, 34) + "rate_limits.j.scope: global (Redis) is not available in this build yet",
+                      at("gw.conf", 14, 34) + "rate_limits.j.scope: global needs a top-level redis: section (the Redis server "
+                                              "that keeps the counters)",
                       at("gw.conf", 15, 34) + "rate_limits.k.scope: unknown value \"cluster\" (expected local or global)",
                       at("gw.conf", 16, 38) + "rate_limits.l.algorithm: unknown value \"leaky\" (expected token_bucket, "
                                               "sliding_window or fixed_window)",
@@ -208,6 +209,88 @@ TEST_F(RateLimitConfig, Errors) {
                           path("gw.conf") + ":27:18)",
                       at("gw.conf", 28, 28) + "unknown key \"rate_limt\" (did you mean \"rate_limit\"?)",
                       at("gw.conf", 29, 40) + "routes[2].rate_limit: empty list (leave rate_limit out for no limit)",
+                  });
+}
+
+TEST_F(RateLimitConfig, RedisAndScopeGlobal) {
+    write("gw.conf", std::string(kListener) +
+                         "redis: {address: 127.0.0.1:6379, timeout: 20ms, connect_timeout: 250ms, pool: 4, nodes: 3}\n"
+                         "rate_limits:\n"
+                         "  per-user: {key: header:x-user-id, rate: 1000/m, algorithm: sliding_window, scope: global}\n"
+                         "  per-ip: {key: ip, rate: 10/s, scope: local}\n"
+                         "routes:\n  - {name: api, return: {}, rate_limit: [per-user, per-ip]}\n");
+    std::optional<Config> c = load();
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_TRUE(c->redis);
+    EXPECT_EQ(c->redis->address, "127.0.0.1:6379");
+    EXPECT_EQ(c->redis->sockaddr.ss_family, AF_INET);
+    EXPECT_EQ(c->redis->timeout, 20);
+    EXPECT_EQ(c->redis->connect_timeout, 250);
+    EXPECT_EQ(c->redis->pool, 4u);
+    EXPECT_EQ(c->redis->nodes, 3u);
+    EXPECT_DOUBLE_EQ(c->redis->share(), 1.0 / 3);
+    EXPECT_EQ(c->rate_limits[0].scope, RateLimitPolicy::Scope::Global);
+    EXPECT_EQ(c->rate_limits[1].scope, RateLimitPolicy::Scope::Local);
+
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("redis:\n  address: \"127.0.0.1:6379\"\n  timeout: 20ms\n  connect_timeout: 250ms\n"
+                        "  pool: 4\n  nodes: 3\n  # fallback_share: 0.3333333333333333 (1/nodes)\n"),
+              std::string::npos)
+        << dump;
+    EXPECT_NE(dump.find("    algorithm: sliding_window\n    scope: global\n"), std::string::npos) << dump;
+    write("dumped.conf", dump);
+    std::optional<Config> again = load("dumped.conf");
+    ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << dump;
+    auto body = [](const std::string& s) { return s.substr(s.find("\nworker_processes:")); };
+    EXPECT_EQ(body(dump_config(*again)), body(dump));
+
+    // Defaults; a share instead of a node count; a unix socket.
+    write("gw.conf", std::string(kListener) + "redis: {address: \"unix:/run/redis.sock\", fallback_share: 25%}\n");
+    c = load();
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_EQ(c->redis->sockaddr.ss_family, AF_UNIX);
+    EXPECT_EQ(c->redis->timeout, 50);
+    EXPECT_EQ(c->redis->connect_timeout, 1000);
+    EXPECT_EQ(c->redis->pool, 2u);
+    EXPECT_EQ(c->redis->nodes, 1u);
+    EXPECT_DOUBLE_EQ(c->redis->share(), 0.25);
+    dump = dump_config(*c);
+    EXPECT_NE(dump.find("  pool: 2\n  fallback_share: 0.25\n"), std::string::npos) << dump;
+    write("dumped.conf", dump);
+    EXPECT_TRUE(load("dumped.conf")) << ::testing::PrintToString(errors()) << dump;
+
+    write("gw.conf", kListener);
+    c = load();
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(c->redis);
+    EXPECT_NE(dump_config(*c).find("# redis: not set\n"), std::string::npos);
+}
+
+TEST_F(RateLimitConfig, RedisErrors) {
+    expect_errors(std::string(kListener) +                                              // 1-2
+                      "redis:\n"                                                        // 3
+                      "  timeout: 0ms\n"                                                // 4
+                      "  connect_timeout: 2m\n"                                         // 5
+                      "  pool: 0\n"                                                     // 6
+                      "  nodes: 2\n"                                                    // 7
+                      "  fallback_share: 0.5\n"                                         // 8
+                      "  sentinel: x\n",                                                // 9
+                  {
+                      at("gw.conf", 4, 3) + "redis: missing required key \"address\"",
+                      at("gw.conf", 4, 12) + "redis.timeout: 0ms is out of range (1ms..1m)",
+                      at("gw.conf", 5, 20) + "redis.connect_timeout: 2m is out of range (1ms..1m)",
+                      at("gw.conf", 6, 9) + "redis.pool: 0 is out of range (1..64)",
+                      at("gw.conf", 8, 19) + "redis.fallback_share: give nodes (the share is then 1/nodes) or "
+                                             "fallback_share, not both",
+                      at("gw.conf", 9, 3) + "unknown key \"sentinel\"",
+                  });
+    expect_errors(std::string(kListener) +
+                      "redis: {address: 127.0.0.1, fallback_share: 0}\n",  // 3
+                  {
+                      at("gw.conf", 3, 18) + "redis.address: server address \"127.0.0.1\" has no port (expected "
+                                             "IP:PORT, [IPv6]:PORT, HOST:PORT or unix:/PATH)",
+                      at("gw.conf", 3, 45) + "redis.fallback_share: must be more than 0 (the part of each limit a "
+                                             "node allows on its own)",
                   });
 }
 

@@ -121,6 +121,7 @@ std::optional<Config> load_config(const std::string& path, const std::string& pr
         read_listeners(top, c);
         read_http(top, c);
         read_upstreams(top, c);
+        read_redis(top, c);
         read_rate_limits(top, c);
         read_routes(top, c);
         top.finish();

@@ -121,6 +121,7 @@ struct RateLimitKeyPart {
 struct RateLimitPolicy {
     enum class Algorithm : uint8_t { TokenBucket, SlidingWindow, FixedWindow };
     enum class MissingKey : uint8_t { Skip, Limit };
+    enum class Scope : uint8_t { Local, Global };
     std::string name;
     std::vector<RateLimitKeyPart> key;  // `ip+route` -> two parts
     uint64_t limit = 1;        // requests per period (`rate: LIMIT/UNIT`)
@@ -131,7 +132,23 @@ struct RateLimitPolicy {
     int status = 429;
     bool headers = true;       // RateLimit-* headers on responses
     bool dry_run = false;      // log and count, never reject
+    Scope scope = Scope::Local;  // global: counters in Redis (`redis:`), shared by several nodes
     Mark mark;
+};
+
+// `redis:` - the Redis server that keeps the counters of the `scope: global` rate limits.
+struct RedisConfig {
+    std::string address;          // as written: "127.0.0.1:6379", "redis.internal:6379", "unix:/run/redis.sock"
+    sockaddr_storage sockaddr{};  // resolved when the config is loaded
+    socklen_t socklen = 0;
+    Millis timeout = 50;          // per command: no answer by then and Redis counts as down
+    Millis connect_timeout = 1000;
+    uint32_t pool = 2;            // connections of each worker
+    uint32_t nodes = 1;           // gateway nodes that share the counters
+    double fallback_share = 0;    // of each global limit, enforced locally while Redis is away; 0: 1/nodes
+    Mark mark;
+
+    double share() const { return fallback_share > 0 ? fallback_share : 1.0 / nodes; }
 };
 
 struct RouteConfig {
@@ -251,6 +268,7 @@ struct Config {
     std::vector<RouteConfig> routes;
     std::vector<RateLimitPolicy> rate_limits;  // in file order; routes refer to them by index
     uint64_t rate_limit_zone_size = 16ull << 20;  // the "ratelimit" shared-memory zone
+    std::optional<RedisConfig> redis;             // `redis:`, for rate limits of scope global
 };
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with

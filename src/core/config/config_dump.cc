@@ -297,11 +297,31 @@ void dump_rate_limits(const Config& c, Writer& w) {
             case RateLimitPolicy::Algorithm::SlidingWindow: w.line(2, "algorithm", "sliding_window"); break;
             case RateLimitPolicy::Algorithm::FixedWindow: w.line(2, "algorithm", "fixed_window"); break;
         }
-        w.line(2, "scope", "local");
+        w.line(2, "scope", p.scope == RateLimitPolicy::Scope::Global ? "global" : "local");
         w.line(2, "missing_key", p.missing_key == RateLimitPolicy::MissingKey::Skip ? "skip" : "limit");
         w.line(2, "status", std::to_string(p.status));
         w.line(2, "headers", boolean(p.headers));
         w.line(2, "dry_run", boolean(p.dry_run));
+    }
+}
+
+void dump_redis(const Config& c, Writer& w) {
+    if (!c.redis) {
+        w.raw("# redis: not set\n");
+        return;
+    }
+    const RedisConfig& r = *c.redis;
+    w.line(0, "redis", "");
+    w.line(1, "address", quote(r.address));
+    w.line(1, "timeout", format_duration(r.timeout));
+    w.line(1, "connect_timeout", format_duration(r.connect_timeout));
+    w.line(1, "pool", std::to_string(r.pool));
+    // One or the other: both would not load back.
+    if (r.fallback_share > 0) {
+        w.line(1, "fallback_share", ratio(r.fallback_share));
+    } else {
+        w.line(1, "nodes", std::to_string(r.nodes));
+        w.raw("  # fallback_share: " + ratio(r.share()) + " (1/nodes)\n");
     }
 }
 
@@ -391,6 +411,7 @@ std::string dump_config(const Config& c) {
     dump_listeners(c, w);
     dump_http(c.http, w);
     dump_upstreams(c, w);
+    dump_redis(c, w);
     dump_rate_limits(c, w);
     w.line(0, "routes", c.routes.empty() ? "[]" : "");
     for (const RouteConfig& r : c.routes) dump_route(c, r, w);

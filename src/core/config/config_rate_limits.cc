@@ -125,22 +125,24 @@ bool read_key(const Node& v, std::string_view path, RateLimitPolicy& p, Diagnost
     return ok;
 }
 
-// Only `scope: local` is built in; `global` (Redis) is named so that it gets a clear answer.
-void read_scope(MapReader& m) {
+// `local` (this node's shared memory) or `global` (Redis, shared by the nodes): the latter only
+// with a `redis:` section that says which Redis.
+void read_scope(MapReader& m, const Config& c, RateLimitPolicy& p) {
     const Node* v = m.take("scope");
     if (!v) return;
     std::string path = m.path("scope");
-    std::optional<std::string> text = schema::read_string(*v, path, m.diags());
-    if (!text || *text == "local") return;
-    if (*text == "global") {
-        // "rate_limits.NAME.scope: global (Redis) is not ..."
-        schema::report(m.diags(), v->mark, path, "global (Redis) is not available in this build yet");
+    std::optional<RateLimitPolicy::Scope> scope = schema::read_enum<RateLimitPolicy::Scope>(
+        *v, path, {{"local", RateLimitPolicy::Scope::Local}, {"global", RateLimitPolicy::Scope::Global}}, m.diags());
+    if (!scope) return;
+    if (*scope == RateLimitPolicy::Scope::Global && !c.redis) {
+        schema::report(m.diags(), v->mark, path,
+                       "global needs a top-level redis: section (the Redis server that keeps the counters)");
         return;
     }
-    schema::report_bad_enum(*v, path, {"local", "global"}, m.diags());
+    p.scope = *scope;
 }
 
-void read_policy(MapReader& m, RateLimitPolicy& p) {
+void read_policy(MapReader& m, const Config& c, RateLimitPolicy& p) {
     Diagnostics& diags = m.diags();
     if (m.require("key")) read_key(*m.take("key"), m.path("key"), p, diags);
     const Node* rate = m.require("rate") ? m.take("rate") : nullptr;
@@ -154,7 +156,7 @@ void read_policy(MapReader& m, RateLimitPolicy& p) {
         if (std::optional<int64_t> b = schema::read_int(*burst, m.path("burst"), {1, int64_t(kMaxLimit)}, diags))
             p.burst = static_cast<uint64_t>(*b);
     }
-    read_scope(m);
+    read_scope(m, c, p);
     m.get_enum<RateLimitPolicy::MissingKey>("missing_key", p.missing_key,
                                              {{"skip", RateLimitPolicy::MissingKey::Skip},
                                               {"limit", RateLimitPolicy::MissingKey::Limit}});
@@ -218,7 +220,7 @@ void read_rate_limits(MapReader& top, Config& c) {
                            "bad rate limit name \"" + p.name + "\" (use letters, digits, '_', '.', '-')");
         }
         MapReader m(e.value, schema::join_path("rate_limits", p.name), diags);
-        read_policy(m, p);
+        read_policy(m, c, p);
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown policy.

@@ -32,6 +32,8 @@ void read_logs(schema::MapReader& top, Config& c);          // config_logs.cc
 void read_listeners(schema::MapReader& top, Config& c);     // config_listeners.cc
 void read_http(schema::MapReader& top, Config& c);          // config_http.cc
 void read_upstreams(schema::MapReader& top, Config& c);     // config_upstreams.cc
+void read_redis(schema::MapReader& top, Config& c);         // config_redis.cc
+// After read_redis: a policy of scope global needs the `redis:` section.
 void read_rate_limits(schema::MapReader& top, Config& c);   // config_rate_limits.cc
 // After read_upstreams and read_rate_limits: routes refer to both by name.
 void read_routes(schema::MapReader& top, Config& c);        // config_routes.cc
