@@ -1,23 +1,16 @@
 // The Redis client against a real redis-server (started here on a free loopback port): commands
 // and EVALSHA through our event loop, NOSCRIPT recovery, a stalled server (SIGSTOP) answered by
 // timeouts that mark the client down at once, a killed and restarted server, reconnection.
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "modules/redis/client.h"
+#include "redis_server.h"
 
 using gw::event::Loop;
 using gw::event::Timer;
@@ -29,88 +22,10 @@ using gw::redis::Waiter;
 
 namespace {
 
-uint16_t free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    socklen_t len = sizeof sa;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-bool accepts(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-// A redis-server of our own, without persistence.
-class RedisServer {
-  public:
-    explicit RedisServer(uint16_t port) : port_(port) {}
-    ~RedisServer() { stop(); }
-    bool start() {
-        pid_ = fork();
-        if (pid_ == 0) {
-            int null = open("/dev/null", O_WRONLY);
-            dup2(null, 1);
-            dup2(null, 2);
-            std::string p = std::to_string(port_);
-            execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "",
-                   "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
-            _exit(127);
-        }
-        for (int i = 0; i < 500; ++i) {
-            if (accepts(port_)) return true;
-            int st;
-            if (waitpid(pid_, &st, WNOHANG) == pid_) {
-                pid_ = -1;
-                return false;
-            }
-            usleep(10000);
-        }
-        return false;
-    }
-    void stop() {
-        if (pid_ <= 0) return;
-        kill(pid_, SIGCONT);
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-    void pause() { kill(pid_, SIGSTOP); }
-    void resume() { kill(pid_, SIGCONT); }
-
-  private:
-    uint16_t port_;
-    pid_t pid_ = -1;
-};
-
-bool have_redis_server() { return system("command -v redis-server >/dev/null 2>&1") == 0; }
-
-// Runs the loop until `done` holds or `ms` pass; returns done().
-bool run_until(Loop& loop, const std::function<bool()>& done, gw::event::Millis ms) {
-    gw::event::Millis deadline = loop.update_time() + ms;
-    Timer tick;
-    tick.set_callback([&] {
-        if (done() || loop.now() >= deadline)
-            loop.stop();
-        else
-            loop.arm(tick, 2);
-    });
-    loop.arm(tick, 0);
-    loop.run();
-    loop.cancel(tick);
-    return done();
-}
+using gw::redis_test::free_port;
+using gw::redis_test::have_redis_server;
+using gw::redis_test::RedisServer;
+using gw::redis_test::run_until;
 
 struct Collect : Waiter {
     std::vector<Result> results;
@@ -233,6 +148,27 @@ TEST_F(RedisClientTest, StalledServerTimesOutAndIsDownAtOnce) {
     EXPECT_EQ(w.texts[2], "PONG");
     EXPECT_EQ(changes, 3) << "up, down, up";
     (void)last_state;
+}
+
+TEST_F(RedisClientTest, OneTimeoutTakesTheWholePoolDown) {
+    Options o = options();
+    o.pool = 3;
+    Client c(loop_, o);
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    run_until(loop_, [] { return false; }, 100);  // all three connected
+    server_->pause();
+    Collect w;
+    auto ping = args({"PING"});
+    ASSERT_NE(c.submit(ping, &w), nullptr);
+    ASSERT_NE(c.submit(ping, &w), nullptr);  // on the next connection
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 2; }, 2000));
+    EXPECT_EQ(w.results[0], Result::Timeout);
+    EXPECT_EQ(w.results[1], Result::Down) << "answered at once with the first timeout";
+    EXPECT_FALSE(c.up()) << "Redis is as slow on the other connections: no request waits for another timeout";
+    EXPECT_EQ(c.timeouts(), 1u);
+    server_->resume();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 3000));
 }
 
 TEST_F(RedisClientTest, KilledServerThenRestarted) {

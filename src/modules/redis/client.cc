@@ -324,10 +324,12 @@ void Client::on_timeout(Pending* p) {
     p->waiter = nullptr;
     Conn* c = p->conn;
     if (w) w->on_redis_reply(Result::Timeout, nullptr);
-    // A Redis too slow to answer in time is treated as down: the connection is closed (every
-    // command on it is answered at once) and reconnected with back-off, and meanwhile callers
-    // decide without Redis. `p` is recycled by hiredis's null reply during the free.
-    if (c) c->drop("command timed out");
+    // A Redis too slow to answer in time is treated as down: every connection of the pool is
+    // closed (every command on them is answered at once; Redis serves them all with one thread,
+    // so the others would be as late) and reconnected with back-off, and meanwhile callers decide
+    // without Redis. `p` is recycled by hiredis's null reply during the free.
+    if (c)
+        for (auto& conn : conns_) conn->drop("command timed out");
 }
 
 }  // namespace gw::redis

@@ -3,10 +3,10 @@
 // a small pool of connections, reconnection with back-off, and Lua scripts called by EVALSHA
 // (loaded on every connect, reloaded on NOSCRIPT).
 //
-// Failure is a normal state, not an exception: a command that times out closes its connection
-// (every command waiting on it is answered at once), and while no connection is ready the
-// client says so (up() is false, submit() refuses) so that callers decide locally at once
-// instead of waiting for a timeout per request.
+// Failure is a normal state, not an exception: a command that times out closes every connection
+// of the pool (every command waiting on them is answered at once), and while no connection is
+// ready the client says so (up() is false, submit() refuses) so that callers decide locally at
+// once instead of waiting for a timeout per request.
 //
 // Per command there is no allocation once warmed up: pending commands come from a pool, and
 // their argument buffers keep their capacity.
