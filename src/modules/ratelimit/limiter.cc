@@ -1,11 +1,18 @@
 #include "modules/ratelimit/limiter.h"
 
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <sys/un.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "core/log.h"
 #include "http/chars.h"
 #include "http/response.h"
+#include "modules/ratelimit/global.h"
 
 namespace gw::ratelimit {
 
@@ -38,6 +45,13 @@ char* put_number(char* p, char* end, uint64_t v) {
 }
 
 uint64_t seconds_up(uint64_t ns) { return ns / 1000000000 + (ns % 1000000000 != 0); }
+
+constexpr event::Millis kErrorLogInterval = 10000;  // Redis error replies: one log line at most per
+
+// `n` scaled by the fallback share, at least 1 (the epsilon keeps 0.3 * 100 at 30).
+uint64_t share_of(uint64_t n, double share) {
+    return std::max<uint64_t>(1, static_cast<uint64_t>(std::floor(static_cast<double>(n) * share + 1e-9)));
+}
 
 // Builds the key text for logs: parts joined with '+', cut at the buffer's end.
 struct KeyText {
@@ -74,7 +88,63 @@ size_t Verdict::format(char* buf, size_t cap) const {
     return static_cast<size_t>(p - buf);
 }
 
-std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics) {
+// One policy's part in a decision.
+struct Limiter::Eval {
+    enum class By : uint8_t { Table, Redis, Fallback, Skipped };
+    const Policy* policy = nullptr;
+    uint64_t hash = 0;
+    Decision d;
+    Table::Ref ref;
+    bool counted = false;  // in the table (and so to refund if the request is rejected after all)
+    By by = By::Table;
+};
+
+// A decision waiting for Redis: what check() had done and must finish when the answer comes.
+struct Check final : redis::Waiter {
+    Limiter* limiter = nullptr;
+    const RoutePolicies* route = nullptr;
+    RequestInfo info;
+    uint64_t now_ns = 0;
+    Verdict* out = nullptr;
+    Waiting* waiting = nullptr;
+    redis::Client::Pending* pending = nullptr;
+    bool in_use = false;
+    bool evicted = false;
+    size_t n = 0;
+    size_t local = 0;  // ev[0..local) are local policies, already counted; the rest are global
+    Limiter::Eval ev[kMaxRoutePolicies];
+    global::Call call;
+
+    void on_redis_reply(redis::Result result, const redisReply* reply) override {
+        limiter->on_redis_reply(*this, result, reply);
+    }
+};
+
+namespace {
+
+// A part of a request's key (empty when the request lacks it).
+std::string_view part_value(const RateLimitKeyPart& part, std::string_view route, const RequestInfo& info) {
+    std::string_view v;
+    switch (part.kind) {
+        case RateLimitKeyPart::Kind::Ip: v = info.ip; break;
+        case RateLimitKeyPart::Kind::Route: v = route; break;
+        case RateLimitKeyPart::Kind::Global: break;
+        case RateLimitKeyPart::Kind::Header: v = info.request->header(part.name); break;
+        case RateLimitKeyPart::Kind::Query: http::chars::query_param(info.request->query, part.name, v); break;
+    }
+    return v;
+}
+
+std::string percent(double share) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.4g%%", share * 100);
+    return buf;
+}
+
+}  // namespace
+
+std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics,
+                                         event::Loop* loop) {
     std::unique_ptr<Limiter> l(new Limiter());
     l->table_ = Table::attach(zone);
     if (!l->table_) {
@@ -82,21 +152,39 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
         return nullptr;
     }
     const char* help = "Rate limit decisions, by policy and result (dry_run_rejected: a dry-run "
-                       "policy would have rejected the request).";
+                       "policy would have rejected the request; fallback_*: a policy of scope global "
+                       "decided locally while redis was away).";
+    double share = cfg.redis ? cfg.redis->share() : 1.0;
+    bool any_global = false;
     std::vector<Params> known;
     l->policies_.resize(cfg.rate_limits.size());
     for (size_t i = 0; i < cfg.rate_limits.size(); ++i) {
         const RateLimitPolicy& rc = cfg.rate_limits[i];
         Policy& p = l->policies_[i];
         p.config = &rc;
-        p.params = Params::make(rc.name, algorithm_of(rc.algorithm), rc.limit,
-                                static_cast<uint64_t>(rc.period) * 1000000, rc.burst);
+        Algorithm algorithm = algorithm_of(rc.algorithm);
+        uint64_t period_ns = static_cast<uint64_t>(rc.period) * 1000000;
+        p.params = Params::make(rc.name, algorithm, rc.limit, period_ns, rc.burst);
         p.body = http::json_error_body(rc.status, "rate limit exceeded");
         std::string label = "policy=\"" + metrics::escape_label_value(rc.name) + "\",result=";
         p.allowed = metrics.counter("gateway_ratelimit_decisions_total", label + "\"allowed\"", help);
         p.rejected = metrics.counter("gateway_ratelimit_decisions_total", label + "\"rejected\"", help);
         if (rc.dry_run)
             p.dry_run_rejected = metrics.counter("gateway_ratelimit_decisions_total", label + "\"dry_run_rejected\"", help);
+        if (rc.scope == RateLimitPolicy::Scope::Global) {
+            any_global = true;
+            p.global = true;
+            p.redis = p.params;
+            p.redis_prefix = global::key_prefix(rc.name, p.params);
+            // The name cannot hold a space, so no local policy has this identity.
+            p.params = Params::make(rc.name + " (redis fallback)", algorithm, share_of(rc.limit, share), period_ns,
+                                    rc.burst ? share_of(rc.burst, share) : 0);
+            p.fallback_allowed = metrics.counter("gateway_ratelimit_decisions_total", label + "\"fallback_allowed\"", help);
+            p.fallback_rejected = metrics.counter("gateway_ratelimit_decisions_total", label + "\"fallback_rejected\"", help);
+            if (rc.dry_run)
+                p.fallback_dry_run_rejected =
+                    metrics.counter("gateway_ratelimit_decisions_total", label + "\"fallback_dry_run_rejected\"", help);
+        }
         known.push_back(p.params);
     }
     l->table_->set_policies(std::move(known));
@@ -105,11 +193,88 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
                                     "new keys (rate_limit_zone_size is too small when this grows).");
     l->routes_.resize(cfg.routes.size());
     for (size_t i = 0; i < cfg.routes.size(); ++i) {
-        l->routes_[i].route = cfg.routes[i].name;
-        for (int index : cfg.routes[i].rate_limits)
-            l->routes_[i].policies.push_back(&l->policies_[static_cast<size_t>(index)]);
+        RoutePolicies& r = l->routes_[i];
+        r.route = cfg.routes[i].name;
+        for (bool global : {false, true})
+            for (int index : cfg.routes[i].rate_limits) {
+                const Policy* p = &l->policies_[static_cast<size_t>(index)];
+                if (p->global == global) r.policies.push_back(p);
+            }
+        r.local = static_cast<size_t>(std::count_if(r.policies.begin(), r.policies.end(),
+                                                    [](const Policy* p) { return !p->global; }));
     }
+    if (any_global && loop && cfg.redis) l->start_redis(*cfg.redis, *loop, metrics);
     return l;
+}
+
+Limiter::~Limiter() {
+    if (!redis_) return;
+    redis_->on_state_change = nullptr;  // no "lost" for our own closing
+    for (auto& c : checks_)
+        if (c->in_use) redis_->cancel(c->pending);
+    if (redis_->up()) redis_up_.dec();
+    redis_.reset();
+}
+
+void Limiter::start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics) {
+    loop_ = &loop;
+    redis_address_ = rc.address;
+    fallback_share_ = rc.share();
+    redis::Options o;
+    if (rc.sockaddr.ss_family == AF_UNIX) {
+        o.unix_path = reinterpret_cast<const sockaddr_un&>(rc.sockaddr).sun_path;
+    } else {
+        // Resolved when the config was loaded: hiredis gets a numeric address and never waits
+        // for a resolver.
+        char host[INET6_ADDRSTRLEN] = {};
+        if (rc.sockaddr.ss_family == AF_INET6) {
+            const auto& a = reinterpret_cast<const sockaddr_in6&>(rc.sockaddr);
+            inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+            o.port = ntohs(a.sin6_port);
+        } else {
+            const auto& a = reinterpret_cast<const sockaddr_in&>(rc.sockaddr);
+            inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+            o.port = ntohs(a.sin_port);
+        }
+        o.host = host;
+    }
+    o.connect_timeout = rc.connect_timeout;
+    o.command_timeout = rc.timeout;
+    o.pool = static_cast<int>(rc.pool);
+    redis_up_ = metrics.owned_gauge("gateway_redis_up", "",
+                                    "Worker processes connected to the redis server of the rate limits of "
+                                    "scope global (each counts 1).");
+    redis_ = std::make_unique<redis::Client>(loop, std::move(o));
+    redis_->add_script(&global::script());
+    redis_->state_ctx = this;
+    redis_->on_state_change = [](void* ctx, bool up) { static_cast<Limiter*>(ctx)->on_redis_state(up); };
+    first_connect_.set_callback([this] {
+        if (redis_was_up_ || redis_->up()) return;
+        std::string why(redis_->last_error());
+        LOG_WARN("redis %s: not connected yet (%s); rate limits of scope global are decided by this node "
+                 "alone, with %s of each limit, until it is",
+                 redis_address_.c_str(), why.empty() ? "no answer" : why.c_str(), percent(fallback_share_).c_str());
+    });
+    loop.arm(first_connect_, rc.connect_timeout + 100);
+    redis_->start();
+}
+
+void Limiter::on_redis_state(bool up) {
+    if (up) {
+        redis_up_.inc();
+        if (redis_was_up_)
+            LOG_NOTICE("redis %s is back: rate limits of scope global are decided by redis again",
+                       redis_address_.c_str());
+        else
+            LOG_NOTICE("redis %s connected: rate limits of scope global are decided by redis", redis_address_.c_str());
+        redis_was_up_ = true;
+        return;
+    }
+    redis_up_.dec();
+    std::string why(redis_->last_error());
+    LOG_WARN("redis %s lost (%s): rate limits of scope global are decided by this node alone, with %s of "
+             "each limit, until it is back",
+             redis_address_.c_str(), why.empty() ? "connection closed" : why.c_str(), percent(fallback_share_).c_str());
 }
 
 bool Limiter::key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t& hash,
@@ -122,14 +287,7 @@ bool Limiter::key(const Policy& policy, std::string_view route, const RequestInf
     }
     bool missing = false;
     for (const RateLimitKeyPart& part : policy.config->key) {
-        std::string_view v;
-        switch (part.kind) {
-            case RateLimitKeyPart::Kind::Ip: v = info.ip; break;
-            case RateLimitKeyPart::Kind::Route: v = route; break;
-            case RateLimitKeyPart::Kind::Global: break;
-            case RateLimitKeyPart::Kind::Header: v = info.request->header(part.name); break;
-            case RateLimitKeyPart::Kind::Query: http::chars::query_param(info.request->query, part.name, v); break;
-        }
+        std::string_view v = part_value(part, route, info);
         if (v.empty() && part.kind != RateLimitKeyPart::Kind::Global) missing = true;
         h.add(v);
         t.add(part.kind == RateLimitKeyPart::Kind::Global ? std::string_view("global") : v);
@@ -139,71 +297,221 @@ bool Limiter::key(const Policy& policy, std::string_view route, const RequestInf
     return !missing || policy.config->missing_key == RateLimitPolicy::MissingKey::Limit;
 }
 
-void Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_t now_ns, Verdict& out) {
-    struct Eval {
-        const Policy* policy;
-        uint64_t hash;
-        Decision d;
-        Table::Ref ref;
-        bool counted;
-    };
+bool Limiter::redis_key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t hash,
+                        std::string& out) {
+    size_t start = out.size();
+    out += policy.redis_prefix;
+    size_t parts = out.size();
+    bool missing = false;
+    for (const RateLimitKeyPart& part : policy.config->key) {
+        std::string_view v = part_value(part, route, info);
+        if (v.empty() && part.kind != RateLimitKeyPart::Kind::Global) missing = true;
+        if (out.size() > parts) out += '+';
+        global::append_escaped(out, part.kind == RateLimitKeyPart::Kind::Global ? std::string_view("global") : v);
+    }
+    if (missing && policy.config->missing_key == RateLimitPolicy::MissingKey::Skip) {
+        out.resize(start);
+        return false;
+    }
+    if (out.size() - parts > global::kMaxKeyText) {
+        static const char hex[] = "0123456789abcdef";
+        out.resize(parts);
+        out += '#';
+        for (int shift = 60; shift >= 0; shift -= 4) out += hex[(hash >> shift) & 15];
+    }
+    return true;
+}
+
+// Counts the request in the table for ev[0..n), each with its policy's table parameters: in all
+// of them, or (returning false) in none when one that is not a dry run rejects it.
+bool Limiter::count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted) {
+    if (n == 0) return true;
+    if (n == 1) {
+        Eval& e = ev[0];
+        e.d = table_->consume(e.policy->params, e.hash, now_ns, &e.ref, &evicted);
+        e.counted = e.d.allowed;
+        return e.d.allowed || e.policy->config->dry_run;
+    }
+    // Check all first: a request one of them rejects is counted by none.
+    bool rejected = false;
+    for (size_t i = 0; i < n; ++i) {
+        ev[i].d = table_->peek(ev[i].policy->params, ev[i].hash, now_ns);
+        rejected |= !ev[i].d.allowed && !ev[i].policy->config->dry_run;
+    }
+    if (rejected) return false;
+    for (size_t i = 0; i < n; ++i) {
+        ev[i].d = table_->consume(ev[i].policy->params, ev[i].hash, now_ns, &ev[i].ref, &evicted);
+        ev[i].counted = ev[i].d.allowed;
+        if (!ev[i].d.allowed && !ev[i].policy->config->dry_run) {
+            // Used up by a concurrent request since the check: give back what was counted.
+            refund(ev, i);
+            return false;
+        }
+    }
+    return true;
+}
+
+void Limiter::refund(Eval* ev, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        if (!ev[i].counted) continue;
+        table_->refund(ev[i].policy->params, ev[i].ref);
+        ev[i].counted = false;
+    }
+}
+
+// The global policies ev[local..n) decided by the local table (their fallback share), after the
+// local ones ev[0..local) counted the request: false (and nothing counted) when one rejects it.
+bool Limiter::decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, bool& evicted) {
+    for (size_t i = local; i < n; ++i) ev[i].by = Eval::By::Fallback;
+    if (count_in_table(ev + local, n - local, now_ns, evicted)) return true;
+    refund(ev, local);
+    return false;
+}
+
+bool Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_t now_ns, Verdict& out,
+                    Waiting* waiting, Check** pending) {
+    if (pending) *pending = nullptr;
     Eval ev[kMaxRoutePolicies];
     size_t n = 0;
+    size_t local = 0;
     for (const Policy* p : route.policies) {
         if (n == kMaxRoutePolicies) break;
         uint64_t hash;
         if (!key(*p, route.route, info, hash)) continue;  // missing key, skipped
-        ev[n++] = Eval{p, hash, {}, {}, false};
+        ev[n].policy = p;
+        ev[n].hash = hash;
+        ev[n].by = p->global ? Eval::By::Skipped : Eval::By::Table;
+        local += !p->global;
+        ++n;
     }
     out = Verdict{};
-    if (n == 0) return;
+    if (n == 0) return true;
 
     bool evicted = false;
-    bool rejected = false;
-    if (n == 1) {
-        ev[0].d = table_->consume(ev[0].policy->params, ev[0].hash, now_ns, nullptr, &evicted);
-        rejected = !ev[0].d.allowed && !ev[0].policy->config->dry_run;
-    } else {
-        // Check all first: a request one of them rejects is counted by none.
-        for (size_t i = 0; i < n; ++i) {
-            ev[i].d = table_->peek(ev[i].policy->params, ev[i].hash, now_ns);
-            rejected |= !ev[i].d.allowed && !ev[i].policy->config->dry_run;
+    bool rejected = !count_in_table(ev, local, now_ns, evicted);  // a local rejection costs no round trip
+    if (!rejected && local < n && redis_ && redis_->up() && waiting && pending) {
+        Check* c = acquire_check();
+        c->route = &route;
+        c->info = info;
+        c->now_ns = now_ns;
+        c->out = &out;
+        c->waiting = waiting;
+        c->evicted = evicted;
+        c->n = n;
+        c->local = local;
+        std::copy(ev, ev + n, c->ev);
+        c->call.clear();
+        for (size_t i = local; i < n; ++i) {
+            redis_key(*ev[i].policy, route.route, info, ev[i].hash, c->call.key());
+            c->call.add_policy(ev[i].policy->redis, ev[i].policy->config->dry_run);
         }
-        for (size_t i = 0; i < n && !rejected; ++i) {
-            ev[i].d = table_->consume(ev[i].policy->params, ev[i].hash, now_ns, &ev[i].ref, &evicted);
-            ev[i].counted = ev[i].d.allowed;
-            if (!ev[i].d.allowed && !ev[i].policy->config->dry_run) {
-                // Used up by a concurrent request since the check: give back what was counted.
-                rejected = true;
-                for (size_t j = 0; j < i; ++j)
-                    if (ev[j].counted) table_->refund(ev[j].policy->params, ev[j].ref);
-            }
+        c->pending = redis_->eval(global::script(), c->call.keys(), c->call.args(), c);
+        if (c->pending) {
+            *pending = c;
+            return false;
         }
+        release_check(c);  // no connection ready after all: decided here
     }
-    if (evicted && evictions_) evictions_->fetch_add(1, std::memory_order_relaxed);
+    if (!rejected && local < n) rejected = !decide_locally(ev, n, local, now_ns, evicted);
+    finish(route, info, ev, n, rejected, evicted, out);
+    return true;
+}
 
-    // Metrics (each policy counts the requests it let through, and those it rejected), logs,
-    // and which policy the answer reports: when rejected, the rejecting policy
-    // that asks the longest wait; otherwise the one with the fewest requests left (on a tie, the
-    // one that takes longest to come back). Dry-run policies never show in the answer.
+void Limiter::on_redis_reply(Check& c, redis::Result result, const redisReply* reply) {
+    c.pending = nullptr;
+    Eval* ev = c.ev;
+    size_t global_n = c.n - c.local;
+    Decision d[kMaxRoutePolicies];
+    bool rejected = false;
+    if (result == redis::Result::Ok && global::parse_reply(reply, global_n, d)) {
+        for (size_t i = 0; i < global_n; ++i) {
+            Eval& e = ev[c.local + i];
+            e.by = Eval::By::Redis;
+            e.d = d[i];
+            e.d.limit = e.policy->redis.limit;
+            rejected |= !e.d.allowed && !e.policy->config->dry_run;
+        }
+        if (rejected) refund(ev, c.local);
+    } else {
+        // A timeout or a lost connection marks the client down (the state change is logged);
+        // an error reply leaves it up, and is logged here, now and then.
+        if (result == redis::Result::Ok && (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval)) {
+            last_error_log_ = loop_->now();
+            std::string what = reply && reply->type == REDIS_REPLY_ERROR && reply->str ? std::string(reply->str, reply->len)
+                                                                                        : "an unexpected reply";
+            LOG_ERROR("redis %s answered the rate limit script with %s; decided locally", redis_address_.c_str(),
+                      what.c_str());
+        }
+        rejected = !decide_locally(ev, c.n, c.local, c.now_ns, c.evicted);
+    }
+    finish(*c.route, c.info, ev, c.n, rejected, c.evicted, *c.out);
+    Waiting* w = c.waiting;
+    release_check(&c);
+    w->on_rate_limit_decided();
+}
+
+void Limiter::cancel(Check* c) {
+    if (!c || !c->in_use) return;
+    if (redis_) redis_->cancel(c->pending);
+    refund(c->ev, c->local);  // the request was not let through
+    release_check(c);
+}
+
+Check* Limiter::acquire_check() {
+    Check* c;
+    if (free_checks_.empty()) {
+        checks_.push_back(std::make_unique<Check>());
+        c = checks_.back().get();
+        c->limiter = this;
+    } else {
+        c = free_checks_.back();
+        free_checks_.pop_back();
+    }
+    c->in_use = true;
+    return c;
+}
+
+void Limiter::release_check(Check* c) {
+    c->in_use = false;
+    c->pending = nullptr;
+    c->waiting = nullptr;
+    c->out = nullptr;
+    free_checks_.push_back(c);
+}
+
+// Metrics (each policy counts the requests it let through, and those it rejected), logs, and
+// which policy the answer reports: when rejected, the rejecting policy that asks the longest
+// wait; otherwise the one with the fewest requests left (on a tie, the one that takes longest to
+// come back). Dry-run policies never show in the answer; global policies that were not asked
+// (a local one rejected first) take no part.
+void Limiter::finish(const RoutePolicies& route, const RequestInfo& info, Eval* ev, size_t n, bool rejected,
+                     bool evicted, Verdict& out) {
+    if (evicted && evictions_) evictions_->fetch_add(1, std::memory_order_relaxed);
+    auto bump = [](std::atomic<uint64_t>* c) {
+        if (c) c->fetch_add(1, std::memory_order_relaxed);
+    };
     const Eval* report = nullptr;
     for (size_t i = 0; i < n; ++i) {
         const Eval& e = ev[i];
-        const RateLimitPolicy& rc = *e.policy->config;
+        if (e.by == Eval::By::Skipped) continue;
+        const Policy& p = *e.policy;
+        const RateLimitPolicy& rc = *p.config;
+        bool fallback = e.by == Eval::By::Fallback;
         if (e.d.allowed) {
             // A request another policy rejected is not counted here: it was not let through.
-            if (!rejected && e.policy->allowed) e.policy->allowed->fetch_add(1, std::memory_order_relaxed);
+            if (!rejected) bump(fallback ? p.fallback_allowed : p.allowed);
         } else if (rc.dry_run) {
-            if (e.policy->dry_run_rejected) e.policy->dry_run_rejected->fetch_add(1, std::memory_order_relaxed);
+            bump(fallback ? p.fallback_dry_run_rejected : p.dry_run_rejected);
             if (log::enabled(LogLevel::Info)) {
                 char text[kKeyTextSize];
                 uint64_t unused;
-                key(*e.policy, route.route, info, unused, text, sizeof text);
-                LOG_INFO("rate limit dry run: route \"%.*s\" policy \"%s\" key \"%s\": would be rejected",
-                         static_cast<int>(route.route.size()), route.route.data(), rc.name.c_str(), text);
+                key(p, route.route, info, unused, text, sizeof text);
+                LOG_INFO("rate limit dry run: route \"%.*s\" policy \"%s\" key \"%s\": would be rejected%s",
+                         static_cast<int>(route.route.size()), route.route.data(), rc.name.c_str(), text,
+                         fallback ? " (decided locally, redis away)" : "");
             }
         } else {
-            if (e.policy->rejected) e.policy->rejected->fetch_add(1, std::memory_order_relaxed);
+            bump(fallback ? p.fallback_rejected : p.rejected);
         }
         if (rc.dry_run) continue;
         if (rejected) {

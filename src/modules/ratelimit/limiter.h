@@ -10,6 +10,14 @@
 // The hot path does not allocate and makes no system call: the key is hashed as it is read from
 // the request (a dry-run log line renders it into a stack buffer), the clock is the request's
 // start time the server already took, and the counters are CAS updates in shared memory.
+//
+// Policies of scope global are decided by Redis (global.h), through the worker's redis::Client,
+// in one round trip per request, after the local policies of the route (a request they reject
+// costs no round trip). The request waits for the answer without blocking the worker: check()
+// then returns false and the Waiting is called back. While Redis is away (the client is not
+// up) or when it fails to answer in time, each global policy is decided at once by the local
+// table instead, with the fallback share of its limit (redis.fallback_share, 1/nodes by
+// default) under an identity of its own, and counted as fallback_allowed or fallback_rejected.
 #pragma once
 
 #include <atomic>
@@ -22,26 +30,39 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "core/shm/zone.h"
+#include "event/loop.h"
 #include "http/parser.h"
 #include "modules/ratelimit/table.h"
 #include "modules/ratelimit/verdict.h"
+#include "modules/redis/client.h"
 
 namespace gw::ratelimit {
 
 // A policy as the worker uses it.
 struct Policy {
     const RateLimitPolicy* config = nullptr;
+    // In the local table: the policy's limit, or for a global policy the fallback share of it
+    // (under an identity of its own, so that its counters are not those of a local policy).
     Params params;
+    bool global = false;
+    Params redis;              // global: the whole limit, as the script enforces it
+    std::string redis_prefix;  // global: "gw:rl:NAME:ALG/UNIT:"
     std::string body;  // the JSON body of a rejection
     // gateway_ratelimit_decisions_total{policy, result}; nullptr when the metrics zone is full.
+    // Global policies: allowed, rejected and dry_run_rejected are Redis's decisions, the
+    // fallback_* ones those of the local table while Redis was away.
     std::atomic<uint64_t>* allowed = nullptr;
     std::atomic<uint64_t>* rejected = nullptr;
     std::atomic<uint64_t>* dry_run_rejected = nullptr;
+    std::atomic<uint64_t>* fallback_allowed = nullptr;
+    std::atomic<uint64_t>* fallback_rejected = nullptr;
+    std::atomic<uint64_t>* fallback_dry_run_rejected = nullptr;
 };
 
 struct RoutePolicies {
     std::string_view route;  // the route's name (the `route` key part, logs)
-    std::vector<const Policy*> policies;
+    std::vector<const Policy*> policies;  // the local ones first, in the route's order, then the global ones
+    size_t local = 0;                     // how many are local
 };
 
 // What a key is made of, for one request.
@@ -52,31 +73,74 @@ struct RequestInfo {
 
 class Limiter {
   public:
-    // nullptr (logged) when the zone does not hold a usable table.
-    static std::unique_ptr<Limiter> create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics);
+    // nullptr (logged) when the zone does not hold a usable table. With a `loop`, a config with
+    // a `redis:` section and a policy of scope global gets a Redis client (connecting at once);
+    // without, global policies are always decided by their local fallback.
+    static std::unique_ptr<Limiter> create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics,
+                                           event::Loop* loop = nullptr);
+    ~Limiter();
 
     // The policies of route `index` (into Config::routes), or nullptr when it names none.
     const RoutePolicies* route(size_t index) const {
         return index < routes_.size() && !routes_[index].policies.empty() ? &routes_[index] : nullptr;
     }
 
-    // Decides for one request at `now_ns` (CLOCK_MONOTONIC) and counts it.
-    void check(const RoutePolicies& route, const RequestInfo& info, uint64_t now_ns, Verdict& out);
+    // Decides for one request at `now_ns` (CLOCK_MONOTONIC) and counts it. True: decided, the
+    // verdict is in `out`. False (only with a `waiting`, for a route with global policies while
+    // Redis is up): Redis decides; `waiting->on_rate_limit_decided()` is called from the event
+    // loop once `out` holds the verdict, unless cancel(*pending) comes first. `info`, the
+    // request it points to and `out` must stay valid until then.
+    bool check(const RoutePolicies& route, const RequestInfo& info, uint64_t now_ns, Verdict& out,
+               Waiting* waiting = nullptr, Check** pending = nullptr);
+    // The request waiting in `pending` goes away (its client closed): it is not called back,
+    // and what the local policies counted for it is given back.
+    void cancel(Check* pending);
 
     Table& table() { return *table_; }
+    redis::Client* redis() { return redis_.get(); }  // nullptr without global policies or a loop
 
     // The request's key for `policy`, hashed; false when a part is missing and the policy skips
     // such requests. `text` (optional, `cap` bytes) receives the key as text, cut if too long.
     static bool key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t& hash,
                     char* text = nullptr, size_t cap = 0);
 
+    // The Redis key of `policy` for this request appended to `out`: its prefix, then the escaped
+    // key text, or `hash` (from key()) when that is too long; see global.h. False (and `out`
+    // unchanged) when the policy skips the request.
+    static bool redis_key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t hash,
+                          std::string& out);
+
   private:
+    struct Eval;
     Limiter() = default;
+    void start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics);
+    void on_redis_state(bool up);
+    bool count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted);
+    void refund(Eval* ev, size_t n);
+    bool decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, bool& evicted);
+    void finish(const RoutePolicies& route, const RequestInfo& info, Eval* ev, size_t n, bool rejected,
+                bool evicted, Verdict& out);
+    friend struct Check;
+    void on_redis_reply(Check& c, redis::Result result, const redisReply* reply);
+    Check* acquire_check();
+    void release_check(Check* c);
 
     std::unique_ptr<Table> table_;
     std::vector<Policy> policies_;        // parallel to Config::rate_limits
     std::vector<RoutePolicies> routes_;   // parallel to Config::routes
     std::atomic<uint64_t>* evictions_ = nullptr;
+
+    // Scope global. The checks are declared before the client, which goes first.
+    std::vector<std::unique_ptr<Check>> checks_;  // every one ever made
+    std::vector<Check*> free_checks_;
+    std::unique_ptr<redis::Client> redis_;
+    event::Loop* loop_ = nullptr;
+    std::string redis_address_;
+    double fallback_share_ = 1;
+    bool redis_was_up_ = false;
+    event::Timer first_connect_;        // warns when the first connection takes too long
+    event::Millis last_error_log_ = -1;  // error replies are logged at most every 10 s
+    metrics::OwnedGauge redis_up_;       // gateway_redis_up: 1 per worker connected
 };
 
 // The value of query parameter `name` in `query` (no percent-decoding); false when absent.

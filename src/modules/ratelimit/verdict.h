@@ -26,4 +26,16 @@ struct Verdict {
     size_t format(char* buf, size_t cap) const;
 };
 
+// A decision that waits for Redis (policies of scope global): the limiter's handle of it.
+struct Check;
+
+// Who waits for such a decision: called once, from the event loop, with the Verdict filled in.
+class Waiting {
+  public:
+    virtual void on_rate_limit_decided() = 0;
+
+  protected:
+    ~Waiting() = default;
+};
+
 }  // namespace gw::ratelimit
