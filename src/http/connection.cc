@@ -74,6 +74,10 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
 void Connection::close() {
     if (fd_ < 0) return;
     if (phase_ == Phase::Proxy && session_) session_->abort();
+    if (limit_check_) {
+        server_.limiter()->cancel(limit_check_);  // Redis's answer will find nobody waiting
+        limit_check_ = nullptr;
+    }
     release_session();
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);
@@ -138,7 +142,33 @@ void Connection::on_io(uint32_t events) {
         flush();
         if (fd_ < 0) return;
     }
+    if (phase_ == Phase::Limit) {
+        read_while_limited(events);
+        return;
+    }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable();
+}
+
+// While Redis decides, what the client sends next is kept for later (up to the buffer's end),
+// and a client that goes away - or shuts its side, as for the proxy - is closed at once, which
+// cancels the wait.
+void Connection::read_while_limited(uint32_t events) {
+    if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        close();
+        return;
+    }
+    if (!(events & EPOLLIN)) return;
+    if (in_len_ == in_cap_) {
+        reading_paused_ = true;
+        update_events();
+        return;
+    }
+    ssize_t n = ::read(fd_, in_.get() + in_len_, in_cap_ - in_len_);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close();
+        return;
+    }
+    if (n > 0) in_len_ += static_cast<size_t>(n);
 }
 
 void Connection::on_readable() {
@@ -223,6 +253,10 @@ void Connection::process() {
             break;
         }
     }
+    after_process();
+}
+
+void Connection::after_process() {
     if (fd_ < 0) return;
     if (!out_.empty()) flush();
     if (fd_ >= 0 && !write_blocked_) arm_timer();
@@ -263,8 +297,19 @@ bool Connection::read_head() {
         match_ = server_.router().match(*req_);
     }
     route_rt_ = &server_.route(match_.route);
+    if (route_rt_->rate_limits && !apply_rate_limits()) {
+        // Redis decides (policies of scope global): the request waits, the worker goes on, and
+        // on_rate_limit_decided() resumes it. The Redis timeout bounds the wait.
+        phase_ = Phase::Limit;
+        server_.ctx().loop->cancel(timer_);
+        return false;
+    }
+    return admit();
+}
+
+bool Connection::admit() {
+    const HttpConfig& http = server_.ctx().config->http;
     if (route_rt_->rate_limits) {
-        apply_rate_limits();
         if (limit_.rejected && req_->body != BodyKind::None) {
             // Answered at once: the body is not read (nor is 100 Continue sent), so the
             // connection closes after the answer.
@@ -306,12 +351,25 @@ bool Connection::read_head() {
 
 // The rate limits of the route, decided at the request's start time (already read from the
 // monotonic clock above, so no other clock read is needed).
-void Connection::apply_rate_limits() {
+bool Connection::apply_rate_limits() {
     ratelimit::RequestInfo info;
     info.request = req_.get();
     info.ip = peer_;
     uint64_t now_ns = static_cast<uint64_t>(req_start_.tv_sec) * 1000000000 + static_cast<uint64_t>(req_start_.tv_nsec);
-    server_.limiter()->check(*route_rt_->rate_limits, info, now_ns, limit_);
+    return server_.limiter()->check(*route_rt_->rate_limits, info, now_ns, limit_, this, &limit_check_);
+}
+
+void Connection::on_rate_limit_decided() {
+    limit_check_ = nullptr;
+    phase_ = Phase::Head;
+    if (reading_paused_) {
+        reading_paused_ = false;
+        update_events();
+    }
+    if (admit())
+        process();  // and the pipelined requests behind it
+    else
+        after_process();
 }
 
 void Connection::respond_rate_limited() {

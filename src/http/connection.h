@@ -28,7 +28,7 @@ namespace proxy {
 class Session;
 }
 
-class Connection final : public event::IoHandler {
+class Connection final : public event::IoHandler, public ratelimit::Waiting {
   public:
     explicit Connection(Server& server);
     ~Connection();
@@ -63,21 +63,27 @@ class Connection final : public event::IoHandler {
     // The RateLimit-* header lines of the current request (empty when none), written to `buf`
     // of at least ratelimit::kMaxHeaderBytes.
     std::string_view rate_limit_headers(char* buf, size_t cap) const;
+    // Redis has decided the rate limits of scope global of the waiting request.
+    void on_rate_limit_decided() override;
 
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly
-    enum class Phase : uint8_t { Head, Body, Proxy, Lingering };
+    // Limit: the request's head is read and Redis decides its rate limits (scope global).
+    enum class Phase : uint8_t { Head, Limit, Body, Proxy, Lingering };
 
     void on_readable();
     void process();
+    void after_process();
     bool read_head();            // false: wait for more bytes or stop processing
+    bool admit();                // the rest of read_head(), once the rate limits have decided
+    void read_while_limited(uint32_t events);
     bool read_body();
     void dispatch();
     void serve_route(RouteRuntime& route);
     void respond(int status, std::string_view fixed_headers, std::string_view body,
                  RouteRuntime& route);
     void respond_error(int status, std::string_view message);
-    void apply_rate_limits();
+    bool apply_rate_limits();  // false: Redis decides, on_rate_limit_decided() follows
     void respond_rate_limited();
     void finish_request(RouteRuntime& route, int status, uint64_t body_bytes);
     void after_flush();
@@ -124,6 +130,7 @@ class Connection final : public event::IoHandler {
     bool write_blocked_ = false;
 
     ratelimit::Verdict limit_;     // of the current request, when its route has rate limits
+    ratelimit::Check* limit_check_ = nullptr;  // Phase::Limit: the decision Redis is making
 
     event::Timer timer_;
     // The request being read or answered. Like in_, which its views point into, it is taken

@@ -55,7 +55,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               kDurationBuckets);
 
     if (!cfg.rate_limits.empty() && ctx.ratelimit_zone) {
-        limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics);
+        limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics, ctx.loop);
         for (size_t i = 0; limiter_ && i < routes_.size(); ++i) routes_[i].rate_limits = limiter_->route(i);
     }
 
