@@ -6,7 +6,8 @@
 #   2. SCRIPT FLUSH between requests (NOSCRIPT): still decided by Redis;
 #   3. a local policy of the route rejects first without a round trip to Redis, and a global
 #      rejection gives the local count back;
-#   4. a client that goes away while Redis decides (Redis stalled by SIGSTOP): nothing breaks;
+#   4. a proxied route, and requests with a body, wait for Redis before going on;
+#      a client that goes away while Redis decides (Redis stalled by SIGSTOP): nothing breaks;
 #   5. Redis killed (SIGKILL) under load: no request fails or waits, every node marks Redis down
 #      at once and decides with its fallback share (fallback_* metrics); Redis restarted on the
 #      same port: the nodes reconnect and decide globally again.
@@ -22,6 +23,7 @@ use Test::More;
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 use GatewayTest;
+use Backend;
 use RedisServer;
 
 plan skip_all => 'redis-server is not installed (make test installs it: auto/install-deps test)'
@@ -29,6 +31,8 @@ plan skip_all => 'redis-server is not installed (make test installs it: auto/ins
 
 my $redis = RedisServer->new->start;
 my $rport = $redis->port;
+my $backend = Backend->new(name => 'be')->start;
+my $bport = $backend->port;
 
 my $config = <<"EOF";
 worker_processes: 2
@@ -39,6 +43,8 @@ listeners:
   - address: 127.0.0.1:%%http%%
   - {address: 127.0.0.1:%%admin%%, admin: true}
 redis: {address: 127.0.0.1:$rport, timeout: 500ms, pool: 2, nodes: 2}
+upstreams:
+  app: {servers: [{address: 127.0.0.1:$bport}]}
 rate_limits:
   total: {key: global, rate: 200/d, scope: global}
   user:  {key: header:x-user, rate: 10/d, scope: global}
@@ -47,7 +53,9 @@ rate_limits:
   g5:    {key: header:x-user, rate: 5/d, scope: global}
   l5:    {key: header:x-user, rate: 5/d}
   g2:    {key: header:x-user, rate: 2/d, scope: global}
+  proxy: {key: header:x-user, rate: 3/d, scope: global}
 routes:
+  - {name: proxied, match: {path_prefix: /app/}, upstream: app, strip_prefix: /app, rate_limit: proxy}
   - {name: total, match: {path: /total}, return: {body: "total\\n"}, rate_limit: total}
   - {name: user, match: {path: /user}, return: {body: "user\\n"}, rate_limit: user}
   - {name: bulk, match: {path: /bulk}, return: {body: "bulk\\n"}, rate_limit: bulk}
@@ -139,7 +147,28 @@ sub redis_up {
     is(statuses(4, $ga, '/l5', 'carl'), '200 200 200 429', 'the local policy alone: the 2 rejected by Redis were given back (3 left)');
 }
 
-# --- 4. a client that leaves while Redis decides ------------------------------------------------
+# --- 4. proxied requests and bodies wait for the decision; a client that leaves meanwhile ---------
+
+{
+    my $before = $backend->stats->{requests};
+    my @r = map { http_get($ga->port('http'), '/app/x', { 'X-User' => 'hal' }) } 1 .. 4;
+    is(join(' ', map { $_ ? $_->{status} : 0 } @r), '200 200 200 429', 'proxied: 3 of 3/d, then 429');
+    is($backend->stats->{requests} - $before, 3, 'the backend saw only the 3 allowed');
+    is_deeply([@{ $r[2]{headers} }{qw(ratelimit-limit ratelimit-remaining)}], [3, 0],
+              'the proxied response carries the global RateLimit-* headers');
+    # A body sent with the head, and one sent after it (100-continue).
+    my $c = http_connect($gb->port('http'));
+    $c->send("POST /user HTTP/1.1\r\nHost: x\r\nX-User: ivy\r\nContent-Length: 5\r\n\r\nhello"
+             . "POST /user HTTP/1.1\r\nHost: x\r\nX-User: ivy\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    my $r1 = $c->read_response;
+    my $r2 = $c->read_response;
+    is($r1 && $r1->{status}, 200, 'a POST with its body, pipelined: answered after the decision');
+    is($r2 && $r2->{status}, 100, 'the next one gets 100 Continue once Redis has allowed it');
+    $c->send('world');
+    my $r3 = $c->read_response;
+    is($r3 && $r3->{status}, 200, '... and its answer once the body is read');
+    $c->close;
+}
 
 {
     $redis->signal('STOP');
