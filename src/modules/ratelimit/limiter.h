@@ -143,7 +143,4 @@ class Limiter {
     metrics::OwnedGauge redis_up_;       // gateway_redis_up: 1 per worker connected
 };
 
-// The value of query parameter `name` in `query` (no percent-decoding); false when absent.
-bool query_param(std::string_view query, std::string_view name, std::string_view& value);
-
 }  // namespace gw::ratelimit
