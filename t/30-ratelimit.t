@@ -58,6 +58,7 @@ rate_limits:
   custom:  {key: ip, rate: 1/d, status: 503, headers: false}
   dry:     {key: ip, rate: 2/d, dry_run: true}
   keep:    {key: global, rate: 100/d}
+  minute:  {key: global, rate: 100/m, burst: 100, algorithm: token_bucket}
 routes:
   - {name: burst, match: {path_prefix: /burst/}, upstream: app, strip_prefix: /burst, rate_limit: burst}
   - {name: user, match: {path: /user}, return: {body: "user\n"}, rate_limit: user}
@@ -69,6 +70,7 @@ routes:
   - {name: dry, match: {path: /dry}, return: {body: "dry\n"}, rate_limit: dry}
   - {name: keep, match: {path: /keep}, return: {body: "keep\n"}, rate_limit: keep}
   - {name: free, match: {path: /free}, return: {body: "free\n"}}
+  - {name: minute, match: {path: /minute}, return: {body: "minute\n"}, rate_limit: minute}
 EOF
 }
 
@@ -124,6 +126,26 @@ is($backend->stats->{requests} - $before, 100, 'the backend saw exactly 100 of t
 my @served = map { $_->{requests} } @{ $t->status_json->{workers} // [] };
 is(scalar(grep { $_ > 0 } @served), 2, "both workers answered some of them (@served)");
 $_->close for @conns;
+
+# --- 1b. the same with the issue's own numbers: rate 100/m, burst 100 ----------------------------
+# A 100/m bucket gains a token every 0.6 s, so the exact count depends on how long the burst
+# takes: 100 plus one per full 0.6 s from the first request to the last answer (GCRA is exact).
+{
+    my @c = map { http_connect($port, timeout => 20) } 1 .. 30;
+    my $t0 = time;
+    $_->send(join '', map { build_request('GET', '/minute', host => 'x') } 1 .. 10) for @c;
+    my %st;
+    for my $c (@c) {
+        for (1 .. 10) { my $r = $c->read_response(timeout => 20); $st{ $r ? $r->{status} : 'none' }++ }
+    }
+    my $took = time - $t0;
+    my $refills = int($took / 0.6);
+    my $ok = $st{200} // 0;
+    ok($ok >= 100 && $ok <= 100 + $refills,
+       sprintf('rate 100/m, burst 100: %d of 300 allowed in %.3f s (100 + at most %d refilled)', $ok, $took, $refills));
+    is(($st{200} // 0) + ($st{429} // 0), 300, 'the rest get 429') or diag(explain(\%st));
+    $_->close for @c;
+}
 
 # --- 2. windows, keys, the missing-key rule, several policies, status and headers --------------
 
