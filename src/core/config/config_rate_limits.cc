@@ -207,25 +207,17 @@ int find_policy(const Node& v, std::string_view path, const Config& c, Diagnosti
 }  // namespace
 
 void read_rate_limits(MapReader& top, Config& c) {
-    Diagnostics& diags = top.diags();
     top.get_size("rate_limit_zone_size", c.rate_limit_zone_size, {64 * 1024, 4ull << 30});
-    const Node* map = top.take("rate_limits");
-    if (!map || !schema::expect_map(*map, "rate_limits", diags)) return;
-    for (const yaml::MapEntry& e : map->entries) {
+    for_each_named(top, "rate_limits", "rate limit", [&](const yaml::MapEntry& e, MapReader& m) {
         RateLimitPolicy p;
         p.name = e.key.text;
         p.mark = e.key.mark;
-        if (!valid_name(p.name)) {
-            schema::report(diags, e.key.mark, "rate_limits",
-                           "bad rate limit name \"" + p.name + "\" (use letters, digits, '_', '.', '-')");
-        }
-        MapReader m(e.value, schema::join_path("rate_limits", p.name), diags);
         read_policy(m, c, p);
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown policy.
         c.rate_limits.push_back(std::move(p));
-    }
+    });
 }
 
 void read_route_rate_limits(MapReader& m, const Config& c, RouteConfig& r) {

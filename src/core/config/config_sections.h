@@ -48,4 +48,24 @@ std::string to_lower(std::string_view s);
 // Names of routes and upstreams appear in logs and metrics labels: [A-Za-z0-9_.-]+.
 bool valid_name(std::string_view s);
 
+// A top-level map of named entries (`upstreams:`, `rate_limits:`): takes `key` from `top` and
+// calls read(entry, reader) for each, where `reader` reads the entry's map at KEY.NAME. A bad
+// name is reported ("bad WHAT name ...") but the entry is still read, so that what refers to
+// it by name is not also reported.
+template <class Read>
+void for_each_named(schema::MapReader& top, std::string_view key, std::string_view what, Read&& read) {
+    Diagnostics& diags = top.diags();
+    const yaml::Node* map = top.take(key);
+    if (!map || !schema::expect_map(*map, key, diags)) return;
+    for (const yaml::MapEntry& e : map->entries) {
+        if (!valid_name(e.key.text)) {
+            schema::report(diags, e.key.mark, key,
+                           "bad " + std::string(what) + " name \"" + e.key.text +
+                               "\" (use letters, digits, '_', '.', '-')");
+        }
+        schema::MapReader m(e.value, schema::join_path(key, e.key.text), diags);
+        read(e, m);
+    }
+}
+
 }  // namespace gw::config_detail

@@ -404,18 +404,10 @@ void read_health_check(MapReader& upstream, UpstreamConfig& u) {
 }  // namespace
 
 void read_upstreams(MapReader& top, Config& c) {
-    Diagnostics& diags = top.diags();
-    const Node* map = top.take("upstreams");
-    if (!map || !schema::expect_map(*map, "upstreams", diags)) return;
-    for (const yaml::MapEntry& e : map->entries) {
+    for_each_named(top, "upstreams", "upstream", [&](const yaml::MapEntry& e, MapReader& m) {
         UpstreamConfig u;
         u.name = e.key.text;
         u.mark = e.key.mark;
-        if (!valid_name(u.name)) {
-            schema::report(diags, e.key.mark, "upstreams",
-                           "bad upstream name \"" + u.name + "\" (use letters, digits, '_', '.', '-')");
-        }
-        MapReader m(e.value, schema::join_path("upstreams", u.name), diags);
         read_servers(m, u);
         read_balance(m, u);
         m.get_int("keepalive", u.keepalive, {0, 100000});
@@ -432,7 +424,7 @@ void read_upstreams(MapReader& top, Config& c) {
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown upstream.
         c.upstreams.push_back(std::move(u));
-    }
+    });
 }
 
 }  // namespace config_detail
