@@ -170,12 +170,12 @@ void Proxy::recycle(UpstreamConn* c) { free_.push_back(c); }
 void Proxy::release(UpstreamConn* c, bool reusable) {
     c->owner = nullptr;
     UpstreamRuntime& u = *c->server->upstream;
-    if (!reusable || c->len != 0 || u.idle_total >= u.config->keepalive ||
+    if (!reusable || c->in.len != 0 || u.idle_total >= u.config->keepalive ||
         c->requests >= u.config->keepalive_requests) {
         c->close();
         return;
     }
-    if (c->buf) buffers_.put(std::move(c->buf));
+    if (c->in.mem) buffers_.put(std::move(c->in.mem));
     c->idle = true;
     c->server->idle.push_back(c);
     u.idle_total++;

@@ -350,7 +350,7 @@ void Session::attempt() {
     }
     up_->owner = this;
     up_->requests++;
-    if (!up_->buf) up_->buf = proxy_.buffers().get();
+    if (!up_->in.mem) up_->in.mem = proxy_.buffers().get();
     if (up_->connected) {
         connected();
     } else {
@@ -457,14 +457,15 @@ void Session::read_upstream() {
     const RouteConfig& rc = proxy_.config().routes[route_];
     for (;;) {
         if (state_ == State::Body && paused_) return;
-        if (up_->len == UpstreamConn::kBufferSize) {
+        up_->in.make_room();
+        if (up_->in.full()) {
             // A full buffer with no progress: only a response head can do that.
             fail(ErrorKind::InvalidResponse, 502, "upstream sent too big a response head", 0);
             return;
         }
-        ssize_t n = recv(up_->fd, up_->buf.get() + up_->len, UpstreamConn::kBufferSize - up_->len, 0);
+        ssize_t n = recv(up_->fd, up_->in.tail(), up_->in.room(), 0);
         if (n > 0) {
-            up_->len += static_cast<size_t>(n);
+            up_->in.len += static_cast<size_t>(n);
             got_bytes_ = true;
             if (state_ == State::Body) {
                 arm(rc.timeout.read);
@@ -491,10 +492,7 @@ void Session::read_upstream() {
     }
 }
 
-void Session::consume_upstream(size_t n) {
-    up_->len -= n;
-    if (up_->len) memmove(up_->buf.get(), up_->buf.get() + n, up_->len);
-}
+void Session::consume_upstream(size_t n) { up_->in.consume(n); }
 
 // Parses the response head (after any 1xx), then starts the body.
 void Session::handle_head() {
@@ -504,7 +502,7 @@ void Session::handle_head() {
     limits.max_headers = kMaxHeadersHard;
     for (;;) {
         ParseError err;
-        ParseResult r = parse_response_head({up_->buf.get(), up_->len}, limits, req.method == "HEAD", resp_, err);
+        ParseResult r = parse_response_head({up_->in.data(), up_->in.len}, limits, req.method == "HEAD", resp_, err);
         if (r == ParseResult::Incomplete) return;
         if (r == ParseResult::Error) {
             fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid response", 0);
@@ -512,7 +510,7 @@ void Session::handle_head() {
         }
         if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
             // Informational: pass it on to clients that understand it, then read on.
-            if (req.version_minor >= 1) conn_->out_.append(up_->buf.get(), resp_.head_length);
+            if (req.version_minor >= 1) conn_->out_.append(up_->in.data(), resp_.head_length);
             consume_upstream(resp_.head_length);
             continue;
         }
@@ -536,10 +534,10 @@ void Session::handle_head() {
         state_ = State::Tunnel;
         proxy_.loop().cancel(timer_);
         uint32_t e = epoch_;
-        conn_->write_through({up_->buf.get(), up_->len});  // bytes that came with the 101
+        conn_->write_through({up_->in.data(), up_->in.len});  // bytes that came with the 101
         if (e != epoch_) return;
-        up_->len = 0;
-        proxy_.buffers().put(std::move(up_->buf));
+        up_->in.clear();
+        proxy_.buffers().put(std::move(up_->in.mem));
         pump_tunnel();
         return;
     }
@@ -588,32 +586,32 @@ void Session::pump_body() {
             done = true;
             break;
         case ResponseBody::ContentLength: {
-            size_t n = static_cast<size_t>(std::min<uint64_t>(up_->len, resp_left_));
+            size_t n = static_cast<size_t>(std::min<uint64_t>(up_->in.len, resp_left_));
             resp_left_ -= n;
             body_bytes_ += n;
             done = resp_left_ == 0;
             // Straight from the upstream buffer to the client, with the head if still pending.
-            conn_->write_through({up_->buf.get(), n});
+            conn_->write_through({up_->in.data(), n});
             if (e != epoch_) return;
             consume_upstream(n);
             break;
         }
         case ResponseBody::UntilClose:
-            body_bytes_ += up_->len;
-            conn_->write_through({up_->buf.get(), up_->len});
+            body_bytes_ += up_->in.len;
+            conn_->write_through({up_->in.data(), up_->in.len});
             if (e != epoch_) return;
-            up_->len = 0;
+            up_->in.clear();
             break;
         case ResponseBody::Chunked:
-            while (up_->len > 0) {
+            while (up_->in.len > 0) {
                 size_t consumed = 0;
                 std::string_view data;
                 ParseError err;
-                auto st = resp_chunked_.feed({up_->buf.get(), up_->len}, consumed, data, err);
+                auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
                 if (dechunk_)
                     out.append(data);
                 else
-                    out.append(up_->buf.get(), consumed);
+                    out.append(up_->in.data(), consumed);
                 body_bytes_ += data.size();
                 consume_upstream(consumed);
                 if (st == ChunkedDecoder::Status::Error) {
@@ -629,7 +627,7 @@ void Session::pump_body() {
             break;
     }
     if (done) {
-        complete(resp_.keep_alive && up_->len == 0);
+        complete(resp_.keep_alive && up_->in.len == 0);
         return;
     }
     if (conn_->pending_output() >= kClientHighWater) {

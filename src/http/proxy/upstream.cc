@@ -38,7 +38,7 @@ bool UpstreamConn::connect(ServerRuntime& s) {
     if (fd < 0) return false;
     server = &s;
     requests = 0;
-    len = 0;
+    in.clear();
     idle = false;
     connected = false;
     if (cfg.sockaddr.ss_family != AF_UNIX) {
@@ -86,8 +86,8 @@ void UpstreamConn::close() {
         server->upstream->conns_active.dec();
     }
     owner = nullptr;
-    len = 0;
-    if (buf) proxy_.buffers().put(std::move(buf));
+    in.clear();
+    if (in.mem) proxy_.buffers().put(std::move(in.mem));
     proxy_.recycle(this);
 }
 

@@ -17,6 +17,7 @@
 #include "event/loop.h"
 #include "http/upstream/balancer.h"
 #include "modules/breaker/breaker.h"
+#include "http/proxy/read_buffer.h"
 #include "modules/health/health.h"
 
 namespace gw::http::proxy {
@@ -30,7 +31,7 @@ std::string_view error_kind_name(ErrorKind k);
 
 class UpstreamConn final : public event::IoHandler {
   public:
-    static constexpr size_t kBufferSize = 32 * 1024;
+    static constexpr size_t kBufferSize = ReadBuffer::kSize;
 
     explicit UpstreamConn(Proxy& proxy);
     ~UpstreamConn();
@@ -50,9 +51,7 @@ class UpstreamConn final : public event::IoHandler {
     bool connected = false;
     bool idle = false;
     bool watching_write = false;
-    std::unique_ptr<char[]> buf;  // response bytes read and not yet used: [0, len); held only
-                                  // while a request uses the connection (Proxy::buffers)
-    size_t len = 0;
+    ReadBuffer in;  // response bytes; its memory is held only while a request uses the connection
     event::Timer idle_timer;
 
   private:
