@@ -15,9 +15,9 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "event/loop.h"
+#include "http/proxy/read_buffer.h"
 #include "http/upstream/balancer.h"
 #include "modules/breaker/breaker.h"
-#include "http/proxy/read_buffer.h"
 #include "modules/health/health.h"
 
 namespace gw::http::proxy {
