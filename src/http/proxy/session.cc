@@ -492,8 +492,6 @@ void Session::read_upstream() {
     }
 }
 
-void Session::consume_upstream(size_t n) { up_->in.consume(n); }
-
 // Parses the response head (after any 1xx), then starts the body.
 void Session::handle_head() {
     const Request& req = *conn_->req_;
@@ -511,7 +509,7 @@ void Session::handle_head() {
         if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
             // Informational: pass it on to clients that understand it, then read on.
             if (req.version_minor >= 1) conn_->out_.append(up_->in.data(), resp_.head_length);
-            consume_upstream(resp_.head_length);
+            up_->in.consume(resp_.head_length);
             continue;
         }
         break;
@@ -528,7 +526,7 @@ void Session::handle_head() {
         in.request_id = {request_id_, request_id_len_};
         in.ops = &rc.response_headers;
         build_client_response(conn_->out_, resp_, in);
-        consume_upstream(resp_.head_length);
+        up_->in.consume(resp_.head_length);
         status_ = 101;
         response_started_ = true;
         state_ = State::Tunnel;
@@ -566,7 +564,7 @@ void Session::handle_head() {
     char rate_limit_headers[ratelimit::kMaxHeaderBytes];
     in.rate_limit_headers = conn_->rate_limit_headers(rate_limit_headers, sizeof rate_limit_headers);
     build_client_response(conn_->out_, resp_, in);
-    consume_upstream(resp_.head_length);
+    up_->in.consume(resp_.head_length);
     response_started_ = true;
     resp_left_ = resp_.content_length;
     resp_chunked_.reset();
@@ -593,7 +591,7 @@ void Session::pump_body() {
             // Straight from the upstream buffer to the client, with the head if still pending.
             conn_->write_through({up_->in.data(), n});
             if (e != epoch_) return;
-            consume_upstream(n);
+            up_->in.consume(n);
             break;
         }
         case ResponseBody::UntilClose:
@@ -613,7 +611,7 @@ void Session::pump_body() {
                 else
                     out.append(up_->in.data(), consumed);
                 body_bytes_ += data.size();
-                consume_upstream(consumed);
+                up_->in.consume(consumed);
                 if (st == ChunkedDecoder::Status::Error) {
                     fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid chunked body", 0);
                     return;

@@ -76,7 +76,6 @@ class Session {
     void on_timeout();
     bool validate_body();
     void make_room();
-    void consume_upstream(size_t n);
     void log_error(const char* what, int err);
     uint64_t upstream_micros() const;
     static std::string_view cookie_value(std::string_view cookies, std::string_view name);
