@@ -12,6 +12,7 @@
 #include "core/config/config.h"
 #include "core/log.h"
 #include "http/admin.h"
+#include "http/path.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
 #include "http/server.h"
@@ -288,15 +289,17 @@ bool Connection::read_head() {
     const HttpConfig& http = server_.ctx().config->http;
     if (req_->body == BodyKind::ContentLength && http.client_max_body_size &&
         req_->content_length > http.client_max_body_size) {
-        respond_error(413, "request body too large");
+        respond_error(413, "request body too large", true);
         return false;
     }
+    if (!normalize_path()) return false;
     if (listener_->admin) {
         match_ = RouteMatchResult{};
     } else {
         match_ = server_.router().match(*req_);
     }
     route_rt_ = &server_.route(match_.route);
+    if (answer_special_method()) return fd_ >= 0;
     if (route_rt_->rate_limits && !apply_rate_limits()) {
         // Redis decides (policies of scope global): the request waits, the worker goes on, and
         // on_rate_limit_decided() resumes it. The Redis timeout bounds the wait.
@@ -305,6 +308,55 @@ bool Connection::read_head() {
         return false;
     }
     return admit();
+}
+
+// Before routing, so that routes, rewrites, rate-limit keys and the upstream see one canonical
+// path (src/http/path.h). The target as sent stays in req_->target for the access log.
+bool Connection::normalize_path() {
+    std::string_view path = req_->path;
+    if (path.empty() || path[0] != '/') return true;  // "*" of OPTIONS, CONNECT's authority
+    std::string_view why;
+    switch (http::normalize_path(path, server_.ctx().config->http.path, path_buf_, why)) {
+        case PathVerdict::Unchanged: return true;
+        case PathVerdict::Normalized: req_->path = path_buf_; return true;
+        case PathVerdict::Invalid: break;
+    }
+    LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(why.size()), why.data());
+    respond_error(400, why, true);
+    return false;
+}
+
+// OPTIONS * is about the server, not a resource: the gateway answers it. TRACE (it echoes
+// credentials back: cross-site tracing) and CONNECT (the proxy does not tunnel it) get 405
+// unless the matched route names them in `methods:`.
+bool Connection::answer_special_method() {
+    static constexpr std::string_view kAllow = "allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n";
+    const std::string_view m = req_->method;
+    if (m.size() == 7 && m == "OPTIONS" && req_->path == "*") {
+        if (req_->body != BodyKind::None) keep_alive_ = false;
+        respond_local(200, kAllow, {});
+        return true;
+    }
+    const bool trace = m == "TRACE", connect = m == "CONNECT";
+    if (!trace && !connect) return false;
+    if (match_.route != Router::kNoRoute && (trace ? route_rt_->allows_trace : route_rt_->allows_connect))
+        return false;
+    std::string body = json_error_body(405, "method not allowed");
+    respond_local(405, kAllow, body);
+    return true;
+}
+
+void Connection::respond_local(int status, std::string_view headers, std::string_view body) {
+    keep_alive_ = want_keep_alive();
+    if (req_->body != BodyKind::None) {
+        // Answered without reading the body, so the connection cannot be reused.
+        keep_alive_ = false;
+        may_still_send_ = true;
+        body_pos_ = in_len_;
+    }
+    std::string fixed = body.empty() ? std::string() : std::string("content-type: application/json\r\n");
+    fixed += headers;
+    respond(status, fixed, body, server_.route(Router::kNoRoute));
 }
 
 bool Connection::admit() {
@@ -560,9 +612,9 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
     if (!keep_alive_) close_after_write_ = true;
 }
 
-void Connection::respond_error(int status, std::string_view message) {
+void Connection::respond_error(int status, std::string_view message, bool head_read) {
     // The request could not be read to its end, so the connection cannot be reused.
-    if (phase_ == Phase::Head) {
+    if (phase_ == Phase::Head && !head_read) {
         // The head was not parsed, so req_ holds nothing of this request: log what we can.
         req_->method = "-";
         req_->target = "-";

@@ -82,7 +82,13 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     void serve_route(RouteRuntime& route);
     void respond(int status, std::string_view fixed_headers, std::string_view body,
                  RouteRuntime& route);
-    void respond_error(int status, std::string_view message);
+    // `head_read`: the request's head was parsed (and is logged as it came), else nothing of it is.
+    void respond_error(int status, std::string_view message, bool head_read = false);
+    bool normalize_path();     // false: answered 400
+    bool answer_special_method();  // OPTIONS *, TRACE, CONNECT; true: answered here
+    // A local answer to a request whose head was read; a body, if any, is left unread (and the
+    // connection closes after the answer).
+    void respond_local(int status, std::string_view headers, std::string_view body);
     bool apply_rate_limits();  // false: Redis decides, on_rate_limit_decided() follows
     void respond_rate_limited();
     void finish_request(RouteRuntime& route, int status, uint64_t body_bytes);
@@ -136,6 +142,9 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     // The request being read or answered. Like in_, which its views point into, it is taken
     // from the worker's pool with the first bytes and given back when the connection is idle.
     std::unique_ptr<Request> req_;
+    // The normalised path of the current request when it differs from the one sent (req_->path
+    // then points here). Its capacity is kept, so normalising allocates only while warming up.
+    std::string path_buf_;
 };
 
 }  // namespace gw::http

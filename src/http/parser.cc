@@ -12,6 +12,11 @@ namespace {
 
 using namespace chars;
 
+// Methods are case-sensitive and every registered one is upper-case, so, as nginx does, a method
+// is upper-case letters, '-' and '_' only: "delete" must not slip past a `methods: [DELETE]`
+// condition while a backend treats it as DELETE.
+inline bool is_method_char(char c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
+
 // Request-target: visible characters; obs-text (>= 0x80) is let through like nginx does.
 inline bool is_target_char(char c) {
     auto u = static_cast<unsigned char>(c);
@@ -130,7 +135,7 @@ ParseResult parse_request_line(std::string_view line, const ParserLimits& limits
                                ParseError& err) {
     const size_t n = line.size();
     size_t i = 0;
-    while (i < n && is_tchar(line[i])) ++i;
+    while (i < n && is_method_char(line[i])) ++i;
     if (i == 0 || i == n || line[i] != ' ') return fail(err, 400, "invalid method");
     out.method = line.substr(0, i);
 
@@ -158,7 +163,7 @@ ParseResult check_partial_request_line(std::string_view part, const ParserLimits
                                        ParseError& err) {
     const size_t n = part.size();
     size_t i = 0;
-    while (i < n && is_tchar(part[i])) ++i;
+    while (i < n && is_method_char(part[i])) ++i;
     if (i == n) return ParseResult::Incomplete;
     if (i == 0 || part[i] != ' ') return fail(err, 400, "invalid method");
     const size_t t0 = ++i;

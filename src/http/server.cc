@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -39,6 +40,11 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         RouteRuntime& rt = routes_[i];
         rt.name = rc.name;
         rt.proxied = rc.upstream_index >= 0 || !rc.split.empty();
+        auto lists = [&](std::string_view m) {
+            return std::find(rc.match.methods.begin(), rc.match.methods.end(), m) != rc.match.methods.end();
+        };
+        rt.allows_trace = lists("TRACE");
+        rt.allows_connect = lists("CONNECT") && !rt.proxied;
         if (rc.ret) {
             rt.ret = &*rc.ret;
             bool has_type = false;

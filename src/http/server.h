@@ -64,6 +64,10 @@ struct RouteRuntime {
     std::string name;                 // "" for requests no route matched
     const ReturnAction* ret = nullptr;
     bool proxied = false;             // `upstream:` or `split:`
+    // TRACE and CONNECT are answered 405 unless the route names them in `methods:` (and a
+    // proxied route never takes CONNECT: the proxy does not tunnel it).
+    bool allows_trace = false;
+    bool allows_connect = false;
     std::string fixed_headers;        // "content-type: ...\r\n..." from the route's `return`
     metrics::Histogram* duration = nullptr;
     std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status

@@ -25,7 +25,7 @@ my @cases = (
     ['ok-http10-no-host', 'ok', "GET / HTTP/1.0\r\n\r\n"],
     ['ok-absolute-form', 'ok', "GET http://example.com/a?b HTTP/1.1\r\n$H\r\n"],
     ['ok-absolute-form-other-host', 'ok', "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n"],
-    ['ok-method-lowercase', 'ok', "get / HTTP/1.1\r\n$H\r\n"],
+    ['method-lowercase', 400, "get / HTTP/1.1\r\n$H\r\n"],
     ['ok-connect-with-port', 'ok', "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"],
     ['ok-options-asterisk', 'ok', "OPTIONS * HTTP/1.1\r\n$H\r\n"],
     ['ok-expect-100-continue', 'ok',

@@ -408,6 +408,32 @@ TEST_F(ConfigTest, RouteErrors) {
                    at("gw.conf", 11, 5) + "routes[3]: missing required key \"name\""});
 }
 
+// Requests are routed by their normalised path, so a route path that is not normalised could
+// never match: an error with the form it should have.
+TEST_F(ConfigTest, RoutePathsMustBeNormalised) {
+    expect_errors(std::string(kListener) +
+                      "routes:\n"
+                      "  - {name: a, match: {path_prefix: /raw//admin/}, return: {}}\n"
+                      "  - {name: b, match: {path: /a/./b/%62}, return: {}}\n"
+                      "  - {name: c, match: {path: /a/../..}, return: {}}\n"
+                      "  - {name: d, match: {path_prefix: /ok/}, return: {}}\n",
+                  {at("gw.conf", 4, 36) + "routes[0].match.path_prefix: \"/raw//admin/\" can never match: request "
+                                          "paths are normalised before routing (did you mean \"/raw/admin/\"?)",
+                   at("gw.conf", 5, 29) + "routes[1].match.path: \"/a/./b/%62\" can never match: request paths are "
+                                          "normalised before routing (did you mean \"/a/b/b\"?)",
+                   at("gw.conf", 6, 29) + "routes[2].match.path: \"/a/../..\" can never match: requests with such "
+                                          "a path are refused (path climbs above the root)"});
+    // With merge_slashes off, "//" is a path of its own.
+    write("gw.conf", std::string(kListener) +
+                         "http: {merge_slashes: false, escaped_slashes: reject}\n"
+                         "routes:\n"
+                         "  - {name: a, match: {path_prefix: /raw//admin/}, return: {}}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c.has_value()) << ::testing::PrintToString(errors());
+    EXPECT_FALSE(c->http.path.merge_slashes);
+    EXPECT_EQ(c->http.path.escaped_slashes, http::EscapedSlashes::Reject);
+}
+
 TEST_F(ConfigTest, RouteValues) {
     write("gw.conf", std::string(kListener) +
                          "routes:\n"

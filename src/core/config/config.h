@@ -14,6 +14,7 @@
 
 #include "core/config/diagnostics.h"
 #include "core/log.h"
+#include "http/path.h"
 
 namespace gw {
 
@@ -53,6 +54,9 @@ struct HttpConfig {
     Millis keepalive_timeout = 75000;          // 0 disables keep-alive
     uint32_t keepalive_requests = 1000;
     Millis send_timeout = 60000;
+    // How request paths are normalised before routing (src/http/path.h): merge_slashes and
+    // escaped_slashes.
+    http::PathOptions path;
 };
 
 struct RouteMatch {

@@ -128,6 +128,10 @@ void dump_http(const HttpConfig& h, Writer& w) {
     w.line(1, "send_timeout", format_duration(h.send_timeout));
     w.line(1, "keepalive_timeout", format_duration(h.keepalive_timeout));
     w.line(1, "keepalive_requests", std::to_string(h.keepalive_requests));
+    w.line(1, "merge_slashes", boolean(h.path.merge_slashes));
+    w.line(1, "escaped_slashes", h.path.escaped_slashes == http::EscapedSlashes::Reject   ? "reject"
+                                 : h.path.escaped_slashes == http::EscapedSlashes::Decode ? "decode"
+                                                                                           : "keep");
 }
 
 const char* balance_name(UpstreamConfig::Balance b) {

@@ -27,6 +27,11 @@ void read_http(schema::MapReader& top, Config& c) {
     m->get_duration("send_timeout", h.send_timeout, {1, kDay});
     m->get_duration("keepalive_timeout", h.keepalive_timeout, {0, kDay});
     m->get_int("keepalive_requests", h.keepalive_requests, {1, 1000000000});
+    m->get_bool("merge_slashes", h.path.merge_slashes);
+    m->get_enum<http::EscapedSlashes>("escaped_slashes", h.path.escaped_slashes,
+                                      {{"keep", http::EscapedSlashes::Keep},
+                                       {"reject", http::EscapedSlashes::Reject},
+                                       {"decode", http::EscapedSlashes::Decode}});
 
     // The request line is part of the head, so a URI longer than the head could never arrive:
     // the 414 limit would be dead.

@@ -92,7 +92,10 @@ std::optional<std::string> read_header_value(const Node& node, std::string_view 
 }
 
 // A path-valued key (`path`, `path_prefix`, `strip_prefix`): true when `out` was set.
-bool read_path_key(MapReader& m, std::string_view key, std::string& out) {
+// With `normal`, the path must also be in the form requests are normalised to before they are
+// routed (src/http/path.h): a route for "/a//b" or "/a/%62" could never match.
+bool read_path_key(MapReader& m, std::string_view key, std::string& out,
+                   const http::PathOptions* normal = nullptr) {
     const Node* v = m.take(key);
     if (!v) return false;
     std::optional<std::string> s = schema::read_string(*v, m.path(key), m.diags());
@@ -101,6 +104,23 @@ bool read_path_key(MapReader& m, std::string_view key, std::string& out) {
         schema::report(m.diags(), v->mark, m.path(key),
                        "\"" + *s + "\" must start with '/' and contain no spaces or control characters");
         return false;
+    }
+    if (normal) {
+        std::string canonical;
+        std::string_view why;
+        http::PathVerdict verdict = http::normalize_path(*s, *normal, canonical, why);
+        if (verdict == http::PathVerdict::Invalid) {
+            schema::report(m.diags(), v->mark, m.path(key),
+                           "\"" + *s + "\" can never match: requests with such a path are refused (" +
+                               std::string(why) + ")");
+            return false;
+        }
+        if (verdict == http::PathVerdict::Normalized) {
+            schema::report(m.diags(), v->mark, m.path(key),
+                           "\"" + *s + "\" can never match: request paths are normalised before routing "
+                           "(did you mean \"" + canonical + "\"?)");
+            return false;
+        }
     }
     out = *s;
     return true;
@@ -220,10 +240,10 @@ void read_match_pairs(MapReader& m, std::string_view key, bool headers,
     }
 }
 
-MatchInfo read_match(MapReader& m, RouteMatch& match) {
+MatchInfo read_match(MapReader& m, RouteMatch& match, const http::PathOptions& normal) {
     MatchInfo info;
-    read_path_key(m, "path", match.path);
-    read_path_key(m, "path_prefix", match.path_prefix);
+    read_path_key(m, "path", match.path, &normal);
+    read_path_key(m, "path_prefix", match.path_prefix, &normal);
     read_path_regex(m, match, info);
     // At most one way to match the path; reported at the key written last.
     std::vector<std::string_view> given;
@@ -582,7 +602,7 @@ void read_routes(MapReader& top, Config& c) {
             }
         }
         MatchInfo info;
-        if (std::optional<MapReader> match = m.get_map("match")) info = read_match(*match, r.match);
+        if (std::optional<MapReader> match = m.get_map("match")) info = read_match(*match, r.match, c.http.path);
 
         bool return_only = check_actions(m, label);
         if (std::optional<MapReader> ret = m.get_map("return")) {
