@@ -41,7 +41,7 @@ bool valid_port(std::string_view s) {
 
 bool parse_ip(std::string_view text, IpAddress& out) {
     char buf[kIpTextSize];
-    if (text.empty() || text.size() >= sizeof buf) return false;
+    if (text.empty() || text.size() >= sizeof buf || memchr(text.data(), '\0', text.size())) return false;
     memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
     if (text.find(':') == std::string_view::npos) {
