@@ -147,9 +147,17 @@ is(echoed_xff(get_from('127.0.0.2', $port, '/echo/u', ['X-Forwarded-For', '198.5
 
 # --- 3. reload: 127.0.0.1 no longer trusted -----------------------------------------------------
 
-$t->write_conf(conf("real_ip: {trusted: [10.0.0.0/8]}"));
-$t->signal('HUP');
-ok(wait_until(sub { my $st = $t->status_json; $st && $st->{generation} == 2 }, 10), 'reloaded');
+# Reloads with $real_ip and waits until the workers of the old generation are gone, so that
+# every new connection meets the new configuration.
+sub reload {
+    my ($real_ip, $gen) = @_;
+    $t->write_conf(conf($real_ip));
+    $t->signal('HUP');
+    return wait_until(sub { my $st = $t->status_json; $st && $st->{generation} == $gen }, 10)
+        && wait_until(sub { !grep { $_->{title} =~ /generation ${\ ($gen - 1)}\b/ } worker_pids($t->pid) }, 10);
+}
+
+ok(reload("real_ip: {trusted: [10.0.0.0/8]}", 2), 'reloaded');
 is(status(get_from('127.0.0.1', $port, '/limited2?n1', ['X-Forwarded-For', '203.0.113.7'])), 200,
    'not trusted: first passes');
 is(status(get_from('127.0.0.1', $port, '/limited2?n2', ['X-Forwarded-For', '203.0.113.8'])), 200, 'second passes');
@@ -159,9 +167,7 @@ is(logged_addr('/limited2?n1'), '127.0.0.1', 'and logged as 127.0.0.1');
 
 # --- 4. PROXY protocol --------------------------------------------------------------------------
 
-$t->write_conf(conf("real_ip: {from: proxy_protocol, trusted: [127.0.0.1]}"));
-$t->signal('HUP');
-ok(wait_until(sub { my $st = $t->status_json; $st && $st->{generation} == 3 }, 10), 'reloaded for PROXY');
+ok(reload("real_ip: {from: proxy_protocol, trusted: [127.0.0.1]}", 3), 'reloaded for PROXY');
 my $pp = $t->port('pp');
 
 sub v1 { my ($src) = @_; "PROXY TCP4 $src 127.0.0.1 40000 $pp\r\n" }
