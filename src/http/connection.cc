@@ -15,6 +15,8 @@
 #include "http/path.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
+#include "http/proxy_protocol.h"
+#include "http/real_ip.h"
 #include "http/server.h"
 #include "modules/ratelimit/limiter.h"
 
@@ -55,7 +57,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     listener_ = listener;
     in_cap_ = server_.input_buffers().size();  // the buffer itself comes with the first bytes
     in_len_ = in_pos_ = body_pos_ = 0;
-    phase_ = Phase::Head;
+    phase_ = listener->proxy_protocol ? Phase::ProxyHeader : Phase::Head;
     requests_ = 0;
     out_.clear();
     out_off_ = 0;
@@ -68,8 +70,18 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, peer_, sizeof peer_);
     else
         peer_[0] = '\0';
+    memcpy(socket_peer_, peer_, sizeof peer_);
+    peer_trusted_ = forwarded_trusted_ = false;
+    const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
+    if (real_ip && net::ip_from_sockaddr(peer, socket_ip_)) {
+        peer_trusted_ = net::contains(real_ip->trusted, socket_ip_);
+        forwarded_trusted_ = peer_trusted_ && real_ip->from == RealIpConfig::From::Header;
+    }
     set_events(EPOLLIN | EPOLLRDHUP);
-    arm_timer();
+    if (phase_ == Phase::ProxyHeader)
+        server_.ctx().loop->arm(timer_, listener->proxy_protocol_timeout);  // from the accept
+    else
+        arm_timer();
 }
 
 void Connection::close() {
@@ -99,7 +111,8 @@ bool Connection::close_tunnel() {
 bool Connection::close_if_idle() {
     if (fd_ < 0) return false;
     if (close_tunnel()) return true;
-    bool idle = phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && out_off_ >= out_.size();
+    bool idle = (phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && out_off_ >= out_.size()) ||
+                phase_ == Phase::ProxyHeader;  // no request has started
     if (!idle) return false;
     close();
     return true;
@@ -246,7 +259,9 @@ void Connection::compact() {
 // Answers every complete request in the buffer, in order, then writes all answers at once.
 void Connection::process() {
     while (fd_ >= 0 && !close_after_write_ && out_.size() < kOutputHighWater) {
-        if (phase_ == Phase::Head) {
+        if (phase_ == Phase::ProxyHeader) {
+            if (!read_proxy_header()) break;
+        } else if (phase_ == Phase::Head) {
             if (!read_head()) break;
         } else if (phase_ == Phase::Body) {
             if (!read_body()) break;
@@ -262,6 +277,29 @@ void Connection::after_process() {
     if (!out_.empty()) flush();
     if (fd_ >= 0 && !write_blocked_) arm_timer();
     if (fd_ >= 0) release_idle_buffers();
+}
+
+// The PROXY protocol header comes with the first bytes, in the same buffer as the request
+// after it (no extra read or peek). A header that is bad, or longer than the buffer, closes
+// the connection without an answer: the peer is not speaking the protocol agreed on.
+bool Connection::read_proxy_header() {
+    proxy_protocol::Header h;
+    std::string_view reason;
+    auto r = proxy_protocol::parse({in_.get() + in_pos_, in_len_ - in_pos_}, in_cap_, h, reason);
+    if (r == proxy_protocol::Result::Incomplete) return false;
+    if (r == proxy_protocol::Result::Error) {
+        LOG_INFO("client %s on %s: %.*s; closing the connection", socket_peer_, listener_->address.c_str(),
+                 static_cast<int>(reason.size()), reason.data());
+        close();
+        return false;
+    }
+    in_pos_ += h.length;
+    phase_ = Phase::Head;
+    server_.ctx().loop->cancel(timer_);  // the request's own timers take over
+    const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
+    if (h.has_source && peer_trusted_ && real_ip->from == RealIpConfig::From::ProxyProtocol)
+        net::format_ip(h.source, peer_);
+    return true;
 }
 
 bool Connection::read_head() {
@@ -285,6 +323,10 @@ bool Connection::read_head() {
     clock_gettime(CLOCK_MONOTONIC, &req_start_);
     head_timer_armed_ = false;
     ++requests_;
+    if (forwarded_trusted_) {
+        const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
+        net::format_ip(real_ip::forwarded_client(*req_, real_ip.header, real_ip.trusted, socket_ip_), peer_);
+    }
     body_pos_ = in_pos_ + req_->head_length;
     const HttpConfig& http = server_.ctx().config->http;
     if (req_->body == BodyKind::ContentLength && http.client_max_body_size &&
@@ -608,6 +650,7 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         ctx.access_log->write(e);
     }
     limit_ = {};
+    if (forwarded_trusted_) memcpy(peer_, socket_peer_, sizeof peer_);  // the next request says its own
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
 }
@@ -732,6 +775,12 @@ void Connection::arm_timer() {
 
 void Connection::on_timeout() {
     if (fd_ < 0) return;
+    if (phase_ == Phase::ProxyHeader) {
+        LOG_INFO("client %s on %s sent no PROXY protocol header in time; closing the connection", socket_peer_,
+                 listener_->address.c_str());
+        close();
+        return;
+    }
     bool mid_request = (phase_ == Phase::Head && in_len_ > in_pos_) || phase_ == Phase::Body;
     if (mid_request && !write_blocked_) {
         LOG_INFO("client %s timed out while sending a request", peer_);

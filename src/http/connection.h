@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/net/ip.h"
 #include "event/loop.h"
 #include "http/parser.h"
 #include "http/router.h"
@@ -69,11 +70,13 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly
     // Limit: the request's head is read and Redis decides its rate limits (scope global).
-    enum class Phase : uint8_t { Head, Limit, Body, Proxy, Lingering };
+    // ProxyHeader: on a `proxy_protocol` listener, before the PROXY header is read.
+    enum class Phase : uint8_t { Head, Limit, Body, Proxy, Lingering, ProxyHeader };
 
     void on_readable();
     void process();
     void after_process();
+    bool read_proxy_header();    // false: wait for more bytes, or the connection was closed
     bool read_head();            // false: wait for more bytes or stop processing
     bool admit();                // the rest of read_head(), once the rate limits have decided
     void read_while_limited(uint32_t events);
@@ -108,7 +111,14 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     Server& server_;
     int fd_ = -1;
     const ListenerConfig* listener_ = nullptr;
+    // The client's address, used everywhere (rate-limit keys, access log, the X-Forwarded-For
+    // sent upstream): the socket's peer, or what `real_ip` found - once per connection from a
+    // PROXY header, or for each request from a forwarding header (then reset after it).
     char peer_[INET6_ADDRSTRLEN] = {};
+    char socket_peer_[INET6_ADDRSTRLEN] = {};  // the TCP peer itself
+    net::IpAddress socket_ip_;
+    bool peer_trusted_ = false;      // real_ip trusts the TCP peer (one check, at accept)
+    bool forwarded_trusted_ = false; // ...and takes the client from a request header
 
     std::unique_ptr<char[]> in_;
     size_t in_cap_ = 0;

@@ -564,7 +564,8 @@ sub metric_sum {
 # ---------------------------------------------------------------------------------------------
 # HTTP client
 
-# Opens a connection to 127.0.0.1:$port; returns a GatewayTest::Conn or undef.
+# Opens a connection to 127.0.0.1:$port; returns a GatewayTest::Conn or undef. Options: timeout,
+# local (the source address, e.g. 127.0.0.2: any of 127/8 is this host).
 sub http_connect {
     my ($port, %opt) = @_;
     return GatewayTest::Conn->new($port, %opt);
@@ -606,7 +607,8 @@ use Time::HiRes qw(time);
 sub new {
     my ($class, $port, %opt) = @_;
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
-                                     Timeout => $opt{timeout} // 5)
+                                     Timeout => $opt{timeout} // 5,
+                                     $opt{local} ? (LocalAddr => $opt{local}) : ())
         or return undef;
     binmode $sock;
     $sock->autoflush(1);

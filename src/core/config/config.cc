@@ -124,6 +124,7 @@ std::optional<Config> load_config(const std::string& path, const std::string& pr
         read_redis(top, c);
         read_rate_limits(top, c);
         read_routes(top, c);
+        read_real_ip(top, c);
         top.finish();
     }
     if (diags.error_count() > errors_before) return std::nullopt;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/config/diagnostics.h"
+#include "core/net/ip.h"
 #include "core/log.h"
 #include "http/path.h"
 
@@ -40,6 +41,10 @@ struct ListenerConfig {
     socklen_t socklen = 0;
     bool admin = false;        // serves /health, /health/ready, /metrics, /status instead of routes
     int backlog = 511;
+    // The connection starts with a PROXY protocol header (v1 or v2), required within
+    // proxy_protocol_timeout of the accept; without one it is closed.
+    bool proxy_protocol = false;
+    Millis proxy_protocol_timeout = 5000;
     Mark mark;
 };
 
@@ -247,6 +252,16 @@ struct UpstreamConfig {
     Mark mark;
 };
 
+// `real_ip:` - where the client's address comes from when the gateway is behind load balancers
+// or proxies (src/http/real_ip.h). Only a peer in `trusted` is believed.
+struct RealIpConfig {
+    enum class From : uint8_t { Header, ProxyProtocol };
+    From from = From::Header;
+    std::string header = "x-forwarded-for";  // lower-cased; for From::Header
+    std::vector<net::Cidr> trusted;
+    Mark mark;
+};
+
 struct Config {
     std::string file;          // absolute path of the main config file
     std::string prefix;        // absolute, ends without '/'
@@ -273,6 +288,7 @@ struct Config {
     std::vector<RateLimitPolicy> rate_limits;  // in file order; routes refer to them by index
     uint64_t rate_limit_zone_size = 16ull << 20;  // the "ratelimit" shared-memory zone
     std::optional<RedisConfig> redis;             // `redis:`, for rate limits of scope global
+    std::optional<RealIpConfig> real_ip;          // `real_ip:`; none: the socket's peer is the client
 };
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with

@@ -114,6 +114,8 @@ void dump_listeners(const Config& c, Writer& w) {
         w.raw("  - address: " + quote(l.address) + "\n");
         w.line(2, "admin", boolean(l.admin));
         w.line(2, "backlog", std::to_string(l.backlog));
+        w.line(2, "proxy_protocol", boolean(l.proxy_protocol));
+        w.line(2, "proxy_protocol_timeout", format_duration(l.proxy_protocol_timeout));
     }
 }
 
@@ -391,6 +393,22 @@ void dump_route(const Config& c, const RouteConfig& r, Writer& w) {
     dump_route_rate_limits(c, r, w);
 }
 
+void dump_real_ip(const Config& c, Writer& w) {
+    if (!c.real_ip) {
+        w.raw("# real_ip: not set\n");
+        return;
+    }
+    const RealIpConfig& r = *c.real_ip;
+    w.line(0, "real_ip", "");
+    w.line(1, "from", r.from == RealIpConfig::From::ProxyProtocol ? "proxy_protocol" : quote(r.header));
+    std::string list = "[";
+    for (size_t i = 0; i < r.trusted.size(); i++) {
+        if (i > 0) list += ", ";
+        list += quote(net::format_cidr(r.trusted[i]));
+    }
+    w.line(1, "trusted", list + "]");
+}
+
 }  // namespace
 
 std::string dump_config(const Config& c) {
@@ -419,6 +437,7 @@ std::string dump_config(const Config& c) {
     dump_rate_limits(c, w);
     w.line(0, "routes", c.routes.empty() ? "[]" : "");
     for (const RouteConfig& r : c.routes) dump_route(c, r, w);
+    dump_real_ip(c, w);
     return w.take();
 }
 

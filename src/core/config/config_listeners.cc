@@ -69,6 +69,8 @@ void read_listeners(MapReader& top, Config& c) {
         }
         m.get_bool("admin", l.admin);
         m.get_int("backlog", l.backlog, {1, 65535});
+        m.get_bool("proxy_protocol", l.proxy_protocol);
+        m.get_duration("proxy_protocol_timeout", l.proxy_protocol_timeout, {1, 3600 * 1000});
         m.finish();
         c.listeners.push_back(std::move(l));
     }

@@ -37,6 +37,8 @@ void read_redis(schema::MapReader& top, Config& c);         // config_redis.cc
 void read_rate_limits(schema::MapReader& top, Config& c);   // config_rate_limits.cc
 // After read_upstreams and read_rate_limits: routes refer to both by name.
 void read_routes(schema::MapReader& top, Config& c);        // config_routes.cc
+// After read_listeners: `from: proxy_protocol` needs a listener that speaks it.
+void read_real_ip(schema::MapReader& top, Config& c);       // config_real_ip.cc
 // A route's `rate_limit:` (config_rate_limits.cc).
 void read_route_rate_limits(schema::MapReader& route, const Config& c, RouteConfig& r);
 
