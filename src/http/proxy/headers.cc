@@ -114,9 +114,10 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
         default: break;
     }
     if (name.size() > 6 && iequals(name.substr(0, 6), "proxy-")) return true;
-    if (name.size() == 14 && iequals(name, "content-length")) return false;
-    if (!connection_value.empty())
+    if (!connection_value.empty()) {
+        if (name.size() == 14 && iequals(name, "content-length")) return false;  // framing stays
         return any_token(connection_value, [&](std::string_view t) { return iequals(t, name); });
+    }
     return false;
 }
 

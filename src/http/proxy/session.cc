@@ -174,7 +174,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
 
     UpstreamRequestInput in;
     in.target = target_;
-    in.default_host = default_host(proxy_.upstream(upstream_).config->name);
+    if (req.host.empty()) in.default_host = default_host(proxy_.upstream(upstream_).config->name);
     in.client_ip = conn_->peer_;
     in.request_id = {request_id_, request_id_len_};
     in.traceparent = {traceparent_, sizeof traceparent_};
