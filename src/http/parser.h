@@ -78,7 +78,8 @@ class ChunkedDecoder {
 
     uint64_t body_size() const { return total_; }
     // Bytes of the trailer section consumed so far (0 before the last chunk; after Done, the
-    // whole section including its final CRLF). They are the last ones consumed.
+    // whole section including its final CRLF; after an Error, those before the bad byte).
+    // They are the last ones consumed.
     size_t trailer_bytes() const { return trailer_bytes_; }
     void reset() { *this = ChunkedDecoder{}; }
     void set_max_body(uint64_t max) { max_body_ = max; }  // 0 = unlimited; beyond -> Error 413

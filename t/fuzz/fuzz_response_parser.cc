@@ -95,6 +95,7 @@ void check_error(const ParseError& err) {
 void check_chunked(std::string_view body) {
     ChunkedDecoder dec;
     size_t done = 0;
+    size_t trailer_before = 0;
     uint64_t bytes = 0;
     while (done < body.size()) {
         size_t used = SIZE_MAX;
@@ -109,6 +110,8 @@ void check_chunked(std::string_view body) {
         // The trailer section (dropped by the proxy) is the tail of what was consumed, and
         // after Done it ends with the CRLF that the proxy keeps.
         CHECK(dec.trailer_bytes() <= done);
+        if (dec.trailer_bytes() > 0) CHECK(dec.trailer_bytes() - trailer_before <= used);
+        trailer_before = dec.trailer_bytes();
         if (dec.trailer_bytes() > 0) CHECK(data.empty() || data.end() <= body.data() + done - dec.trailer_bytes());
         if (st == ChunkedDecoder::Status::Done)
             CHECK(dec.trailer_bytes() >= 2 && body.substr(done - 2, 2) == "\r\n");

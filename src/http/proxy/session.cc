@@ -680,7 +680,7 @@ void Session::pump_body() {
                     // Trailer fields are dropped, as on requests (no Set-Cookie or framing field
                     // arrives after the head's checks): the consumed bytes end with the ones of
                     // the trailer section seen in this call, and the section becomes one CRLF.
-                    size_t trailer = resp_chunked_.trailer_bytes() - resp_trailer_bytes_;
+                    size_t trailer = std::min(consumed, resp_chunked_.trailer_bytes() - resp_trailer_bytes_);
                     resp_trailer_bytes_ = resp_chunked_.trailer_bytes();
                     out.append(up_->in.data(), consumed - trailer);
                     if (st == ChunkedDecoder::Status::Done) out += "\r\n";
