@@ -6,7 +6,7 @@
 #   - a 101 with an empty or other Upgrade, Transfer-Encoding: gzip, a HEAD answer with two
 #     Content-Lengths: 502
 #   - HTTP/1.0 without Host gets a Host upstream; repeated X-Forwarded-For are combined in order
-#   - the gateway's own 502 keeps a fully read request's connection; an unread body closes it
+#   - the gateway's own 502/504 keep a fully read request's connection; an unread body closes it
 
 use strict;
 use warnings;
@@ -29,7 +29,14 @@ upstreams:
     servers: [{address: 127.0.0.1:%%be_a%%}]
   gone:
     servers: [{address: 127.0.0.1:%%dead%%}]
+  slow:
+    servers: [{address: 127.0.0.1:%%be_a%%}]
 routes:
+  - name: slow
+    match: {path_prefix: /slow/}
+    strip_prefix: /slow
+    upstream: slow
+    timeout: {read: 300ms}
   - name: ops
     match: {path_prefix: /ops/}
     strip_prefix: /ops
@@ -154,6 +161,15 @@ for my $h ('content-length', 'keep-alive,Content-Length') {
     $c->send(build_request('GET', '/id'));
     my $r2 = $c->read_response;
     is($r2 && $r2->{status}, 200, 'own 502: the next request on the same connection succeeds');
+
+    # A 504 (read timeout before the response head) too.
+    $c->send(build_request('GET', '/slow/slow-head/1500'));
+    $r = $c->read_response;
+    is($r && $r->{status}, 504, 'own 504');
+    is($r && $r->{headers}{connection}, 'keep-alive', 'own 504 after a complete request: keep-alive');
+    $c->send(build_request('GET', '/id'));
+    $r2 = $c->read_response;
+    is($r2 && $r2->{status}, 200, 'own 504: the next request on the same connection succeeds');
 
     $c = conn();
     $c->send(build_request('POST', '/gone/x', headers => [['Content-Length', '100000']]) . ('x' x 10));
