@@ -24,7 +24,7 @@ my $t = GatewayTest->new;
 $t->set_port('be_a', $be->port);
 $t->write_conf(conf_head(1) . <<'EOF');
 http:
-  send_timeout: 4s
+  send_timeout: 5s
 upstreams:
   app:
     servers: [{address: 127.0.0.1:%%be_a%%}]
@@ -64,8 +64,8 @@ sub server_health {
     my $s = small_client();
     syswrite($s, build_request('GET', "/download/$size"));
     my ($got, $buf) = (0, '');
-    # ~1 KiB/s for 3 s: three times the upstream read timeout (and less than send_timeout).
-    my $slow_until = time + 3;
+    # ~1 KiB/s for 2.5 s: more than twice the upstream read timeout (and well below send_timeout).
+    my $slow_until = time + 2.5;
     while (time < $slow_until) {
         my $n = sysread($s, my $chunk, 1024);
         last unless $n;
@@ -105,11 +105,11 @@ sub server_health {
     my $s = small_client();
     syswrite($s, build_request('GET', "/download/$size"));
     my $t0 = time;
-    # Never read: the gateway gives up after send_timeout (4 s) without progress and drops the
+    # Never read: the gateway gives up after send_timeout (5 s) without progress and drops the
     # upstream connection, which the backend sees closed.
     ok(wait_until(sub { $be->stats->{closed} > $closed0 }, 15, 0.1), 'stalled client: cut');
     my $dt = time - $t0;
-    ok($dt >= 3.5, sprintf('stalled client: by send_timeout (4 s), not the read timeout (1 s): %.1fs', $dt));
+    ok($dt >= 4.5, sprintf('stalled client: by send_timeout (5 s), not the read timeout (1 s): %.1fs', $dt));
     is(errors_counted(), 0, 'stalled client: no upstream error counted');
     is(server_health(), 'up', 'stalled client: the backend is still up');
     close $s;
