@@ -4,7 +4,7 @@
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: default build run test deps test-deps install clean distclean fuzz bench deb rpm dist packages
+.PHONY: default build run test deps test-deps install clean distclean fuzz fuzz-run bench deb rpm dist packages
 
 default: build
 
@@ -38,6 +38,10 @@ bench: deps
 
 fuzz: objs/Makefile
 	$(MAKE) -f objs/Makefile fuzz
+
+# Each fuzz target for FUZZ_TIME seconds (default 60), inputs up to 16 KiB (t/fuzz/run).
+fuzz-run: fuzz
+	t/fuzz/run
 
 install: build
 	$(MAKE) -f objs/Makefile install

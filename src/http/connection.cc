@@ -504,18 +504,22 @@ void Connection::proxy_done(int status, uint64_t body_bytes, bool keep_alive, si
     if (fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
 }
 
-void Connection::proxy_error(int status, std::string_view message, std::string_view headers) {
+void Connection::proxy_error(int status, std::string_view message, std::string_view headers,
+                             size_t next_request) {
     release_session();
     phase_ = Phase::Head;
-    keep_alive_ = false;
-    may_still_send_ = true;
-    body_pos_ = in_len_;
+    bool keep = next_request != kRequestUnread && want_keep_alive();
+    keep_alive_ = keep;
+    may_still_send_ = !keep;
+    body_pos_ = keep ? next_request : in_len_;
     reading_paused_ = false;
     std::string body = json_error_body(status, message);
     std::string fixed = "content-type: application/json\r\n";
     fixed += headers;
     respond(status, fixed, body, *route_rt_);
+    if (keep) update_events();
     flush();
+    if (keep && fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
 }
 
 void Connection::proxy_cut(int status, uint64_t body_bytes) {
@@ -700,6 +704,7 @@ void Connection::flush() {
     if (phase_ == Phase::Proxy) {
         // Only a write that had been blocked can have paused the session.
         if (was_blocked) {
+            server_.ctx().loop->cancel(timer_);  // its send_timeout: the session keeps the time
             update_events();
             session_->on_client_drained();
         }

@@ -56,8 +56,12 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     // The proxied response is complete; the next request starts at `next_request`.
     void proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
                     uint64_t upstream_micros);
-    // Answered with an error (JSON body, and `headers`: "name: value\r\n" lines), then closed.
-    void proxy_error(int status, std::string_view message, std::string_view headers = {});
+    // Answered with an error (JSON body, and `headers`: "name: value\r\n" lines). The connection
+    // is kept alive when the whole request was read (`next_request`: where the next starts),
+    // closed when part of it is unread (kRequestUnread).
+    static constexpr size_t kRequestUnread = static_cast<size_t>(-1);
+    void proxy_error(int status, std::string_view message, std::string_view headers = {},
+                     size_t next_request = kRequestUnread);
     // The exchange ended early (upstream cut the body) or a tunnel closed: deliver what is
     // buffered, log the request, then close.
     void proxy_cut(int status, uint64_t body_bytes);

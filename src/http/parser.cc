@@ -571,7 +571,9 @@ ChunkedDecoder::Status ChunkedDecoder::feed(std::string_view in, size_t& consume
             case State::TrailerLine:
             case State::TrailerLineLf:
             case State::TrailerLf:
-                if (++trailer_bytes_ > kMaxTrailerBytes)
+                // Counted once the byte is accepted, so that trailer_bytes() is always what
+                // was consumed of the section.
+                if (trailer_bytes_ >= kMaxTrailerBytes)
                     return error(431, "trailer section too large");
                 if (state_ == State::Trailer) {
                     // Start of a trailer line, or of the empty line that ends the body.
@@ -601,9 +603,11 @@ ChunkedDecoder::Status ChunkedDecoder::feed(std::string_view in, size_t& consume
                 } else {
                     if (c != '\n') return error(400, "bare CR in trailer");
                     state_ = State::Finished;
+                    ++trailer_bytes_;
                     consumed = i + 1;
                     return Status::Done;
                 }
+                ++trailer_bytes_;
                 ++i;
                 break;
             case State::Finished:

@@ -77,6 +77,10 @@ class ChunkedDecoder {
     Status feed(std::string_view in, size_t& consumed, std::string_view& data, ParseError& err);
 
     uint64_t body_size() const { return total_; }
+    // Bytes of the trailer section consumed so far (0 before the last chunk; after Done, the
+    // whole section including its final CRLF; after an Error, those before the bad byte).
+    // They are the last ones consumed.
+    size_t trailer_bytes() const { return trailer_bytes_; }
     void reset() { *this = ChunkedDecoder{}; }
     void set_max_body(uint64_t max) { max_body_ = max; }  // 0 = unlimited; beyond -> Error 413
 
@@ -114,6 +118,7 @@ struct Response {
     uint64_t content_length = 0;    // when body == ContentLength, else 0
     bool keep_alive = true;         // the upstream connection may be reused after this response
     bool upgrade = false;           // 101 with Upgrade (then keep_alive is false: no more HTTP)
+    bool untrusted_framing = false; // Connection named a framing header (then keep_alive is false)
     size_t head_length = 0;         // status line and headers including the final CRLFCRLF
 
     // Case-insensitive lookup of the first header with this name; empty view if absent.

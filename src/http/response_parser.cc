@@ -99,10 +99,11 @@ struct Facts {
     bool content_length = false;
     uint64_t content_length_value = 0;
     bool te = false;
-    bool te_last_chunked = false;
+    bool te_other = false;  // a coding other than chunked
     int te_chunked = 0;
     bool conn_close = false;
     bool conn_keep_alive = false;
+    bool conn_names_framing = false;  // Connection lists Content-Length or Transfer-Encoding
     bool upgrade = false;
 };
 
@@ -133,9 +134,10 @@ ParseResult on_content_length(std::string_view value, Facts& f, ParseError& err)
     return ParseResult::Complete;
 }
 
-// transfer-coding = token *( OWS ";" OWS transfer-parameter ). Codings other than chunked are
-// passed through (the body is then read until close), so their parameters are only required to
-// start with ';'. Several fields make one list, in order.
+// transfer-coding = token *( OWS ";" OWS transfer-parameter ). Several fields make one list, in
+// order. Only "chunked" alone is accepted in the end (see finish()): the proxy removes
+// Transfer-Encoding as hop-by-hop, so a body in another coding (gzip, ...) would reach the client
+// labelled as plain bytes; nginx refuses these too.
 ParseResult on_transfer_encoding(std::string_view value, Facts& f, ParseError& err) {
     f.te = true;
     bool any = false;
@@ -151,9 +153,8 @@ ParseResult on_transfer_encoding(std::string_view value, Facts& f, ParseError& e
         if (iequals(coding, "chunked")) {
             if (!params.empty()) return false;  // chunked has no parameters
             ++f.te_chunked;
-            f.te_last_chunked = true;
         } else {
-            f.te_last_chunked = false;
+            f.te_other = true;
         }
         return true;
     });
@@ -170,6 +171,8 @@ ParseResult on_connection(std::string_view value, Facts& f, ParseError& err) {
             f.conn_close = true;
         else if (iequals(el, "keep-alive"))
             f.conn_keep_alive = true;
+        else if (iequals(el, "content-length") || iequals(el, "transfer-encoding"))
+            f.conn_names_framing = true;
         return true;
     });
     if (!ok) return fail(err, "invalid Connection");
@@ -177,7 +180,9 @@ ParseResult on_connection(std::string_view value, Facts& f, ParseError& err) {
 }
 
 // `framing`: whether Content-Length and Transfer-Encoding decide the body. When they do not
-// (HEAD, 1xx, 204, 304) they are not looked at at all: the body is empty whatever they say.
+// (HEAD, 1xx, 204, 304) the body is empty whatever they say, and Transfer-Encoding is not looked
+// at; Content-Length is still checked (a HEAD or 304 answer's length is passed to the client,
+// which may believe it: conflicting or invalid values are an error there too).
 ParseResult on_header(const Header& h, bool framing, Facts& f, ParseError& err) {
     switch (h.name.size()) {
         case 7:
@@ -187,7 +192,7 @@ ParseResult on_header(const Header& h, bool framing, Facts& f, ParseError& err) 
             if (iequals(h.name, "connection")) return on_connection(h.value, f, err);
             break;
         case 14:
-            if (framing && iequals(h.name, "content-length"))
+            if (iequals(h.name, "content-length"))
                 return on_content_length(h.value, f, err);
             break;
         case 17:
@@ -259,8 +264,8 @@ ParseResult finish(const Facts& f, bool framing, Response& out, ParseError& err)
         // RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding has faulty framing.
         if (!http11) return fail(err, "Transfer-Encoding in HTTP/1.0");
         if (f.te_chunked > 1) return fail(err, "chunked applied twice");
-        // Chunked not last (or absent): the body runs until the upstream closes.
-        out.body = f.te_last_chunked ? ResponseBody::Chunked : ResponseBody::UntilClose;
+        if (f.te_other) return fail(err, "unsupported Transfer-Encoding");
+        out.body = ResponseBody::Chunked;
     } else if (f.content_length) {
         out.body = ResponseBody::ContentLength;
         out.content_length = f.content_length_value;
@@ -275,6 +280,13 @@ ParseResult finish(const Facts& f, bool framing, Response& out, ParseError& err)
     // After 101 the connection speaks another protocol; after a body read until close there is
     // no connection left.
     if (out.upgrade || out.body == ResponseBody::UntilClose) out.keep_alive = false;
+    // "Connection: content-length" asks the next hop to drop a framing header: a peer that does
+    // so misframes everything after this response. The proxy never drops it, but neither
+    // connection is trusted with another exchange after such a response.
+    if (f.conn_names_framing) {
+        out.untrusted_framing = true;
+        out.keep_alive = false;
+    }
     return ParseResult::Complete;
 }
 
@@ -306,6 +318,7 @@ ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits
     out.content_length = 0;
     out.keep_alive = true;
     out.upgrade = false;
+    out.untrusted_framing = false;
     out.head_length = 0;
 
     // No empty lines are skipped before the status line: after a response whose length we

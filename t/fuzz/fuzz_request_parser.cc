@@ -2,7 +2,10 @@
 //
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
 //           t/fuzz/fuzz_request_parser.cc src/http/parser.cc -o fuzz
-//   ./fuzz -max_total_time=120 CORPUS_COPY t/fuzz/corpus/request
+//   ./fuzz -max_len=16384 -max_total_time=120 CORPUS_COPY t/fuzz/corpus/request
+//
+// -max_len=16384: heads go up to the real limit (http.max_header_size, 16 KiB), not libFuzzer's
+// default 4 KiB. (make fuzz-run does this for every target: t/fuzz/run.)
 //
 // The whole input is parsed as a request head, once with the default limits and once with small
 // limits derived from the input, and the results are checked against invariants with

@@ -44,6 +44,15 @@ package Backend;
 #   /ws               WebSocket: 101 handshake, then every data frame is echoed back (unmasked,
 #                     same opcode), ping -> pong, close -> close; ?reject=1: 403 instead
 #   /stats            200, JSON of $b->stats
+# Hostile answers (issue 11 §1b):
+#   /info-flood       103 Early Hints heads without end (until the proxy stops reading or 30 s)
+#   /conn-framing     200 "hello" with Content-Length: 5 and "Connection: content-length"
+#                     (?h=NAME: another header named in Connection)
+#   /te/CODING        200 with "Transfer-Encoding: CODING" (e.g. gzip), body "raw", then close
+#   /ws-bad           a WebSocket request answered 101 with "Upgrade: ?u=VALUE" (default empty)
+#   /head-cl          200 with Content-Length: 5 and Content-Length: 6 (body "hello" unless HEAD)
+#   /evil-trailers    200 chunked body "hello" with the trailers Set-Cookie, X-Forwarded-For,
+#                     Content-Length and X-Ok
 # Every answer has "x-backend: NAME".
 #
 # Test-side helpers (exported): pattern(N), pattern_md5(N), md5_hex, dead_port, blackhole_port,
@@ -619,6 +628,49 @@ sub dispatch {
     }
     if ($p eq '/ws') {
         return $self->websocket($req);
+    }
+    if ($p eq '/info-flood') {
+        my $head = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n";
+        my $until = time + 30;
+        # Non-blocking, so that a proxy that stops reading ends the flood instead of hanging it.
+        my $fl = fcntl($self->{sock}, Fcntl::F_GETFL(), 0);
+        fcntl($self->{sock}, Fcntl::F_SETFL(), $fl | Fcntl::O_NONBLOCK());
+        my $ws = IO::Select->new($self->{sock});
+        my $buf = $head x 64;
+        while (time < $until) {
+            last unless $ws->can_write(1);
+            my $n = syswrite($self->{sock}, $buf);
+            last if !defined $n && $! != EAGAIN && $! != EINTR;
+        }
+        return 0;
+    }
+    if ($p eq '/conn-framing') {
+        my $h = $req->{q}{h} || 'content-length';
+        $self->write_all("HTTP/1.1 200 OK\r\nX-Backend: $name\r\nContent-Length: 5\r\nConnection: $h\r\n\r\nhello");
+        return 1;
+    }
+    if ($p =~ m{^/te/([\w,; =-]+)$}) {
+        $self->write_all("HTTP/1.1 200 OK\r\nX-Backend: $name\r\nTransfer-Encoding: $1\r\n\r\nraw");
+        return 0;
+    }
+    if ($p eq '/ws-bad') {
+        my $u = $req->{q}{u} // '';
+        $self->write_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: $u\r\nConnection: Upgrade\r\n\r\n");
+        sleep 0.5;
+        return 0;
+    }
+    if ($p eq '/head-cl') {
+        $self->write_all("HTTP/1.1 200 OK\r\nX-Backend: $name\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+                         . ($m eq 'HEAD' ? '' : 'hello'));
+        return 0;
+    }
+    if ($p eq '/evil-trailers') {
+        $self->read_body($req);
+        $self->write_all("HTTP/1.1 200 OK\r\nX-Backend: $name\r\nTransfer-Encoding: chunked\r\n"
+                         . "Trailer: Set-Cookie, X-Forwarded-For, Content-Length, X-Ok\r\n\r\n"
+                         . "5\r\nhello\r\n0\r\nSet-Cookie: sid=evil\r\nX-Forwarded-For: 6.6.6.6\r\n"
+                         . "Content-Length: 99\r\nX-Ok: 1\r\n\r\n");
+        return 1;
     }
 
     my $b = $self->read_body($req);

@@ -595,6 +595,35 @@ TEST(ParserChunked, ByteAtATimeMatchesOneShot) {
     }
 }
 
+TEST(ParserChunked, TrailerBytesAreTheTailOfWhatWasConsumed) {
+    // The proxy drops the trailer section by its size: it must be exactly the bytes after the
+    // last-chunk line, however the input is split.
+    std::string_view in = "3\r\nabc\r\n0;x=1\r\nX-A: 1\r\nSet-Cookie: s\r\n\r\nNEXT";
+    const size_t section = std::string_view("X-A: 1\r\nSet-Cookie: s\r\n\r\n").size();
+    for (size_t step = 1; step <= in.size(); ++step) {
+        ChunkedDecoder dec;
+        size_t done = 0;
+        ChunkedDecoder::Status st = ChunkedDecoder::Status::NeedMore;
+        while (st == ChunkedDecoder::Status::NeedMore && done < in.size()) {
+            size_t avail = std::min(in.size(), done + step);
+            size_t used = 0;
+            std::string_view data;
+            ParseError err;
+            st = dec.feed(in.substr(done, avail - done), used, data, err);
+            done += used;
+            const size_t trailer_start = in.find("X-A");
+            EXPECT_EQ(dec.trailer_bytes(), done > trailer_start ? done - trailer_start : 0) << "step " << step;
+            if (used == 0 && st == ChunkedDecoder::Status::NeedMore && avail == in.size()) break;
+        }
+        ASSERT_EQ(st, ChunkedDecoder::Status::Done) << "step " << step;
+        EXPECT_EQ(dec.trailer_bytes(), section);
+        EXPECT_EQ(in.substr(done), "NEXT");
+    }
+    // Without trailers, the section is the final CRLF alone.
+    Decoded d = decode("0\r\n\r\n");
+    EXPECT_EQ(d.status, ChunkedDecoder::Status::Done);
+}
+
 TEST(ParserChunked, NeedMoreUntilTheLastByte) {
     std::string_view in = "3\r\nabc\r\n0\r\nT: 1\r\n\r\n";
     for (size_t len = 0; len < in.size(); ++len) {

@@ -134,3 +134,60 @@ TEST(ProxyHeaders, ClientResponse) {
     EXPECT_NE(out.find("transfer-encoding: chunked\r\n"), std::string::npos);
     EXPECT_TRUE(out.ends_with("connection: keep-alive\r\n\r\n"));
 }
+
+TEST(ProxyHeaders, ConnectionCannotStripResponseLength) {
+    EXPECT_FALSE(is_hop_by_hop("Content-Length", "content-length"));
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: content-length\r\n\r\n";
+    Response resp;
+    ParseError err;
+    ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, resp, err), ParseResult::Complete);
+    EXPECT_TRUE(resp.untrusted_framing);
+    ClientResponseInput in;
+    in.keep_alive = false;
+    std::string out;
+    build_client_response(out, resp, in);
+    EXPECT_NE(out.find("Content-Length: 5\r\n"), std::string::npos) << out;
+}
+
+TEST(ProxyHeaders, HostAlwaysSent) {
+    std::string head = "GET / HTTP/1.0\r\n\r\n";
+    Request req;
+    parse(head, req);
+    UpstreamRequestInput in;
+    in.target = "/";
+    in.client_ip = "1.2.3.4";
+    in.default_host = "backend";
+    std::string out;
+    build_upstream_request(out, req, in);
+    EXPECT_EQ(out.rfind("GET / HTTP/1.1\r\nhost: backend\r\n", 0), 0u) << out;
+}
+
+TEST(ProxyHeaders, ForwardedForCombinedInOrder) {
+    std::string head =
+        "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX-A: 1\r\nx-forwarded-for: 10.0.0.2, 10.0.0.3\r\n"
+        "X-Forwarded-For:\r\n\r\n";
+    Request req;
+    parse(head, req);
+    UpstreamRequestInput in;
+    in.target = "/";
+    in.client_ip = "1.2.3.4";
+    std::string out;
+    build_upstream_request(out, req, in);
+    EXPECT_NE(out.find("x-forwarded-for: 10.0.0.1, 10.0.0.2, 10.0.0.3, 1.2.3.4\r\n"), std::string::npos) << out;
+    size_t first = out.find("x-forwarded-for");
+    EXPECT_EQ(out.find("x-forwarded-for", first + 1), std::string::npos) << out;  // one field
+}
+
+TEST(ProxyHeaders, InterimResponse) {
+    std::string head = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nX-Drop: 1\r\nConnection: x-hop\r\n"
+                       "X-Hop: 1\r\n\r\n";
+    Response resp;
+    ParseError err;
+    ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, resp, err), ParseResult::Complete);
+    gw::HeaderOps ops;
+    ops.set = {{"x-gw", "yes"}};
+    ops.remove = {"x-drop"};
+    std::string out;
+    build_interim_response(out, resp, &ops);
+    EXPECT_EQ(out, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nx-gw: yes\r\n\r\n");
+}

@@ -114,8 +114,10 @@ bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
         default: break;
     }
     if (name.size() > 6 && iequals(name.substr(0, 6), "proxy-")) return true;
-    if (!connection_value.empty())
+    if (!connection_value.empty()) {
+        if (name.size() == 14 && iequals(name, "content-length")) return false;  // framing stays
         return any_token(connection_value, [&](std::string_view t) { return iequals(t, name); });
+    }
     return false;
 }
 
@@ -126,15 +128,16 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     out += " HTTP/1.1\r\n";
     // Host comes from the parsed request (which prefers an absolute-form target's authority),
     // never from the raw header, so the upstream sees the host the route was chosen by.
-    if (!in_ops(in.ops, "host") && !req.host.empty()) append_header(out, "host", req.host);
+    // HTTP/1.1 requires a Host: an HTTP/1.0 request without one gets the upstream's name.
+    if (!in_ops(in.ops, "host")) append_header(out, "host", req.host.empty() ? in.default_host : req.host);
     std::string_view connection = req.header("connection");
-    std::string_view xff;
+    size_t xff_count = 0;
     for (size_t i = 0; i < req.header_count; ++i) {
         const Header& h = req.headers[i];
         if (h.name.size() == 4 && iequals(h.name, "host")) continue;
         if (is_hop_by_hop(h.name, connection)) continue;
         if (h.name.size() == 15 && iequals(h.name, "x-forwarded-for")) {
-            xff = h.value;  // appended to below
+            ++xff_count;  // combined below
             continue;
         }
         if ((h.name.size() == 17 && iequals(h.name, "x-forwarded-proto")) ||
@@ -148,8 +151,13 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     }
     if (!in_ops(in.ops, "x-forwarded-for")) {
         out += "x-forwarded-for: ";
-        if (!xff.empty()) {
-            out += xff;
+        // Several X-Forwarded-For fields are one list, in order (RFC 9110 §5.3).
+        for (size_t i = 0; xff_count > 0 && i < req.header_count; ++i) {
+            const Header& h = req.headers[i];
+            if (h.name.size() != 15 || !iequals(h.name, "x-forwarded-for")) continue;
+            --xff_count;
+            if (h.value.empty()) continue;
+            out += h.value;
             out += ", ";
         }
         out += in.client_ip;
@@ -203,6 +211,22 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
     }
     if (in.chunked) out += "transfer-encoding: chunked\r\n";
     out += in.keep_alive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
+}
+
+void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops) {
+    out += "HTTP/1.1 ";
+    append_number(out, static_cast<uint64_t>(resp.status));
+    out += ' ';
+    out += resp.reason;
+    out += "\r\n";
+    std::string_view connection = resp.header("connection");
+    for (size_t i = 0; i < resp.header_count; ++i) {
+        const Header& h = resp.headers[i];
+        if (is_hop_by_hop(h.name, connection) || in_ops(ops, h.name)) continue;
+        append_header(out, h.name, h.value);
+    }
+    append_set_ops(out, ops);
+    out += "\r\n";
 }
 
 }  // namespace gw::http::proxy

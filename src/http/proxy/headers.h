@@ -28,6 +28,8 @@ bool valid_traceparent(std::string_view value);
 // Everything about a request that the upstream request head needs beyond the parsed request.
 struct UpstreamRequestInput {
     std::string_view target;        // path (rewritten/stripped) + "?query" if any
+    std::string_view default_host;  // Host to send when the request has none (HTTP/1.0):
+                                    // the upstream's name, as nginx's $proxy_host
     std::string_view client_ip;
     std::string_view request_id;    // the id to send (the client's, or generated)
     std::string_view traceparent;   // the value to send (the client's if valid, or generated)
@@ -57,8 +59,14 @@ struct ClientResponseInput {
 // Appends the response head for the client to `out`.
 void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in);
 
+// Appends an interim (1xx other than 101) head for the client to `out`: hop-by-hop headers
+// removed and the route's response header changes applied, as on the final response.
+void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops);
+
 // True for headers a proxy never forwards (Connection, Keep-Alive, TE, Trailer,
-// Transfer-Encoding, Upgrade, Proxy-*), given the Connection header's own list.
+// Transfer-Encoding, Upgrade, Proxy-*), given the Connection header's own list. A framing
+// header (Content-Length) named in Connection is not hop-by-hop: dropping it would leave the
+// message without its length.
 bool is_hop_by_hop(std::string_view name, std::string_view connection_value);
 
 bool iequals(std::string_view a, std::string_view b);

@@ -24,9 +24,25 @@ constexpr size_t kClientHighWater = 64 * 1024;   // client output buffered befor
 constexpr size_t kMinFreeInput = 8 * 1024;       // compact the client input below this much room
 constexpr event::Millis kDownFor = 10000;        // passive: skip a failing server this long
 constexpr size_t kMaxRequestId = 128;
+// Interim (1xx) responses allowed before the final one, by count and by bytes of their heads.
+// The byte bound is below kClientHighWater, so they can never pile up in the client's output
+// beyond what back-pressure allows for a body; beyond either bound the answer is a 502.
+constexpr uint32_t kMaxInterimResponses = 16;
+constexpr size_t kMaxInterimBytes = 16 * 1024;
 
 bool is_idempotent(std::string_view m) {
     return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
+}
+
+// The Host sent for a request that has none (HTTP/1.0): the upstream's name if it is a valid
+// host name, as nginx's $proxy_host, else "localhost".
+std::string_view default_host(std::string_view upstream_name) {
+    if (upstream_name.empty() || upstream_name.size() > 255) return "localhost";
+    for (char c : upstream_name)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.' || c == '_'))
+            return "localhost";
+    return upstream_name;
 }
 
 bool sane_request_id(std::string_view v) {
@@ -108,6 +124,8 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
     sent_at_ = {};
     continue_sent_ = false;
     paused_ = false;
+    interim_count_ = 0;
+    interim_bytes_ = 0;
     up_ = nullptr;
     server_ = nullptr;
 
@@ -156,6 +174,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
 
     UpstreamRequestInput in;
     in.target = target_;
+    if (req.host.empty()) in.default_host = default_host(proxy_.upstream(upstream_).config->name);
     in.client_ip = conn_->peer_;
     in.request_id = {request_id_, request_id_len_};
     in.traceparent = {traceparent_, sizeof traceparent_};
@@ -225,12 +244,34 @@ bool Session::validate_body() {
             return false;
         }
         if (st == ChunkedDecoder::Status::Done) {
+            drop_request_trailers();
             body_complete_ = true;
             break;
         }
         if (consumed == 0) break;
     }
     return true;
+}
+
+// Request trailers are never forwarded: they could carry what the gateway owns or removed from
+// the head (X-Forwarded-For, X-Request-Id, Content-Length, hop-by-hop fields) past every check.
+// The decoder has just consumed the trailer section, which ends at valid_end_ with its final
+// CRLF; cut the fields out of the input buffer so that the body ends with "0\r\n\r\n". (Bytes
+// of the section were never sent: send_end() stops at its start.)
+void Session::drop_request_trailers() {
+    size_t fields = chunked_.trailer_bytes() - 2;
+    if (fields == 0) return;
+    char* in = conn_->in_.get();
+    size_t from = valid_end_ - 2;  // the final CRLF, kept
+    memmove(in + from - fields, in + from, conn_->in_len_ - from);
+    conn_->in_len_ -= fields;
+    valid_end_ -= fields;
+}
+
+// End of the body bytes that may be sent: the validated ones, short of a trailer section still
+// being read (dropped once complete).
+size_t Session::send_end() const {
+    return body_complete_ || conn_->req_->body != BodyKind::Chunked ? valid_end_ : valid_end_ - chunked_.trailer_bytes();
 }
 
 // Drops body bytes already sent upstream to make room for more. From now on the request
@@ -382,7 +423,8 @@ void Session::send() {
         struct iovec iov[2];
         int cnt = 0;
         if (head_sent_ < head_.size()) iov[cnt++] = {head_.data() + head_sent_, head_.size() - head_sent_};
-        if (sent_end_ < valid_end_) iov[cnt++] = {conn_->in_.get() + sent_end_, valid_end_ - sent_end_};
+        const size_t end = send_end();
+        if (sent_end_ < end) iov[cnt++] = {conn_->in_.get() + sent_end_, end - sent_end_};
         if (cnt == 0) {
             up_->watch_write(false);
             break;
@@ -507,9 +549,23 @@ void Session::handle_head() {
             return;
         }
         if (resp_.status >= 100 && resp_.status < 200 && resp_.status != 101) {
-            // Informational: pass it on to clients that understand it, then read on.
-            if (req.version_minor >= 1) conn_->out_.append(up_->in.data(), resp_.head_length);
-            up_->in.consume(resp_.head_length);
+            // Informational: pass it on to clients that understand it, then read on. Bounded
+            // (a backend sending them endlessly would otherwise fill the worker's memory).
+            interim_bytes_ += resp_.head_length;
+            if (++interim_count_ > kMaxInterimResponses || interim_bytes_ > kMaxInterimBytes) {
+                fail(ErrorKind::InvalidResponse, 502, "upstream sent too many interim responses", 0);
+                return;
+            }
+            if (req.version_minor >= 1) {
+                std::string& out = conn_->out_;
+                build_interim_response(out, resp_, &proxy_.config().routes[route_].response_headers);
+                up_->in.consume(resp_.head_length);
+                uint32_t e = epoch_;
+                conn_->flush();
+                if (e != epoch_ || !conn_->is_open()) return;
+            } else {
+                up_->in.consume(resp_.head_length);
+            }
             continue;
         }
         break;
@@ -518,6 +574,11 @@ void Session::handle_head() {
     if (resp_.status == 101) {
         if (!upgrade_ || !resp_.upgrade) {
             fail(ErrorKind::InvalidResponse, 502, "upstream switched protocols unasked", 0);
+            return;
+        }
+        // Only WebSocket is asked for (see start()): a switch to anything else is not ours.
+        if (!iequals(resp_.header("upgrade"), "websocket")) {
+            fail(ErrorKind::InvalidResponse, 502, "upstream switched to a protocol not asked for", 0);
             return;
         }
         breaker_outcome(false);
@@ -555,6 +616,12 @@ void Session::handle_head() {
     client_keep_alive_ = conn_->want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
                          !dechunk_ && !(http10 && resp_.body != ResponseBody::ContentLength &&
                                         resp_.body != ResponseBody::None);
+    if (resp_.untrusted_framing) {
+        // Connection named a framing header: forward this response, then close the client
+        // connection, since whatever the upstream sends next may be framed differently.
+        log_error("upstream listed a framing header in Connection; closing the client connection after the response", 0);
+        client_keep_alive_ = false;
+    }
     ClientResponseInput in;
     in.client_http10 = http10;
     in.chunked = resp_.body == ResponseBody::Chunked && !dechunk_;
@@ -568,6 +635,7 @@ void Session::handle_head() {
     response_started_ = true;
     resp_left_ = resp_.content_length;
     resp_chunked_.reset();
+    resp_trailer_bytes_ = 0;
     state_ = State::Body;
     paused_ = false;
     arm(rc.timeout.read);
@@ -606,10 +674,17 @@ void Session::pump_body() {
                 std::string_view data;
                 ParseError err;
                 auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
-                if (dechunk_)
+                if (dechunk_) {
                     out.append(data);
-                else
-                    out.append(up_->in.data(), consumed);
+                } else {
+                    // Trailer fields are dropped, as on requests (no Set-Cookie or framing field
+                    // arrives after the head's checks): the consumed bytes end with the ones of
+                    // the trailer section seen in this call, and the section becomes one CRLF.
+                    size_t trailer = std::min(consumed, resp_chunked_.trailer_bytes() - resp_trailer_bytes_);
+                    resp_trailer_bytes_ = resp_chunked_.trailer_bytes();
+                    out.append(up_->in.data(), consumed - trailer);
+                    if (st == ChunkedDecoder::Status::Done) out += "\r\n";
+                }
                 body_bytes_ += data.size();
                 up_->in.consume(consumed);
                 if (st == ChunkedDecoder::Status::Error) {
@@ -631,8 +706,11 @@ void Session::pump_body() {
     if (conn_->pending_output() >= kClientHighWater) {
         conn_->flush();
         if (e != epoch_) return;
-        // Back-pressure: stop reading the upstream until the client has taken this.
+        // Back-pressure: stop reading the upstream until the client has taken this. The wait
+        // is the client's, not the upstream's: the upstream read timer stops (the client's
+        // send_timeout bounds the stall) and runs again when reading resumes.
         paused_ = conn_->pending_output() >= kClientHighWater;
+        if (paused_) proxy_.loop().cancel(timer_);
     }
 }
 
@@ -640,6 +718,7 @@ void Session::on_client_drained() {
     uint32_t e = epoch_;
     if (state_ == State::Body && paused_) {
         paused_ = false;
+        arm(proxy_.config().routes[route_].timeout.read);
         pump_body();
         if (e != epoch_ || !up_ || paused_) return;
         read_upstream();  // edge-triggered: data that arrived meanwhile gives no new event
@@ -842,7 +921,9 @@ void Session::respond_error(int status, const char* message, std::string_view he
     drop_upstream();
     state_ = State::Idle;
     epoch_++;
-    conn_->proxy_error(status, message, headers);
+    // The gateway's own answer keeps the client connection when the whole request has been
+    // read (as nginx does): the next one starts after its body.
+    conn_->proxy_error(status, message, headers, body_complete_ ? valid_end_ : Connection::kRequestUnread);
 }
 
 void Session::on_timeout() {
@@ -851,7 +932,7 @@ void Session::on_timeout() {
             fail(ErrorKind::ConnectTimeout, 504, "upstream connect timed out", 0);
             break;
         case State::Sending:
-            if (!body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size()) {
+            if (!body_complete_ && sent_end_ == send_end() && head_sent_ == head_.size()) {
                 // It is the client that stopped sending its body.
                 LOG_INFO("client %s timed out sending a request body", conn_->peer_);
                 respond_error(408, "request timeout");

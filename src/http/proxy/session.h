@@ -75,6 +75,8 @@ class Session {
     void arm(event::Millis ms);
     void on_timeout();
     bool validate_body();
+    void drop_request_trailers();
+    size_t send_end() const;
     void make_room();
     void log_error(const char* what, int err);
     uint64_t upstream_micros() const;
@@ -123,6 +125,9 @@ class Session {
     bool got_bytes_ = false;     // any response byte arrived in this attempt
     bool response_started_ = false;  // bytes of the final response went to the client
     bool paused_ = false;        // upstream reads paused: the client's output is full
+    uint32_t interim_count_ = 0; // 1xx responses received for this request
+    size_t interim_bytes_ = 0;   // ...and the bytes of their heads
+    size_t resp_trailer_bytes_ = 0;  // of the response's trailer section, seen so far (dropped)
     Response resp_;
     ChunkedDecoder resp_chunked_;
     uint64_t resp_left_ = 0;
