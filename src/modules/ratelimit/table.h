@@ -3,7 +3,7 @@
 // side by side during a reload, and across a binary upgrade, which inherits the zone).
 //
 // The table is an array of fixed-size slots. A key (a policy and the request's key, hashed to 128
-// bits by SipHash-2-4 under a secret of the zone) lives in one of kProbeWindow consecutive slots
+// bits by SipHash-1-3 under a secret of the zone) lives in one of kProbeWindow consecutive slots
 // starting at a position given by its hash. Each slot has three 64-bit words that matter:
 //
 //   key    hi56 << 8 | epoch        hi56 == 0: the slot is free
