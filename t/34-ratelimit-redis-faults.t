@@ -98,7 +98,8 @@ is(decisions('strict', 'allowed'), 1, '... as a global decision');
     is("@st", '200 200 200 200 200 200', 'redis 200 ms away, timeout 50 ms: all six decided locally');
     is(decisions('late', 'fallback_allowed'), 6, '... as fallback decisions');
     ok(wait_until(sub { $redis->calls('evalsha') > $evalsha }, 5), 'the calls reached redis, late');
-    # The delayed bytes are all delivered within 200 ms of the last: one more round to be sure.
+    # The six were sent within a few ms of each other, so their calls arrive together; a margin
+    # for the stragglers (a call arriving later could only hide a count, not fake one).
     sleep 0.3;
     is($redis->command('EXISTS', 'gw:rl:late:tb/d:lena'), 0, 'redis counted none of them (the key does not exist)');
 }
@@ -114,7 +115,7 @@ is(decisions('strict', 'allowed'), 1, '... as a global decision');
     my $conns0 = $proxy->connections;
     my (@lat, @trace);
     my ($samples, $zero, $flaps) = (0, 0, 0);
-    my $end = time + 2.5;
+    my $end = time + 3;
     # A new connection per request: the kernel spreads them over both workers.
     for (my $i = 0; time < $end; $i++) {
         my $t0 = time;
@@ -128,8 +129,10 @@ is(decisions('strict', 'allowed'), 1, '... as a global decision');
         $flaps++ if $zero && $up;
     }
     my $slow = grep { $_ >= 0.045 } @lat;
-    ok(@lat > 100, scalar(@lat) . ' requests in 2.5 s against a redis 200 ms away');
-    ok($slow <= 4, "$slow of them waited for the 50 ms timeout (the first of each worker)");
+    ok(@lat > 100, scalar(@lat) . ' requests in 3 s against a redis 200 ms away');
+    # The first request of each worker waits for the timeout; a little margin for a busy machine
+    # (a Redis taken back at each reconnection made about 11 wait here).
+    ok($slow <= 6, "$slow of them waited for the 50 ms timeout (the first of each worker)");
     ok($zero, 'gateway_redis_up fell to 0');
     is($flaps, 0, "... and stayed there ($samples samples): no flapping") or diag("@trace");
     ok($proxy->connections > $conns0, 'the workers kept probing in the background (' . ($proxy->connections - $conns0) . ' connections)');
