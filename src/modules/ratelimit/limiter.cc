@@ -494,7 +494,17 @@ void Limiter::on_redis_reply(Check& c, redis::Result result, const redisReply* r
         // A timeout or a lost connection marks the client down (the state change is logged);
         // an error reply leaves it up, and is logged here, now and then. A call that reached
         // Redis past its deadline counted nothing there: decided here, as a timeout is.
-        if (result == redis::Result::Ok && !global::is_late(reply) && (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval)) {
+        if (result == redis::Result::Ok && global::is_late(reply)) {
+            // Answered in time, yet past the deadline on Redis's clock: a clock was set since the
+            // connection read Redis's. Read it again; meanwhile such calls count nothing there.
+            redis_->refresh_clock();
+            if (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval) {
+                last_error_log_ = loop_->now();
+                LOG_WARN("redis %s ran a rate limit call past its deadline although it answered in time (a clock "
+                         "was set?): decided locally; reading redis's clock again",
+                         redis_address_.c_str());
+            }
+        } else if (result == redis::Result::Ok && (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval)) {
             last_error_log_ = loop_->now();
             std::string what = reply && reply->type == REDIS_REPLY_ERROR && reply->str ? std::string(reply->str, reply->len)
                                                                                         : "an unexpected reply";

@@ -31,6 +31,30 @@ int64_t monotonic_ms() {
 
 }  // namespace
 
+// TIME's answer was read somewhere between the moment it was sent and now: the offset it gives is
+// the smallest the reply allows, so deadlines computed with it are early, never late.
+void Client::set_clock(const redisReply* reply) {
+    int64_t now = realtime_us();
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    int64_t redis_us = strtoll(reply->element[0]->str, nullptr, 10) * 1000000 + strtoll(reply->element[1]->str, nullptr, 10);
+    clock_offset_us_ = redis_us - now;
+    clock_known_ = true;
+}
+
+void Client::ClockReader::on_redis_reply(Result result, const redisReply* reply) {
+    pending = false;
+    if (result == Result::Ok) client->set_clock(reply);
+}
+
+void Client::refresh_clock() {
+    if (clock_reader_.pending) return;
+    clock_reader_.client = this;
+    std::string_view time[] = {"TIME"};
+    clock_reader_.pending = submit(time, &clock_reader_) != nullptr;
+}
+
 int64_t Client::deadline_us() const {
     if (!clock_known_) return 0;
     // The command's timer fires at loop now + timeout, on the loop's cached clock, which may be
@@ -93,7 +117,6 @@ struct Client::Conn final : event::IoHandler {
     bool registered = false;
     bool ready = false;
     int probe_pending = 0;  // replies still awaited of the commands sent on connecting
-    int64_t probe_sent_us = 0;
     event::Millis backoff;
     event::Timer connect_timer, probe_timer, retry_timer, drop_timer, stable_timer;
 
@@ -176,7 +199,6 @@ struct Client::Conn final : event::IoHandler {
         }
         client.connects_++;
         c->probe_pending = static_cast<int>(client.scripts_.size()) + 1;
-        c->probe_sent_us = realtime_us();
         client.loop_.arm(c->probe_timer, client.options_.command_timeout);
         for (const Script* s : client.scripts_) {
             const char* argv[] = {"SCRIPT", "LOAD", s->body.data()};
@@ -205,15 +227,7 @@ struct Client::Conn final : event::IoHandler {
         Conn* c = static_cast<Conn*>(privdata);
         auto* reply = static_cast<redisReply*>(r);
         if (!reply) return;
-        int64_t now = realtime_us();
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_STRING &&
-            reply->element[1]->type == REDIS_REPLY_STRING) {
-            int64_t redis_us = strtoll(reply->element[0]->str, nullptr, 10) * 1000000 +
-                               strtoll(reply->element[1]->str, nullptr, 10);
-            // The smallest offset the reply allows: deadlines computed with it are early, never late.
-            c->client.clock_offset_us_ = redis_us - now;
-            c->client.clock_known_ = true;
-        }
+        c->client.set_clock(reply);
         c->probe_answered();
     }
 

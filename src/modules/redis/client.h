@@ -100,6 +100,10 @@ class Client {
     // round trip); 0 before any. A script given it can refuse to act on a command that came too
     // late to be waited for.
     int64_t deadline_us() const;
+    // Reads Redis's clock again (TIME, with the command timeout), for deadline_us(): when a
+    // script says a call came past its deadline although it was answered in time, one of the
+    // clocks has been set since the connection read it.
+    void refresh_clock();
 
     // Counters, for metrics and tests.
     uint64_t connects() const { return connects_; }
@@ -119,6 +123,13 @@ class Client {
     void complete(Pending* p, redisReply* reply);
     void on_timeout(Pending* p);
     void connection_ready(Conn& c, bool ready);
+    void set_clock(const redisReply* reply);
+
+    struct ClockReader final : Waiter {
+        Client* client = nullptr;
+        bool pending = false;
+        void on_redis_reply(Result result, const redisReply* reply) override;
+    };
     static void reply_callback(redisAsyncContext* ac, void* reply, void* privdata);
 
     event::Loop& loop_;
@@ -133,6 +144,7 @@ class Client {
     uint64_t timeouts_ = 0;
     int64_t clock_offset_us_ = 0;  // Redis's clock minus ours (CLOCK_REALTIME)
     bool clock_known_ = false;
+    ClockReader clock_reader_;
     std::string last_error_;
     bool stopping_ = false;
 };
