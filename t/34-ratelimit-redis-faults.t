@@ -5,6 +5,8 @@
 #   c. a link that passes handshakes but drops data (the probe on connect has the timeout too),
 #      then heals: every worker decides with Redis again within its back-off, not 23 s;
 #   d. `fallback: deny`: 503 while Redis is away, 200 again once it is back;
+#   e. deadlines that came out early (TIME answered late on connecting) are noticed and the
+#      clock read again, without counting Redis as away;
 #   b. requests decided locally after a timeout are not counted in Redis when the late call
 #      arrives there (the key is read in redis-server directly);
 #   a. with 200 ms of delay, once a worker has seen a timeout no request waits for Redis:
@@ -83,6 +85,27 @@ is(decisions('strict', 'allowed'), 1, '... as a global decision');
     my $took = time - $healed;
     ok($took < 3, sprintf('... %.2f s after the path healed (within the back-off)', $took));
     is($t->get('/strict', { 'X-User' => 'sam' })->{status}, 200, 'fallback: deny: 200 again');
+}
+
+# --- e. deadlines that came out early (the TIME read on connecting was answered slowly) ---------
+
+{
+    # Replies 200 ms late: the next call times out and the workers reconnect; their first
+    # commands are answered 35 ms late, in time, so the offset they read errs by 35 ms.
+    $proxy->mode('delay_down', 200);
+    ok(wait_until(sub { $t->get('/g', { 'X-User' => 'x' }); redis_up() == 0 }, 5), 'replies 200 ms late: both workers down');
+    $proxy->mode('delay_down', 35);
+    ok(wait_until(sub { redis_up() == 2 }, 10), 'replies 35 ms late: both workers back (in time)');
+    # Now requests are 25 ms late and replies prompt: a call runs 25 ms after it was sent, past
+    # a deadline 15 ms away, and its answer comes back in time.
+    $proxy->mode('delay_up', 25);
+    my $allowed = decisions('g', 'allowed');
+    ok(wait_until(sub { $t->get('/g', { 'X-User' => 'y' }); decisions('g', 'allowed') > $allowed }, 5),
+       'refused as late at first, then decided by redis again: the clock was read again');
+    like($t->error_log, qr/\[warn\].*ran a rate limit call past its deadline although it answered in time/,
+         'the early deadline is logged');
+    is(redis_up(), 2, 'and redis never counted as away for it');
+    $proxy->mode('pass');
 }
 
 # --- b. a late call counts nothing in Redis -------------------------------------------------------

@@ -7,6 +7,8 @@ package FaultProxy;
 #   my $proxy = FaultProxy->new(to => $redis->port)->start;
 #   $proxy->port;                 # where the gateway connects
 #   $proxy->mode('delay', 200);   # every byte, both ways, forwarded 200 ms after it came
+#   $proxy->mode('delay_up', 20); # only the bytes to the server (requests) are delayed
+#   $proxy->mode('delay_down', 20);  # only the bytes to the client (replies)
 #   $proxy->mode('blackhole');    # connections are accepted and made upstream (the handshakes
 #                                 # pass), every byte is dropped, both ways
 #   $proxy->mode('pass');         # forwarded at once
@@ -69,7 +71,7 @@ sub _ask {
 
 sub mode {
     my ($self, $mode, $delay_ms) = @_;
-    die "FaultProxy: unknown mode $mode\n" unless $mode =~ /^(pass|delay|blackhole)$/;
+    die "FaultProxy: unknown mode $mode\n" unless $mode =~ /^(pass|delay|delay_up|delay_down|blackhole)$/;
     return $self->_ask(join ' ', $mode, $delay_ms // 0);
 }
 
@@ -96,6 +98,7 @@ sub _serve {
     my %queue;  # fileno of the destination -> [[due, bytes], ...]
     my %sock;   # fileno -> socket
     my %eof;    # fileno of the destination -> its source has closed
+    my %client; # fileno -> 1 for the accepted (client) side
     my $ctl_buf = '';
 
     my $close_pair = sub {
@@ -105,7 +108,7 @@ sub _serve {
             my $f = fileno $x;
             next unless defined $f;
             $sel->remove($x);
-            delete @{$_}{$f} for \%peer, \%queue, \%sock, \%eof;
+            delete @{$_}{$f} for \%peer, \%queue, \%sock, \%eof, \%client;
             close $x;
         }
     };
@@ -159,6 +162,7 @@ sub _serve {
                         next;
                     }
                     $accepted++;
+                    $client{ fileno $c } = 1;
                     for ([$c, $u], [$u, $c]) {
                         my ($a, $b) = @$_;
                         binmode $a;
@@ -183,7 +187,9 @@ sub _serve {
                 next;
             }
             next if $mode eq 'blackhole';
-            push @{ $queue{ fileno $dst } }, [$mode eq 'delay' ? time + $delay : 0, $buf];
+            my $up = $client{$f};  # from the client, to the server
+            my $delayed = $mode eq 'delay' || ($mode eq 'delay_up' && $up) || ($mode eq 'delay_down' && !$up);
+            push @{ $queue{ fileno $dst } }, [$delayed ? time + $delay : 0, $buf];
         }
     }
 }
