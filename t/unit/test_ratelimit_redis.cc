@@ -465,9 +465,12 @@ TEST_F(GlobalLimiterTest, FallbackDenyAnswers503WhileRedisIsAway) {
          "  g: {key: header:x-user, rate: 6/h, scope: global, fallback: deny}\n"
          "  s: {key: header:x-user, rate: 6/h, scope: global}\n"
          "  l: {key: ip, rate: 100/h}\n"
+         "  dd: {key: header:x-user, rate: 6/h, scope: global, fallback: deny, dry_run: true}\n"
+         "  s2: {key: header:x-user, rate: 6/h, scope: global}\n"
          "routes:\n"
          "  - {name: deny, return: {}, rate_limit: [l, s, g]}\n"
-         "  - {name: local, return: {}, rate_limit: l}\n");
+         "  - {name: local, return: {}, rate_limit: l}\n"
+         "  - {name: dry, return: {}, rate_limit: [dd, s2]}\n");
     Outcome o = check(0, "fay");
     EXPECT_TRUE(o.waited && !o.v.rejected) << "decided by redis while it is there";
     server_->stop();
@@ -483,6 +486,12 @@ TEST_F(GlobalLimiterTest, FallbackDenyAnswers503WhileRedisIsAway) {
     EXPECT_EQ(decisions("g", "fallback_rejected"), 3u);
     EXPECT_EQ(decisions("s", "fallback_allowed"), 0u) << "a denied request counts in no other policy";
     EXPECT_EQ(check(1, "fay").v.remaining, 100u - 1 - 1) << "nor in the local one: only the first request counted";
+    // A dry run of fallback: deny only says what it would have done.
+    o = check(2, "gus");
+    EXPECT_FALSE(o.v.rejected);
+    EXPECT_EQ(o.v.limit, 3u) << "s2's share (nodes: 2) decided it";
+    EXPECT_EQ(decisions("dd", "fallback_dry_run_rejected"), 1u);
+    EXPECT_EQ(decisions("s2", "fallback_allowed"), 1u);
 }
 
 TEST_F(GlobalLimiterTest, CancelledCheckIsNotCalledBackAndGivesTheLocalCountBack) {

@@ -411,10 +411,19 @@ bool Limiter::decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, 
         ev[i].denied = true;
         denied |= !ev[i].policy->config->dry_run;
     }
-    // The denying ones last, so that the table sees the others side by side.
-    std::stable_partition(ev + local, ev + n, [](const Eval& e) { return !e.denied; });
-    while (shared < n && !ev[shared].denied) ++shared;
-    if (!denied && count_in_table(ev + local, shared - local, now_ns, evicted)) return true;
+    if (denied) {
+        refund(ev, local);
+        return false;
+    }
+    // Only dry-run policies deny: the others go to the table, side by side, the denying ones
+    // after them (a few elements, moved by hand: std::stable_partition may allocate).
+    for (size_t i = local; i < n; ++i) {
+        if (ev[i].denied) continue;
+        Eval e = ev[i];
+        for (size_t j = i; j > shared; --j) ev[j] = ev[j - 1];
+        ev[shared++] = e;
+    }
+    if (count_in_table(ev + local, shared - local, now_ns, evicted)) return true;
     refund(ev, local);
     return false;
 }
