@@ -280,3 +280,40 @@ TEST_F(RedisClientTest, DeadlineIsOnRedisClock) {
     EXPECT_GT(ahead, 100000 - 50000) << "the 100 ms timeout, less the probe's round trip at most";
     EXPECT_LE(ahead, 100000);
 }
+
+// A Redis that answers the first commands of a new connection and then times out again is not
+// retried at the shortest interval each time: the back-off starts afresh only after the client
+// has stayed up for max_backoff.
+TEST_F(RedisClientTest, BackOffStartsAfreshOnlyAfterStayingUp) {
+    Options o = options();
+    o.min_backoff = 100;
+    o.max_backoff = 800;
+    Client c(loop_, o);
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    Collect w;
+    auto ping = args({"PING"});
+    // Times out; `stalled_ms` later, the first reconnection attempt.
+    auto time_out_then_reconnect = [&]() -> gw::event::Millis {
+        server_->pause();
+        size_t n = w.results.size();
+        EXPECT_NE(c.submit(ping, &w), nullptr);
+        EXPECT_TRUE(run_until(loop_, [&] { return w.results.size() == n + 1; }, 2000));
+        EXPECT_FALSE(c.up());
+        gw::event::Millis t0 = loop_.update_time();
+        uint64_t connects = c.connects();
+        EXPECT_TRUE(run_until(loop_, [&] { return c.connects() > connects; }, 3000));  // the kernel accepts
+        gw::event::Millis took = loop_.update_time() - t0;
+        server_->resume();
+        EXPECT_TRUE(run_until(loop_, [&] { return c.up(); }, 3000));
+        return took;
+    };
+    gw::event::Millis first = time_out_then_reconnect();
+    gw::event::Millis second = time_out_then_reconnect();  // up only briefly in between
+    EXPECT_GE(first, 90);
+    EXPECT_LT(first, 190) << "the shortest back-off";
+    EXPECT_GE(second, 190) << "doubled: the reconnection in between did not reset it";
+    run_until(loop_, [] { return false; }, 900);  // up for longer than max_backoff
+    gw::event::Millis third = time_out_then_reconnect();
+    EXPECT_LT(third, 190) << "afresh after staying up";
+}
