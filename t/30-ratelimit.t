@@ -57,6 +57,7 @@ rate_limits:
   tenant:  {key: header:x-tenant, rate: 2/d, algorithm: fixed_window}
   custom:  {key: ip, rate: 1/d, status: 503, headers: false}
   dry:     {key: ip, rate: 2/d, dry_run: true}
+  drytok:  {key: ip+header:x-api-token, rate: 1/d, dry_run: true}
   keep:    {key: global, rate: 100/d}
   minute:  {key: global, rate: 100/m, burst: 100, algorithm: token_bucket}
 routes:
@@ -68,6 +69,7 @@ routes:
   - {name: hier, match: {path_prefix: /hier/}, upstream: app, strip_prefix: /hier, rate_limit: [tenant, user]}
   - {name: custom, match: {path: /custom}, return: {body: "custom\n"}, rate_limit: custom}
   - {name: dry, match: {path: /dry}, return: {body: "dry\n"}, rate_limit: dry}
+  - {name: drytok, match: {path: /drytok}, return: {body: "dry\n"}, rate_limit: drytok}
   - {name: keep, match: {path: /keep}, return: {body: "keep\n"}, rate_limit: keep}
   - {name: free, match: {path: /free}, return: {body: "free\n"}}
   - {name: minute, match: {path: /minute}, return: {body: "minute\n"}, rate_limit: minute}
@@ -207,6 +209,12 @@ $r = get('/dry');
 ok(!defined $r->{headers}{'ratelimit-limit'}, 'dry_run: no headers');
 ok(wait_until(sub { $t->error_log =~ /\[info\].*rate limit dry run: route "dry" policy "dry" key "127\.0\.0\.1": would be rejected/ }, 5),
    'dry_run: the would-be rejection is logged at info with route, policy and key');
+# A key taken from a header may be a credential: the log shows a short hash of it instead.
+is(join(' ', map { get('/drytok', 'X-Api-Token' => 's3cr3t-token-value')->{status} } 1 .. 2), '200 200',
+   'dry_run with a header key: nothing rejected');
+ok(wait_until(sub { $t->error_log =~ /rate limit dry run: route "drytok" policy "drytok" key "127\.0\.0\.1\+#[0-9a-f]{8}": would be rejected/ }, 5),
+   'dry_run: the header part of the key is logged as # and a short hash');
+unlike($t->error_log, qr/s3cr3t-token-value/, '... never in clear');
 
 # --- 4. counters survive a reload and a binary upgrade -------------------------------------------
 

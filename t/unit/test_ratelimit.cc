@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -23,6 +24,7 @@
 
 using gw::ratelimit::Algorithm;
 using gw::ratelimit::Decision;
+using gw::ratelimit::KeyHash;
 using gw::ratelimit::Params;
 using gw::ratelimit::Table;
 
@@ -47,14 +49,15 @@ struct TestTable {
     Table* operator->() { return table.get(); }
 };
 
-uint64_t key_of(const Params& p, const std::string& key) {
-    gw::ratelimit::Hasher h(p.id);
+// The table takes hashes made by the caller: any secret will do here.
+KeyHash key_of(const Params& p, const std::string& key) {
+    gw::ratelimit::Hasher h(gw::ratelimit::HashKey{1, 2}, p.id);
     h.add(key);
     return h.finish();
 }
 
 // Counts how many of `n` requests at `now` are allowed.
-int allowed(Table& t, const Params& p, uint64_t key, uint64_t now, int n) {
+int allowed(Table& t, const Params& p, const KeyHash& key, uint64_t now, int n) {
     int ok = 0;
     for (int i = 0; i < n; ++i) ok += t.consume(p, key, now).allowed;
     return ok;
@@ -66,7 +69,7 @@ TEST(RateLimitTokenBucket, ExactBurstThenOneTokenPerInterval) {
     TestTable t;
     Params p = Params::make("per-ip", Algorithm::TokenBucket, 100, kMin, 100);
     EXPECT_EQ(p.interval_us, 600000u);  // 100/m: one token every 0.6 s
-    uint64_t k = key_of(p, "10.0.0.1");
+    KeyHash k = key_of(p, "10.0.0.1");
     for (int i = 0; i < 100; ++i) {
         Decision d = t->consume(p, k, kT0);
         ASSERT_TRUE(d.allowed) << i;
@@ -92,7 +95,7 @@ TEST(RateLimitTokenBucket, ExactBurstThenOneTokenPerInterval) {
 TEST(RateLimitTokenBucket, BurstAboveTheRate) {
     TestTable t;
     Params p = Params::make("b", Algorithm::TokenBucket, 10, kSec, 20);  // 10/s, burst 20
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     EXPECT_EQ(allowed(*t.table, p, k, kT0, 25), 20);
     EXPECT_EQ(allowed(*t.table, p, k, kT0 + 100000000, 5), 1);   // +100 ms: one token
     EXPECT_EQ(allowed(*t.table, p, k, kT0 + 550000000, 5), 4);   // +550 ms: 4.5 more
@@ -105,7 +108,7 @@ TEST(RateLimitTokenBucket, BurstAboveTheRate) {
 TEST(RateLimitTokenBucket, PeekDoesNotCount) {
     TestTable t;
     Params p = Params::make("p", Algorithm::TokenBucket, 3, kHour, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     for (int i = 0; i < 10; ++i) EXPECT_TRUE(t->peek(p, k, kT0).allowed);
     EXPECT_EQ(t->peek(p, k, kT0).remaining, 2u);
     EXPECT_EQ(allowed(*t.table, p, k, kT0, 5), 3);
@@ -117,7 +120,7 @@ TEST(RateLimitTokenBucket, PeekDoesNotCount) {
 TEST(RateLimitFixedWindow, CountsPerWindowAndResetsAtTheEdge) {
     TestTable t;
     Params p = Params::make("f", Algorithm::FixedWindow, 5, kMin, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     uint64_t now = kT0 + 10 * kSec;  // 10 s into a window
     for (int i = 0; i < 5; ++i) {
         Decision d = t->consume(p, k, now);
@@ -137,7 +140,7 @@ TEST(RateLimitFixedWindow, CountsPerWindowAndResetsAtTheEdge) {
 TEST(RateLimitFixedWindow, WindowNumberWrapIsNotMistakenForTheSameWindow) {
     TestTable t;
     Params p = Params::make("f", Algorithm::FixedWindow, 2, kSec, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     EXPECT_EQ(allowed(*t.table, p, k, kT0, 5), 2);
     // 65536 windows later the stored window number (16 bits) is the same again; the entry's
     // age tells it apart.
@@ -149,7 +152,7 @@ TEST(RateLimitFixedWindow, WindowNumberWrapIsNotMistakenForTheSameWindow) {
 TEST(RateLimitSlidingWindow, WeightsThePreviousWindow) {
     TestTable t;
     Params p = Params::make("s", Algorithm::SlidingWindow, 10, kMin, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     EXPECT_EQ(allowed(*t.table, p, k, kT0, 15), 10);
     // At the start of the next window the previous one still weighs in full: 10 * 60/60.
     Decision d = t->consume(p, k, kT0 + kMin);
@@ -176,7 +179,7 @@ TEST(RateLimitSlidingWindow, WeightsThePreviousWindow) {
 TEST(RateLimitSlidingWindow, RetryAfterWhenTheCurrentWindowIsFull) {
     TestTable t;
     Params p = Params::make("s", Algorithm::SlidingWindow, 4, kMin, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     uint64_t now = kT0 + 15 * kSec;
     EXPECT_EQ(allowed(*t.table, p, k, now, 4), 4);
     Decision d = t->consume(p, k, now);
@@ -194,7 +197,7 @@ TEST(RateLimitTable, RefundTakesBackACountedRequest) {
     TestTable t;
     for (Algorithm a : {Algorithm::TokenBucket, Algorithm::FixedWindow, Algorithm::SlidingWindow}) {
         Params p = Params::make("r", a, 3, kHour, 0);
-        uint64_t k = key_of(p, "k");
+        KeyHash k = key_of(p, "k");
         Table::Ref ref;
         ASSERT_TRUE(t->consume(p, k, kT0, &ref).allowed);
         ASSERT_TRUE(t->consume(p, k, kT0).allowed);
@@ -208,7 +211,7 @@ TEST(RateLimitTable, RefundTakesBackACountedRequest) {
 TEST(RateLimitTable, ReattachingSeesTheSameCounters) {
     TestTable t;
     Params p = Params::make("p", Algorithm::FixedWindow, 100, kHour, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     EXPECT_EQ(allowed(*t.table, p, k, kT0, 60), 60);
     // Another process (a worker of the next generation, a new binary) attaches to the zone.
     std::unique_ptr<Table> again = Table::attach(*t.zone);
@@ -223,7 +226,7 @@ TEST(RateLimitTable, ReattachingSeesTheSameCounters) {
 TEST(RateLimitTable, AdoptedZoneKeepsCountersAndLayoutVersionIsChecked) {
     TestTable t;
     Params p = Params::make("p", Algorithm::TokenBucket, 10, kHour, 0);
-    uint64_t k = key_of(p, "k");
+    KeyHash k = key_of(p, "k");
     EXPECT_EQ(allowed(*t.table, p, k, kT0, 7), 7);
     // What a binary upgrade does with the zone's memfd.
     int fd = dup(t.zone->fd());
@@ -235,6 +238,148 @@ TEST(RateLimitTable, AdoptedZoneKeepsCountersAndLayoutVersionIsChecked) {
     int fd2 = dup(t.zone->fd());
     EXPECT_FALSE(gw::shm::Zone::adopt(fd2, "ratelimit-test", gw::ratelimit::kLayoutVersion + 1));
     close(fd2);
+}
+
+// --- the keyed hash -----------------------------------------------------------------------------
+
+KeyHash from_hex(const char* hex) {  // the reference's bytes: lo then hi, little-endian each
+    uint64_t w[2] = {};
+    for (int i = 0; i < 16; ++i) {
+        unsigned byte = std::stoul(std::string(hex + 2 * i, 2), nullptr, 16);
+        w[i / 8] |= uint64_t{byte} << (8 * (i % 8));
+    }
+    return KeyHash{w[1], w[0]};
+}
+
+TEST(RateLimitHash, SipHash24With128BitOutputMatchesTheReferenceVectors) {
+    // veorq/SipHash vectors.h, vectors_sip128: key 00..0f, message 00..len-1.
+    const char* expected[] = {"a3817f04ba25a8e66df67214c7550293", "da87c1d86b99af44347659119b22fc45",
+                              "8177228da4a45dc7fca38bdef60affe4", "9c70b60c5267a94e5f33b6b02985ed51",
+                              "f88164c12d9c8faf7d0f6e7c7bcd5579", "1368875980776f8854527a07690e9627",
+                              "14eeca338b208613485ea0308fd7a15e", "a1f1ebbed8dbc153c0b84aa61ff08239",
+                              "3b62a9ba6258f5610f83e264f31497b4", "264499060ad9baabc47f8b02bb6d71ed"};
+    gw::ratelimit::HashKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    std::string msg;
+    for (const char* hex : expected) {
+        EXPECT_EQ(gw::ratelimit::sip::hash128(key, msg, 2, 4), from_hex(hex)) << msg.size();
+        msg += static_cast<char>(msg.size());
+    }
+}
+
+// The table's Hasher is SipHash-1-3 (the same code with fewer rounds) of the encoding of its
+// fields: each one's length, then its bytes zero-padded to whole words.
+TEST(RateLimitHash, HasherIsSipHashOfTheFieldEncoding) {
+    gw::ratelimit::HashKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    auto word = [](uint64_t w) { return std::string(reinterpret_cast<const char*>(&w), 8); };
+    gw::ratelimit::Hasher h(key, 42);
+    h.add("192.168.10.100");  // 14 bytes: two words
+    h.add("");
+    h.add_u64(7);
+    std::string encoded = word(42) + word(14) + std::string("192.168.10.100\0\0", 16) + word(0) + word(7);
+    EXPECT_EQ(h.finish(), gw::ratelimit::sip::hash128(key, encoded, 1, 3));
+    gw::ratelimit::Hasher a(key, 42), b(key, 42);
+    a.add("ab");
+    a.add("c");
+    b.add("a");
+    b.add("bc");
+    EXPECT_NE(a.finish(), b.finish());
+}
+
+// The hash that keyed the table before: unkeyed and invertible, so that a client could compute a
+// header value landing on another user's bucket.
+struct OldHasher {
+    static uint64_t rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+    static uint64_t round(uint64_t h, uint64_t w) {
+        h ^= w * 0x9e3779b97f4a7c15ULL;
+        return rotl(h, 29) * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
+    }
+    static uint64_t inverse(uint64_t odd) {  // modulo 2^64, Newton's iteration
+        uint64_t x = odd;
+        for (int i = 0; i < 6; ++i) x *= 2 - odd * x;
+        return x;
+    }
+    // The state before round(_, w) that gives `h` after it, for a given h_before: the word.
+    static uint64_t word_for(uint64_t h_before, uint64_t h_after) {
+        uint64_t mixed = (h_after - 0x94d049bb133111ebULL) * inverse(0xbf58476d1ce4e5b9ULL);
+        mixed = (mixed >> 29) | (mixed << 35);
+        return (mixed ^ h_before) * inverse(0x9e3779b97f4a7c15ULL);
+    }
+    static uint64_t tail(size_t len) { return (uint64_t{len} << 56) ^ 0x5bd1e995u; }
+};
+
+TEST(RateLimitHash, KeysThatCollidedUnderTheOldHashGetBucketsOfTheirOwn) {
+    // A victim's key "alice" and a crafted 16-byte value with the same old state: two words,
+    // the second solved so that the old hash lands exactly on the victim's.
+    uint64_t seed = 0x1234 ^ 0x243f6a8885a308d3ULL;
+    uint64_t alice_tail = 0;
+    std::memcpy(&alice_tail, "alice", 5);
+    uint64_t victim = OldHasher::round(seed, alice_tail ^ OldHasher::tail(5));
+    uint64_t w1 = 0x4141414141414141ULL;
+    uint64_t h1 = OldHasher::round(seed, w1);
+    // The round after w2 is the tail of a 16-byte value: solve for the state before it, then w2.
+    uint64_t h2 = 0;
+    {
+        uint64_t mixed = (victim - 0x94d049bb133111ebULL) * OldHasher::inverse(0xbf58476d1ce4e5b9ULL);
+        mixed = (mixed >> 29) | (mixed << 35);
+        h2 = mixed ^ (OldHasher::tail(16) * 0x9e3779b97f4a7c15ULL);
+    }
+    uint64_t w2 = OldHasher::word_for(h1, h2);
+    uint64_t forged = OldHasher::round(OldHasher::round(h1, w2), OldHasher::tail(16));
+    ASSERT_EQ(forged, victim);  // the collision the old table fell for
+    std::string crafted(16, '\0');
+    std::memcpy(crafted.data(), &w1, 8);
+    std::memcpy(crafted.data() + 8, &w2, 8);
+
+    // Under the keyed hash they are two keys, with two buckets.
+    TestTable t;
+    Params p = Params::make("per-user", Algorithm::FixedWindow, 3, kHour, 0);
+    auto hash = [&](std::string_view v) {
+        gw::ratelimit::Hasher h = t->hasher(p);
+        h.add(v);
+        return h.finish();
+    };
+    KeyHash a = hash("alice"), b = hash(crafted);
+    EXPECT_NE(a.hi >> 8, b.hi >> 8);
+    EXPECT_EQ(allowed(*t.table, p, b, kT0, 10), 3);
+    EXPECT_EQ(allowed(*t.table, p, a, kT0, 10), 3);  // alice keeps her whole quota
+}
+
+TEST(RateLimitHash, KeysEqualIn64BitsStillGetSeparateBuckets) {
+    // Even two keys whose first 64 bits are equal (the whole identity of the old table) are told
+    // apart by the other 56 bits kept in the slot.
+    TestTable t;
+    Params p = Params::make("p", Algorithm::TokenBucket, 5, kHour, 0);
+    KeyHash a{0x0123456789abcdefULL, 0x1111111111111100ULL};
+    KeyHash b{0x0123456789abcdefULL, 0x2222222222222200ULL};
+    EXPECT_EQ(allowed(*t.table, p, a, kT0, 10), 5);
+    EXPECT_EQ(allowed(*t.table, p, b, kT0, 10), 5);
+    EXPECT_EQ(t->used(), 2u);
+    EXPECT_FALSE(t->peek(p, a, kT0).allowed);
+    EXPECT_TRUE(t->peek(p, b, kT0 + 3600 * kSec).allowed);
+}
+
+TEST(RateLimitHash, TheSecretIsMadeWithTheZoneAndKeptAcrossAdoption) {
+    TestTable t;
+    gw::ratelimit::HashKey s = t->secret();
+    EXPECT_TRUE(s.k0 || s.k1);
+    // Another process of the same generation, and a new binary adopting the zone's memfd.
+    EXPECT_EQ(Table::attach(*t.zone)->secret().k0, s.k0);
+    int fd = dup(t.zone->fd());
+    auto adopted = gw::shm::Zone::adopt(fd, "ratelimit-test", gw::ratelimit::kLayoutVersion);
+    ASSERT_TRUE(adopted);
+    std::unique_ptr<Table> table = Table::attach(*adopted);
+    ASSERT_TRUE(table);
+    EXPECT_EQ(table->secret().k0, s.k0);
+    EXPECT_EQ(table->secret().k1, s.k1);
+    // So a key hashes the same there, and finds its counters.
+    Params p = Params::make("p", Algorithm::FixedWindow, 4, kHour, 0);
+    gw::ratelimit::Hasher h1 = t->hasher(p), h2 = table->hasher(p);
+    h1.add("10.0.0.1");
+    h2.add("10.0.0.1");
+    EXPECT_EQ(h1.finish(), h2.finish());
+    // Another zone has another secret.
+    TestTable other;
+    EXPECT_NE(other->secret().k0, s.k0);
 }
 
 TEST(RateLimitTable, TooSmallOrForeignZoneIsRefused) {
@@ -266,7 +411,7 @@ TEST(RateLimitTable, MemoryIsBoundedAndIdleEntriesGoFirst) {
     EXPECT_EQ(t->evictions(), evicted_while_filling);
     // A live entry that was just used is kept while the table churns with new keys at the same
     // time (the least recently used go first).
-    uint64_t hot = key_of(live, "hot");
+    KeyHash hot = key_of(live, "hot");
     EXPECT_EQ(allowed(*t.table, live, hot, now, 10), 10);
     for (int round = 0; round < 20; ++round) {
         uint64_t at = now + static_cast<uint64_t>(round + 1) * 2 * kSec;

@@ -266,6 +266,38 @@ TEST_F(RateLimitConfig, RedisAndScopeGlobal) {
     EXPECT_NE(dump_config(*c).find("# redis: not set\n"), std::string::npos);
 }
 
+TEST_F(RateLimitConfig, FallbackLocalOrDeny) {
+    write("gw.conf", std::string(kListener) +
+                         "redis: {address: 127.0.0.1:6379}\n"
+                         "rate_limits:\n"
+                         "  login: {key: ip, rate: 10/m, scope: global, fallback: deny}\n"
+                         "  user: {key: header:x-user, rate: 10/m, scope: global}\n"
+                         "  near: {key: ip, rate: 10/m}\n"
+                         "routes:\n  - {name: api, return: {}, rate_limit: [login, user, near]}\n");
+    std::optional<Config> c = load();
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_EQ(c->rate_limits[0].fallback, RateLimitPolicy::Fallback::Deny);
+    EXPECT_EQ(c->rate_limits[1].fallback, RateLimitPolicy::Fallback::Local);
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("    dry_run: false\n    fallback: deny\n"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("    dry_run: false\n    fallback: local\n"), std::string::npos) << dump;
+    write("dumped.conf", dump);
+    std::optional<Config> again = load("dumped.conf");
+    ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << dump;
+    EXPECT_EQ(again->rate_limits[0].fallback, RateLimitPolicy::Fallback::Deny);
+
+    expect_errors(std::string(kListener) +                                          // 1-2
+                      "redis: {address: 127.0.0.1:6379}\n"                         // 3
+                      "rate_limits:\n"                                             // 4
+                      "  a: {key: ip, rate: 1/s, fallback: deny}\n"                // 5
+                      "  b: {key: ip, rate: 1/s, scope: global, fallback: open}\n",  // 6
+                  {
+                      at("gw.conf", 5, 37) + "rate_limits.a.fallback: only for scope: global (a local policy "
+                                             "never waits for Redis)",
+                      at("gw.conf", 6, 52) + "rate_limits.b.fallback: unknown value \"open\" (expected local or deny)",
+                  });
+}
+
 TEST_F(RateLimitConfig, RedisErrors) {
     expect_errors(std::string(kListener) +                                              // 1-2
                       "redis:\n"                                                        // 3

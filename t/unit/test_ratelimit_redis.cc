@@ -240,7 +240,7 @@ TEST(RateLimitRedisKeys, PrefixEscapingAndReplies) {
     auto args = call.args();
     EXPECT_EQ(std::vector<std::string_view>(keys.begin(), keys.end()), (std::vector<std::string_view>{"k1", "k2"}));
     EXPECT_EQ(std::vector<std::string_view>(args.begin(), args.end()),
-              (std::vector<std::string_view>{"", "t", "20", "600000", "0", "s", "5", "3600000", "1"}));
+              (std::vector<std::string_view>{"", "", "t", "20", "600000", "0", "s", "5", "3600000", "1"}));
     EXPECT_FALSE(gl::parse_reply(nullptr, 1, nullptr));
 }
 
@@ -434,6 +434,64 @@ TEST_F(GlobalLimiterTest, StalledRedisTimesOutIntoTheFallbackThenDecidesAtOnce) 
     EXPECT_EQ(decisions("g", "fallback_allowed"), 3u);
     EXPECT_EQ(decisions("g", "fallback_rejected"), 1u);
     server_->resume();
+}
+
+// A call that runs in Redis after its deadline (the gateway has stopped waiting and decided
+// locally) counts nothing and says so.
+TEST_F(RedisRateLimit, ACallPastItsDeadlineCountsNothing) {
+    Params p = Params::make("late", Algorithm::FixedWindow, 10, 3600 * kSec, 0);
+    for (int64_t deadline : {int64_t{1}, client_->deadline_us()}) {
+        call_.clear(0, deadline);
+        call_.key() = "late:k";
+        call_.add_policy(p, false);
+        Reply r;
+        r.loop = &loop_;
+        ASSERT_NE(client_->eval(gl::script(), call_.keys(), call_.args(), &r), nullptr);
+        ASSERT_TRUE(run_until(loop_, [&] { return r.done; }, 3000));
+        ASSERT_EQ(r.result, Result::Ok) << r.text;
+        if (deadline == 1) {
+            EXPECT_EQ(r.integer, -1) << "past the deadline: refused";
+            EXPECT_EQ(command({"EXISTS", "late:k"}).integer, 0) << "and nothing counted";
+        } else {
+            EXPECT_EQ(r.integer, 0) << "in time: an array of decisions";
+            EXPECT_EQ(command({"EXISTS", "late:k"}).integer, 1) << "counted";
+        }
+    }
+}
+
+TEST_F(GlobalLimiterTest, FallbackDenyAnswers503WhileRedisIsAway) {
+    load("timeout: 1s, nodes: 2",
+         "rate_limits:\n"
+         "  g: {key: header:x-user, rate: 6/h, scope: global, fallback: deny}\n"
+         "  s: {key: header:x-user, rate: 6/h, scope: global}\n"
+         "  l: {key: ip, rate: 100/h}\n"
+         "  dd: {key: header:x-user, rate: 6/h, scope: global, fallback: deny, dry_run: true}\n"
+         "  s2: {key: header:x-user, rate: 6/h, scope: global}\n"
+         "routes:\n"
+         "  - {name: deny, return: {}, rate_limit: [l, s, g]}\n"
+         "  - {name: local, return: {}, rate_limit: l}\n"
+         "  - {name: dry, return: {}, rate_limit: [dd, s2]}\n");
+    Outcome o = check(0, "fay");
+    EXPECT_TRUE(o.waited && !o.v.rejected) << "decided by redis while it is there";
+    server_->stop();
+    ASSERT_TRUE(run_until(loop_, [&] { return !limiter_->redis()->up(); }, 2000));
+    for (int i = 0; i < 3; ++i) {
+        o = check(0, "fay");
+        EXPECT_FALSE(o.waited);
+        EXPECT_TRUE(o.v.rejected);
+        EXPECT_EQ(o.v.status, 503) << "fail closed: the limit cannot be checked";
+        EXPECT_EQ(o.v.retry_after_s, 1u);
+        EXPECT_EQ(o.v.body, "{\"status\":503,\"error\":\"rate limit unavailable\"}\n");
+    }
+    EXPECT_EQ(decisions("g", "fallback_rejected"), 3u);
+    EXPECT_EQ(decisions("s", "fallback_allowed"), 0u) << "a denied request counts in no other policy";
+    EXPECT_EQ(check(1, "fay").v.remaining, 100u - 1 - 1) << "nor in the local one: only the first request counted";
+    // A dry run of fallback: deny only says what it would have done.
+    o = check(2, "gus");
+    EXPECT_FALSE(o.v.rejected);
+    EXPECT_EQ(o.v.limit, 3u) << "s2's share (nodes: 2) decided it";
+    EXPECT_EQ(decisions("dd", "fallback_dry_run_rejected"), 1u);
+    EXPECT_EQ(decisions("s2", "fallback_allowed"), 1u);
 }
 
 TEST_F(GlobalLimiterTest, CancelledCheckIsNotCalledBackAndGivesTheLocalCountBack) {

@@ -217,3 +217,103 @@ TEST_F(RedisClientTest, UnreachableServerIsDownWithoutBlocking) {
     EXPECT_FALSE(c.up());
     EXPECT_FALSE(c.last_error().empty());
 }
+
+namespace {
+
+struct Changes {
+    int ups = 0, downs = 0;
+    static void on(void* ctx, bool up) { (up ? static_cast<Changes*>(ctx)->ups : static_cast<Changes*>(ctx)->downs)++; }
+};
+
+}  // namespace
+
+// A server that accepts connections but does not answer (stopped: the kernel still completes the
+// handshakes): the reconnections are not taken for a recovery, since the first commands of a
+// connection have the timeout too. Once it answers, the client is up again.
+TEST_F(RedisClientTest, ConnectionThatDoesNotAnswerIsNotUp) {
+    Script script("return 1");
+    Client c(loop_, options());
+    c.add_script(&script);
+    Changes ch;
+    c.state_ctx = &ch;
+    c.on_state_change = &Changes::on;
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    server_->pause();
+    Collect w;
+    auto ping = args({"PING"});
+    ASSERT_NE(c.submit(ping, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 1; }, 2000));
+    EXPECT_EQ(w.results[0], Result::Timeout);
+    uint64_t connects = c.connects();
+    bool ever_up = run_until(loop_, [&] { return c.up(); }, 700);
+    EXPECT_FALSE(ever_up) << "a connection whose SCRIPT LOAD and TIME go unanswered is not ready";
+    EXPECT_GT(c.connects(), connects) << "it kept trying in the background";
+    EXPECT_EQ(ch.ups, 1);
+    EXPECT_EQ(ch.downs, 1);
+    server_->resume();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 3000)) << c.last_error();
+    EXPECT_EQ(ch.ups, 2);
+    ASSERT_NE(c.submit(ping, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 2; }, 2000));
+    EXPECT_EQ(w.texts[1], "PONG");
+}
+
+// The deadline of a command sent now, on Redis's clock: about TIME + the command timeout.
+TEST_F(RedisClientTest, DeadlineIsOnRedisClock) {
+    Client c(loop_, options());
+    EXPECT_EQ(c.deadline_us(), 0) << "unknown before a connection has read TIME";
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    Collect w;
+    auto time = args({"TIME"});
+    loop_.update_time();
+    int64_t deadline = c.deadline_us();
+    redisContext* rc = redisConnect("127.0.0.1", port_);
+    ASSERT_TRUE(rc && !rc->err);
+    auto* reply = static_cast<redisReply*>(redisCommand(rc, "TIME"));
+    ASSERT_TRUE(reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2);
+    int64_t redis_now = std::stoll(reply->element[0]->str) * 1000000 + std::stoll(reply->element[1]->str);
+    freeReplyObject(reply);
+    redisFree(rc);
+    int64_t ahead = deadline - redis_now;
+    EXPECT_GT(ahead, 100000 - 50000) << "the 100 ms timeout, less the probe's round trip at most";
+    EXPECT_LE(ahead, 100000);
+}
+
+// A Redis that answers the first commands of a new connection and then times out again is not
+// retried at the shortest interval each time: the back-off starts afresh only after the client
+// has stayed up for max_backoff.
+TEST_F(RedisClientTest, BackOffStartsAfreshOnlyAfterStayingUp) {
+    Options o = options();
+    o.min_backoff = 100;
+    o.max_backoff = 800;
+    Client c(loop_, o);
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    Collect w;
+    auto ping = args({"PING"});
+    // Times out; `stalled_ms` later, the first reconnection attempt.
+    auto time_out_then_reconnect = [&]() -> gw::event::Millis {
+        server_->pause();
+        size_t n = w.results.size();
+        EXPECT_NE(c.submit(ping, &w), nullptr);
+        EXPECT_TRUE(run_until(loop_, [&] { return w.results.size() == n + 1; }, 2000));
+        EXPECT_FALSE(c.up());
+        gw::event::Millis t0 = loop_.update_time();
+        uint64_t connects = c.connects();
+        EXPECT_TRUE(run_until(loop_, [&] { return c.connects() > connects; }, 3000));  // the kernel accepts
+        gw::event::Millis took = loop_.update_time() - t0;
+        server_->resume();
+        EXPECT_TRUE(run_until(loop_, [&] { return c.up(); }, 3000));
+        return took;
+    };
+    gw::event::Millis first = time_out_then_reconnect();
+    gw::event::Millis second = time_out_then_reconnect();  // up only briefly in between
+    EXPECT_GE(first, 90);
+    EXPECT_LT(first, 190) << "the shortest back-off";
+    EXPECT_GE(second, 190) << "doubled: the reconnection in between did not reset it";
+    run_until(loop_, [] { return false; }, 900);  // up for longer than max_backoff
+    gw::event::Millis third = time_out_then_reconnect();
+    EXPECT_LT(third, 190) << "afresh after staying up";
+}

@@ -142,6 +142,8 @@ struct RateLimitPolicy {
     bool headers = true;       // RateLimit-* headers on responses
     bool dry_run = false;      // log and count, never reject
     Scope scope = Scope::Local;  // global: counters in Redis (`redis:`), shared by several nodes
+    enum class Fallback : uint8_t { Local, Deny };
+    Fallback fallback = Fallback::Local;  // global, while Redis is away: the local share, or 503
     Mark mark;
 };
 

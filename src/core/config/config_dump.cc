@@ -308,6 +308,8 @@ void dump_rate_limits(const Config& c, Writer& w) {
         w.line(2, "status", std::to_string(p.status));
         w.line(2, "headers", boolean(p.headers));
         w.line(2, "dry_run", boolean(p.dry_run));
+        if (p.scope == RateLimitPolicy::Scope::Global)
+            w.line(2, "fallback", p.fallback == RateLimitPolicy::Fallback::Deny ? "deny" : "local");
     }
 }
 

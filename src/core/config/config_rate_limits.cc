@@ -163,6 +163,15 @@ void read_policy(MapReader& m, const Config& c, RateLimitPolicy& p) {
     m.get_int("status", p.status, {400, 599});
     m.get_bool("headers", p.headers);
     m.get_bool("dry_run", p.dry_run);
+    if (const Node* fb = m.take("fallback")) {
+        std::string path = m.path("fallback");
+        std::optional<RateLimitPolicy::Fallback> f = schema::read_enum<RateLimitPolicy::Fallback>(
+            *fb, path, {{"local", RateLimitPolicy::Fallback::Local}, {"deny", RateLimitPolicy::Fallback::Deny}}, diags);
+        if (f && p.scope != RateLimitPolicy::Scope::Global)
+            schema::report(diags, fb->mark, path, "only for scope: global (a local policy never waits for Redis)");
+        else if (f)
+            p.fallback = *f;
+    }
 
     // What each algorithm can hold.
     if (burst && p.algorithm != RateLimitPolicy::Algorithm::TokenBucket) {

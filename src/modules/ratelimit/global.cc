@@ -13,8 +13,10 @@ namespace {
 // decides, so that every node agrees on it.
 constexpr const char* kScript = R"lua(-- gatewayd: rate limits of scope global (src/modules/ratelimit/global.h)
 -- KEYS[i]: the counter of policy i.  ARGV[1]: '' (or, for tests, a time in microseconds: keys
--- then do not expire, since Redis's clock does not agree with it).
--- ARGV[4i-2 .. 4i+1]: algorithm (t: token bucket, f: fixed window, s: sliding window),
+-- then do not expire, since Redis's clock does not agree with it).  ARGV[2]: '' or the deadline,
+-- in microseconds of Redis's clock: the gateway has stopped waiting by then and decided without
+-- Redis, so a call that runs later counts nothing and returns -1.
+-- ARGV[4i-1 .. 4i+2]: algorithm (t: token bucket, f: fixed window, s: sliding window),
 -- limit, period (windows: ms; token bucket: the interval of one token, in us), dry run (1/0).
 -- Returns per policy: allowed (1/0), remaining, reset (us), retry-after (us).  The request is
 -- counted in every policy, or in none when one that is not a dry run rejects it.
@@ -25,11 +27,13 @@ if expire then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
+local deadline = tonumber(ARGV[2])
+if deadline and deadline > 0 and now > deadline then return -1 end
 local floor = math.floor
 local now_ms = floor(now / 1000)
 local out, sets, rejected = {}, {}, false
 for i = 1, #KEYS do
-  local a = 4 * i - 2
+  local a = 4 * i - 1
   local alg, limit, p, dry = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3] == '1'
   local v = redis.call('GET', KEYS[i])
   local ok, remaining, reset, retry, nv, ttl = false, 0, 0, 0, nil, 0
@@ -173,13 +177,16 @@ void append_escaped(std::string& out, std::string_view part) {
     }
 }
 
-void Call::clear(uint64_t now_us) {
+void Call::clear(uint64_t now_us, int64_t deadline_us) {
     bytes_.clear();
     keys_.clear();
     args_.clear();
     scratch_.clear();
     size_t at = bytes_.size();
     if (now_us) append_number(bytes_, now_us);
+    args_.push_back({at, bytes_.size() - at});
+    at = bytes_.size();
+    if (deadline_us > 0) append_number(bytes_, static_cast<uint64_t>(deadline_us));
     args_.push_back({at, bytes_.size() - at});
 }
 
@@ -212,6 +219,10 @@ std::span<const std::string_view> Call::args() {
     arg_views_.clear();
     for (const Span& s : args_) arg_views_.emplace_back(bytes_.data() + s.at, s.len);
     return arg_views_;
+}
+
+bool is_late(const redisReply* reply) {
+    return reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == -1;
 }
 
 bool parse_reply(const redisReply* reply, size_t n, Decision* out) {

@@ -13,10 +13,19 @@
 // arithmetic is exact. Windows are aligned on Redis's clock (Unix time), the same for every node.
 // Each key expires (PX) when what it holds would be worth nothing: a full bucket, a window over.
 //
+// A call that Redis runs after the gateway stopped waiting for it (the command timeout; the
+// request was then decided by the local fallback) must not count the request a second time:
+// the call carries its deadline on Redis's clock (redis::Client::deadline_us(), from the TIME
+// each connection reads when it opens) and the script, which reads TIME when it starts, counts
+// nothing past it. The deadline errs early (by up to the round trip of that TIME), so a call
+// that Redis runs just in time may still be refused: the request is then decided locally,
+// which is what the gateway does anyway when the answer does not come.
+//
 // Keys: "gw:rl:" NAME ":" ALG "/" UNIT ":" KEY (ALG tb, fw or sw; UNIT s, m, h or d), e.g.
 // "gw:rl:per-user:sw/m:alice", where KEY is the request's key parts joined with '+', each with
-// '%', '+' and '#' percent-escaped (so that "a+b" of one part is not two parts), or "#" and 16
-// hex digits of its 64-bit hash when that text would be longer than kMaxKeyText. The keys of
+// '%', '+' and '#' percent-escaped (so that "a+b" of one part is not two parts), or "#" and 32
+// hex digits of its SHA-256 (128 bits, the same on every node) when that text would be longer than
+// kMaxKeyText. The keys of
 // one request belong to several policies, so one script touches keys that no hash tag could
 // keep on one Redis Cluster slot: the Redis is one server (with replicas or not), not a cluster.
 #pragma once
@@ -50,8 +59,10 @@ void append_escaped(std::string& out, std::string_view part);
 // dry-run flag. Reused from call to call, it allocates nothing once warmed up.
 class Call {
   public:
-    // Starts a call. `now_us` other than 0 replaces Redis's clock (for tests only).
-    void clear(uint64_t now_us = 0);
+    // Starts a call. `now_us` other than 0 replaces Redis's clock (for tests only). With a
+    // `deadline_us` (Redis's clock, redis::Client::deadline_us()), the script counts nothing if
+    // it runs later than that, and answers so (is_late()).
+    void clear(uint64_t now_us = 0, int64_t deadline_us = 0);
     // Starts the next key; the caller appends its text to key() before add_policy().
     std::string& key() { return scratch_; }
     // Adds the key in key() for a policy with `params` (the full limit, not a fallback share).
@@ -72,6 +83,9 @@ class Call {
     std::vector<Span> keys_, args_;
     std::vector<std::string_view> key_views_, arg_views_;
 };
+
+// The script ran after the call's deadline and counted nothing.
+bool is_late(const redisReply* reply);
 
 // Reads the script's answer for `n` policies into out[0..n); false when the reply is not one.
 bool parse_reply(const redisReply* reply, size_t n, Decision* out);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@ namespace {
 
 constexpr size_t kMaxRoutePolicies = 8;  // the config allows no more
 constexpr size_t kKeyTextSize = 256;      // of a key in a log line
+constexpr uint64_t kLogHashDomain = 0x6c6f672d6b6579ULL;  // "log-key": hashes of key parts in logs
 
 Algorithm algorithm_of(RateLimitPolicy::Algorithm a) {
     switch (a) {
@@ -41,6 +43,8 @@ char* put(char* p, char* end, std::string_view s) {
 uint64_t seconds_up(uint64_t ns) { return ns / 1000000000 + (ns % 1000000000 != 0); }
 
 constexpr event::Millis kErrorLogInterval = 10000;  // Redis error replies: one log line at most per
+constexpr uint64_t kDenyRetryAfterNs = 1000000000;  // `fallback: deny`: Retry-After: 1
+constexpr int kDenyStatus = 503;
 
 // `n` scaled by the fallback share, at least 1 (the epsilon keeps 0.3 * 100 at 30).
 uint64_t share_of(uint64_t n, double share) {
@@ -93,10 +97,11 @@ size_t Verdict::format(char* buf, size_t cap) const {
 struct Limiter::Eval {
     enum class By : uint8_t { Table, Redis, Fallback, Skipped };
     const Policy* policy = nullptr;
-    uint64_t hash = 0;
+    KeyHash hash;
     Decision d;
     Table::Ref ref;
     bool counted = false;  // in the table (and so to refund if the request is rejected after all)
+    bool denied = false;   // `fallback: deny` while Redis was away
     By by = By::Table;
 };
 
@@ -167,6 +172,8 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
         uint64_t period_ns = static_cast<uint64_t>(rc.period) * 1000000;
         p.params = Params::make(rc.name, algorithm, rc.limit, period_ns, rc.burst);
         p.body = http::json_error_body(rc.status, "rate limit exceeded");
+        if (rc.fallback == RateLimitPolicy::Fallback::Deny)
+            p.deny_body = http::json_error_body(kDenyStatus, "rate limit unavailable");
         std::string label = "policy=\"" + metrics::escape_label_value(rc.name) + "\",result=";
         p.allowed = metrics.counter("gateway_ratelimit_decisions_total", label + "\"allowed\"", help);
         p.rejected = metrics.counter("gateway_ratelimit_decisions_total", label + "\"rejected\"", help);
@@ -186,6 +193,7 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
                 p.fallback_dry_run_rejected =
                     metrics.counter("gateway_ratelimit_decisions_total", label + "\"fallback_dry_run_rejected\"", help);
         }
+        p.hasher = l->table_->hasher(p.params);
         known.push_back(p.params);
     }
     l->table_->set_policies(std::move(known));
@@ -278,28 +286,46 @@ void Limiter::on_redis_state(bool up) {
              redis_address_.c_str(), why.empty() ? "connection closed" : why.c_str(), percent(fallback_share_).c_str());
 }
 
-bool Limiter::key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t& hash,
-                  char* text, size_t cap) {
-    Hasher h(policy.params.id);
-    KeyText t;
-    if (text && cap) {
-        t.p = text;
-        t.end = text + cap - 1;
-    }
+bool Limiter::key(const Policy& policy, std::string_view route, const RequestInfo& info, KeyHash& hash) const {
+    Hasher h = *policy.hasher;
     bool missing = false;
     for (const RateLimitKeyPart& part : policy.config->key) {
         std::string_view v = part_value(part, route, info);
         if (v.empty() && part.kind != RateLimitKeyPart::Kind::Global) missing = true;
         h.add(v);
-        t.add(part.kind == RateLimitKeyPart::Kind::Global ? std::string_view("global") : v);
     }
-    if (t.p) *t.p = '\0';
     hash = h.finish();
     return !missing || policy.config->missing_key == RateLimitPolicy::MissingKey::Limit;
 }
 
-bool Limiter::redis_key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t hash,
-                        std::string& out) {
+void Limiter::key_for_log(const Policy& policy, std::string_view route, const RequestInfo& info, char* text,
+                          size_t cap) const {
+    if (!cap) return;
+    KeyText t{text, text + cap - 1};
+    for (const RateLimitKeyPart& part : policy.config->key) {
+        std::string_view v = part_value(part, route, info);
+        switch (part.kind) {
+            case RateLimitKeyPart::Kind::Global: t.add("global"); break;
+            case RateLimitKeyPart::Kind::Ip:
+            case RateLimitKeyPart::Kind::Route: t.add(v); break;
+            case RateLimitKeyPart::Kind::Header:
+            case RateLimitKeyPart::Kind::Query: {
+                // 32 bits of the keyed hash: enough to tell keys apart in a log, and nothing to
+                // find the value by (the secret never leaves the zone).
+                Hasher h(table_->secret(), kLogHashDomain);
+                h.add(v);
+                char hex[10] = "#";
+                uint64_t x = h.finish().hi;
+                for (int i = 0; i < 8; ++i) hex[1 + i] = "0123456789abcdef"[(x >> (60 - 4 * i)) & 15];
+                t.add(v.empty() ? std::string_view() : std::string_view(hex, 9));
+                break;
+            }
+        }
+    }
+    *t.p = '\0';
+}
+
+bool Limiter::redis_key(const Policy& policy, std::string_view route, const RequestInfo& info, std::string& out) {
     size_t start = out.size();
     out += policy.redis_prefix;
     size_t parts = out.size();
@@ -315,10 +341,18 @@ bool Limiter::redis_key(const Policy& policy, std::string_view route, const Requ
         return false;
     }
     if (out.size() - parts > global::kMaxKeyText) {
+        // Every node must name the key alike, and a client must not be able to make its key
+        // collide with another's: a cryptographic hash, not the zone's (which is per node).
         static const char hex[] = "0123456789abcdef";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        EVP_Digest(out.data() + parts, out.size() - parts, md, &len, EVP_sha256(), nullptr);
         out.resize(parts);
         out += '#';
-        for (int shift = 60; shift >= 0; shift -= 4) out += hex[(hash >> shift) & 15];
+        for (unsigned i = 0; i < 16 && i < len; ++i) {
+            out += hex[md[i] >> 4];
+            out += hex[md[i] & 15];
+        }
     }
     return true;
 }
@@ -360,11 +394,36 @@ void Limiter::refund(Eval* ev, size_t n) {
     }
 }
 
-// The global policies ev[local..n) decided by the local table (their fallback share), after the
-// local ones ev[0..local) counted the request: false (and nothing counted) when one rejects it.
+// The global policies ev[local..n) decided without Redis, after the local ones ev[0..local)
+// counted the request: those with `fallback: deny` reject it, the others are decided by the local
+// table (their fallback share). False (and nothing counted) when one rejects it.
 bool Limiter::decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, bool& evicted) {
-    for (size_t i = local; i < n; ++i) ev[i].by = Eval::By::Fallback;
-    if (count_in_table(ev + local, n - local, now_ns, evicted)) return true;
+    bool denied = false;
+    size_t shared = local;  // ev[local..shared) take the local share, ev[shared..n) deny
+    for (size_t i = local; i < n; ++i) {
+        ev[i].by = Eval::By::Fallback;
+        if (ev[i].policy->config->fallback != RateLimitPolicy::Fallback::Deny) continue;
+        ev[i].d = Decision{};
+        ev[i].d.allowed = false;
+        ev[i].d.limit = ev[i].policy->redis.limit;
+        ev[i].d.retry_after_ns = kDenyRetryAfterNs;
+        ev[i].d.reset_ns = kDenyRetryAfterNs;
+        ev[i].denied = true;
+        denied |= !ev[i].policy->config->dry_run;
+    }
+    if (denied) {
+        refund(ev, local);
+        return false;
+    }
+    // Only dry-run policies deny: the others go to the table, side by side, the denying ones
+    // after them (a few elements, moved by hand: std::stable_partition may allocate).
+    for (size_t i = local; i < n; ++i) {
+        if (ev[i].denied) continue;
+        Eval e = ev[i];
+        for (size_t j = i; j > shared; --j) ev[j] = ev[j - 1];
+        ev[shared++] = e;
+    }
+    if (count_in_table(ev + local, shared - local, now_ns, evicted)) return true;
     refund(ev, local);
     return false;
 }
@@ -383,7 +442,7 @@ bool Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_
     size_t local = 0;
     for (const Policy* p : route.policies) {
         if (n == kMaxRoutePolicies) break;
-        uint64_t hash;
+        KeyHash hash;
         if (!key(*p, route.route, info, hash)) continue;  // missing key, skipped
         new (&ev[n]) Eval{};
         ev[n].policy = p;
@@ -408,9 +467,9 @@ bool Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_
         c->n = n;
         c->local = local;
         std::copy(ev, ev + n, c->ev);
-        c->call.clear();
+        c->call.clear(0, redis_->deadline_us());
         for (size_t i = local; i < n; ++i) {
-            redis_key(*ev[i].policy, route.route, info, ev[i].hash, c->call.key());
+            redis_key(*ev[i].policy, route.route, info, c->call.key());
             c->call.add_policy(ev[i].policy->redis, ev[i].policy->config->dry_run);
         }
         c->pending = redis_->eval(global::script(), c->call.keys(), c->call.args(), c);
@@ -442,8 +501,19 @@ void Limiter::on_redis_reply(Check& c, redis::Result result, const redisReply* r
         if (rejected) refund(ev, c.local);
     } else {
         // A timeout or a lost connection marks the client down (the state change is logged);
-        // an error reply leaves it up, and is logged here, now and then.
-        if (result == redis::Result::Ok && (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval)) {
+        // an error reply leaves it up, and is logged here, now and then. A call that reached
+        // Redis past its deadline counted nothing there: decided here, as a timeout is.
+        if (result == redis::Result::Ok && global::is_late(reply)) {
+            // Answered in time, yet past the deadline on Redis's clock: a clock was set since the
+            // connection read Redis's. Read it again; meanwhile such calls count nothing there.
+            redis_->refresh_clock();
+            if (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval) {
+                last_error_log_ = loop_->now();
+                LOG_WARN("redis %s ran a rate limit call past its deadline although it answered in time (a clock "
+                         "was set?): decided locally; reading redis's clock again",
+                         redis_address_.c_str());
+            }
+        } else if (result == redis::Result::Ok && (last_error_log_ < 0 || loop_->now() - last_error_log_ >= kErrorLogInterval)) {
             last_error_log_ = loop_->now();
             std::string what = reply && reply->type == REDIS_REPLY_ERROR && reply->str ? std::string(reply->str, reply->len)
                                                                                         : "an unexpected reply";
@@ -512,8 +582,7 @@ void Limiter::finish(const RoutePolicies& route, const RequestInfo& info, Eval* 
             bump(fallback ? p.fallback_dry_run_rejected : p.dry_run_rejected);
             if (log::enabled(LogLevel::Info)) {
                 char text[kKeyTextSize];
-                uint64_t unused;
-                key(p, route.route, info, unused, text, sizeof text);
+                key_for_log(p, route.route, info, text, sizeof text);
                 LOG_INFO("rate limit dry run: route \"%.*s\" policy \"%s\" key \"%s\": would be rejected%s",
                          static_cast<int>(route.route.size()), route.route.data(), rc.name.c_str(), text,
                          fallback ? " (decided locally, redis away)" : "");
@@ -523,7 +592,10 @@ void Limiter::finish(const RoutePolicies& route, const RequestInfo& info, Eval* 
         }
         if (rc.dry_run) continue;
         if (rejected) {
-            if (!e.d.allowed && (!report || e.d.retry_after_ns > report->d.retry_after_ns)) report = &e;
+            // A `fallback: deny` comes first: the answer is then 503, Redis being away.
+            if (!e.d.allowed && (!report || (e.denied && !report->denied) ||
+                                 (e.denied == report->denied && e.d.retry_after_ns > report->d.retry_after_ns)))
+                report = &e;
         } else if (rc.headers) {
             if (!report || e.d.remaining < report->d.remaining ||
                 (e.d.remaining == report->d.remaining && e.d.reset_ns > report->d.reset_ns))
@@ -533,8 +605,8 @@ void Limiter::finish(const RoutePolicies& route, const RequestInfo& info, Eval* 
     if (!report) return;
     out.rejected = rejected;
     if (rejected) {
-        out.status = report->policy->config->status;
-        out.body = report->policy->body;
+        out.status = report->denied ? kDenyStatus : report->policy->config->status;
+        out.body = report->denied ? report->policy->deny_body : report->policy->body;
         out.retry_after_s = std::max<uint64_t>(1, seconds_up(report->d.retry_after_ns));
     }
     out.headers = report->policy->config->headers;

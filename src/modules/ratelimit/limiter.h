@@ -17,12 +17,14 @@
 // then returns false and the Waiting is called back. While Redis is away (the client is not
 // up) or when it fails to answer in time, each global policy is decided at once by the local
 // table instead, with the fallback share of its limit (redis.fallback_share, 1/nodes by
-// default) under an identity of its own, and counted as fallback_allowed or fallback_rejected.
+// default) under an identity of its own, and counted as fallback_allowed or fallback_rejected;
+// a policy with `fallback: deny` rejects the request instead (503, counted as fallback_rejected).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,10 +46,12 @@ struct Policy {
     // In the local table: the policy's limit, or for a global policy the fallback share of it
     // (under an identity of its own, so that its counters are not those of a local policy).
     Params params;
+    std::optional<Hasher> hasher;  // for its keys: the zone's secret and the identity hashed in
     bool global = false;
     Params redis;              // global: the whole limit, as the script enforces it
     std::string redis_prefix;  // global: "gw:rl:NAME:ALG/UNIT:"
     std::string body;  // the JSON body of a rejection
+    std::string deny_body;  // `fallback: deny`: the body of the 503 while Redis is away
     // gateway_ratelimit_decisions_total{policy, result}; nullptr when the metrics zone is full.
     // Global policies: allowed, rejected and dry_run_rejected are Redis's decisions, the
     // fallback_* ones those of the local table while Redis was away.
@@ -99,16 +103,19 @@ class Limiter {
     Table& table() { return *table_; }
     redis::Client* redis() { return redis_.get(); }  // nullptr without global policies or a loop
 
-    // The request's key for `policy`, hashed; false when a part is missing and the policy skips
-    // such requests. `text` (optional, `cap` bytes) receives the key as text, cut if too long.
-    static bool key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t& hash,
-                    char* text = nullptr, size_t cap = 0);
+    // The request's key for `policy`, hashed under the zone's secret; false when a part is missing
+    // and the policy skips such requests.
+    bool key(const Policy& policy, std::string_view route, const RequestInfo& info, KeyHash& hash) const;
+    // The key as a log line shows it (NUL-terminated in `text`, `cap` bytes, cut if too long): the
+    // parts joined with '+', those taken from a header or the query as '#' and a short keyed hash
+    // of the value (they may be credentials), the address and route as they are.
+    void key_for_log(const Policy& policy, std::string_view route, const RequestInfo& info, char* text,
+                     size_t cap) const;
 
     // The Redis key of `policy` for this request appended to `out`: its prefix, then the escaped
-    // key text, or `hash` (from key()) when that is too long; see global.h. False (and `out`
-    // unchanged) when the policy skips the request.
-    static bool redis_key(const Policy& policy, std::string_view route, const RequestInfo& info, uint64_t hash,
-                          std::string& out);
+    // key text, or '#' and 32 hex digits of its SHA-256 when that is too long (the same on every
+    // node); see global.h. False (and `out` unchanged) when the policy skips the request.
+    static bool redis_key(const Policy& policy, std::string_view route, const RequestInfo& info, std::string& out);
 
   private:
     struct Eval;

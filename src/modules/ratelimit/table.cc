@@ -1,6 +1,9 @@
 #include "modules/ratelimit/table.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace gw::ratelimit {
@@ -20,18 +23,36 @@ constexpr uint64_t kFixedWindowMask = 0xffff;
 constexpr uint64_t kSlidingCountMask = (uint64_t{1} << 24) - 1;
 constexpr uint64_t kSlidingWindowMask = 0xff;
 
-uint64_t rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+uint8_t epoch_of(uint64_t word_key) { return static_cast<uint8_t>(word_key); }
 
-uint64_t fmix(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
+// What a slot stores of a key's hash: 56 bits in `key` (never 0: that is a free slot) and 56 in
+// `check`.
+struct Ident {
+    uint64_t hi, lo;
+    explicit Ident(const KeyHash& h) : hi(h.hi >> 8 ? h.hi >> 8 : 1), lo(h.lo >> 8) {}
+};
+
+// Whether slot `x`, whose key word was read as `k`, holds the key `id`. A `check` of another
+// epoch is a claim in progress (see table.h): the 56 bits of `key` decide.
+bool holds(const Slot& x, uint64_t k, const Ident& id) {
+    if ((k >> 8) != id.hi) return false;
+    uint64_t c = x.check.load(std::memory_order_acquire);
+    return epoch_of(c) != epoch_of(k) || (c >> 8) == id.lo;
 }
 
-uint8_t epoch_of(uint64_t word_key) { return static_cast<uint8_t>(word_key); }
+bool random_bytes(void* buf, size_t n) {
+    auto* p = static_cast<unsigned char*>(buf);
+    while (n) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += r;
+        n -= static_cast<size_t>(r);
+    }
+    return true;
+}
 uint8_t state_epoch(uint64_t state) { return static_cast<uint8_t>(state >> 56); }
 uint64_t make_state(uint8_t epoch, uint64_t value) { return uint64_t{epoch} << 56 | (value & kValueMask); }
 
@@ -122,36 +143,32 @@ Decision sliding_window(const Params& p, uint64_t value, uint64_t now_ns, uint64
 
 // --- hashing ------------------------------------------------------------------------------------
 
-void Hasher::round(uint64_t w) {
-    h_ ^= w * 0x9e3779b97f4a7c15ULL;
-    h_ = rotl(h_, 29) * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
-}
+namespace sip {
 
-void Hasher::add(std::string_view bytes) {
+KeyHash hash128(const HashKey& key, std::string_view bytes, int c, int d) {
+    State s(key);
     const char* p = bytes.data();
     size_t n = bytes.size();
-    while (n >= 8) {
-        uint64_t w;
-        std::memcpy(&w, p, 8);
-        round(w);
-        p += 8;
-        n -= 8;
-    }
-    uint64_t tail = 0;
-    if (n) std::memcpy(&tail, p, n);
-    round(tail ^ (uint64_t{bytes.size()} << 56) ^ 0x5bd1e995u);
+    auto load = [](const char* at, size_t len) {
+        uint64_t w = 0;
+        std::memcpy(&w, at, len);
+        return w;
+    };
+    for (; n >= 8; p += 8, n -= 8) s.compress(load(p, 8), c);
+    return s.finish(load(p, n) | uint64_t{bytes.size()} << 56, c, d);
 }
 
-uint64_t Hasher::finish() const { return fmix(h_); }
+}  // namespace sip
 
 Params Params::make(std::string_view name, Algorithm algorithm, uint64_t rate, uint64_t period_ns,
                     uint64_t burst) {
     Params p;
-    Hasher h(0x7261746531696d74ULL);
+    // Not a secret: the identity only has to differ from policy to policy.
+    Hasher h(HashKey{0x7261746531696d74ULL, 0x243f6a8885a308d3ULL}, 0);
     h.add(name);
     h.add_u64(static_cast<uint64_t>(algorithm));
     h.add_u64(period_ns);
-    p.id = h.finish();
+    p.id = h.finish().hi;
     p.algorithm = algorithm;
     p.period_ns = period_ns;
     if (algorithm == Algorithm::TokenBucket) {
@@ -224,6 +241,7 @@ struct Table::Root {
     uint64_t slots;      // zone offset of Slot[capacity]
     uint64_t capacity;
     std::atomic<uint64_t> evictions;
+    HashKey secret;      // of the key hashes: made with the table, kept for the zone's life
 };
 
 std::unique_ptr<Table> Table::attach(shm::Zone& zone) {
@@ -241,6 +259,11 @@ std::unique_ptr<Table> Table::attach(shm::Zone& zone) {
             return nullptr;
         }
         Root* root = zone.at<Root>(root_off);
+        if (!random_bytes(&root->secret, sizeof root->secret)) {
+            zone.free(slots_off);
+            zone.free(root_off);
+            return nullptr;
+        }
         root->slots = slots_off;
         root->capacity = capacity;
         root->evictions.store(0);
@@ -249,7 +272,7 @@ std::unique_ptr<Table> Table::attach(shm::Zone& zone) {
     }
     Root* root = zone.at<Root>(h->root);
     if (root->magic != kTableMagic || root->capacity < kProbeWindow) return nullptr;
-    return std::unique_ptr<Table>(new Table(root, zone.at<Slot>(root->slots), root->capacity));
+    return std::unique_ptr<Table>(new Table(root, zone.at<Slot>(root->slots), root->capacity, root->secret));
 }
 
 uint64_t Table::evictions() const { return root_->evictions.load(std::memory_order_relaxed); }
@@ -261,8 +284,8 @@ uint64_t Table::used() const {
     return n;
 }
 
-uint64_t Table::home(uint64_t key_hash) const {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(key_hash) * capacity_) >> 64);
+uint64_t Table::home(const KeyHash& key_hash) const {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(key_hash.hi) * capacity_) >> 64);
 }
 
 Slot& Table::slot(uint64_t start, uint32_t j) const {
@@ -277,12 +300,13 @@ const Params* Table::known(uint32_t tag) const {
 }
 
 // The first slot of the window holding the key (there is normally at most one; see claim()).
-bool Table::find(uint64_t want, uint64_t key_hash, Slot*& s, uint64_t& key) const {
+bool Table::find(const KeyHash& key_hash, Slot*& s, uint64_t& key) const {
+    Ident want(key_hash);
     uint64_t start = home(key_hash);
     for (uint32_t j = 0; j < kProbeWindow; ++j) {
         Slot& x = slot(start, j);
         uint64_t k = x.key.load(std::memory_order_acquire);
-        if ((k >> 8) == want) {
+        if (holds(x, k, want)) {
             s = &x;
             key = k;
             return true;
@@ -310,8 +334,9 @@ bool Table::slot_idle(const Slot& s, uint64_t key, uint64_t now_ns) const {
 // succeeds, so the key is not duplicated. Only when the window changes under them (entries
 // evicted at the same moment) can they take two slots; the later one then sees the other and, if
 // it comes first in the window, gives its own back. find() always takes the first.
-bool Table::claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t now_ns, Slot*& out,
-                  uint64_t& out_key, bool* evicted) {
+bool Table::claim(const Params& p, const KeyHash& key_hash, uint64_t now_ns, Slot*& out, uint64_t& out_key,
+                  bool* evicted) {
+    Ident want(key_hash);
     uint64_t start = home(key_hash);
     Slot* free_slot = nullptr;
     Slot* idle_slot = nullptr;
@@ -321,7 +346,7 @@ bool Table::claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t no
     for (uint32_t j = 0; j < kProbeWindow; ++j) {
         Slot& x = slot(start, j);
         uint64_t k = x.key.load(std::memory_order_acquire);
-        if ((k >> 8) == want) {  // inserted meanwhile
+        if (holds(x, k, want)) {  // inserted meanwhile
             out = &x;
             out_key = k;
             return true;
@@ -340,9 +365,10 @@ bool Table::claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t no
     Slot* victim = free_slot ? free_slot : idle_slot ? idle_slot : lru_slot;
     uint64_t old = free_slot ? free_key : idle_slot ? idle_key : lru_key;
     uint8_t epoch = static_cast<uint8_t>(epoch_of(old) + 1);
-    uint64_t key = want << 8 | epoch;
+    uint64_t key = want.hi << 8 | epoch;
     if (!victim->key.compare_exchange_strong(old, key, std::memory_order_acq_rel, std::memory_order_acquire))
         return false;
+    victim->check.store(want.lo << 8 | epoch, std::memory_order_release);
     bool live = !free_slot && !idle_slot;
     if (live) {
         root_->evictions.fetch_add(1, std::memory_order_relaxed);
@@ -362,7 +388,7 @@ bool Table::claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t no
         Slot& x = slot(start, j);
         if (&x == victim) break;  // ours comes first: the other one gives way
         uint64_t k = x.key.load(std::memory_order_acquire);
-        if ((k >> 8) == want) {
+        if (holds(x, k, want)) {
             uint64_t mine = key;
             victim->key.compare_exchange_strong(mine, epoch, std::memory_order_acq_rel);  // free again
             out = &x;
@@ -375,12 +401,11 @@ bool Table::claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t no
     return true;
 }
 
-Decision Table::peek(const Params& p, uint64_t key_hash, uint64_t now_ns) const {
-    uint64_t want = (key_hash >> 8) ? key_hash >> 8 : 1;
+Decision Table::peek(const Params& p, const KeyHash& key_hash, uint64_t now_ns) const {
     uint64_t value = 0;
     Slot* s = nullptr;
     uint64_t key = 0;
-    if (find(want, key_hash, s, key)) {
+    if (find(key_hash, s, key)) {
         uint64_t st = s->state.load(std::memory_order_acquire);
         if (state_epoch(st) == epoch_of(key)) value = st & kValueMask;
         if (p.windowed() && is_stale(p, s->touched.load(std::memory_order_relaxed),
@@ -390,13 +415,12 @@ Decision Table::peek(const Params& p, uint64_t key_hash, uint64_t now_ns) const 
     return evaluate(p, value, now_ns, nullptr);
 }
 
-Decision Table::consume(const Params& p, uint64_t key_hash, uint64_t now_ns, Ref* ref, bool* evicted) {
-    uint64_t want = (key_hash >> 8) ? key_hash >> 8 : 1;
+Decision Table::consume(const Params& p, const KeyHash& key_hash, uint64_t now_ns, Ref* ref, bool* evicted) {
     uint32_t now_s = static_cast<uint32_t>(now_ns / kNsPerSecond);
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
         Slot* s = nullptr;
         uint64_t key = 0;
-        if (!find(want, key_hash, s, key) && !claim(p, want, key_hash, now_ns, s, key, evicted)) continue;
+        if (!find(key_hash, s, key) && !claim(p, key_hash, now_ns, s, key, evicted)) continue;
         uint8_t epoch = epoch_of(key);
         uint64_t st = s->state.load(std::memory_order_acquire);
         for (; attempt < kMaxAttempts; ++attempt) {

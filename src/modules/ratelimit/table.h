@@ -2,12 +2,21 @@
 // that a limit is one exact limit across every worker (and across the generations that run
 // side by side during a reload, and across a binary upgrade, which inherits the zone).
 //
-// The table is an array of fixed-size slots. A key (a policy and the request's key, hashed to 64
-// bits) lives in one of kProbeWindow consecutive slots starting at a position given by its hash.
-// Each slot has two 64-bit words that matter:
+// The table is an array of fixed-size slots. A key (a policy and the request's key, hashed to 128
+// bits by SipHash-1-3 under a secret of the zone) lives in one of kProbeWindow consecutive slots
+// starting at a position given by its hash. Each slot has three 64-bit words that matter:
 //
-//   key    hash56 << 8 | epoch      hash56 == 0: the slot is free
+//   key    hi56 << 8 | epoch        hi56 == 0: the slot is free
+//   check  lo56 << 8 | epoch        the rest of the key's identity (112 bits in all)
 //   state  epoch << 56 | value      value: the algorithm's state, 0 = a key never seen
+//
+// The hash is keyed, so a client cannot choose a header value whose hash is another user's, and
+// 112 bits make an accidental match of two live keys practically impossible. The secret is made
+// (getrandom) when the table is laid out and kept in the zone, so a reload or a binary upgrade,
+// which adopt the zone, hash every key as before. `check` is written right after the CAS that
+// claims the slot: until then it holds another epoch, and a reader takes the 56 bits of `key` as
+// the match (a claim in progress; never a way to pick another key's slot, which needs the
+// secret).
 //
 // The hot path (a key already in the table) is lock-free: load the state, compute the decision,
 // compare-and-swap the state. The epoch, which changes whenever the slot changes hands, ties the
@@ -29,6 +38,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -37,30 +47,106 @@
 
 namespace gw::ratelimit {
 
-constexpr uint32_t kLayoutVersion = 1;  // of the zone's contents; a mismatch starts it afresh
+constexpr uint32_t kLayoutVersion = 2;  // of the zone's contents; a mismatch starts it afresh
 // 16 slots (512 bytes): a table 60% full evicts a live entry for about 1 new key in 500 (with
 // 8 slots, 1 in 80, and some already at 40%).
 constexpr uint32_t kProbeWindow = 16;
 
 enum class Algorithm : uint8_t { TokenBucket = 1, SlidingWindow = 2, FixedWindow = 3 };
 
-// A 64-bit streaming hash (multiply-rotate rounds, murmur3's finalizer). Each add() also mixes
-// in the length, so ("ab", "c") and ("a", "bc") differ.
+// The secret of the keyed hash (128 bits).
+struct HashKey {
+    uint64_t k0 = 0, k1 = 0;
+};
+
+// A key's identity: 128 bits of keyed hash.
+struct KeyHash {
+    uint64_t hi = 0, lo = 0;
+    bool operator==(const KeyHash&) const = default;
+};
+
+namespace sip {
+
+inline uint64_t rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+
+// SipHash's state (Aumasson and Bernstein's reference, with its 128-bit output).
+struct State {
+    uint64_t v0, v1, v2, v3;
+
+    explicit State(const HashKey& k)
+        : v0(k.k0 ^ 0x736f6d6570736575ULL), v1(k.k1 ^ 0x646f72616e646f6dULL ^ 0xee),  // 0xee: 128 bits out
+          v2(k.k0 ^ 0x6c7967656e657261ULL), v3(k.k1 ^ 0x7465646279746573ULL) {}
+    void round() {
+        v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
+        v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
+        v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
+        v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+    }
+    void compress(uint64_t m, int c) {
+        v3 ^= m;
+        for (int i = 0; i < c; ++i) round();
+        v0 ^= m;
+    }
+    KeyHash finish(uint64_t last, int c, int d) {
+        compress(last, c);
+        v2 ^= 0xee;
+        for (int i = 0; i < d; ++i) round();
+        KeyHash out;
+        out.lo = v0 ^ v1 ^ v2 ^ v3;
+        v1 ^= 0xdd;
+        for (int i = 0; i < d; ++i) round();
+        out.hi = v0 ^ v1 ^ v2 ^ v3;
+        return out;
+    }
+};
+
+// SipHash-c-d with its 128-bit output, of a byte string, as the reference computes it.
+KeyHash hash128(const HashKey& key, std::string_view bytes, int c, int d);
+
+}  // namespace sip
+
+// The keyed hash of the table's keys: SipHash-1-3 with the 128-bit output (1 compression round
+// per word, 3 finalization rounds: the variant Rust's and Python's hash tables use against hash
+// flooding; sip::hash128 with 2, 4 is the reference SipHash-2-4), over a stream of fields:
+// add() feeds the field's length, then its bytes in 8-byte little-endian words (the last one
+// zero-padded), so that ("ab", "c") and ("a", "bc") differ. The result is the SipHash of that
+// encoding, which is injective, so the hash keeps SipHash's guarantees. Inline: it runs for
+// every policy of every request.
 class Hasher {
   public:
-    explicit Hasher(uint64_t seed) : h_(seed ^ 0x243f6a8885a308d3ULL) {}
-    void add(std::string_view bytes);
-    void add_u64(uint64_t v) { round(v); }
-    uint64_t finish() const;
+    static constexpr int kC = 1, kD = 3;
+
+    Hasher(const HashKey& key, uint64_t domain) : s_(key) { word(domain); }
+    void add(std::string_view bytes) {
+        word(bytes.size());
+        const char* p = bytes.data();
+        size_t n = bytes.size();
+        for (; n >= 8; p += 8, n -= 8) word(load(p, 8));
+        if (n) word(load(p, n));
+    }
+    void add_u64(uint64_t v) { word(v); }
+    KeyHash finish() const {
+        sip::State s = s_;
+        return s.finish(bytes_ << 56, kC, kD);
+    }
 
   private:
-    void round(uint64_t w);
-    uint64_t h_;
+    static uint64_t load(const char* p, size_t n) {
+        uint64_t w = 0;
+        std::memcpy(&w, p, n);
+        return w;
+    }
+    void word(uint64_t m) {
+        s_.compress(m, kC);
+        bytes_ += 8;
+    }
+    sip::State s_;
+    uint64_t bytes_ = 0;  // hashed so far (the final block carries it, mod 256)
 };
 
 // What the table needs to know about a policy.
 struct Params {
-    uint64_t id = 0;           // identity (name, algorithm, period): seeds the key hashes
+    uint64_t id = 0;           // identity (name, algorithm, period): the first word of its key hashes
     Algorithm algorithm = Algorithm::TokenBucket;
     uint64_t limit = 1;        // windows: requests per window; token bucket: its size (burst)
     uint64_t period_ns = 1000000000;
@@ -94,11 +180,11 @@ uint64_t refunded(const Params& p, uint64_t value, uint64_t counted_ns);
 bool is_stale(const Params& p, uint32_t touched_s, uint32_t now_s);
 
 struct Slot {
-    std::atomic<uint64_t> key;      // hash56 << 8 | epoch
+    std::atomic<uint64_t> key;      // hi56 << 8 | epoch
     std::atomic<uint64_t> state;    // epoch << 56 | value
     std::atomic<uint32_t> touched;  // monotonic seconds of the last update (LRU, window guard)
     std::atomic<uint32_t> policy;   // Params::tag() of the policy that owns the entry
-    uint64_t reserved;
+    std::atomic<uint64_t> check;    // lo56 << 8 | epoch
 };
 static_assert(sizeof(Slot) == 32);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
@@ -111,6 +197,10 @@ class Table {
     static std::unique_ptr<Table> attach(shm::Zone& zone);
 
     uint64_t capacity() const { return capacity_; }
+    // The secret of the key hashes (the same for every process of the zone, over its life).
+    const HashKey& secret() const { return secret_; }
+    // A hasher for a key of policy `p`.
+    Hasher hasher(const Params& p) const { return Hasher(secret_, p.id); }
     uint64_t evictions() const;  // live entries replaced, over the life of the zone
     uint64_t used() const;       // slots holding an entry (a scan: for tests and tools)
 
@@ -126,28 +216,29 @@ class Table {
     };
 
     // The decision for one more request of `key_hash`, without counting it.
-    Decision peek(const Params& p, uint64_t key_hash, uint64_t now_ns) const;
+    Decision peek(const Params& p, const KeyHash& key_hash, uint64_t now_ns) const;
     // The decision, and the request counted when it is allowed. `evicted` is set when a live
     // entry of another key had to make room.
-    Decision consume(const Params& p, uint64_t key_hash, uint64_t now_ns, Ref* ref = nullptr,
+    Decision consume(const Params& p, const KeyHash& key_hash, uint64_t now_ns, Ref* ref = nullptr,
                      bool* evicted = nullptr);
     // Takes back a request counted by consume() (another policy of the route rejected it).
     void refund(const Params& p, const Ref& ref);
 
   private:
     struct Root;
-    Table(Root* root, Slot* slots, uint64_t capacity) : root_(root), slots_(slots), capacity_(capacity) {}
+    Table(Root* root, Slot* slots, uint64_t capacity, HashKey secret)
+        : root_(root), slots_(slots), capacity_(capacity), secret_(secret) {}
     Slot& slot(uint64_t start, uint32_t j) const;
-    uint64_t home(uint64_t key_hash) const;
-    bool find(uint64_t want, uint64_t key_hash, Slot*& slot, uint64_t& key) const;
-    bool claim(const Params& p, uint64_t want, uint64_t key_hash, uint64_t now_ns, Slot*& slot,
-               uint64_t& key, bool* evicted);
+    uint64_t home(const KeyHash& key_hash) const;
+    bool find(const KeyHash& want, Slot*& slot, uint64_t& key) const;
+    bool claim(const Params& p, const KeyHash& want, uint64_t now_ns, Slot*& slot, uint64_t& key, bool* evicted);
     bool slot_idle(const Slot& s, uint64_t key, uint64_t now_ns) const;
     const Params* known(uint32_t tag) const;
 
     Root* root_;
     Slot* slots_;
     uint64_t capacity_;
+    HashKey secret_;
     std::vector<Params> known_;
 };
 

@@ -5,12 +5,63 @@
 #include <openssl/evp.h>
 #include <sys/epoll.h>
 
+#include <time.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/log.h"
 
 namespace gw::redis {
+
+namespace {
+
+int64_t realtime_us() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t monotonic_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+// TIME's answer was read somewhere between the moment it was sent and now: the offset it gives is
+// the smallest the reply allows, so deadlines computed with it are early, never late.
+void Client::set_clock(const redisReply* reply) {
+    int64_t now = realtime_us();
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    int64_t redis_us = strtoll(reply->element[0]->str, nullptr, 10) * 1000000 + strtoll(reply->element[1]->str, nullptr, 10);
+    clock_offset_us_ = redis_us - now;
+    clock_known_ = true;
+}
+
+void Client::ClockReader::on_redis_reply(Result result, const redisReply* reply) {
+    pending = false;
+    if (result == Result::Ok) client->set_clock(reply);
+}
+
+void Client::refresh_clock() {
+    if (clock_reader_.pending) return;
+    clock_reader_.client = this;
+    std::string_view time[] = {"TIME"};
+    clock_reader_.pending = submit(time, &clock_reader_) != nullptr;
+}
+
+int64_t Client::deadline_us() const {
+    if (!clock_known_) return 0;
+    // The command's timer fires at loop now + timeout, on the loop's cached clock, which may be
+    // a little behind the real one: the deadline is measured from the same point.
+    int64_t fires_in_ms = loop_.now() + options_.command_timeout - monotonic_ms();
+    return realtime_us() + fires_in_ms * 1000 + clock_offset_us_;
+}
 
 Script::Script(std::string text) : body(std::move(text)) {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -65,14 +116,18 @@ struct Client::Conn final : event::IoHandler {
     uint32_t events = 0;
     bool registered = false;
     bool ready = false;
-    int scripts_pending = 0;
+    int probe_pending = 0;  // replies still awaited of the commands sent on connecting
     event::Millis backoff;
-    event::Timer connect_timer, retry_timer, drop_timer;
+    event::Timer connect_timer, probe_timer, retry_timer, drop_timer, stable_timer;
 
     explicit Conn(Client& c) : client(c), backoff(c.options_.min_backoff) {
         connect_timer.set_callback([this] { drop("connect timed out"); });
+        probe_timer.set_callback([this] { drop("no answer in time on a new connection"); });
         retry_timer.set_callback([this] { connect(); });
         drop_timer.set_callback([this] { drop(nullptr); });
+        // Up and answering for that long: Redis is back for good, the next loss starts the
+        // back-off afresh.
+        stable_timer.set_callback([this] { backoff = client.options_.min_backoff; });
     }
 
     void connect() {
@@ -127,31 +182,33 @@ struct Client::Conn final : event::IoHandler {
         client.connection_ready(*this, r);
     }
 
+    // Connected: the connection is not used for requests until Redis has answered what it is
+    // sent first (the scripts to load, and TIME, for the clock offset) within the command
+    // timeout. A Redis that accepts connections but answers late, or not at all, so never
+    // makes a request wait: it is retried in the background, with back-off.
     static void on_connect(const redisAsyncContext* a, int status) {
         Conn* c = static_cast<Conn*>(a->data);
-        c->client.loop_.cancel(c->connect_timer);
+        Client& client = c->client;
+        client.loop_.cancel(c->connect_timer);
         if (status != REDIS_OK) {
             // hiredis frees the context when this returns.
-            c->client.last_error_ = a->errstr;
+            client.last_error_ = a->errstr;
             c->ac = nullptr;
             c->schedule_retry();
             return;
         }
-        c->client.connects_++;
-        c->backoff = c->client.options_.min_backoff;
-        c->scripts_pending = static_cast<int>(c->client.scripts_.size());
-        if (c->scripts_pending == 0) {
-            c->set_ready(true);
-            return;
-        }
-        for (const Script* s : c->client.scripts_) {
+        client.connects_++;
+        c->probe_pending = static_cast<int>(client.scripts_.size()) + 1;
+        client.loop_.arm(c->probe_timer, client.options_.command_timeout);
+        for (const Script* s : client.scripts_) {
             const char* argv[] = {"SCRIPT", "LOAD", s->body.data()};
             size_t lens[] = {6, 4, s->body.size()};
-            redisAsyncCommandArgv(c->ac, &Conn::on_script_loaded, c, 3, argv, lens);
+            redisAsyncCommandArgv(c->ac, &Conn::on_probe_reply, c, 3, argv, lens);
         }
+        redisAsyncCommand(c->ac, &Conn::on_time_reply, c, "TIME");
     }
 
-    static void on_script_loaded(redisAsyncContext*, void* r, void* privdata) {
+    static void on_probe_reply(redisAsyncContext*, void* r, void* privdata) {
         Conn* c = static_cast<Conn*>(privdata);
         auto* reply = static_cast<redisReply*>(r);
         if (!reply) return;  // the connection is going away
@@ -161,14 +218,30 @@ struct Client::Conn final : event::IoHandler {
             c->client.loop_.arm(c->drop_timer, 0);  // not from inside a hiredis callback
             return;
         }
-        if (--c->scripts_pending == 0) c->set_ready(true);
+        c->probe_answered();
+    }
+
+    // TIME: seconds and microseconds of Redis's clock, read somewhere between the moment it
+    // was sent and now; `now - sent` is at most the command timeout.
+    static void on_time_reply(redisAsyncContext*, void* r, void* privdata) {
+        Conn* c = static_cast<Conn*>(privdata);
+        auto* reply = static_cast<redisReply*>(r);
+        if (!reply) return;
+        c->client.set_clock(reply);
+        c->probe_answered();
+    }
+
+    void probe_answered() {
+        if (--probe_pending > 0) return;
+        client.loop_.cancel(probe_timer);
+        client.loop_.arm(stable_timer, client.options_.max_backoff);
+        set_ready(true);
     }
 
     static void on_disconnect(const redisAsyncContext* a, int status) {
         Conn* c = static_cast<Conn*>(a->data);
         if (status != REDIS_OK && a->errstr[0]) c->client.last_error_ = a->errstr;
         c->ac = nullptr;
-        c->set_ready(false);
         c->schedule_retry();
     }
 
@@ -177,6 +250,7 @@ struct Client::Conn final : event::IoHandler {
         if (!ac) return;
         if (why) client.last_error_ = why;
         client.loop_.cancel(connect_timer);
+        client.loop_.cancel(probe_timer);
         bool was_connected = ac->c.flags & REDIS_CONNECTED;
         redisAsyncFree(ac);  // calls on_disconnect when it was connected
         if (!was_connected) {
@@ -186,6 +260,8 @@ struct Client::Conn final : event::IoHandler {
     }
 
     void schedule_retry() {
+        client.loop_.cancel(probe_timer);
+        client.loop_.cancel(stable_timer);
         set_ready(false);
         if (client.stopping_) return;
         client.loop_.arm(retry_timer, backoff);
@@ -196,6 +272,8 @@ struct Client::Conn final : event::IoHandler {
         client.loop_.cancel(retry_timer);
         client.loop_.cancel(connect_timer);
         client.loop_.cancel(drop_timer);
+        client.loop_.cancel(probe_timer);
+        client.loop_.cancel(stable_timer);
         if (ac) {
             redisAsyncFree(ac);
             ac = nullptr;

@@ -8,6 +8,13 @@
 // ready the client says so (up() is false, submit() refuses) so that callers decide locally at
 // once instead of waiting for a timeout per request.
 //
+// Every command has the command timeout, those sent on connecting too: a new connection is
+// ready only once Redis has answered them (SCRIPT LOAD of each script, and TIME) in time, so a
+// Redis that accepts connections but answers slowly or not at all is probed in the background,
+// never by a request. The back-off between attempts (min_backoff doubling up to max_backoff)
+// starts afresh only after a connection has stayed ready for max_backoff: a Redis that answers
+// the probe and then times out again is retried less and less often, not every few hundred ms.
+//
 // Per command there is no allocation once warmed up: pending commands come from a pool, and
 // their argument buffers keep their capacity.
 #pragma once
@@ -88,6 +95,16 @@ class Client {
     // The waiter will not be called (it is going away). The command itself still completes.
     void cancel(Pending* pending);
 
+    // Redis's clock (TIME, in microseconds) at the moment a command sent now would time out
+    // here, as far as the last connection's TIME reply tells (it errs early, by up to that
+    // round trip); 0 before any. A script given it can refuse to act on a command that came too
+    // late to be waited for.
+    int64_t deadline_us() const;
+    // Reads Redis's clock again (TIME, with the command timeout), for deadline_us(): when a
+    // script says a call came past its deadline although it was answered in time, one of the
+    // clocks has been set since the connection read it.
+    void refresh_clock();
+
     // Counters, for metrics and tests.
     uint64_t connects() const { return connects_; }
     uint64_t timeouts() const { return timeouts_; }
@@ -106,6 +123,13 @@ class Client {
     void complete(Pending* p, redisReply* reply);
     void on_timeout(Pending* p);
     void connection_ready(Conn& c, bool ready);
+    void set_clock(const redisReply* reply);
+
+    struct ClockReader final : Waiter {
+        Client* client = nullptr;
+        bool pending = false;
+        void on_redis_reply(Result result, const redisReply* reply) override;
+    };
     static void reply_callback(redisAsyncContext* ac, void* reply, void* privdata);
 
     event::Loop& loop_;
@@ -118,6 +142,9 @@ class Client {
     int ready_count_ = 0;
     uint64_t connects_ = 0;
     uint64_t timeouts_ = 0;
+    int64_t clock_offset_us_ = 0;  // Redis's clock minus ours (CLOCK_REALTIME)
+    bool clock_known_ = false;
+    ClockReader clock_reader_;
     std::string last_error_;
     bool stopping_ = false;
 };
