@@ -129,8 +129,8 @@ is(logged_addr('/log/bad'), '127.0.0.1', 'a malformed element stops the walk (th
 }
 
 is(echoed_xff(get_from('127.0.0.1', $port, '/echo/t', ['X-Forwarded-For', '198.51.100.1, 203.0.113.7'])),
-   '198.51.100.1, 203.0.113.7, 203.0.113.7',
-   'upstream X-Forwarded-For: the incoming entries, then the client address (as nginx with real_ip)');
+   '198.51.100.1, 203.0.113.7, 127.0.0.1',
+   'upstream X-Forwarded-For: the incoming entries, then the hop that sent them (a true hop list)');
 is(echoed_xff(get_from('127.0.0.1', $port, '/echo/t')), '127.0.0.1', 'no incoming header: the peer');
 
 # --- 2. untrusted peer --------------------------------------------------------------------------

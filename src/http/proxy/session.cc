@@ -175,7 +175,10 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
     UpstreamRequestInput in;
     in.target = target_;
     if (req.host.empty()) in.default_host = default_host(proxy_.upstream(upstream_).config->name);
-    in.client_ip = conn_->peer_;
+    // X-Forwarded-For gets the hop that handed us the request: the socket's peer (a trusted
+    // balancer whose own X-Forwarded-For already ends with the client), or the client itself
+    // when it came directly or through the PROXY protocol, so the list stays a true hop list.
+    in.client_ip = conn_->forwarded_trusted_ ? conn_->socket_peer_ : conn_->peer_;
     in.request_id = {request_id_, request_id_len_};
     in.traceparent = {traceparent_, sizeof traceparent_};
     in.chunked_body = req.body == BodyKind::Chunked;
