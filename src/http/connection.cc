@@ -61,6 +61,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
     events_ = 0;
     limit_ = {};
+    head_parsed_ = false;
     if (peer.ss_family == AF_INET)
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
     else if (peer.ss_family == AF_INET6)
@@ -284,6 +285,10 @@ bool Connection::read_head() {
     clock_gettime(CLOCK_MONOTONIC, &req_start_);
     head_timer_armed_ = false;
     ++requests_;
+    head_parsed_ = true;
+    request_id_len_ = static_cast<uint8_t>(make_request_id(req_->header("x-request-id"), server_.ids(), request_id_));
+    upstream_trace_.clear();
+    response_head_bytes_ = 0;
     body_pos_ = in_pos_ + req_->head_length;
     const HttpConfig& http = server_.ctx().config->http;
     if (req_->body == BodyKind::ContentLength && http.client_max_body_size &&
@@ -512,6 +517,7 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
                          RouteRuntime& route) {
     bool head = req_->method == "HEAD";
     bool bodiless_status = status < 200 || status == 204 || status == 304;
+    size_t head_start = out_.size();
     out_ += "HTTP/1.1 ";
     append_number(out_, static_cast<uint64_t>(status));
     out_ += ' ';
@@ -528,7 +534,10 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
         char buf[ratelimit::kMaxHeaderBytes];
         out_.append(buf, limit_.format(buf, sizeof buf));
     }
-    out_ += "\r\n";
+    out_ += "x-request-id: ";
+    out_.append(request_id_, request_id_len_);
+    out_ += "\r\n\r\n";
+    response_head_bytes_ = out_.size() - head_start;
     bool send_body = !head && !bodiless_status;
     if (send_body) out_ += body;
     finish_request(route, status, send_body ? body.size() : 0);
@@ -539,7 +548,8 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
     if (!listener_->admin) server_.count_response(route, status, micros);
     WorkerContext& ctx = server_.ctx();
     ctx.slot->requests.fetch_add(1, std::memory_order_relaxed);
-    if (ctx.access_log->enabled()) {
+    // Admin listeners (scrapes, probes) are logged only when asked for.
+    if (ctx.access_log->enabled() && (!listener_->admin || ctx.config->access_log.log_admin)) {
         AccessLogEntry e;
         e.remote_addr = peer_;
         e.method = req_->method;
@@ -547,23 +557,32 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         e.version_minor = req_->version_minor;
         e.status = status;
         e.body_bytes_sent = body_bytes;
+        e.bytes_sent = response_head_bytes_ + body_bytes;
         e.request_time = static_cast<double>(micros) / 1e6;
         e.route = route.name;
         e.host = req_->host;
         e.user_agent = req_->header("user-agent");
         e.referer = req_->header("referer");
         e.generation = ctx.generation;
+        e.request_id = request_id();
+        e.upstream = &upstream_trace_;
         ctx.access_log->write(e);
     }
     limit_ = {};
+    head_parsed_ = false;
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
 }
 
 void Connection::respond_error(int status, std::string_view message) {
     // The request could not be read to its end, so the connection cannot be reused.
-    if (phase_ == Phase::Head) {
-        // The head was not parsed, so req_ holds nothing of this request: log what we can.
+    if (phase_ == Phase::Head && !head_parsed_) {
+        // The head was not parsed, so req_ holds nothing of this request: log what we can,
+        // under an id of its own.
+        server_.ids().request_id(request_id_);
+        request_id_len_ = 32;
+        upstream_trace_.clear();
+        response_head_bytes_ = 0;
         req_->method = "-";
         req_->target = "-";
         req_->host = {};

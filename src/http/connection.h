@@ -12,7 +12,9 @@
 #include <string_view>
 
 #include "event/loop.h"
+#include "http/access_log.h"
 #include "http/parser.h"
+#include "http/request_id.h"
 #include "http/router.h"
 #include "modules/ratelimit/verdict.h"
 
@@ -65,6 +67,9 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     std::string_view rate_limit_headers(char* buf, size_t cap) const;
     // Redis has decided the rate limits of scope global of the waiting request.
     void on_rate_limit_decided() override;
+    // The current request's id (X-Request-Id): made once when its head is read (or when it is
+    // answered with an error before that), the same upstream, on the response and in the log.
+    std::string_view request_id() const { return {request_id_, request_id_len_}; }
 
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly
@@ -133,6 +138,13 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     ratelimit::Check* limit_check_ = nullptr;  // Phase::Limit: the decision Redis is making
 
     event::Timer timer_;
+    // Of the current request, for its response and its log line.
+    bool head_parsed_ = false;     // req_ holds this request's head
+    uint8_t request_id_len_ = 0;
+    char request_id_[kMaxRequestId];
+    UpstreamTrace upstream_trace_;     // filled by the proxy session
+    uint64_t response_head_bytes_ = 0; // the response head's size (for bytes_sent)
+
     // The request being read or answered. Like in_, which its views point into, it is taken
     // from the worker's pool with the first bytes and given back when the connection is idle.
     std::unique_ptr<Request> req_;
