@@ -30,6 +30,8 @@ EOF
 logs:
   repeat_interval: 1s
   redact: {query: [ticket]}
+rate_limits:
+  tight: {key: ip, rate: 1/m, burst: 1}
 listeners:
   - address: 127.0.0.1:%%http%%
   - address: 127.0.0.1:%%admin%%
@@ -53,6 +55,10 @@ routes:
   - name: burst
     match: {path_prefix: /burst}
     upstream: burst
+  - name: limited
+    match: {path_prefix: /limited}
+    rate_limit: [tight]
+    return: {status: 200}
   - name: hello
     match: {path_prefix: /hello}
     return: {status: 200, body: "hello\n"}
@@ -212,6 +218,17 @@ sub log_entry {
 
     $r = http_get($port, '/hello/local', { 'X-Request-Id' => 'local-1' });
     is($r && $r->{headers}{'x-request-id'}, 'local-1', 'a return route carries X-Request-Id');
+
+    http_get($port, '/limited/1');
+    $r = http_get($port, '/limited/2', { 'X-Request-Id' => 'limited-2' });
+    is($r && $r->{status}, 429, 'rate limited: 429');
+    is($r && $r->{headers}{'x-request-id'}, 'limited-2', '429 carries X-Request-Id');
+    is(log_entry('/limited/2')->{request_id}, 'limited-2', 'the 429 is logged with it');
+
+    # A request line was read, a header was not: 400, with an id of its own.
+    $r = http_request($port, "GET /hello/bad-header HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n");
+    is($r && $r->{status}, 400, 'bad header: 400');
+    like($r && $r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/, '400 carries X-Request-Id');
 }
 
 # --- a 502 names its backend; secrets reach neither log ---------------------------------------
@@ -274,11 +291,13 @@ EOF
 
 {
     my $n = 150;
-    my %status;
+    my (%status, $without_id);
     for (1 .. $n) {
         my $r = http_get($port, "/burst/$_");
         $status{ $r ? $r->{status} : 'none' }++;
+        $without_id++ unless $r && ($r->{headers}{'x-request-id'} // '') =~ /^[0-9a-f]{32}$/;
     }
+    ok(!$without_id, 'every 502/503 carries X-Request-Id');
     is(($status{502} // 0) + ($status{503} // 0), $n, "$n requests answered 502 or 503")
         or diag(join ', ', map { "$_: $status{$_}" } sort keys %status);
     # The held-back count is written with the next line after the interval (1s here).
