@@ -56,12 +56,12 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     in_len_ = in_pos_ = body_pos_ = 0;
     phase_ = Phase::Head;
     requests_ = 0;
+    head_parsed_ = false;
     out_.clear();
     out_off_ = 0;
     close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
     events_ = 0;
     limit_ = {};
-    head_parsed_ = false;
     if (peer.ss_family == AF_INET)
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
     else if (peer.ss_family == AF_INET6)
