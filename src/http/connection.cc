@@ -43,6 +43,7 @@ void append_number(std::string& out, uint64_t v) {
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
+    set_request_id({});  // every response head can end with the id line from the start
 }
 
 Connection::~Connection() {
@@ -286,7 +287,7 @@ bool Connection::read_head() {
     head_timer_armed_ = false;
     ++requests_;
     head_parsed_ = true;
-    request_id_len_ = static_cast<uint8_t>(make_request_id(req_->header("x-request-id"), server_.ids(), request_id_));
+    set_request_id(req_->header("x-request-id"));
     upstream_trace_.clear();
     response_head_bytes_ = 0;
     body_pos_ = in_pos_ + req_->head_length;
@@ -534,9 +535,7 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
         char buf[ratelimit::kMaxHeaderBytes];
         out_.append(buf, limit_.format(buf, sizeof buf));
     }
-    out_ += "x-request-id: ";
-    out_.append(request_id_, request_id_len_);
-    out_ += "\r\n\r\n";
+    out_.append(id_line_, kIdPrefix + request_id_len_ + 4);  // x-request-id and the head's end
     response_head_bytes_ = out_.size() - head_start;
     bool send_body = !head && !bodiless_status;
     if (send_body) out_ += body;
@@ -574,13 +573,18 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
     if (!keep_alive_) close_after_write_ = true;
 }
 
+void Connection::set_request_id(std::string_view incoming) {
+    size_t n = make_request_id(incoming, server_.ids(), id_line_ + kIdPrefix);
+    memcpy(id_line_ + kIdPrefix + n, "\r\n\r\n", 4);
+    request_id_len_ = static_cast<uint8_t>(n);
+}
+
 void Connection::respond_error(int status, std::string_view message) {
     // The request could not be read to its end, so the connection cannot be reused.
     if (phase_ == Phase::Head && !head_parsed_) {
         // The head was not parsed, so req_ holds nothing of this request: log what we can,
         // under an id of its own.
-        server_.ids().request_id(request_id_);
-        request_id_len_ = 32;
+        set_request_id({});
         upstream_trace_.clear();
         response_head_bytes_ = 0;
         req_->method = "-";

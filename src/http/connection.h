@@ -69,7 +69,7 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     void on_rate_limit_decided() override;
     // The current request's id (X-Request-Id): made once when its head is read (or when it is
     // answered with an error before that), the same upstream, on the response and in the log.
-    std::string_view request_id() const { return {request_id_, request_id_len_}; }
+    std::string_view request_id() const { return {id_line_ + kIdPrefix, request_id_len_}; }
 
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly
@@ -103,6 +103,7 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     void ensure_buffer();
     void release_idle_buffers();
     void consume_body_bytes(size_t n);
+    void set_request_id(std::string_view incoming);  // incoming: a client's X-Request-Id, or none
 
     Server& server_;
     int fd_ = -1;
@@ -141,7 +142,10 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     // Of the current request, for its response and its log line.
     bool head_parsed_ = false;     // req_ holds this request's head
     uint8_t request_id_len_ = 0;
-    char request_id_[kMaxRequestId];
+    // "x-request-id: ID\r\n\r\n": the last line of the gateway's own response heads, kept
+    // whole so that it is appended at once.
+    static constexpr size_t kIdPrefix = 14;
+    char id_line_[kIdPrefix + kMaxRequestId + 4] = "x-request-id: ";
     UpstreamTrace upstream_trace_;     // filled by the proxy session
     uint64_t response_head_bytes_ = 0; // the response head's size (for bytes_sent)
 

@@ -1,25 +1,27 @@
 #include "http/request_id.h"
 
-#include <array>
 #include <cstring>
 
 namespace gw::http {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+// 16 lowercase hex digits of v, eight at a time without a table or a loop: ids are made on
+// every request. Each nibble is spread into a byte of its own, then 0..9 become '0'..'9' and
+// 10..15 'a'..'f' for all eight bytes at once (no byte ever carries into the next).
+void hex32(uint32_t x, char* out) {
+    uint64_t n = x;
+    n = (n | (n << 16)) & 0x0000ffff0000ffffULL;
+    n = (n | (n << 8)) & 0x00ff00ff00ff00ffULL;
+    n = (n | (n << 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    uint64_t letters = ((n + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;  // 1 where >= 10
+    uint64_t ascii = n + 0x3030303030303030ULL + letters * 0x27;
+    memcpy(out, &ascii, 8);
+}
 
-// Two hex digits per byte from a table: ids are made on every request.
 void hex64(uint64_t v, char* out) {
-    static const auto table = [] {
-        std::array<char, 512> t{};
-        for (int b = 0; b < 256; ++b) {
-            t[2 * b] = kHex[b >> 4];
-            t[2 * b + 1] = kHex[b & 15];
-        }
-        return t;
-    }();
-    for (int i = 0; i < 8; ++i, v >>= 8) memcpy(out + 2 * i, &table[2 * (v & 0xff)], 2);
+    hex32(static_cast<uint32_t>(v), out);
+    hex32(static_cast<uint32_t>(v >> 32), out + 8);
 }
 
 }  // namespace
@@ -32,8 +34,10 @@ uint64_t IdGenerator::next() {
     return z ^ (z >> 31);
 }
 
+IdGenerator::IdGenerator(uint64_t seed) : state_(seed ? seed : 0x9e3779b97f4a7c15ULL) { hex64(next(), prefix_); }
+
 void IdGenerator::request_id(char out[32]) {
-    hex64(next(), out);
+    memcpy(out, prefix_, sizeof prefix_);
     hex64(next(), out + 16);
 }
 

@@ -13,12 +13,16 @@ namespace gw::http {
 // A small fast PRNG for ids (one per worker; not for secrets).
 class IdGenerator {
   public:
-    explicit IdGenerator(uint64_t seed) : state_(seed ? seed : 0x9e3779b97f4a7c15ULL) {}
+    explicit IdGenerator(uint64_t seed);
     uint64_t next();
-    void request_id(char out[32]);    // 32 lowercase hex
+    // 32 lowercase hex: 64 random bits drawn once per generator, then 64 bits of the sequence,
+    // which never repeats within a generator (splitmix64 has a full period). Half the work of
+    // 128 fresh bits on every request; the right half stays random, as W3C trace ids want.
+    void request_id(char out[32]);
     void span_id(char out[16]);       // 16 lowercase hex, never all zero
   private:
     uint64_t state_;
+    char prefix_[16];
 };
 
 constexpr size_t kMaxRequestId = 128;
