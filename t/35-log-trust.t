@@ -18,6 +18,7 @@ use StrictJSON;
 my $be = Backend->new(name => 'a')->start;
 my $dead = dead_port();
 my $dead_burst = dead_port();
+my $dead_retry = dead_port();
 
 sub conf {
     my ($access_log) = @_;
@@ -44,6 +45,8 @@ upstreams:
   burst:
     servers: [{address: 127.0.0.1:%%dead_burst%%}]
     all_down: reject
+  retried:
+    servers: [{address: 127.0.0.1:%%dead_retry%%}, {address: 127.0.0.1:%%be%%}]
 routes:
   - name: app
     match: {path_prefix: /app}
@@ -55,6 +58,11 @@ routes:
   - name: burst
     match: {path_prefix: /burst}
     upstream: burst
+  - name: retried
+    match: {path_prefix: /retried}
+    strip_prefix: /retried
+    upstream: retried
+    retries: {attempts: 2, on: [connect_failure]}
   - name: limited
     match: {path_prefix: /limited}
     rate_limit: [tight]
@@ -71,6 +79,7 @@ sub gateway {
     $t->set_port('be', $be->port);
     $t->set_port('dead', $dead);
     $t->set_port('dead_burst', $dead_burst);
+    $t->set_port('dead_retry', $dead_retry);
     $t->write_conf(conf($access_log));
     $t->start;
     return $t;
@@ -254,6 +263,17 @@ sub log_entry {
          'error log line has the request redacted');
     unlike(GatewayTest::slurp($access), qr/SEKRET/, 'no secret in the access log');
     unlike($t->error_log, qr/SEKRET/, 'no secret in the error log');
+}
+
+# --- a retried request lists its attempts ----------------------------------------------------------
+
+{
+    my $r = http_get($port, '/retried/id?first');
+    is($r && $r->{status}, 200, 'retried on the next server: 200');
+    my $e = log_entry('/retried/id?first');
+    is($e->{upstream_addr}, "127.0.0.1:$dead_retry, 127.0.0.1:" . $be->port, 'upstream_addr lists both attempts');
+    is($e->{upstream_status}, '502, 200', 'upstream_status lists both');
+    like($e->{upstream_response_time}, qr/^\d+\.\d{3}, \d+\.\d{3}$/, 'upstream_response_time lists both');
 }
 
 # --- admin requests are not logged unless asked --------------------------------------------------
