@@ -21,7 +21,7 @@ struct UpstreamTrace {
     struct Attempt {
         std::string_view addr;  // the server's configured address (lives as long as the config)
         int status = 0;
-        uint64_t micros = 0;    // from the request sent to the response head (or the failure)
+        uint64_t micros = 0;    // from the request first sent upstream to this attempt's head or failure
     };
     Attempt attempts[kMax];
     uint32_t count = 0;         // attempts made; those beyond kMax are only counted
