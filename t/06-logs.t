@@ -58,8 +58,8 @@ my $e = log_entry('/hello/one');
 ok($e, 'access log line written within the flush interval') or diag(GatewayTest::slurp($access));
 $e ||= {};
 ok(!exists $e->{unparsable}, 'the line is JSON') or diag($e->{unparsable});
-for my $k (qw(time remote_addr method uri protocol status body_bytes_sent request_time route host
-              user_agent referer generation)) {
+for my $k (qw(time remote_addr method uri protocol status body_bytes_sent bytes_sent request_time route host
+              user_agent referer request_id upstream_addr upstream_status upstream_response_time generation)) {
     ok(exists $e->{$k}, "key $k present");
 }
 like($e->{time} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'time is ISO 8601 UTC with ms');
@@ -77,12 +77,15 @@ is($e->{route}, 'hello', 'route');
 is($e->{host}, "logs.test:$port", 'host');
 is($e->{user_agent}, 'gw-test/1.0', 'user_agent');
 is($e->{referer}, 'http://ref.test/page', 'referer');
+is($e->{request_id}, $r && $r->{headers}{'x-request-id'}, 'request_id is the X-Request-Id of the response');
+is($e->{upstream_addr}, '', 'upstream_addr empty for a returned route');
 ok(defined $e->{generation} && $e->{generation} == 1, 'generation 1');
 unlike(GatewayTest::slurp($access) // '', qr/SEKRET-ONE/, 'the secret is not in the log file');
 
 # --- every secret parameter is redacted ----------------------------------------------------------
 
-my @secret = qw(token access_token api_key apikey key password secret signature sig);
+my @secret = qw(token access_token api_key apikey key password secret signature sig client_secret refresh_token
+                id_token session session_id code x-amz-signature x-goog-signature);
 my $q = join '&', (map { "$_=SEKRET-$_" } @secret), 'keep=visible';
 $r = http_get($port, "/hello/two?$q");
 is($r && $r->{status}, 200, 'request with secrets served');

@@ -4,31 +4,17 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <array>
-#include <cctype>
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
 #include "core/log.h"
-#include "http/response.h"
+#include "core/text_escape.h"
+#include "http/redact.h"
 
 namespace gw::http {
 
 namespace {
-
-constexpr std::array<std::string_view, 9> kSecretParams = {
-    "token", "access_token", "api_key", "apikey", "key", "password", "secret", "signature", "sig"};
-
-bool is_secret(std::string_view name) {
-    for (std::string_view s : kSecretParams) {
-        if (s.size() != name.size()) continue;
-        bool same = true;
-        for (size_t i = 0; i < s.size() && same; ++i)
-            same = tolower(static_cast<unsigned char>(name[i])) == s[i];
-        if (same) return true;
-    }
-    return false;
-}
 
 void append_iso_time(std::string& out) {
     struct timeval tv;
@@ -59,31 +45,6 @@ void append_or_dash(std::string& out, std::string_view s) {
 }
 
 }  // namespace
-
-void append_redacted_uri(std::string& out, std::string_view uri) {
-    size_t q = uri.find('?');
-    if (q == std::string_view::npos) {
-        out += uri;
-        return;
-    }
-    out += uri.substr(0, q + 1);
-    std::string_view query = uri.substr(q + 1);
-    bool first = true;
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        std::string_view param = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-        if (!first) out += '&';
-        first = false;
-        size_t eq = param.find('=');
-        if (eq != std::string_view::npos && is_secret(param.substr(0, eq))) {
-            out += param.substr(0, eq + 1);
-            out += "REDACTED";
-        } else {
-            out += param;
-        }
-    }
-}
 
 AccessLog::~AccessLog() {
     flush();
@@ -121,54 +82,108 @@ void AccessLog::flush() {
 
 void AccessLog::write(const AccessLogEntry& e) {
     if (fd_ < 0) return;
+    if (config_.format == AccessLogConfig::Format::Json)
+        write_json(e);
+    else
+        write_combined(e);
+    if (buf_.size() >= config_.buffer) flush();
+}
+
+// ,"key":"value" (the value escaped)
+void AccessLog::append_json_field(std::string_view key, std::string_view value) {
+    buf_ += ",\"";
+    buf_ += key;
+    buf_ += "\":\"";
+    append_json_escaped_text(buf_, value);
+    buf_ += '"';
+}
+
+void AccessLog::append_redacted_json(std::string_view key, std::string_view target) {
+    scratch_.clear();  // reused: no allocation per line once it has grown
+    append_redacted_target(scratch_, target, logs_);
+    append_json_field(key, scratch_);
+}
+
+void AccessLog::append_redacted_header_json(std::string_view key, std::string_view name, std::string_view value) {
+    scratch_.clear();
+    append_redacted_header(scratch_, name, value, logs_);
+    append_json_field(key, scratch_);
+}
+
+void AccessLog::write_json(const AccessLogEntry& e) {
+    std::string& o = buf_;
+    char num[96];
+    o += "{\"time\":\"";
+    append_iso_time(o);
+    o += '"';
+    append_json_field("remote_addr", e.remote_addr);
+    append_json_field("method", e.method);
+    append_redacted_json("uri", e.uri);
+    o += ",\"protocol\":\"HTTP/1.";
+    o += static_cast<char>('0' + e.version_minor);
+    int n = snprintf(num, sizeof num, "\",\"status\":%d,\"body_bytes_sent\":%llu,\"bytes_sent\":%llu,\"request_time\":%.6f",
+                     e.status, static_cast<unsigned long long>(e.body_bytes_sent),
+                     static_cast<unsigned long long>(e.bytes_sent), e.request_time);
+    o.append(num, n);
+    append_json_field("route", e.route);
+    append_json_field("host", e.host);
+    append_redacted_header_json("user_agent", "user-agent", e.user_agent);
+    append_redacted_header_json("referer", "referer", e.referer);
+    append_json_field("request_id", e.request_id);
+    // The upstream attempts, as nginx lists them: "addr, addr", "502, 200", "0.001, 0.004".
+    const UpstreamTrace* u = e.upstream;
+    size_t shown = u ? std::min<size_t>(u->count, UpstreamTrace::kMax) : 0;
+    bool more = u && u->count > UpstreamTrace::kMax;
+    o += ",\"upstream_addr\":\"";
+    for (size_t i = 0; i < shown; ++i) {
+        if (i) o += ", ";
+        append_json_escaped_text(o, u->attempts[i].addr);
+    }
+    if (more) o += ", ...";
+    o += "\",\"upstream_status\":\"";
+    for (size_t i = 0; i < shown; ++i) {
+        n = snprintf(num, sizeof num, "%s%d", i ? ", " : "", u->attempts[i].status);
+        o.append(num, n);
+    }
+    if (more) o += ", ...";
+    o += "\",\"upstream_response_time\":\"";
+    for (size_t i = 0; i < shown; ++i) {
+        n = snprintf(num, sizeof num, "%s%.3f", i ? ", " : "", static_cast<double>(u->attempts[i].micros) / 1e6);
+        o.append(num, n);
+    }
+    if (more) o += ", ...";
+    n = snprintf(num, sizeof num, "\",\"generation\":%u}\n", e.generation);
+    o.append(num, n);
+}
+
+// nginx's combined format; every field that comes from the request is escaped (\xHH).
+// $remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
+void AccessLog::write_combined(const AccessLogEntry& e) {
     std::string& o = buf_;
     char num[64];
-    if (config_.format == AccessLogConfig::Format::Json) {
-        o += "{\"time\":\"";
-        append_iso_time(o);
-        o += "\",\"remote_addr\":\"";
-        append_json_escaped(o, e.remote_addr);
-        o += "\",\"method\":\"";
-        append_json_escaped(o, e.method);
-        o += "\",\"uri\":\"";
-        scratch_.clear();  // reused: no allocation per line once it has grown
-        append_redacted_uri(scratch_, e.uri);
-        append_json_escaped(o, scratch_);
-        o += "\",\"protocol\":\"HTTP/1.";
-        o += static_cast<char>('0' + e.version_minor);
-        int n = snprintf(num, sizeof num, "\",\"status\":%d,\"body_bytes_sent\":%llu,\"request_time\":%.6f",
-                         e.status, static_cast<unsigned long long>(e.body_bytes_sent), e.request_time);
-        o.append(num, n);
-        o += ",\"route\":\"";
-        append_json_escaped(o, e.route);
-        o += "\",\"host\":\"";
-        append_json_escaped(o, e.host);
-        o += "\",\"user_agent\":\"";
-        append_json_escaped(o, e.user_agent);
-        o += "\",\"referer\":\"";
-        append_json_escaped(o, e.referer);
-        n = snprintf(num, sizeof num, "\",\"generation\":%u}\n", e.generation);
-        o.append(num, n);
-    } else {
-        // $remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
-        append_or_dash(o, e.remote_addr);
-        o += " - - [";
-        append_clf_time(o);
-        o += "] \"";
-        o += e.method;
-        o += ' ';
-        append_redacted_uri(o, e.uri);
-        o += " HTTP/1.";
-        o += static_cast<char>('0' + e.version_minor);
-        int n = snprintf(num, sizeof num, "\" %d %llu \"", e.status,
-                         static_cast<unsigned long long>(e.body_bytes_sent));
-        o.append(num, n);
-        append_or_dash(o, e.referer);
-        o += "\" \"";
-        append_or_dash(o, e.user_agent);
-        o += "\"\n";
-    }
-    if (o.size() >= config_.buffer) flush();
+    append_or_dash(o, e.remote_addr);
+    o += " - - [";
+    append_clf_time(o);
+    o += "] \"";
+    append_log_escaped(o, e.method);
+    o += ' ';
+    scratch_.clear();
+    append_redacted_target(scratch_, e.uri, logs_);
+    append_log_escaped(o, scratch_);
+    o += " HTTP/1.";
+    o += static_cast<char>('0' + e.version_minor);
+    int n = snprintf(num, sizeof num, "\" %d %llu \"", e.status, static_cast<unsigned long long>(e.body_bytes_sent));
+    o.append(num, n);
+    scratch_.clear();
+    append_redacted_header(scratch_, "referer", e.referer, logs_);
+    if (scratch_.empty()) scratch_ = "-";
+    append_log_escaped(o, scratch_);
+    o += "\" \"";
+    scratch_.clear();
+    append_redacted_header(scratch_, "user-agent", e.user_agent, logs_);
+    if (scratch_.empty()) scratch_ = "-";
+    append_log_escaped(o, scratch_);
+    o += "\"\n";
 }
 
 }  // namespace gw::http

@@ -1,6 +1,8 @@
 // The access log: one line per answered request, JSON or nginx's "combined" format, buffered per
 // worker and written in batches (when the buffer fills, at least every `flush` interval, and when
-// the worker drains or exits). Secrets in query strings are redacted before they reach the disk.
+// the worker drains or exits). Every field is escaped so that any input keeps a JSON line valid
+// JSON and a combined line its fields (core/text_escape.h), and secrets are redacted first
+// (http/redact.h). Formatting writes into the reused buffer: no allocation per line once warm.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,26 @@
 
 namespace gw::http {
 
+// The upstream attempts of a proxied request, listed as nginx lists $upstream_addr,
+// $upstream_status and $upstream_response_time ("a, b"): the first kMax of them, without
+// allocation. A failed attempt has the status the gateway gave it (502, or 504 on a timeout).
+struct UpstreamTrace {
+    static constexpr size_t kMax = 4;
+    struct Attempt {
+        std::string_view addr;  // the server's configured address (lives as long as the config)
+        int status = 0;
+        uint64_t micros = 0;    // from the request first sent upstream to this attempt's head or failure
+    };
+    Attempt attempts[kMax];
+    uint32_t count = 0;         // attempts made; those beyond kMax are only counted
+
+    void clear() { count = 0; }
+    void add(std::string_view addr, int status, uint64_t micros) {
+        if (count < kMax) attempts[count] = {addr, status, micros};
+        ++count;
+    }
+};
+
 struct AccessLogEntry {
     std::string_view remote_addr;
     std::string_view method;
@@ -18,17 +40,20 @@ struct AccessLogEntry {
     int version_minor = 1;
     int status = 0;
     uint64_t body_bytes_sent = 0;
+    uint64_t bytes_sent = 0;    // head and body
     double request_time = 0;  // seconds
     std::string_view route;
     std::string_view host;
     std::string_view user_agent;
     std::string_view referer;
     uint32_t generation = 0;
+    std::string_view request_id;
+    const UpstreamTrace* upstream = nullptr;  // proxied requests
 };
 
 class AccessLog {
   public:
-    explicit AccessLog(const AccessLogConfig& config) : config_(config) {}
+    AccessLog(const AccessLogConfig& config, const LogsConfig& logs) : config_(config), logs_(logs) {}
     ~AccessLog();
     AccessLog(const AccessLog&) = delete;
     AccessLog& operator=(const AccessLog&) = delete;
@@ -41,14 +66,18 @@ class AccessLog {
     bool has_pending() const { return !buf_.empty(); }
 
   private:
+    void write_json(const AccessLogEntry& e);
+    void write_combined(const AccessLogEntry& e);
+    void append_json_field(std::string_view key, std::string_view value);
+    // The redacted form of a target or header (in scratch_), escaped into the line.
+    void append_redacted_json(std::string_view key, std::string_view target);
+    void append_redacted_header_json(std::string_view key, std::string_view name, std::string_view value);
+
     const AccessLogConfig& config_;
+    const LogsConfig& logs_;
     int fd_ = -1;
     std::string buf_;
     std::string scratch_;
 };
-
-// Replaces the values of secret-looking query parameters (token, access_token, api_key, apikey,
-// key, password, secret, signature, sig) with REDACTED. Appends the result to `out`.
-void append_redacted_uri(std::string& out, std::string_view uri);
 
 }  // namespace gw::http

@@ -46,6 +46,7 @@ void append_number(std::string& out, uint64_t v) {
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
+    set_request_id({});  // every response head can end with the id line from the start
 }
 
 Connection::~Connection() {
@@ -59,6 +60,7 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
     in_len_ = in_pos_ = body_pos_ = 0;
     phase_ = listener->proxy_protocol ? Phase::ProxyHeader : Phase::Head;
     requests_ = 0;
+    head_parsed_ = false;
     out_.clear();
     out_off_ = 0;
     close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
@@ -327,11 +329,15 @@ bool Connection::read_head() {
         const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
         net::format_ip(real_ip::forwarded_client(*req_, real_ip.header, real_ip.trusted, socket_ip_), peer_);
     }
+    head_parsed_ = true;
+    set_request_id(req_->header("x-request-id"));
+    upstream_trace_.clear();
+    response_head_bytes_ = 0;
     body_pos_ = in_pos_ + req_->head_length;
     const HttpConfig& http = server_.ctx().config->http;
     if (req_->body == BodyKind::ContentLength && http.client_max_body_size &&
         req_->content_length > http.client_max_body_size) {
-        respond_error(413, "request body too large", true);
+        respond_error(413, "request body too large");
         return false;
     }
     if (!normalize_path()) return false;
@@ -364,7 +370,7 @@ bool Connection::normalize_path() {
         case PathVerdict::Invalid: break;
     }
     LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(why.size()), why.data());
-    respond_error(400, why, true);
+    respond_error(400, why);
     return false;
 }
 
@@ -610,6 +616,7 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
                          RouteRuntime& route) {
     bool head = req_->method == "HEAD";
     bool bodiless_status = status < 200 || status == 204 || status == 304;
+    size_t head_start = out_.size();
     out_ += "HTTP/1.1 ";
     append_number(out_, static_cast<uint64_t>(status));
     out_ += ' ';
@@ -626,7 +633,8 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
         char buf[ratelimit::kMaxHeaderBytes];
         out_.append(buf, limit_.format(buf, sizeof buf));
     }
-    out_ += "\r\n";
+    out_.append(id_line_, kIdPrefix + request_id_len_ + 4);  // x-request-id and the head's end
+    response_head_bytes_ = out_.size() - head_start;
     bool send_body = !head && !bodiless_status;
     if (send_body) out_ += body;
     finish_request(route, status, send_body ? body.size() : 0);
@@ -637,7 +645,8 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
     if (!listener_->admin) server_.count_response(route, status, micros);
     WorkerContext& ctx = server_.ctx();
     ctx.slot->requests.fetch_add(1, std::memory_order_relaxed);
-    if (ctx.access_log->enabled()) {
+    // Admin listeners (scrapes, probes) are logged only when asked for.
+    if (ctx.access_log->enabled() && (!listener_->admin || ctx.config->access_log.log_admin)) {
         AccessLogEntry e;
         e.remote_addr = peer_;
         e.method = req_->method;
@@ -645,24 +654,38 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         e.version_minor = req_->version_minor;
         e.status = status;
         e.body_bytes_sent = body_bytes;
+        e.bytes_sent = response_head_bytes_ + body_bytes;
         e.request_time = static_cast<double>(micros) / 1e6;
         e.route = route.name;
         e.host = req_->host;
         e.user_agent = req_->header("user-agent");
         e.referer = req_->header("referer");
         e.generation = ctx.generation;
+        e.request_id = request_id();
+        e.upstream = &upstream_trace_;
         ctx.access_log->write(e);
     }
     limit_ = {};
     if (forwarded_trusted_) memcpy(peer_, socket_peer_, sizeof peer_);  // the next request says its own
+    head_parsed_ = false;
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
 }
 
-void Connection::respond_error(int status, std::string_view message, bool head_read) {
+void Connection::set_request_id(std::string_view incoming) {
+    size_t n = make_request_id(incoming, server_.ids(), id_line_ + kIdPrefix);
+    memcpy(id_line_ + kIdPrefix + n, "\r\n\r\n", 4);
+    request_id_len_ = static_cast<uint8_t>(n);
+}
+
+void Connection::respond_error(int status, std::string_view message) {
     // The request could not be read to its end, so the connection cannot be reused.
-    if (phase_ == Phase::Head && !head_read) {
-        // The head was not parsed, so req_ holds nothing of this request: log what we can.
+    if (phase_ == Phase::Head && !head_parsed_) {
+        // The head was not parsed, so req_ holds nothing of this request: log what we can,
+        // under an id of its own.
+        set_request_id({});
+        upstream_trace_.clear();
+        response_head_bytes_ = 0;
         req_->method = "-";
         req_->target = "-";
         req_->host = {};

@@ -13,7 +13,9 @@
 
 #include "core/net/ip.h"
 #include "event/loop.h"
+#include "http/access_log.h"
 #include "http/parser.h"
+#include "http/request_id.h"
 #include "http/router.h"
 #include "modules/ratelimit/verdict.h"
 
@@ -70,6 +72,9 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     std::string_view rate_limit_headers(char* buf, size_t cap) const;
     // Redis has decided the rate limits of scope global of the waiting request.
     void on_rate_limit_decided() override;
+    // The current request's id (X-Request-Id): made once when its head is read (or when it is
+    // answered with an error before that), the same upstream, on the response and in the log.
+    std::string_view request_id() const { return {id_line_ + kIdPrefix, request_id_len_}; }
 
   private:
     friend class proxy::Session;  // it streams bodies through in_ and out_ directly
@@ -89,8 +94,7 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     void serve_route(RouteRuntime& route);
     void respond(int status, std::string_view fixed_headers, std::string_view body,
                  RouteRuntime& route);
-    // `head_read`: the request's head was parsed (and is logged as it came), else nothing of it is.
-    void respond_error(int status, std::string_view message, bool head_read = false);
+    void respond_error(int status, std::string_view message);
     bool normalize_path();     // false: answered 400
     bool answer_special_method();  // OPTIONS *, TRACE, CONNECT; true: answered here
     // A local answer to a request whose head was read; a body, if any, is left unread (and the
@@ -111,6 +115,7 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     void ensure_buffer();
     void release_idle_buffers();
     void consume_body_bytes(size_t n);
+    void set_request_id(std::string_view incoming);  // incoming: a client's X-Request-Id, or none
 
     Server& server_;
     int fd_ = -1;
@@ -153,6 +158,16 @@ class Connection final : public event::IoHandler, public ratelimit::Waiting {
     ratelimit::Check* limit_check_ = nullptr;  // Phase::Limit: the decision Redis is making
 
     event::Timer timer_;
+    // Of the current request, for its response and its log line.
+    bool head_parsed_ = false;     // req_ holds this request's head
+    uint8_t request_id_len_ = 0;
+    // "x-request-id: ID\r\n\r\n": the last line of the gateway's own response heads, kept
+    // whole so that it is appended at once.
+    static constexpr size_t kIdPrefix = 14;
+    char id_line_[kIdPrefix + kMaxRequestId + 4] = "x-request-id: ";
+    UpstreamTrace upstream_trace_;     // filled by the proxy session
+    uint64_t response_head_bytes_ = 0; // the response head's size (for bytes_sent)
+
     // The request being read or answered. Like in_, which its views point into, it is taken
     // from the worker's pool with the first bytes and given back when the connection is idle.
     std::unique_ptr<Request> req_;

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/text_escape.h"
+
 namespace gw::http {
 
 std::string_view reason_phrase(int status) {
@@ -60,26 +62,7 @@ std::string_view DateCache::get() {
     return {buf_, len_};
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    out += "\\u00";
-                    out += hex[c >> 4];
-                    out += hex[c & 15];
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-}
+void append_json_escaped(std::string& out, std::string_view s) { append_json_escaped_text(out, s); }
 
 std::string json_error_body(int status, std::string_view message) {
     std::string out = "{\"status\":" + std::to_string(status) + ",\"error\":\"";

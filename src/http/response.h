@@ -23,7 +23,8 @@ class DateCache {
 // {"status":404,"error":"no route matches the request"}
 std::string json_error_body(int status, std::string_view message);
 
-// Appends `s` to `out` as the inside of a JSON string (quotes not included).
+// Appends `s` to `out` as the inside of a JSON string (quotes not included); valid JSON for any
+// bytes (see append_json_escaped_text).
 void append_json_escaped(std::string& out, std::string_view s);
 
 }  // namespace gw::http

@@ -28,7 +28,10 @@ std::string route_label(std::string_view name) {
 }  // namespace
 
 Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
-    : ctx_(ctx), router_(ctx.config->routes), input_buffers_(ctx.config->http.max_header_size + 4096) {
+    : ctx_(ctx), router_(ctx.config->routes), input_buffers_(ctx.config->http.max_header_size + 4096),
+      // Seeded apart from the proxy's generator (traceparent), which starts from pid and time too.
+      ids_((static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(time(nullptr))) +
+           0x632be59bd9b4e019ULL) {
     const Config& cfg = *ctx.config;
     limits_.max_header_size = cfg.http.max_header_size;
     limits_.max_uri_size = cfg.http.max_uri_size;

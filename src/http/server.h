@@ -19,6 +19,7 @@
 #include "http/access_log.h"
 #include "http/buffer_pool.h"
 #include "http/parser.h"
+#include "http/request_id.h"
 #include "http/response.h"
 #include "http/router.h"
 
@@ -104,6 +105,7 @@ class Server {
     ratelimit::Limiter* limiter() { return limiter_.get(); }
     BufferPool& input_buffers() { return input_buffers_; }
     ObjectPool<Request>& requests() { return requests_; }
+    IdGenerator& ids() { return ids_; }  // request ids
     void count_response(RouteRuntime& route, int status, uint64_t micros);
     void release(Connection* c);
 
@@ -124,6 +126,7 @@ class Server {
     DateCache date_;
     BufferPool input_buffers_;
     ObjectPool<Request> requests_;
+    IdGenerator ids_;
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
     std::unique_ptr<ratelimit::Limiter> limiter_;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;

@@ -1686,5 +1686,65 @@ TEST_F(ConfigTest, HealthCheckErrors) {
         EXPECT_NE(all.find(want), std::string::npos) << want << " in " << all;
 }
 
+// --- logs: redaction, repeated warnings, log_admin ----------------------------------------------
+
+TEST_F(ConfigTest, LogsRedactAddsToTheDefaultsAndDumps) {
+    write("gw.conf", std::string(kListener) +
+                         "access_log: {path: a.log, log_admin: true}\n"
+                         "logs:\n"
+                         "  repeat_interval: 1s\n"
+                         "  redact: {query: [Ticket, token], headers: X-Api-Key}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_TRUE(c->access_log.log_admin);
+    EXPECT_EQ(c->logs.repeat_interval, 1000);
+    const auto& q = c->logs.redact_query;
+    EXPECT_NE(std::find(q.begin(), q.end(), "ticket"), q.end());        // lower-cased, added
+    EXPECT_NE(std::find(q.begin(), q.end(), "client_secret"), q.end()); // defaults kept
+    EXPECT_EQ(std::count(q.begin(), q.end(), "token"), 1);             // no duplicate
+    const auto& h = c->logs.redact_headers;
+    EXPECT_NE(std::find(h.begin(), h.end(), "x-api-key"), h.end());
+    EXPECT_NE(std::find(h.begin(), h.end(), "authorization"), h.end());
+
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("logs:\n  repeat_interval: 1s\n  redact:\n    query: [\"token\", "), std::string::npos) << dump;
+    EXPECT_NE(dump.find("    headers: [\"authorization\", \"proxy-authorization\", \"cookie\", \"set-cookie\", "
+                        "\"x-api-key\"]\n"),
+              std::string::npos)
+        << dump;
+    EXPECT_NE(dump.find("  log_admin: true\n"), std::string::npos) << dump;
+    write("dumped.conf", dump);
+    std::optional<Config> again = load("dumped.conf");
+    ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << "\n" << dump;
+    EXPECT_EQ(again->logs.redact_query, c->logs.redact_query);
+    EXPECT_EQ(again->logs.redact_headers, c->logs.redact_headers);
+}
+
+TEST_F(ConfigTest, LogsDefaults) {
+    write("gw.conf", kListener);
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_FALSE(c->access_log.log_admin);
+    EXPECT_EQ(c->logs.repeat_interval, 5000);
+    EXPECT_EQ(c->logs.redact_query.size(), 18u);
+}
+
+TEST_F(ConfigTest, LogsBadValues) {
+    expect_errors(std::string(kListener) +
+                      "logs:\n"
+                      "  repeat_interval: 2h\n"
+                      "  redact: {query: [\"\"], headers: [\"bad name\"], body: [x]}\n"
+                      "  colour: red\n"
+                      "access_log: {path: a.log, log_admin: maybe}\n",
+                  {at("gw.conf", 4, 20) + "logs.repeat_interval: 2h is out of range (0..1h)",
+                   at("gw.conf", 5, 20) + "logs.redact.query[0]: bad parameter name \"\" (1 to 128 printable "
+                                          "characters, as decoded)",
+                   at("gw.conf", 5, 35) + "logs.redact.headers[0]: bad header name \"bad name\"",
+                   at("gw.conf", 5, 48) + "unknown key \"body\"",
+                   at("gw.conf", 6, 3) + "unknown key \"colour\"",
+                   at("gw.conf", 7, 38) + "access_log.log_admin: expected a boolean (true/false, on/off, yes/no), "
+                                          "got \"maybe\""});
+}
+
 }  // namespace
 }  // namespace gw

@@ -33,6 +33,19 @@ struct AccessLogConfig {
     Format format = Format::Json;
     uint64_t buffer = 64 * 1024;  // bytes buffered per worker before a write
     Millis flush = 1000;          // buffered lines are written at least this often
+    bool log_admin = false;       // log requests to admin listeners too
+};
+
+// `logs:` - what both logs share: what is never written in clear, and how often a repeated
+// per-request warning may be written.
+struct LogsConfig {
+    // Query parameter names whose values are written as REDACTED (lower-case; the built-in list
+    // plus `redact.query`), and header names whose logged values are (the built-in list plus
+    // `redact.headers`).
+    std::vector<std::string> redact_query;
+    std::vector<std::string> redact_headers;
+    Millis repeat_interval = 5000;  // a repeated warning: once per interval with a count; 0 = every one
+    LogsConfig();                   // the built-in lists
 };
 
 struct ListenerConfig {
@@ -284,6 +297,7 @@ struct Config {
 
     std::vector<ListenerConfig> listeners;
     AccessLogConfig access_log;
+    LogsConfig logs;
     HttpConfig http;
     std::vector<UpstreamConfig> upstreams;  // in file order; routes refer to them by index
     std::vector<RouteConfig> routes;

@@ -91,10 +91,25 @@ class Writer {
     std::string out_;
 };
 
+std::string quoted_list(const std::vector<std::string>& items) {
+    std::string list = "[";
+    for (size_t i = 0; i < items.size(); i++) {
+        if (i) list += ", ";
+        list += quote(items[i]);
+    }
+    return list + "]";
+}
+
 void dump_logs(const Config& c, Writer& w) {
     w.line(0, "error_log", "");
     w.line(1, "path", quote(c.error_log.path));
     w.line(1, "level", log_level_name(c.error_log.level));
+
+    w.line(0, "logs", "");
+    w.line(1, "repeat_interval", format_duration(c.logs.repeat_interval));
+    w.line(1, "redact", "");
+    w.line(2, "query", quoted_list(c.logs.redact_query));
+    w.line(2, "headers", quoted_list(c.logs.redact_headers));
 
     const AccessLogConfig& a = c.access_log;
     if (!a.enabled) {
@@ -106,6 +121,7 @@ void dump_logs(const Config& c, Writer& w) {
     w.line(1, "format", a.format == AccessLogConfig::Format::Json ? "json" : "combined");
     w.line(1, "buffer", format_size(a.buffer));
     w.line(1, "flush", format_duration(a.flush));
+    w.line(1, "log_admin", boolean(a.log_admin));
 }
 
 void dump_listeners(const Config& c, Writer& w) {

@@ -1,4 +1,5 @@
-// `error_log:` and `access_log:`.
+// `error_log:`, `access_log:` and `logs:` (what both logs share: redaction, repeated warnings).
+#include <algorithm>
 #include <utility>
 
 #include "core/config/config_sections.h"
@@ -80,6 +81,45 @@ void read_access_log(MapReader& top, Config& c) {
     m.get_enum<Format>("format", a.format, {{"json", Format::Json}, {"combined", Format::Combined}});
     m.get_size("buffer", a.buffer, {0, 16 << 20});
     m.get_duration("flush", a.flush, {1, kHour});
+    m.get_bool("log_admin", a.log_admin);
+}
+
+constexpr size_t kMaxRedactName = 128;
+
+// `redact.query` or `redact.headers`: names added to the built-in list (which cannot be
+// shortened: a secret must not reach a log because a list was edited).
+void read_redact_names(MapReader& m, std::string_view key, bool header_names, std::vector<std::string>& out) {
+    const Node* v = m.take(key);
+    if (!v) return;
+    std::string path = m.path(key);
+    std::optional<std::vector<const Node*>> items = schema::read_list(*v, path, true, m.diags());
+    if (!items) return;
+    for (size_t i = 0; i < items->size(); i++) {
+        const Node& item = *(*items)[i];
+        std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
+        std::optional<std::string> s = schema::read_string(item, item_path, m.diags());
+        if (!s) continue;
+        bool printable = std::all_of(s->begin(), s->end(), [](char ch) { return ch > 0x20 && ch < 0x7f; });
+        if (s->empty() || s->size() > kMaxRedactName || (header_names ? !is_token(*s) : !printable)) {
+            schema::report(m.diags(), item.mark, item_path,
+                           header_names ? "bad header name \"" + *s + "\""
+                                        : "bad parameter name \"" + *s + "\" (1 to 128 printable characters, as decoded)");
+            continue;
+        }
+        std::string name = to_lower(*s);
+        if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+    }
+}
+
+void read_logs_section(MapReader& top, Config& c) {
+    const Node* v = top.take("logs");
+    if (!v) return;
+    MapReader m(*v, "logs", top.diags());
+    m.get_duration("repeat_interval", c.logs.repeat_interval, {0, kHour});
+    if (std::optional<MapReader> r = m.get_map("redact")) {
+        read_redact_names(*r, "query", false, c.logs.redact_query);
+        read_redact_names(*r, "headers", true, c.logs.redact_headers);
+    }
 }
 
 }  // namespace
@@ -87,6 +127,17 @@ void read_access_log(MapReader& top, Config& c) {
 void read_logs(MapReader& top, Config& c) {
     read_error_log(top, c);
     read_access_log(top, c);
+    read_logs_section(top, c);
 }
 
 }  // namespace gw::config_detail
+
+namespace gw {
+
+LogsConfig::LogsConfig()
+    : redact_query{"token", "access_token", "refresh_token", "id_token", "api_key", "apikey", "key",
+                   "password", "secret", "client_secret", "signature", "sig", "session", "session_id",
+                   "code", "x-amz-signature", "x-amz-security-token", "x-goog-signature"},
+      redact_headers{"authorization", "proxy-authorization", "cookie", "set-cookie"} {}
+
+}  // namespace gw

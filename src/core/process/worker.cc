@@ -68,7 +68,7 @@ bool drop_privileges(const Config& cfg) {
 
 class Worker {
   public:
-    explicit Worker(const WorkerSpec& spec) : spec_(spec), access_log_(spec.config->access_log) {}
+    explicit Worker(const WorkerSpec& spec) : spec_(spec), access_log_(spec.config->access_log, spec.config->logs) {}
 
     int run();
 

@@ -2,14 +2,11 @@
 
 #include "http/chars.h"
 
-#include <array>
 #include <cstring>
 
 namespace gw::http::proxy {
 
 namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
 
 // Calls fn(token) for each comma-separated token of a header list value, trimmed.
 template <typename Fn>
@@ -57,38 +54,6 @@ void append_set_ops(std::string& out, const HeaderOps* ops) {
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) { return chars::iequals(a, b); }
-
-uint64_t IdGenerator::next() {
-    // splitmix64: fast, and every seed gives a full-period sequence.
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-// Two hex digits per byte from a table: ids are made on every proxied request.
-static void hex64(uint64_t v, char* out) {
-    static const auto table = [] {
-        std::array<char, 512> t{};
-        for (int b = 0; b < 256; ++b) {
-            t[2 * b] = kHex[b >> 4];
-            t[2 * b + 1] = kHex[b & 15];
-        }
-        return t;
-    }();
-    for (int i = 0; i < 8; ++i, v >>= 8) memcpy(out + 2 * i, &table[2 * (v & 0xff)], 2);
-}
-
-void IdGenerator::request_id(char out[32]) {
-    hex64(next(), out);
-    hex64(next(), out + 16);
-}
-
-void IdGenerator::span_id(char out[16]) {
-    uint64_t v;
-    do v = next(); while (v == 0);
-    hex64(v, out);
-}
 
 bool valid_traceparent(std::string_view v) {
     // version "00" - 32 hex trace-id (not all zero) - 16 hex parent-id (not all zero) - 2 hex flags

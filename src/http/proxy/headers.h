@@ -9,19 +9,11 @@
 
 #include "core/config/config.h"
 #include "http/parser.h"
+#include "http/request_id.h"
 
 namespace gw::http::proxy {
 
-// A small fast PRNG for ids (one per worker; not for secrets).
-class IdGenerator {
-  public:
-    explicit IdGenerator(uint64_t seed) : state_(seed ? seed : 0x9e3779b97f4a7c15ULL) {}
-    uint64_t next();
-    void request_id(char out[32]);    // 32 lowercase hex
-    void span_id(char out[16]);       // 16 lowercase hex, never all zero
-  private:
-    uint64_t state_;
-};
+using http::IdGenerator;  // (request_id.h) for the traceparent's ids
 
 bool valid_traceparent(std::string_view value);
 

@@ -11,9 +11,11 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/log_throttle.h"
 #include "http/connection.h"
 #include "http/proxy/headers.h"
 #include "http/proxy/proxy.h"
+#include "http/redact.h"
 #include "http/server.h"
 
 namespace gw::http::proxy {
@@ -23,7 +25,6 @@ namespace {
 constexpr size_t kClientHighWater = 64 * 1024;   // client output buffered before upstream reads pause
 constexpr size_t kMinFreeInput = 8 * 1024;       // compact the client input below this much room
 constexpr event::Millis kDownFor = 10000;        // passive: skip a failing server this long
-constexpr size_t kMaxRequestId = 128;
 // Interim (1xx) responses allowed before the final one, by count and by bytes of their heads.
 // The byte bound is below kClientHighWater, so they can never pile up in the client's output
 // beyond what back-pressure allows for a body; beyond either bound the answer is a 502.
@@ -43,13 +44,6 @@ std::string_view default_host(std::string_view upstream_name) {
               c == '.' || c == '_'))
             return "localhost";
     return upstream_name;
-}
-
-bool sane_request_id(std::string_view v) {
-    if (v.empty() || v.size() > kMaxRequestId) return false;
-    for (char c : v)
-        if (c <= 0x20 || c >= 0x7f) return false;
-    return true;
 }
 
 uint32_t retry_flag(ErrorKind k) {
@@ -144,14 +138,9 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
         target_ += req.query;
     }
 
-    std::string_view rid = req.header("x-request-id");
-    if (sane_request_id(rid)) {
-        request_id_len_ = rid.size();
-        memcpy(request_id_, rid.data(), rid.size());
-    } else {
-        request_id_len_ = 32;
-        proxy_.ids().request_id(request_id_);
-    }
+    std::string_view rid = conn_->request_id();  // made once per request by the connection
+    request_id_len_ = rid.size();
+    memcpy(request_id_, rid.data(), rid.size());
     std::string_view tp = req.header("traceparent");
     if (valid_traceparent(tp)) {
         memcpy(traceparent_, tp.data(), sizeof traceparent_);
@@ -324,8 +313,10 @@ bool Session::pick_server() {
         // Every server is out: rather than refuse everything, send to all of them (a health
         // check can be wrong; the servers may be up for real requests), as Envoy's panic mode.
         panic_ = true;
-        LOG_WARN("every server of upstream \"%s\" is down; routing to all of them (all_down: route_to_all)",
-                 u.config->name.c_str());
+        GW_LOG_THROTTLED(LogLevel::Warn, u.log_throttles[UpstreamRuntime::kLogRouteToAll], now,
+                         proxy_.config().logs.repeat_interval,
+                         "every server of upstream \"%s\" is down; routing to all of them (all_down: route_to_all)",
+                         u.config->name.c_str());
         return pick_server();
     }
     for (;;) {
@@ -356,9 +347,11 @@ void Session::attempt() {
             // any backend, and say when to come back. Not a failure of any server.
             event::Millis wait = proxy_.breaker_wait(u);
             long long seconds = std::max<long long>(1, (wait + 999) / 1000);
-            LOG_INFO("circuit open for every server of upstream \"%s\", route: \"%s\", client: %s: 503, "
-                     "retry after %llds",
-                     u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_, seconds);
+            GW_LOG_THROTTLED(LogLevel::Info, u.log_throttles[UpstreamRuntime::kLogCircuitOpen], proxy_.loop().now(),
+                             proxy_.config().logs.repeat_interval,
+                             "circuit open for every server of upstream \"%s\", route: \"%s\", client: %s: 503, "
+                             "retry after %llds",
+                             u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_, seconds);
             char header[48];
             snprintf(header, sizeof header, "retry-after: %lld\r\n", seconds);
             respond_error(503, "upstream unavailable: circuit breaker open", header);
@@ -366,14 +359,17 @@ void Session::attempt() {
         }
         if (tried_ == 0 && health_blocked_ > 0 && health_blocked_ + breaker_blocked_ == u.servers.size()) {
             // Every server is down (all_down: reject): answer now, without touching a backend.
-            LOG_INFO("every server of upstream \"%s\" is down, route: \"%s\", client: %s: 503",
-                     u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_);
+            GW_LOG_THROTTLED(LogLevel::Info, u.log_throttles[UpstreamRuntime::kLogAllDown], proxy_.loop().now(),
+                             proxy_.config().logs.repeat_interval,
+                             "every server of upstream \"%s\" is down, route: \"%s\", client: %s: 503",
+                             u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_);
             respond_error(503, "upstream unavailable: all servers down", "retry-after: 1\r\n");
             return;
         }
-        LOG_ERROR("no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
-                  proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
-                  conn_->peer_);
+        GW_LOG_THROTTLED(LogLevel::Error, u.log_throttles[UpstreamRuntime::kLogNoServer], proxy_.loop().now(),
+                         proxy_.config().logs.repeat_interval,
+                         "no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
+                         proxy_.config().routes[route_].name.c_str(), u.config->name.c_str(), conn_->peer_);
         respond_error(502, "no upstream server available");
         return;
     }
@@ -585,11 +581,14 @@ void Session::handle_head() {
             return;
         }
         breaker_outcome(false);
+        note_attempt(101);
         ClientResponseInput in;
         in.upgrade = true;
         in.request_id = {request_id_, request_id_len_};
         in.ops = &rc.response_headers;
+        size_t head_start = conn_->out_.size();
         build_client_response(conn_->out_, resp_, in);
+        conn_->response_head_bytes_ = conn_->out_.size() - head_start;
         up_->in.consume(resp_.head_length);
         status_ = 101;
         response_started_ = true;
@@ -608,12 +607,14 @@ void Session::handle_head() {
         breaker_outcome(breaker_status_failure(resp_.status, cb->failure_on));
     uint32_t retry_on = status_retry_flag(resp_.status) & rc.retries.on;
     if (retry_on && can_retry()) {
+        note_attempt(resp_.status);
         log_error("upstream answered with a status to retry", 0);
         drop_upstream();
         retry();
         return;
     }
     status_ = resp_.status;
+    note_attempt(status_);
     bool http10 = req.version_minor == 0;
     dechunk_ = http10 && resp_.body == ResponseBody::Chunked;
     client_keep_alive_ = conn_->want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
@@ -633,7 +634,9 @@ void Session::handle_head() {
     in.ops = &rc.response_headers;
     char rate_limit_headers[ratelimit::kMaxHeaderBytes];
     in.rate_limit_headers = conn_->rate_limit_headers(rate_limit_headers, sizeof rate_limit_headers);
+    size_t head_start = conn_->out_.size();
     build_client_response(conn_->out_, resp_, in);
+    conn_->response_head_bytes_ = conn_->out_.size() - head_start;
     up_->in.consume(resp_.head_length);
     response_started_ = true;
     resp_left_ = resp_.content_length;
@@ -820,15 +823,26 @@ void Session::drop_upstream() {
     up_ = nullptr;
 }
 
+// Once per server per logs.repeat_interval (with a count), the request line redacted and escaped.
 void Session::log_error(const char* what, int err) {
     const Request& req = *conn_->req_;
     char reason[128] = "";
     if (err) snprintf(reason, sizeof reason, " (%d: %s)", err, strerror(err));
-    LOG_ERROR("%s%s, route: \"%s\", upstream: \"%s\", server: \"%s\", client: %s, request: \"%.*s %.*s HTTP/1.%d\"",
-              what, reason, proxy_.config().routes[route_].name.c_str(), proxy_.upstream(upstream_).config->name.c_str(),
-              server_ ? server_->config->address.c_str() : "-", conn_->peer_, static_cast<int>(req.method.size()),
-              req.method.data(), static_cast<int>(std::min<size_t>(req.target.size(), 512)), req.target.data(),
-              req.version_minor);
+    std::string_view target = error_log_target(req.target, proxy_.config().logs);
+    LogThrottle none;  // no server chosen: not throttled (rare)
+    GW_LOG_THROTTLED(LogLevel::Error, server_ ? server_->error_log : none, proxy_.loop().now(),
+                     proxy_.config().logs.repeat_interval,
+                     "%s%s, route: \"%s\", upstream: \"%s\", server: \"%s\", client: %s, request: \"%.*s %.*s HTTP/1.%d\", "
+                     "request_id: \"%.*s\"",
+                     what, reason, proxy_.config().routes[route_].name.c_str(),
+                     proxy_.upstream(upstream_).config->name.c_str(), server_ ? server_->config->address.c_str() : "-",
+                     conn_->peer_, static_cast<int>(req.method.size()), req.method.data(),
+                     static_cast<int>(target.size()), target.data(), req.version_minor,
+                     static_cast<int>(request_id_len_), request_id_);
+}
+
+void Session::note_attempt(int status) {
+    if (server_) conn_->upstream_trace_.add(server_->config->address, status, upstream_micros());
 }
 
 bool Session::can_retry() const {
@@ -866,6 +880,7 @@ void Session::retry() {
 }
 
 void Session::fail(ErrorKind kind, int status, const char* what, int err) {
+    if (!response_started_) note_attempt(status);  // (a started response has its status noted)
     log_error(what, err);
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     // The upstream closed a pooled connection just as we used it: not the request's fault.

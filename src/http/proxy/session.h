@@ -79,6 +79,7 @@ class Session {
     size_t send_end() const;
     void make_room();
     void log_error(const char* what, int err);
+    void note_attempt(int status);  // this attempt's outcome, for the access log (upstream_*)
     uint64_t upstream_micros() const;
     static std::string_view cookie_value(std::string_view cookies, std::string_view name);
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/log_throttle.h"
 #include "core/metrics/store.h"
 #include "event/loop.h"
 #include "http/proxy/read_buffer.h"
@@ -72,6 +73,7 @@ struct ServerRuntime {
     health::Record* health = nullptr;  // shared health state; null: none (zone full)
     std::atomic<int64_t>* circuit_state = nullptr;   // gateway_circuit_state
     std::atomic<uint64_t>* circuit_entered[3] = {};  // gateway_circuit_transitions_total, by State
+    LogThrottle error_log;         // this worker's error lines about the server (a failed attempt)
 };
 
 struct UpstreamRuntime {
@@ -81,6 +83,10 @@ struct UpstreamRuntime {
     size_t idle_total = 0;
     metrics::OwnedGauge conns_active;  // all workers
     metrics::OwnedGauge conns_idle;
+    // This worker's per-request warnings about the upstream, each written once per
+    // logs.repeat_interval with a count (every server down, circuit open, no server).
+    enum LogSite { kLogAllDown, kLogRouteToAll, kLogCircuitOpen, kLogNoServer, kLogSites };
+    LogThrottle log_throttles[kLogSites];
 };
 
 }  // namespace gw::http::proxy

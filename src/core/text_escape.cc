@@ -1,0 +1,91 @@
+#include "core/text_escape.h"
+
+#include <cstdint>
+
+namespace gw {
+
+namespace {
+
+constexpr char kHexLower[] = "0123456789abcdef";
+constexpr char kHexUpper[] = "0123456789ABCDEF";
+
+bool continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+// Bytes a JSON or a log escaper must look at; the rest is copied in runs.
+bool plain_ascii(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+
+void append_u00(std::string& out, unsigned char c) {
+    char buf[6] = {'\\', 'u', '0', '0', kHexLower[c >> 4], kHexLower[c & 15]};
+    out.append(buf, sizeof buf);
+}
+
+}  // namespace
+
+size_t utf8_sequence_length(std::string_view s) {
+    if (s.empty()) return 0;
+    auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+    unsigned char c = b(0);
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) return continuation(b(1)) ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;  // overlong, surrogates
+        return b(1) >= lo && b(1) <= hi && continuation(b(2)) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;  // overlong, > U+10FFFF
+        return b(1) >= lo && b(1) <= hi && continuation(b(2)) && continuation(b(3)) ? 4 : 0;
+    }
+    return 0;  // a continuation byte alone, C0/C1 (overlong), F5..FF
+}
+
+void append_json_escaped_text(std::string& out, std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t run = i;
+        while (run < s.size() && plain_ascii(static_cast<unsigned char>(s[run]))) ++run;
+        out.append(s.data() + i, run - i);
+        i = run;
+        if (i == s.size()) break;
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        switch (c) {
+            case '"': out += "\\\""; ++i; continue;
+            case '\\': out += "\\\\"; ++i; continue;
+            case '\n': out += "\\n"; ++i; continue;
+            case '\r': out += "\\r"; ++i; continue;
+            case '\t': out += "\\t"; ++i; continue;
+            default: break;
+        }
+        if (c < 0x80) {  // other C0 controls, DEL
+            append_u00(out, c);
+            ++i;
+            continue;
+        }
+        size_t n = utf8_sequence_length(s.substr(i));
+        if (n == 0) {
+            append_u00(out, c);  // not UTF-8: the byte's value
+            ++i;
+        } else if (n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {
+            append_u00(out, static_cast<unsigned char>(s[i + 1]));  // a C1 control character
+            i += 2;
+        } else {
+            out.append(s.data() + i, n);
+            i += n;
+        }
+    }
+}
+
+void append_log_escaped(std::string& out, std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t run = i;
+        while (run < s.size() && plain_ascii(static_cast<unsigned char>(s[run]))) ++run;
+        out.append(s.data() + i, run - i);
+        i = run;
+        if (i == s.size()) break;
+        unsigned char c = static_cast<unsigned char>(s[i++]);
+        char buf[4] = {'\\', 'x', kHexUpper[c >> 4], kHexUpper[c & 15]};
+        out.append(buf, sizeof buf);
+    }
+}
+
+}  // namespace gw
