@@ -193,6 +193,7 @@ int start(const Options& o) {
                 strerror(errno));
         return 1;
     }
+    log::open_journal();
 
     // Every signal the master handles is taken through its signalfd; block them before any fork.
     sigset_t set;
@@ -210,7 +211,9 @@ int start(const Options& o) {
     // An upgraded master is already where the old one was (a daemon, or not): no second fork.
     bool daemon = config->daemon && !o.foreground && !inherited;
     int status_fd = daemon ? daemonize() : -1;
-    if (daemon && log::fd() != STDERR_FILENO) dup2(log::fd(), STDERR_FILENO);
+    // A daemon's stderr is its error log, and follows it when it is reopened (USR1). A master
+    // started by an upgrade of a daemon is one too (its stderr is the old master's).
+    if (config->daemon && !o.foreground) log::redirect_stderr();
 
     // An upgraded master writes its pid file once its workers are ready (Master does it).
     if (!inherited) {

@@ -762,7 +762,7 @@ void Master::maybe_finish() {
 // before it tells the workers to reopen.
 static void prepare_log_file(const std::string& path, const Config& cfg) {
     if (path.empty() || path == "stderr") return;
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, log::kFileMode);
     if (fd < 0) {
         LOG_ALERT("cannot open log file \"%s\": %m", path.c_str());
         return;
