@@ -68,16 +68,21 @@ void print_diagnostics(const Diagnostics& diags) {
                 d.str().c_str());
 }
 
-// -t / -T: everything a start would check, without starting.
-int test_config(const Options& o) {
+// Everything a start (or a reload) would check, without starting: the file, then that every
+// listener can be bound -- also when the file has other errors, with the listeners that could be
+// read, so that one run reports every problem -- and, for a valid file, that the logs open.
+// Listeners bound by the running gatewayd count as bindable (see check_listeners_bindable).
+// Prints every diagnostic; returns the configuration when there is no error.
+std::optional<Config> check_config(const Options& o) {
     Diagnostics diags;
-    std::optional<Config> config = load_config(o.conf, o.prefix, diags);
+    Config partial;
+    std::optional<Config> config = load_config(o.conf, o.prefix, diags, &partial);
+    process::check_listeners_bindable(config ? *config : partial, diags);
     if (config) {
-        process::check_listeners_bindable(*config, diags);
         for (const std::string& path : {config->error_log.path, config->access_log.path}) {
             if (path.empty() || path == "stderr") continue;
             if (path == config->access_log.path && !config->access_log.enabled) continue;
-            int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, log::kFileMode);
             if (fd < 0)
                 diags.error(Mark{}, "cannot open log file \"" + path + "\": " + strerror(errno));
             else
@@ -85,8 +90,15 @@ int test_config(const Options& o) {
         }
     }
     print_diagnostics(diags);
+    if (diags.has_errors()) return std::nullopt;
+    return config;
+}
+
+// -t / -T
+int test_config(const Options& o) {
+    std::optional<Config> config = check_config(o);
     std::string file = absolute(o.conf);
-    if (diags.has_errors()) {
+    if (!config) {
         fprintf(stderr, "gatewayd: configuration file %s test failed\n", file.c_str());
         return 1;
     }
@@ -110,11 +122,25 @@ int send_signal(const Options& o) {
                 o.signal.c_str());
         return 2;
     }
-    Diagnostics diags;
-    std::optional<Config> config = load_config(o.conf, o.prefix, diags);
-    if (!config) {
-        print_diagnostics(diags);
-        return 1;
+    std::optional<Config> config;
+    if (sig == SIGHUP) {
+        // A reload runs the whole -t check first: a file the master would refuse is refused here,
+        // where the operator sees why, and the running configuration stays.
+        config = check_config(o);
+        if (!config) {
+            fprintf(stderr,
+                    "gatewayd: configuration file %s test failed: reload refused, SIGHUP not sent; "
+                    "the running gatewayd keeps its configuration\n",
+                    absolute(o.conf).c_str());
+            return 1;
+        }
+    } else {
+        Diagnostics diags;
+        config = load_config(o.conf, o.prefix, diags);
+        if (!config) {
+            print_diagnostics(diags);
+            return 1;
+        }
     }
     if (sig == SIGUSR2) return process::run_upgrade_command(*config);
     std::string error;

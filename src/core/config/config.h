@@ -273,9 +273,10 @@ struct Config {
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with
 // `prefix` for relative paths inside it. Every problem is added to `diags`; the Config is returned
-// only when there were no errors.
+// only when there were no errors. With errors, `partial` (if given) receives what could be read,
+// so that `-t` can still check its listeners.
 std::optional<Config> load_config(const std::string& path, const std::string& prefix,
-                                  Diagnostics& diags);
+                                  Diagnostics& diags, Config* partial = nullptr);
 
 // Renders the effective config as YAML (for `gatewayd -T`).
 std::string dump_config(const Config& config);

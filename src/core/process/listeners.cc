@@ -61,6 +61,7 @@ int open_listener(const ListenerConfig& l, std::string& error) {
 
 void check_listeners_bindable(const Config& config, Diagnostics& diags) {
     for (const ListenerConfig& l : config.listeners) {
+        if (l.socklen == 0) continue;  // an invalid address, reported by the loader
         std::string error;
         int fd = bound_socket(l, error);
         if (fd < 0)
