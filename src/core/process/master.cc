@@ -688,6 +688,8 @@ void Master::on_new_master_exit(int status) {
         LOG_ALERT("new master process %d exited on signal %d", pid, WTERMSIG(status));
     else if (WEXITSTATUS(status) == 127)
         LOG_ALERT("new master process %d could not execute the binary (exit code 127)", pid);
+    else if (WEXITSTATUS(status) != 0)  // a failed upgrade: an alert (it reaches the journal too)
+        LOG_ALERT("new master process %d exited with code %d", pid, WEXITSTATUS(status));
     else
         LOG_NOTICE("new master process %d exited with code %d", pid, WEXITSTATUS(status));
     bool was_serving = first_ready_ && !stopping_;
