@@ -53,6 +53,9 @@ struct HttpConfig {
     Millis keepalive_timeout = 75000;          // 0 disables keep-alive
     uint32_t keepalive_requests = 1000;
     Millis send_timeout = 60000;
+    // Methods beyond the standard ones (kKnownMethods) that routes' `methods:` may name, e.g.
+    // PURGE. Upper-case tokens.
+    std::vector<std::string> extra_methods;
 };
 
 struct RouteMatch {

@@ -128,6 +128,9 @@ void dump_http(const HttpConfig& h, Writer& w) {
     w.line(1, "send_timeout", format_duration(h.send_timeout));
     w.line(1, "keepalive_timeout", format_duration(h.keepalive_timeout));
     w.line(1, "keepalive_requests", std::to_string(h.keepalive_requests));
+    std::string extra;
+    for (const std::string& name : h.extra_methods) extra += (extra.empty() ? "" : ", ") + quote(name);
+    w.line(1, "extra_methods", "[" + extra + "]");
 }
 
 const char* balance_name(UpstreamConfig::Balance b) {
