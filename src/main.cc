@@ -1,5 +1,5 @@
 // gatewayd: the command line, as nginx's, so operators' habits work.
-//   gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal] [-F] [-v] [-V] [-h]
+//   gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal [-w]] [-F] [-v] [-V] [-h]
 
 #include <fcntl.h>
 #include <signal.h>
@@ -35,11 +35,12 @@ struct Options {
     bool quiet = false;
     bool foreground = false;
     std::string signal;
+    bool wait = false;  // -w: with -s stop or quit, until every master has exited
 };
 
 void usage(FILE* out) {
     fprintf(out,
-            "Usage: gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal] [-F] [-v] [-V] [-h]\n"
+            "Usage: gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal [-w]] [-F] [-v] [-V] [-h]\n"
             "\n"
             "Options:\n"
             "  -c file    configuration file (default: " GW_CONF_PATH ")\n"
@@ -48,7 +49,10 @@ void usage(FILE* out) {
             "  -T         test the configuration, print the effective configuration, and exit\n"
             "  -q         print only errors while testing the configuration\n"
             "  -s signal  send a signal to the master process: stop, quit, reload, reopen;\n"
-            "             or upgrade: the whole binary upgrade (USR2, WINCH, QUIT), step by step\n"
+            "             or upgrade: the whole binary upgrade (USR2, WINCH, QUIT), step by step;\n"
+            "             stop and quit reach both masters while an upgrade runs; reload\n"
+            "             first runs the whole -t check and refuses to signal if it fails\n"
+            "  -w         with -s stop or quit: wait until every master has exited\n"
             "  -F         stay in the foreground (as daemon: false)\n"
             "  -v         print the version and exit\n"
             "  -V         print the version, build options and library versions, and exit\n"
@@ -143,6 +147,7 @@ int send_signal(const Options& o) {
         }
     }
     if (sig == SIGUSR2) return process::run_upgrade_command(*config);
+    if (sig == SIGTERM || sig == SIGQUIT) return process::run_stop_command(*config, sig, o.wait);
     std::string error;
     pid_t pid = process::read_pid_file(config->pid_path, error);
     if (pid < 0) {
@@ -267,7 +272,7 @@ int main(int argc, char** argv) {
     std::string prefix_arg, conf_arg;
     int c;
     opterr = 0;
-    while ((c = getopt(argc, argv, "c:p:tTqs:FvVh")) != -1) {
+    while ((c = getopt(argc, argv, "c:p:tTqs:FwvVh")) != -1) {
         switch (c) {
             case 'c': conf_arg = optarg; break;
             case 'p': prefix_arg = optarg; break;
@@ -276,6 +281,7 @@ int main(int argc, char** argv) {
             case 'q': o.quiet = true; break;
             case 's': o.signal = optarg; break;
             case 'F': o.foreground = true; break;
+            case 'w': o.wait = true; break;
             case 'v': printf("%s\n", version_line().c_str()); return 0;
             case 'V': fputs(build_info().c_str(), stdout); return 0;
             case 'h': usage(stdout); return 0;
@@ -287,6 +293,11 @@ int main(int argc, char** argv) {
                 usage(stderr);
                 return 2;
         }
+    }
+    if (o.wait && o.signal != "stop" && o.signal != "quit") {
+        fprintf(stderr, "gatewayd: option \"-w\" goes with \"-s stop\" or \"-s quit\"\n");
+        usage(stderr);
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "gatewayd: unexpected argument \"%s\"\n", argv[optind]);

@@ -350,7 +350,7 @@ EOF
 
 # --- usage errors ----------------------------------------------------------------------------------
 
-for my $args (['-Z'], ['-s', 'bogus'], ['-c'], ['-p'], ['extra-argument'], ['-s']) {
+for my $args (['-Z'], ['-s', 'bogus'], ['-c'], ['-p'], ['extra-argument'], ['-s'], ['-w'], ['-s', 'reload', '-w']) {
     my $r = $t->run(@$args);
     is($r->{exit}, 2, "usage error (@$args) exits 2");
     isnt($r->{stderr}, '', "usage error (@$args) prints a message on stderr");
