@@ -55,7 +55,7 @@ void usage(FILE* out) {
             "  -w         with -s stop or quit: wait until every master has exited\n"
             "  -F         stay in the foreground (as daemon: false)\n"
             "  -v         print the version and exit\n"
-            "  -V         print the version, build options and library versions, and exit\n"
+            "  -V         print the version, compiler, build options and libraries, and exit\n"
             "  -h         print this help and exit\n");
 }
 

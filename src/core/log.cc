@@ -148,8 +148,10 @@ void vwrite(LogLevel level, const char* fmt, va_list ap) {
     // One write per line with O_APPEND: lines of different processes never interleave.
     ssize_t w = ::write(state().fd, buf, len);
     (void)w;
-    // Logging to stderr under systemd already reaches the journal.
-    if (level <= LogLevel::Crit && state().journal_fd >= 0 && state().fd != STDERR_FILENO) send_to_journal(state(), level, buf + n, len - n - 1);
+    // Alerts reach the journal too (a log on stderr under systemd reaches it already).
+    const LoggerState& s = state();
+    if (level <= LogLevel::Crit && s.journal_fd >= 0 && s.fd != STDERR_FILENO)
+        send_to_journal(s, level, buf + n, len - n - 1);
     errno = saved_errno;
 }
 

@@ -420,8 +420,8 @@ TEST_F(ConfigTest, MethodNames) {
                       "  - name: a\n"
                       "    match: {methods: [DELET, get, PURGE, PURGEX, PROPFIND, REPORT]}\n"
                       "    return: {}\n",
-                  {at("gw.conf", 4, 26) + "http.extra_methods[1]: \"purge2\" is not a method name: upper-case "
-                                          "letters, digits and - _ . ! etc. (a token)",
+                  {at("gw.conf", 4, 26) + "http.extra_methods[1]: \"purge2\" is not a method name (an "
+                                          "upper-case token: A-Z, 0-9, !#$%&'*+-.^_`|~)",
                    at("gw.conf", 7, 23) + "routes[0].match.methods[0]: unknown method \"DELET\" (did you mean "
                                           "\"DELETE\"?)",
                    at("gw.conf", 7, 30) + "routes[0].match.methods[1]: unknown method \"get\" (did you mean "

@@ -24,7 +24,7 @@ void read_extra_methods(schema::MapReader& m, HttpConfig& h) {
         if (!s) continue;
         if (!is_method_name(*s)) {
             schema::report(m.diags(), item.mark, item_path,
-                           "\"" + *s + "\" is not a method name: upper-case letters, digits and - _ . ! etc. (a token)");
+                           "\"" + *s + "\" is not a method name (an upper-case token: A-Z, 0-9, !#$%&'*+-.^_`|~)");
             continue;
         }
         if (is_known_method(*s)) {
