@@ -6,6 +6,8 @@
 # packaging/gatewayd.service.in, is run; then, once it has returned, the SIGTERM that
 # KillMode=mixed sends to what is left. Both requests must complete (200): the stop is graceful
 # for both masters, and ExecStop returns only when both are gone.
+# Then the same stop at the very start of an upgrade: the new binary runs but is not ready (the
+# pid file is renamed to PID.oldbin and not yet written again); `-s quit -w` still reaches both.
 
 use strict;
 use warnings;
@@ -129,4 +131,58 @@ like($t->error_log, qr/SIGQUIT received/, 'QUIT, a graceful stop');
 unlike($t->error_log, qr/SIGTERM received/, 'no master received SIGTERM');
 
 $t->stop;
+
+# --- a stop while the new master is not ready yet ----------------------------------------------
+
+{
+    my $u = GatewayTest->new;
+    my $udir = $u->dir;
+    $u->write_conf(<<'EOF');
+worker_processes: 1
+pid: %%PREFIX%%/logs/gatewayd.pid
+error_log: %%PREFIX%%/logs/error.log
+shutdown_timeout: 5s
+worker_ready_timeout: 30s
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - {address: 127.0.0.1:%%admin%%, admin: true}
+routes:
+  - {name: ok, return: {status: 200}}
+EOF
+    mkdir "$udir/sbin" or die "mkdir: $!";
+    my $exe = "$udir/sbin/gatewayd";
+    require File::Copy;
+    File::Copy::copy($GatewayTest::BINARY, $exe) or die "copy: $!";
+    chmod 0755, $exe;
+    $u->start(binary => $exe, args => ['-F', '-c', $u->conf]);
+    my $master = $u->pid;
+    # The "new binary": starts, never becomes ready, and notes the signal that ends it. (The old
+    # master's signals arrive blocked across exec; it unblocks the two it waits for.)
+    GatewayTest::spew("$exe.new", <<"EOF");
+#!$^X
+use POSIX ();
+open(my \$log, '>>', '$udir/new.log') or die;
+\$log->autoflush(1);
+\$SIG{QUIT} = sub { print \$log "QUIT\\n"; exit 0 };
+\$SIG{TERM} = sub { print \$log "TERM\\n"; exit 0 };
+POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), POSIX::SigSet->new(POSIX::SIGQUIT(), POSIX::SIGTERM()));
+print \$log "started\\n";
+sleep 1 while 1;
+EOF
+    chmod 0755, "$exe.new";
+    rename "$exe.new", $exe or die "rename: $!";
+    my $upid = $u->pid_file;
+    $u->signal('USR2');
+    ok(wait_until(sub { (GatewayTest::slurp("$udir/new.log") // '') =~ /started/ }, 10),
+       'the new binary runs, not ready') or diag($u->diagnostics);
+    ok(!-e $upid && -e "$upid.oldbin", 'the pid file is PID.oldbin only');
+    $u->remember;
+    my $r = $u->run({ timeout => 20 }, '-c', $u->conf, '-s', 'quit', '-w');
+    is($r->{exit}, 0, '-s quit -w during the start of an upgrade exits 0') or diag($r->{out});
+    is(GatewayTest::slurp("$udir/new.log"), "started\nQUIT\n", 'the new master got SIGQUIT');
+    ok(!$u->alive, 'the old master has exited');
+    unlike($u->error_log, qr/SIGTERM received/, 'no SIGTERM');
+    $u->stop;
+}
+
 done_testing();
