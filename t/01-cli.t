@@ -253,6 +253,30 @@ EOF
     is($r->{exit}, 0, '-t succeeds once the port is free') or diag($r->{out});
 }
 
+# --- -t: another program listening with SO_REUSEPORT (the bind alone would succeed) ---------------
+
+{
+    my $sharer = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                       Listen => 5, ReusePort => 1)
+        or die "listen: $!";
+    my $shared = $sharer->sockport;
+    $t->write_conf(<<"EOF");
+worker_processes: 1
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:$shared
+routes:
+  - name: hello
+    return: {status: 200}
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with a port another program listens on with SO_REUSEPORT exits 1');
+    like($r->{stderr},
+         qr/^gatewayd: \[emerg\] \Q$conf\E:4:\d+: listener 127\.0\.0\.1:$shared is already listened on by perl \(pid $$\) with SO_REUSEPORT/m,
+         'it names the program and its pid') or diag($r->{stderr});
+    close $sharer;
+}
+
 # --- -t reports bind problems even when the file has other errors ------------------------------
 
 {
