@@ -1,5 +1,5 @@
 // gatewayd: the command line, as nginx's, so operators' habits work.
-//   gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal] [-F] [-v] [-V] [-h]
+//   gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal [-w]] [-F] [-v] [-V] [-h]
 
 #include <fcntl.h>
 #include <signal.h>
@@ -35,11 +35,12 @@ struct Options {
     bool quiet = false;
     bool foreground = false;
     std::string signal;
+    bool wait = false;  // -w: with -s stop or quit, until every master has exited
 };
 
 void usage(FILE* out) {
     fprintf(out,
-            "Usage: gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal] [-F] [-v] [-V] [-h]\n"
+            "Usage: gatewayd [-c file] [-p prefix] [-t] [-T] [-q] [-s signal [-w]] [-F] [-v] [-V] [-h]\n"
             "\n"
             "Options:\n"
             "  -c file    configuration file (default: " GW_CONF_PATH ")\n"
@@ -48,10 +49,13 @@ void usage(FILE* out) {
             "  -T         test the configuration, print the effective configuration, and exit\n"
             "  -q         print only errors while testing the configuration\n"
             "  -s signal  send a signal to the master process: stop, quit, reload, reopen;\n"
-            "             or upgrade: the whole binary upgrade (USR2, WINCH, QUIT), step by step\n"
+            "             or upgrade: the whole binary upgrade (USR2, WINCH, QUIT), step by step;\n"
+            "             stop and quit reach both masters while an upgrade runs; reload\n"
+            "             first runs the whole -t check and refuses to signal if it fails\n"
+            "  -w         with -s stop or quit: wait until every master has exited\n"
             "  -F         stay in the foreground (as daemon: false)\n"
             "  -v         print the version and exit\n"
-            "  -V         print the version, build options and library versions, and exit\n"
+            "  -V         print the version, compiler, build options and libraries, and exit\n"
             "  -h         print this help and exit\n");
 }
 
@@ -68,16 +72,21 @@ void print_diagnostics(const Diagnostics& diags) {
                 d.str().c_str());
 }
 
-// -t / -T: everything a start would check, without starting.
-int test_config(const Options& o) {
+// Everything a start (or a reload) would check, without starting: the file, then that every
+// listener can be bound -- also when the file has other errors, with the listeners that could be
+// read, so that one run reports every problem -- and, for a valid file, that the logs open.
+// Listeners bound by the running gatewayd count as bindable (see check_listeners_bindable).
+// Prints every diagnostic; returns the configuration when there is no error.
+std::optional<Config> check_config(const Options& o) {
     Diagnostics diags;
-    std::optional<Config> config = load_config(o.conf, o.prefix, diags);
+    Config partial;
+    std::optional<Config> config = load_config(o.conf, o.prefix, diags, &partial);
+    process::check_listeners_bindable(config ? *config : partial, diags);
     if (config) {
-        process::check_listeners_bindable(*config, diags);
         for (const std::string& path : {config->error_log.path, config->access_log.path}) {
             if (path.empty() || path == "stderr") continue;
             if (path == config->access_log.path && !config->access_log.enabled) continue;
-            int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, log::kFileMode);
             if (fd < 0)
                 diags.error(Mark{}, "cannot open log file \"" + path + "\": " + strerror(errno));
             else
@@ -85,8 +94,15 @@ int test_config(const Options& o) {
         }
     }
     print_diagnostics(diags);
+    if (diags.has_errors()) return std::nullopt;
+    return config;
+}
+
+// -t / -T
+int test_config(const Options& o) {
+    std::optional<Config> config = check_config(o);
     std::string file = absolute(o.conf);
-    if (diags.has_errors()) {
+    if (!config) {
         fprintf(stderr, "gatewayd: configuration file %s test failed\n", file.c_str());
         return 1;
     }
@@ -110,13 +126,28 @@ int send_signal(const Options& o) {
                 o.signal.c_str());
         return 2;
     }
-    Diagnostics diags;
-    std::optional<Config> config = load_config(o.conf, o.prefix, diags);
-    if (!config) {
-        print_diagnostics(diags);
-        return 1;
+    std::optional<Config> config;
+    if (sig == SIGHUP) {
+        // A reload runs the whole -t check first: a file the master would refuse is refused here,
+        // where the operator sees why, and the running configuration stays.
+        config = check_config(o);
+        if (!config) {
+            fprintf(stderr,
+                    "gatewayd: configuration file %s test failed: reload refused, SIGHUP not sent; "
+                    "the running gatewayd keeps its configuration\n",
+                    absolute(o.conf).c_str());
+            return 1;
+        }
+    } else {
+        Diagnostics diags;
+        config = load_config(o.conf, o.prefix, diags);
+        if (!config) {
+            print_diagnostics(diags);
+            return 1;
+        }
     }
     if (sig == SIGUSR2) return process::run_upgrade_command(*config);
+    if (sig == SIGTERM || sig == SIGQUIT) return process::run_stop_command(*config, sig, o.wait);
     std::string error;
     pid_t pid = process::read_pid_file(config->pid_path, error);
     if (pid < 0) {
@@ -193,6 +224,7 @@ int start(const Options& o) {
                 strerror(errno));
         return 1;
     }
+    log::open_journal();
 
     // Every signal the master handles is taken through its signalfd; block them before any fork.
     sigset_t set;
@@ -210,7 +242,9 @@ int start(const Options& o) {
     // An upgraded master is already where the old one was (a daemon, or not): no second fork.
     bool daemon = config->daemon && !o.foreground && !inherited;
     int status_fd = daemon ? daemonize() : -1;
-    if (daemon && log::fd() != STDERR_FILENO) dup2(log::fd(), STDERR_FILENO);
+    // A daemon's stderr is its error log, and follows it when it is reopened (USR1). A master
+    // started by an upgrade of a daemon is one too (its stderr is the old master's).
+    if (config->daemon && !o.foreground) log::redirect_stderr();
 
     // An upgraded master writes its pid file once its workers are ready (Master does it).
     if (!inherited) {
@@ -238,7 +272,7 @@ int main(int argc, char** argv) {
     std::string prefix_arg, conf_arg;
     int c;
     opterr = 0;
-    while ((c = getopt(argc, argv, "c:p:tTqs:FvVh")) != -1) {
+    while ((c = getopt(argc, argv, "c:p:tTqs:FwvVh")) != -1) {
         switch (c) {
             case 'c': conf_arg = optarg; break;
             case 'p': prefix_arg = optarg; break;
@@ -247,6 +281,7 @@ int main(int argc, char** argv) {
             case 'q': o.quiet = true; break;
             case 's': o.signal = optarg; break;
             case 'F': o.foreground = true; break;
+            case 'w': o.wait = true; break;
             case 'v': printf("%s\n", version_line().c_str()); return 0;
             case 'V': fputs(build_info().c_str(), stdout); return 0;
             case 'h': usage(stdout); return 0;
@@ -258,6 +293,11 @@ int main(int argc, char** argv) {
                 usage(stderr);
                 return 2;
         }
+    }
+    if (o.wait && o.signal != "stop" && o.signal != "quit") {
+        fprintf(stderr, "gatewayd: option \"-w\" goes with \"-s stop\" or \"-s quit\"\n");
+        usage(stderr);
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "gatewayd: unexpected argument \"%s\"\n", argv[optind]);

@@ -28,8 +28,10 @@ my $conf = $t->conf;
     like($r->{out}, qr/^gatewayd version 0\.1\.0$/m, '-V prints the version');
     like($r->{out}, qr/configure arguments/i, '-V prints the configure arguments');
     like($r->{out}, qr/openssl\D{0,40}\d+\.\d+/i, '-V prints the OpenSSL version');
-    like($r->{out}, qr/(pcre2|zlib|yaml|hiredis|brotli)\D{0,40}\d+\.\d+/i,
-         '-V prints other library versions');
+    like($r->{out}, qr/^built by (gcc|clang) \d+\.\d+/m, '-V names the compiler and its version');
+    like($r->{out}, qr/(pcre2|yaml|hiredis)\D{0,40}\d+\.\d+/i, '-V prints other library versions');
+    # Only libraries that a feature uses: no compression is built, so no zlib or Brotli.
+    unlike($r->{out}, qr/zlib|brotli/i, '-V lists no library that no feature uses');
 
     $r = $t->run('-h');
     is($r->{exit}, 0, '-h exits 0');
@@ -251,6 +253,102 @@ EOF
     is($r->{exit}, 0, '-t succeeds once the port is free') or diag($r->{out});
 }
 
+# --- -t: another program listening with SO_REUSEPORT (the bind alone would succeed) ---------------
+
+{
+    my $sharer = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                       Listen => 5, ReusePort => 1)
+        or die "listen: $!";
+    my $shared = $sharer->sockport;
+    $t->write_conf(<<"EOF");
+worker_processes: 1
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:$shared
+routes:
+  - name: hello
+    return: {status: 200}
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with a port another program listens on with SO_REUSEPORT exits 1');
+    like($r->{stderr},
+         qr/^gatewayd: \[emerg\] \Q$conf\E:4:\d+: listener 127\.0\.0\.1:$shared is already listened on by perl \(pid $$\) with SO_REUSEPORT/m,
+         'it names the program and its pid') or diag($r->{stderr});
+    close $sharer;
+}
+
+# --- -t reports bind problems even when the file has other errors ------------------------------
+
+{
+    my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                       Listen => 5, ReuseAddr => 0)
+        or die "listen: $!";
+    my $held = $holder->sockport;
+    $t->write_conf(<<"EOF");
+worker_processes: 1
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:$held
+routes:
+  - name: hello
+    return: {status: 200}
+worker_procesess: 2
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with a schema error and a held port exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:8:1: .*worker_procesess/m, 'the schema error is reported');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:4:\d+: cannot bind listener 127\.0\.0\.1:$held: /m,
+         'the bind error is reported as well');
+    my @emerg = $r->{stderr} =~ /^gatewayd: \[emerg\]/mg;
+    is(scalar @emerg, 2, 'both errors, and only them') or diag($r->{stderr});
+    close $holder;
+}
+
+# --- -s reload runs the whole -t check before it sends SIGHUP -----------------------------------
+
+{
+    $t->write_conf($good);
+    $t->start;
+    my $gen = sub { my $s = $t->status_json; $s ? $s->{generation} : 0 };
+    is($gen->(), 1, 'running: generation 1');
+
+    # The running master's own listeners count as bindable: a good file reloads.
+    my $r = $t->run('-p', $dir, '-c', $conf, '-s', 'reload');
+    is($r->{exit}, 0, '-s reload with a good file and the running listeners exits 0') or diag($r->{out});
+    is($r->{stderr}, '', '-s reload that signals prints nothing');
+    ok(wait_until(sub { $gen->() == 2 }, 5), 'the reload happened (generation 2)');
+
+    # A schema error and a listener on a port another program holds: both listed, no signal.
+    my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                       Listen => 5, ReuseAddr => 0)
+        or die "listen: $!";
+    my $held = $holder->sockport;
+    (my $bad = $good) =~ s/^listeners:\n/listeners:\n  - address: 127.0.0.1:$held\n/m;
+    $bad .= "bogus_key: 1\n";
+    $t->write_conf($bad);
+    my $before = $t->error_log;
+    $r = $t->run('-p', $dir, '-c', $conf, '-s', 'reload');
+    is($r->{exit}, 1, '-s reload with a bad file exits 1');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:\d+:\d+: .*bogus_key/m, 'it lists the schema error');
+    like($r->{stderr}, qr/^gatewayd: \[emerg\] \Q$conf\E:\d+:\d+: cannot bind listener 127\.0\.0\.1:$held: /m,
+         'it lists the bind error');
+    like($r->{stderr}, qr/reload refused, SIGHUP not sent/, 'it says plainly that it did not signal');
+    # A valid file whose only problem is the held port: refused as well (the master would fail).
+    (my $held_only = $good) =~ s/^listeners:\n/listeners:\n  - address: 127.0.0.1:$held\n/m;
+    $t->write_conf($held_only);
+    $r = $t->run('-p', $dir, '-c', $conf, '-s', 'reload');
+    is($r->{exit}, 1, '-s reload with only a held port exits 1');
+    like($r->{stderr}, qr/cannot bind listener 127\.0\.0\.1:$held: .*\n.*reload refused, SIGHUP not sent/,
+         'it lists the bind error and refuses');
+    close $holder;
+    # No SIGHUP reached the master: its log has no new "SIGHUP received" and no failed reload.
+    my $after = substr($t->error_log, length $before);
+    unlike($after, qr/SIGHUP|reload failed/, 'the master received no SIGHUP') or diag($after);
+    is($gen->(), 2, 'still generation 2');
+    $t->write_conf($good);
+    $t->stop;
+}
+
 # --- -s without a running master ---------------------------------------------------------------
 
 {
@@ -276,7 +374,7 @@ EOF
 
 # --- usage errors ----------------------------------------------------------------------------------
 
-for my $args (['-Z'], ['-s', 'bogus'], ['-c'], ['-p'], ['extra-argument'], ['-s']) {
+for my $args (['-Z'], ['-s', 'bogus'], ['-c'], ['-p'], ['extra-argument'], ['-s'], ['-w'], ['-s', 'reload', '-w']) {
     my $r = $t->run(@$args);
     is($r->{exit}, 2, "usage error (@$args) exits 2");
     isnt($r->{stderr}, '', "usage error (@$args) prints a message on stderr");

@@ -71,7 +71,7 @@ routes:
     match: {path: /empty}
     return: {status: 200}
   - name: lower-method
-    match: {path: /lm, methods: get}
+    match: {path: /lm, methods: GET}
     return: {body: "lower-method"}
 EOF
 $t->start;

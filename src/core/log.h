@@ -17,10 +17,22 @@ std::optional<LogLevel> parse_log_level(std::string_view name);
 
 namespace log {
 
+// Log files are created rw-r----- (umask aside): requests' URIs, addresses and headers are not
+// for every local user.
+constexpr int kFileMode = 0640;
+
 // Opens (or reopens, for USR1) the error log. "stderr" or an empty path writes to fd 2.
 // Returns false with errno set when the file cannot be opened; the previous target stays.
 bool open(const std::string& path, LogLevel level);
 bool reopen();
+// Points stderr (fd 2) at the error log file, now and after every later open() or reopen(), so
+// that what a child writes to stderr (a new binary that fails to start) lands in the current
+// file, not in a rotated or deleted one. Nothing happens while the log is stderr itself.
+void redirect_stderr();
+// Under systemd (INVOCATION_ID or JOURNAL_STREAM set), emerg, alert and crit lines also go to
+// the journal as native datagrams on /run/systemd/journal/socket; GATEWAYD_JOURNAL_SOCKET names
+// another socket (tests). Call once, before forking workers; a no-op outside systemd.
+void open_journal();
 void set_level(LogLevel level);
 bool enabled(LogLevel level);
 int fd();  // the current error log descriptor (for redirecting stderr after daemonizing)

@@ -1,10 +1,8 @@
 #include "core/version.h"
 
-#include <brotli/encode.h>
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <yaml.h>
-#include <zlib.h>
 
 #include <cstdint>
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -15,26 +13,37 @@
 
 namespace gw {
 
+namespace {
+
+// The compiler by name and version, as `nginx -V` says "built by gcc 12.2.0".
+constexpr const char* kCompiler =
+#if defined(__clang__)
+    "clang " __clang_version__;
+#elif defined(__GNUC__)
+    "gcc " __VERSION__;
+#else
+    "an unknown compiler";
+#endif
+
+}  // namespace
+
 std::string version_line() { return "gatewayd version " GW_VERSION; }
 
+// Every library listed is linked because a feature uses it; each line says which.
 std::string build_info() {
     std::string out = version_line() + "\n";
-    out += "built with " + std::string(__VERSION__) + " (C++" + std::to_string(__cplusplus / 100 % 100) + ")\n";
+    out += "built by " + std::string(kCompiler) + " (C++" + std::to_string(__cplusplus / 100 % 100) + ")\n";
     out += "configure arguments: " GW_CONFIGURE_ARGS "\n";
     char pcre[64] = "";
     pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     uint32_t jit = 0;
     pcre2_config(PCRE2_CONFIG_JIT, &jit);
-    uint32_t br = BrotliEncoderVersion();
     out += "libraries:\n";
-    out += "  " + std::string(OpenSSL_version(OPENSSL_VERSION)) + "\n";
-    out += "  PCRE2 " + std::string(pcre) + (jit ? " (JIT)" : " (no JIT)") + "\n";
-    out += "  zlib " + std::string(zlibVersion()) + "\n";
-    out += "  Brotli " + std::to_string(br >> 24) + "." + std::to_string((br >> 12) & 0xfff) + "." +
-           std::to_string(br & 0xfff) + "\n";
+    out += "  libyaml " + std::string(yaml_get_version_string()) + " (configuration)\n";
+    out += "  PCRE2 " + std::string(pcre) + (jit ? " with JIT" : " without JIT") + " (regex routes)\n";
     out += "  hiredis " + std::to_string(HIREDIS_MAJOR) + "." + std::to_string(HIREDIS_MINOR) + "." +
-           std::to_string(HIREDIS_PATCH) + "\n";
-    out += "  libyaml " + std::string(yaml_get_version_string()) + "\n";
+           std::to_string(HIREDIS_PATCH) + " (Redis protocol, global rate limits)\n";
+    out += "  " + std::string(OpenSSL_version(OPENSSL_VERSION)) + " (libcrypto: SHA-1 of the Redis script)\n";
 #if GW_HAVE_JEMALLOC
     const char* je = nullptr;
     size_t len = sizeof je;

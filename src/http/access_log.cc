@@ -53,7 +53,7 @@ AccessLog::~AccessLog() {
 
 bool AccessLog::open() {
     if (!config_.enabled) return true;
-    int fd = ::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(config_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, log::kFileMode);
     if (fd < 0) return false;
     if (fd_ >= 0) close(fd_);
     fd_ = fd;

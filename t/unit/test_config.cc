@@ -401,7 +401,9 @@ TEST_F(ConfigTest, RouteErrors) {
                    at("gw.conf", 8, 36) + "routes[1].return.headers: \"content-length\" cannot be set: the server sets it",
                    at("gw.conf", 8, 55) + "routes[1].return.headers: bad header name \"x y\"",
                    at("gw.conf", 8, 69) + "routes[1].return.headers.ok: a header value cannot contain CR, LF or NUL",
-                   at("gw.conf", 10, 22) + "routes[2].match.methods: bad method \"G(T\"",
+                   at("gw.conf", 10, 22) +
+                       "routes[2].match.methods: unknown method \"G(T\" (did you mean \"GET\"?); methods are "
+                       "upper-case tokens",
                    at("gw.conf", 10, 35) +
                        "routes[2].match.host: bad host \"api.*.com\" (expected a name, name:port or *.name)",
                    at("gw.conf", 9, 5) + "route \"noaction\" has no action (return, upstream or split)",
@@ -434,13 +436,37 @@ TEST_F(ConfigTest, RoutePathsMustBeNormalised) {
     EXPECT_EQ(c->http.path.escaped_slashes, http::EscapedSlashes::Reject);
 }
 
+// `methods:` names standard methods (RFC 9110, PATCH, WebDAV) or http.extra_methods, in upper
+// case; anything else is an error at its file:line:col with the closest known name.
+TEST_F(ConfigTest, MethodNames) {
+    expect_errors(std::string(kListener) +
+                      "http:\n"
+                      "  extra_methods: [PURGE, purge2, GET]\n"
+                      "routes:\n"
+                      "  - name: a\n"
+                      "    match: {methods: [DELET, get, PURGE, PURGEX, PROPFIND, REPORT]}\n"
+                      "    return: {}\n",
+                  {at("gw.conf", 4, 26) + "http.extra_methods[1]: \"purge2\" is not a method name "
+                                          "(upper-case letters, '-' and '_')",
+                   at("gw.conf", 7, 23) + "routes[0].match.methods[0]: unknown method \"DELET\" (did you mean "
+                                          "\"DELETE\"?)",
+                   at("gw.conf", 7, 30) + "routes[0].match.methods[1]: unknown method \"get\" (did you mean "
+                                          "\"GET\"?); methods are upper-case tokens",
+                   at("gw.conf", 7, 42) + "routes[0].match.methods[3]: unknown method \"PURGEX\" (did you mean "
+                                          "\"PURGE\"?)",
+                   at("gw.conf", 7, 60) + "routes[0].match.methods[5]: unknown method \"REPORT\"; list a custom "
+                                          "method in http.extra_methods",
+                   // only a warning: GET is standard already
+                   at("gw.conf", 4, 34) + "warning: http.extra_methods[2]: GET is a standard method; no need to list it"});
+}
+
 TEST_F(ConfigTest, RouteValues) {
     write("gw.conf", std::string(kListener) +
                          "routes:\n"
                          "  - name: api.v1_x-y\n"
                          "    match:\n"
                          "      path_prefix: /api/\n"
-                         "      methods: [get, Post, GET]\n"
+                         "      methods: [GET, POST, GET]\n"
                          "      host: \"*.Example.COM:8443\"\n"
                          "    return:\n"
                          "      status: 418\n"
@@ -449,7 +475,7 @@ TEST_F(ConfigTest, RouteValues) {
                          "        X-Tea: earl grey\n"
                          "        Cache-Control: no-store\n"
                          "  - name: all\n"
-                         "    match: {path: /exact, methods: delete}\n"
+                         "    match: {path: /exact, methods: DELETE}\n"
                          "    return: {}\n");
     std::optional<Config> c = load("gw.conf");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
@@ -1489,6 +1515,7 @@ TEST_F(ConfigTest, DumpRoundTrip) {
           "  client_max_body_size: 0\n"
           "  keepalive_timeout: 0\n"
           "  keepalive_requests: 7\n"
+          "  extra_methods: [PURGE]\n"
           "upstreams:\n"
           "  api:\n"
           "    servers:\n"
@@ -1504,7 +1531,7 @@ TEST_F(ConfigTest, DumpRoundTrip) {
           "  c: {servers: [{address: 10.0.0.1:80}], balance: hash, hash_key: \"cookie:S#id\"}\n"
           "routes:\n"
           "  - name: r1\n"
-          "    match: {path_prefix: \"/a%20b\\\"c\", methods: [GET, head], host: \"*.example.com\"}\n"
+          "    match: {path_prefix: \"/a%20b\\\"c\", methods: [GET, HEAD, PURGE], host: \"*.example.com\"}\n"
           "    return:\n"
           "      status: 302\n"
           "      body: \"line1\\nline2\\ttab \\\\ # not a comment: on\"\n"
@@ -1535,6 +1562,7 @@ TEST_F(ConfigTest, DumpRoundTrip) {
     EXPECT_NE(dump.find("max_header_size: 32k\n"), std::string::npos) << dump;
     EXPECT_NE(dump.find("buffer: 1000\n"), std::string::npos) << dump;
     EXPECT_NE(dump.find("send_timeout: 1m\n"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("extra_methods: [\"PURGE\"]\n"), std::string::npos) << dump;
 
     write("dumped.conf", dump);
     std::optional<Config> again = load("dumped.conf", "/elsewhere");

@@ -104,7 +104,7 @@ void read_process_keys(MapReader& top, Config& c) {
 }  // namespace config_detail
 
 std::optional<Config> load_config(const std::string& path, const std::string& prefix,
-                                  Diagnostics& diags) {
+                                  Diagnostics& diags, Config* partial) {
     using namespace config_detail;
     size_t errors_before = diags.error_count();
     Config c;
@@ -127,7 +127,10 @@ std::optional<Config> load_config(const std::string& path, const std::string& pr
         read_real_ip(top, c);
         top.finish();
     }
-    if (diags.error_count() > errors_before) return std::nullopt;
+    if (diags.error_count() > errors_before) {
+        if (partial) *partial = std::move(c);
+        return std::nullopt;
+    }
     return c;
 }
 

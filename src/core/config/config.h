@@ -75,6 +75,9 @@ struct HttpConfig {
     // How request paths are normalised before routing (src/http/path.h): merge_slashes and
     // escaped_slashes.
     http::PathOptions path;
+    // Methods beyond the standard ones (kKnownMethods) that routes' `methods:` may name, e.g.
+    // PURGE. Upper-case tokens.
+    std::vector<std::string> extra_methods;
 };
 
 struct RouteMatch {
@@ -309,9 +312,10 @@ struct Config {
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with
 // `prefix` for relative paths inside it. Every problem is added to `diags`; the Config is returned
-// only when there were no errors.
+// only when there were no errors. With errors, `partial` (if given) receives what could be read,
+// so that `-t` can still check its listeners.
 std::optional<Config> load_config(const std::string& path, const std::string& prefix,
-                                  Diagnostics& diags);
+                                  Diagnostics& diags, Config* partial = nullptr);
 
 // Renders the effective config as YAML (for `gatewayd -T`).
 std::string dump_config(const Config& config);

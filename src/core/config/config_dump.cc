@@ -150,6 +150,9 @@ void dump_http(const HttpConfig& h, Writer& w) {
     w.line(1, "escaped_slashes", h.path.escaped_slashes == http::EscapedSlashes::Reject   ? "reject"
                                  : h.path.escaped_slashes == http::EscapedSlashes::Decode ? "decode"
                                                                                            : "keep");
+    std::string extra;
+    for (const std::string& name : h.extra_methods) extra += (extra.empty() ? "" : ", ") + quote(name);
+    w.line(1, "extra_methods", "[" + extra + "]");
 }
 
 const char* balance_name(UpstreamConfig::Balance b) {

@@ -1,4 +1,5 @@
 // `http:` - HTTP/1.1 server limits and timeouts.
+#include <algorithm>
 #include <limits>
 
 #include "core/config/config_sections.h"
@@ -10,6 +11,30 @@ namespace {
 constexpr uint64_t kK = 1024;
 constexpr uint64_t kM = 1024 * 1024;
 constexpr int64_t kDay = 86400 * 1000;
+
+// `extra_methods: [PURGE, REPORT]`: upper-case tokens that are not standard methods already.
+void read_extra_methods(schema::MapReader& m, HttpConfig& h) {
+    std::optional<std::vector<const yaml::Node*>> items = m.get_list("extra_methods", true);
+    if (!items) return;
+    std::string path = "http.extra_methods";
+    for (size_t i = 0; i < items->size(); i++) {
+        const yaml::Node& item = *(*items)[i];
+        std::string item_path = schema::index_path(path, i);
+        std::optional<std::string> s = schema::read_string(item, item_path, m.diags());
+        if (!s) continue;
+        if (!is_method_name(*s)) {
+            schema::report(m.diags(), item.mark, item_path,
+                           "\"" + *s + "\" is not a method name (upper-case letters, '-' and '_')");
+            continue;
+        }
+        if (is_known_method(*s)) {
+            m.diags().warning(item.mark, item_path + ": " + *s + " is a standard method; no need to list it");
+            continue;
+        }
+        if (std::find(h.extra_methods.begin(), h.extra_methods.end(), *s) == h.extra_methods.end())
+            h.extra_methods.push_back(*s);
+    }
+}
 
 }  // namespace
 
@@ -32,6 +57,7 @@ void read_http(schema::MapReader& top, Config& c) {
                                       {{"keep", http::EscapedSlashes::Keep},
                                        {"reject", http::EscapedSlashes::Reject},
                                        {"decode", http::EscapedSlashes::Decode}});
+    read_extra_methods(*m, h);
 
     // The request line is part of the head, so a URI longer than the head could never arrive:
     // the 414 limit would be dead.

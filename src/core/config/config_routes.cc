@@ -165,7 +165,31 @@ void read_path_regex(MapReader& m, RouteMatch& match, MatchInfo& info) {
     match.path_regex = *s;
 }
 
-void read_methods(MapReader& m, RouteMatch& match) {
+// A method a route may name: a standard one or one of http.extra_methods. Anything else is
+// reported with the closest known name ("DELET" -> DELETE, "get" -> GET).
+bool check_method(const std::string& name, const Node& item, const std::string& item_path, const Config& c,
+                  Diagnostics& diags) {
+    if (is_known_method(name) ||
+        std::find(c.http.extra_methods.begin(), c.http.extra_methods.end(), name) != c.http.extra_methods.end())
+        return true;
+    std::vector<std::string> known = kKnownMethods;
+    known.insert(known.end(), c.http.extra_methods.begin(), c.http.extra_methods.end());
+    std::string upper = name;
+    std::transform(upper.begin(), upper.end(), upper.begin(), upper_char);
+    std::string_view hint = std::find(known.begin(), known.end(), upper) != known.end()
+                                ? std::string_view(upper)
+                                : schema::suggest(upper, known);
+    std::string msg = "unknown method \"" + name + "\"";
+    if (!hint.empty()) msg += " (did you mean \"" + std::string(hint) + "\"?)";
+    if (!is_method_name(name))
+        msg += "; methods are upper-case tokens";
+    else if (hint.empty() || hint == upper)
+        msg += "; list a custom method in http.extra_methods";
+    schema::report(diags, item.mark, item_path, msg);
+    return false;
+}
+
+void read_methods(MapReader& m, const Config& c, RouteMatch& match) {
     const Node* v = m.take("methods");
     if (!v) return;
     std::string path = m.path("methods");
@@ -180,11 +204,7 @@ void read_methods(MapReader& m, RouteMatch& match) {
         std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
         std::optional<std::string> s = schema::read_string(item, item_path, m.diags());
         if (!s) continue;
-        if (!is_token(*s)) {
-            schema::report(m.diags(), item.mark, item_path, "bad method \"" + *s + "\"");
-            continue;
-        }
-        std::transform(s->begin(), s->end(), s->begin(), upper_char);
+        if (!check_method(*s, item, item_path, c, m.diags())) continue;
         if (std::find(match.methods.begin(), match.methods.end(), *s) == match.methods.end()) {
             match.methods.push_back(*s);
         }
@@ -240,10 +260,10 @@ void read_match_pairs(MapReader& m, std::string_view key, bool headers,
     }
 }
 
-MatchInfo read_match(MapReader& m, RouteMatch& match, const http::PathOptions& normal) {
+MatchInfo read_match(MapReader& m, const Config& c, RouteMatch& match) {
     MatchInfo info;
-    read_path_key(m, "path", match.path, &normal);
-    read_path_key(m, "path_prefix", match.path_prefix, &normal);
+    read_path_key(m, "path", match.path, &c.http.path);
+    read_path_key(m, "path_prefix", match.path_prefix, &c.http.path);
     read_path_regex(m, match, info);
     // At most one way to match the path; reported at the key written last.
     std::vector<std::string_view> given;
@@ -257,7 +277,7 @@ MatchInfo read_match(MapReader& m, RouteMatch& match, const http::PathOptions& n
     if (given.size() > 1) {
         schema::report(m.diags(), last->mark, m.path(), join_words(given) + " cannot be used together");
     }
-    read_methods(m, match);
+    read_methods(m, c, match);
     read_host(m, match);
     read_match_pairs(m, "headers", true, match.headers);
     read_match_pairs(m, "query", false, match.query);
@@ -602,7 +622,7 @@ void read_routes(MapReader& top, Config& c) {
             }
         }
         MatchInfo info;
-        if (std::optional<MapReader> match = m.get_map("match")) info = read_match(*match, r.match, c.http.path);
+        if (std::optional<MapReader> match = m.get_map("match")) info = read_match(*match, c, r.match);
 
         bool return_only = check_actions(m, label);
         if (std::optional<MapReader> ret = m.get_map("return")) {

@@ -45,6 +45,11 @@ void read_route_rate_limits(schema::MapReader& route, const Config& c, RouteConf
 // RFC 9110 token characters (header names, methods).
 bool is_tchar(char c);
 bool is_token(std::string_view s);  // non-empty, all tchar
+// Request methods that `methods:` knows without http.extra_methods: RFC 9110's and PATCH, and
+// WebDAV's (RFC 4918) PROPFIND PROPPATCH MKCOL COPY MOVE LOCK UNLOCK.
+extern const std::vector<std::string> kKnownMethods;
+bool is_known_method(std::string_view s);
+bool is_method_name(std::string_view s);  // upper-case letters, '-' and '_', as the parser takes
 std::string to_lower(std::string_view s);
 
 // Names of routes and upstreams appear in logs and metrics labels: [A-Za-z0-9_.-]+.

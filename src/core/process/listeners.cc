@@ -1,6 +1,7 @@
 #include "core/process/listeners.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
@@ -8,7 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 namespace gw::process {
 
@@ -44,6 +50,75 @@ int bound_socket(const ListenerConfig& l, std::string& error) {
     return fd;
 }
 
+// The inodes of the TCP sockets listening on exactly `l`'s address, from /proc/net/tcp or tcp6:
+// "sl local_address rem_address st ... inode", the address as the raw 32-bit words in hex.
+std::vector<unsigned long> listening_inodes(const ListenerConfig& l) {
+    std::vector<unsigned long> out;
+    bool v6 = l.sockaddr.ss_family == AF_INET6;
+    uint32_t want[4] = {};
+    uint16_t port = 0;
+    if (v6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(&l.sockaddr);
+        memcpy(want, &in6->sin6_addr, sizeof want);
+        port = ntohs(in6->sin6_port);
+    } else {
+        auto* in = reinterpret_cast<const sockaddr_in*>(&l.sockaddr);
+        want[0] = in->sin_addr.s_addr;
+        port = ntohs(in->sin_port);
+    }
+    std::ifstream in(v6 ? "/proc/net/tcp6" : "/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string sl, local, remote, state, queues, timer, retransmits, uid, timeout;
+        unsigned long inode = 0;
+        if (!(fields >> sl >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode))
+            continue;
+        size_t colon = local.find(':');
+        if (state != "0A" || colon != (v6 ? 32u : 8u) || strtoul(local.c_str() + colon + 1, nullptr, 16) != port)
+            continue;
+        bool same = true;
+        for (int w = 0; w < (v6 ? 4 : 1); ++w)
+            same = same && static_cast<uint32_t>(strtoul(local.substr(8 * w, 8).c_str(), nullptr, 16)) == want[w];
+        if (same && inode != 0) out.push_back(inode);
+    }
+    return out;
+}
+
+// For each inode, a process that holds the socket open and its name (/proc/PID/comm). Processes
+// this user cannot see are not looked at: their sockets stay unattributed.
+std::map<unsigned long, std::pair<pid_t, std::string>> socket_holders(const std::vector<unsigned long>& inodes) {
+    std::map<unsigned long, std::pair<pid_t, std::string>> out;
+    if (inodes.empty()) return out;
+    DIR* proc = opendir("/proc");
+    if (!proc) return out;
+    while (struct dirent* e = readdir(proc)) {
+        char* end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0) continue;
+        std::string dir = "/proc/" + std::string(e->d_name) + "/fd";
+        DIR* fds = opendir(dir.c_str());
+        if (!fds) continue;
+        while (struct dirent* f = readdir(fds)) {
+            char target[64];
+            ssize_t n = readlink((dir + "/" + f->d_name).c_str(), target, sizeof target - 1);
+            if (n <= 0) continue;
+            target[n] = 0;
+            unsigned long inode;
+            if (sscanf(target, "socket:[%lu]", &inode) != 1) continue;
+            if (std::find(inodes.begin(), inodes.end(), inode) == inodes.end() || out.count(inode)) continue;
+            std::ifstream comm("/proc/" + std::string(e->d_name) + "/comm");
+            std::string name;
+            std::getline(comm, name);
+            out[inode] = {static_cast<pid_t>(pid), name};
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return out;
+}
+
 }  // namespace
 
 int open_listener(const ListenerConfig& l, std::string& error) {
@@ -61,12 +136,24 @@ int open_listener(const ListenerConfig& l, std::string& error) {
 
 void check_listeners_bindable(const Config& config, Diagnostics& diags) {
     for (const ListenerConfig& l : config.listeners) {
+        if (l.socklen == 0) continue;  // an invalid address, reported by the loader
         std::string error;
         int fd = bound_socket(l, error);
-        if (fd < 0)
+        if (fd < 0) {
             diags.error(l.mark, error);
-        else
-            close(fd);
+            continue;
+        }
+        close(fd);
+        // The bind succeeded; it would also next to another program of this user that listens
+        // with SO_REUSEPORT, and the kernel would then share the connections between them.
+        for (const auto& [inode, holder] : socket_holders(listening_inodes(l))) {
+            // The running gatewayd (its comm stays the binary's name, whatever the title).
+            if (holder.second.starts_with("gatewayd")) continue;
+            diags.error(l.mark, "listener " + l.address + " is already listened on by " + holder.second + " (pid " +
+                                    std::to_string(holder.first) +
+                                    ") with SO_REUSEPORT: it would share the connections");
+            break;
+        }
     }
 }
 

@@ -20,9 +20,11 @@ std::string address_key(const sockaddr_storage& sa);
 // On failure returns -1 and sets `error` ("bind() to 127.0.0.1:8080 failed: Address in use").
 int open_listener(const ListenerConfig& listener, std::string& error);
 
-// For `-t`: binds (without listening) each listener with SO_REUSEPORT, which succeeds when the
-// port is free or held by the running gatewayd (same user, also SO_REUSEPORT) and fails when
-// another program holds it. Errors go to `diags` at the listener's mark.
+// For `-t` and `-s reload`: binds (without listening) each listener with SO_REUSEPORT, as the
+// master will, which succeeds when the port is free or held by the running gatewayd (same user,
+// also SO_REUSEPORT) and fails when another program holds it. A program of the same user that
+// listens on the address with SO_REUSEPORT too (the bind succeeds; connections would be shared)
+// is found through /proc and reported as well. Errors go to `diags` at the listener's mark.
 void check_listeners_bindable(const Config& config, Diagnostics& diags);
 
 class ListenerSet {

@@ -688,6 +688,8 @@ void Master::on_new_master_exit(int status) {
         LOG_ALERT("new master process %d exited on signal %d", pid, WTERMSIG(status));
     else if (WEXITSTATUS(status) == 127)
         LOG_ALERT("new master process %d could not execute the binary (exit code 127)", pid);
+    else if (WEXITSTATUS(status) != 0)  // a failed upgrade: an alert (it reaches the journal too)
+        LOG_ALERT("new master process %d exited with code %d", pid, WEXITSTATUS(status));
     else
         LOG_NOTICE("new master process %d exited with code %d", pid, WEXITSTATUS(status));
     bool was_serving = first_ready_ && !stopping_;
@@ -762,7 +764,7 @@ void Master::maybe_finish() {
 // before it tells the workers to reopen.
 static void prepare_log_file(const std::string& path, const Config& cfg) {
     if (path.empty() || path == "stderr") return;
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, log::kFileMode);
     if (fd < 0) {
         LOG_ALERT("cannot open log file \"%s\": %m", path.c_str());
         return;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
@@ -99,6 +100,53 @@ pid_t pid_in(const std::string& path) {
 }
 
 }  // namespace
+
+int run_stop_command(const Config& config, int sig, bool wait) {
+    const std::string& pid_path = config.pid_path;
+    const std::string oldbin = pid_path + ".oldbin";
+    std::vector<pid_t> masters;
+    auto add = [&](pid_t p) {
+        if (p > 0 && running(p) && is_running_gatewayd(p) &&
+            std::find(masters.begin(), masters.end(), p) == masters.end())
+            masters.push_back(p);
+    };
+    std::string error;
+    pid_t current = read_pid_file(pid_path, error);
+    add(current);
+    if (pid_t old_master = pid_in(oldbin); old_master > 0 && running(old_master)) {
+        add(old_master);
+        for (pid_t child : live_children(old_master))
+            if (cmdline(child).find("worker process") == std::string::npos) add(child);
+    }
+    if (masters.empty()) {
+        if (current < 0)
+            fprintf(stderr, "gatewayd: [error] %s (is gatewayd running?)\n", error.c_str());
+        else
+            fprintf(stderr, "gatewayd: [error] pid file %s names %d, which is not a running gatewayd\n",
+                    pid_path.c_str(), current);
+        return 1;
+    }
+    for (pid_t p : masters) {
+        if (kill(p, sig) < 0 && errno != ESRCH) {
+            fprintf(stderr, "gatewayd: [error] kill(%d, %d) failed: %s\n", p, sig, strerror(errno));
+            return 1;
+        }
+    }
+    if (!wait) return 0;
+    // A graceful stop ends within shutdown_timeout, then the masters' backstop (SIGKILL to stuck
+    // workers after 5 s more); a fast stop well before.
+    Millis deadline = config.shutdown_timeout + 10000;
+    bool gone = wait_for(deadline, [&] {
+        return std::none_of(masters.begin(), masters.end(), [](pid_t p) { return running(p); });
+    });
+    if (!gone) {
+        for (pid_t p : masters)
+            if (running(p)) fprintf(stderr, "gatewayd: [error] master %d still running after %lld ms\n", p,
+                                    static_cast<long long>(deadline));
+        return 1;
+    }
+    return 0;
+}
 
 int run_upgrade_command(const Config& config) {
     const std::string& pid_path = config.pid_path;

@@ -13,4 +13,12 @@ namespace gw::process {
 // Returns the exit status for the command: 0 when the new master serves alone, 1 otherwise.
 int run_upgrade_command(const Config& config);
 
+// `gatewayd -s stop|quit [-w]`: sends `sig` (SIGTERM or SIGQUIT) to every master of the node --
+// the one in the pid file and, while a binary upgrade runs, the old one (PID.oldbin) and a new
+// one that is not ready yet (a child of the old one that is not a worker) -- so that a stop
+// during an upgrade is as graceful for both masters as for one. With `wait`, returns only once
+// all of them have exited (bounded by shutdown_timeout plus a grace), as systemd's ExecStop
+// must. Returns the exit status: 0, or 1 (no master running, or still running at the deadline).
+int run_stop_command(const Config& config, int sig, bool wait);
+
 }  // namespace gw::process
