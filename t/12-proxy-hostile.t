@@ -23,7 +23,10 @@ my $dead = dead_port();
 my $t = GatewayTest->new;
 $t->set_port('be_a', $be->port);
 $t->set_port('dead', $dead);
+# Every error is logged: the test reads single lines (logs.repeat_interval would hold back
+# repeats of the same server's failures).
 $t->write_conf(conf_head(1) . <<'EOF');
+logs: {repeat_interval: 0}
 upstreams:
   app:
     servers: [{address: 127.0.0.1:%%be_a%%}]

@@ -147,12 +147,21 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     out += "\r\n";
 }
 
-void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in) {
+namespace {
+
+// The upstream's status line, as HTTP/1.1 (the version we speak to the client).
+void append_status_line(std::string& out, const Response& resp) {
     out += "HTTP/1.1 ";
     append_number(out, static_cast<uint64_t>(resp.status));
     out += ' ';
     out += resp.reason;
     out += "\r\n";
+}
+
+}  // namespace
+
+void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in) {
+    append_status_line(out, resp);
     std::string_view connection = resp.header("connection");
     bool has_request_id = false;
     for (size_t i = 0; i < resp.header_count; ++i) {
@@ -179,11 +188,7 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
 }
 
 void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops) {
-    out += "HTTP/1.1 ";
-    append_number(out, static_cast<uint64_t>(resp.status));
-    out += ' ';
-    out += resp.reason;
-    out += "\r\n";
+    append_status_line(out, resp);
     std::string_view connection = resp.header("connection");
     for (size_t i = 0; i < resp.header_count; ++i) {
         const Header& h = resp.headers[i];
