@@ -363,10 +363,13 @@ bool Connection::read_head() {
 bool Connection::normalize_path() {
     std::string_view path = req_->path;
     if (path.empty() || path[0] != '/') return true;  // "*" of OPTIONS, CONNECT's authority
+    if (path_is_plain(path)) return true;
     std::string_view why;
-    switch (http::normalize_path(path, server_.ctx().config->http.path, path_buf_, why)) {
+    switch (normalize_path_full(path, server_.ctx().config->http.path, path_buf_, why)) {
         case PathVerdict::Unchanged: return true;
-        case PathVerdict::Normalized: req_->path = path_buf_; return true;
+        case PathVerdict::Normalized:
+            if (path_buf_ != path) req_->path = path_buf_;
+            return true;
         case PathVerdict::Invalid: break;
     }
     LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(why.size()), why.data());

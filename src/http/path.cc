@@ -18,16 +18,6 @@ bool is_unreserved(unsigned char c) {
            c == '.' || c == '_' || c == '~';
 }
 
-// Bytes that send a path to the full algorithm (besides "//" and "/.", found by position).
-struct PlainTable {
-    bool special[256] = {};
-    constexpr PlainTable() {
-        special[static_cast<unsigned char>('%')] = true;
-        special[static_cast<unsigned char>('\\')] = true;
-        for (int c = 0x80; c < 256; ++c) special[c] = true;
-    }
-};
-constexpr PlainTable kPlain;
 
 // RFC 3629 UTF-8, fed one byte at a time (raw or percent-decoded): rejects overlong forms,
 // surrogates, code points above U+10FFFF and truncated sequences.
@@ -82,16 +72,6 @@ PathVerdict invalid(std::string_view& reason, std::string_view why) {
 
 }  // namespace
 
-bool path_is_plain(std::string_view path) {
-    const size_t n = path.size();
-    for (size_t i = 0; i < n; ++i) {
-        const char c = path[i];
-        if (kPlain.special[static_cast<unsigned char>(c)]) return false;
-        if (c == '/' && i + 1 < n && (path[i + 1] == '/' || path[i + 1] == '.')) return false;
-    }
-    return true;
-}
-
 PathVerdict normalize_path(std::string_view path, const PathOptions& opt, std::string& out,
                            std::string_view& reason) {
     if (path_is_plain(path)) return PathVerdict::Unchanged;
@@ -99,33 +79,37 @@ PathVerdict normalize_path(std::string_view path, const PathOptions& opt, std::s
     return v == PathVerdict::Normalized && out == path ? PathVerdict::Unchanged : v;
 }
 
-// One pass: each byte is decoded as rule 1-2 say and appended to `out`; at each separator (and at
+// One pass: each byte is decoded as rules 1-2 say and written to `out`; at each separator (and at
 // the end) the segment just written is judged, and removed when it is a dot segment (rule 3) or
-// an empty one to merge (rule 4). `out` always has the form "/seg/seg/...".
+// an empty one to merge (rule 4). The output always has the form "/seg/seg/...". It is written
+// through a pointer into `out`, sized once for the worst case (a raw backslash becomes "%5C").
 PathVerdict normalize_path_full(std::string_view path, const PathOptions& opt, std::string& out,
                                 std::string_view& reason) {
     out.clear();
     if (path.empty() || path[0] != '/') return invalid(reason, "path does not start with /");
-    out.reserve(path.size() + 8);
-    out += '/';
-    size_t seg_start = 1;  // where the text of the current segment starts in `out`
+    const size_t n = path.size();
+    out.resize(3 * n + 1);
+    char* const o = out.data();
+    size_t len = 0;
+    o[len++] = '/';
+    size_t seg_start = 1;  // where the text of the current segment starts in `o`
     Utf8Check utf8;
 
-    // The segment that ends here: true when `out` may go on, false (reason set) when refused.
+    // The segment that ends here: true when the output may go on, false (reason set) when refused.
     auto end_segment = [&](bool last) -> bool {
-        std::string_view seg(out.data() + seg_start, out.size() - seg_start);
+        std::string_view seg(o + seg_start, len - seg_start);
         if (seg == "." || seg == "..") {
             const bool up = seg.size() == 2;
-            out.resize(seg_start - 1);  // drop "/." or "/.."
+            len = seg_start - 1;  // drop "/." or "/.."
             if (up) {
-                if (out.empty()) {
+                if (len == 0) {
                     reason = "path climbs above the root";
                     return false;
                 }
-                out.resize(out.rfind('/'));
+                len = std::string_view(o, len).rfind('/');
             }
-            out += '/';  // "/a/.." ends as "/" after a, and "/./b" goes on after "/"
-            seg_start = out.size();
+            o[len++] = '/';  // "/a/.." ends as "/" after a, and "/./b" goes on after "/"
+            seg_start = len;
             return true;
         }
         if (starts_with_dot_params(seg)) {
@@ -134,13 +118,17 @@ PathVerdict normalize_path_full(std::string_view path, const PathOptions& opt, s
         }
         if (!last) {
             if (seg.empty() && opt.merge_slashes) return true;  // "//": the '/' already there serves
-            out += '/';
-            seg_start = out.size();
+            o[len++] = '/';
+            seg_start = len;
         }
         return true;
     };
+    auto put_encoded = [&](unsigned char c) {
+        o[len++] = '%';
+        o[len++] = kHexUpper[c >> 4];
+        o[len++] = kHexUpper[c & 15];
+    };
 
-    const size_t n = path.size();
     for (size_t i = 1; i < n; ++i) {
         unsigned char c = static_cast<unsigned char>(path[i]);
         bool encoded = false;
@@ -155,32 +143,26 @@ PathVerdict normalize_path_full(std::string_view path, const PathOptions& opt, s
             encoded = true;
         }
         if (!utf8.feed(c)) return invalid(reason, "invalid UTF-8 in path");
-        const bool slash_like = c == '\\' || (encoded && c == '/');
-        if (slash_like) {
+        if (c == '\\' || (encoded && c == '/')) {
             if (opt.escaped_slashes == EscapedSlashes::Reject)
                 return invalid(reason, "encoded slash or backslash in path");
             if (opt.escaped_slashes == EscapedSlashes::Keep) {
-                out += '%';
-                out += kHexUpper[c >> 4];
-                out += kHexUpper[c & 15];
+                put_encoded(c);
                 continue;
             }
             c = '/';  // Decode: a separator like any other
         }
         if (c == '/') {
             if (!end_segment(false)) return PathVerdict::Invalid;
-            continue;
-        }
-        if (encoded && !is_unreserved(c)) {
-            out += '%';
-            out += kHexUpper[c >> 4];
-            out += kHexUpper[c & 15];
+        } else if (encoded && !is_unreserved(c)) {
+            put_encoded(c);
         } else {
-            out += static_cast<char>(c);
+            o[len++] = static_cast<char>(c);
         }
     }
     if (!utf8.complete()) return invalid(reason, "invalid UTF-8 in path");
     if (!end_segment(true)) return PathVerdict::Invalid;
+    out.resize(len);
     return PathVerdict::Normalized;
 }
 

@@ -46,6 +46,48 @@ TEST(PathTest, PlainPathsAreLeftAlone) {
 }
 
 // The bypass shapes of the issue: each ends inside /raw/admin/ (or is refused), never beside it.
+// The word-at-a-time quick check against the plain definition, for every length and position
+// (word boundaries, the overlapping last word, short paths).
+bool plain_by_bytes(std::string_view p) {
+    for (size_t i = 0; i < p.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(p[i]);
+        if (c == '%' || c == '\\' || c >= 0x80) return false;
+        if (c == '/' && i + 1 < p.size() && (p[i + 1] == '/' || p[i + 1] == '.')) return false;
+    }
+    return true;
+}
+
+TEST(PathTest, QuickCheckMatchesItsDefinition) {
+    const std::string specials[] = {"%", "\\", "\x80", "\xff", "//", "/.", ".", "/", "-", "0", "\x2e/"};
+    for (size_t len = 0; len <= 40; ++len) {
+        std::string base(len, 'a');
+        if (len) base[0] = '/';
+        ASSERT_EQ(path_is_plain(base), plain_by_bytes(base)) << len;
+        ASSERT_EQ(path_is_plain_swar(base), plain_by_bytes(base)) << len;
+        for (size_t pos = 0; pos < len; ++pos) {
+            for (const std::string& sp : specials) {
+                std::string p = base;
+                p.replace(pos, std::min(sp.size(), len - pos), sp.substr(0, len - pos));
+                ASSERT_EQ(path_is_plain(p), plain_by_bytes(p)) << "len " << len << " pos " << pos << " " << p;
+                ASSERT_EQ(path_is_plain_swar(p), plain_by_bytes(p)) << "len " << len << " pos " << pos;
+            }
+        }
+    }
+    // A pseudo-random sweep over a small alphabet rich in the bytes that matter.
+    const char alphabet[] = {'/', '.', '%', '\\', 'a', '\x80', '\x01', '/', '.'};
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 200000; ++round) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        std::string p(x % 53, 'a');
+        for (char& c : p) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            c = alphabet[x % sizeof alphabet];
+        }
+        ASSERT_EQ(path_is_plain(p), plain_by_bytes(p)) << p;
+        ASSERT_EQ(path_is_plain_swar(p), plain_by_bytes(p)) << p;
+    }
+}
+
 TEST(PathTest, BypassShapesBecomeCanonical) {
     EXPECT_EQ(norm("/raw//admin/x"), "/raw/admin/x");
     EXPECT_EQ(norm("/raw/./admin/x"), "/raw/admin/x");
