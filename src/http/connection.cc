@@ -384,7 +384,6 @@ bool Connection::answer_special_method() {
     static constexpr std::string_view kAllow = "allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n";
     const std::string_view m = req_->method;
     if (m.size() == 7 && m == "OPTIONS" && req_->path == "*") {
-        if (req_->body != BodyKind::None) keep_alive_ = false;
         respond_local(200, kAllow, {});
         return true;
     }
