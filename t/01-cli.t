@@ -227,20 +227,26 @@ EOF
 
 # --- -t fails when a listener address is held by another program ------------------------------
 
+# A configuration with the test's own listener and one on $port, which another program holds.
+sub write_two_listeners {
+    my ($port) = @_;
+    $t->write_conf(<<"EOF");
+worker_processes: 1
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - address: 127.0.0.1:$port
+routes:
+  - name: hello
+    return: {status: 200}
+EOF
+}
+
 {
     my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
                                        Listen => 5, ReuseAddr => 0)
         or die "listen: $!";
     my $held = $holder->sockport;
-    $t->write_conf(<<"EOF");
-worker_processes: 1
-listeners:
-  - address: 127.0.0.1:%%http%%
-  - address: 127.0.0.1:$held
-routes:
-  - name: hello
-    return: {status: 200}
-EOF
+    write_two_listeners($held);
     my $r = $t->run('-t', '-p', $dir, '-c', $conf);
     is($r->{exit}, 1, '-t with a listener port held by another program exits 1');
     like($r->{stderr},
@@ -260,15 +266,7 @@ EOF
                                        Listen => 5, ReusePort => 1)
         or die "listen: $!";
     my $shared = $sharer->sockport;
-    $t->write_conf(<<"EOF");
-worker_processes: 1
-listeners:
-  - address: 127.0.0.1:%%http%%
-  - address: 127.0.0.1:$shared
-routes:
-  - name: hello
-    return: {status: 200}
-EOF
+    write_two_listeners($shared);
     my $r = $t->run('-t', '-p', $dir, '-c', $conf);
     is($r->{exit}, 1, '-t with a port another program listens on with SO_REUSEPORT exits 1');
     like($r->{stderr},
