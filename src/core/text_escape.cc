@@ -38,54 +38,60 @@ size_t utf8_sequence_length(std::string_view s) {
     return 0;  // a continuation byte alone, C0/C1 (overlong), F5..FF
 }
 
-void append_json_escaped_text(std::string& out, std::string_view s) {
+namespace {
+
+// Copies runs of plain bytes as they are; at each other byte calls escape_one(out, rest), which
+// writes the escape of what starts `rest` and returns how many bytes it took (at least one).
+template <class EscapeOne>
+void escape_runs(std::string& out, std::string_view s, EscapeOne escape_one) {
     size_t i = 0;
     while (i < s.size()) {
         size_t run = i;
         while (run < s.size() && plain_ascii(static_cast<unsigned char>(s[run]))) ++run;
         out.append(s.data() + i, run - i);
         i = run;
-        if (i == s.size()) break;
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-            case '"': out += "\\\""; ++i; continue;
-            case '\\': out += "\\\\"; ++i; continue;
-            case '\n': out += "\\n"; ++i; continue;
-            case '\r': out += "\\r"; ++i; continue;
-            case '\t': out += "\\t"; ++i; continue;
-            default: break;
-        }
-        if (c < 0x80) {  // other C0 controls, DEL
-            append_u00(out, c);
-            ++i;
-            continue;
-        }
-        size_t n = utf8_sequence_length(s.substr(i));
-        if (n == 0) {
-            append_u00(out, c);  // not UTF-8: the byte's value
-            ++i;
-        } else if (n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) {
-            append_u00(out, static_cast<unsigned char>(s[i + 1]));  // a C1 control character
-            i += 2;
-        } else {
-            out.append(s.data() + i, n);
-            i += n;
-        }
+        if (i < s.size()) i += escape_one(out, s.substr(i));
     }
 }
 
+}  // namespace
+
+void append_json_escaped_text(std::string& out, std::string_view s) {
+    escape_runs(out, s, [](std::string& o, std::string_view rest) -> size_t {
+        const unsigned char c = static_cast<unsigned char>(rest[0]);
+        switch (c) {
+            case '"': o += "\\\""; return 1;
+            case '\\': o += "\\\\"; return 1;
+            case '\n': o += "\\n"; return 1;
+            case '\r': o += "\\r"; return 1;
+            case '\t': o += "\\t"; return 1;
+            default: break;
+        }
+        if (c < 0x80) {  // other C0 controls, DEL
+            append_u00(o, c);
+            return 1;
+        }
+        const size_t n = utf8_sequence_length(rest);
+        if (n == 0) {
+            append_u00(o, c);  // not UTF-8: the byte's value
+            return 1;
+        }
+        if (n == 2 && c == 0xc2 && static_cast<unsigned char>(rest[1]) < 0xa0) {
+            append_u00(o, static_cast<unsigned char>(rest[1]));  // a C1 control character
+            return 2;
+        }
+        o.append(rest.data(), n);
+        return n;
+    });
+}
+
 void append_log_escaped(std::string& out, std::string_view s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        size_t run = i;
-        while (run < s.size() && plain_ascii(static_cast<unsigned char>(s[run]))) ++run;
-        out.append(s.data() + i, run - i);
-        i = run;
-        if (i == s.size()) break;
-        unsigned char c = static_cast<unsigned char>(s[i++]);
-        char buf[4] = {'\\', 'x', kHexUpper[c >> 4], kHexUpper[c & 15]};
-        out.append(buf, sizeof buf);
-    }
+    escape_runs(out, s, [](std::string& o, std::string_view rest) -> size_t {
+        const unsigned char c = static_cast<unsigned char>(rest[0]);
+        const char buf[4] = {'\\', 'x', kHexUpper[c >> 4], kHexUpper[c & 15]};
+        o.append(buf, sizeof buf);
+        return 1;
+    });
 }
 
 }  // namespace gw

@@ -130,22 +130,21 @@ Result parse_v2(std::string_view buf, size_t max_length, Header& out, std::strin
     }
     if (command != 1 || (family != 1 && family != 2)) return Result::Complete;
 
+    // Source address, destination address, source port: 4 or 16 bytes each, then 2.
     const auto* p = reinterpret_cast<const uint8_t*>(body.data());
+    const size_t addr_len = family == 1 ? 4 : 16;
+    sockaddr_storage sa{};
     if (family == 1) {
-        sockaddr_storage sa{};
         auto& in = reinterpret_cast<sockaddr_in&>(sa);
         in.sin_family = AF_INET;
-        memcpy(&in.sin_addr, p, 4);
-        net::ip_from_sockaddr(sa, out.source);
-        out.source_port = static_cast<uint16_t>(p[8] << 8 | p[9]);
+        memcpy(&in.sin_addr, p, addr_len);
     } else {
-        sockaddr_storage sa{};
         auto& in6 = reinterpret_cast<sockaddr_in6&>(sa);
         in6.sin6_family = AF_INET6;
-        memcpy(&in6.sin6_addr, p, 16);
-        net::ip_from_sockaddr(sa, out.source);
-        out.source_port = static_cast<uint16_t>(p[32] << 8 | p[33]);
+        memcpy(&in6.sin6_addr, p, addr_len);
     }
+    net::ip_from_sockaddr(sa, out.source);
+    out.source_port = static_cast<uint16_t>(p[2 * addr_len] << 8 | p[2 * addr_len + 1]);
     out.has_source = true;
     return Result::Complete;
 }

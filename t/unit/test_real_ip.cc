@@ -5,13 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/config/config.h"
+#include "config_fixture.h"
 #include "core/net/ip.h"
 #include "http/parser.h"
 #include "http/real_ip.h"
@@ -224,32 +223,14 @@ TEST_F(Walk, LongListsAreWalkedWithoutLimitProblems) {
 
 namespace {
 
-class RealIpConfigTest : public ::testing::Test {
+// Loads a text as gw.conf (or `name`); at(LINE, COL) is the place of a diagnostic in it.
+class RealIpConfigTest : public test::ConfigFixture {
   protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/gw-realip-test-XXXXXX";
-        ASSERT_NE(mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
+    std::optional<Config> load_text(const std::string& text, const std::string& name = "gw.conf") {
+        write(name, text);
+        return load(name);
     }
-    void TearDown() override {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    std::optional<Config> load(const std::string& text, const std::string& name = "gw.conf") {
-        std::ofstream(dir_ + "/" + name, std::ios::binary) << text;
-        diags_ = Diagnostics();
-        return load_config(dir_ + "/" + name, "/srv/gw", diags_);
-    }
-    std::vector<std::string> errors() const {
-        std::vector<std::string> out;
-        for (const Diagnostic& d : diags_.all()) out.push_back(d.str());
-        return out;
-    }
-    std::string at(int line, int col) const {
-        return dir_ + "/gw.conf:" + std::to_string(line) + ":" + std::to_string(col) + ": ";
-    }
-    std::string dir_;
-    Diagnostics diags_;
+    std::string at(int line, int col) const { return ConfigFixture::at("gw.conf", line, col); }
 };
 
 constexpr const char* kListeners = "listeners:\n  - address: 127.0.0.1:8080\n";
@@ -257,13 +238,13 @@ constexpr const char* kListeners = "listeners:\n  - address: 127.0.0.1:8080\n";
 }  // namespace
 
 TEST_F(RealIpConfigTest, DefaultsAndValues) {
-    std::optional<Config> c = load(kListeners);
+    std::optional<Config> c = load_text(kListeners);
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
     EXPECT_FALSE(c->real_ip);
     EXPECT_FALSE(c->listeners[0].proxy_protocol);
     EXPECT_EQ(c->listeners[0].proxy_protocol_timeout, 5000);
 
-    c = load(std::string(kListeners) + "real_ip:\n  trusted: 10.0.0.0/8\n");
+    c = load_text(std::string(kListeners) + "real_ip:\n  trusted: 10.0.0.0/8\n");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
     ASSERT_TRUE(c->real_ip);
     EXPECT_EQ(c->real_ip->from, RealIpConfig::From::Header);
@@ -271,13 +252,13 @@ TEST_F(RealIpConfigTest, DefaultsAndValues) {
     ASSERT_EQ(c->real_ip->trusted.size(), 1u);
     EXPECT_EQ(format_cidr(c->real_ip->trusted[0]), "10.0.0.0/8");
 
-    c = load(std::string(kListeners) +
+    c = load_text(std::string(kListeners) +
              "real_ip:\n  from: X-Real-IP\n  trusted: [10.0.0.0/8, 192.168.0.0/16, \"::1/128\", 127.0.0.1]\n");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
     EXPECT_EQ(c->real_ip->header, "x-real-ip");
     EXPECT_EQ(c->real_ip->trusted.size(), 4u);
 
-    c = load("listeners:\n"
+    c = load_text("listeners:\n"
              "  - {address: 127.0.0.1:8080, proxy_protocol: true, proxy_protocol_timeout: 250ms}\n"
              "  - address: 127.0.0.1:8081\n"
              "real_ip: {from: proxy_protocol, trusted: [\"::1\", 127.0.0.0/8]}\n");
@@ -289,7 +270,7 @@ TEST_F(RealIpConfigTest, DefaultsAndValues) {
 }
 
 TEST_F(RealIpConfigTest, Errors) {
-    EXPECT_FALSE(load(std::string(kListeners) +  // line 3
+    EXPECT_FALSE(load_text(std::string(kListeners) +  // line 3
                       "real_ip:\n"
                       "  from: \"x forwarded\"\n"
                       "  trusted: [10.0.0.1/8, 1.2.3.4/33, localhost, \"fe80::1%eth0\", [a]]\n"
@@ -306,17 +287,17 @@ TEST_F(RealIpConfigTest, Errors) {
                             at(6, 3) + "unknown key \"recursive\"",
                         }));
 
-    EXPECT_FALSE(load(std::string(kListeners) + "real_ip: {from: x-forwarded-for}\n"));
+    EXPECT_FALSE(load_text(std::string(kListeners) + "real_ip: {from: x-forwarded-for}\n"));
     EXPECT_EQ(errors(), std::vector<std::string>{at(3, 10) + "real_ip: missing required key \"trusted\""});
-    EXPECT_FALSE(load(std::string(kListeners) + "real_ip: {trusted: []}\n"));
+    EXPECT_FALSE(load_text(std::string(kListeners) + "real_ip: {trusted: []}\n"));
     EXPECT_EQ(errors(), std::vector<std::string>{
                             at(3, 20) + "real_ip.trusted: at least one trusted address or network is required"});
-    EXPECT_FALSE(load(std::string(kListeners) + "real_ip: [10.0.0.0/8]\n"));
+    EXPECT_FALSE(load_text(std::string(kListeners) + "real_ip: [10.0.0.0/8]\n"));
     EXPECT_EQ(errors(), std::vector<std::string>{at(3, 10) + "real_ip: expected a map, got a sequence"});
-    EXPECT_FALSE(load(std::string(kListeners) + "real_ip: {from: proxy_protocol, trusted: 127.0.0.1}\n"));
+    EXPECT_FALSE(load_text(std::string(kListeners) + "real_ip: {from: proxy_protocol, trusted: 127.0.0.1}\n"));
     EXPECT_EQ(errors(), std::vector<std::string>{
                             at(3, 17) + "real_ip.from: proxy_protocol, but no listener has proxy_protocol: true"});
-    EXPECT_FALSE(load("listeners:\n  - {address: 127.0.0.1:8080, proxy_protocol: 1, proxy_protocol_timeout: 0}\n"));
+    EXPECT_FALSE(load_text("listeners:\n  - {address: 127.0.0.1:8080, proxy_protocol: 1, proxy_protocol_timeout: 0}\n"));
     EXPECT_EQ(errors(),
               (std::vector<std::string>{
                   at(2, 47) + "listeners[0].proxy_protocol: expected a boolean (true/false, on/off, yes/no), got \"1\"",
@@ -324,7 +305,7 @@ TEST_F(RealIpConfigTest, Errors) {
 }
 
 TEST_F(RealIpConfigTest, DumpLoadsBack) {
-    std::optional<Config> c = load("listeners:\n"
+    std::optional<Config> c = load_text("listeners:\n"
                                    "  - {address: 127.0.0.1:8080, proxy_protocol: on, proxy_protocol_timeout: 2s}\n"
                                    "real_ip: {from: proxy_protocol, trusted: [\"::1\", 10.0.0.0/8]}\n");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
@@ -333,18 +314,18 @@ TEST_F(RealIpConfigTest, DumpLoadsBack) {
     EXPECT_NE(dump.find("real_ip:\n  from: proxy_protocol\n  trusted: [\"::1/128\", \"10.0.0.0/8\"]\n"),
               std::string::npos)
         << dump;
-    std::optional<Config> again = load(dump, "dumped.conf");
+    std::optional<Config> again = load_text(dump, "dumped.conf");
     ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << dump;
     EXPECT_EQ(dump_config(*again).substr(dump_config(*again).find("\nworker_processes")),
               dump.substr(dump.find("\nworker_processes")));
     EXPECT_EQ(again->real_ip->trusted, c->real_ip->trusted);
 
-    c = load(std::string(kListeners) + "real_ip: {from: X-Real-IP, trusted: 10.0.0.0/8}\n");
+    c = load_text(std::string(kListeners) + "real_ip: {from: X-Real-IP, trusted: 10.0.0.0/8}\n");
     ASSERT_TRUE(c);
     dump = dump_config(*c);
     EXPECT_NE(dump.find("  from: \"x-real-ip\"\n"), std::string::npos) << dump;
-    again = load(dump, "dumped.conf");
+    again = load_text(dump, "dumped.conf");
     ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << dump;
     EXPECT_EQ(again->real_ip->header, "x-real-ip");
-    EXPECT_NE(dump_config(*load(kListeners)).find("# real_ip: not set\n"), std::string::npos);
+    EXPECT_NE(dump_config(*load_text(kListeners)).find("# real_ip: not set\n"), std::string::npos);
 }
