@@ -1,0 +1,123 @@
+// Filters: the per-route policies of the request path (rate limits, access rules, and later
+// authentication, CORS, compression, cache). A filter is one object per worker and route (made
+// by its module's WorkerPart for the generation's configuration); its per-request state lives in
+// the Stream (`ctx`, ctx_size bytes of the Stream's arena), never in a heap object per request.
+//
+// Hooks run per event, never per byte, in the order of the module list:
+//   on_request        the request head is read and routed: Continue, Done (a local reply was set
+//                     with Stream::reply*), or Pause (the filter keeps a ResumeHandle and later
+//                     resumes the chain or answers; resuming inline, before returning Pause,
+//                     works too - the chain driver notices);
+//   on_response_head  the response head is being written: the filter may add header lines, and
+//                     may put itself on the response body path (Stream::add_body_filter);
+//   on_body           only for filters that added themselves for this response;
+//   on_log            the access log entry is being written;
+//   on_destroy        always, for every filter whose on_request ran, when the stream ends -
+//                     complete, answered, or its client gone while the filter was paused. It
+//                     cancels whatever is pending; nothing may touch the stream afterwards.
+// `ctx` is raw storage until on_request constructs it (placement new); on_destroy ends it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gw::http {
+
+class Stream;
+struct AccessLogEntry;
+
+enum class FilterStatus : uint8_t { Continue, Pause, Done };
+
+// Which hooks a filter has: the chain calls only those (a filter sets them in its constructor).
+enum FilterHook : uint8_t {
+    kHookRequest = 1u << 0,
+    kHookResponseHead = 1u << 1,
+    kHookLog = 1u << 2,
+    kHookDestroy = 1u << 3,
+    kHookBody = 1u << 4,
+};
+
+// The response head as filters see it: its status, and header lines they may add.
+class ResponseHead {
+  public:
+    ResponseHead(int status, std::string& extra) : status_(status), extra_(extra) {}
+    int status() const { return status_; }
+    // One "name: value" header field (no CRLF: it is added).
+    void add(std::string_view name, std::string_view value);
+    // Ready-made lines, each ending in CRLF.
+    void add_lines(std::string_view lines) { extra_.append(lines); }
+
+  private:
+    int status_;
+    std::string& extra_;
+};
+
+class Filter {
+  public:
+    virtual ~Filter() = default;
+
+    virtual FilterStatus on_request(Stream&, void* /*ctx*/) { return FilterStatus::Continue; }
+    virtual void on_response_head(Stream&, void* /*ctx*/, ResponseHead&) {}
+    // A body filter: `in` is the next piece of the response body (last: it is the end); what it
+    // produces is appended to `out`.
+    virtual void on_body(Stream&, void* /*ctx*/, std::string_view /*in*/, bool /*last*/, std::string& /*out*/) {}
+    virtual void on_log(Stream&, void* /*ctx*/, AccessLogEntry&) {}
+    virtual void on_destroy(Stream&, void* /*ctx*/) {}
+
+    uint8_t hooks() const { return hooks_; }
+    uint16_t ctx_size() const { return ctx_size_; }
+    uint16_t ctx_align() const { return ctx_align_; }
+
+  protected:
+    Filter(uint8_t hooks, uint16_t ctx_size = 0, uint16_t ctx_align = alignof(std::max_align_t))
+        : hooks_(hooks), ctx_size_(ctx_size), ctx_align_(ctx_align) {}
+
+  private:
+    uint8_t hooks_;
+    uint16_t ctx_size_;
+    uint16_t ctx_align_;
+};
+
+// The filters of one route, with each one's place in the Stream's arena: built once per worker
+// (generation) and route; a route without filters has none (a null pointer in its RouteRuntime).
+class FilterChain {
+  public:
+    static constexpr size_t kArenaSize = 512;  // per-request state of all filters of a route
+    struct Entry {
+        Filter* filter;
+        uint16_t ctx_offset;
+    };
+    // False when the filters' state does not fit in the arena (the caller logs it).
+    bool add(Filter* f);
+    const std::vector<Entry>& entries() const { return entries_; }
+    bool empty() const { return entries_.empty(); }
+    uint8_t hooks() const { return hooks_; }  // the union of the filters' hooks
+
+  private:
+    std::vector<Entry> entries_;
+    size_t arena_used_ = 0;
+    uint8_t hooks_ = 0;
+};
+
+// Held by a paused filter. resume() continues the chain after that filter; respond*() answers
+// the request now instead. A handle whose stream has ended (or moved on to another request) is
+// stale: using it does nothing. Valid from inside on_request (inline completion) and from any
+// later event-loop callback.
+class ResumeHandle {
+  public:
+    ResumeHandle() = default;
+    void resume();
+    void respond_error(int status, std::string_view message);
+    bool stale() const;
+
+  private:
+    friend class Stream;
+    ResumeHandle(Stream* s, uint32_t serial) : stream_(s), serial_(serial) {}
+    Stream* stream_ = nullptr;
+    uint32_t serial_ = 0;
+};
+
+}  // namespace gw::http

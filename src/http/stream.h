@@ -1,0 +1,205 @@
+// One request/response exchange: the request head, access to its body, the route it matched,
+// the filters' state, the response's extra header lines and what its log line needs. A codec
+// (HTTP/1 today: http::Connection; HTTP/2 later, many per connection) takes a Stream from the
+// worker's pool when a request starts and gives it back when the exchange is over, so an idle
+// connection holds none.
+//
+// The terminal handler of a stream (the proxy session, or a `return:` route answered by the
+// codec) reads the request body and writes the response through the Stream's StreamIo - the
+// codec's interface - and never touches the codec's buffers directly.
+#pragma once
+
+#include <time.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/net/ip.h"
+#include "http/access_log.h"
+#include "http/filter.h"
+#include "http/parser.h"
+#include "http/request_id.h"
+#include "http/router.h"
+
+namespace gw {
+struct ListenerConfig;
+}
+
+namespace gw::http {
+
+struct RouteRuntime;
+
+// What a stream's terminal handler needs from the codec that carries the stream.
+class StreamIo {
+  public:
+    // The request body as the codec buffered it (still framed, e.g. chunked), from the body's
+    // first byte: body_data()[0, body_size()), in a buffer with body_capacity() bytes of room
+    // from the same start. body_erase() drops bytes (the rest moves down).
+    virtual char* body_data() = 0;
+    virtual size_t body_size() const = 0;
+    virtual size_t body_capacity() const = 0;
+    virtual void body_erase(size_t offset, size_t n) = 0;
+    virtual void resume_reading() = 0;  // the handler made room in the body buffer
+
+    // The response. output() takes a head (HTTP/1 bytes); flush() writes what waits;
+    // write_through() writes pending output and then `data` in one call, buffering the rest.
+    virtual std::string& output() = 0;
+    virtual void flush() = 0;
+    virtual void write_through(std::string_view data) = 0;
+    virtual size_t pending_output() const = 0;
+    virtual bool is_open() const = 0;
+    virtual bool want_keep_alive() const = 0;
+    virtual void close() = 0;
+
+    // The handler's ends. Offsets (`next_request`) count from the body's first byte;
+    // kRequestUnread: part of the request was not read (the connection cannot be reused).
+    static constexpr size_t kRequestUnread = static_cast<size_t>(-1);
+    virtual void stream_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
+                             uint64_t upstream_micros) = 0;
+    virtual void stream_error(int status, std::string_view message, std::string_view headers,
+                              size_t next_request) = 0;
+    virtual void stream_cut(int status, uint64_t body_bytes) = 0;  // deliver what is buffered, then close
+
+    // The filter chain, paused, was resumed (the request goes on) or answered.
+    virtual void stream_resumed() = 0;
+
+  protected:
+    ~StreamIo() = default;
+};
+
+// The terminal handler's side, called by the codec.
+class StreamHandler {
+  public:
+    virtual void on_body_input() = 0;      // new request body bytes were buffered
+    virtual void on_output_drained() = 0;  // a blocked write finished
+    virtual void on_client_eof() = 0;      // the client closed its side
+    virtual void on_abort() = 0;           // the connection is closing: drop everything
+    virtual bool close_tunnel() { return false; }
+
+  protected:
+    ~StreamHandler() = default;
+};
+
+class Stream {
+  public:
+    Stream();
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    // Set up by the codec for each request.
+    void begin(StreamIo* io, const ListenerConfig* listener, size_t listener_index);
+    void end();  // runs on_destroy hooks; the stream may be reused (stale handles see a new serial)
+
+    uint32_t serial() const { return serial_; }
+    StreamIo& io() { return *io_; }
+    Request& request() { return req_; }
+    const Request& request() const { return req_; }
+    const ListenerConfig* listener() const { return listener_; }
+    size_t listener_index() const { return listener_index_; }
+
+    // The client, as real_ip decided (the TCP peer, a PROXY header's source, or a forwarding
+    // header's client), in binary and as text; and the TCP peer itself (the hop).
+    const net::IpAddress& client_ip() const { return client_ip_; }
+    std::string_view client_address() const { return client_text_; }
+    std::string_view peer_address() const { return peer_text_; }
+    bool client_from_header() const { return client_from_header_; }
+    void set_client(const net::IpAddress& ip, const char* text, const char* peer_text, bool from_header);
+    void set_client_text(const net::IpAddress& ip);  // a forwarding header's client: formatted here
+
+    // Routing.
+    const RouteMatchResult& match() const { return match_; }
+    RouteMatchResult& match() { return match_; }
+    int route_index() const { return match_.route; }
+    RouteRuntime& route() { return *route_; }
+    void set_route(RouteRuntime* r) { route_ = r; }
+
+    // Timing: the monotonic time the head was read.
+    const struct timespec& start() const { return start_; }
+    uint64_t start_ns() const {
+        return static_cast<uint64_t>(start_.tv_sec) * 1000000000 + static_cast<uint64_t>(start_.tv_nsec);
+    }
+    void mark_start();
+
+    // The request's id (X-Request-Id): made once when its head is read, the same upstream, on
+    // the response and in the log; and the "x-request-id: ID\r\n\r\n" line that ends every head
+    // the gateway writes itself.
+    void set_request_id(std::string_view incoming, IdGenerator& ids);
+    std::string_view request_id() const { return {id_line_ + kIdPrefix, request_id_len_}; }
+    std::string_view id_line() const { return {id_line_, kIdPrefix + request_id_len_ + 4u}; }
+
+    UpstreamTrace& upstream_trace() { return upstream_trace_; }
+    uint64_t response_head_bytes = 0;  // the response head's size (for bytes_sent)
+    // The normalised path's storage (req_.path points here when it was rewritten).
+    std::string path_buf;
+
+    // ---- Filters.
+    // Runs the on_request hooks of `chain` from the start. Continue: every filter let the
+    // request through; Done: one answered (reply_status() != 0); Pause: one waits, and the codec
+    // hears stream_resumed() when it resumes or answers.
+    FilterStatus run_request_filters(const FilterChain* chain);
+    bool paused() const { return paused_; }
+    ResumeHandle pause_handle() { return ResumeHandle(this, serial_); }
+    // A local reply set by a filter (or by the codec): status, content type and body.
+    void reply(int status, std::string_view content_type, std::string_view body);
+    void reply_error(int status, std::string_view message);  // the usual JSON error body
+    int reply_status() const { return reply_status_; }
+    std::string_view reply_content_type() const { return reply_type_; }
+    std::string_view reply_body() const { return reply_body_; }
+    // The header lines filters add to the response head with this status (empty without filters).
+    std::string_view response_head_lines(int status);
+    void run_log_filters(AccessLogEntry& e);
+    // Response body filters (added in on_response_head) - none for most responses.
+    void add_body_filter(Filter* f);
+    bool has_body_filters() const { return body_filter_count_ != 0; }
+    // Passes `in` through the body filters into `out` (cleared first).
+    void filter_body(std::string_view in, bool last, std::string& out);
+
+    // The terminal handler (the proxy session) while it runs.
+    StreamHandler* handler = nullptr;
+
+  private:
+    friend class ResumeHandle;
+    void resume_from_handle(uint32_t serial);
+    void respond_from_handle(uint32_t serial, int status, std::string_view message);
+    FilterStatus continue_filters();
+    void* ctx(size_t i) { return arena_ + chain_->entries()[i].ctx_offset; }
+
+    static constexpr size_t kIdPrefix = 14;
+    static constexpr size_t kMaxBodyFilters = 4;
+
+    StreamIo* io_ = nullptr;
+    const ListenerConfig* listener_ = nullptr;
+    size_t listener_index_ = 0;
+    RouteRuntime* route_ = nullptr;
+    uint32_t serial_ = 1;
+
+    // Filter state.
+    const FilterChain* chain_ = nullptr;
+    uint8_t next_filter_ = 0;      // the chain runs from here (filters before it ran on_request)
+    bool paused_ = false;
+    bool running_ = false;         // inside run_request_filters / continue_filters
+    bool resumed_inline_ = false;  // resume() came while the paused filter was still running
+    uint8_t body_filter_count_ = 0;
+    uint8_t body_filters_[kMaxBodyFilters] = {};
+    int reply_status_ = 0;
+    std::string_view reply_type_;
+    std::string reply_body_;
+    std::string head_lines_;
+    std::string body_scratch_;
+
+    bool client_from_header_ = false;
+    uint8_t request_id_len_ = 0;
+    struct timespec start_ {};
+    net::IpAddress client_ip_;
+    const char* peer_text_ = "";
+    char client_text_[net::kIpTextSize] = {};
+    char id_line_[kIdPrefix + kMaxRequestId + 4] = "x-request-id: ";
+    RouteMatchResult match_;
+    UpstreamTrace upstream_trace_;
+    alignas(std::max_align_t) unsigned char arena_[FilterChain::kArenaSize];
+    Request req_;  // last: its header array is large, and a request uses its first entries
+};
+
+}  // namespace gw::http
