@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace gw::http {
@@ -47,6 +48,57 @@ class ObjectPool {
   private:
     static constexpr size_t kMaxFree = 256;
     std::vector<std::unique_ptr<T>> free_;
+};
+
+// Output buffers (strings, so that heads are appended with no size bookkeeping): a connection
+// takes one with a request's first bytes and gives it back, emptied, when it is idle again.
+class StringPool {
+  public:
+    void get(std::string& s) {
+        if (free_.empty()) {
+            s.reserve(kInitial);
+            return;
+        }
+        s.swap(free_.back());
+        free_.pop_back();
+    }
+    // Takes the capacity of `s` (left empty, holding no memory); a buffer that grew large is freed.
+    void put(std::string& s) {
+        if (s.capacity() > 15 && s.capacity() <= kMaxKeep && free_.size() < kMaxFree) {
+            s.clear();
+            free_.emplace_back();
+            free_.back().swap(s);
+            return;
+        }
+        std::string().swap(s);
+    }
+
+  private:
+    static constexpr size_t kInitial = 1024;
+    static constexpr size_t kMaxKeep = 16 * 1024;
+    static constexpr size_t kMaxFree = 256;
+    std::vector<std::string> free_;
+};
+
+// Objects that are never freed while the pool lives, only reused: a stale pointer to one (a
+// filter's resume handle, say) still points at an object of its type.
+template <typename T>
+class StablePool {
+  public:
+    T* get() {
+        if (free_.empty()) {
+            all_.push_back(std::make_unique<T>());
+            return all_.back().get();
+        }
+        T* o = free_.back();
+        free_.pop_back();
+        return o;
+    }
+    void put(T* o) { free_.push_back(o); }
+
+  private:
+    std::vector<std::unique_ptr<T>> all_;
+    std::vector<T*> free_;
 };
 
 }  // namespace gw::http
