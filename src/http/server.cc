@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "core/log.h"
+#include "core/memory.h"
 #include "core/module/module.h"
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
@@ -23,6 +24,7 @@ namespace {
 constexpr double kDurationBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 constexpr event::Millis kAcceptRetry = 100;  // after EMFILE/ENFILE or a full pool
+constexpr event::Millis kTrimInterval = 500;  // spares unused this long are freed
 
 std::string route_label(std::string_view name) {
     return "route=\"" + metrics::escape_label_value(name) + "\"";
@@ -82,6 +84,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         a->listen = l;
         acceptors_.push_back(std::move(a));
     }
+    trim_timer_.set_callback([this] { trim(); });
     accept_resume_.set_callback([this] {
         accept_paused_ = false;
         for (auto& a : acceptors_) accept_from(*a);
@@ -89,8 +92,18 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
 }
 
 Server::~Server() {
+    ctx_.loop->cancel(trim_timer_);
     close_all();
     if (proxy_) proxy_->close_all();
+}
+
+// Frees the spares a burst left in the pools (unused for a whole interval) and hands the pages
+// back to the system, so that after the burst idle connections cost only their own state.
+void Server::trim() {
+    size_t freed = input_buffers_.trim() + requests_.trim() + outputs_.trim();
+    if (proxy_) freed += proxy_->trim();
+    if (freed) memory::release_unused();
+    ctx_.loop->arm(trim_timer_, kTrimInterval);
 }
 
 bool Server::start() {
@@ -103,6 +116,7 @@ bool Server::start() {
             LOG_EMERG("epoll_ctl() on listener %s failed: %m", a->listen.config->address.c_str());
             return false;
         }
+    ctx_.loop->arm(trim_timer_, kTrimInterval);
     return true;
 }
 

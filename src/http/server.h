@@ -129,6 +129,7 @@ class Server {
     void accept_from(Acceptor& a);
     Connection* acquire();
     void build_filter_chains();
+    void trim();
 
     WorkerContext& ctx_;
     Router router_;
@@ -152,6 +153,7 @@ class Server {
     bool draining_ = false;
     bool accept_paused_ = false;
     event::Timer accept_resume_;
+    event::Timer trim_timer_;
 };
 
 }  // namespace gw::http
