@@ -515,7 +515,12 @@ void Session::read_upstream() {
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
+        if (n < 0 && errno == EAGAIN) {
+            // All the upstream has sent so far is read: what it became goes to the client now
+            // (a chunked stream - events, long polls - must not wait for the high-water mark).
+            if (state_ == State::Body && io_->pending_output()) io_->flush();
+            return;
+        }
         // End of file or an error.
         int err = n < 0 ? errno : 0;
         if (state_ == State::Body && resp_.body == ResponseBody::UntilClose) {
