@@ -181,6 +181,7 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
         if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
         if (!in.filter_headers.empty() && names_line(in.filter_headers, h.name)) continue;
+        if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
         append_header(out, h.name, h.value);
     }
     append_set_ops(out, in.ops);

@@ -40,6 +40,7 @@ struct ClientResponseInput {
     bool client_http10 = false;
     bool chunked = false;           // pass the body chunked (adds transfer-encoding: chunked)
     bool keep_alive = true;         // connection: keep-alive or close
+    bool body_transformed = false;  // body filters change the body: the upstream's Content-Length goes
     bool upgrade = false;           // a 101: keep Upgrade, send connection: upgrade
     std::string_view request_id;    // added as x-request-id unless the upstream sent one
     const HeaderOps* ops = nullptr;
