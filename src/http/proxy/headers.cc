@@ -158,17 +158,27 @@ void append_status_line(std::string& out, const Response& resp) {
     out += "\r\n";
 }
 
-// Whether one of `lines` ("name: value\r\n"...) is a field named `name` (any case).
-bool names_line(std::string_view lines, std::string_view name) {
-    while (!lines.empty()) {
-        if (lines.size() > name.size() && lines[name.size()] == ':' && iequals(lines.substr(0, name.size()), name))
-            return true;
-        size_t eol = lines.find('\n');
-        if (eol == std::string_view::npos) break;
-        lines.remove_prefix(eol + 1);
+// The field names of `lines` ("name: value\r\n"...), at most kMax (the rest are not looked for).
+struct LineNames {
+    static constexpr size_t kMax = 8;
+    std::string_view names[kMax];
+    size_t count = 0;
+    explicit LineNames(std::string_view lines) {
+        while (!lines.empty() && count < kMax) {
+            size_t colon = lines.find(':');
+            if (colon == std::string_view::npos) break;
+            names[count++] = lines.substr(0, colon);
+            size_t eol = lines.find('\n', colon);
+            if (eol == std::string_view::npos) break;
+            lines.remove_prefix(eol + 1);
+        }
     }
-    return false;
-}
+    bool has(std::string_view name) const {
+        for (size_t i = 0; i < count; ++i)
+            if (names[i].size() == name.size() && iequals(names[i], name)) return true;
+        return false;
+    }
+};
 
 }  // namespace
 
@@ -176,11 +186,12 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
     append_status_line(out, resp);
     std::string_view connection = resp.header("connection");
     bool has_request_id = false;
+    const LineNames filter_names(in.filter_headers);  // the upstream's fields of these names go
     for (size_t i = 0; i < resp.header_count; ++i) {
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
-        if (!in.filter_headers.empty() && names_line(in.filter_headers, h.name)) continue;
+        if (filter_names.count && filter_names.has(h.name)) continue;
         if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
         append_header(out, h.name, h.value);
     }
