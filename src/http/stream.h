@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -162,6 +163,10 @@ class Stream {
     std::string_view reply_body() const { return reply_body_; }
     // The header lines filters add to the response head with this status (empty without filters).
     std::string_view response_head_lines(int status);
+    // The names of the fields those lines may set (see Filter::response_field_names).
+    std::span<const std::string_view> response_field_names() const {
+        return chain_ ? chain_->response_field_names() : std::span<const std::string_view>();
+    }
     void run_log_filters(AccessLogEntry& e);
     // Response body filters (added in on_response_head) - none for most responses.
     void add_body_filter(Filter* f);

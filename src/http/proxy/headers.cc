@@ -158,27 +158,11 @@ void append_status_line(std::string& out, const Response& resp) {
     out += "\r\n";
 }
 
-// The field names of `lines` ("name: value\r\n"...), at most kMax (the rest are not looked for).
-struct LineNames {
-    static constexpr size_t kMax = 8;
-    std::string_view names[kMax];
-    size_t count = 0;
-    explicit LineNames(std::string_view lines) {
-        while (!lines.empty() && count < kMax) {
-            size_t colon = lines.find(':');
-            if (colon == std::string_view::npos) break;
-            names[count++] = lines.substr(0, colon);
-            size_t eol = lines.find('\n', colon);
-            if (eol == std::string_view::npos) break;
-            lines.remove_prefix(eol + 1);
-        }
-    }
-    bool has(std::string_view name) const {
-        for (size_t i = 0; i < count; ++i)
-            if (names[i].size() == name.size() && iequals(names[i], name)) return true;
-        return false;
-    }
-};
+bool names_one_of(std::string_view name, std::span<const std::string_view> names) {
+    for (std::string_view n : names)
+        if (n.size() == name.size() && iequals(n, name)) return true;
+    return false;
+}
 
 }  // namespace
 
@@ -186,12 +170,13 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
     append_status_line(out, resp);
     std::string_view connection = resp.header("connection");
     bool has_request_id = false;
-    const LineNames filter_names(in.filter_headers);  // the upstream's fields of these names go
+    // The upstream's fields that the filters set themselves go.
+    std::span<const std::string_view> replaced = in.filter_headers.empty() ? std::span<const std::string_view>() : in.filter_field_names;
     for (size_t i = 0; i < resp.header_count; ++i) {
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
-        if (filter_names.count && filter_names.has(h.name)) continue;
+        if (!replaced.empty() && names_one_of(h.name, replaced)) continue;
         if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
         append_header(out, h.name, h.value);
     }

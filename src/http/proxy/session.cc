@@ -645,6 +645,7 @@ void Session::handle_head() {
     in.request_id = {request_id_, request_id_len_};
     in.ops = &rc.response_headers;
     in.filter_headers = filter_headers;  // RateLimit-*, ...
+    in.filter_field_names = stream_->response_field_names();
     std::string& out = io_->output();
     size_t head_start = out.size();
     build_client_response(out, resp_, in);
