@@ -16,10 +16,10 @@
 
 #include "core/config/config.h"
 #include "core/metrics/store.h"
+#include "core/redis/client.h"
 #include "core/shm/zone.h"
 #include "modules/ratelimit/global.h"
 #include "modules/ratelimit/limiter.h"
-#include "modules/redis/client.h"
 #include "redis_server.h"
 
 using gw::event::Loop;

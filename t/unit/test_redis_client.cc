@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "modules/redis/client.h"
+#include "core/redis/client.h"
 #include "redis_server.h"
 
 using gw::event::Loop;

@@ -31,12 +31,12 @@
 
 #include "core/config/config.h"
 #include "core/metrics/store.h"
+#include "core/redis/client.h"
 #include "core/shm/zone.h"
 #include "event/loop.h"
 #include "http/parser.h"
 #include "modules/ratelimit/table.h"
 #include "modules/ratelimit/verdict.h"
-#include "modules/redis/client.h"
 
 namespace gw::ratelimit {
 

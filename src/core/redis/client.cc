@@ -1,4 +1,4 @@
-#include "modules/redis/client.h"
+#include "core/redis/client.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
