@@ -218,7 +218,7 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
 
 Limiter::~Limiter() {
     if (!redis_) return;
-    redis_->on_state_change = nullptr;  // no "lost" for our own closing
+    redis_->remove_state_listener(&Limiter::redis_state_changed, this);  // no "lost" for our own closing
     for (auto& c : checks_)
         if (c->in_use) redis_->cancel(c->pending);
     if (redis_->up()) redis_up_.dec();
@@ -255,8 +255,7 @@ void Limiter::start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Sto
                                     "scope global (each counts 1).");
     redis_ = std::make_unique<redis::Client>(loop, std::move(o));
     redis_->add_script(&global::script());
-    redis_->state_ctx = this;
-    redis_->on_state_change = [](void* ctx, bool up) { static_cast<Limiter*>(ctx)->on_redis_state(up); };
+    redis_->add_state_listener(&Limiter::redis_state_changed, this);
     first_connect_.set_callback([this] {
         if (redis_was_up_ || redis_->up()) return;
         std::string why(redis_->last_error());

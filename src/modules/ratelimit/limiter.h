@@ -122,6 +122,7 @@ class Limiter {
     Limiter() = default;
     void start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics);
     void on_redis_state(bool up);
+    static void redis_state_changed(void* self, bool up) { static_cast<Limiter*>(self)->on_redis_state(up); }
     bool count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted);
     void refund(Eval* ev, size_t n);
     bool decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, bool& evicted);
