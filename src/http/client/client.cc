@@ -274,7 +274,7 @@ Call::Progress Call::consume_body(std::string_view raw) {
 
 void Call::on_eof() {
     if (state == State::Head)
-        return finish(Error::Closed, in_len ? "closed in the middle of the response head" : "closed without a response");
+        return finish(Error::Closed, in_len ? "closed in the middle of the response head" : "closed without a status line");
     if (head.body == http::ResponseBody::UntilClose) return finish(Error::None, {});
     finish(Error::Closed, "closed before the end of the body");
 }
