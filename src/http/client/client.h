@@ -122,7 +122,9 @@ class Handle {
 class Client {
   public:
     explicit Client(event::Loop& loop);
-    // Requests still in flight are dropped; their handlers are not called.
+    // Requests still in flight are dropped; their handlers are not called. A handler may
+    // destroy the client it is called by only when no other request is in flight: the loop may
+    // still hold readiness events of this iteration for the others.
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
