@@ -63,7 +63,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               "Time to answer a request, from its head read to its response queued.",
                                               kDurationBuckets);
 
-    if (!cfg.rate_limits.empty() && ctx.ratelimit_zone) {
+    if (!ratelimit::settings(cfg).policies.empty() && ctx.ratelimit_zone) {
         limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics, ctx.loop);
         for (size_t i = 0; limiter_ && i < routes_.size(); ++i) routes_[i].rate_limits = limiter_->route(i);
     }
@@ -91,7 +91,7 @@ Server::~Server() {
 }
 
 bool Server::start() {
-    if (!ctx_.config->rate_limits.empty() && !limiter_) {
+    if (!ratelimit::settings(*ctx_.config).policies.empty() && !limiter_) {
         LOG_EMERG("the rate limits cannot be enforced: no usable shared memory zone \"ratelimit\"");
         return false;
     }

@@ -19,6 +19,7 @@
 #include "core/process/pidfile.h"
 #include "core/process/proctitle.h"
 #include "core/process/worker.h"
+#include "modules/ratelimit/config.h"
 #include "modules/ratelimit/table.h"
 #include "modules/breaker/breaker.h"
 #include "modules/health/health.h"
@@ -226,12 +227,13 @@ int Master::free_board_slot() const {
 // counters, across reloads and from the previous binary when its size and layout match.
 bool Master::rate_limit_zone(const Config& config, shm::Zone*& zone) {
     zone = nullptr;
-    if (config.rate_limits.empty()) return true;
+    const ratelimit::Settings& rl = ratelimit::settings(config);
+    if (rl.policies.empty()) return true;
     shm::Zone* before = zones_.find("ratelimit");
-    zone = zones_.get("ratelimit", config.rate_limit_zone_size, ratelimit::kLayoutVersion);
+    zone = zones_.get("ratelimit", rl.zone_size, ratelimit::kLayoutVersion);
     if (!zone) {
         LOG_EMERG("cannot create the shared memory zone \"ratelimit\" (%s): %m",
-                  format_size(config.rate_limit_zone_size).c_str());
+                  format_size(rl.zone_size).c_str());
         return false;
     }
     switch (zones_.last_origin()) {
@@ -245,7 +247,7 @@ bool Master::rate_limit_zone(const Config& config, shm::Zone*& zone) {
         case shm::ZoneRegistry::Origin::Created:
             if (before)
                 LOG_NOTICE("shared memory zone \"ratelimit\" resized to %s: rate limit counters start over",
-                           format_size(config.rate_limit_zone_size).c_str());
+                           format_size(rl.zone_size).c_str());
             break;
         case shm::ZoneRegistry::Origin::Reused: break;
     }
@@ -258,7 +260,7 @@ bool Master::rate_limit_zone(const Config& config, shm::Zone*& zone) {
     if (zones_.last_origin() != shm::ZoneRegistry::Origin::Reused)
         LOG_NOTICE("rate limits: %llu entries in shared memory zone \"ratelimit\" (%s)",
                    static_cast<unsigned long long>(table->capacity()),
-                   format_size(config.rate_limit_zone_size).c_str());
+                   format_size(rl.zone_size).c_str());
     return true;
 }
 
