@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "core/log.h"
+#include "core/services/registry.h"
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
 #include "modules/ratelimit/limiter.h"
@@ -63,16 +64,15 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               "Time to answer a request, from its head read to its response queued.",
                                               kDurationBuckets);
 
-    if (!ratelimit::settings(cfg).policies.empty() && ctx.ratelimit_zone) {
-        limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics, ctx.loop);
-        for (size_t i = 0; limiter_ && i < routes_.size(); ++i) routes_[i].rate_limits = limiter_->route(i);
-    }
+    // Made by the ratelimit module's part of the worker (a worker without it does not start).
+    limiter_ = ctx.services ? ctx.services->find<ratelimit::Limiter>() : nullptr;
+    for (size_t i = 0; limiter_ && i < routes_.size(); ++i) routes_[i].rate_limits = limiter_->route(i);
 
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
                                                 static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^
                                                     static_cast<uint64_t>(time(nullptr)),
-                                                ctx.breakers, ctx.health);
+                                                ctx.services);
     for (const Listen& l : listens) {
         auto a = std::make_unique<Acceptor>();
         a->server = this;
@@ -91,10 +91,6 @@ Server::~Server() {
 }
 
 bool Server::start() {
-    if (!ratelimit::settings(*ctx_.config).policies.empty() && !limiter_) {
-        LOG_EMERG("the rate limits cannot be enforced: no usable shared memory zone \"ratelimit\"");
-        return false;
-    }
     for (auto& a : acceptors_)
         if (!ctx_.loop->add(a->listen.fd, EPOLLIN, a.get())) {
             LOG_EMERG("epoll_ctl() on listener %s failed: %m", a->listen.config->address.c_str());

@@ -36,12 +36,12 @@ class Proxy;
 }
 }  // namespace gw::http
 
-namespace gw::health {
-class Table;
+namespace gw::module {
+class WorkerPart;
 }
 
-namespace gw::breaker {
-class Table;
+namespace gw::services {
+class Registry;
 }
 
 namespace gw::http {
@@ -54,10 +54,14 @@ struct WorkerContext {
     StatusBoard* board = nullptr;
     WorkerSlot* slot = nullptr;
     metrics::Store* metrics = nullptr;
-    breaker::Table* breakers = nullptr;  // circuit breakers (the "breaker" zone)
-    health::Table* health = nullptr;     // server health (the "health" zone)
     AccessLog* access_log = nullptr;
-    shm::Zone* ratelimit_zone = nullptr;  // when the configuration has rate limits
+    // What the modules and the core provide to each other (the breaker and health tables the
+    // proxy uses, the shared clients).
+    services::Registry* services = nullptr;
+    // The modules' parts of this worker, parallel to module::modules(); nullptr for a module
+    // the configuration does not use. Filters come from them (WorkerPart::route_filter), and
+    // so do their members of /status and their metrics refresh.
+    std::vector<module::WorkerPart*> modules;
 };
 
 // Per-route state of this generation: precomputed header bytes and metric cells.
@@ -102,7 +106,7 @@ class Server {
     DateCache& date() { return date_; }
     const ParserLimits& limits() const { return limits_; }
     proxy::Proxy* proxy() { return proxy_.get(); }
-    ratelimit::Limiter* limiter() { return limiter_.get(); }
+    ratelimit::Limiter* limiter() { return limiter_; }
     BufferPool& input_buffers() { return input_buffers_; }
     ObjectPool<Request>& requests() { return requests_; }
     IdGenerator& ids() { return ids_; }  // request ids
@@ -128,7 +132,7 @@ class Server {
     ObjectPool<Request> requests_;
     IdGenerator ids_;
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
-    std::unique_ptr<ratelimit::Limiter> limiter_;
+    ratelimit::Limiter* limiter_ = nullptr;  // the ratelimit module's, when the config has policies
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made
     std::vector<Connection*> free_;
