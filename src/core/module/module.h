@@ -85,7 +85,9 @@ class MasterPart {
 struct MasterEnv {
     event::Loop& loop;
     metrics::Store& metrics;
-    std::function<shm::Zone*(std::string_view name)> zone;  // a zone by name (created for the config)
+    // A zone by name. A zone no generation uses any more is freed: a part that keeps one must
+    // ask for it in every configuration (as the health module does, with a fixed size).
+    std::function<shm::Zone*(std::string_view name)> zone;
     std::function<bool()> still_master;  // false in a process that has handed over (binary upgrade)
 };
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <set>
 
 #include "core/log.h"
 #include "core/process/channel.h"
@@ -255,6 +256,23 @@ bool Master::make_zones(const Config& config, ZoneMap& out) {
         out[spec.name] = zone;
     }
     return true;
+}
+
+// Frees the zones no generation uses any more - dropped or resized by a reload, once the last
+// worker of the generations that used them has exited (a generation is forgotten then), or
+// made for a reload that was rolled back. The workers had their own mappings, so the master's
+// is the last: the memory goes back to the system.
+void Master::free_unused_zones() {
+    std::set<const shm::Zone*> in_use = {zones_.find("status"), zones_.find("metrics")};
+    auto add = [&](const Generation& g) {
+        for (const auto& [name, zone] : g.zones) in_use.insert(zone);
+    };
+    add(current_);
+    if (pending_) add(*pending_);
+    for (const Generation& g : old_) add(g);
+    for (const shm::ZoneRegistry::Released& z : zones_.release_unused(in_use))
+        LOG_NOTICE("shared memory zone \"%s\" (%s) freed: no configuration uses it any more", z.name.c_str(),
+                   format_size(z.size).c_str());
 }
 
 // The modules' master parts learn the configuration that is now serving.
@@ -500,6 +518,7 @@ void Master::roll_back(const std::string& why) {
     pending_.reset();
     reloads_failed_->fetch_add(1);
     prune_listeners();
+    free_unused_zones();
     if (reload_queued_) {
         reload_queued_ = false;
         reload();
@@ -600,7 +619,10 @@ void Master::forget_finished_generations() {
         return std::none_of(workers_.begin(), workers_.end(),
                             [&](const auto& kv) { return kv.second->generation == g.number; });
     });
-    if (old_.size() != before) prune_listeners();
+    if (old_.size() != before) {
+        prune_listeners();
+        free_unused_zones();
+    }
 }
 
 // USR2: exec the binary on disk as a new master that inherits our listening sockets and

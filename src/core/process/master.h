@@ -63,6 +63,7 @@ class Master {
 
     bool start_generation(const Generation& gen);
     bool make_zones(const Config& config, ZoneMap& zones);
+    void free_unused_zones();
     void configure_parts();
     bool spawn(const Generation& gen, int index);
     void on_signal();
