@@ -129,11 +129,14 @@ struct Descriptor {
     // route's and listener's map. All readers are strict (FILE:LINE:COL, did-you-mean).
     std::span<const std::string_view> sections = {};
     std::span<const MergeKey> merge_keys = {};
-    // Reads the module's sections (before routes; may look at listeners and upstreams).
+    // Reads the module's sections (before routes; may look at listeners and upstreams). What
+    // a module reads goes into its part of the config (loading_part()).
     void (*read_sections)(schema::MapReader& top, Config& config) = nullptr;
+    // The keys of listener / route `index` (its index in Config::listeners / routes, where it is
+    // added once its keys are read): a module keeps what it read in its part, by index.
     void (*read_listener)(schema::MapReader& listener, Config& config, size_t index) = nullptr;
     void (*read_route)(schema::MapReader& route, Config& config, size_t index) = nullptr;
-    // After everything was read: checks across sections.
+    // After everything was read (even when errors were found): checks across sections.
     void (*check)(Config& config, Diagnostics& diags) = nullptr;
     // `gatewayd -T`: the module's top-level sections, and its keys of route `index`
     // (lines indented by `indent` spaces).
