@@ -8,8 +8,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 default: build
 
-objs/Makefile: configure Makefile.in
+# A module added to the list, or a module's folder added (src/modules changes), runs ./configure
+# again: it writes the list of modules built in (objs/modules.cc). The touch: configure leaves
+# an unchanged objs/Makefile as it was, which would otherwise run it on every make.
+objs/Makefile: configure Makefile.in src/modules/modules.list src/modules
 	./configure $(CONFIGURE_ARGS)
+	touch objs/Makefile
 
 build: objs/Makefile
 	$(MAKE) -j$(JOBS) -f objs/Makefile build

@@ -20,6 +20,7 @@ use Test::More;
 use Time::HiRes qw(time sleep clock_gettime CLOCK_MONOTONIC);
 use GatewayTest;
 use Backend;
+require_modules('ratelimit');
 
 # Fixed windows of a day start at multiples of 86400 s of CLOCK_MONOTONIC (the same clock in
 # every process of the machine): do not run across one.

@@ -15,6 +15,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use GatewayTest;
 use Backend;
+require_modules('breaker');
 
 my %be;
 $be{$_} = Backend->new(name => $_)->start for qw(a b c d);

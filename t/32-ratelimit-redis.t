@@ -25,6 +25,7 @@ use Time::HiRes qw(time sleep);
 use GatewayTest;
 use Backend;
 use RedisServer;
+require_modules('ratelimit');
 
 plan skip_all => 'redis-server is not installed (make test installs it: auto/install-deps test)'
     unless RedisServer->available;

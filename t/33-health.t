@@ -15,6 +15,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use GatewayTest;
 use Backend;
+require_modules('health');
 
 my $a = Backend->new(name => 'a')->start;
 my $b = Backend->new(name => 'b')->start;

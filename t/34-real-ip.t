@@ -24,6 +24,7 @@ use Test::More;
 use Time::HiRes qw(time);
 use GatewayTest;
 use Backend;
+require_modules('ratelimit');  # the client address is seen through the rate limits (key: ip)
 
 my $backend = Backend->new(name => 'a')->start;
 

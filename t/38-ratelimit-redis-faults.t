@@ -24,6 +24,7 @@ use Time::HiRes qw(time sleep);
 use GatewayTest;
 use RedisServer;
 use FaultProxy;
+require_modules('ratelimit');
 
 plan skip_all => 'redis-server is not installed (make test installs it: auto/install-deps test)'
     unless RedisServer->available;

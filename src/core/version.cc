@@ -5,6 +5,8 @@
 #include <yaml.h>
 
 #include <cstdint>
+
+#include "core/module/module.h"
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #if GW_HAVE_JEMALLOC
@@ -34,6 +36,11 @@ std::string build_info() {
     std::string out = version_line() + "\n";
     out += "built by " + std::string(kCompiler) + " (C++" + std::to_string(__cplusplus / 100 % 100) + ")\n";
     out += "configure arguments: " GW_CONFIGURE_ARGS "\n";
+    // The modules built in, in filter order (the tests skip what needs a module left out).
+    out += "modules:";
+    for (const module::Descriptor* d : module::modules()) out += " " + std::string(d->name);
+    if (module::modules().empty()) out += " none";
+    out += "\n";
     char pcre[64] = "";
     pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     uint32_t jit = 0;

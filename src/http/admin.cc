@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "core/module/module.h"
 #include "http/proxy/proxy.h"
 #include "http/response.h"
 #include "http/server.h"
@@ -28,7 +29,10 @@ void health_ready(const StatusBoard& board, AdminResponse& out) {
                "\",\"generation\":" + std::to_string(gen) + "}\n";
 }
 
-void status(const StatusBoard& board, AdminResponse& out) {
+// The node and its workers (the status board), the upstream servers as this worker's proxy
+// sees them, and what the modules add.
+void status(Server& server, AdminResponse& out) {
+    const StatusBoard& board = *server.ctx().board;
     std::string& o = out.body;
     int64_t started = board.master_started_unix.load();
     o = "{\"version\":\"" GW_VERSION "\",\"generation\":" + std::to_string(board.generation.load()) +
@@ -46,7 +50,11 @@ void status(const StatusBoard& board, AdminResponse& out) {
              "\",\"requests\":" + std::to_string(s.requests.load()) +
              ",\"connections\":" + std::to_string(s.connections.load()) + "}";
     }
-    o += "]}\n";
+    o += ']';
+    if (proxy::Proxy* p = server.proxy()) p->append_status(o);
+    for (module::WorkerPart* part : server.ctx().modules)
+        if (part) part->status(o);
+    o += "}\n";
 }
 
 void metrics(Server& server, AdminResponse& out) {
@@ -65,49 +73,10 @@ void metrics(Server& server, AdminResponse& out) {
          "# TYPE gateway_config_generation gauge\ngateway_config_generation ";
     o += std::to_string(board.generation.load());
     o += "\n";
-    if (proxy::Proxy* p = server.proxy()) p->refresh_breakers();  // gateway_circuit_state as of now
+    // Gauges the modules keep up to date on demand (gateway_circuit_state as of now).
+    for (module::WorkerPart* part : server.ctx().modules)
+        if (part) part->refresh_metrics();
     server.ctx().metrics->render(o);
-}
-
-// Appends the health of every upstream server to the /status object (replacing its final "}").
-void upstream_status(proxy::Proxy& p, std::string& o) {
-    while (!o.empty() && (o.back() == '\n' || o.back() == '}')) {
-        bool brace = o.back() == '}';
-        o.pop_back();
-        if (brace) break;
-    }
-    int64_t now = p.loop().now();
-    o += ",\"upstreams\":[";
-    for (size_t u = 0; u < p.upstream_count(); ++u) {
-        proxy::UpstreamRuntime& ur = p.upstream(static_cast<int>(u));
-        if (u) o += ',';
-        o += "{\"name\":\"";
-        append_json_escaped(o, ur.config->name);
-        o += "\",\"servers\":[";
-        for (size_t i = 0; i < ur.servers.size(); ++i) {
-            const proxy::ServerRuntime& s = ur.servers[i];
-            const health::Record* h = s.health;
-            if (i) o += ',';
-            o += "{\"address\":\"";
-            append_json_escaped(o, s.config->address);
-            o += '"';
-            o += ",\"health\":\"";
-            o += health::actively_down(h) ? "down" : health::passively_down(h, now) ? "passive_down" : "up";
-            o += '"';
-            if (h && ur.config->health_check) {
-                o += ",\"checks\":" + std::to_string(h->observation.load()) +
-                     ",\"last_status\":" + std::to_string(h->last_status.load());
-            }
-            if (s.breaker.enabled()) {
-                o += ",\"circuit\":\"";
-                o += breaker::state_name(s.breaker.state());
-                o += '"';
-            }
-            o += '}';
-        }
-        o += "]}";
-    }
-    o += "]}\n";
 }
 
 }  // namespace
@@ -124,8 +93,7 @@ void handle_admin(Server& server, const Request& req, AdminResponse& out) {
     } else if (req.path == "/health/ready") {
         health_ready(board, out);
     } else if (req.path == "/status") {
-        status(board, out);
-        if (proxy::Proxy* p = server.proxy()) upstream_status(*p, out.body);
+        status(server, out);
     } else if (req.path == "/metrics") {
         metrics(server, out);
     } else {

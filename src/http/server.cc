@@ -14,8 +14,6 @@
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
-#include "modules/ratelimit/filter.h"
-#include "modules/ratelimit/limiter.h"
 
 namespace gw::http {
 
@@ -68,16 +66,13 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               "Time to answer a request, from its head read to its response queued.",
                                               kDurationBuckets);
 
-    if (!cfg.rate_limits.empty() && ctx.ratelimit_zone) {
-        limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics, ctx.loop);
-    }
     build_filter_chains();
 
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
                                                 static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^
                                                     static_cast<uint64_t>(time(nullptr)),
-                                                ctx.breakers, ctx.health);
+                                                ctx.services);
     for (const Listen& l : listens) {
         auto a = std::make_unique<Acceptor>();
         a->server = this;
@@ -107,10 +102,6 @@ void Server::trim() {
 }
 
 bool Server::start() {
-    if (!ctx_.config->rate_limits.empty() && !limiter_) {
-        LOG_EMERG("the rate limits cannot be enforced: no usable shared memory zone \"ratelimit\"");
-        return false;
-    }
     for (auto& a : acceptors_)
         if (!ctx_.loop->add(a->listen.fd, EPOLLIN, a.get())) {
             LOG_EMERG("epoll_ctl() on listener %s failed: %m", a->listen.config->address.c_str());
@@ -211,12 +202,6 @@ void Server::build_filter_chains() {
         };
         for (module::WorkerPart* part : ctx_.modules)
             if (part) add(part->route_filter(route));
-        if (limiter_ && route >= 0) {
-            if (const ratelimit::RoutePolicies* p = limiter_->route(static_cast<size_t>(route))) {
-                own_filters_.push_back(std::make_unique<ratelimit::RateLimitFilter>(*limiter_, *p));
-                add(own_filters_.back().get());
-            }
-        }
         if (chain->empty()) return;
         rt.filters = chain.get();
         chains_.push_back(std::move(chain));

@@ -25,9 +25,6 @@
 #include "http/router.h"
 #include "http/stream.h"
 
-namespace gw::ratelimit {
-class Limiter;
-}
 namespace gw::module {
 class WorkerPart;
 }
@@ -40,12 +37,12 @@ class Proxy;
 }
 }  // namespace gw::http
 
-namespace gw::health {
-class Table;
+namespace gw::module {
+class WorkerPart;
 }
 
-namespace gw::breaker {
-class Table;
+namespace gw::services {
+class Registry;
 }
 
 namespace gw::http {
@@ -58,11 +55,13 @@ struct WorkerContext {
     StatusBoard* board = nullptr;
     WorkerSlot* slot = nullptr;
     metrics::Store* metrics = nullptr;
-    breaker::Table* breakers = nullptr;  // circuit breakers (the "breaker" zone)
-    health::Table* health = nullptr;     // server health (the "health" zone)
     AccessLog* access_log = nullptr;
-    shm::Zone* ratelimit_zone = nullptr;  // when the configuration has rate limits
-    // Each module's worker part, parallel to module::modules() (nullptr: not in use).
+    // What the modules and the core provide to each other (the breaker and health tables the
+    // proxy uses, the shared clients).
+    services::Registry* services = nullptr;
+    // The modules' parts of this worker, parallel to module::modules(); nullptr for a module
+    // the configuration does not use. Filters come from them (WorkerPart::route_filter), and
+    // so do their members of /status and their metrics refresh.
     std::vector<module::WorkerPart*> modules;
 };
 
@@ -143,9 +142,7 @@ class Server {
     StringPool outputs_;
     IdGenerator ids_;
     std::vector<std::unique_ptr<FilterChain>> chains_;    // of this generation's routes
-    std::vector<std::unique_ptr<Filter>> own_filters_;   // filters the server made itself
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
-    std::unique_ptr<ratelimit::Limiter> limiter_;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made
     std::vector<Connection*> free_;

@@ -41,6 +41,7 @@ our @EXPORT = qw(
     free_port wait_until slurp spew
     proc_children proc_descendants proc_title proc_alive worker_pids
     parse_json parse_metrics metric_sum metric_samples
+    require_modules has_modules
 );
 
 $SIG{PIPE} = 'IGNORE';    # a write to a socket the server closed must not kill the test
@@ -444,6 +445,40 @@ sub worker_pids {
     my ($master) = @_;
     return sort { $a->{pid} <=> $b->{pid} }
            map { { pid => $_, title => proc_title($_) // '' } } proc_children($master);
+}
+
+# ---------------------------------------------------------------------------------------------
+# modules
+
+# The modules the binary is built with: the words of `gatewayd -V`'s "modules:" line, as a
+# hash; undef when there is no such line (a binary from before modules: everything is in).
+my $MODULES;
+sub built_modules {
+    return $MODULES if $MODULES;
+    open my $fh, '-|', $BINARY, '-V' or return undef;
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    my ($line) = $out =~ /^modules:(.*)$/m;
+    return undef unless defined $line;
+    $MODULES = { map { $_ => 1 } split ' ', $line };
+    return $MODULES;
+}
+
+# Whether the binary is built with every one of these modules.
+sub has_modules {
+    my $built = built_modules() or return 1;
+    return !grep { !$built->{$_} } @_;
+}
+
+# require_modules('ratelimit', ...) before the plan: the whole test is skipped (skip_all) when
+# the binary is built without one of them (./configure --without-NAME).
+sub require_modules {
+    my $built = built_modules() or return;
+    my @missing = grep { !$built->{$_} } @_;
+    return unless @missing;
+    Test::More::plan(skip_all => 'gatewayd is built without the module' . (@missing > 1 ? 's ' : ' ') .
+                                 join(', ', @missing) . ' (./configure --without-...)');
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -11,9 +11,16 @@
 #include <gtest/gtest.h>
 
 #include "core/config/config.h"
+#include "modules/ratelimit/config.h"
 
 namespace gw {
 namespace {
+
+using ratelimit::RateLimitKeyPart;
+using ratelimit::RateLimitPolicy;
+
+// The policies and routes' lists are the rate-limit module's part of the configuration.
+const ratelimit::Settings& rl(const Config& c) { return ratelimit::settings(c); }
 
 class RateLimitConfig : public ::testing::Test {
   protected:
@@ -80,9 +87,9 @@ TEST_F(RateLimitConfig, Values) {
                          "  - {name: none, return: {}}\n");
     std::optional<Config> c = load();
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
-    EXPECT_EQ(c->rate_limit_zone_size, 1u << 20);
-    ASSERT_EQ(c->rate_limits.size(), 5u);
-    const RateLimitPolicy& ip = c->rate_limits[0];
+    EXPECT_EQ(rl(*c).zone_size, 1u << 20);
+    ASSERT_EQ(rl(*c).policies.size(), 5u);
+    const RateLimitPolicy& ip = rl(*c).policies[0];
     EXPECT_EQ(ip.name, "per-ip");
     ASSERT_EQ(ip.key.size(), 1u);
     EXPECT_EQ(ip.key[0].kind, RateLimitKeyPart::Kind::Ip);
@@ -94,14 +101,14 @@ TEST_F(RateLimitConfig, Values) {
     EXPECT_EQ(ip.status, 429);
     EXPECT_TRUE(ip.headers);
     EXPECT_FALSE(ip.dry_run);
-    const RateLimitPolicy& user = c->rate_limits[1];
+    const RateLimitPolicy& user = rl(*c).policies[1];
     EXPECT_EQ(user.key[0].kind, RateLimitKeyPart::Kind::Header);
     EXPECT_EQ(user.key[0].name, "x-user-id");
     EXPECT_EQ(user.period, 60000);
     EXPECT_EQ(user.algorithm, RateLimitPolicy::Algorithm::SlidingWindow);
-    EXPECT_EQ(c->rate_limits[2].period, 3600000);
-    EXPECT_EQ(c->rate_limits[2].limit, 100000u);
-    const RateLimitPolicy& mixed = c->rate_limits[3];
+    EXPECT_EQ(rl(*c).policies[2].period, 3600000);
+    EXPECT_EQ(rl(*c).policies[2].limit, 100000u);
+    const RateLimitPolicy& mixed = rl(*c).policies[3];
     ASSERT_EQ(mixed.key.size(), 3u);
     EXPECT_EQ(mixed.key[1].kind, RateLimitKeyPart::Kind::Route);
     EXPECT_EQ(mixed.key[2].kind, RateLimitKeyPart::Kind::Query);
@@ -111,10 +118,10 @@ TEST_F(RateLimitConfig, Values) {
     EXPECT_EQ(mixed.status, 503);
     EXPECT_FALSE(mixed.headers);
     EXPECT_TRUE(mixed.dry_run);
-    EXPECT_EQ(c->rate_limits[4].key[0].kind, RateLimitKeyPart::Kind::Global);
-    EXPECT_EQ(c->routes[0].rate_limits, (std::vector<int>{2, 1, 0}));
-    EXPECT_EQ(c->routes[1].rate_limits, (std::vector<int>{3}));
-    EXPECT_TRUE(c->routes[2].rate_limits.empty());
+    EXPECT_EQ(rl(*c).policies[4].key[0].kind, RateLimitKeyPart::Kind::Global);
+    EXPECT_EQ(rl(*c).route(0), (std::vector<int>{2, 1, 0}));
+    EXPECT_EQ(rl(*c).route(1), (std::vector<int>{3}));
+    EXPECT_TRUE(rl(*c).route(2).empty());
 
     // -T writes it all back, and that loads to the same.
     std::string dump = dump_config(*c);
@@ -135,14 +142,14 @@ TEST_F(RateLimitConfig, Defaults) {
     write("gw.conf", std::string(kListener) + "rate_limits:\n  p: {key: ip, rate: 10/m}\n");
     std::optional<Config> c = load();
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
-    EXPECT_EQ(c->rate_limit_zone_size, 16u << 20);
-    EXPECT_EQ(c->rate_limits[0].algorithm, RateLimitPolicy::Algorithm::TokenBucket);
-    EXPECT_EQ(c->rate_limits[0].burst, 0u);  // the bucket holds `rate`
+    EXPECT_EQ(rl(*c).zone_size, 16u << 20);
+    EXPECT_EQ(rl(*c).policies[0].algorithm, RateLimitPolicy::Algorithm::TokenBucket);
+    EXPECT_EQ(rl(*c).policies[0].burst, 0u);  // the bucket holds `rate`
     EXPECT_NE(dump_config(*c).find("    burst: 10\n"), std::string::npos);
     write("gw.conf", kListener);
     c = load();
     ASSERT_TRUE(c);
-    EXPECT_TRUE(c->rate_limits.empty());
+    EXPECT_TRUE(rl(*c).policies.empty());
     EXPECT_NE(dump_config(*c).find("rate_limits: {}\n"), std::string::npos);
 }
 
@@ -229,8 +236,8 @@ TEST_F(RateLimitConfig, RedisAndScopeGlobal) {
     EXPECT_EQ(c->redis->pool, 4u);
     EXPECT_EQ(c->redis->nodes, 3u);
     EXPECT_DOUBLE_EQ(c->redis->share(), 1.0 / 3);
-    EXPECT_EQ(c->rate_limits[0].scope, RateLimitPolicy::Scope::Global);
-    EXPECT_EQ(c->rate_limits[1].scope, RateLimitPolicy::Scope::Local);
+    EXPECT_EQ(rl(*c).policies[0].scope, RateLimitPolicy::Scope::Global);
+    EXPECT_EQ(rl(*c).policies[1].scope, RateLimitPolicy::Scope::Local);
 
     std::string dump = dump_config(*c);
     EXPECT_NE(dump.find("redis:\n  address: \"127.0.0.1:6379\"\n  timeout: 20ms\n  connect_timeout: 250ms\n"
@@ -276,15 +283,15 @@ TEST_F(RateLimitConfig, FallbackLocalOrDeny) {
                          "routes:\n  - {name: api, return: {}, rate_limit: [login, user, near]}\n");
     std::optional<Config> c = load();
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
-    EXPECT_EQ(c->rate_limits[0].fallback, RateLimitPolicy::Fallback::Deny);
-    EXPECT_EQ(c->rate_limits[1].fallback, RateLimitPolicy::Fallback::Local);
+    EXPECT_EQ(rl(*c).policies[0].fallback, RateLimitPolicy::Fallback::Deny);
+    EXPECT_EQ(rl(*c).policies[1].fallback, RateLimitPolicy::Fallback::Local);
     std::string dump = dump_config(*c);
     EXPECT_NE(dump.find("    dry_run: false\n    fallback: deny\n"), std::string::npos) << dump;
     EXPECT_NE(dump.find("    dry_run: false\n    fallback: local\n"), std::string::npos) << dump;
     write("dumped.conf", dump);
     std::optional<Config> again = load("dumped.conf");
     ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << dump;
-    EXPECT_EQ(again->rate_limits[0].fallback, RateLimitPolicy::Fallback::Deny);
+    EXPECT_EQ(rl(*again).policies[0].fallback, RateLimitPolicy::Fallback::Deny);
 
     expect_errors(std::string(kListener) +                                          // 1-2
                       "redis: {address: 127.0.0.1:6379}\n"                         // 3
@@ -346,8 +353,8 @@ TEST_F(RateLimitConfig, PoliciesFromIncludes) {
     write("conf.d/b.conf", "rate_limits:\n  b: {key: ip, rate: 2/s}\n");
     std::optional<Config> c = load();
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
-    ASSERT_EQ(c->rate_limits.size(), 2u);
-    EXPECT_EQ(c->routes[0].rate_limits, (std::vector<int>{1, 0}));
+    ASSERT_EQ(rl(*c).policies.size(), 2u);
+    EXPECT_EQ(rl(*c).route(0), (std::vector<int>{1, 0}));
     write("conf.d/c.conf", "rate_limits:\n  a: {key: ip, rate: 3/s}\n");
     EXPECT_FALSE(load());
     EXPECT_EQ(errors(), (std::vector<std::string>{at("conf.d/c.conf", 2, 3) + "duplicate rate limit \"a\" (first defined at " +

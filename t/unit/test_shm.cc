@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -492,7 +494,7 @@ TEST(ZoneRegistry, ReusesMatchingZones) {
     EXPECT_EQ(b->size(), 131072u);
     EXPECT_EQ(b->header()->root, 0u);
     EXPECT_EQ(reg.find("metrics"), b);
-    EXPECT_STREQ(a->at<char>(off), "kept") << "the replaced zone stays mapped until retain_only";
+    EXPECT_STREQ(a->at<char>(off), "kept") << "the replaced zone stays mapped while in use";
 
     Zone* c = reg.get("metrics", 131072, 2);  // other layout version: a fresh zone
     ASSERT_TRUE(c);
@@ -501,9 +503,133 @@ TEST(ZoneRegistry, ReusesMatchingZones) {
 
     Zone* d = reg.get("limits", 65536, 1);
     ASSERT_TRUE(d);
-    reg.retain_only({{"limits", true}});
+    reg.release_unused({d});
     EXPECT_EQ(reg.find("metrics"), nullptr);
     EXPECT_EQ(reg.find("limits"), d);
     EXPECT_EQ(reg.get("limits", 65536, 1), d);
     EXPECT_EQ(reg.get("bad", 0, 1), nullptr);
+}
+
+// --- freeing zones no generation uses --------------------------------------------------------
+
+namespace {
+
+// How many mappings of this process are of zone `name` (the memfd shows as
+// "/memfd:gatewayd:NAME (deleted)" in /proc/self/maps).
+int mappings_of(const std::string& name) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    int n = 0;
+    while (std::getline(maps, line))
+        if (line.find("memfd:gatewayd:" + name + " ") != std::string::npos) ++n;
+    return n;
+}
+
+std::vector<std::string> names(const std::vector<ZoneRegistry::Released>& released) {
+    std::vector<std::string> out;
+    for (const auto& r : released) out.push_back(r.name + "/" + std::to_string(r.size));
+    return out;
+}
+
+}  // namespace
+
+TEST(ZoneRegistry, ZonesNoGenerationUsesAreFreed) {
+    ZoneRegistry reg;
+    Zone* limits = reg.get("free-limits", 65536, 1);
+    Zone* breakers = reg.get("free-breakers", 65536, 1);
+    ASSERT_TRUE(limits && breakers);
+    EXPECT_TRUE(reg.release_unused({limits, breakers}).empty());
+    EXPECT_EQ(mappings_of("free-limits"), 1);
+
+    // A reload drops the rate limits; its old workers are gone.
+    EXPECT_EQ(names(reg.release_unused({breakers})), (std::vector<std::string>{"free-limits/65536"}));
+    EXPECT_EQ(reg.find("free-limits"), nullptr);
+    EXPECT_EQ(mappings_of("free-limits"), 0) << "unmapped";
+    EXPECT_EQ(reg.find("free-breakers"), breakers);
+    EXPECT_EQ(reg.descriptors().count("free-limits"), 0u) << "not handed over in a binary upgrade";
+
+    // Asked for again later: a fresh one.
+    Zone* again = reg.get("free-limits", 65536, 1);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(reg.last_origin(), ZoneRegistry::Origin::Created);
+    EXPECT_EQ(again->header()->root, 0u);
+}
+
+TEST(ZoneRegistry, AResizedZoneIsFreedOnceItsLastGenerationIsGone) {
+    ZoneRegistry reg;
+    Zone* small = reg.get("resized", 65536, 1);
+    ASSERT_TRUE(small);
+    uint64_t off;
+    {
+        LockGuard g(small->mutex());
+        off = small->alloc(32);
+    }
+    std::strcpy(small->at<char>(off), "old generation");
+    Zone* big = reg.get("resized", 131072, 1);  // a reload resizes it
+    ASSERT_TRUE(big && big != small);
+
+    // The old generation still drains: both stay.
+    EXPECT_TRUE(reg.release_unused({small, big}).empty());
+    EXPECT_STREQ(small->at<char>(off), "old generation");
+    EXPECT_EQ(mappings_of("resized"), 2);
+
+    // Its last worker exited.
+    EXPECT_EQ(names(reg.release_unused({big})), (std::vector<std::string>{"resized/65536"}));
+    EXPECT_EQ(mappings_of("resized"), 1);
+    EXPECT_EQ(reg.find("resized"), big);
+    EXPECT_EQ(reg.get("resized", 131072, 1), big);
+    EXPECT_EQ(reg.last_origin(), ZoneRegistry::Origin::Reused);
+}
+
+TEST(ZoneRegistry, ARolledBackResizeGivesTheOldZoneBack) {
+    ZoneRegistry reg;
+    Zone* small = reg.get("rollback", 65536, 1);
+    ASSERT_TRUE(small);
+    uint64_t off;
+    {
+        LockGuard g(small->mutex());
+        off = small->alloc(32);
+    }
+    std::strcpy(small->at<char>(off), "counters");
+    ASSERT_TRUE(reg.get("rollback", 131072, 1));  // for a reload that is then rolled back
+
+    EXPECT_EQ(names(reg.release_unused({small})), (std::vector<std::string>{"rollback/131072"}));
+    EXPECT_EQ(reg.find("rollback"), small) << "the zone in use is the current one again";
+    EXPECT_EQ(reg.descriptors().at("rollback"), small->fd()) << "and the one a binary upgrade hands over";
+    EXPECT_EQ(reg.get("rollback", 65536, 1), small);
+    EXPECT_EQ(reg.last_origin(), ZoneRegistry::Origin::Reused);
+    EXPECT_STREQ(small->at<char>(off), "counters");
+    EXPECT_EQ(mappings_of("rollback"), 1);
+}
+
+// The master frees its mapping; a worker that still maps the zone (forked before) keeps the
+// memory and its contents until it exits.
+TEST(ZoneRegistry, AWorkerKeepsItsMappingAfterTheMasterFreesTheZone) {
+    ZoneRegistry reg;
+    Zone* z = reg.get("free-shared", 65536, 1);
+    ASSERT_TRUE(z);
+    uint64_t off;
+    {
+        LockGuard g(z->mutex());
+        off = z->alloc(32);
+    }
+    char* text = z->at<char>(off);
+    std::strcpy(text, "before");
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        char c;
+        if (read(p[0], &c, 1) != 1) _exit(2);  // the parent has freed the zone
+        _exit(std::strcmp(text, "before") == 0 ? 0 : 1);
+    }
+    EXPECT_EQ(reg.release_unused({}).size(), 1u);
+    EXPECT_EQ(mappings_of("free-shared"), 0);
+    ASSERT_EQ(write(p[1], "x", 1), 1);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the worker read its mapping";
+    close(p[0]);
+    close(p[1]);
 }

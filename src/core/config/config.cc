@@ -10,6 +10,7 @@
 
 #include "core/config/config_sections.h"
 #include "core/config/schema.h"
+#include "core/module/module.h"
 
 // The build force-includes objs/config.h, which sets these from ./configure; the fallbacks keep
 // a standalone build of this file working.
@@ -110,6 +111,7 @@ std::optional<Config> load_config(const std::string& path, const std::string& pr
     Config c;
     c.file = absolute_path(path);
     c.prefix = absolute_path(prefix);
+    c.modules.resize(module::modules().size());
 
     std::optional<yaml::Node> tree = load_tree(path, c.files, diags);
     if (!tree) return std::nullopt;
@@ -122,11 +124,12 @@ std::optional<Config> load_config(const std::string& path, const std::string& pr
         read_http(top, c);
         read_upstreams(top, c);
         read_redis(top, c);
-        read_rate_limits(top, c);
+        module::read_sections(top, c);
         read_routes(top, c);
         read_real_ip(top, c);
         top.finish();
     }
+    module::check(c, diags);
     if (diags.error_count() > errors_before) {
         if (partial) *partial = std::move(c);
         return std::nullopt;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@
 #include "http/path.h"
 
 namespace gw {
+
+namespace module {
+struct ConfigPart;
+}
 
 using Millis = int64_t;  // durations are kept in milliseconds
 
@@ -135,34 +140,6 @@ struct SplitTarget {
     Mark mark;
 };
 
-// A rate-limit policy (`rate_limits:`), applied by the routes that name it. See
-// src/modules/ratelimit/ for how it is enforced.
-struct RateLimitKeyPart {
-    enum class Kind : uint8_t { Ip, Header, Query, Route, Global };
-    Kind kind = Kind::Ip;
-    std::string name;          // header (lower-cased) or query parameter name
-};
-
-struct RateLimitPolicy {
-    enum class Algorithm : uint8_t { TokenBucket, SlidingWindow, FixedWindow };
-    enum class MissingKey : uint8_t { Skip, Limit };
-    enum class Scope : uint8_t { Local, Global };
-    std::string name;
-    std::vector<RateLimitKeyPart> key;  // `ip+route` -> two parts
-    uint64_t limit = 1;        // requests per period (`rate: LIMIT/UNIT`)
-    Millis period = 1000;      // 1s, 1m, 1h or 1d
-    uint64_t burst = 0;        // token bucket: its size; 0 = `limit`
-    Algorithm algorithm = Algorithm::TokenBucket;
-    MissingKey missing_key = MissingKey::Skip;
-    int status = 429;
-    bool headers = true;       // RateLimit-* headers on responses
-    bool dry_run = false;      // log and count, never reject
-    Scope scope = Scope::Local;  // global: counters in Redis (`redis:`), shared by several nodes
-    enum class Fallback : uint8_t { Local, Deny };
-    Fallback fallback = Fallback::Local;  // global, while Redis is away: the local share, or 503
-    Mark mark;
-};
-
 // `redis:` - the Redis server that keeps the counters of the `scope: global` rate limits.
 struct RedisConfig {
     std::string address;          // as written: "127.0.0.1:6379", "redis.internal:6379", "unix:/run/redis.sock"
@@ -191,7 +168,6 @@ struct RouteConfig {
     RetryPolicy retries;
     HeaderOps request_headers;
     HeaderOps response_headers;
-    std::vector<int> rate_limits;     // `rate_limit:` indices into Config::rate_limits, as listed
     Mark mark;
 };
 
@@ -304,10 +280,11 @@ struct Config {
     HttpConfig http;
     std::vector<UpstreamConfig> upstreams;  // in file order; routes refer to them by index
     std::vector<RouteConfig> routes;
-    std::vector<RateLimitPolicy> rate_limits;  // in file order; routes refer to them by index
-    uint64_t rate_limit_zone_size = 16ull << 20;  // the "ratelimit" shared-memory zone
     std::optional<RedisConfig> redis;             // `redis:`, for rate limits of scope global
     std::optional<RealIpConfig> real_ip;          // `real_ip:`; none: the socket's peer is the client
+    // What each module read (src/core/module/module.h), at its index in module::modules();
+    // null for a module that keeps nothing.
+    std::vector<std::shared_ptr<const module::ConfigPart>> modules;
 };
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with

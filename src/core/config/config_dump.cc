@@ -5,6 +5,8 @@
 #include <cstdio>
 
 #include "core/config/config.h"
+#include "core/config/dump.h"
+#include "core/module/module.h"
 
 namespace gw {
 
@@ -30,6 +32,10 @@ size_t unicode_escape(std::string_view s, std::string& escape) {
     }
     return 0;
 }
+
+}  // namespace
+
+namespace dump {
 
 std::string quote(std::string_view s) {
     std::string out = "\"";
@@ -61,6 +67,33 @@ std::string quote(std::string_view s) {
     return out;
 }
 
+void line(std::string& out, int indent, std::string_view key, std::string_view value) {
+    out.append(static_cast<size_t>(indent), ' ');
+    out += key;
+    out += ':';
+    if (!value.empty()) {
+        out += ' ';
+        out += value;
+    }
+    out += '\n';
+}
+
+const char* boolean(bool b) { return b ? "true" : "false"; }
+
+std::string ratio(double r) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r);
+    return ec == std::errc() ? std::string(buf, end) : std::to_string(r);
+}
+
+}  // namespace dump
+
+namespace {
+
+using dump::boolean;
+using dump::quote;
+using dump::ratio;
+
 // A file name in a comment: one line, whatever it contains.
 std::string comment_safe(std::string_view s) {
     std::string out(s);
@@ -70,21 +103,12 @@ std::string comment_safe(std::string_view s) {
     return out;
 }
 
-const char* boolean(bool b) { return b ? "true" : "false"; }
-
+// Levels of indentation, two spaces each.
 class Writer {
   public:
-    void line(int indent, std::string_view key, std::string_view value) {
-        out_.append(static_cast<size_t>(indent) * 2, ' ');
-        out_ += key;
-        out_ += ':';
-        if (!value.empty()) {
-            out_ += ' ';
-            out_ += value;
-        }
-        out_ += '\n';
-    }
+    void line(int indent, std::string_view key, std::string_view value) { dump::line(out_, indent * 2, key, value); }
     void raw(std::string_view text) { out_ += text; }
+    std::string& out() { return out_; }  // for the modules' parts
     std::string take() { return std::move(out_); }
 
   private:
@@ -126,12 +150,14 @@ void dump_logs(const Config& c, Writer& w) {
 
 void dump_listeners(const Config& c, Writer& w) {
     w.line(0, "listeners", c.listeners.empty() ? "[]" : "");
-    for (const ListenerConfig& l : c.listeners) {
+    for (size_t i = 0; i < c.listeners.size(); ++i) {
+        const ListenerConfig& l = c.listeners[i];
         w.raw("  - address: " + quote(l.address) + "\n");
         w.line(2, "admin", boolean(l.admin));
         w.line(2, "backlog", std::to_string(l.backlog));
         w.line(2, "proxy_protocol", boolean(l.proxy_protocol));
         w.line(2, "proxy_protocol_timeout", format_duration(l.proxy_protocol_timeout));
+        module::dump_listener(c, i, 4, w.out());
     }
 }
 
@@ -173,13 +199,6 @@ std::string hash_key_text(const HashKey& k) {
         case HashKey::Kind::Cookie: return "cookie:" + k.name;
     }
     return "ip";
-}
-
-// The shortest decimal that reads back as the same double.
-std::string ratio(double r) {
-    char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r);
-    return ec == std::errc() ? std::string(buf, end) : std::to_string(r);
 }
 
 void dump_circuit_breaker(const CircuitBreakerConfig& b, Writer& w) {
@@ -283,55 +302,6 @@ void dump_retries(const RetryPolicy& p, Writer& w) {
     w.line(3, "budget", ratio(p.budget));
 }
 
-std::string rate_limit_key_text(const std::vector<RateLimitKeyPart>& key) {
-    std::string out;
-    for (const RateLimitKeyPart& part : key) {
-        if (!out.empty()) out += '+';
-        switch (part.kind) {
-            case RateLimitKeyPart::Kind::Ip: out += "ip"; break;
-            case RateLimitKeyPart::Kind::Route: out += "route"; break;
-            case RateLimitKeyPart::Kind::Global: out += "global"; break;
-            case RateLimitKeyPart::Kind::Header: out += "header:" + part.name; break;
-            case RateLimitKeyPart::Kind::Query: out += "query:" + part.name; break;
-        }
-    }
-    return out;
-}
-
-const char* rate_unit(Millis period) {
-    switch (period) {
-        case 1000: return "s";
-        case 60 * 1000: return "m";
-        case 3600 * 1000: return "h";
-        default: return "d";
-    }
-}
-
-void dump_rate_limits(const Config& c, Writer& w) {
-    w.line(0, "rate_limit_zone_size", format_size(c.rate_limit_zone_size));
-    w.line(0, "rate_limits", c.rate_limits.empty() ? "{}" : "");
-    for (const RateLimitPolicy& p : c.rate_limits) {
-        w.line(1, quote(p.name), "");
-        w.line(2, "key", quote(rate_limit_key_text(p.key)));
-        w.line(2, "rate", quote(std::to_string(p.limit) + "/" + rate_unit(p.period)));
-        switch (p.algorithm) {
-            case RateLimitPolicy::Algorithm::TokenBucket:
-                w.line(2, "algorithm", "token_bucket");
-                w.line(2, "burst", std::to_string(p.burst ? p.burst : p.limit));
-                break;
-            case RateLimitPolicy::Algorithm::SlidingWindow: w.line(2, "algorithm", "sliding_window"); break;
-            case RateLimitPolicy::Algorithm::FixedWindow: w.line(2, "algorithm", "fixed_window"); break;
-        }
-        w.line(2, "scope", p.scope == RateLimitPolicy::Scope::Global ? "global" : "local");
-        w.line(2, "missing_key", p.missing_key == RateLimitPolicy::MissingKey::Skip ? "skip" : "limit");
-        w.line(2, "status", std::to_string(p.status));
-        w.line(2, "headers", boolean(p.headers));
-        w.line(2, "dry_run", boolean(p.dry_run));
-        if (p.scope == RateLimitPolicy::Scope::Global)
-            w.line(2, "fallback", p.fallback == RateLimitPolicy::Fallback::Deny ? "deny" : "local");
-    }
-}
-
 void dump_redis(const Config& c, Writer& w) {
     if (!c.redis) {
         w.raw("# redis: not set\n");
@@ -352,17 +322,8 @@ void dump_redis(const Config& c, Writer& w) {
     }
 }
 
-void dump_route_rate_limits(const Config& c, const RouteConfig& r, Writer& w) {
-    if (r.rate_limits.empty()) return;
-    std::string list = "[";
-    for (size_t i = 0; i < r.rate_limits.size(); i++) {
-        if (i > 0) list += ", ";
-        list += quote(c.rate_limits[static_cast<size_t>(r.rate_limits[i])].name);
-    }
-    w.line(2, "rate_limit", list + "]");
-}
-
-void dump_route(const Config& c, const RouteConfig& r, Writer& w) {
+void dump_route(const Config& c, size_t index, Writer& w) {
+    const RouteConfig& r = c.routes[index];
     w.raw("  - name: " + quote(r.name) + "\n");
     const RouteMatch& m = r.match;
     // Empty fields mean "any" and have no YAML spelling but absence.
@@ -389,7 +350,7 @@ void dump_route(const Config& c, const RouteConfig& r, Writer& w) {
         w.line(3, "status", std::to_string(r.ret->status));
         w.line(3, "body", quote(r.ret->body));
         dump_pairs(3, "headers", r.ret->headers, w);
-        dump_route_rate_limits(c, r, w);
+        module::dump_route(c, index, 4, w.out());
         return;
     }
     // A proxied route: the action, then every proxy option with its effective value.
@@ -411,7 +372,7 @@ void dump_route(const Config& c, const RouteConfig& r, Writer& w) {
     dump_retries(r.retries, w);
     dump_header_ops("request_headers", r.request_headers, w);
     dump_header_ops("response_headers", r.response_headers, w);
-    dump_route_rate_limits(c, r, w);
+    module::dump_route(c, index, 4, w.out());
 }
 
 void dump_real_ip(const Config& c, Writer& w) {
@@ -455,9 +416,9 @@ std::string dump_config(const Config& c) {
     dump_http(c.http, w);
     dump_upstreams(c, w);
     dump_redis(c, w);
-    dump_rate_limits(c, w);
+    module::dump(c, w.out());  // the modules' sections (rate_limits, ...)
     w.line(0, "routes", c.routes.empty() ? "[]" : "");
-    for (const RouteConfig& r : c.routes) dump_route(c, r, w);
+    for (size_t i = 0; i < c.routes.size(); ++i) dump_route(c, i, w);
     dump_real_ip(c, w);
     return w.take();
 }

@@ -4,9 +4,9 @@
 // `listeners` and `routes` are lists that accumulate: the included items are appended after the
 // items already there (the including file's own, then earlier includes'), in include order, and
 // depth-first for nested includes. `upstreams` is a map that accumulates the same way: each file
-// adds its upstreams, and an upstream defined in two files is an error naming both; so is
-// `rate_limits`, a map of policies. Any other key
-// set in two files is an error naming both.
+// adds its upstreams, and an upstream defined in two files is an error naming both; so are the
+// maps that modules declare mergeable (module::Descriptor::merge_keys, e.g. `rate_limits`).
+// Any other key set in two files is an error naming both.
 // Nodes keep their own file in their marks, so later errors point into the right file.
 #include <glob.h>
 #include <sys/stat.h>
@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/config/config_sections.h"
+#include "core/module/module.h"
 
 namespace gw::config_detail {
 
@@ -28,7 +29,10 @@ using yaml::Node;
 constexpr int kMaxIncludeDepth = 8;
 
 bool is_list_key(std::string_view key) { return key == "listeners" || key == "routes"; }
-bool is_map_key(std::string_view key) { return key == "upstreams" || key == "rate_limits"; }
+// What one entry of a mergeable map is called in errors; empty for another key.
+std::string_view map_key_noun(std::string_view key) {
+    return key == "upstreams" ? std::string_view("upstream") : module::merge_noun(key);
+}
 
 std::string dir_of(const std::string& file) {
     size_t slash = file.rfind('/');
@@ -161,14 +165,13 @@ void Includer::merge(Node& into, Node&& from) {
             for (Node& item : e.value.items) it->value.items.push_back(std::move(item));
             continue;
         }
-        if (is_map_key(e.key.text)) {
+        if (std::string_view what = map_key_noun(e.key.text); !what.empty()) {
             if (!schema::expect_map(e.value, e.key.text, diags_)) continue;
             if (!it->value.is_map()) continue;  // reported by the schema, as above
             for (MapEntry& entry : e.value.entries) {
                 auto first = std::find_if(it->value.entries.begin(), it->value.entries.end(),
                                           [&](const MapEntry& x) { return x.key.text == entry.key.text; });
                 if (first != it->value.entries.end()) {
-                    const char* what = e.key.text == "upstreams" ? "upstream" : "rate limit";
                     diags_.error(entry.key.mark, "duplicate " + std::string(what) + " \"" + entry.key.text +
                                                      "\" (first defined at " + first->key.mark.str() + ")");
                     continue;

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/config/config_sections.h"
+#include "core/module/module.h"
 
 namespace gw::config_detail {
 
@@ -71,6 +72,7 @@ void read_listeners(MapReader& top, Config& c) {
         m.get_int("backlog", l.backlog, {1, 65535});
         m.get_bool("proxy_protocol", l.proxy_protocol);
         m.get_duration("proxy_protocol_timeout", l.proxy_protocol_timeout, {1, 3600 * 1000});
+        module::read_listener(m, c, c.listeners.size());  // the modules' keys
         m.finish();
         c.listeners.push_back(std::move(l));
     }

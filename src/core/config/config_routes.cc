@@ -10,6 +10,7 @@
 #include <pcre2.h>
 
 #include "core/config/config_sections.h"
+#include "core/module/module.h"
 
 namespace gw::config_detail {
 
@@ -642,7 +643,7 @@ void read_routes(MapReader& top, Config& c) {
         } else {
             read_proxy_options(m, info, r);
         }
-        read_route_rate_limits(m, c, r);
+        module::read_route(m, c, c.routes.size());  // the modules' keys (rate_limit, ...)
         m.finish();
         c.routes.push_back(std::move(r));
     }

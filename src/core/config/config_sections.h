@@ -1,4 +1,5 @@
-// Internal to the config loader: the pieces load_config() is made of, one file each.
+// Internal to the config loader: the pieces load_config() is made of, one file each; and the
+// helpers modules' readers share with it (for_each_named, to_lower, ...).
 #pragma once
 
 #include <optional>
@@ -33,14 +34,12 @@ void read_listeners(schema::MapReader& top, Config& c);     // config_listeners.
 void read_http(schema::MapReader& top, Config& c);          // config_http.cc
 void read_upstreams(schema::MapReader& top, Config& c);     // config_upstreams.cc
 void read_redis(schema::MapReader& top, Config& c);         // config_redis.cc
-// After read_redis: a policy of scope global needs the `redis:` section.
-void read_rate_limits(schema::MapReader& top, Config& c);   // config_rate_limits.cc
-// After read_upstreams and read_rate_limits: routes refer to both by name.
+// Then the modules' sections (module::read_sections; the rate limits need `redis:`).
+// After read_upstreams and the modules' sections: routes refer to upstreams and to what the
+// modules define (rate limit policies) by name.
 void read_routes(schema::MapReader& top, Config& c);        // config_routes.cc
 // After read_listeners: `from: proxy_protocol` needs a listener that speaks it.
 void read_real_ip(schema::MapReader& top, Config& c);       // config_real_ip.cc
-// A route's `rate_limit:` (config_rate_limits.cc).
-void read_route_rate_limits(schema::MapReader& route, const Config& c, RouteConfig& r);
 
 // RFC 9110 token characters (header names, methods).
 bool is_tchar(char c);

@@ -48,12 +48,29 @@ struct ConfigPart {
     virtual ~ConfigPart() = default;
 };
 
+// A top-level map that several files may contribute entries to (`include:`), and what one
+// entry is called in the "duplicate NOUN \"name\"" error.
+struct MergeKey {
+    std::string_view key;
+    std::string_view noun;
+};
+
 // A shared-memory zone a module needs for a configuration. The master's zone registry creates
 // it, or keeps it across reloads and binary upgrades when name, size and layout version match.
+// A zone no generation uses any more is freed once the last worker that used it has exited.
 struct ZoneSpec {
     std::string name;
     uint64_t size = 0;
     uint32_t version = 0;
+    // How the master's log speaks of the zone's contents: kept when a binary upgrade hands the
+    // zone over ("adopted ..., with its state"), lost when it is made afresh ("its state starts
+    // over").
+    std::string_view kept = "its state";
+    std::string_view lost = "its state starts over";
+    // Called in the master on a zone it has just created or adopted (not on one a reload
+    // reuses as it is): lays out or checks what the module keeps there, and may log about it.
+    // False, after logging why, when the zone cannot serve the configuration.
+    bool (*attach)(shm::Zone& zone, const ZoneSpec& spec) = nullptr;
 };
 
 // The master's side of a module: made once when the master starts, told of every generation
@@ -64,10 +81,13 @@ class MasterPart {
     virtual void configure(const std::shared_ptr<const Config>& config) = 0;
 };
 
+// What make_master() gets; valid during the call only (a part copies what it keeps).
 struct MasterEnv {
     event::Loop& loop;
     metrics::Store& metrics;
-    std::function<shm::Zone*(std::string_view name)> zone;  // a zone by name (created for the config)
+    // A zone by name. A zone no generation uses any more is freed: a part that keeps one must
+    // ask for it in every configuration (as the health module does, with a fixed size).
+    std::function<shm::Zone*(std::string_view name)> zone;
     std::function<bool()> still_master;  // false in a process that has handed over (binary upgrade)
 };
 
@@ -85,13 +105,20 @@ class WorkerPart {
     virtual void refresh_metrics() {}
 };
 
+// What make_worker() gets; valid during the call only, but what its references name (the
+// configuration, loop, metrics, services) lives as long as the worker. A part may provide
+// objects to other modules and to the core through `services` (e.g. the proxy finds the
+// breaker table there).
 struct WorkerEnv {
     const Config& config;
     uint32_t generation;
     event::Loop& loop;
     metrics::Store& metrics;
     services::Registry& services;
-    std::function<shm::Zone*(std::string_view name)> zone;
+    std::function<shm::Zone*(std::string_view name)> zone;  // the generation's zones, by name
+    // Set by make_worker(), after logging why, when the worker cannot serve the configuration
+    // (say, its zone is unusable): the worker then exits instead of serving without the module.
+    bool failed = false;
 };
 
 struct Descriptor {
@@ -100,13 +127,16 @@ struct Descriptor {
     // Configuration. Sections are top-level keys; merge_keys are top-level maps whose entries
     // several files may contribute (include:). Route and listener keys are read from each
     // route's and listener's map. All readers are strict (FILE:LINE:COL, did-you-mean).
-    std::span<const std::string_view> sections;
-    std::span<const std::string_view> merge_keys;
-    // Reads the module's sections (before routes; may look at listeners and upstreams).
+    std::span<const std::string_view> sections = {};
+    std::span<const MergeKey> merge_keys = {};
+    // Reads the module's sections (before routes; may look at listeners and upstreams). What
+    // a module reads goes into its part of the config (loading_part()).
     void (*read_sections)(schema::MapReader& top, Config& config) = nullptr;
+    // The keys of listener / route `index` (its index in Config::listeners / routes, where it is
+    // added once its keys are read): a module keeps what it read in its part, by index.
     void (*read_listener)(schema::MapReader& listener, Config& config, size_t index) = nullptr;
     void (*read_route)(schema::MapReader& route, Config& config, size_t index) = nullptr;
-    // After everything was read: checks across sections.
+    // After everything was read (even when errors were found): checks across sections.
     void (*check)(Config& config, Diagnostics& diags) = nullptr;
     // `gatewayd -T`: the module's top-level sections, and its keys of route `index`
     // (lines indented by `indent` spaces).
@@ -118,13 +148,63 @@ struct Descriptor {
     void (*zones)(const Config& config, std::vector<ZoneSpec>& out) = nullptr;
 
     std::unique_ptr<MasterPart> (*make_master)(MasterEnv& env) = nullptr;
-    // nullptr when the configuration does not use the module (then it costs a worker nothing).
+    // nullptr when the configuration does not use the module (then it costs a worker nothing),
+    // or after setting env.failed.
     std::unique_ptr<WorkerPart> (*make_worker)(WorkerEnv& env) = nullptr;
 };
 
 // The modules built in, in list order (objs/modules.cc).
 std::span<const Descriptor* const> modules();
-// The index of `d` in modules(): its slot in Config::modules.
+// The index of `d` in modules(): its slot in Config::modules (modules().size() for a
+// descriptor that is not in the list).
 size_t index_of(const Descriptor& d);
+// The descriptor called `name`, or nullptr when that module is not built in.
+const Descriptor* find(std::string_view name);
+
+// --- configuration parts ---------------------------------------------------------------------
+
+// The module's part of `config`, or nullptr when it has none (the configuration was not made
+// by load_config(), or the module keeps nothing).
+const ConfigPart* find_part(const Config& config, const Descriptor& d);
+template <class Part>
+const Part* find_part(const Config& config, const Descriptor& d) {
+    return static_cast<const Part*>(find_part(config, d));
+}
+
+// While `config` is being loaded (the only time a Config is not const: once loaded it is
+// shared read-only): the module's part, made by `make` on first use. The read hooks fill it.
+ConfigPart& loading_part(Config& config, const Descriptor& d, std::shared_ptr<ConfigPart> (*make)());
+template <class Part>
+Part& loading_part(Config& config, const Descriptor& d) {
+    return static_cast<Part&>(
+        loading_part(config, d, []() -> std::shared_ptr<ConfigPart> { return std::make_shared<Part>(); }));
+}
+
+// --- what the core calls: each walks the list, in order, calling the hook of every module that
+// has one -------------------------------------------------------------------------------------
+
+// load_config(): the modules' top-level sections (after the core's own sections but before
+// routes), and their keys of listener / route `index` (the item being read, before its reader
+// finishes, so that an unknown key is reported with suggestions among every known one).
+void read_sections(schema::MapReader& top, Config& config);
+void read_listener(schema::MapReader& listener, Config& config, size_t index);
+void read_route(schema::MapReader& route, Config& config, size_t index);
+void check(Config& config, Diagnostics& diags);
+// config_include.cc: what one entry of merge key `key` is called; empty when no module merges
+// `key`.
+std::string_view merge_noun(std::string_view key);
+// dump_config(): the modules' sections, and their keys of a listener or route.
+void dump(const Config& config, std::string& out);
+void dump_listener(const Config& config, size_t index, int indent, std::string& out);
+void dump_route(const Config& config, size_t index, int indent, std::string& out);
+
+// The zones the modules need for `config`, in list order.
+std::vector<ZoneSpec> zones(const Config& config);
+
+// The master's parts (modules without one have none in the list).
+std::vector<std::unique_ptr<MasterPart>> make_masters(MasterEnv& env);
+// A worker's parts, parallel to modules() (nullptr: the module is not in use). False when one
+// set env.failed.
+bool make_workers(WorkerEnv& env, std::vector<std::unique_ptr<WorkerPart>>& out);
 
 }  // namespace gw::module

@@ -13,15 +13,13 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <set>
 
 #include "core/log.h"
 #include "core/process/channel.h"
 #include "core/process/pidfile.h"
 #include "core/process/proctitle.h"
 #include "core/process/worker.h"
-#include "modules/ratelimit/table.h"
-#include "modules/breaker/breaker.h"
-#include "modules/health/health.h"
 
 namespace gw::process {
 
@@ -92,22 +90,22 @@ bool Master::prepare() {
     };
     shm::Zone* status = zone("status", kStatusZoneSize, kStatusLayoutVersion);
     shm::Zone* metrics = zone("metrics", kMetricsZoneSize, metrics::kLayoutVersion);
-    bool rate_limits = rate_limit_zone(*current_.config, current_.ratelimit_zone);
-    // Circuit breakers: a zone of their own (fixed size, so that reloads always reuse it), made
-    // whether or not the configuration has breakers, so that a reload can add them.
-    shm::Zone* breakers = zone("breaker", breaker::kZoneSize, breaker::kLayoutVersion);
-    // Server health (active checks by this master, passive ones by the workers): the same.
-    shm::Zone* health = zone("health", health::kZoneSize, health::kLayoutVersion);
+    bool module_zones = make_zones(*current_.config, current_.zones);  // logs what fails
     zones_.drop_offers();
-    if (!status || !metrics || !breakers || !health || !(board_ = StatusBoard::attach(*status))) {
+    if (!status || !metrics || !(board_ = StatusBoard::attach(*status))) {
         LOG_EMERG("cannot create shared memory zones: %m");
         return false;
     }
-    if (!rate_limits) return false;
+    if (!module_zones) return false;
     metrics_ = std::make_unique<metrics::Store>(*metrics);
-    health_ = std::make_unique<health::Checker>(loop_, *health, *metrics_);
-    // Only the master that serves the node probes (during a binary upgrade two run).
-    health_->set_owner_check([this] { return board_->master_pid.load() == getpid(); });
+    module::MasterEnv env{
+        .loop = loop_,
+        .metrics = *metrics_,
+        .zone = [this](std::string_view name) { return zones_.find(std::string(name)); },
+        // During a binary upgrade two masters run: only the one that serves the node is.
+        .still_master = [this] { return board_->master_pid.load() == getpid(); },
+    };
+    parts_ = module::make_masters(env);
     reloads_ok_ = metrics_->counter("gateway_config_reloads_total", "result=\"ok\"",
                                     "Configuration reloads, by result.");
     reloads_failed_ = metrics_->counter("gateway_config_reloads_total", "result=\"failed\"",
@@ -170,7 +168,7 @@ int Master::run() {
         board_->worker_processes.store(current_.count);
     }
     if (!start_generation(current_)) return 1;
-    health_->configure(current_.config);
+    configure_parts();
     if (options_.inherited) {
         LOG_NOTICE("gatewayd %s started by a binary upgrade from master %d, generation %u, %d workers",
                    GW_VERSION, options_.inherited->parent, current_.number, current_.count);
@@ -222,44 +220,64 @@ int Master::free_board_slot() const {
     return -1;
 }
 
-// The "ratelimit" zone for a configuration with rate limits (none without): reused, with its
-// counters, across reloads and from the previous binary when its size and layout match.
-bool Master::rate_limit_zone(const Config& config, shm::Zone*& zone) {
-    zone = nullptr;
-    if (config.rate_limits.empty()) return true;
-    shm::Zone* before = zones_.find("ratelimit");
-    zone = zones_.get("ratelimit", config.rate_limit_zone_size, ratelimit::kLayoutVersion);
-    if (!zone) {
-        LOG_EMERG("cannot create the shared memory zone \"ratelimit\" (%s): %m",
-                  format_size(config.rate_limit_zone_size).c_str());
-        return false;
+// The zones the modules need for `config` (module::Descriptor::zones): reused, with their
+// contents, across reloads and from the previous binary when name, size and layout match.
+// False (logged) when one cannot be had.
+bool Master::make_zones(const Config& config, ZoneMap& out) {
+    out.clear();
+    for (const module::ZoneSpec& spec : module::zones(config)) {
+        const char* name = spec.name.c_str();
+        bool existed = zones_.find(spec.name) != nullptr;
+        shm::Zone* zone = zones_.get(spec.name, spec.size, spec.version);
+        if (!zone) {
+            LOG_EMERG("cannot create the shared memory zone \"%s\" (%s): %m", name, format_size(spec.size).c_str());
+            return false;
+        }
+        int kept = static_cast<int>(spec.kept.size()), lost = static_cast<int>(spec.lost.size());
+        switch (zones_.last_origin()) {
+            case shm::ZoneRegistry::Origin::Adopted:
+                LOG_NOTICE("shared memory zone \"%s\" adopted from the previous binary, with %.*s", name, kept,
+                           spec.kept.data());
+                break;
+            case shm::ZoneRegistry::Origin::Replaced:
+                LOG_WARN("shared memory zone \"%s\" of the previous binary has another layout or size; "
+                         "created afresh (%.*s)",
+                         name, lost, spec.lost.data());
+                break;
+            case shm::ZoneRegistry::Origin::Created:
+                if (existed)
+                    LOG_NOTICE("shared memory zone \"%s\" resized to %s: %.*s", name, format_size(spec.size).c_str(),
+                               lost, spec.lost.data());
+                break;
+            case shm::ZoneRegistry::Origin::Reused: break;
+        }
+        if (zones_.last_origin() != shm::ZoneRegistry::Origin::Reused && spec.attach && !spec.attach(*zone, spec))
+            return false;
+        out[spec.name] = zone;
     }
-    switch (zones_.last_origin()) {
-        case shm::ZoneRegistry::Origin::Adopted:
-            LOG_NOTICE("shared memory zone \"ratelimit\" adopted from the previous binary, with its counters");
-            break;
-        case shm::ZoneRegistry::Origin::Replaced:
-            LOG_WARN("shared memory zone \"ratelimit\" of the previous binary has another layout or size; "
-                     "created afresh (rate limit counters start over)");
-            break;
-        case shm::ZoneRegistry::Origin::Created:
-            if (before)
-                LOG_NOTICE("shared memory zone \"ratelimit\" resized to %s: rate limit counters start over",
-                           format_size(config.rate_limit_zone_size).c_str());
-            break;
-        case shm::ZoneRegistry::Origin::Reused: break;
-    }
-    std::unique_ptr<ratelimit::Table> table = ratelimit::Table::attach(*zone);
-    if (!table) {
-        LOG_EMERG("shared memory zone \"ratelimit\" cannot hold a rate limit table");
-        zone = nullptr;
-        return false;
-    }
-    if (zones_.last_origin() != shm::ZoneRegistry::Origin::Reused)
-        LOG_NOTICE("rate limits: %llu entries in shared memory zone \"ratelimit\" (%s)",
-                   static_cast<unsigned long long>(table->capacity()),
-                   format_size(config.rate_limit_zone_size).c_str());
     return true;
+}
+
+// Frees the zones no generation uses any more - dropped or resized by a reload, once the last
+// worker of the generations that used them has exited (a generation is forgotten then), or
+// made for a reload that was rolled back. The workers had their own mappings, so the master's
+// is the last: the memory goes back to the system.
+void Master::free_unused_zones() {
+    std::set<const shm::Zone*> in_use = {zones_.find("status"), zones_.find("metrics")};
+    auto add = [&](const Generation& g) {
+        for (const auto& [name, zone] : g.zones) in_use.insert(zone);
+    };
+    add(current_);
+    if (pending_) add(*pending_);
+    for (const Generation& g : old_) add(g);
+    for (const shm::ZoneRegistry::Released& z : zones_.release_unused(in_use))
+        LOG_NOTICE("shared memory zone \"%s\" (%s) freed: no configuration uses it any more", z.name.c_str(),
+                   format_size(z.size).c_str());
+}
+
+// The modules' master parts learn the configuration that is now serving.
+void Master::configure_parts() {
+    for (const std::unique_ptr<module::MasterPart>& part : parts_) part->configure(current_.config);
 }
 
 bool Master::start_generation(const Generation& gen) {
@@ -285,10 +303,8 @@ bool Master::spawn(const Generation& gen, int index) {
     spec.index = index;
     spec.board_slot = slot;
     spec.channel_fd = ch[1];
-    spec.metrics_zone = zones_.find("metrics");
-    spec.ratelimit_zone = gen.ratelimit_zone;
-    spec.breaker_zone = zones_.find("breaker");
-    spec.health_zone = zones_.find("health");
+    spec.zones.insert(gen.zones.begin(), gen.zones.end());
+    spec.zones["metrics"] = zones_.find("metrics");
     spec.board = board_;
     std::vector<int> keep = {ch[1], log::fd()};
     for (size_t li = 0; li < gen.config->listeners.size(); ++li)
@@ -447,7 +463,7 @@ bool Master::start_pending(std::shared_ptr<const Config> config) {
     gen.number = last_generation_ = next_generation_number();
     gen.config = std::move(config);
     gen.count = gen.config->worker_processes;
-    bool zone_ok = rate_limit_zone(*gen.config, gen.ratelimit_zone);
+    bool zone_ok = make_zones(*gen.config, gen.zones);
     pending_ = gen;
     loop_.arm(ready_deadline_, gen.config->worker_ready_timeout);
     if (!zone_ok || !start_generation(*pending_)) {
@@ -467,7 +483,7 @@ void Master::commit_pending() {
     old_.push_back(previous);
     respawn_.clear();
     drain_generation(previous.number);
-    health_->configure(current_.config);
+    configure_parts();
     LOG_NOTICE("configuration generation %u is serving; generation %u is draining", current_.number,
                previous.number);
     forget_finished_generations();
@@ -502,6 +518,7 @@ void Master::roll_back(const std::string& why) {
     pending_.reset();
     reloads_failed_->fetch_add(1);
     prune_listeners();
+    free_unused_zones();
     if (reload_queued_) {
         reload_queued_ = false;
         reload();
@@ -602,7 +619,10 @@ void Master::forget_finished_generations() {
         return std::none_of(workers_.begin(), workers_.end(),
                             [&](const auto& kv) { return kv.second->generation == g.number; });
     });
-    if (old_.size() != before) prune_listeners();
+    if (old_.size() != before) {
+        prune_listeners();
+        free_unused_zones();
+    }
 }
 
 // USR2: exec the binary on disk as a new master that inherits our listening sockets and

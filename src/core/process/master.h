@@ -16,11 +16,11 @@
 
 #include "core/config/config.h"
 #include "core/metrics/store.h"
+#include "core/module/module.h"
 #include "core/process/listeners.h"
 #include "core/process/upgrade.h"
 #include "core/shm/zone.h"
 #include "core/status.h"
-#include "modules/health/health.h"
 #include "event/loop.h"
 
 namespace gw::process {
@@ -51,17 +51,20 @@ class Master {
     void set_pid_file(std::string path) { pid_file_ = std::move(path); }
 
   private:
+    using ZoneMap = std::map<std::string, shm::Zone*, std::less<>>;
     struct Worker;
     struct Generation {
         uint32_t number = 0;
         std::shared_ptr<const Config> config;
         int count = 0;
         bool retired = false;  // told to close now: beyond max_draining_generations
-        shm::Zone* ratelimit_zone = nullptr;  // the "ratelimit" zone its workers use, if any
+        ZoneMap zones;         // the modules' zones its workers use, by name
     };
 
     bool start_generation(const Generation& gen);
-    bool rate_limit_zone(const Config& config, shm::Zone*& zone);
+    bool make_zones(const Config& config, ZoneMap& zones);
+    void free_unused_zones();
+    void configure_parts();
     bool spawn(const Generation& gen, int index);
     void on_signal();
     void on_channel(Worker& w);
@@ -94,7 +97,8 @@ class Master {
     shm::ZoneRegistry zones_;
     StatusBoard* board_ = nullptr;
     std::unique_ptr<metrics::Store> metrics_;
-    std::unique_ptr<health::Checker> health_;  // active health checks (once per node, here)
+    // The modules' work in the master (the health module's active checks, once per node).
+    std::vector<std::unique_ptr<module::MasterPart>> parts_;
     std::atomic<uint64_t>* reloads_ok_ = nullptr;
     std::atomic<uint64_t>* reloads_failed_ = nullptr;
     std::atomic<uint64_t>* restarts_ = nullptr;

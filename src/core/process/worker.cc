@@ -17,13 +17,13 @@
 
 #include "core/log.h"
 #include "core/metrics/store.h"
+#include "core/module/module.h"
 #include "core/process/channel.h"
 #include "core/process/proctitle.h"
+#include "core/services/registry.h"
 #include "event/loop.h"
 #include "http/access_log.h"
 #include "http/server.h"
-#include "modules/breaker/breaker.h"
-#include "modules/health/health.h"
 
 namespace gw::process {
 
@@ -83,13 +83,19 @@ class Worker {
     void drain(const char* why);
     void retire();
     void reopen_logs();
+    shm::Zone* zone(std::string_view name) const {
+        auto it = spec_.zones.find(name);
+        return it == spec_.zones.end() ? nullptr : it->second;
+    }
 
     const WorkerSpec& spec_;
     event::Loop loop_;
     http::AccessLog access_log_;
     std::unique_ptr<metrics::Store> metrics_;
-    std::unique_ptr<breaker::Table> breakers_;
-    std::unique_ptr<health::Table> health_;
+    std::unique_ptr<services::Registry> services_;  // made in run(), destroyed after the parts
+    // The modules' parts, parallel to module::modules(); made before the server and destroyed
+    // after it (the server and its proxy use what they provide).
+    std::vector<std::unique_ptr<module::WorkerPart>> parts_;
     http::WorkerContext ctx_;
     std::unique_ptr<http::Server> server_;
     int signal_fd_ = -1;
@@ -122,25 +128,28 @@ int Worker::run() {
         return 2;
     }
 
-    metrics_ = std::make_unique<metrics::Store>(*spec_.metrics_zone);
+    metrics_ = std::make_unique<metrics::Store>(*zone("metrics"));
     // Gauges this worker moves are also kept in a ledger the master can settle if we die.
     metrics_->set_ledger_home(&slot.gauge_ledger);
+    services_ = std::make_unique<services::Registry>(loop_, cfg);
+    module::WorkerEnv env{
+        .config = cfg,
+        .generation = spec_.generation,
+        .loop = loop_,
+        .metrics = *metrics_,
+        .services = *services_,
+        .zone = [this](std::string_view name) { return zone(name); },
+    };
+    if (!module::make_workers(env, parts_)) return 2;  // the module said why
     ctx_.config = &cfg;
     ctx_.generation = spec_.generation;
     ctx_.loop = &loop_;
     ctx_.board = spec_.board;
     ctx_.slot = &slot;
     ctx_.metrics = metrics_.get();
-    if (spec_.breaker_zone) {
-        breakers_ = std::make_unique<breaker::Table>(*spec_.breaker_zone);
-        ctx_.breakers = breakers_.get();
-    }
-    if (spec_.health_zone) {
-        health_ = std::make_unique<health::Table>(*spec_.health_zone);
-        ctx_.health = health_.get();
-    }
     ctx_.access_log = &access_log_;
-    ctx_.ratelimit_zone = spec_.ratelimit_zone;
+    ctx_.services = services_.get();
+    for (const std::unique_ptr<module::WorkerPart>& part : parts_) ctx_.modules.push_back(part.get());
 
     std::vector<http::Server::Listen> listens;
     for (const auto& l : spec_.listens) listens.push_back({l.fd, &cfg.listeners[l.listener]});

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/config/config.h"
@@ -23,10 +25,8 @@ struct WorkerSpec {
         size_t listener;     // index into config->listeners
     };
     std::vector<Listen> listens;
-    shm::Zone* metrics_zone = nullptr;
-    shm::Zone* ratelimit_zone = nullptr;  // when the generation's configuration has rate limits
-    shm::Zone* breaker_zone = nullptr;  // circuit breakers
-    shm::Zone* health_zone = nullptr;   // server health (active and passive checks)
+    // By name: "metrics", and the zones the modules asked for the generation's configuration.
+    std::map<std::string, shm::Zone*, std::less<>> zones;
     StatusBoard* board = nullptr;
 };
 

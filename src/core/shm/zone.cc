@@ -158,8 +158,8 @@ Zone* ZoneRegistry::get(const std::string& name, uint64_t size, uint32_t layout_
     if (!fresh) return nullptr;
     Zone* result = fresh.get();
     if (it != zones_.end()) {
-        // The previous generation may still use the old zone; keep it mapped until the reload
-        // commits (retain_only).
+        // The previous generation may still use the old zone; kept mapped until none does
+        // (release_unused).
         graveyard_.push_back(std::move(it->second));
         it->second = std::move(fresh);
     } else {
@@ -168,15 +168,30 @@ Zone* ZoneRegistry::get(const std::string& name, uint64_t size, uint32_t layout_
     return result;
 }
 
-void ZoneRegistry::retain_only(const std::map<std::string, bool>& keep) {
-    // A zone is kept when its name is a key of `keep` (the value is not looked at).
+std::vector<ZoneRegistry::Released> ZoneRegistry::release_unused(const std::set<const Zone*>& in_use) {
+    std::vector<Released> released;
+    auto unused = [&](const std::unique_ptr<Zone>& z) {
+        if (in_use.count(z.get())) return false;
+        released.push_back({z->name(), z->size()});
+        return true;
+    };
+    std::erase_if(graveyard_, unused);
     for (auto it = zones_.begin(); it != zones_.end();) {
-        if (keep.count(it->first))
+        if (!unused(it->second)) {
             ++it;
-        else
+            continue;
+        }
+        auto older = std::find_if(graveyard_.rbegin(), graveyard_.rend(),
+                                  [&](const std::unique_ptr<Zone>& z) { return z->name() == it->first; });
+        if (older == graveyard_.rend()) {
             it = zones_.erase(it);
+            continue;
+        }
+        it->second = std::move(*older);
+        graveyard_.erase(std::next(older).base());
+        ++it;
     }
-    graveyard_.clear();
+    return released;
 }
 
 void ZoneRegistry::offer(const std::string& name, int fd) {

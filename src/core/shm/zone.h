@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -103,13 +104,22 @@ class Zone {
 
 // The master's set of zones. A reload asks for the zones its config needs; a zone whose name and
 // size (and layout version) match an existing one is reused with its contents, others are created.
+// Zones nobody uses any more are freed by release_unused().
 class ZoneRegistry {
   public:
     // Returns the zone, reusing an existing one when it matches. nullptr on failure.
     Zone* get(const std::string& name, uint64_t size, uint32_t layout_version);
-    // Drops zones not named in `keep` (after a reload has committed).
-    void retain_only(const std::map<std::string, bool>& keep);
     Zone* find(const std::string& name) const;
+
+    // Unmaps and closes every zone not in `in_use`, current or replaced: the master's is the
+    // last mapping once the workers that used a zone have exited, so its memory goes back to
+    // the system. When a name's current zone goes while a replaced one of that name is still
+    // in use (a reload that resized it was rolled back), that one is current again.
+    struct Released {
+        std::string name;
+        uint64_t size;
+    };
+    std::vector<Released> release_unused(const std::set<const Zone*>& in_use);
     // Binary upgrade: a zone descriptor inherited from the previous binary. The next get() of
     // that name adopts it with its contents when it matches (size and layout version) and
     // otherwise creates a fresh zone; `adopted` then says which happened.
@@ -124,8 +134,8 @@ class ZoneRegistry {
 
   private:
     std::map<std::string, std::unique_ptr<Zone>> zones_;
-    // Zones replaced by get() (same name, other size or layout): kept mapped until
-    // retain_only(), because the caller may still hold pointers into them.
+    // Zones replaced by get() (same name, other size or layout), oldest first: kept mapped
+    // until release_unused(), because the generations that use them still run.
     std::vector<std::unique_ptr<Zone>> graveyard_;
     std::map<std::string, int> offers_;
     Origin last_origin_ = Origin::Created;

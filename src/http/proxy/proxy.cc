@@ -6,7 +6,9 @@
 #include <cerrno>
 
 #include "core/log.h"
+#include "core/services/registry.h"
 #include "http/proxy/session.h"
+#include "modules/breaker/worker.h"
 
 namespace gw::http::proxy {
 
@@ -36,10 +38,15 @@ std::string breaker_key(const UpstreamConfig& uc, size_t index) {
 
 }  // namespace
 
-Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_t seed, breaker::Table* breakers,
-             health::Table* health)
+Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_t seed,
+             const services::Registry* services)
     : config_(config), loop_(loop), metrics_(m), ids_(seed) {
     breaker_timer_.set_callback([this] { tick_breakers(); });
+    breakers_ = services ? services->find<breaker::WorkerBreakers>() : nullptr;
+    breaker::Table* breakers = breakers_ ? &breakers_->table() : nullptr;
+    health::Table* health = services ? services->find<health::Table>() : nullptr;
+    // gateway_circuit_state as of now whenever /metrics is rendered.
+    if (breakers_) breakers_->on_refresh([this] { refresh_breakers(); });
     upstreams_.resize(config.upstreams.size());
     for (size_t u = 0; u < config.upstreams.size(); ++u) {
         const UpstreamConfig& uc = config.upstreams[u];
@@ -103,7 +110,10 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
     }
 }
 
-Proxy::~Proxy() { close_all(); }
+Proxy::~Proxy() {
+    if (breakers_) breakers_->on_refresh(nullptr);
+    close_all();
+}
 
 Session* Proxy::acquire_session() {
     if (free_sessions_.empty()) return new Session(*this);

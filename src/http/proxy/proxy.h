@@ -16,6 +16,13 @@
 #include "http/proxy/headers.h"
 #include "http/proxy/upstream.h"
 
+namespace gw::services {
+class Registry;
+}
+namespace gw::breaker {
+class WorkerBreakers;
+}
+
 namespace gw::http::proxy {
 
 struct RouteProxyState {
@@ -32,10 +39,11 @@ class Session;
 
 class Proxy {
   public:
-    // `breakers`: the shared breaker table (upstreams with circuit_breaker); without it they
-    // run with no breaker.
+    // `services`: where the breaker and health modules' parts of the worker are (the shared
+    // breaker table for upstreams with circuit_breaker, the servers' health records); without
+    // them, upstreams run with no breaker and no shared health.
     Proxy(const Config& config, event::Loop& loop, metrics::Store& metrics, uint64_t seed,
-          breaker::Table* breakers = nullptr, health::Table* health = nullptr);
+          const services::Registry* services = nullptr);
     ~Proxy();
 
     const Config& config() const { return config_; }
@@ -74,6 +82,10 @@ class Proxy {
     // Until the first server of `u` whose breaker is open may take requests again (ms, >= 0).
     event::Millis breaker_wait(const UpstreamRuntime& u) const;
 
+    // The admin /status member "upstreams": every server's health and circuit state, appended
+    // (",\"upstreams\":[...]") to the object being written (status.cc).
+    void append_status(std::string& json);
+
     // Sessions and upstream read buffers are pooled, with a bounded number of spares kept: a
     // burst of concurrent requests does not leave its memory behind for good.
     Session* acquire_session();
@@ -102,6 +114,7 @@ class Proxy {
     std::unique_ptr<char[]> scratch_{new char[UpstreamConn::kBufferSize]};
     std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;
     event::Timer breaker_timer_;  // the next open breaker's period ends
+    breaker::WorkerBreakers* breakers_ = nullptr;  // refreshes our breaker gauges for /metrics
 };
 
 }  // namespace gw::http::proxy

@@ -159,12 +159,13 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
     const char* help = "Rate limit decisions, by policy and result (dry_run_rejected: a dry-run "
                        "policy would have rejected the request; fallback_*: a policy of scope global "
                        "decided locally while redis was away).";
+    const Settings& settings = ratelimit::settings(cfg);
     double share = cfg.redis ? cfg.redis->share() : 1.0;
     bool any_global = false;
     std::vector<Params> known;
-    l->policies_.resize(cfg.rate_limits.size());
-    for (size_t i = 0; i < cfg.rate_limits.size(); ++i) {
-        const RateLimitPolicy& rc = cfg.rate_limits[i];
+    l->policies_.resize(settings.policies.size());
+    for (size_t i = 0; i < settings.policies.size(); ++i) {
+        const RateLimitPolicy& rc = settings.policies[i];
         Policy& p = l->policies_[i];
         p.config = &rc;
         Algorithm algorithm = algorithm_of(rc.algorithm);
@@ -204,7 +205,7 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
         RoutePolicies& r = l->routes_[i];
         r.route = cfg.routes[i].name;
         for (bool global : {false, true})
-            for (int index : cfg.routes[i].rate_limits) {
+            for (int index : settings.route(i)) {
                 const Policy* p = &l->policies_[static_cast<size_t>(index)];
                 if (p->global == global) r.policies.push_back(p);
             }

@@ -35,6 +35,7 @@
 #include "core/shm/zone.h"
 #include "event/loop.h"
 #include "http/parser.h"
+#include "modules/ratelimit/config.h"
 #include "modules/ratelimit/table.h"
 #include "modules/ratelimit/verdict.h"
 
@@ -136,7 +137,7 @@ class Limiter {
     void release_check(Check* c);
 
     std::unique_ptr<Table> table_;
-    std::vector<Policy> policies_;        // parallel to Config::rate_limits
+    std::vector<Policy> policies_;        // parallel to Settings::policies
     std::vector<RoutePolicies> routes_;   // parallel to Config::routes
     std::atomic<uint64_t>* evictions_ = nullptr;
 

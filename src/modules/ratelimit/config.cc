@@ -1,16 +1,22 @@
 // `rate_limits:` - named rate-limit policies, and `rate_limit_zone_size`; and a route's
-// `rate_limit:`, the list of policies that apply to its requests. How they are enforced is in
-// src/modules/ratelimit/.
+// `rate_limit:`, the list of policies that apply to its requests; and their `-T` dump. How they
+// are enforced is in limiter.h.
+#include "modules/ratelimit/config.h"
+
 #include <algorithm>
 #include <charconv>
 #include <map>
 
 #include "core/config/config_sections.h"
+#include "core/config/dump.h"
 
-namespace gw::config_detail {
+namespace gw::ratelimit {
 
 namespace {
 
+using config_detail::for_each_named;
+using config_detail::is_token;
+using config_detail::to_lower;
 using schema::MapReader;
 using yaml::Node;
 
@@ -198,13 +204,13 @@ void read_policy(MapReader& m, const Config& c, RateLimitPolicy& p) {
 }
 
 // The index of the policy `v` names; -1 (reported) when there is none.
-int find_policy(const Node& v, std::string_view path, const Config& c, Diagnostics& diags) {
+int find_policy(const Node& v, std::string_view path, const Settings& s, Diagnostics& diags) {
     std::optional<std::string> name = schema::read_string(v, path, diags);
     if (!name) return -1;
     std::vector<std::string> names;
-    for (size_t i = 0; i < c.rate_limits.size(); i++) {
-        if (c.rate_limits[i].name == *name) return static_cast<int>(i);
-        names.push_back(c.rate_limits[i].name);
+    for (size_t i = 0; i < s.policies.size(); i++) {
+        if (s.policies[i].name == *name) return static_cast<int>(i);
+        names.push_back(s.policies[i].name);
     }
     std::string msg = "unknown rate limit \"" + *name + "\"";
     std::string_view hint = schema::suggest(*name, names);
@@ -213,10 +219,47 @@ int find_policy(const Node& v, std::string_view path, const Config& c, Diagnosti
     return -1;
 }
 
+std::string key_text(const std::vector<RateLimitKeyPart>& key) {
+    std::string out;
+    for (const RateLimitKeyPart& part : key) {
+        if (!out.empty()) out += '+';
+        switch (part.kind) {
+            case RateLimitKeyPart::Kind::Ip: out += "ip"; break;
+            case RateLimitKeyPart::Kind::Route: out += "route"; break;
+            case RateLimitKeyPart::Kind::Global: out += "global"; break;
+            case RateLimitKeyPart::Kind::Header: out += "header:" + part.name; break;
+            case RateLimitKeyPart::Kind::Query: out += "query:" + part.name; break;
+        }
+    }
+    return out;
+}
+
+const char* rate_unit(Millis period) {
+    switch (period) {
+        case 1000: return "s";
+        case 60 * 1000: return "m";
+        case 3600 * 1000: return "h";
+        default: return "d";
+    }
+}
+
 }  // namespace
 
-void read_rate_limits(MapReader& top, Config& c) {
-    top.get_size("rate_limit_zone_size", c.rate_limit_zone_size, {64 * 1024, 4ull << 30});
+const std::vector<int>& Settings::route(size_t index) const {
+    static const std::vector<int> none;
+    return index < routes.size() ? routes[index] : none;
+}
+
+const Settings& settings(const Config& config) {
+    static const Settings defaults;
+    const Settings* s = module::find_part<Settings>(config, module::ratelimit_module);
+    return s ? *s : defaults;
+}
+
+void read_sections(MapReader& top, Config& c) {
+    // Made even without a policy: -T shows the defaults.
+    Settings& s = module::loading_part<Settings>(c, module::ratelimit_module);
+    top.get_size("rate_limit_zone_size", s.zone_size, {64 * 1024, 4ull << 30});
     for_each_named(top, "rate_limits", "rate limit", [&](const yaml::MapEntry& e, MapReader& m) {
         RateLimitPolicy p;
         p.name = e.key.text;
@@ -225,14 +268,16 @@ void read_rate_limits(MapReader& top, Config& c) {
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown policy.
-        c.rate_limits.push_back(std::move(p));
+        s.policies.push_back(std::move(p));
     });
 }
 
-void read_route_rate_limits(MapReader& m, const Config& c, RouteConfig& r) {
+void read_route(MapReader& m, Config& c, size_t index) {
     Diagnostics& diags = m.diags();
     const Node* v = m.take("rate_limit");
     if (!v) return;
+    Settings& s = module::loading_part<Settings>(c, module::ratelimit_module);
+    std::vector<int> listed;
     std::string path = m.path("rate_limit");
     std::optional<std::vector<const Node*>> items = schema::read_list(*v, path, true, diags);
     if (!items) return;
@@ -249,15 +294,56 @@ void read_route_rate_limits(MapReader& m, const Config& c, RouteConfig& r) {
     for (size_t i = 0; i < items->size(); i++) {
         const Node& item = *(*items)[i];
         std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
-        int index = find_policy(item, item_path, c, diags);
-        if (index < 0) continue;
-        if (auto [it, inserted] = seen.emplace(index, item.mark); !inserted) {
+        int policy = find_policy(item, item_path, s, diags);
+        if (policy < 0) continue;
+        if (auto [it, inserted] = seen.emplace(policy, item.mark); !inserted) {
             schema::report(diags, item.mark, item_path,
                            "rate limit \"" + item.text + "\" is already listed (at " + it->second.str() + ")");
             continue;
         }
-        r.rate_limits.push_back(index);
+        listed.push_back(policy);
+    }
+    if (listed.empty()) return;
+    if (s.routes.size() <= index) s.routes.resize(index + 1);
+    s.routes[index] = std::move(listed);
+}
+
+void dump(const Config& c, std::string& out) {
+    const Settings& s = settings(c);
+    dump::line(out, 0, "rate_limit_zone_size", format_size(s.zone_size));
+    dump::line(out, 0, "rate_limits", s.policies.empty() ? "{}" : "");
+    for (const RateLimitPolicy& p : s.policies) {
+        dump::line(out, 2, dump::quote(p.name), "");
+        dump::line(out, 4, "key", dump::quote(key_text(p.key)));
+        dump::line(out, 4, "rate", dump::quote(std::to_string(p.limit) + "/" + rate_unit(p.period)));
+        switch (p.algorithm) {
+            case RateLimitPolicy::Algorithm::TokenBucket:
+                dump::line(out, 4, "algorithm", "token_bucket");
+                dump::line(out, 4, "burst", std::to_string(p.burst ? p.burst : p.limit));
+                break;
+            case RateLimitPolicy::Algorithm::SlidingWindow: dump::line(out, 4, "algorithm", "sliding_window"); break;
+            case RateLimitPolicy::Algorithm::FixedWindow: dump::line(out, 4, "algorithm", "fixed_window"); break;
+        }
+        dump::line(out, 4, "scope", p.scope == RateLimitPolicy::Scope::Global ? "global" : "local");
+        dump::line(out, 4, "missing_key", p.missing_key == RateLimitPolicy::MissingKey::Skip ? "skip" : "limit");
+        dump::line(out, 4, "status", std::to_string(p.status));
+        dump::line(out, 4, "headers", dump::boolean(p.headers));
+        dump::line(out, 4, "dry_run", dump::boolean(p.dry_run));
+        if (p.scope == RateLimitPolicy::Scope::Global)
+            dump::line(out, 4, "fallback", p.fallback == RateLimitPolicy::Fallback::Deny ? "deny" : "local");
     }
 }
 
-}  // namespace gw::config_detail
+void dump_route(const Config& c, size_t index, int indent, std::string& out) {
+    const Settings& s = settings(c);
+    const std::vector<int>& listed = s.route(index);
+    if (listed.empty()) return;
+    std::string list = "[";
+    for (size_t i = 0; i < listed.size(); i++) {
+        if (i > 0) list += ", ";
+        list += dump::quote(s.policies[static_cast<size_t>(listed[i])].name);
+    }
+    dump::line(out, indent, "rate_limit", list + "]");
+}
+
+}  // namespace gw::ratelimit

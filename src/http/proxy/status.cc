@@ -1,0 +1,43 @@
+// Proxy::append_status(): the upstreams part of the admin /status object - each server's health
+// (active checks, passive failures) and its circuit breaker's state, as this worker sees them.
+#include "http/proxy/proxy.h"
+#include "http/response.h"
+
+namespace gw::http::proxy {
+
+void Proxy::append_status(std::string& o) {
+    int64_t now = loop_.now();
+    o += ",\"upstreams\":[";
+    for (size_t u = 0; u < upstreams_.size(); ++u) {
+        const UpstreamRuntime& ur = upstreams_[u];
+        if (u) o += ',';
+        o += "{\"name\":\"";
+        append_json_escaped(o, ur.config->name);
+        o += "\",\"servers\":[";
+        for (size_t i = 0; i < ur.servers.size(); ++i) {
+            const ServerRuntime& s = ur.servers[i];
+            const health::Record* h = s.health;
+            if (i) o += ',';
+            o += "{\"address\":\"";
+            append_json_escaped(o, s.config->address);
+            o += '"';
+            o += ",\"health\":\"";
+            o += health::actively_down(h) ? "down" : health::passively_down(h, now) ? "passive_down" : "up";
+            o += '"';
+            if (h && ur.config->health_check) {
+                o += ",\"checks\":" + std::to_string(h->observation.load()) +
+                     ",\"last_status\":" + std::to_string(h->last_status.load());
+            }
+            if (s.breaker.enabled()) {
+                o += ",\"circuit\":\"";
+                o += breaker::state_name(s.breaker.state());
+                o += '"';
+            }
+            o += '}';
+        }
+        o += "]}";
+    }
+    o += ']';
+}
+
+}  // namespace gw::http::proxy

@@ -1,0 +1,55 @@
+// The ratelimit module's descriptor (src/core/module/module.h): its configuration (config.h),
+// its shared-memory zone of counters, and its part of each worker (worker.h).
+#include "core/log.h"
+#include "core/shm/zone.h"
+#include "modules/ratelimit/config.h"
+#include "modules/ratelimit/table.h"
+#include "modules/ratelimit/worker.h"
+
+namespace gw::module {
+
+namespace {
+
+constexpr std::string_view kSections[] = {"rate_limit_zone_size", "rate_limits"};
+constexpr MergeKey kMergeKeys[] = {{"rate_limits", "rate limit"}};
+
+// A new zone (created, adopted, or resized): the table laid out in it, or checked.
+bool attach_zone(shm::Zone& zone, const ZoneSpec& spec) {
+    std::unique_ptr<ratelimit::Table> table = ratelimit::Table::attach(zone);
+    if (!table) {
+        LOG_EMERG("shared memory zone \"ratelimit\" cannot hold a rate limit table");
+        return false;
+    }
+    LOG_NOTICE("rate limits: %llu entries in shared memory zone \"ratelimit\" (%s)",
+               static_cast<unsigned long long>(table->capacity()), format_size(spec.size).c_str());
+    return true;
+}
+
+// The counters, only for a configuration with policies: reused across reloads and from the
+// previous binary when the size and layout match.
+void zones(const Config& config, std::vector<ZoneSpec>& out) {
+    const ratelimit::Settings& s = ratelimit::settings(config);
+    if (s.policies.empty()) return;
+    out.push_back({.name = "ratelimit",
+                   .size = s.zone_size,
+                   .version = ratelimit::kLayoutVersion,
+                   .kept = "its counters",
+                   .lost = "rate limit counters start over",
+                   .attach = attach_zone});
+}
+
+}  // namespace
+
+extern const Descriptor ratelimit_module = {
+    .name = "ratelimit",
+    .sections = kSections,
+    .merge_keys = kMergeKeys,
+    .read_sections = ratelimit::read_sections,
+    .read_route = ratelimit::read_route,
+    .dump = ratelimit::dump,
+    .dump_route = ratelimit::dump_route,
+    .zones = zones,
+    .make_worker = ratelimit::WorkerLimits::make,
+};
+
+}  // namespace gw::module
