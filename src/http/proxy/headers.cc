@@ -1,5 +1,6 @@
 #include "http/proxy/headers.h"
 
+#include "core/text_format.h"
 #include "http/chars.h"
 
 #include <cstring>
@@ -37,13 +38,6 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out += ": ";
     out += value;
     out += "\r\n";
-}
-
-void append_number(std::string& out, uint64_t v) {
-    char buf[24];
-    char* p = buf + sizeof buf;
-    do *--p = static_cast<char>('0' + v % 10); while (v /= 10);
-    out.append(p, buf + sizeof buf - p);
 }
 
 void append_set_ops(std::string& out, const HeaderOps* ops) {
