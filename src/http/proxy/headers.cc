@@ -47,8 +47,6 @@ void append_set_ops(std::string& out, const HeaderOps* ops) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) { return chars::iequals(a, b); }
-
 bool valid_traceparent(std::string_view v) {
     // version "00" - 32 hex trace-id (not all zero) - 16 hex parent-id (not all zero) - 2 hex flags
     if (v.size() != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
