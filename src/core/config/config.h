@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@
 #include "http/path.h"
 
 namespace gw {
+
+namespace module {
+struct ConfigPart;  // core/module/module.h
+}
 
 using Millis = int64_t;  // durations are kept in milliseconds
 
@@ -308,6 +313,10 @@ struct Config {
     uint64_t rate_limit_zone_size = 16ull << 20;  // the "ratelimit" shared-memory zone
     std::optional<RedisConfig> redis;             // `redis:`, for rate limits of scope global
     std::optional<RealIpConfig> real_ip;          // `real_ip:`; none: the socket's peer is the client
+    // Each module's part, at its index in module::modules() (null: the module has none).
+    // TEMPORARY stand-in on branch i12-access for the registry's member of the same name and
+    // type (brief R, part 2): drop this at the merge with the registry.
+    std::vector<std::shared_ptr<const module::ConfigPart>> modules;
 };
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with
