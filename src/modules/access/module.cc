@@ -1,0 +1,105 @@
+// The access-rules module: `access:` in listeners and routes, enforced by a filter per route.
+// Everything it needs from the core goes through its Descriptor: the core never names it.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/module/module.h"
+#include "modules/access/config.h"
+#include "modules/access/filter.h"
+
+extern const gw::module::Descriptor access_module;
+
+namespace gw::access {
+
+namespace {
+
+// The module's slot in Config::modules.
+std::shared_ptr<const module::ConfigPart>& slot(Config& c) {
+    size_t i = module::index_of(access_module);
+    if (c.modules.size() <= i) c.modules.resize(i + 1);
+    return c.modules[i];
+}
+
+// The module's part of a configuration being read, made at the first `access:` met (so a
+// configuration without one has none, and its workers make no filters).
+AccessConfig& building(Config& c) {
+    std::shared_ptr<const module::ConfigPart>& s = slot(c);
+    if (!s) s = std::make_shared<AccessConfig>();
+    // Made non-const just above; the slot is const because a loaded configuration is frozen,
+    // and the reader hooks run before that.
+    return const_cast<AccessConfig&>(static_cast<const AccessConfig&>(*s));
+}
+
+const AccessConfig* part(const Config& c) {
+    size_t i = module::index_of(access_module);
+    // Only this module fills its slot, always with an AccessConfig.
+    return i < c.modules.size() ? static_cast<const AccessConfig*>(c.modules[i].get()) : nullptr;
+}
+
+void read_listener(schema::MapReader& listener, Config& c, size_t index) {
+    AccessRules rules;
+    if (read_rules(listener, rules)) building(c).set_listener(index, std::move(rules));
+}
+
+void read_route(schema::MapReader& route, Config& c, size_t index) {
+    AccessRules rules;
+    if (read_rules(route, rules)) building(c).set_route(index, std::move(rules));
+}
+
+void dump_listener(const Config& c, size_t index, int indent, std::string& out) {
+    if (const AccessConfig* a = part(c))
+        if (const AccessRules* r = a->listener(index)) dump_rules(*r, indent, out);
+}
+
+void dump_route(const Config& c, size_t index, int indent, std::string& out) {
+    if (const AccessConfig* a = part(c))
+        if (const AccessRules* r = a->route(index)) dump_rules(*r, indent, out);
+}
+
+// A worker's filters, made when the server asks for each route's.
+class Worker final : public module::WorkerPart {
+  public:
+    Worker(const Config& config, const AccessConfig& rules, metrics::Store& metrics)
+        : config_(config), rules_(rules), metrics_(metrics), filters_(config.routes.size() + 1) {}
+
+    // Listener rules hold on every route, and on route -1 (no route matched, admin listeners);
+    // a route's own rules only on it. A route under neither gets no filter (and pays nothing).
+    http::Filter* route_filter(int route) override {
+        bool own = route >= 0 && rules_.route(static_cast<size_t>(route));
+        if (route < -1 || static_cast<size_t>(route + 1) >= filters_.size() || (!own && !rules_.any_listener_rules()))
+            return nullptr;
+        std::unique_ptr<AccessFilter>& f = filters_[static_cast<size_t>(route + 1)];
+        if (!f) f = std::make_unique<AccessFilter>(config_, rules_, route, metrics_);
+        return f.get();
+    }
+
+  private:
+    const Config& config_;
+    const AccessConfig& rules_;
+    metrics::Store& metrics_;
+    std::vector<std::unique_ptr<AccessFilter>> filters_;  // [route + 1]
+};
+
+std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
+    const AccessConfig* rules = part(env.config);
+    if (!rules) return nullptr;
+    return std::make_unique<Worker>(env.config, *rules, env.metrics);
+}
+
+}  // namespace
+
+}  // namespace gw::access
+
+extern const gw::module::Descriptor access_module = {
+    .name = "access",
+    .sections = {},  // no top-level section: only listener and route keys
+    .merge_keys = {},
+    .read_listener = gw::access::read_listener,
+    .read_route = gw::access::read_route,
+    .dump_route = gw::access::dump_route,
+    .dump_listener = gw::access::dump_listener,
+    .make_worker = gw::access::make_worker,
+};
