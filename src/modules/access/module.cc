@@ -10,9 +10,13 @@
 #include "modules/access/config.h"
 #include "modules/access/filter.h"
 
-extern const gw::module::Descriptor access_module;
+namespace gw::module {
+extern const Descriptor access_module;
+}
 
 namespace gw::access {
+
+using module::access_module;
 
 namespace {
 
@@ -93,7 +97,10 @@ std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
 
 }  // namespace gw::access
 
-extern const gw::module::Descriptor access_module = {
+namespace gw::module {
+
+// Listed in src/modules/modules.list; objs/modules.cc refers to it by this name.
+extern const Descriptor access_module = {
     .name = "access",
     .sections = {},  // no top-level section: only listener and route keys
     .merge_keys = {},
@@ -103,3 +110,5 @@ extern const gw::module::Descriptor access_module = {
     .dump_listener = gw::access::dump_listener,
     .make_worker = gw::access::make_worker,
 };
+
+}  // namespace gw::module
