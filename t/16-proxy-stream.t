@@ -144,6 +144,24 @@ my $block = pattern(62464);    # a multiple of the pattern period: blocks concat
     $c->close;
 }
 
+# --- a chunked stream: each piece goes on when it comes ------------------------------------------
+
+{
+    # The backend sends one chunk, then nothing for 3 s. The client must get that chunk long
+    # before the rest (it used to wait in the output buffer for 64 KiB or the end).
+    my $c = http_connect($port, timeout => 10);
+    my $t0 = time;
+    $c->send(build_request('GET', '/slow-chunks/3000'));
+    my $deadline = $t0 + 10;
+    $c->fill($deadline) while index($c->{buf}, "first\n") < 0 && time < $deadline;
+    my $first = time - $t0;
+    like($c->{buf}, qr{^HTTP/1\.1 200 .*\r\n6\r\nfirst\n\r\n}s, 'stream: the first chunk arrives');
+    ok($first < 2, sprintf('stream: the first chunk arrives before the pause ends (%.2f s of 3)', $first));
+    $c->fill($deadline) while index($c->{buf}, "0\r\n\r\n") < 0 && time < $deadline;
+    like($c->{buf}, qr{5\r\nlast\n\r\n0\r\n\r\n$}, 'stream: then the rest and the end');
+    $c->close;
+}
+
 # the gateway is still fine
 my $r = http_request($port, build_request('GET', '/id'));
 is($r && $r->{body}, 'a', 'gateway still serving');

@@ -1,19 +1,17 @@
-// Small formatting helpers for code that builds wire text (HTTP heads, Redis commands) into a
-// std::string it reuses: no locale, no temporary strings, so they stay allocation-free once the
-// buffer has grown.
+// Small text formatting helpers shared by the response builders.
 #pragma once
 
-#include <charconv>
 #include <cstdint>
 #include <string>
 
 namespace gw {
 
-// Appends `v` in decimal.
+// Appends the decimal digits of `v` to `out`.
 inline void append_number(std::string& out, uint64_t v) {
-    char buf[20];  // UINT64_MAX has 20 digits
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
+    char buf[24];
+    char* p = buf + sizeof buf;
+    do *--p = static_cast<char>('0' + v % 10); while (v /= 10);
+    out.append(p, static_cast<size_t>(buf + sizeof buf - p));
 }
 
 }  // namespace gw

@@ -11,14 +11,12 @@
 
 #include "core/config/config.h"
 #include "core/log.h"
+#include "core/text_format.h"
 #include "http/admin.h"
 #include "http/path.h"
-#include "http/proxy/proxy.h"
-#include "http/proxy/session.h"
 #include "http/proxy_protocol.h"
 #include "http/real_ip.h"
 #include "http/server.h"
-#include "modules/ratelimit/limiter.h"
 
 namespace gw::http {
 
@@ -26,7 +24,6 @@ namespace {
 
 constexpr size_t kOutputHighWater = 64 * 1024;  // stop answering pipelined requests beyond this
 constexpr event::Millis kLingeringTimeout = 5000;
-constexpr size_t kKeepOutputCapacity = 16 * 1024;  // an idle connection keeps no bigger output buffer
 
 uint64_t micros_since(const struct timespec& start) {
     struct timespec now;
@@ -35,47 +32,35 @@ uint64_t micros_since(const struct timespec& start) {
            (now.tv_nsec - start.tv_nsec) / 1000;
 }
 
-void append_number(std::string& out, uint64_t v) {
-    char buf[24];
-    char* p = buf + sizeof buf;
-    do *--p = static_cast<char>('0' + v % 10); while (v /= 10);
-    out.append(p, buf + sizeof buf - p);
-}
-
 }  // namespace
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
-    set_request_id({});  // every response head can end with the id line from the start
 }
 
 Connection::~Connection() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_storage& peer) {
+void Connection::open(int fd, const ListenerConfig* listener, size_t listener_index, const sockaddr_storage& peer) {
     fd_ = fd;
     listener_ = listener;
-    in_cap_ = server_.input_buffers().size();  // the buffer itself comes with the first bytes
+    listener_index_ = static_cast<uint32_t>(listener_index);
     in_len_ = in_pos_ = body_pos_ = 0;
     phase_ = listener->proxy_protocol ? Phase::ProxyHeader : Phase::Head;
     requests_ = 0;
     head_parsed_ = false;
-    out_.clear();
     out_off_ = 0;
     close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
     events_ = 0;
-    limit_ = {};
-    if (peer.ss_family == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, peer_, sizeof peer_);
-    else if (peer.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, peer_, sizeof peer_);
-    else
-        peer_[0] = '\0';
+    socket_ip_ = {};
+    if (!net::ip_from_sockaddr(peer, socket_ip_)) peer_[0] = '\0';
+    else net::format_ip(socket_ip_, peer_);
+    client_ip_ = socket_ip_;
     memcpy(socket_peer_, peer_, sizeof peer_);
     peer_trusted_ = forwarded_trusted_ = false;
     const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
-    if (real_ip && net::ip_from_sockaddr(peer, socket_ip_)) {
+    if (real_ip && (peer.ss_family == AF_INET || peer.ss_family == AF_INET6)) {
         peer_trusted_ = net::contains(real_ip->trusted, socket_ip_);
         forwarded_trusted_ = peer_trusted_ && real_ip->from == RealIpConfig::From::Header;
     }
@@ -88,26 +73,35 @@ void Connection::open(int fd, const ListenerConfig* listener, const sockaddr_sto
 
 void Connection::close() {
     if (fd_ < 0) return;
-    if (phase_ == Phase::Proxy && session_) session_->abort();
-    if (limit_check_) {
-        server_.limiter()->cancel(limit_check_);  // Redis's answer will find nobody waiting
-        limit_check_ = nullptr;
-    }
-    release_session();
+    if (phase_ == Phase::Handler && stream_ && stream_->handler) stream_->handler->on_abort();
+    release_handler();
+    end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);
     ::close(fd_);  // also removes it from epoll
     fd_ = -1;
     if (in_) server_.input_buffers().put(std::move(in_));
-    if (req_) server_.requests().put(std::move(req_));
+    if (stream_) {
+        server_.requests().put(std::move(stream_->request_storage));
+        server_.streams().put(stream_);
+        stream_ = nullptr;
+    }
     in_len_ = in_pos_ = body_pos_ = 0;
-    if (out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
+    out_.clear();
+    out_off_ = 0;
+    server_.outputs().put(out_);
     events_ = 0;
     server_.release(this);
 }
 
+// The stream's request is over (answered, or its connection closing): filters end.
+void Connection::end_stream() {
+    if (stream_ && head_parsed_) stream_->end();
+    head_parsed_ = false;
+}
+
 bool Connection::close_tunnel() {
-    return fd_ >= 0 && phase_ == Phase::Proxy && session_ && session_->close_tunnel();
+    return fd_ >= 0 && phase_ == Phase::Handler && stream_ && stream_->handler && stream_->handler->close_tunnel();
 }
 
 bool Connection::close_if_idle() {
@@ -136,7 +130,7 @@ void Connection::set_events(uint32_t events) {
 void Connection::update_events() {
     uint32_t ev = EPOLLRDHUP;
     if (write_blocked_) ev |= EPOLLOUT;
-    if (!reading_paused_ && (!write_blocked_ || phase_ == Phase::Proxy)) ev |= EPOLLIN;
+    if (!reading_paused_ && (!write_blocked_ || phase_ == Phase::Handler)) ev |= EPOLLIN;
     set_events(ev);
 }
 
@@ -146,11 +140,23 @@ void Connection::resume_reading() {
     update_events();
 }
 
-bool Connection::want_keep_alive() const {
-    const HttpConfig& http = server_.ctx().config->http;
-    return req_->keep_alive && http.keepalive_timeout > 0 && requests_ < http.keepalive_requests &&
-           !server_.draining();
+size_t Connection::body_capacity() const { return server_.input_buffers().size() - body_pos_; }
+
+void Connection::body_erase(size_t offset, size_t n) {
+    char* body = in_.get() + body_pos_;
+    size_t len = in_len_ - body_pos_;
+    memmove(body + offset, body + offset + n, len - offset - n);
+    in_len_ -= static_cast<uint32_t>(n);
 }
+
+// The one keep-alive rule: the client asks for it, it is on, the connection has requests left,
+// and the worker is not draining.
+bool Connection::keep_alive_allowed(bool client_wants) const {
+    const HttpConfig& http = server_.ctx().config->http;
+    return client_wants && http.keepalive_timeout > 0 && requests_ < http.keepalive_requests && !server_.draining();
+}
+
+bool Connection::want_keep_alive() const { return keep_alive_allowed(stream_->request().keep_alive); }
 
 void Connection::on_io(uint32_t events) {
     if (fd_ < 0) return;  // a stale event for a connection closed earlier in this batch
@@ -158,33 +164,34 @@ void Connection::on_io(uint32_t events) {
         flush();
         if (fd_ < 0) return;
     }
-    if (phase_ == Phase::Limit) {
-        read_while_limited(events);
+    if (phase_ == Phase::Filters) {
+        read_while_paused(events);
         return;
     }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable();
 }
 
-// While Redis decides, what the client sends next is kept for later (up to the buffer's end),
+// While a filter waits, what the client sends next is kept for later (up to the buffer's end),
 // and a client that goes away - or shuts its side, as for the proxy - is closed at once, which
-// cancels the wait.
-void Connection::read_while_limited(uint32_t events) {
+// ends the stream (the filter cancels what it waits for).
+void Connection::read_while_paused(uint32_t events) {
     if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
         close();
         return;
     }
     if (!(events & EPOLLIN)) return;
-    if (in_len_ == in_cap_) {
+    size_t cap = server_.input_buffers().size();
+    if (in_len_ == cap) {
         reading_paused_ = true;
         update_events();
         return;
     }
-    ssize_t n = ::read(fd_, in_.get() + in_len_, in_cap_ - in_len_);
+    ssize_t n = ::read(fd_, in_.get() + in_len_, cap - in_len_);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         close();
         return;
     }
-    if (n > 0) in_len_ += static_cast<size_t>(n);
+    if (n > 0) in_len_ += static_cast<uint32_t>(n);
 }
 
 void Connection::on_readable() {
@@ -195,33 +202,34 @@ void Connection::on_readable() {
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) close();
         return;
     }
-    ensure_buffer();
-    if (phase_ == Phase::Proxy) {
-        if (in_len_ == in_cap_) {  // the session has not taken what is there yet
+    ensure_buffers();
+    size_t cap = server_.input_buffers().size();
+    if (phase_ == Phase::Handler) {
+        if (in_len_ == cap) {  // the handler has not taken what is there yet
             reading_paused_ = true;
             update_events();
             return;
         }
-        ssize_t n = ::read(fd_, in_.get() + in_len_, in_cap_ - in_len_);
+        ssize_t n = ::read(fd_, in_.get() + in_len_, cap - in_len_);
         if (n == 0) {
-            session_->on_client_eof();
+            stream_->handler->on_client_eof();
             return;
         }
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) close();
             return;
         }
-        in_len_ += static_cast<size_t>(n);
-        session_->on_client_input();
+        in_len_ += static_cast<uint32_t>(n);
+        stream_->handler->on_body_input();
         return;
     }
     if (write_blocked_) return;  // back-pressure: answer what we have before reading more
     if (phase_ == Phase::Head) compact();
-    if (in_len_ == in_cap_) {  // cannot happen while limits hold; refuse rather than spin
+    if (in_len_ == cap) {  // cannot happen while limits hold; refuse rather than spin
         respond_error(431, "request header too large");
         return;
     }
-    ssize_t n = ::read(fd_, in_.get() + in_len_, in_cap_ - in_len_);
+    ssize_t n = ::read(fd_, in_.get() + in_len_, cap - in_len_);
     if (n == 0) {
         close();  // the client closed; nothing can be answered
         return;
@@ -230,31 +238,43 @@ void Connection::on_readable() {
         if (errno != EAGAIN && errno != EINTR) close();
         return;
     }
-    in_len_ += static_cast<size_t>(n);
+    in_len_ += static_cast<uint32_t>(n);
     process();
 }
 
-void Connection::ensure_buffer() {
+// The buffers and the stream come with a request's first bytes.
+void Connection::ensure_buffers() {
     if (!in_) in_ = server_.input_buffers().get();
-    if (!req_) req_ = server_.requests().get();
+    if (!stream_) {
+        stream_ = server_.streams().get();
+        stream_->request_storage = server_.requests().get();
+    }
+    if (out_.capacity() <= 15) server_.outputs().get(out_);
 }
 
-// Between requests a connection needs no input buffer and only a small output buffer.
+// Between requests a connection needs no buffer and no stream.
 void Connection::release_idle_buffers() {
-    if (phase_ != Phase::Head || in_pos_ != in_len_ || write_blocked_) return;
+    if (phase_ != Phase::Head || in_pos_ != in_len_ || write_blocked_ || head_parsed_) return;
     if (in_) {
         server_.input_buffers().put(std::move(in_));
         in_len_ = in_pos_ = body_pos_ = 0;
     }
-    if (req_) server_.requests().put(std::move(req_));
-    if (out_.empty() && out_.capacity() > kKeepOutputCapacity) std::string().swap(out_);
+    if (stream_) {
+        server_.requests().put(std::move(stream_->request_storage));
+        server_.streams().put(stream_);
+        stream_ = nullptr;
+    }
+    if (out_.empty()) {
+        out_off_ = 0;
+        server_.outputs().put(out_);
+    }
 }
 
 void Connection::compact() {
     if (in_pos_ == 0) return;
     size_t left = in_len_ - in_pos_;
     if (left) memmove(in_.get(), in_.get() + in_pos_, left);
-    in_len_ = left;
+    in_len_ = static_cast<uint32_t>(left);
     in_pos_ = 0;
 }
 
@@ -287,7 +307,8 @@ void Connection::after_process() {
 bool Connection::read_proxy_header() {
     proxy_protocol::Header h;
     std::string_view reason;
-    auto r = proxy_protocol::parse({in_.get() + in_pos_, in_len_ - in_pos_}, in_cap_, h, reason);
+    size_t cap = server_.input_buffers().size();
+    auto r = proxy_protocol::parse({in_.get() + in_pos_, in_len_ - in_pos_}, cap, h, reason);
     if (r == proxy_protocol::Result::Incomplete) return false;
     if (r == proxy_protocol::Result::Error) {
         LOG_INFO("client %s on %s: %.*s; closing the connection", socket_peer_, listener_->address.c_str(),
@@ -295,12 +316,14 @@ bool Connection::read_proxy_header() {
         close();
         return false;
     }
-    in_pos_ += h.length;
+    in_pos_ += static_cast<uint32_t>(h.length);
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);  // the request's own timers take over
     const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
-    if (h.has_source && peer_trusted_ && real_ip->from == RealIpConfig::From::ProxyProtocol)
+    if (h.has_source && peer_trusted_ && real_ip->from == RealIpConfig::From::ProxyProtocol) {
+        client_ip_ = h.source;
         net::format_ip(h.source, peer_);
+    }
     return true;
 }
 
@@ -313,8 +336,10 @@ bool Connection::read_head() {
         head_timer_armed_ = true;
         server_.ctx().loop->arm(timer_, server_.ctx().config->http.client_header_timeout);
     }
+    Stream& s = *stream_;
+    Request& req = s.request();
     ParseError err;
-    ParseResult r = parse_request_head(buf, server_.limits(), *req_, err);
+    ParseResult r = parse_request_head(buf, server_.limits(), req, err);
     if (r == ParseResult::Incomplete) return false;
     if (r == ParseResult::Error) {
         LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(err.reason.size()),
@@ -322,57 +347,62 @@ bool Connection::read_head() {
         respond_error(err.status, err.reason);
         return false;
     }
-    clock_gettime(CLOCK_MONOTONIC, &req_start_);
+    s.begin(this, listener_, listener_index_);
+    s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
+    s.set_client(client_ip_, peer_, socket_peer_, false);
     if (forwarded_trusted_) {
         const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
-        net::format_ip(real_ip::forwarded_client(*req_, real_ip.header, real_ip.trusted, socket_ip_), peer_);
+        s.set_client_text(real_ip::forwarded_client(req, real_ip.header, real_ip.trusted, socket_ip_));
     }
     head_parsed_ = true;
-    set_request_id(req_->header("x-request-id"));
-    upstream_trace_.clear();
-    response_head_bytes_ = 0;
-    body_pos_ = in_pos_ + req_->head_length;
+    s.set_request_id(req.header("x-request-id"), server_.ids());
+    body_pos_ = in_pos_ + static_cast<uint32_t>(req.head_length);
     const HttpConfig& http = server_.ctx().config->http;
-    if (req_->body == BodyKind::ContentLength && http.client_max_body_size &&
-        req_->content_length > http.client_max_body_size) {
+    if (req.body == BodyKind::ContentLength && http.client_max_body_size &&
+        req.content_length > http.client_max_body_size) {
         respond_error(413, "request body too large");
         return false;
     }
     if (!normalize_path()) return false;
-    if (listener_->admin) {
-        match_ = RouteMatchResult{};
-    } else {
-        match_ = server_.router().match(*req_);
-    }
-    route_rt_ = &server_.route(match_.route);
+    if (!listener_->admin) s.match() = server_.router().match(req);
+    RouteRuntime& route = server_.route(s.route_index());
+    s.set_route(&route);
     if (answer_special_method()) return fd_ >= 0;
-    if (route_rt_->rate_limits && !apply_rate_limits()) {
-        // Redis decides (policies of scope global): the request waits, the worker goes on, and
-        // on_rate_limit_decided() resumes it. The Redis timeout bounds the wait.
-        phase_ = Phase::Limit;
-        server_.ctx().loop->cancel(timer_);
-        return false;
+    if (route.filters) {  // a route without filters pays this check
+        switch (s.run_request_filters(route.filters)) {
+            case FilterStatus::Continue: break;
+            case FilterStatus::Done: return answer_reply();
+            case FilterStatus::Pause:
+                // A filter waits (for Redis, say): the worker goes on, and stream_resumed()
+                // follows. What bounds the wait is the filter's business (its own timeout).
+                phase_ = Phase::Filters;
+                server_.ctx().loop->cancel(timer_);
+                return false;
+        }
     }
     return admit();
 }
 
 // Before routing, so that routes, rewrites, rate-limit keys and the upstream see one canonical
-// path (src/http/path.h). The target as sent stays in req_->target for the access log.
+// path (src/http/path.h). The target as sent stays in the request's target for the access log.
 bool Connection::normalize_path() {
-    std::string_view path = req_->path;
+    Request& req = stream_->request();
+    std::string_view path = req.path;
     if (path.empty() || path[0] != '/') return true;  // "*" of OPTIONS, CONNECT's authority
     if (path_is_plain(path)) return true;
     std::string_view why;
-    switch (normalize_path_full(path, server_.ctx().config->http.path, path_buf_, why)) {
+    std::string& buf = stream_->path_buf;
+    switch (normalize_path_full(path, server_.ctx().config->http.path, buf, why)) {
         case PathVerdict::Unchanged: return true;
         case PathVerdict::Normalized:
-            if (path_buf_ != path) req_->path = path_buf_;
+            if (buf != path) req.path = buf;
             return true;
         case PathVerdict::Invalid: break;
     }
-    LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(why.size()), why.data());
+    LOG_INFO("client %s sent an invalid request: %.*s", stream_->client_address().data(), static_cast<int>(why.size()),
+             why.data());
     respond_error(400, why);
     return false;
 }
@@ -382,14 +412,16 @@ bool Connection::normalize_path() {
 // unless the matched route names them in `methods:`.
 bool Connection::answer_special_method() {
     static constexpr std::string_view kAllow = "allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n";
-    const std::string_view m = req_->method;
-    if (m.size() == 7 && m == "OPTIONS" && req_->path == "*") {
+    const Request& req = stream_->request();
+    const std::string_view m = req.method;
+    if (m.size() == 7 && m == "OPTIONS" && req.path == "*") {
         respond_local(200, kAllow, {});
         return true;
     }
     const bool trace = m == "TRACE", connect = m == "CONNECT";
     if (!trace && !connect) return false;
-    if (match_.route != Router::kNoRoute && (trace ? route_rt_->allows_trace : route_rt_->allows_connect))
+    const RouteRuntime& route = stream_->route();
+    if (stream_->route_index() != Router::kNoRoute && (trace ? route.allows_trace : route.allows_connect))
         return false;
     std::string body = json_error_body(405, "method not allowed");
     respond_local(405, kAllow, body);
@@ -398,7 +430,7 @@ bool Connection::answer_special_method() {
 
 void Connection::respond_local(int status, std::string_view headers, std::string_view body) {
     keep_alive_ = want_keep_alive();
-    if (req_->body != BodyKind::None) {
+    if (stream_->request().body != BodyKind::None) {
         // Answered without reading the body, so the connection cannot be reused.
         keep_alive_ = false;
         may_still_send_ = true;
@@ -409,39 +441,61 @@ void Connection::respond_local(int status, std::string_view headers, std::string
     respond(status, fixed, body, server_.route(Router::kNoRoute));
 }
 
+// A filter answered (403, 429, ...). A request body is not read (nor is 100 Continue sent), so
+// a request that has one closes the connection after the answer.
+bool Connection::answer_reply() {
+    Stream& s = *stream_;
+    keep_alive_ = want_keep_alive();
+    if (s.request().body != BodyKind::None) {
+        keep_alive_ = false;
+        may_still_send_ = true;
+        body_pos_ = in_len_;
+    }
+    char type[96];
+    std::string_view ct = s.reply_content_type();
+    size_t n = 0;
+    if (!ct.empty() && ct.size() + 18 <= sizeof type) {
+        memcpy(type, "content-type: ", 14);
+        memcpy(type + 14, ct.data(), ct.size());
+        memcpy(type + 14 + ct.size(), "\r\n", 2);
+        n = 16 + ct.size();
+    }
+    respond(s.reply_status(), {type, n}, s.reply_body(), s.route());
+    return fd_ >= 0 && !close_after_write_;
+}
+
+void Connection::stream_resumed() {
+    phase_ = Phase::Head;
+    if (reading_paused_) {
+        reading_paused_ = false;
+        update_events();
+    }
+    bool go_on = stream_->reply_status() ? answer_reply() : admit();
+    if (go_on)
+        process();  // and the pipelined requests behind it
+    else
+        after_process();
+}
+
 bool Connection::admit() {
-    const HttpConfig& http = server_.ctx().config->http;
-    if (route_rt_->rate_limits) {
-        if (limit_.rejected && req_->body != BodyKind::None) {
-            // Answered at once: the body is not read (nor is 100 Continue sent), so the
-            // connection closes after the answer.
-            keep_alive_ = false;
-            may_still_send_ = true;
-            body_pos_ = in_len_;
-            respond_rate_limited();
-            return false;
-        }
-        if (limit_.rejected) {
-            dispatch();
-            return fd_ >= 0;
-        }
+    const Request& req = stream_->request();
+    if (stream_->route().proxied && !listener_->admin) {
+        start_handler();
+        return false;  // the handler drives the connection until the response is complete
     }
-    if (route_rt_->proxied) {
-        start_proxy();
-        return false;  // the session drives the connection until the response is complete
-    }
-    if (req_->body == BodyKind::None) {
+    if (req.body == BodyKind::None) {
         dispatch();
         return fd_ >= 0;
     }
     // A local answer: the body is read and discarded first, so pipelining stays in step.
-    if (req_->body == BodyKind::ContentLength) {
-        body_left_ = req_->content_length;
+    const HttpConfig& http = server_.ctx().config->http;
+    if (req.body == BodyKind::ContentLength) {
+        body_left_ = req.content_length;
     } else {
-        chunked_.reset();
-        chunked_.set_max_body(http.client_max_body_size);
+        stream_->chunked.reset();
+        stream_->chunked.set_max_body(http.client_max_body_size);
     }
-    if (req_->expect_continue && body_pos_ == in_len_) {
+    if (req.expect_continue && body_pos_ == in_len_) {
         out_ += "HTTP/1.1 100 Continue\r\n\r\n";
         flush();
         if (fd_ < 0) return false;
@@ -451,91 +505,58 @@ bool Connection::admit() {
     return read_body();
 }
 
-// The rate limits of the route, decided at the request's start time (already read from the
-// monotonic clock above, so no other clock read is needed).
-bool Connection::apply_rate_limits() {
-    ratelimit::RequestInfo info;
-    info.request = req_.get();
-    info.ip = peer_;
-    uint64_t now_ns = static_cast<uint64_t>(req_start_.tv_sec) * 1000000000 + static_cast<uint64_t>(req_start_.tv_nsec);
-    return server_.limiter()->check(*route_rt_->rate_limits, info, now_ns, limit_, this, &limit_check_);
+void Connection::start_handler() {
+    phase_ = Phase::Handler;
+    server_.ctx().loop->cancel(timer_);  // the handler keeps the time from here
+    server_.start_proxy(*stream_);
 }
 
-void Connection::on_rate_limit_decided() {
-    limit_check_ = nullptr;
-    phase_ = Phase::Head;
-    if (reading_paused_) {
-        reading_paused_ = false;
-        update_events();
-    }
-    if (admit())
-        process();  // and the pipelined requests behind it
-    else
-        after_process();
+void Connection::release_handler() {
+    if (!stream_ || !stream_->handler) return;
+    server_.release_handler(*stream_);
 }
 
-void Connection::respond_rate_limited() {
-    respond(limit_.status, "content-type: application/json\r\n", limit_.body, *route_rt_);
-}
-
-std::string_view Connection::rate_limit_headers(char* buf, size_t cap) const {
-    return {buf, limit_.format(buf, cap)};
-}
-
-void Connection::start_proxy() {
-    phase_ = Phase::Proxy;
-    server_.ctx().loop->cancel(timer_);  // the session keeps the time from here
-    session_ = server_.proxy()->acquire_session();
-    session_->start(*this, match_.route, match_);
-}
-
-void Connection::release_session() {
-    if (!session_) return;
-    server_.proxy()->release_session(session_);
-    session_ = nullptr;
-}
-
-void Connection::proxy_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
-                            uint64_t upstream_micros) {
-    release_session();
+void Connection::stream_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
+                             uint64_t upstream_micros) {
+    release_handler();
     phase_ = Phase::Head;
     keep_alive_ = keep_alive;
-    if (next_request >= in_len_ && !keep_alive) may_still_send_ = true;
-    body_pos_ = next_request;
-    uint64_t total = micros_since(req_start_);
-    if (auto* h = server_.proxy()->route(match_.route).overhead)
-        h->observe_micros(total > upstream_micros ? total - upstream_micros : 0);
-    finish_request(*route_rt_, status, body_bytes);
+    size_t next = body_pos_ + next_request;
+    if (next >= in_len_ && !keep_alive) may_still_send_ = true;
+    body_pos_ = static_cast<uint32_t>(next);
+    uint64_t total = micros_since(stream_->start());
+    server_.observe_overhead(stream_->route_index(), total > upstream_micros ? total - upstream_micros : 0);
+    finish_request(stream_->route(), status, body_bytes);
     reading_paused_ = false;
     update_events();
     flush();
     if (fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
 }
 
-void Connection::proxy_error(int status, std::string_view message, std::string_view headers,
-                             size_t next_request) {
-    release_session();
+void Connection::stream_error(int status, std::string_view message, std::string_view headers,
+                              size_t next_request) {
+    release_handler();
     phase_ = Phase::Head;
     bool keep = next_request != kRequestUnread && want_keep_alive();
     keep_alive_ = keep;
     may_still_send_ = !keep;
-    body_pos_ = keep ? next_request : in_len_;
+    body_pos_ = keep ? static_cast<uint32_t>(body_pos_ + next_request) : in_len_;
     reading_paused_ = false;
     std::string body = json_error_body(status, message);
     std::string fixed = "content-type: application/json\r\n";
     fixed += headers;
-    respond(status, fixed, body, *route_rt_);
+    respond(status, fixed, body, stream_->route());
     if (keep) update_events();
     flush();
     if (keep && fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
 }
 
-void Connection::proxy_cut(int status, uint64_t body_bytes) {
-    release_session();
+void Connection::stream_cut(int status, uint64_t body_bytes) {
+    release_handler();
     phase_ = Phase::Head;
     keep_alive_ = false;
     body_pos_ = in_len_;
-    finish_request(*route_rt_, status, body_bytes);
+    finish_request(stream_->route(), status, body_bytes);
     may_still_send_ = false;
     in_pos_ = in_len_;
     flush();
@@ -543,15 +564,16 @@ void Connection::proxy_cut(int status, uint64_t body_bytes) {
 
 void Connection::consume_body_bytes(size_t n) {
     // The body is discarded (a `return` route does not need it); the head stays in place
-    // because req_ points into it.
+    // because the request points into it.
     size_t tail = in_len_ - body_pos_ - n;
     if (tail) memmove(in_.get() + body_pos_, in_.get() + body_pos_ + n, tail);
-    in_len_ -= n;
+    in_len_ -= static_cast<uint32_t>(n);
 }
 
 bool Connection::read_body() {
     size_t avail = in_len_ - body_pos_;
-    if (req_->body == BodyKind::ContentLength) {
+    const Request& req = stream_->request();
+    if (req.body == BodyKind::ContentLength) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(avail, body_left_));
         consume_body_bytes(n);
         body_left_ -= n;
@@ -564,7 +586,7 @@ bool Connection::read_body() {
             size_t consumed = 0;
             std::string_view data;
             ParseError err;
-            auto st = chunked_.feed({in_.get() + body_pos_, in_len_ - body_pos_}, consumed, data, err);
+            auto st = stream_->chunked.feed({in_.get() + body_pos_, in_len_ - body_pos_}, consumed, data, err);
             consume_body_bytes(consumed);
             if (st == ChunkedDecoder::Status::Error) {
                 respond_error(err.status, err.reason);
@@ -583,40 +605,28 @@ bool Connection::read_body() {
 }
 
 void Connection::dispatch() {
-    const HttpConfig& http = server_.ctx().config->http;
-    keep_alive_ = req_->keep_alive && http.keepalive_timeout > 0 &&
-                  requests_ < http.keepalive_requests && !server_.draining();
+    keep_alive_ = want_keep_alive();
     if (listener_->admin) {
         AdminResponse a;
-        handle_admin(server_, *req_, a);
+        handle_admin(server_, stream_->request(), a);
         std::string headers = "content-type: ";
         headers += a.content_type;
         headers += "\r\ncache-control: no-store\r\n";
-        RouteRuntime& none = server_.route(Router::kNoRoute);
-        respond(a.status, headers, a.body, none);
+        respond(a.status, headers, a.body, server_.route(Router::kNoRoute));
         return;
     }
-    RouteRuntime& route = *route_rt_;
-    if (limit_.rejected) {
-        respond_rate_limited();
-        return;
-    }
-    if (match_.route == Router::kNoRoute) {
+    RouteRuntime& route = stream_->route();
+    if (stream_->route_index() == Router::kNoRoute) {
         std::string body = json_error_body(404, "no route matches the request");
         respond(404, "content-type: application/json\r\n", body, route);
         return;
     }
-    serve_route(route);
-}
-
-void Connection::serve_route(RouteRuntime& route) {
-    // The only action of this release is `return`; the proxy hooks in here.
-    respond(route.ret->status, route.fixed_headers, route.ret->body, route);
+    respond(route.ret->status, route.fixed_headers, route.ret->body, route);  // a `return:` route
 }
 
 void Connection::respond(int status, std::string_view fixed_headers, std::string_view body,
                          RouteRuntime& route) {
-    bool head = req_->method == "HEAD";
+    bool head = stream_->request().method == "HEAD";
     bool bodiless_status = status < 200 || status == 204 || status == 304;
     size_t head_start = out_.size();
     out_ += "HTTP/1.1 ";
@@ -631,69 +641,67 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
     }
     out_ += keep_alive_ ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
     out_ += fixed_headers;
-    if (limit_.rejected || limit_.headers) {
-        char buf[ratelimit::kMaxHeaderBytes];
-        out_.append(buf, limit_.format(buf, sizeof buf));
-    }
-    out_.append(id_line_, kIdPrefix + request_id_len_ + 4);  // x-request-id and the head's end
-    response_head_bytes_ = out_.size() - head_start;
+    out_ += stream_->response_head_lines(status);  // what filters add (RateLimit-*, ...)
+    out_ += stream_->id_line();  // x-request-id and the head's end
+    stream_->response_head_bytes = out_.size() - head_start;
     bool send_body = !head && !bodiless_status;
     if (send_body) out_ += body;
     finish_request(route, status, send_body ? body.size() : 0);
 }
 
 void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_bytes) {
-    uint64_t micros = micros_since(req_start_);
+    Stream& s = *stream_;
+    uint64_t micros = micros_since(s.start());
     if (!listener_->admin) server_.count_response(route, status, micros);
     WorkerContext& ctx = server_.ctx();
     ctx.slot->requests.fetch_add(1, std::memory_order_relaxed);
     // Admin listeners (scrapes, probes) are logged only when asked for.
     if (ctx.access_log->enabled() && (!listener_->admin || ctx.config->access_log.log_admin)) {
+        const Request& req = s.request();
         AccessLogEntry e;
-        e.remote_addr = peer_;
-        e.method = req_->method;
-        e.uri = req_->target;
-        e.version_minor = req_->version_minor;
+        e.remote_addr = s.client_address();
+        e.method = req.method;
+        e.uri = req.target;
+        e.version_minor = req.version_minor;
         e.status = status;
         e.body_bytes_sent = body_bytes;
-        e.bytes_sent = response_head_bytes_ + body_bytes;
+        e.bytes_sent = s.response_head_bytes + body_bytes;
         e.request_time = static_cast<double>(micros) / 1e6;
         e.route = route.name;
-        e.host = req_->host;
-        e.user_agent = req_->header("user-agent");
-        e.referer = req_->header("referer");
+        e.host = req.host;
+        e.user_agent = req.header("user-agent");
+        e.referer = req.header("referer");
         e.generation = ctx.generation;
-        e.request_id = request_id();
-        e.upstream = &upstream_trace_;
+        e.request_id = s.request_id();
+        e.upstream = &s.upstream_trace();
+        s.run_log_filters(e);
         ctx.access_log->write(e);
     }
-    limit_ = {};
-    if (forwarded_trusted_) memcpy(peer_, socket_peer_, sizeof peer_);  // the next request says its own
-    head_parsed_ = false;
+    end_stream();
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
-}
-
-void Connection::set_request_id(std::string_view incoming) {
-    size_t n = make_request_id(incoming, server_.ids(), id_line_ + kIdPrefix);
-    memcpy(id_line_ + kIdPrefix + n, "\r\n\r\n", 4);
-    request_id_len_ = static_cast<uint8_t>(n);
 }
 
 void Connection::respond_error(int status, std::string_view message) {
     // The request could not be read to its end, so the connection cannot be reused.
     if (phase_ == Phase::Head && !head_parsed_) {
-        // The head was not parsed, so req_ holds nothing of this request: log what we can,
-        // under an id of its own.
-        set_request_id({});
-        upstream_trace_.clear();
-        response_head_bytes_ = 0;
-        req_->method = "-";
-        req_->target = "-";
-        req_->host = {};
-        req_->header_count = 0;
-        req_->version_minor = 1;
-        clock_gettime(CLOCK_MONOTONIC, &req_start_);
+        // The head was not parsed, so the stream holds nothing of this request: log what we
+        // can, under an id of its own.
+        Stream& s = *stream_;
+        s.begin(this, listener_, listener_index_);
+        s.set_client(client_ip_, peer_, socket_peer_, false);
+        s.set_request_id({}, server_.ids());
+        Request& req = s.request();
+        req.method = "-";
+        req.target = "-";
+        req.host = {};
+        req.header_count = 0;
+        req.version_minor = 1;
+        req.keep_alive = false;
+        req.body = BodyKind::None;
+        s.mark_start();
+        s.set_route(&server_.route(Router::kNoRoute));
+        head_parsed_ = true;
     }
     keep_alive_ = false;
     may_still_send_ = true;
@@ -726,12 +734,12 @@ void Connection::flush() {
     out_off_ = 0;
     bool was_blocked = write_blocked_;
     write_blocked_ = false;
-    if (phase_ == Phase::Proxy) {
-        // Only a write that had been blocked can have paused the session.
+    if (phase_ == Phase::Handler) {
+        // Only a write that had been blocked can have paused the handler.
         if (was_blocked) {
-            server_.ctx().loop->cancel(timer_);  // its send_timeout: the session keeps the time
+            server_.ctx().loop->cancel(timer_);  // its send_timeout: the handler keeps the time
             update_events();
-            session_->on_client_drained();
+            stream_->handler->on_output_drained();
         }
         return;
     }
@@ -813,7 +821,7 @@ void Connection::on_timeout() {
     }
     bool mid_request = (phase_ == Phase::Head && in_len_ > in_pos_) || phase_ == Phase::Body;
     if (mid_request && !write_blocked_) {
-        LOG_INFO("client %s timed out while sending a request", peer_);
+        LOG_INFO("client %s timed out while sending a request", head_parsed_ ? stream_->client_address().data() : peer_);
         respond_error(408, "request timeout");
         return;
     }

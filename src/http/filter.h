@@ -110,7 +110,8 @@ class ResumeHandle {
   public:
     ResumeHandle() = default;
     void resume();
-    void respond_error(int status, std::string_view message);
+    void respond(int status, std::string_view content_type, std::string_view body);
+    void respond_error(int status, std::string_view message);  // the usual JSON error body
     bool stale() const;
 
   private:

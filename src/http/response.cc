@@ -64,10 +64,19 @@ std::string_view DateCache::get() {
 
 void append_json_escaped(std::string& out, std::string_view s) { append_json_escaped_text(out, s); }
 
-std::string json_error_body(int status, std::string_view message) {
-    std::string out = "{\"status\":" + std::to_string(status) + ",\"error\":\"";
+void append_json_error_body(std::string& out, int status, std::string_view message) {
+    char digits[16];
+    int n = snprintf(digits, sizeof digits, "%d", status);
+    out += "{\"status\":";
+    out.append(digits, static_cast<size_t>(n));
+    out += ",\"error\":\"";
     append_json_escaped(out, message);
     out += "\"}\n";
+}
+
+std::string json_error_body(int status, std::string_view message) {
+    std::string out;
+    append_json_error_body(out, status, message);
     return out;
 }
 

@@ -22,6 +22,8 @@ class DateCache {
 
 // {"status":404,"error":"no route matches the request"}
 std::string json_error_body(int status, std::string_view message);
+// The same, appended to `out` (whose capacity is kept: no allocation once warm).
+void append_json_error_body(std::string& out, int status, std::string_view message);
 
 // Appends `s` to `out` as the inside of a JSON string (quotes not included); valid JSON for any
 // bytes (see append_json_escaped_text).

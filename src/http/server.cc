@@ -9,8 +9,12 @@
 #include <ctime>
 
 #include "core/log.h"
+#include "core/memory.h"
+#include "core/module/module.h"
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
+#include "http/proxy/session.h"
+#include "modules/ratelimit/filter.h"
 #include "modules/ratelimit/limiter.h"
 
 namespace gw::http {
@@ -18,6 +22,7 @@ namespace gw::http {
 namespace {
 
 constexpr event::Millis kAcceptRetry = 100;  // after EMFILE/ENFILE or a full pool
+constexpr event::Millis kTrimInterval = 500;  // spares unused this long are freed
 
 std::string route_label(std::string_view name) {
     return "route=\"" + metrics::escape_label_value(name) + "\"";
@@ -63,8 +68,8 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
 
     if (!cfg.rate_limits.empty() && ctx.ratelimit_zone) {
         limiter_ = ratelimit::Limiter::create(cfg, *ctx.ratelimit_zone, *ctx.metrics, ctx.loop);
-        for (size_t i = 0; limiter_ && i < routes_.size(); ++i) routes_[i].rate_limits = limiter_->route(i);
     }
+    build_filter_chains();
 
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,
@@ -77,6 +82,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         a->listen = l;
         acceptors_.push_back(std::move(a));
     }
+    trim_timer_.set_callback([this] { trim(); });
     accept_resume_.set_callback([this] {
         accept_paused_ = false;
         for (auto& a : acceptors_) accept_from(*a);
@@ -84,8 +90,18 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
 }
 
 Server::~Server() {
+    ctx_.loop->cancel(trim_timer_);
     close_all();
     if (proxy_) proxy_->close_all();
+}
+
+// Frees the spares a burst left in the pools (unused for a whole interval) and hands the pages
+// back to the system, so that after the burst idle connections cost only their own state.
+void Server::trim() {
+    size_t freed = input_buffers_.trim() + requests_.trim() + outputs_.trim();
+    if (proxy_) freed += proxy_->trim();
+    if (freed) memory::release_unused();
+    ctx_.loop->arm(trim_timer_, kTrimInterval);
 }
 
 bool Server::start() {
@@ -98,6 +114,7 @@ bool Server::start() {
             LOG_EMERG("epoll_ctl() on listener %s failed: %m", a->listen.config->address.c_str());
             return false;
         }
+    ctx_.loop->arm(trim_timer_, kTrimInterval);
     return true;
 }
 
@@ -130,7 +147,7 @@ void Server::accept_from(Acceptor& a) {
         }
         ++active_;
         ctx_.slot->connections.fetch_add(1, std::memory_order_relaxed);
-        c->open(fd, a.listen.config, peer);
+        c->open(fd, a.listen.config, static_cast<size_t>(a.listen.config - ctx_.config->listeners.data()), peer);
     }
 }
 
@@ -178,6 +195,47 @@ void Server::retire() {
     drain();
     for (auto& c : pool_)
         if (c->is_open()) c->close_if_idle();
+}
+
+// One chain per route (and one for requests no route matched), made once per generation, in
+// module-list order. A route whose chain would be empty keeps a null pointer.
+void Server::build_filter_chains() {
+    auto build = [&](int route, RouteRuntime& rt) {
+        auto chain = std::make_unique<FilterChain>();
+        auto add = [&](Filter* f) {
+            if (f && !chain->add(f))
+                LOG_ALERT("route \"%s\": the filters' per-request state exceeds %zu bytes; a filter is left out",
+                          rt.name.c_str(), FilterChain::kArenaSize);
+        };
+        for (module::WorkerPart* part : ctx_.modules)
+            if (part) add(part->route_filter(route));
+        if (limiter_ && route >= 0) {
+            if (const ratelimit::RoutePolicies* p = limiter_->route(static_cast<size_t>(route))) {
+                own_filters_.push_back(std::make_unique<ratelimit::RateLimitFilter>(*limiter_, *p));
+                add(own_filters_.back().get());
+            }
+        }
+        if (chain->empty()) return;
+        rt.filters = chain.get();
+        chains_.push_back(std::move(chain));
+    };
+    for (size_t i = 0; i < routes_.size(); ++i) build(static_cast<int>(i), routes_[i]);
+    build(Router::kNoRoute, unmatched_);
+}
+
+void Server::start_proxy(Stream& s) {
+    proxy::Session* session = proxy_->acquire_session();
+    s.handler = session;
+    session->start(s, s.route_index(), s.match());
+}
+
+void Server::release_handler(Stream& s) {
+    proxy_->release_session(static_cast<proxy::Session*>(s.handler));
+    s.handler = nullptr;
+}
+
+void Server::observe_overhead(int route, uint64_t micros) {
+    if (auto* h = proxy_->route(route).overhead) h->observe_micros(micros);
 }
 
 void Server::count_response(RouteRuntime& route, int status, uint64_t micros) {

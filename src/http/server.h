@@ -18,14 +18,18 @@
 #include "event/loop.h"
 #include "http/access_log.h"
 #include "http/buffer_pool.h"
+#include "http/filter.h"
 #include "http/parser.h"
 #include "http/request_id.h"
 #include "http/response.h"
 #include "http/router.h"
+#include "http/stream.h"
 
 namespace gw::ratelimit {
 class Limiter;
-struct RoutePolicies;
+}
+namespace gw::module {
+class WorkerPart;
 }
 
 namespace gw::http {
@@ -58,6 +62,8 @@ struct WorkerContext {
     health::Table* health = nullptr;     // server health (the "health" zone)
     AccessLog* access_log = nullptr;
     shm::Zone* ratelimit_zone = nullptr;  // when the configuration has rate limits
+    // Each module's worker part, parallel to module::modules() (nullptr: not in use).
+    std::vector<module::WorkerPart*> modules;
 };
 
 // Per-route state of this generation: precomputed header bytes and metric cells.
@@ -72,7 +78,7 @@ struct RouteRuntime {
     std::string fixed_headers;        // "content-type: ...\r\n..." from the route's `return`
     metrics::Histogram* duration = nullptr;
     std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status
-    const ratelimit::RoutePolicies* rate_limits = nullptr;  // `rate_limit:`, or none
+    const FilterChain* filters = nullptr;  // the route's filters; none: a null pointer
 };
 
 class Server {
@@ -102,9 +108,14 @@ class Server {
     DateCache& date() { return date_; }
     const ParserLimits& limits() const { return limits_; }
     proxy::Proxy* proxy() { return proxy_.get(); }
-    ratelimit::Limiter* limiter() { return limiter_.get(); }
     BufferPool& input_buffers() { return input_buffers_; }
     ObjectPool<Request>& requests() { return requests_; }
+    StablePool<Stream>& streams() { return streams_; }
+    StringPool& outputs() { return outputs_; }
+    // The stream's terminal handler: the proxy (a `return:` route is answered by the codec).
+    void start_proxy(Stream& s);
+    void release_handler(Stream& s);
+    void observe_overhead(int route, uint64_t micros);  // gateway time of a proxied request
     IdGenerator& ids() { return ids_; }  // request ids
     void count_response(RouteRuntime& route, int status, uint64_t micros);
     void release(Connection* c);
@@ -117,6 +128,8 @@ class Server {
     };
     void accept_from(Acceptor& a);
     Connection* acquire();
+    void build_filter_chains();
+    void trim();
 
     WorkerContext& ctx_;
     Router router_;
@@ -126,7 +139,11 @@ class Server {
     DateCache date_;
     BufferPool input_buffers_;
     ObjectPool<Request> requests_;
+    StablePool<Stream> streams_;
+    StringPool outputs_;
     IdGenerator ids_;
+    std::vector<std::unique_ptr<FilterChain>> chains_;    // of this generation's routes
+    std::vector<std::unique_ptr<Filter>> own_filters_;   // filters the server made itself
     std::unique_ptr<proxy::Proxy> proxy_;  // declared before pool_: connections close first
     std::unique_ptr<ratelimit::Limiter> limiter_;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
@@ -136,6 +153,7 @@ class Server {
     bool draining_ = false;
     bool accept_paused_ = false;
     event::Timer accept_resume_;
+    event::Timer trim_timer_;
 };
 
 }  // namespace gw::http

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -94,15 +95,18 @@ class Stream {
 
     uint32_t serial() const { return serial_; }
     StreamIo& io() { return *io_; }
-    Request& request() { return req_; }
-    const Request& request() const { return req_; }
+    Request& request() { return *request_storage; }
+    const Request& request() const { return *request_storage; }
+    // The request object: from the worker's pool while the codec has bytes of a request (a
+    // request has a large header array; a stream without one is small).
+    std::unique_ptr<Request> request_storage;
     const ListenerConfig* listener() const { return listener_; }
     size_t listener_index() const { return listener_index_; }
 
     // The client, as real_ip decided (the TCP peer, a PROXY header's source, or a forwarding
     // header's client), in binary and as text; and the TCP peer itself (the hop).
     const net::IpAddress& client_ip() const { return client_ip_; }
-    std::string_view client_address() const { return client_text_; }
+    std::string_view client_address() const { return {client_text_, client_len_}; }
     std::string_view peer_address() const { return peer_text_; }
     bool client_from_header() const { return client_from_header_; }
     void set_client(const net::IpAddress& ip, const char* text, const char* peer_text, bool from_header);
@@ -131,8 +135,10 @@ class Stream {
 
     UpstreamTrace& upstream_trace() { return upstream_trace_; }
     uint64_t response_head_bytes = 0;  // the response head's size (for bytes_sent)
-    // The normalised path's storage (req_.path points here when it was rewritten).
+    // The normalised path's storage (the request's path points here when it was rewritten).
     std::string path_buf;
+    // For a codec that reads a chunked body itself (a local answer's body is discarded).
+    ChunkedDecoder chunked;
 
     // ---- Filters.
     // Runs the on_request hooks of `chain` from the start. Continue: every filter let the
@@ -162,7 +168,8 @@ class Stream {
   private:
     friend class ResumeHandle;
     void resume_from_handle(uint32_t serial);
-    void respond_from_handle(uint32_t serial, int status, std::string_view message);
+    void respond_from_handle(uint32_t serial, int status, std::string_view content_type, std::string_view body,
+                             bool json_error);
     FilterStatus continue_filters();
     void* ctx(size_t i) { return arena_ + chain_->entries()[i].ctx_offset; }
 
@@ -190,6 +197,7 @@ class Stream {
     std::string body_scratch_;
 
     bool client_from_header_ = false;
+    uint8_t client_len_ = 0;
     uint8_t request_id_len_ = 0;
     struct timespec start_ {};
     net::IpAddress client_ip_;
@@ -199,7 +207,6 @@ class Stream {
     RouteMatchResult match_;
     UpstreamTrace upstream_trace_;
     alignas(std::max_align_t) unsigned char arena_[FilterChain::kArenaSize];
-    Request req_;  // last: its header array is large, and a request uses its first entries
 };
 
 }  // namespace gw::http

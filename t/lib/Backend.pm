@@ -729,6 +729,14 @@ sub dispatch {
         $self->write_all("0\r\nX-Checksum: " . Digest::MD5::md5_hex($data) . "\r\nX-Trailer: done\r\n\r\n");
         return 1;
     }
+    if ($p =~ m{^/slow-chunks/(\d+)$}) {    # one chunk, a pause of MS, then the rest (a stream)
+        my $ms = $1;
+        $self->write_all("HTTP/1.1 200 OK\r\nX-Backend: $name\r\nContent-Type: text/event-stream\r\n"
+                         . "Transfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n");
+        sleep($ms / 1000);
+        $self->write_all("5\r\nlast\n\r\n0\r\n\r\n");
+        return 1;
+    }
     if ($p =~ m{^/close-delimited/(\d+)$}) {
         my $n = $1;
         $self->write_all("HTTP/1.1 200 OK\r\nX-Backend: $name\r\nContent-Type: application/octet-stream\r\n"

@@ -18,7 +18,9 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "core/shm/zone.h"
+#include "filter_harness.h"
 #include "http/proxy/headers.h"
+#include "modules/ratelimit/filter.h"
 #include "modules/ratelimit/limiter.h"
 #include "modules/ratelimit/table.h"
 
@@ -646,7 +648,7 @@ TEST(RateLimitVerdict, ProxiedResponseHeaders) {
     v.reset_s = 3;
     char buf[gw::ratelimit::kMaxHeaderBytes];
     gw::http::proxy::ClientResponseInput in;
-    in.rate_limit_headers = {buf, v.format(buf, sizeof buf)};
+    in.filter_headers = {buf, v.format(buf, sizeof buf)};
     std::string out;
     gw::http::proxy::build_client_response(out, *resp, in);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRetry-After: 5\r\nX-A: b\r\nratelimit-limit: 100\r\n"
@@ -658,3 +660,28 @@ TEST(RateLimitVerdict, ProxiedResponseHeaders) {
 }
 
 }  // namespace
+
+// --- the rate-limit filter, through the in-process harness ---------------------------------------
+
+TEST_F(LimiterTest, AsAFilterAllowsThenAnswers429WithItsHeaders) {
+    load("rate_limits:\n  per-ip: {key: ip, rate: 2/m}\nroutes:\n  - {name: r, return: {}, rate_limit: per-ip}\n");
+    gw::ratelimit::RateLimitFilter filter(*limiter_, *limiter_->route(0));
+    gw::http::FilterChain chain;
+    ASSERT_TRUE(chain.add(&filter));
+    gw::test::FilterHarness h;
+    h.set_client("10.0.0.1");
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_EQ(h.run(chain), gw::http::FilterStatus::Continue) << i;
+        EXPECT_EQ(h.response_headers(200), "ratelimit-limit: 2\r\nratelimit-remaining: " + std::to_string(1 - i) +
+                                                "\r\nratelimit-reset: " +
+                                                h.response_headers(200).substr(h.response_headers(200).rfind(' ') + 1));
+    }
+    EXPECT_EQ(h.run(chain), gw::http::FilterStatus::Done);
+    EXPECT_EQ(h.reply_status(), 429);
+    EXPECT_NE(h.reply_body().find("\"status\":429"), std::string::npos) << h.reply_body();
+    std::string head = h.response_headers(429);
+    EXPECT_EQ(head.rfind("retry-after: ", 0), 0u) << head;
+    EXPECT_NE(head.find("ratelimit-remaining: 0\r\n"), std::string::npos) << head;
+    h.set_client("10.0.0.2");
+    EXPECT_EQ(h.run(chain), gw::http::FilterStatus::Continue) << "another client has its own count";
+}

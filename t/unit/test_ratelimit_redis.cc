@@ -14,6 +14,9 @@
 
 #include <gtest/gtest.h>
 
+#include "filter_harness.h"
+#include "modules/ratelimit/filter.h"
+
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "core/shm/zone.h"
@@ -246,7 +249,7 @@ TEST(RateLimitRedisKeys, PrefixEscapingAndReplies) {
 
 // --- the limiter of a worker, with Redis ----------------------------------------------------------
 
-class GlobalLimiterTest : public RedisRateLimit, public gw::ratelimit::Waiting {
+class GlobalLimiterTest : public RedisRateLimit {
   protected:
     void SetUp() override {
         RedisRateLimit::SetUp();
@@ -278,7 +281,7 @@ class GlobalLimiterTest : public RedisRateLimit, public gw::ratelimit::Waiting {
         ASSERT_TRUE(run_until(loop_, [&] { return limiter_->redis()->up(); }, 3000));
     }
 
-    void on_rate_limit_decided() override { ++called_; }
+    static void on_decided(void* self) { ++static_cast<GlobalLimiterTest*>(self)->called_; }
 
     struct Outcome {
         bool waited = false;   // check() returned false: Redis decided
@@ -297,7 +300,7 @@ class GlobalLimiterTest : public RedisRateLimit, public gw::ratelimit::Waiting {
         Outcome o;
         int before = called_;
         gw::ratelimit::Check* pending = nullptr;
-        bool now = limiter_->check(*limiter_->route(route), info, 1000 * kSec, o.v, this, &pending);
+        bool now = limiter_->check(*limiter_->route(route), info, 1000 * kSec, o.v, {&GlobalLimiterTest::on_decided, this}, &pending);
         o.waited = !now;
         EXPECT_EQ(now, pending == nullptr);
         if (now) {
@@ -504,7 +507,7 @@ TEST_F(GlobalLimiterTest, CancelledCheckIsNotCalledBackAndGivesTheLocalCountBack
     info.ip = "10.0.0.1";
     gw::ratelimit::Verdict v;
     gw::ratelimit::Check* pending = nullptr;
-    ASSERT_FALSE(limiter_->check(*limiter_->route(0), info, 1000 * kSec, v, this, &pending));
+    ASSERT_FALSE(limiter_->check(*limiter_->route(0), info, 1000 * kSec, v, {&GlobalLimiterTest::on_decided, this}, &pending));
     ASSERT_NE(pending, nullptr);
     limiter_->cancel(pending);
     run_until(loop_, [] { return false; }, 100);
@@ -515,3 +518,32 @@ TEST_F(GlobalLimiterTest, CancelledCheckIsNotCalledBackAndGivesTheLocalCountBack
 }
 
 }  // namespace
+
+// The filter of a route with a global policy pauses while Redis decides, and resumes (or
+// answers) when it has; a stream ended while it waits cancels the call and hears nothing.
+TEST_F(GlobalLimiterTest, AsAFilterPausesWhileRedisDecides) {
+    load("pool: 1", kPolicies);  // one connection: replies come in the order of the calls
+    gw::ratelimit::RateLimitFilter filter(*limiter_, *limiter_->route(0));
+    gw::http::FilterChain chain;
+    ASSERT_TRUE(chain.add(&filter));
+    gw::test::FilterHarness h;
+    ASSERT_TRUE(h.set_request("GET / HTTP/1.1\r\nHost: x\r\nX-User: zed\r\n\r\n"));
+    for (int i = 0; i < 6; ++i) {
+        ASSERT_EQ(h.run(chain), gw::http::FilterStatus::Pause) << i;
+        ASSERT_TRUE(run_until(loop_, [&] { return h.resumed() == i + 1; }, 3000)) << i;
+        EXPECT_EQ(h.reply_status(), 0) << i;
+    }
+    ASSERT_EQ(h.run(chain), gw::http::FilterStatus::Pause);
+    ASSERT_TRUE(run_until(loop_, [&] { return h.resumed() == 7; }, 3000));
+    EXPECT_EQ(h.reply_status(), 429) << "the seventh of 6/h";
+    EXPECT_NE(h.response_headers(429).find("retry-after: "), std::string::npos);
+
+    ASSERT_EQ(h.run(chain), gw::http::FilterStatus::Pause);
+    h.end();  // the client leaves while Redis decides
+    // The next call's answer comes after the cancelled one's (one connection).
+    ASSERT_TRUE(h.set_request("GET / HTTP/1.1\r\nHost: x\r\nX-User: amy\r\n\r\n"));
+    ASSERT_EQ(h.run(chain), gw::http::FilterStatus::Pause);
+    ASSERT_TRUE(run_until(loop_, [&] { return h.resumed() >= 8; }, 3000));
+    EXPECT_EQ(h.resumed(), 8) << "a cancelled decision calls nobody back";
+    EXPECT_EQ(h.reply_status(), 0);
+}

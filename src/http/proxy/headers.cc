@@ -150,6 +150,18 @@ void append_status_line(std::string& out, const Response& resp) {
     out += "\r\n";
 }
 
+// Whether one of `lines` ("name: value\r\n"...) is a field named `name` (any case).
+bool names_line(std::string_view lines, std::string_view name) {
+    while (!lines.empty()) {
+        if (lines.size() > name.size() && lines[name.size()] == ':' && iequals(lines.substr(0, name.size()), name))
+            return true;
+        size_t eol = lines.find('\n');
+        if (eol == std::string_view::npos) break;
+        lines.remove_prefix(eol + 1);
+    }
+    return false;
+}
+
 }  // namespace
 
 void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in) {
@@ -160,16 +172,13 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
-        if (!in.rate_limit_headers.empty() &&
-            (iequals(h.name, "ratelimit-limit") || iequals(h.name, "ratelimit-remaining") ||
-             iequals(h.name, "ratelimit-reset")))
-            continue;
+        if (!in.filter_headers.empty() && names_line(in.filter_headers, h.name)) continue;
         append_header(out, h.name, h.value);
     }
     append_set_ops(out, in.ops);
     if (!has_request_id && !in.request_id.empty() && !in_ops(in.ops, "x-request-id"))
         append_header(out, "x-request-id", in.request_id);
-    out += in.rate_limit_headers;
+    out += in.filter_headers;
     if (in.upgrade) {
         append_header(out, "upgrade", resp.header("upgrade"));
         out += "connection: upgrade\r\n\r\n";

@@ -44,9 +44,9 @@ struct ClientResponseInput {
     bool upgrade = false;           // a 101: keep Upgrade, send connection: upgrade
     std::string_view request_id;    // added as x-request-id unless the upstream sent one
     const HeaderOps* ops = nullptr;
-    // The gateway's RateLimit-* lines ("name: value\r\n"...): added, and the upstream's own
-    // RateLimit-Limit, -Remaining and -Reset dropped.
-    std::string_view rate_limit_headers;
+    // Header lines the route's filters add ("name: value\r\n"..., names lower-case, e.g. the
+    // gateway's RateLimit-*): added, and the upstream's fields of the same names dropped.
+    std::string_view filter_headers;
 };
 
 // Appends the response head for the client to `out`.

@@ -105,18 +105,12 @@ Proxy::~Proxy() { close_all(); }
 
 Session* Proxy::acquire_session() {
     if (free_sessions_.empty()) return new Session(*this);
-    Session* s = free_sessions_.back().release();
-    free_sessions_.pop_back();
-    return s;
+    return free_sessions_.take().release();
 }
 
-void Proxy::release_session(Session* s) {
-    constexpr size_t kMaxSpareSessions = 256;
-    if (free_sessions_.size() < kMaxSpareSessions)
-        free_sessions_.emplace_back(s);
-    else
-        delete s;
-}
+void Proxy::release_session(Session* s) { free_sessions_.give(std::unique_ptr<Session>(s)); }
+
+size_t Proxy::trim() { return free_sessions_.trim() + buffers_.trim(); }
 
 void Proxy::close_all() {
     for (auto& c : conns_)

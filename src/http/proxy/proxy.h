@@ -82,6 +82,8 @@ class Proxy {
     // One worker-wide buffer for tunnel reads, which go straight on to the client: an open
     // tunnel holds no read buffer of its own.
     char* scratch() { return scratch_.get(); }
+    // Frees spare sessions and buffers unused since the last call (see SpareList::trim).
+    size_t trim();
 
   private:
     void roll_window(RouteProxyState& r);
@@ -95,7 +97,7 @@ class Proxy {
     std::vector<RouteProxyState> routes_;
     std::vector<std::unique_ptr<UpstreamConn>> conns_;  // every object ever made
     std::vector<UpstreamConn*> free_;
-    std::vector<std::unique_ptr<Session>> free_sessions_;  // after conns_: destroyed first
+    SpareList<std::unique_ptr<Session>> free_sessions_;  // after conns_: destroyed first
     BufferPool buffers_{UpstreamConn::kBufferSize};
     std::unique_ptr<char[]> scratch_{new char[UpstreamConn::kBufferSize]};
     std::unordered_map<uint64_t, std::atomic<uint64_t>*> class_counters_;

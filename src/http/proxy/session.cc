@@ -12,7 +12,7 @@
 
 #include "core/log.h"
 #include "core/log_throttle.h"
-#include "http/connection.h"
+#include "http/stream.h"
 #include "http/proxy/headers.h"
 #include "http/proxy/proxy.h"
 #include "http/redact.h"
@@ -99,9 +99,10 @@ uint64_t Session::upstream_micros() const {
     return static_cast<uint64_t>(now.tv_sec - sent_at_.tv_sec) * 1000000 + (now.tv_nsec - sent_at_.tv_nsec) / 1000;
 }
 
-void Session::start(Connection& conn, int route_index, const RouteMatchResult& match) {
-    conn_ = &conn;
-    const Request& req = *conn_->req_;
+void Session::start(Stream& stream, int route_index, const RouteMatchResult& match) {
+    stream_ = &stream;
+    io_ = &stream.io();
+    const Request& req = stream_->request();
     const RouteConfig& rc = proxy_.config().routes[route_index];
     route_ = route_index;
     upstream_ = proxy_.choose_upstream(route_index);
@@ -138,7 +139,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
         target_ += req.query;
     }
 
-    std::string_view rid = conn_->request_id();  // made once per request by the connection
+    std::string_view rid = stream_->request_id();  // made once per request by the codec
     request_id_len_ = rid.size();
     memcpy(request_id_, rid.data(), rid.size());
     std::string_view tp = req.header("traceparent");
@@ -153,7 +154,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
         memcpy(traceparent_ + 52, "-01", 3);
     }
 
-    valid_end_ = sent_end_ = conn_->body_pos_;
+    valid_end_ = sent_end_ = 0;  // offsets count from the body's first byte
     body_complete_ = req.body == BodyKind::None;
     cl_left_ = req.body == BodyKind::ContentLength ? req.content_length : 0;
     if (req.body == BodyKind::Chunked) {
@@ -167,7 +168,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
     // X-Forwarded-For gets the hop that handed us the request: the socket's peer (a trusted
     // balancer whose own X-Forwarded-For already ends with the client), or the client itself
     // when it came directly or through the PROXY protocol, so the list stays a true hop list.
-    in.client_ip = conn_->forwarded_trusted_ ? conn_->socket_peer_ : conn_->peer_;
+    in.client_ip = stream_->client_from_header() ? stream_->peer_address() : stream_->client_address();
     in.request_id = {request_id_, request_id_len_};
     in.traceparent = {traceparent_, sizeof traceparent_};
     in.chunked_body = req.body == BodyKind::Chunked;
@@ -186,7 +187,7 @@ void Session::start(Connection& conn, int route_index, const RouteMatchResult& m
     if (uc.balance == UpstreamConfig::Balance::Hash) {
         std::string_view key;
         switch (uc.hash_key.kind) {
-            case HashKey::Kind::Ip: key = conn_->peer_; break;
+            case HashKey::Kind::Ip: key = stream_->client_address(); break;
             case HashKey::Kind::Path: key = req.path; break;
             case HashKey::Kind::Header: key = req.header(uc.hash_key.name); break;
             case HashKey::Kind::Cookie: key = cookie_value(req.header("cookie"), uc.hash_key.name); break;
@@ -217,8 +218,8 @@ std::string_view Session::cookie_value(std::string_view cookies, std::string_vie
 // framing), so that only well-formed bytes ever reach the upstream.
 bool Session::validate_body() {
     if (body_complete_) return true;
-    size_t end = conn_->in_len_;
-    if (conn_->req_->body == BodyKind::ContentLength) {
+    size_t end = io_->body_size();
+    if (stream_->request().body == BodyKind::ContentLength) {
         size_t n = static_cast<size_t>(std::min<uint64_t>(end - valid_end_, cl_left_));
         valid_end_ += n;
         cl_left_ -= n;
@@ -229,7 +230,7 @@ bool Session::validate_body() {
         size_t consumed = 0;
         std::string_view data;
         ParseError err;
-        auto st = chunked_.feed({conn_->in_.get() + valid_end_, end - valid_end_}, consumed, data, err);
+        auto st = chunked_.feed({io_->body_data() + valid_end_, end - valid_end_}, consumed, data, err);
         valid_end_ += consumed;
         if (st == ChunkedDecoder::Status::Error) {
             respond_error(err.status, err.reason.data());
@@ -253,30 +254,26 @@ bool Session::validate_body() {
 void Session::drop_request_trailers() {
     size_t fields = chunked_.trailer_bytes() - 2;
     if (fields == 0) return;
-    char* in = conn_->in_.get();
     size_t from = valid_end_ - 2;  // the final CRLF, kept
-    memmove(in + from - fields, in + from, conn_->in_len_ - from);
-    conn_->in_len_ -= fields;
+    io_->body_erase(from - fields, fields);
     valid_end_ -= fields;
 }
 
 // End of the body bytes that may be sent: the validated ones, short of a trailer section still
 // being read (dropped once complete).
 size_t Session::send_end() const {
-    return body_complete_ || conn_->req_->body != BodyKind::Chunked ? valid_end_ : valid_end_ - chunked_.trailer_bytes();
+    return body_complete_ || stream_->request().body != BodyKind::Chunked ? valid_end_ : valid_end_ - chunked_.trailer_bytes();
 }
 
 // Drops body bytes already sent upstream to make room for more. From now on the request
 // cannot be sent again.
 void Session::make_room() {
-    if (body_complete_ || conn_->in_cap_ - conn_->in_len_ >= kMinFreeInput) return;
-    size_t start = conn_->body_pos_;
-    size_t drop = sent_end_ - start;
+    if (body_complete_ || io_->body_capacity() - io_->body_size() >= kMinFreeInput) return;
+    size_t drop = sent_end_;
     if (drop == 0) return;
-    memmove(conn_->in_.get() + start, conn_->in_.get() + sent_end_, conn_->in_len_ - sent_end_);
-    conn_->in_len_ -= drop;
+    io_->body_erase(0, drop);
     valid_end_ -= drop;
-    sent_end_ = start;
+    sent_end_ = 0;
     replayable_ = false;
 }
 
@@ -351,7 +348,7 @@ void Session::attempt() {
                              proxy_.config().logs.repeat_interval,
                              "circuit open for every server of upstream \"%s\", route: \"%s\", client: %s: 503, "
                              "retry after %llds",
-                             u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_, seconds);
+                             u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), stream_->client_address().data(), seconds);
             char header[48];
             snprintf(header, sizeof header, "retry-after: %lld\r\n", seconds);
             respond_error(503, "upstream unavailable: circuit breaker open", header);
@@ -362,20 +359,20 @@ void Session::attempt() {
             GW_LOG_THROTTLED(LogLevel::Info, u.log_throttles[UpstreamRuntime::kLogAllDown], proxy_.loop().now(),
                              proxy_.config().logs.repeat_interval,
                              "every server of upstream \"%s\" is down, route: \"%s\", client: %s: 503",
-                             u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), conn_->peer_);
+                             u.config->name.c_str(), proxy_.config().routes[route_].name.c_str(), stream_->client_address().data());
             respond_error(503, "upstream unavailable: all servers down", "retry-after: 1\r\n");
             return;
         }
         GW_LOG_THROTTLED(LogLevel::Error, u.log_throttles[UpstreamRuntime::kLogNoServer], proxy_.loop().now(),
                          proxy_.config().logs.repeat_interval,
                          "no upstream server available, route: \"%s\", upstream: \"%s\", client: %s",
-                         proxy_.config().routes[route_].name.c_str(), u.config->name.c_str(), conn_->peer_);
+                         proxy_.config().routes[route_].name.c_str(), u.config->name.c_str(), stream_->client_address().data());
         respond_error(502, "no upstream server available");
         return;
     }
     server_->active_requests.inc();
     head_sent_ = 0;
-    sent_end_ = conn_->body_pos_;
+    sent_end_ = 0;
     got_bytes_ = false;
     up_ = proxy_.acquire_idle(*server_);
     reused_ = up_ != nullptr;
@@ -402,13 +399,13 @@ void Session::attempt() {
 void Session::connected() {
     up_->connected = true;
     up_->watch_write(false);
-    const Request& req = *conn_->req_;
-    if (req.expect_continue && !body_complete_ && valid_end_ == conn_->body_pos_ && !continue_sent_) {
+    const Request& req = stream_->request();
+    if (req.expect_continue && !body_complete_ && valid_end_ == 0 && !continue_sent_) {
         // The upstream is there: let the client send its body.
         continue_sent_ = true;
-        conn_->out_ += "HTTP/1.1 100 Continue\r\n\r\n";
-        conn_->flush();
-        if (!conn_->is_open()) return;
+        io_->output() += "HTTP/1.1 100 Continue\r\n\r\n";
+        io_->flush();
+        if (!io_->is_open()) return;
     }
     state_ = State::Sending;
     send();
@@ -423,7 +420,7 @@ void Session::send() {
         int cnt = 0;
         if (head_sent_ < head_.size()) iov[cnt++] = {head_.data() + head_sent_, head_.size() - head_sent_};
         const size_t end = send_end();
-        if (sent_end_ < end) iov[cnt++] = {conn_->in_.get() + sent_end_, end - sent_end_};
+        if (sent_end_ < end) iov[cnt++] = {io_->body_data() + sent_end_, end - sent_end_};
         if (cnt == 0) {
             up_->watch_write(false);
             break;
@@ -448,7 +445,7 @@ void Session::send() {
     if (!body_complete_) {
         // Waiting for more of the client's body.
         make_room();
-        conn_->resume_reading();
+        io_->resume_reading();
         arm(proxy_.config().http.client_body_timeout);
         return;
     }
@@ -458,7 +455,7 @@ void Session::send() {
     }
 }
 
-void Session::on_client_input() {
+void Session::on_body_input() {
     if (state_ == State::Tunnel) {
         pump_tunnel();
     } else if (state_ == State::Sending) {
@@ -518,7 +515,12 @@ void Session::read_upstream() {
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
+        if (n < 0 && errno == EAGAIN) {
+            // All the upstream has sent so far is read: what it became goes to the client now
+            // (a chunked stream - events, long polls - must not wait for the high-water mark).
+            if (state_ == State::Body && io_->pending_output()) io_->flush();
+            return;
+        }
         // End of file or an error.
         int err = n < 0 ? errno : 0;
         if (state_ == State::Body && resp_.body == ResponseBody::UntilClose) {
@@ -535,7 +537,7 @@ void Session::read_upstream() {
 
 // Parses the response head (after any 1xx), then starts the body.
 void Session::handle_head() {
-    const Request& req = *conn_->req_;
+    const Request& req = stream_->request();
     ParserLimits limits;
     limits.max_header_size = UpstreamConn::kBufferSize;
     limits.max_headers = kMaxHeadersHard;
@@ -556,12 +558,12 @@ void Session::handle_head() {
                 return;
             }
             if (req.version_minor >= 1) {
-                std::string& out = conn_->out_;
+                std::string& out = io_->output();
                 build_interim_response(out, resp_, &proxy_.config().routes[route_].response_headers);
                 up_->in.consume(resp_.head_length);
                 uint32_t e = epoch_;
-                conn_->flush();
-                if (e != epoch_ || !conn_->is_open()) return;
+                io_->flush();
+                if (e != epoch_ || !io_->is_open()) return;
             } else {
                 up_->in.consume(resp_.head_length);
             }
@@ -586,16 +588,17 @@ void Session::handle_head() {
         in.upgrade = true;
         in.request_id = {request_id_, request_id_len_};
         in.ops = &rc.response_headers;
-        size_t head_start = conn_->out_.size();
-        build_client_response(conn_->out_, resp_, in);
-        conn_->response_head_bytes_ = conn_->out_.size() - head_start;
+        std::string& out = io_->output();
+        size_t head_start = out.size();
+        build_client_response(out, resp_, in);
+        stream_->response_head_bytes = out.size() - head_start;
         up_->in.consume(resp_.head_length);
         status_ = 101;
         response_started_ = true;
         state_ = State::Tunnel;
         proxy_.loop().cancel(timer_);
         uint32_t e = epoch_;
-        conn_->write_through({up_->in.data(), up_->in.len});  // bytes that came with the 101
+        io_->write_through({up_->in.data(), up_->in.len});  // bytes that came with the 101
         if (e != epoch_) return;
         up_->in.clear();
         proxy_.buffers().put(std::move(up_->in.mem));
@@ -617,7 +620,7 @@ void Session::handle_head() {
     note_attempt(status_);
     bool http10 = req.version_minor == 0;
     dechunk_ = http10 && resp_.body == ResponseBody::Chunked;
-    client_keep_alive_ = conn_->want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
+    client_keep_alive_ = io_->want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
                          !dechunk_ && !(http10 && resp_.body != ResponseBody::ContentLength &&
                                         resp_.body != ResponseBody::None);
     if (resp_.untrusted_framing) {
@@ -632,11 +635,11 @@ void Session::handle_head() {
     in.keep_alive = client_keep_alive_;
     in.request_id = {request_id_, request_id_len_};
     in.ops = &rc.response_headers;
-    char rate_limit_headers[ratelimit::kMaxHeaderBytes];
-    in.rate_limit_headers = conn_->rate_limit_headers(rate_limit_headers, sizeof rate_limit_headers);
-    size_t head_start = conn_->out_.size();
-    build_client_response(conn_->out_, resp_, in);
-    conn_->response_head_bytes_ = conn_->out_.size() - head_start;
+    in.filter_headers = stream_->response_head_lines(resp_.status);  // RateLimit-*, ...
+    std::string& out = io_->output();
+    size_t head_start = out.size();
+    build_client_response(out, resp_, in);
+    stream_->response_head_bytes = out.size() - head_start;
     up_->in.consume(resp_.head_length);
     response_started_ = true;
     resp_left_ = resp_.content_length;
@@ -652,7 +655,7 @@ void Session::handle_head() {
 void Session::pump_body() {
     uint32_t e = epoch_;
     bool done = false;
-    std::string& out = conn_->out_;
+    std::string& out = io_->output();
     switch (resp_.body) {
         case ResponseBody::None:
             done = true;
@@ -663,14 +666,14 @@ void Session::pump_body() {
             body_bytes_ += n;
             done = resp_left_ == 0;
             // Straight from the upstream buffer to the client, with the head if still pending.
-            conn_->write_through({up_->in.data(), n});
+            io_->write_through({up_->in.data(), n});
             if (e != epoch_) return;
             up_->in.consume(n);
             break;
         }
         case ResponseBody::UntilClose:
             body_bytes_ += up_->in.len;
-            conn_->write_through({up_->in.data(), up_->in.len});
+            io_->write_through({up_->in.data(), up_->in.len});
             if (e != epoch_) return;
             up_->in.clear();
             break;
@@ -709,18 +712,18 @@ void Session::pump_body() {
         complete(resp_.keep_alive && up_->in.len == 0);
         return;
     }
-    if (conn_->pending_output() >= kClientHighWater) {
-        conn_->flush();
+    if (io_->pending_output() >= kClientHighWater) {
+        io_->flush();
         if (e != epoch_) return;
         // Back-pressure: stop reading the upstream until the client has taken this. The wait
         // is the client's, not the upstream's: the upstream read timer stops (the client's
         // send_timeout bounds the stall) and runs again when reading resumes.
-        paused_ = conn_->pending_output() >= kClientHighWater;
+        paused_ = io_->pending_output() >= kClientHighWater;
         if (paused_) proxy_.loop().cancel(timer_);
     }
 }
 
-void Session::on_client_drained() {
+void Session::on_output_drained() {
     uint32_t e = epoch_;
     if (state_ == State::Body && paused_) {
         paused_ = false;
@@ -737,8 +740,8 @@ void Session::pump_tunnel() {
     uint32_t e = epoch_;
     const RouteConfig& rc = proxy_.config().routes[route_];
     // Client -> upstream, straight from the client's input buffer.
-    while (conn_->in_len_ > conn_->body_pos_) {
-        ssize_t n = ::send(up_->fd, conn_->in_.get() + conn_->body_pos_, conn_->in_len_ - conn_->body_pos_, MSG_NOSIGNAL);
+    while (io_->body_size() > 0) {
+        ssize_t n = ::send(up_->fd, io_->body_data(), io_->body_size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -748,36 +751,34 @@ void Session::pump_tunnel() {
             end_tunnel();
             return;
         }
-        size_t left = conn_->in_len_ - conn_->body_pos_ - static_cast<size_t>(n);
-        memmove(conn_->in_.get() + conn_->body_pos_, conn_->in_.get() + conn_->body_pos_ + n, left);
-        conn_->in_len_ -= static_cast<size_t>(n);
+        io_->body_erase(0, static_cast<size_t>(n));
     }
-    if (conn_->in_len_ == conn_->body_pos_) up_->watch_write(false);
-    if (conn_->in_len_ < conn_->in_cap_) conn_->resume_reading();
+    if (io_->body_size() == 0) up_->watch_write(false);
+    if (io_->body_size() < io_->body_capacity()) io_->resume_reading();
     // Upstream -> client, straight through (buffered only when the client cannot take it).
     for (;;) {
-        if (conn_->pending_output() >= kClientHighWater) {
-            conn_->flush();
+        if (io_->pending_output() >= kClientHighWater) {
+            io_->flush();
             if (e != epoch_) return;
             // Still full: the client is slow; on_client_drained() resumes. Otherwise read on:
             // the upstream socket is edge-triggered and will not report what is already there.
-            if (conn_->pending_output() >= kClientHighWater) break;
+            if (io_->pending_output() >= kClientHighWater) break;
         }
         ssize_t n = recv(up_->fd, proxy_.scratch(), UpstreamConn::kBufferSize, 0);
         if (n > 0) {
-            conn_->write_through({proxy_.scratch(), static_cast<size_t>(n)});
+            io_->write_through({proxy_.scratch(), static_cast<size_t>(n)});
             if (e != epoch_) return;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
         // The upstream closed: deliver what it sent, then close the client.
-        conn_->flush();
+        io_->flush();
         if (e != epoch_) return;
         end_tunnel();
         return;
     }
-    conn_->flush();
+    io_->flush();
     if (e != epoch_) return;
     arm(rc.timeout.tunnel);
 }
@@ -786,7 +787,7 @@ void Session::end_tunnel() {
     drop_upstream();
     state_ = State::Idle;
     epoch_++;
-    conn_->proxy_cut(status_, body_bytes_);
+    io_->stream_cut(status_, body_bytes_);
 }
 
 bool Session::close_tunnel() {
@@ -809,8 +810,8 @@ void Session::complete(bool upstream_reusable) {
     server_ = nullptr;
     state_ = State::Idle;
     epoch_++;
-    size_t next = body_complete_ ? valid_end_ : conn_->in_len_;
-    conn_->proxy_done(status_, body_bytes_, client_keep_alive_, next, upstream_us);
+    size_t next = body_complete_ ? valid_end_ : io_->body_size();
+    io_->stream_done(status_, body_bytes_, client_keep_alive_, next, upstream_us);
 }
 
 void Session::drop_upstream() {
@@ -825,7 +826,7 @@ void Session::drop_upstream() {
 
 // Once per server per logs.repeat_interval (with a count), the request line redacted and escaped.
 void Session::log_error(const char* what, int err) {
-    const Request& req = *conn_->req_;
+    const Request& req = stream_->request();
     char reason[128] = "";
     if (err) snprintf(reason, sizeof reason, " (%d: %s)", err, strerror(err));
     std::string_view target = error_log_target(req.target, proxy_.config().logs);
@@ -836,13 +837,13 @@ void Session::log_error(const char* what, int err) {
                      "request_id: \"%.*s\"",
                      what, reason, proxy_.config().routes[route_].name.c_str(),
                      proxy_.upstream(upstream_).config->name.c_str(), server_ ? server_->config->address.c_str() : "-",
-                     conn_->peer_, static_cast<int>(req.method.size()), req.method.data(),
+                     stream_->client_address().data(), static_cast<int>(req.method.size()), req.method.data(),
                      static_cast<int>(target.size()), target.data(), req.version_minor,
                      static_cast<int>(request_id_len_), request_id_);
 }
 
 void Session::note_attempt(int status) {
-    if (server_) conn_->upstream_trace_.add(server_->config->address, status, upstream_micros());
+    if (server_) stream_->upstream_trace().add(server_->config->address, status, upstream_micros());
 }
 
 bool Session::can_retry() const {
@@ -913,7 +914,7 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
         // the client sees the body is incomplete.
         state_ = State::Idle;
         epoch_++;
-        conn_->proxy_cut(status_, body_bytes_);
+        io_->stream_cut(status_, body_bytes_);
         return;
     }
     if (free_retry) {
@@ -941,7 +942,7 @@ void Session::respond_error(int status, const char* message, std::string_view he
     epoch_++;
     // The gateway's own answer keeps the client connection when the whole request has been
     // read (as nginx does): the next one starts after its body.
-    conn_->proxy_error(status, message, headers, body_complete_ ? valid_end_ : Connection::kRequestUnread);
+    io_->stream_error(status, message, headers, body_complete_ ? valid_end_ : StreamIo::kRequestUnread);
 }
 
 void Session::on_timeout() {
@@ -952,7 +953,7 @@ void Session::on_timeout() {
         case State::Sending:
             if (!body_complete_ && sent_end_ == send_end() && head_sent_ == head_.size()) {
                 // It is the client that stopped sending its body.
-                LOG_INFO("client %s timed out sending a request body", conn_->peer_);
+                LOG_INFO("client %s timed out sending a request body", stream_->client_address().data());
                 respond_error(408, "request timeout");
             } else {
                 fail(ErrorKind::Timeout, 504, "upstream timed out while sending the request", 0);
@@ -977,7 +978,7 @@ void Session::on_client_eof() {
         end_tunnel();
         return;
     }
-    conn_->close();  // calls abort()
+    io_->close();  // calls on_abort()
 }
 
 void Session::abort() {

@@ -25,32 +25,29 @@
 #include "http/parser.h"
 #include "http/proxy/upstream.h"
 #include "http/router.h"
-
-namespace gw::http {
-class Connection;
-struct RouteRuntime;
-}
+#include "http/stream.h"
 
 namespace gw::http::proxy {
 
 class Proxy;
 
-class Session {
+class Session final : public StreamHandler {
   public:
     explicit Session(Proxy& proxy);
     ~Session();
 
-    // Sessions are pooled per worker (Proxy::acquire_session): a connection holds one only
-    // while it has a proxied request in flight.
-    void start(Connection& conn, int route_index, const RouteMatchResult& match);
+    // Sessions are pooled per worker (Proxy::acquire_session): a stream holds one only while
+    // its proxied request is in flight. The request and its body come through the stream.
+    void start(Stream& stream, int route_index, const RouteMatchResult& match);
     void on_upstream_io(uint32_t events);
-    void on_client_input();    // new bytes in the client connection's input buffer
-    void on_client_drained();  // the client connection's output buffer was written out
-    void on_client_eof();      // the client closed its side
-    void abort();              // the client connection is closing: drop everything
+    void on_body_input() override;      // new bytes in the client's body buffer
+    void on_output_drained() override;  // the client's output was written out
+    void on_client_eof() override;      // the client closed its side
+    void on_abort() override { abort(); }
+    void abort();                       // the client is going away: drop everything
     // Draining: ends an upgraded tunnel now, as if a side had closed (buffered bytes are still
     // delivered, the request is logged). False when this session is not a tunnel.
-    bool close_tunnel();
+    bool close_tunnel() override;
 
   private:
     enum class State : uint8_t { Idle, Connecting, Sending, Waiting, Body, Tunnel };
@@ -83,7 +80,8 @@ class Session {
     uint64_t upstream_micros() const;
     static std::string_view cookie_value(std::string_view cookies, std::string_view name);
 
-    Connection* conn_ = nullptr;
+    Stream* stream_ = nullptr;
+    StreamIo* io_ = nullptr;
     Proxy& proxy_;
     State state_ = State::Idle;
     uint32_t epoch_ = 0;         // changes whenever the session finishes or restarts: callers
@@ -112,7 +110,7 @@ class Session {
     char request_id_[128];
     size_t request_id_len_ = 0;
     char traceparent_[55];
-    // Body bytes live in the client's input buffer from its body start up to:
+    // Body bytes live in the stream's body buffer (offsets from its first byte) up to:
     size_t valid_end_ = 0;       // end of the body bytes validated so far
     size_t sent_end_ = 0;        // end of the body bytes written upstream in this attempt
     bool body_complete_ = false; // every body byte has been validated (the request's end is known)

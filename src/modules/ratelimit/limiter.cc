@@ -112,7 +112,7 @@ struct Check final : redis::Waiter {
     RequestInfo info;
     uint64_t now_ns = 0;
     Verdict* out = nullptr;
-    Waiting* waiting = nullptr;
+    OnDecided decided;
     redis::Client::Pending* pending = nullptr;
     bool in_use = false;
     bool evicted = false;
@@ -429,7 +429,7 @@ bool Limiter::decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, 
 }
 
 bool Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_t now_ns, Verdict& out,
-                    Waiting* waiting, Check** pending) {
+                    OnDecided decided, Check** pending) {
     if (pending) *pending = nullptr;
     // Room for the most policies a route may have, constructed only as far as used: most routes
     // have one to three, and initialising all eight cost more than counting one of them.
@@ -456,13 +456,13 @@ bool Limiter::check(const RoutePolicies& route, const RequestInfo& info, uint64_
 
     bool evicted = false;
     bool rejected = !count_in_table(ev, local, now_ns, evicted);  // a local rejection costs no round trip
-    if (!rejected && local < n && redis_ && redis_->up() && waiting && pending) {
+    if (!rejected && local < n && redis_ && redis_->up() && decided && pending) {
         Check* c = acquire_check();
         c->route = &route;
         c->info = info;
         c->now_ns = now_ns;
         c->out = &out;
-        c->waiting = waiting;
+        c->decided = decided;
         c->evicted = evicted;
         c->n = n;
         c->local = local;
@@ -523,9 +523,9 @@ void Limiter::on_redis_reply(Check& c, redis::Result result, const redisReply* r
         rejected = !decide_locally(ev, c.n, c.local, c.now_ns, c.evicted);
     }
     finish(*c.route, c.info, ev, c.n, rejected, c.evicted, *c.out);
-    Waiting* w = c.waiting;
+    OnDecided then = c.decided;
     release_check(&c);
-    w->on_rate_limit_decided();
+    then.fn(then.arg);
 }
 
 void Limiter::cancel(Check* c) {
@@ -552,7 +552,7 @@ Check* Limiter::acquire_check() {
 void Limiter::release_check(Check* c) {
     c->in_use = false;
     c->pending = nullptr;
-    c->waiting = nullptr;
+    c->decided = {};
     c->out = nullptr;
     free_checks_.push_back(c);
 }

@@ -14,7 +14,7 @@
 // Policies of scope global are decided by Redis (global.h), through the worker's redis::Client,
 // in one round trip per request, after the local policies of the route (a request they reject
 // costs no round trip). The request waits for the answer without blocking the worker: check()
-// then returns false and the Waiting is called back. While Redis is away (the client is not
+// then returns false and the OnDecided is called back. While Redis is away (the client is not
 // up) or when it fails to answer in time, each global policy is decided at once by the local
 // table instead, with the fallback share of its limit (redis.fallback_share, 1/nodes by
 // default) under an identity of its own, and counted as fallback_allowed or fallback_rejected;
@@ -90,12 +90,12 @@ class Limiter {
     }
 
     // Decides for one request at `now_ns` (CLOCK_MONOTONIC) and counts it. True: decided, the
-    // verdict is in `out`. False (only with a `waiting`, for a route with global policies while
-    // Redis is up): Redis decides; `waiting->on_rate_limit_decided()` is called from the event
+    // verdict is in `out`. False (only with a `decided`, for a route with global policies while
+    // Redis is up): Redis decides; `decided` is called from the event
     // loop once `out` holds the verdict, unless cancel(*pending) comes first. `info`, the
     // request it points to and `out` must stay valid until then.
     bool check(const RoutePolicies& route, const RequestInfo& info, uint64_t now_ns, Verdict& out,
-               Waiting* waiting = nullptr, Check** pending = nullptr);
+               OnDecided decided = {}, Check** pending = nullptr);
     // The request waiting in `pending` goes away (its client closed): it is not called back,
     // and what the local policies counted for it is given back.
     void cancel(Check* pending);

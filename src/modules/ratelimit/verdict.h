@@ -1,5 +1,5 @@
-// What the rate limits of a route decided for one request, as the connection needs it to answer:
-// small and self-contained, so that http/connection.h can hold one without the rest of the module.
+// What the rate limits of a route decided for one request, as its filter needs it to answer:
+// small and self-contained.
 #pragma once
 
 #include <cstddef>
@@ -29,13 +29,12 @@ struct Verdict {
 // A decision that waits for Redis (policies of scope global): the limiter's handle of it.
 struct Check;
 
-// Who waits for such a decision: called once, from the event loop, with the Verdict filled in.
-class Waiting {
-  public:
-    virtual void on_rate_limit_decided() = 0;
-
-  protected:
-    ~Waiting() = default;
+// Who hears of such a decision: called once, from the event loop, with the Verdict filled in
+// (unless the check is cancelled first).
+struct OnDecided {
+    void (*fn)(void* arg) = nullptr;
+    void* arg = nullptr;
+    explicit operator bool() const { return fn != nullptr; }
 };
 
 }  // namespace gw::ratelimit

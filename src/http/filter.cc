@@ -1,0 +1,38 @@
+#include "http/filter.h"
+
+#include "http/stream.h"
+
+namespace gw::http {
+
+void ResponseHead::add(std::string_view name, std::string_view value) {
+    extra_.append(name);
+    extra_ += ": ";
+    extra_.append(value);
+    extra_ += "\r\n";
+}
+
+bool FilterChain::add(Filter* f) {
+    size_t align = f->ctx_align() ? f->ctx_align() : 1;
+    size_t offset = (arena_used_ + align - 1) / align * align;
+    if (align > alignof(std::max_align_t) || offset + f->ctx_size() > kArenaSize) return false;
+    entries_.push_back({f, static_cast<uint16_t>(offset)});
+    arena_used_ = offset + f->ctx_size();
+    hooks_ |= f->hooks();
+    return true;
+}
+
+void ResumeHandle::resume() {
+    if (stream_) stream_->resume_from_handle(serial_);
+}
+
+void ResumeHandle::respond(int status, std::string_view content_type, std::string_view body) {
+    if (stream_) stream_->respond_from_handle(serial_, status, content_type, body, false);
+}
+
+void ResumeHandle::respond_error(int status, std::string_view message) {
+    if (stream_) stream_->respond_from_handle(serial_, status, {}, message, true);
+}
+
+bool ResumeHandle::stale() const { return !stream_ || stream_->serial() != serial_; }
+
+}  // namespace gw::http

@@ -1,0 +1,181 @@
+#include "http/stream.h"
+
+#include <cstring>
+
+#include "http/response.h"
+
+namespace gw::http {
+
+Stream::Stream() {}
+
+void Stream::begin(StreamIo* io, const ListenerConfig* listener, size_t listener_index) {
+    io_ = io;
+    listener_ = listener;
+    listener_index_ = listener_index;
+    route_ = nullptr;
+    match_.route = -1;
+    match_.captures = 0;
+    upstream_trace_.clear();
+    response_head_bytes = 0;
+}
+
+void Stream::end() {
+    if (chain_ && (chain_->hooks() & kHookDestroy)) {
+        // Last in, first out; only filters whose on_request ran have a state to end.
+        const auto& entries = chain_->entries();
+        for (size_t i = next_filter_; i-- > 0;)
+            if (entries[i].filter->hooks() & kHookDestroy) entries[i].filter->on_destroy(*this, ctx(i));
+    }
+    chain_ = nullptr;
+    next_filter_ = 0;
+    paused_ = running_ = resumed_inline_ = false;
+    body_filter_count_ = 0;
+    reply_status_ = 0;
+    reply_body_.clear();
+    handler = nullptr;
+    ++serial_;  // every handle given out so far is stale now
+}
+
+void Stream::set_client(const net::IpAddress& ip, const char* text, const char* peer_text, bool from_header) {
+    client_ip_ = ip;
+    size_t n = strnlen(text, sizeof client_text_ - 1);
+    memcpy(client_text_, text, n);
+    client_text_[n] = '\0';
+    client_len_ = static_cast<uint8_t>(n);
+    peer_text_ = peer_text;
+    client_from_header_ = from_header;
+}
+
+void Stream::set_client_text(const net::IpAddress& ip) {
+    client_ip_ = ip;
+    client_len_ = static_cast<uint8_t>(net::format_ip(ip, client_text_));
+    client_from_header_ = true;
+}
+
+void Stream::mark_start() { clock_gettime(CLOCK_MONOTONIC, &start_); }
+
+void Stream::set_request_id(std::string_view incoming, IdGenerator& ids) {
+    size_t n = make_request_id(incoming, ids, id_line_ + kIdPrefix);
+    memcpy(id_line_ + kIdPrefix + n, "\r\n\r\n", 4);
+    request_id_len_ = static_cast<uint8_t>(n);
+}
+
+FilterStatus Stream::run_request_filters(const FilterChain* chain) {
+    chain_ = chain;
+    next_filter_ = 0;
+    if (!chain || !(chain->hooks() & kHookRequest)) {
+        if (chain) next_filter_ = static_cast<uint8_t>(chain->entries().size());
+        return FilterStatus::Continue;
+    }
+    return continue_filters();
+}
+
+// The chain driver. A filter that resumes (or answers) inline - before returning Pause - is
+// noticed here, so filters need no "did I already call back?" state of their own.
+FilterStatus Stream::continue_filters() {
+    const auto& entries = chain_->entries();
+    running_ = true;
+    while (next_filter_ < entries.size()) {
+        size_t i = next_filter_++;
+        Filter* f = entries[i].filter;
+        if (!(f->hooks() & kHookRequest)) continue;
+        resumed_inline_ = false;
+        FilterStatus st = f->on_request(*this, ctx(i));
+        if (st == FilterStatus::Continue) continue;
+        if (st == FilterStatus::Pause && resumed_inline_) {
+            resumed_inline_ = false;
+            if (reply_status_ == 0) continue;
+            st = FilterStatus::Done;
+        }
+        running_ = false;
+        paused_ = st == FilterStatus::Pause;
+        return st;
+    }
+    running_ = false;
+    return FilterStatus::Continue;
+}
+
+void Stream::resume_from_handle(uint32_t serial) {
+    if (serial != serial_) return;  // the stream this handle was for has ended
+    if (running_) {
+        resumed_inline_ = true;
+        return;
+    }
+    if (!paused_) return;
+    paused_ = false;
+    if (continue_filters() == FilterStatus::Pause) return;  // a later filter waits in its turn
+    io_->stream_resumed();
+}
+
+void Stream::respond_from_handle(uint32_t serial, int status, std::string_view content_type, std::string_view body,
+                                 bool json_error) {
+    if (serial != serial_ || (!running_ && !paused_)) return;
+    if (json_error)
+        reply_error(status, body);
+    else
+        reply(status, content_type, body);
+    if (running_) {
+        resumed_inline_ = true;
+        return;
+    }
+    paused_ = false;
+    io_->stream_resumed();
+}
+
+void Stream::reply(int status, std::string_view content_type, std::string_view body) {
+    reply_status_ = status;
+    reply_type_ = content_type;
+    reply_body_.assign(body);
+}
+
+void Stream::reply_error(int status, std::string_view message) {
+    reply_status_ = status;
+    reply_type_ = "application/json";
+    reply_body_.clear();
+    append_json_error_body(reply_body_, status, message);
+}
+
+std::string_view Stream::response_head_lines(int status) {
+    head_lines_.clear();
+    if (!chain_ || !(chain_->hooks() & kHookResponseHead)) return {};
+    ResponseHead head(status, head_lines_);
+    const auto& entries = chain_->entries();
+    for (size_t i = 0; i < next_filter_; ++i)
+        if (entries[i].filter->hooks() & kHookResponseHead) entries[i].filter->on_response_head(*this, ctx(i), head);
+    return head_lines_;
+}
+
+void Stream::run_log_filters(AccessLogEntry& e) {
+    if (!chain_ || !(chain_->hooks() & kHookLog)) return;
+    const auto& entries = chain_->entries();
+    for (size_t i = 0; i < next_filter_; ++i)
+        if (entries[i].filter->hooks() & kHookLog) entries[i].filter->on_log(*this, ctx(i), e);
+}
+
+void Stream::add_body_filter(Filter* f) {
+    if (!chain_ || body_filter_count_ == kMaxBodyFilters) return;
+    const auto& entries = chain_->entries();
+    for (size_t i = 0; i < next_filter_; ++i) {
+        if (entries[i].filter == f) {
+            body_filters_[body_filter_count_++] = static_cast<uint8_t>(i);
+            return;
+        }
+    }
+}
+
+void Stream::filter_body(std::string_view in, bool last, std::string& out) {
+    // Each filter reads what the one before it wrote; two buffers take turns.
+    std::string* dst = body_filter_count_ % 2 ? &out : &body_scratch_;
+    std::string_view cur = in;
+    const auto& entries = chain_->entries();
+    for (size_t k = 0; k < body_filter_count_; ++k) {
+        size_t i = body_filters_[k];
+        dst->clear();
+        entries[i].filter->on_body(*this, ctx(i), cur, last, *dst);
+        cur = *dst;
+        dst = dst == &out ? &body_scratch_ : &out;
+    }
+    if (body_filter_count_ == 0) out.assign(in);
+}
+
+}  // namespace gw::http

@@ -1,0 +1,56 @@
+// The worker's pools: spares are reused, a steady load keeps what it reuses, and trim() frees
+// only what went unused for a whole interval.
+#include <gtest/gtest.h>
+
+#include "http/buffer_pool.h"
+
+using gw::http::BufferPool;
+using gw::http::StablePool;
+using gw::http::StringPool;
+
+TEST(BufferPool, ReusesSparesAndTrimsOnlyWhatAWholeIntervalLeftUnused) {
+    BufferPool pool(4096);
+    std::vector<std::unique_ptr<char[]>> held;
+    for (int i = 0; i < 10; ++i) held.push_back(pool.get());  // a burst of ten
+    for (auto& b : held) pool.put(std::move(b));
+    held.clear();
+    EXPECT_EQ(pool.trim(), 0u) << "the interval that saw the burst used every spare";
+    // A steady load of two at a time during the next interval.
+    for (int round = 0; round < 5; ++round) {
+        auto a = pool.get(), b = pool.get();
+        pool.put(std::move(a));
+        pool.put(std::move(b));
+    }
+    EXPECT_EQ(pool.trim(), 8u) << "eight spares were never taken: freed; the two in use stay";
+    EXPECT_EQ(pool.trim(), 2u) << "and those two go after an interval without any request";
+    EXPECT_EQ(pool.trim(), 0u);
+}
+
+TEST(StringPool, GivesBackCapacityAndFreesWhatGrewLarge) {
+    StringPool pool;
+    std::string s;
+    pool.get(s);
+    EXPECT_GE(s.capacity(), 1024u);
+    s.assign(100, 'x');
+    const char* mem = s.data();
+    pool.put(s);
+    EXPECT_TRUE(s.empty());
+    EXPECT_LE(s.capacity(), 15u) << "the connection keeps no memory while idle";
+    std::string t;
+    pool.get(t);
+    EXPECT_EQ(t.data(), mem) << "the same buffer, reused";
+    EXPECT_TRUE(t.empty());
+    t.assign(64 * 1024, 'y');
+    pool.put(t);
+    EXPECT_LE(t.capacity(), 15u);
+    std::string u;
+    pool.get(u);
+    EXPECT_LT(u.capacity(), 64u * 1024) << "a buffer that grew large is not kept";
+}
+
+TEST(StablePool, NeverFreesOnlyReuses) {
+    StablePool<int> pool;
+    int* a = pool.get();
+    pool.put(a);
+    EXPECT_EQ(pool.get(), a);
+}
