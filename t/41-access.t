@@ -270,7 +270,7 @@ routes:
     return: {body: ""}
     access:
       allow: [10.0.0.1/8, 10.0.0.0/33]
-      dney: [192.0.2.1]
+      denny: [192.0.2.1]
   - {name: s, match: {path: /s}, return: {body: ""}, access: {deny: []}}
 CONF
     my $e = $t->run('-t', '-p', $t->dir, '-c', $bad);
@@ -281,7 +281,7 @@ CONF
          '-t: host bits set, at FILE:LINE:COL');
     like($e->{out}, qr/\Q$bad\E:9:27: routes\[0\]\.access\.allow\[1\]: prefix length 33 is out of range \(0\.\.32\)/,
          '-t: a prefix out of range');
-    like($e->{out}, qr/\Q$bad\E:10:7: unknown key "dney" \(did you mean "deny"\?\)/, '-t: an unknown key in access');
+    like($e->{out}, qr/\Q$bad\E:10:7: unknown key "denny" \(did you mean "deny"\?\)/, '-t: an unknown key in access');
     like($e->{out}, qr/\Q$bad\E:11:69: routes\[1\]\.access\.deny: at least one address or network is required/,
          '-t: an empty list');
 }

@@ -42,9 +42,14 @@ void AccessFilter::deny(http::Stream& s, const char* by) {
     std::string_view listener = l < config_.listeners.size() ? std::string_view(config_.listeners[l].address) : "";
     // What nginx writes as "access forbidden by rule", at info: a refused client is not the
     // gateway's error, and a scan must not flood the log at the default level.
-    LOG_INFO("client %.*s on %.*s: access forbidden by the %s's rules (route \"%.*s\")",
-             static_cast<int>(s.client_address().size()), s.client_address().data(),
-             static_cast<int>(listener.size()), listener.data(), by, static_cast<int>(route.size()), route.data());
+    if (route_ >= 0)
+        LOG_INFO("client %.*s on %.*s: access forbidden by the %s's rules (route \"%.*s\")",
+                 static_cast<int>(s.client_address().size()), s.client_address().data(),
+                 static_cast<int>(listener.size()), listener.data(), by, static_cast<int>(route.size()), route.data());
+    else
+        LOG_INFO("client %.*s on %.*s: access forbidden by the listener's rules",
+                 static_cast<int>(s.client_address().size()), s.client_address().data(),
+                 static_cast<int>(listener.size()), listener.data());
     s.reply_error(403, "access denied");
 
     if (l >= denied_.size()) return;
