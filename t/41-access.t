@@ -3,7 +3,8 @@
 # client sockets from several loopback addresses (127.0.0.2 and 127.0.0.3 are other source
 # addresses of this host):
 #   1. route rules: an allowed network 200, a hole in it (deny wins) 403 with the JSON body and
-#      an access log line, an allow list of one bare address, a route without rules;
+#      an access log line, an allow list of one bare address, a route without rules; the rules
+#      come before the route's rate limit (a refused request uses none of its budget);
 #   2. listener rules: every request on the listener (also one no route matches: 403, not
 #      404), then the route's own rules; an admin listener's rules;
 #   3. behind real_ip: X-Forwarded-For from a trusted peer decides, from another peer it is
@@ -70,6 +71,10 @@ routes:
   - {name: one, match: {path: /one}, return: {body: "one"}, access: $one_rules}
   - {name: v6, match: {path: /v6}, return: {body: "v6"}, access: {allow: ["::1/128"]}}
   - {name: echo, match: {path_prefix: /echo}, upstream: app, access: {allow: [203.0.113.0/24, "2001:db8::/32"]}}
+  - {name: limited, match: {path: /limited}, return: {body: "ok"}, rate_limit: once, access: {deny: 127.0.0.3}}
+rate_limit_zone_size: 1m
+rate_limits:
+  once: {key: global, rate: 1/d, algorithm: fixed_window}
 real_ip: {from: x-forwarded-for, trusted: [127.0.0.1]}
 CONF
 }
@@ -129,6 +134,11 @@ is(status_from('127.0.0.2', $port, '/lan/b'), 200, '... and 127.0.0.2');
 is(status_from('127.0.0.2', $port, '/one'), 200, 'allow list of one bare address: that address passes');
 is(status_from('127.0.0.1', $port, '/one'), 403, '... any other is refused');
 expect_denied('one', $port);
+is(status_from('127.0.0.3', $port, '/limited'), 403, 'a route with rules and a rate limit: refused...');
+expect_denied('limited', $port);
+is(status_from('127.0.0.1', $port, '/limited'), 200,
+   '... before the rate limit: the refused request used none of its budget (1 a day)');
+is(status_from('127.0.0.1', $port, '/limited'), 429, '... which the allowed one did');
 is(status_from('127.0.0.3', $port, '/open'), 200, 'a route without rules on a listener without rules: 200');
 is(status_from('127.0.0.3', $port, '/nowhere'), 404, 'no route matched, no listener rules: 404 as before');
 ok(wait_until(sub { $t->error_log =~ /\[info\].*client 127\.0\.0\.3 on 127\.0\.0\.1:$port: access forbidden by the route's rules \(route "lan"\)/ }, 5),
