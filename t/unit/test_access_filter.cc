@@ -181,5 +181,36 @@ TEST_F(AccessFilterTest, ARefusalStopsTheChain) {
     h_.end();
 }
 
+TEST_F(AccessFilterTest, WhichRoutesGetAFilter) {
+    {
+        RouteFilters filters(config_, rules_, *store_);  // listener 1 has rules: every route
+        AccessFilter* none = filters.get(-1);
+        EXPECT_NE(none, nullptr) << "no route / admin: the listeners' rules";
+        EXPECT_NE(filters.get(0), nullptr) << "a route without rules of its own";
+        EXPECT_NE(filters.get(1), nullptr);
+        EXPECT_NE(filters.get(0), filters.get(1)) << "one filter per route";
+        EXPECT_EQ(filters.get(-1), none) << "made once";
+        EXPECT_EQ(filters.get(2), nullptr) << "no such route";
+        EXPECT_EQ(filters.get(-2), nullptr);
+    }
+    AccessConfig routes_only;
+    AccessRules r;
+    r.deny = {cidr("192.0.2.0/24")};
+    routes_only.set_route(1, r);
+    RouteFilters filters(config_, routes_only, *store_);
+    EXPECT_EQ(filters.get(-1), nullptr) << "no listener rules: unmatched and admin requests pay nothing";
+    EXPECT_EQ(filters.get(0), nullptr) << "nor does a route without rules";
+    ASSERT_NE(filters.get(1), nullptr);
+    FilterChain c;
+    ASSERT_TRUE(c.add(filters.get(1)));
+    h_.set_route(1);
+    h_.set_listener(1);  // its rules are not in this configuration
+    h_.set_client("192.0.2.9");
+    EXPECT_EQ(h_.run(c), FilterStatus::Done);
+    h_.set_client("10.0.0.1");
+    EXPECT_EQ(h_.run(c), FilterStatus::Continue);
+    h_.end();
+}
+
 }  // namespace
 }  // namespace gw::access

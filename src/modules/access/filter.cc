@@ -62,4 +62,17 @@ void AccessFilter::deny(http::Stream& s, const char* by) {
     if (cell) cell->fetch_add(1, std::memory_order_relaxed);
 }
 
+RouteFilters::RouteFilters(const Config& config, const AccessConfig& rules, metrics::Store& metrics)
+    : config_(config), rules_(rules), metrics_(metrics), filters_(config.routes.size() + 1) {}
+
+AccessFilter* RouteFilters::get(int route) {
+    if (route < -1 || static_cast<size_t>(route + 1) >= filters_.size()) return nullptr;
+    // Listener rules hold on every route and on route -1; a route's own rules on it alone.
+    bool own = route >= 0 && rules_.route(static_cast<size_t>(route));
+    if (!own && !rules_.any_listener_rules()) return nullptr;
+    std::unique_ptr<AccessFilter>& f = filters_[static_cast<size_t>(route + 1)];
+    if (!f) f = std::make_unique<AccessFilter>(config_, rules_, route, metrics_);
+    return f.get();
+}
+
 }  // namespace gw::access

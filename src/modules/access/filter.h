@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,22 @@ class AccessFilter final : public http::Filter {
     // gateway_access_denied_total{route,listener}, one cell per listener, found or made in the
     // zone at its first denial (as the request counters are at a status's first response).
     std::vector<std::atomic<uint64_t>*> denied_;
+};
+
+// A worker's access filters, one per route that needs one.
+class RouteFilters {
+  public:
+    RouteFilters(const Config& config, const AccessConfig& rules, metrics::Store& metrics);
+
+    // The filter of route `route` (-1: no route, admin listeners), made on the first call; nullptr
+    // when neither the route nor any listener has rules (the route then pays nothing).
+    AccessFilter* get(int route);
+
+  private:
+    const Config& config_;
+    const AccessConfig& rules_;
+    metrics::Store& metrics_;
+    std::vector<std::unique_ptr<AccessFilter>> filters_;  // [route + 1]
 };
 
 }  // namespace gw::access

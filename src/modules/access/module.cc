@@ -3,7 +3,6 @@
 #include <memory>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "core/config/config.h"
 #include "core/module/module.h"
@@ -63,28 +62,15 @@ void dump_route(const Config& c, size_t index, int indent, std::string& out) {
         if (const AccessRules* r = a->route(index)) dump_rules(*r, indent, out);
 }
 
-// A worker's filters, made when the server asks for each route's.
+// A worker's side: its filters, made when the server builds each route's chain.
 class Worker final : public module::WorkerPart {
   public:
     Worker(const Config& config, const AccessConfig& rules, metrics::Store& metrics)
-        : config_(config), rules_(rules), metrics_(metrics), filters_(config.routes.size() + 1) {}
-
-    // Listener rules hold on every route, and on route -1 (no route matched, admin listeners);
-    // a route's own rules only on it. A route under neither gets no filter (and pays nothing).
-    http::Filter* route_filter(int route) override {
-        bool own = route >= 0 && rules_.route(static_cast<size_t>(route));
-        if (route < -1 || static_cast<size_t>(route + 1) >= filters_.size() || (!own && !rules_.any_listener_rules()))
-            return nullptr;
-        std::unique_ptr<AccessFilter>& f = filters_[static_cast<size_t>(route + 1)];
-        if (!f) f = std::make_unique<AccessFilter>(config_, rules_, route, metrics_);
-        return f.get();
-    }
+        : filters_(config, rules, metrics) {}
+    http::Filter* route_filter(int route) override { return filters_.get(route); }
 
   private:
-    const Config& config_;
-    const AccessConfig& rules_;
-    metrics::Store& metrics_;
-    std::vector<std::unique_ptr<AccessFilter>> filters_;  // [route + 1]
+    RouteFilters filters_;
 };
 
 std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
