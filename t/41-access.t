@@ -282,6 +282,7 @@ routes:
       allow: [10.0.0.1/8, 10.0.0.0/33]
       denny: [192.0.2.1]
   - {name: s, match: {path: /s}, return: {body: ""}, access: {deny: []}}
+  - {name: t, match: {path: /t}, return: {body: ""}, access: {allow: [10.1.2.3], deny: [10.0.0.0/8]}}
 CONF
     my $e = $t->run('-t', '-p', $t->dir, '-c', $bad);
     isnt($e->{exit}, 0, '-t: a configuration with bad rules is refused');
@@ -294,6 +295,8 @@ CONF
     like($e->{out}, qr/\Q$bad\E:10:7: unknown key "denny" \(did you mean "deny"\?\)/, '-t: an unknown key in access');
     like($e->{out}, qr/\Q$bad\E:11:69: routes\[1\]\.access\.deny: at least one address or network is required/,
          '-t: an empty list');
+    like($e->{out}, qr/\[warn\] \Q$bad\E:12:71: warning: routes\[2\]\.access\.allow\[0\]: 10\.1\.2\.3\/32 is inside 10\.0\.0\.0\/8 of deny, which wins: it is refused all the same/,
+         '-t: a warning for an allowed address that a denied network overrides');
 }
 
 done_testing;

@@ -107,6 +107,25 @@ TEST(AccessConfig, DenyWinsOverAllow) {
     }
 }
 
+TEST(AccessConfig, WarnsOfAnAllowThatDenyOverrides) {
+    // nginx's "allow 10.1.2.3; deny 10.0.0.0/8;" lets 10.1.2.3 through (first match); here deny
+    // wins, so the allow entry can never have an effect: loaded, with a warning.
+    Read r = read("access:\n"
+                  "  allow: [10.1.2.3, 10.0.0.0/8, 192.0.2.0/24, 172.16.0.0/12]\n"
+                  "  deny: [10.0.0.0/8, 192.0.2.128/25, 172.16.0.0/12]\n");
+    ASSERT_TRUE(r.rules.has_value());
+    EXPECT_EQ(r.errors, (std::vector<std::string>{
+                            "gw.conf:2:11: warning: routes[0].access.allow[0]: 10.1.2.3/32 is inside 10.0.0.0/8 of "
+                            "deny, which wins: it is refused all the same",
+                            "gw.conf:2:21: warning: routes[0].access.allow[1]: 10.0.0.0/8 is inside 10.0.0.0/8 of "
+                            "deny, which wins: it is refused all the same",
+                            "gw.conf:2:47: warning: routes[0].access.allow[3]: 172.16.0.0/12 is inside 172.16.0.0/12 "
+                            "of deny, which wins: it is refused all the same",
+                        }))
+        << "a deny inside an allow (192.0.2.128/25) is a hole, not a mistake";
+    EXPECT_FALSE(r.rules->permits(ip("10.1.2.3")));
+}
+
 TEST(AccessConfig, MappedIpv6MatchesIpv4Networks) {
     Read r = read("access: {allow: [127.0.0.0/8]}\n");
     ASSERT_TRUE(r.rules.has_value());

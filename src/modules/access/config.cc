@@ -14,7 +14,7 @@ namespace {
 // Reads `key` of `m` (a network, or a list of them) into `out`. `present` is set when the key
 // is there, even when its value is bad: "neither list" is then not reported on top.
 bool read_networks(schema::MapReader& m, std::string_view key, std::vector<net::Cidr>& out,
-                   bool& present) {
+                   bool& present, std::vector<const yaml::Node*>& nodes) {
     const yaml::Node* list = m.take(key);
     if (!list) return true;
     present = true;
@@ -40,9 +40,25 @@ bool read_networks(schema::MapReader& m, std::string_view key, std::vector<net::
             ok = false;
         } else {
             out.push_back(cidr);
+            nodes.push_back(&item);
         }
     }
     return ok;
+}
+
+// An allowed network inside a denied one can never pass: deny wins. Most likely it was written
+// as nginx reads "allow 10.1.2.3; deny 10.0.0.0/8;" (first match: allowed), so say so.
+void warn_dead_allows(schema::MapReader& m, const AccessRules& r, const std::vector<const yaml::Node*>& nodes) {
+    for (size_t i = 0; i < r.allow.size(); i++) {
+        const net::Cidr& a = r.allow[i];
+        for (const net::Cidr& d : r.deny) {
+            if (d.prefix > a.prefix || !net::contains(d, a.net)) continue;
+            m.diags().warning(nodes[i]->mark, schema::index_path(m.path("allow"), i) + ": " + net::format_cidr(a) +
+                                                  " is inside " + net::format_cidr(d) +
+                                                  " of deny, which wins: it is refused all the same");
+            break;
+        }
+    }
 }
 
 void append_list(std::string_view key, const std::vector<net::Cidr>& nets, int indent, std::string& out) {
@@ -74,12 +90,14 @@ bool read_rules(schema::MapReader& parent, AccessRules& out) {
     size_t errors_before = m->diags().error_count();
     AccessRules r;
     bool present = false;
-    bool ok = read_networks(*m, "allow", r.allow, present);
-    ok &= read_networks(*m, "deny", r.deny, present);
+    std::vector<const yaml::Node*> allow_nodes, deny_nodes;  // parallel to r.allow, r.deny
+    bool ok = read_networks(*m, "allow", r.allow, present, allow_nodes);
+    ok &= read_networks(*m, "deny", r.deny, present, deny_nodes);
     if (!present) {
         schema::report(m->diags(), m->mark(), m->path(), "at least one of allow or deny is required");
         ok = false;
     }
+    if (ok) warn_dead_allows(*m, r, allow_nodes);
     m->finish();  // unknown keys
     if (!ok || m->diags().error_count() != errors_before) return false;
     out = std::move(r);
