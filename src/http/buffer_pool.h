@@ -79,33 +79,27 @@ class ObjectPool {
 };
 
 // Output buffers (strings, so that heads are appended with no size bookkeeping): a connection
-// takes one with a request's first bytes and gives it back, emptied, when it is idle again.
+// takes one with a request's first bytes and gives it back, emptied, when it is idle again. Only
+// the pointer moves; a buffer that grew large is freed rather than kept.
 class StringPool {
   public:
-    void get(std::string& s) {
-        if (free_.empty()) {
-            s.reserve(kInitial);
-            return;
-        }
-        s.swap(free_.items().back());
-        free_.take();  // the moved-from husk
+    std::unique_ptr<std::string> get() {
+        if (!free_.empty()) return free_.take();
+        auto s = std::make_unique<std::string>();
+        s->reserve(kInitial);
+        return s;
     }
-    // Takes the capacity of `s` (left empty, holding no memory); a buffer that grew large is freed.
-    void put(std::string& s) {
-        if (s.capacity() > 15 && s.capacity() <= kMaxKeep) {
-            s.clear();
-            std::string spare;
-            spare.swap(s);
-            if (free_.give(std::move(spare))) return;
-        }
-        std::string().swap(s);
+    void put(std::unique_ptr<std::string> s) {
+        if (s->capacity() > kMaxKeep) return;
+        s->clear();
+        free_.give(std::move(s));
     }
     size_t trim() { return free_.trim(); }
 
   private:
     static constexpr size_t kInitial = 1024;
     static constexpr size_t kMaxKeep = 16 * 1024;
-    SpareList<std::string> free_;
+    SpareList<std::unique_ptr<std::string>> free_;
 };
 
 // Objects that are never freed while the pool lives, only reused: a stale pointer to one (a

@@ -54,8 +54,9 @@ void Connection::open(int fd, const ListenerConfig* listener, size_t listener_in
     close_after_write_ = write_blocked_ = head_timer_armed_ = may_still_send_ = reading_paused_ = false;
     events_ = 0;
     socket_ip_ = {};
-    if (!net::ip_from_sockaddr(peer, socket_ip_)) peer_[0] = '\0';
-    else net::format_ip(socket_ip_, peer_);
+    peer_len_ = 0;
+    peer_[0] = '\0';
+    if (net::ip_from_sockaddr(peer, socket_ip_)) peer_len_ = static_cast<uint8_t>(net::format_ip(socket_ip_, peer_));
     client_ip_ = socket_ip_;
     memcpy(socket_peer_, peer_, sizeof peer_);
     peer_trusted_ = forwarded_trusted_ = false;
@@ -87,9 +88,8 @@ void Connection::close() {
         stream_ = nullptr;
     }
     in_len_ = in_pos_ = body_pos_ = 0;
-    out_.clear();
     out_off_ = 0;
-    server_.outputs().put(out_);
+    if (out_) server_.outputs().put(std::move(out_));
     events_ = 0;
     server_.release(this);
 }
@@ -107,7 +107,7 @@ bool Connection::close_tunnel() {
 bool Connection::close_if_idle() {
     if (fd_ < 0) return false;
     if (close_tunnel()) return true;
-    bool idle = (phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && out_off_ >= out_.size()) ||
+    bool idle = (phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && pending_output() == 0) ||
                 phase_ == Phase::ProxyHeader;  // no request has started
     if (!idle) return false;
     close();
@@ -249,7 +249,7 @@ void Connection::ensure_buffers() {
         stream_ = server_.streams().get();
         stream_->request_storage = server_.requests().get();
     }
-    if (out_.capacity() <= 15) server_.outputs().get(out_);
+    if (!out_) out_ = server_.outputs().get();
 }
 
 // Between requests a connection needs no buffer and no stream.
@@ -264,9 +264,9 @@ void Connection::release_idle_buffers() {
         server_.streams().put(stream_);
         stream_ = nullptr;
     }
-    if (out_.empty()) {
+    if (out_ && out_->empty()) {
         out_off_ = 0;
-        server_.outputs().put(out_);
+        server_.outputs().put(std::move(out_));
     }
 }
 
@@ -280,7 +280,7 @@ void Connection::compact() {
 
 // Answers every complete request in the buffer, in order, then writes all answers at once.
 void Connection::process() {
-    while (fd_ >= 0 && !close_after_write_ && out_.size() < kOutputHighWater) {
+    while (fd_ >= 0 && !close_after_write_ && out_->size() < kOutputHighWater) {
         if (phase_ == Phase::ProxyHeader) {
             if (!read_proxy_header()) break;
         } else if (phase_ == Phase::Head) {
@@ -296,7 +296,7 @@ void Connection::process() {
 
 void Connection::after_process() {
     if (fd_ < 0) return;
-    if (!out_.empty()) flush();
+    if (out_ && !out_->empty()) flush();
     if (fd_ >= 0 && !write_blocked_) arm_timer();
     if (fd_ >= 0) release_idle_buffers();
 }
@@ -322,7 +322,7 @@ bool Connection::read_proxy_header() {
     const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
     if (h.has_source && peer_trusted_ && real_ip->from == RealIpConfig::From::ProxyProtocol) {
         client_ip_ = h.source;
-        net::format_ip(h.source, peer_);
+        peer_len_ = static_cast<uint8_t>(net::format_ip(h.source, peer_));
     }
     return true;
 }
@@ -351,7 +351,7 @@ bool Connection::read_head() {
     s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
-    s.set_client(client_ip_, peer_, socket_peer_, false);
+    s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
     if (forwarded_trusted_) {
         const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
         s.set_client_text(real_ip::forwarded_client(req, real_ip.header, real_ip.trusted, socket_ip_));
@@ -496,7 +496,7 @@ bool Connection::admit() {
         stream_->chunked.set_max_body(http.client_max_body_size);
     }
     if (req.expect_continue && body_pos_ == in_len_) {
-        out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        *out_ += "HTTP/1.1 100 Continue\r\n\r\n";
         flush();
         if (fd_ < 0) return false;
     }
@@ -628,24 +628,25 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
                          RouteRuntime& route) {
     bool head = stream_->request().method == "HEAD";
     bool bodiless_status = status < 200 || status == 204 || status == 304;
-    size_t head_start = out_.size();
-    out_ += "HTTP/1.1 ";
-    append_number(out_, static_cast<uint64_t>(status));
-    out_ += ' ';
-    out_ += reason_phrase(status);
-    out_ += "\r\nserver: gatewayd\r\ndate: ";
-    out_ += server_.date().get();
+    std::string& out = *out_;
+    size_t head_start = out.size();
+    out += "HTTP/1.1 ";
+    append_number(out, static_cast<uint64_t>(status));
+    out += ' ';
+    out += reason_phrase(status);
+    out += "\r\nserver: gatewayd\r\ndate: ";
+    out += server_.date().get();
     if (!bodiless_status) {
-        out_ += "\r\ncontent-length: ";
-        append_number(out_, body.size());
+        out += "\r\ncontent-length: ";
+        append_number(out, body.size());
     }
-    out_ += keep_alive_ ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
-    out_ += fixed_headers;
-    out_ += stream_->response_head_lines(status);  // what filters add (RateLimit-*, ...)
-    out_ += stream_->id_line();  // x-request-id and the head's end
-    stream_->response_head_bytes = out_.size() - head_start;
+    out += keep_alive_ ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
+    out += fixed_headers;
+    out += stream_->response_head_lines(status);  // what filters add (RateLimit-*, ...)
+    out += stream_->id_line();  // x-request-id and the head's end
+    stream_->response_head_bytes = out.size() - head_start;
     bool send_body = !head && !bodiless_status;
-    if (send_body) out_ += body;
+    if (send_body) out += body;
     finish_request(route, status, send_body ? body.size() : 0);
 }
 
@@ -689,7 +690,7 @@ void Connection::respond_error(int status, std::string_view message) {
         // can, under an id of its own.
         Stream& s = *stream_;
         s.begin(this, listener_, listener_index_);
-        s.set_client(client_ip_, peer_, socket_peer_, false);
+        s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
         s.set_request_id({}, server_.ids());
         Request& req = s.request();
         req.method = "-";
@@ -713,8 +714,9 @@ void Connection::respond_error(int status, std::string_view message) {
 }
 
 void Connection::flush() {
-    while (out_off_ < out_.size()) {
-        ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+    if (!out_) return;  // idle: nothing to write
+    while (out_off_ < out_->size()) {
+        ssize_t n = ::send(fd_, out_->data() + out_off_, out_->size() - out_off_, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -730,7 +732,7 @@ void Connection::flush() {
         }
         out_off_ += static_cast<size_t>(n);
     }
-    out_.clear();
+    out_->clear();
     out_off_ = 0;
     bool was_blocked = write_blocked_;
     write_blocked_ = false;
@@ -753,13 +755,13 @@ void Connection::flush() {
 void Connection::write_through(std::string_view data) {
     if (fd_ < 0) return;
     if (write_blocked_ || data.empty()) {
-        out_.append(data);  // keep the order: the socket will take it after what waits
+        out_->append(data);  // keep the order: the socket will take it after what waits
         return;
     }
     struct iovec iov[2];
     int cnt = 0;
-    size_t pending = out_.size() - out_off_;
-    if (pending) iov[cnt++] = {out_.data() + out_off_, pending};
+    size_t pending = out_->size() - out_off_;
+    if (pending) iov[cnt++] = {out_->data() + out_off_, pending};
     iov[cnt++] = {const_cast<char*>(data.data()), data.size()};
     ssize_t n;
     do n = ::writev(fd_, iov, cnt); while (n < 0 && errno == EINTR);
@@ -770,16 +772,16 @@ void Connection::write_through(std::string_view data) {
         }
         n = 0;
     }
-    size_t w = static_cast<size_t>(n);
+    size_t w = static_cast<size_t>(n);  // (out_ exists: a handler writes only within a request)
     if (w >= pending) {
-        out_.clear();
+        out_->clear();
         out_off_ = 0;
         data.remove_prefix(w - pending);
     } else {
         out_off_ += w;
     }
     if (data.empty()) return;
-    out_.append(data);
+    out_->append(data);
     write_blocked_ = true;
     update_events();
     server_.ctx().loop->arm(timer_, server_.ctx().config->http.send_timeout);

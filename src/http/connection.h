@@ -52,10 +52,10 @@ class Connection final : public event::IoHandler, public StreamIo {
     size_t body_capacity() const override;
     void body_erase(size_t offset, size_t n) override;
     void resume_reading() override;
-    std::string& output() override { return out_; }
+    std::string& output() override { return *out_; }
     void flush() override;
     void write_through(std::string_view data) override;
-    size_t pending_output() const override { return out_.size() - out_off_; }
+    size_t pending_output() const override { return out_ ? out_->size() - out_off_ : 0; }
     bool want_keep_alive() const override;
     void stream_done(int status, uint64_t body_bytes, bool keep_alive, size_t next_request,
                      uint64_t upstream_micros) override;
@@ -118,6 +118,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     bool may_still_send_ = false;    // the client may be sending: linger before closing
     bool write_blocked_ = false;
     bool head_parsed_ = false;       // the stream holds this request's head
+    uint8_t peer_len_ = 0;
     uint32_t requests_ = 0;
     uint32_t events_ = 0;
 
@@ -137,7 +138,7 @@ class Connection final : public event::IoHandler, public StreamIo {
 
     Stream* stream_ = nullptr;  // the current request's, from the worker's pool
 
-    std::string out_;
+    std::unique_ptr<std::string> out_;  // from the worker's pool while a request is in progress
     size_t out_off_ = 0;
 
     event::Timer timer_;

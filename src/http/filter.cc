@@ -18,6 +18,7 @@ bool FilterChain::add(Filter* f) {
     entries_.push_back({f, static_cast<uint16_t>(offset)});
     arena_used_ = offset + f->ctx_size();
     hooks_ |= f->hooks();
+    for (std::string_view n : f->response_field_names()) field_names_.push_back(n);
     return true;
 }
 

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,9 @@ class Filter {
     virtual void on_body(Stream&, void* /*ctx*/, std::string_view /*in*/, bool /*last*/, std::string& /*out*/) {}
     virtual void on_log(Stream&, void* /*ctx*/, AccessLogEntry&) {}
     virtual void on_destroy(Stream&, void* /*ctx*/) {}
+    // The response fields this filter sets itself (lower-case names): when a response's filters
+    // add lines, the upstream's fields of these names are dropped. Asked once, at chain build.
+    virtual std::span<const std::string_view> response_field_names() const { return {}; }
 
     uint8_t hooks() const { return hooks_; }
     uint16_t ctx_size() const { return ctx_size_; }
@@ -95,9 +99,11 @@ class FilterChain {
     const std::vector<Entry>& entries() const { return entries_; }
     bool empty() const { return entries_.empty(); }
     uint8_t hooks() const { return hooks_; }  // the union of the filters' hooks
+    std::span<const std::string_view> response_field_names() const { return field_names_; }
 
   private:
     std::vector<Entry> entries_;
+    std::vector<std::string_view> field_names_;
     size_t arena_used_ = 0;
     uint8_t hooks_ = 0;
 };

@@ -36,19 +36,10 @@ void Stream::end() {
     ++serial_;  // every handle given out so far is stale now
 }
 
-void Stream::set_client(const net::IpAddress& ip, const char* text, const char* peer_text, bool from_header) {
-    client_ip_ = ip;
-    size_t n = strnlen(text, sizeof client_text_ - 1);
-    memcpy(client_text_, text, n);
-    client_text_[n] = '\0';
-    client_len_ = static_cast<uint8_t>(n);
-    peer_text_ = peer_text;
-    client_from_header_ = from_header;
-}
-
 void Stream::set_client_text(const net::IpAddress& ip) {
     client_ip_ = ip;
     client_len_ = static_cast<uint8_t>(net::format_ip(ip, client_text_));
+    client_ptr_ = client_text_;
     client_from_header_ = true;
 }
 

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -106,10 +107,17 @@ class Stream {
     // The client, as real_ip decided (the TCP peer, a PROXY header's source, or a forwarding
     // header's client), in binary and as text; and the TCP peer itself (the hop).
     const net::IpAddress& client_ip() const { return client_ip_; }
-    std::string_view client_address() const { return {client_text_, client_len_}; }
+    std::string_view client_address() const { return {client_ptr_, client_len_}; }  // NUL-terminated
     std::string_view peer_address() const { return peer_text_; }
     bool client_from_header() const { return client_from_header_; }
-    void set_client(const net::IpAddress& ip, const char* text, const char* peer_text, bool from_header);
+    // `text` (NUL-terminated, `len` bytes) and `peer_text` stay the codec's: they must outlive the request.
+    void set_client(const net::IpAddress& ip, const char* text, size_t len, const char* peer_text) {
+        client_ip_ = ip;
+        client_ptr_ = text;
+        client_len_ = static_cast<uint8_t>(len);
+        peer_text_ = peer_text;
+        client_from_header_ = false;
+    }
     void set_client_text(const net::IpAddress& ip);  // a forwarding header's client: formatted here
 
     // Routing.
@@ -155,6 +163,10 @@ class Stream {
     std::string_view reply_body() const { return reply_body_; }
     // The header lines filters add to the response head with this status (empty without filters).
     std::string_view response_head_lines(int status);
+    // The names of the fields those lines may set (see Filter::response_field_names).
+    std::span<const std::string_view> response_field_names() const {
+        return chain_ ? chain_->response_field_names() : std::span<const std::string_view>();
+    }
     void run_log_filters(AccessLogEntry& e);
     // Response body filters (added in on_response_head) - none for most responses.
     void add_body_filter(Filter* f);
@@ -202,7 +214,8 @@ class Stream {
     struct timespec start_ {};
     net::IpAddress client_ip_;
     const char* peer_text_ = "";
-    char client_text_[net::kIpTextSize] = {};
+    const char* client_ptr_ = "";
+    char client_text_[net::kIpTextSize] = {};  // a forwarding header's client
     char id_line_[kIdPrefix + kMaxRequestId + 4] = "x-request-id: ";
     RouteMatchResult match_;
     UpstreamTrace upstream_trace_;

@@ -62,9 +62,8 @@ class FilterHarness {
     bool set_client(std::string_view ip) {
         net::IpAddress a;
         if (!net::parse_ip(ip, a)) return false;
-        char text[net::kIpTextSize];
-        net::format_ip(a, text);
-        stream_.set_client(a, text, "198.51.100.1", false);
+        client_len_ = net::format_ip(a, client_);
+        stream_.set_client(a, client_, client_len_, "198.51.100.1");
         return true;
     }
     void set_listener(size_t index) { listener_ = index; }
@@ -100,6 +99,8 @@ class FilterHarness {
     FakeStreamIo io_;
     http::IdGenerator ids_;
     std::string head_;
+    char client_[net::kIpTextSize] = {};
+    size_t client_len_ = 0;
     size_t listener_ = 0;
     int route_ = 0;
     bool started_ = false;

@@ -26,26 +26,20 @@ TEST(BufferPool, ReusesSparesAndTrimsOnlyWhatAWholeIntervalLeftUnused) {
     EXPECT_EQ(pool.trim(), 0u);
 }
 
-TEST(StringPool, GivesBackCapacityAndFreesWhatGrewLarge) {
+TEST(StringPool, ReusesBuffersAndFreesWhatGrewLarge) {
     StringPool pool;
-    std::string s;
-    pool.get(s);
-    EXPECT_GE(s.capacity(), 1024u);
-    s.assign(100, 'x');
-    const char* mem = s.data();
-    pool.put(s);
-    EXPECT_TRUE(s.empty());
-    EXPECT_LE(s.capacity(), 15u) << "the connection keeps no memory while idle";
-    std::string t;
-    pool.get(t);
-    EXPECT_EQ(t.data(), mem) << "the same buffer, reused";
-    EXPECT_TRUE(t.empty());
-    t.assign(64 * 1024, 'y');
-    pool.put(t);
-    EXPECT_LE(t.capacity(), 15u);
-    std::string u;
-    pool.get(u);
-    EXPECT_LT(u.capacity(), 64u * 1024) << "a buffer that grew large is not kept";
+    auto s = pool.get();
+    EXPECT_GE(s->capacity(), 1024u);
+    s->assign(100, 'x');
+    const std::string* mem = s.get();
+    pool.put(std::move(s));
+    auto t = pool.get();
+    EXPECT_EQ(t.get(), mem) << "the same buffer, reused";
+    EXPECT_TRUE(t->empty());
+    t->assign(64 * 1024, 'y');
+    pool.put(std::move(t));
+    auto u = pool.get();
+    EXPECT_LT(u->capacity(), 64u * 1024) << "a buffer that grew large is not kept";
 }
 
 TEST(StablePool, NeverFreesOnlyReuses) {

@@ -649,6 +649,8 @@ TEST(RateLimitVerdict, ProxiedResponseHeaders) {
     char buf[gw::ratelimit::kMaxHeaderBytes];
     gw::http::proxy::ClientResponseInput in;
     in.filter_headers = {buf, v.format(buf, sizeof buf)};
+    static constexpr std::string_view kNames[] = {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"};
+    in.filter_field_names = kNames;  // what the rate-limit filter declares (checked below)
     std::string out;
     gw::http::proxy::build_client_response(out, *resp, in);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRetry-After: 5\r\nX-A: b\r\nratelimit-limit: 100\r\n"
@@ -668,6 +670,10 @@ TEST_F(LimiterTest, AsAFilterAllowsThenAnswers429WithItsHeaders) {
     gw::ratelimit::RateLimitFilter filter(*limiter_, *limiter_->route(0));
     gw::http::FilterChain chain;
     ASSERT_TRUE(chain.add(&filter));
+    auto names = chain.response_field_names();
+    EXPECT_EQ(std::vector<std::string_view>(names.begin(), names.end()),
+              (std::vector<std::string_view>{"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"}))
+        << "the upstream's RateLimit-* give way to the gateway's";
     gw::test::FilterHarness h;
     h.set_client("10.0.0.1");
     for (int i = 0; i < 2; ++i) {

@@ -150,15 +150,9 @@ void append_status_line(std::string& out, const Response& resp) {
     out += "\r\n";
 }
 
-// Whether one of `lines` ("name: value\r\n"...) is a field named `name` (any case).
-bool names_line(std::string_view lines, std::string_view name) {
-    while (!lines.empty()) {
-        if (lines.size() > name.size() && lines[name.size()] == ':' && iequals(lines.substr(0, name.size()), name))
-            return true;
-        size_t eol = lines.find('\n');
-        if (eol == std::string_view::npos) break;
-        lines.remove_prefix(eol + 1);
-    }
+bool names_one_of(std::string_view name, std::span<const std::string_view> names) {
+    for (std::string_view n : names)
+        if (n.size() == name.size() && iequals(n, name)) return true;
     return false;
 }
 
@@ -168,11 +162,14 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
     append_status_line(out, resp);
     std::string_view connection = resp.header("connection");
     bool has_request_id = false;
+    // The upstream's fields that the filters set themselves go.
+    std::span<const std::string_view> replaced = in.filter_headers.empty() ? std::span<const std::string_view>() : in.filter_field_names;
     for (size_t i = 0; i < resp.header_count; ++i) {
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(in.ops, h.name)) continue;
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
-        if (!in.filter_headers.empty() && names_line(in.filter_headers, h.name)) continue;
+        if (!replaced.empty() && names_one_of(h.name, replaced)) continue;
+        if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
         append_header(out, h.name, h.value);
     }
     append_set_ops(out, in.ops);

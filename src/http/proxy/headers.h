@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -41,12 +42,15 @@ struct ClientResponseInput {
     bool client_http10 = false;
     bool chunked = false;           // pass the body chunked (adds transfer-encoding: chunked)
     bool keep_alive = true;         // connection: keep-alive or close
+    bool body_transformed = false;  // body filters change the body: the upstream's Content-Length goes
     bool upgrade = false;           // a 101: keep Upgrade, send connection: upgrade
     std::string_view request_id;    // added as x-request-id unless the upstream sent one
     const HeaderOps* ops = nullptr;
-    // Header lines the route's filters add ("name: value\r\n"..., names lower-case, e.g. the
-    // gateway's RateLimit-*): added, and the upstream's fields of the same names dropped.
+    // Header lines the route's filters add ("name: value\r\n"..., e.g. the gateway's
+    // RateLimit-*), and the names of the fields they set: when there are lines, the upstream's
+    // fields of those names are dropped.
     std::string_view filter_headers;
+    std::span<const std::string_view> filter_field_names;
 };
 
 // Appends the response head for the client to `out`.

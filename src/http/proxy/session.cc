@@ -121,6 +121,7 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     paused_ = false;
     interim_count_ = 0;
     interim_bytes_ = 0;
+    transform_ = chunk_out_ = false;
     up_ = nullptr;
     server_ = nullptr;
 
@@ -618,11 +619,18 @@ void Session::handle_head() {
     }
     status_ = resp_.status;
     note_attempt(status_);
+    // What the route's filters add to the head; a filter may also take the body (it adds
+    // itself to the stream's body filters, e.g. to compress it).
+    std::string_view filter_headers = stream_->response_head_lines(resp_.status);
+    transform_ = stream_->has_body_filters() && resp_.body != ResponseBody::None;
     bool http10 = req.version_minor == 0;
-    dechunk_ = http10 && resp_.body == ResponseBody::Chunked;
+    // A transformed body's length is known only at its end: chunked to an HTTP/1.1 client, and
+    // delimited by closing the connection for HTTP/1.0 (which cannot take chunked either).
+    dechunk_ = (http10 || transform_) && resp_.body == ResponseBody::Chunked;
+    chunk_out_ = transform_ && !http10;
+    bool length_known = !transform_ && (resp_.body == ResponseBody::ContentLength || resp_.body == ResponseBody::None);
     client_keep_alive_ = io_->want_keep_alive() && body_complete_ && resp_.body != ResponseBody::UntilClose &&
-                         !dechunk_ && !(http10 && resp_.body != ResponseBody::ContentLength &&
-                                        resp_.body != ResponseBody::None);
+                         !(http10 && !length_known);
     if (resp_.untrusted_framing) {
         // Connection named a framing header: forward this response, then close the client
         // connection, since whatever the upstream sends next may be framed differently.
@@ -631,11 +639,13 @@ void Session::handle_head() {
     }
     ClientResponseInput in;
     in.client_http10 = http10;
-    in.chunked = resp_.body == ResponseBody::Chunked && !dechunk_;
+    in.chunked = (resp_.body == ResponseBody::Chunked && !dechunk_) || chunk_out_;
+    in.body_transformed = transform_;
     in.keep_alive = client_keep_alive_;
     in.request_id = {request_id_, request_id_len_};
     in.ops = &rc.response_headers;
-    in.filter_headers = stream_->response_head_lines(resp_.status);  // RateLimit-*, ...
+    in.filter_headers = filter_headers;  // RateLimit-*, ...
+    in.filter_field_names = stream_->response_field_names();
     std::string& out = io_->output();
     size_t head_start = out.size();
     build_client_response(out, resp_, in);
@@ -652,7 +662,81 @@ void Session::handle_head() {
 }
 
 // Moves response body bytes from the upstream buffer to the client's output.
+// The body through the stream's body filters: decoded, transformed, framed anew.
+void Session::transform(std::string_view data, bool last) {
+    stream_->filter_body(data, last, filtered_);
+    std::string& out = io_->output();
+    if (!chunk_out_) {
+        out += filtered_;
+    } else {
+        if (!filtered_.empty()) {
+            char size[24];
+            int n = snprintf(size, sizeof size, "%zx\r\n", filtered_.size());
+            out.append(size, static_cast<size_t>(n));
+            out += filtered_;
+            out += "\r\n";
+        }
+        if (last) out += "0\r\n\r\n";
+    }
+    body_bytes_ += filtered_.size();
+}
+
+void Session::pump_transformed() {
+    bool done = false;
+    switch (resp_.body) {
+        case ResponseBody::None:
+            done = true;
+            break;
+        case ResponseBody::ContentLength: {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(up_->in.len, resp_left_));
+            resp_left_ -= n;
+            done = resp_left_ == 0;
+            transform({up_->in.data(), n}, false);
+            up_->in.consume(n);
+            break;
+        }
+        case ResponseBody::UntilClose:  // its end is the upstream's close (complete() ends it)
+            transform({up_->in.data(), up_->in.len}, false);
+            up_->in.clear();
+            break;
+        case ResponseBody::Chunked:
+            while (up_->in.len > 0) {
+                size_t consumed = 0;
+                std::string_view data;
+                ParseError err;
+                auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
+                if (!data.empty()) transform(data, false);
+                up_->in.consume(consumed);
+                if (st == ChunkedDecoder::Status::Error) {
+                    fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid chunked body", 0);
+                    return;
+                }
+                if (st == ChunkedDecoder::Status::Done) {
+                    done = true;
+                    break;
+                }
+                if (consumed == 0) break;
+            }
+            break;
+    }
+    if (done) {
+        complete(resp_.keep_alive && up_->in.len == 0);
+        return;
+    }
+    uint32_t e = epoch_;
+    if (io_->pending_output() >= kClientHighWater) {
+        io_->flush();
+        if (e != epoch_) return;
+        paused_ = io_->pending_output() >= kClientHighWater;  // back-pressure, as in pump_body
+        if (paused_) proxy_.loop().cancel(timer_);
+    }
+}
+
 void Session::pump_body() {
+    if (transform_) {
+        pump_transformed();
+        return;
+    }
     uint32_t e = epoch_;
     bool done = false;
     std::string& out = io_->output();
@@ -798,6 +882,7 @@ bool Session::close_tunnel() {
 
 void Session::complete(bool upstream_reusable) {
     proxy_.loop().cancel(timer_);
+    if (transform_) transform({}, true);  // the filters' last words, and the chunked end
     uint64_t upstream_us = upstream_micros();
     if (server_->response_time) server_->response_time->observe_micros(upstream_us);
     if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);

@@ -59,6 +59,8 @@ class Session final : public StreamHandler {
     void read_upstream();
     void handle_head();
     void pump_body();
+    void pump_transformed();
+    void transform(std::string_view data, bool last);
     void pump_tunnel();
     void end_tunnel();
     void complete(bool upstream_reusable);
@@ -130,7 +132,10 @@ class Session final : public StreamHandler {
     Response resp_;
     ChunkedDecoder resp_chunked_;
     uint64_t resp_left_ = 0;
-    bool dechunk_ = false;       // HTTP/1.0 client: strip the chunked framing
+    bool dechunk_ = false;       // HTTP/1.0 client (or body filters): strip the chunked framing
+    bool transform_ = false;     // the body goes through the stream's body filters
+    bool chunk_out_ = false;     // ...and is framed chunked anew for the client
+    std::string filtered_;       // what the body filters made of the last piece
     bool client_keep_alive_ = true;
     int status_ = 0;
     uint64_t body_bytes_ = 0;

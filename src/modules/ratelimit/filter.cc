@@ -49,6 +49,12 @@ void RateLimitFilter::on_response_head(http::Stream&, void* ctx, http::ResponseH
     head.add_lines({buf, st->verdict.format(buf, sizeof buf)});
 }
 
+// RateLimit-* replace the upstream's own. (Retry-After only comes with the gateway's own 429.)
+std::span<const std::string_view> RateLimitFilter::response_field_names() const {
+    static constexpr std::string_view kNames[] = {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"};
+    return kNames;
+}
+
 void RateLimitFilter::on_destroy(http::Stream&, void* ctx) {
     State* st = static_cast<State*>(ctx);
     if (st->pending) limiter_.cancel(st->pending);  // the client left while Redis decided

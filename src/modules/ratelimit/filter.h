@@ -15,6 +15,7 @@ class RateLimitFilter final : public http::Filter {
     http::FilterStatus on_request(http::Stream& s, void* ctx) override;
     void on_response_head(http::Stream& s, void* ctx, http::ResponseHead& head) override;
     void on_destroy(http::Stream& s, void* ctx) override;
+    std::span<const std::string_view> response_field_names() const override;
 
   private:
     struct State;  // per request, in the stream's arena
