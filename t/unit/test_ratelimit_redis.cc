@@ -19,10 +19,11 @@
 
 #include "core/config/config.h"
 #include "core/metrics/store.h"
+#include "core/redis/client.h"
+#include "core/services/registry.h"
 #include "core/shm/zone.h"
 #include "modules/ratelimit/global.h"
 #include "modules/ratelimit/limiter.h"
-#include "modules/redis/client.h"
 #include "redis_server.h"
 
 using gw::event::Loop;
@@ -267,7 +268,9 @@ class GlobalLimiterTest : public RedisRateLimit {
         if (!dir_.empty()) std::filesystem::remove_all(dir_);
     }
 
-    void load(const std::string& redis, const std::string& rest) {
+    // `shared`: the limiter uses the worker's shared client (services::Registry::redis()),
+    // already connected for another module before the limiter comes.
+    void load(const std::string& redis, const std::string& rest, bool shared = false) {
         std::ofstream(dir_ + "/gw.conf") << "listeners:\n  - address: 127.0.0.1:8080\n"
                                          << "redis: {address: 127.0.0.1:" << server_->port() << ", " << redis << "}\n"
                                          << rest;
@@ -275,7 +278,13 @@ class GlobalLimiterTest : public RedisRateLimit {
         auto c = gw::load_config(dir_ + "/gw.conf", dir_, diags);
         ASSERT_TRUE(c) << (diags.all().empty() ? "" : diags.all()[0].str());
         config_ = std::make_unique<gw::Config>(std::move(*c));
-        limiter_ = gw::ratelimit::Limiter::create(*config_, *rl_zone_, *metrics_, &loop_);
+        gw::redis::Client* client = nullptr;
+        if (shared) {
+            services_ = std::make_unique<gw::services::Registry>(loop_, *config_);
+            client = services_->redis();
+            ASSERT_TRUE(run_until(loop_, [&] { return client->up(); }, 3000));
+        }
+        limiter_ = gw::ratelimit::Limiter::create(*config_, *rl_zone_, *metrics_, &loop_, client);
         ASSERT_TRUE(limiter_);
         ASSERT_TRUE(limiter_->redis());
         ASSERT_TRUE(run_until(loop_, [&] { return limiter_->redis()->up(); }, 3000));
@@ -326,6 +335,7 @@ class GlobalLimiterTest : public RedisRateLimit {
     std::unique_ptr<gw::shm::Zone> metrics_zone_, rl_zone_;
     std::unique_ptr<gw::metrics::Store> metrics_;
     std::unique_ptr<gw::Config> config_;
+    std::unique_ptr<gw::services::Registry> services_;  // outlives the limiter, as in a worker
     std::unique_ptr<gw::ratelimit::Limiter> limiter_;
     gw::http::Request req_;
     std::string user_;
@@ -371,6 +381,39 @@ TEST_F(GlobalLimiterTest, RedisDecidesAndAGlobalRejectionCountsNothingLocally) {
     EXPECT_TRUE(o.waited && !o.v.rejected);
     EXPECT_EQ(decisions("g", "allowed"), 7u);
     EXPECT_EQ(decisions("g", "fallback_allowed"), 0u);
+}
+
+// The worker's shared client (services::Registry): the limiter adds its script to a client that
+// is connected already, is counted in gateway_redis_up at once, hears Redis come and go beside the
+// client's other users, and leaves the client open when it goes.
+TEST_F(GlobalLimiterTest, OnTheWorkersSharedClient) {
+    load("timeout: 1s", kPolicies, true);
+    gw::redis::Client* shared = services_->redis();
+    EXPECT_EQ(limiter_->redis(), shared) << "no client of its own";
+    EXPECT_EQ(metric("gateway_redis_up"), 1u);
+    int other_changes = 0;
+    auto count = [](void* n, bool) { ++*static_cast<int*>(n); };
+    gw::redis::Client::StateCallback other = count;
+    shared->add_state_listener(other, &other_changes);
+    Outcome o = check(0, "dan");
+    EXPECT_TRUE(o.waited && o.decided && !o.v.rejected) << "decided by redis, with the script added late";
+    EXPECT_EQ(decisions("g", "allowed"), 1u);
+
+    server_->stop();
+    ASSERT_TRUE(run_until(loop_, [&] { return !shared->up(); }, 2000));
+    EXPECT_EQ(metric("gateway_redis_up"), 0u);
+    EXPECT_FALSE(check(0, "dan").waited) << "decided locally meanwhile";
+    ASSERT_TRUE(server_->start());
+    ASSERT_TRUE(run_until(loop_, [&] { return shared->up(); }, 5000));
+    EXPECT_EQ(metric("gateway_redis_up"), 1u);
+    EXPECT_EQ(other_changes, 2) << "the other user heard both changes";
+    EXPECT_TRUE(check(0, "dan").waited) << "the script is loaded again on the new connection";
+
+    limiter_.reset();
+    EXPECT_EQ(metric("gateway_redis_up"), 0u) << "this worker's count goes with the limiter";
+    EXPECT_TRUE(shared->up()) << "the shared client stays open for its other users";
+    EXPECT_EQ(other_changes, 2);
+    shared->remove_state_listener(other, &other_changes);
 }
 
 TEST_F(GlobalLimiterTest, LocalRejectionCostsNoRoundTrip) {

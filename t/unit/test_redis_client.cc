@@ -1,6 +1,7 @@
 // The Redis client against a real redis-server (started here on a free loopback port): commands
 // and EVALSHA through our event loop, NOSCRIPT recovery, a stalled server (SIGSTOP) answered by
-// timeouts that mark the client down at once, a killed and restarted server, reconnection.
+// timeouts that mark the client down at once, a killed and restarted server, reconnection; and
+// what sharing it between modules needs: several state listeners, scripts added once connected.
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
@@ -9,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "modules/redis/client.h"
+#include "core/redis/client.h"
 #include "redis_server.h"
 
 using gw::event::Loop;
@@ -121,8 +122,7 @@ TEST_F(RedisClientTest, StalledServerTimesOutAndIsDownAtOnce) {
     Client c(loop_, options());
     bool last_state = false;
     int changes = 0;
-    c.state_ctx = &changes;
-    c.on_state_change = [](void* ctx, bool) { ++*static_cast<int*>(ctx); };
+    c.add_state_listener([](void* ctx, bool) { ++*static_cast<int*>(ctx); }, &changes);
     c.start();
     ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
     server_->pause();
@@ -235,8 +235,7 @@ TEST_F(RedisClientTest, ConnectionThatDoesNotAnswerIsNotUp) {
     Client c(loop_, options());
     c.add_script(&script);
     Changes ch;
-    c.state_ctx = &ch;
-    c.on_state_change = &Changes::on;
+    c.add_state_listener(&Changes::on, &ch);
     c.start();
     ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
     server_->pause();
@@ -316,4 +315,68 @@ TEST_F(RedisClientTest, BackOffStartsAfreshOnlyAfterStayingUp) {
     run_until(loop_, [] { return false; }, 900);  // up for longer than max_backoff
     gw::event::Millis third = time_out_then_reconnect();
     EXPECT_LT(third, 190) << "afresh after staying up";
+}
+
+// Several modules share one client: each hears every up/down change, and one that removes itself
+// (here from inside its own call) hears no more; the client's own closing is reported to nobody.
+TEST_F(RedisClientTest, EveryStateListenerHearsTheChanges) {
+    struct Leaving {
+        Client* client = nullptr;
+        int calls = 0;
+        static void on(void* ctx, bool) {
+            auto* self = static_cast<Leaving*>(ctx);
+            ++self->calls;
+            self->client->remove_state_listener(&Leaving::on, self);
+        }
+    };
+    auto c = std::make_unique<Client>(loop_, options());
+    Changes a, b;
+    Leaving leaving{c.get()};
+    c->add_state_listener(&Changes::on, &a);
+    c->add_state_listener(&Leaving::on, &leaving);
+    c->add_state_listener(&Changes::on, &b);
+    c->start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c->up(); }, 2000));
+    EXPECT_EQ(a.ups, 1);
+    EXPECT_EQ(b.ups, 1) << "the listener after one that removed itself is still called";
+    EXPECT_EQ(leaving.calls, 1);
+    server_->stop();
+    ASSERT_TRUE(run_until(loop_, [&] { return !c->up(); }, 2000));
+    EXPECT_EQ(a.downs, 1);
+    EXPECT_EQ(b.downs, 1);
+    EXPECT_EQ(leaving.calls, 1) << "removed: not called again";
+    c->remove_state_listener(&Changes::on, &b);
+    ASSERT_TRUE(server_->start());
+    ASSERT_TRUE(run_until(loop_, [&] { return c->up(); }, 3000)) << c->last_error();
+    EXPECT_EQ(a.ups, 2);
+    EXPECT_EQ(b.ups, 1);
+    c.reset();
+    EXPECT_EQ(a.downs, 1) << "closing the client is not a loss of Redis";
+}
+
+// A module that starts using a client already connected adds its script then: it is loaded at
+// once on the open connection, ahead of the module's first EVALSHA (no NOSCRIPT round trip).
+TEST_F(RedisClientTest, ScriptAddedAfterStartIsLoadedOnOpenConnections) {
+    Client c(loop_, options());
+    c.start();
+    ASSERT_TRUE(run_until(loop_, [&] { return c.up(); }, 2000));
+    Script script("return 'late'");
+    c.add_script(&script);
+    struct Exists : Waiter {
+        int answer = -1;  // SCRIPT EXISTS: an array of one integer
+        void on_redis_reply(Result r, const redisReply* reply) override {
+            answer = r == Result::Ok && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+                         ? static_cast<int>(reply->element[0]->integer)
+                         : -2;
+        }
+    } exists;
+    auto ask = args({"SCRIPT", "EXISTS", script.sha1});
+    ASSERT_NE(c.submit(ask, &exists), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return exists.answer != -1; }, 2000));
+    EXPECT_EQ(exists.answer, 1) << "loaded before the next command on that connection";
+    Collect w;
+    auto none = args({});
+    ASSERT_NE(c.eval(script, none, none, &w), nullptr);
+    ASSERT_TRUE(run_until(loop_, [&] { return w.results.size() == 1; }, 2000));
+    EXPECT_EQ(w.texts[0], "late");
 }

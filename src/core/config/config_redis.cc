@@ -1,5 +1,5 @@
 // `redis:` - the Redis server that keeps the counters of the rate limits of `scope: global`
-// (src/modules/ratelimit/, through src/modules/redis/). The address is resolved here, once per
+// (src/modules/ratelimit/, through src/core/redis/). The address is resolved here, once per
 // load, like an upstream server's: the workers never wait for a resolver.
 #include "core/config/config_sections.h"
 

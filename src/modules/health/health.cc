@@ -1,15 +1,12 @@
 #include "modules/health/health.h"
 
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
 #include <ctime>
-#include <new>
 
 #include "core/log.h"
+#include "http/client/client.h"
 
 namespace gw::health {
 
@@ -68,9 +65,9 @@ int record_probe(Record* r, bool good, int status, uint32_t fall, uint32_t rise,
     return 0;
 }
 
-// One server's probe loop: connect, send a GET, read the status line, close; again after
-// `interval` (moved by up to `jitter`).
-struct Checker::Probe final : event::IoHandler {
+// One server's probe loop: a GET through the HTTP client, judged on the status line; again
+// after `interval` (moved by up to `jitter`).
+struct Checker::Probe final : httpc::Handler {
     Checker& checker;
     std::string upstream, address;
     const UpstreamServerConfig& server;
@@ -78,20 +75,16 @@ struct Checker::Probe final : event::IoHandler {
     Record* rec;
     std::atomic<int64_t>* up_gauge = nullptr;
     std::atomic<uint64_t>* results[2] = {};  // bad, good
-    event::Timer next, deadline;
-    int fd = -1;
-    std::string request;
-    size_t sent = 0;
-    char buf[256];
-    size_t got = 0;
+    event::Timer next;
+    std::string host;
+    http::Header headers[1] = {{"User-Agent", "gatewayd-health-check"}};
+    httpc::Handle call;  // the probe in flight; cancelled if the probe goes first (a reload)
     uint64_t rng;
 
     Probe(Checker& c, const UpstreamConfig& u, const UpstreamServerConfig& s, Record* r)
         : checker(c), upstream(u.name), address(s.address), server(s), hc(*u.health_check), rec(r) {
         rng = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(this) ^ static_cast<uint64_t>(time(nullptr));
-        std::string host = hc.host.empty() ? (s.address.rfind("unix:", 0) == 0 ? "localhost" : s.address) : hc.host;
-        request = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
-                  "\r\nUser-Agent: gatewayd-health-check\r\nConnection: close\r\n\r\n";
+        host = hc.host.empty() ? (s.address.rfind("unix:", 0) == 0 ? "localhost" : s.address) : hc.host;
         std::string labels = "upstream=\"" + metrics::escape_label_value(upstream) + "\",server=\"" +
                              metrics::escape_label_value(address) + "\"";
         up_gauge = c.metrics_.gauge("gateway_upstream_server_up", labels,
@@ -102,9 +95,7 @@ struct Checker::Probe final : event::IoHandler {
                                         "Active health check probes, by result.");
         if (up_gauge && rec) up_gauge->store(rec->down.load() ? 0 : 1);
         next.set_callback([this] { start(); });
-        deadline.set_callback([this] { finish(false, 0, "timed out"); });
     }
-    ~Probe() { close_socket(); }
 
     uint64_t random() {
         rng ^= rng << 13;
@@ -124,92 +115,50 @@ struct Checker::Probe final : event::IoHandler {
             schedule(hc.interval);
             return;
         }
-        fd = ::socket(server.sockaddr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            finish(false, 0, strerror(errno));
-            return;
-        }
-        sent = got = 0;
-        checker.loop_.arm(deadline, hc.timeout);
-        int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&server.sockaddr), server.socklen);
-        if (rc < 0 && errno != EINPROGRESS) {
-            finish(false, 0, strerror(errno));
-            return;
-        }
-        checker.loop_.add(fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, this);
+        httpc::Request r;
+        r.address = reinterpret_cast<const sockaddr*>(&server.sockaddr);
+        r.address_len = server.socklen;
+        r.target = hc.path;
+        r.host = host;
+        r.headers = headers;
+        r.connect_timeout = hc.timeout;
+        r.timeout = hc.timeout;  // connecting, sending and the response head together
+        r.read_body = false;     // the status decides
+        call = checker.http_->fetch(r, *this);
     }
 
-    void on_io(uint32_t events) override {
-        if (fd < 0) return;
-        if (sent < request.size() && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            if (err) {
-                finish(false, 0, strerror(err));
-                return;
-            }
-            ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-            if (n < 0 && errno != EAGAIN) {
-                finish(false, 0, strerror(errno));
-                return;
-            }
-            if (n > 0) sent += static_cast<size_t>(n);
-            if (sent == request.size()) checker.loop_.modify(fd, EPOLLIN | EPOLLRDHUP, this);
-            return;
-        }
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-            ssize_t n = ::recv(fd, buf + got, sizeof buf - got, 0);
-            if (n < 0 && errno == EAGAIN) return;
-            if (n > 0) got += static_cast<size_t>(n);
-            std::string_view head(buf, got);
-            size_t eol = head.find("\r\n");
-            if (eol == std::string_view::npos && n > 0 && got < sizeof buf) return;
-            // "HTTP/1.x NNN ..."
-            int status = 0;
-            if (head.size() >= 12 && head.substr(0, 7) == "HTTP/1." && head[8] == ' ') {
-                for (size_t i = 9; i < 12; ++i) {
-                    char c = head[i];
-                    if (c < '0' || c > '9') {
-                        status = 0;
-                        break;
-                    }
-                    status = status * 10 + (c - '0');
-                }
-            }
-            if (status == 0) {
-                finish(false, 0, n == 0 ? "closed without a status line" : "not an HTTP response");
-                return;
-            }
-            bool good = false;
-            for (const auto& [lo, hi] : hc.expect) good |= status >= lo && status <= hi;
-            finish(good, status, good ? nullptr : "unexpected status");
+    // The log lines say what they said before the HTTP client: "timed out", "not an HTTP
+    // response", the system's text of a connect or socket error, "closed without a status line".
+    static std::string_view why(const httpc::Answer& a) {
+        switch (a.error) {
+            case httpc::Error::Timeout:
+            case httpc::Error::ConnectTimeout: return "timed out";
+            case httpc::Error::BadResponse: return "not an HTTP response";
+            default: return a.reason;
         }
     }
 
-    void close_socket() {
-        if (fd < 0) return;
-        checker.loop_.remove(fd);
-        ::close(fd);
-        fd = -1;
+    void on_http_answer(httpc::Answer& a) override {
+        if (a.error != httpc::Error::None) return finish(false, 0, why(a));
+        bool good = false;
+        for (const auto& [lo, hi] : hc.expect) good |= a.status >= lo && a.status <= hi;
+        finish(good, a.status, good ? "" : "unexpected status");
     }
 
-    void finish(bool good, int status, const char* why) {
-        close_socket();
-        checker.loop_.cancel(deadline);
+    void finish(bool good, int status, std::string_view why) {
         if (rec) {
             if (results[good ? 1 : 0]) results[good ? 1 : 0]->fetch_add(1, std::memory_order_relaxed);
             int change = record_probe(rec, good, status, hc.fall, hc.rise, time(nullptr));
             if (change < 0)
-                LOG_WARN("health check: upstream \"%s\", server %s is down after %u failed checks (last: %s%s%s)",
-                         upstream.c_str(), address.c_str(), hc.fall, why ? why : "", status ? ", status " : "",
-                         status ? std::to_string(status).c_str() : "");
+                LOG_WARN("health check: upstream \"%s\", server %s is down after %u failed checks (last: %.*s%s%s)",
+                         upstream.c_str(), address.c_str(), hc.fall, static_cast<int>(why.size()), why.data(),
+                         status ? ", status " : "", status ? std::to_string(status).c_str() : "");
             else if (change > 0)
                 LOG_NOTICE("health check: upstream \"%s\", server %s is up after %u good checks", upstream.c_str(),
                            address.c_str(), hc.rise);
             else if (!good)
-                LOG_INFO("health check: upstream \"%s\", server %s failed a check: %s", upstream.c_str(),
-                         address.c_str(), why ? why : "");
+                LOG_INFO("health check: upstream \"%s\", server %s failed a check: %.*s", upstream.c_str(),
+                         address.c_str(), static_cast<int>(why.size()), why.data());
             if (up_gauge) up_gauge->store(rec->down.load(std::memory_order_relaxed) ? 0 : 1);
         }
         schedule(hc.interval);
@@ -217,7 +166,7 @@ struct Checker::Probe final : event::IoHandler {
 };
 
 Checker::Checker(event::Loop& loop, shm::Zone& zone, metrics::Store& metrics)
-    : loop_(loop), table_(zone), metrics_(metrics) {}
+    : loop_(loop), http_(std::make_unique<httpc::Client>(loop)), table_(zone), metrics_(metrics) {}
 
 Checker::~Checker() = default;
 

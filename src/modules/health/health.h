@@ -27,6 +27,10 @@
 #include "core/shm/zone.h"
 #include "event/loop.h"
 
+namespace gw::httpc {
+class Client;
+}
+
 namespace gw::health {
 
 constexpr uint32_t kLayoutVersion = 1;
@@ -79,7 +83,8 @@ bool passive_failure(Record* r, int64_t now_ms, uint32_t max_fails, int64_t fail
 int record_probe(Record* r, bool good, int status, uint32_t fall, uint32_t rise, int64_t now_unix);
 
 // The active checker, in the master: one probe loop per server of every upstream with a
-// `health_check:`.
+// `health_check:`. Probes are GETs through the outbound HTTP client (http/client), one
+// connection each, judged on the status alone: the body is not read.
 class Checker {
   public:
     Checker(event::Loop& loop, shm::Zone& zone, metrics::Store& metrics);
@@ -93,6 +98,7 @@ class Checker {
   private:
     struct Probe;
     event::Loop& loop_;
+    std::unique_ptr<httpc::Client> http_;  // before the probes: they cancel their requests on it
     Table table_;
     metrics::Store& metrics_;
     std::shared_ptr<const Config> config_;

@@ -36,8 +36,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/redis/client.h"
 #include "modules/ratelimit/table.h"
-#include "modules/redis/client.h"
 
 struct redisReply;
 

@@ -1,9 +1,7 @@
 #include "modules/ratelimit/limiter.h"
 
-#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <charconv>
@@ -13,6 +11,7 @@
 #include <new>
 
 #include "core/log.h"
+#include "core/redis/options.h"
 #include "http/chars.h"
 #include "http/response.h"
 #include "modules/ratelimit/global.h"
@@ -150,7 +149,7 @@ std::string percent(double share) {
 }  // namespace
 
 std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics,
-                                         event::Loop* loop) {
+                                         event::Loop* loop, redis::Client* redis) {
     std::unique_ptr<Limiter> l(new Limiter());
     l->table_ = Table::attach(zone);
     if (!l->table_) {
@@ -212,51 +211,34 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
         r.local = static_cast<size_t>(std::count_if(r.policies.begin(), r.policies.end(),
                                                     [](const Policy* p) { return !p->global; }));
     }
-    if (any_global && loop && cfg.redis) l->start_redis(*cfg.redis, *loop, metrics);
+    if (any_global && loop && cfg.redis) l->start_redis(*cfg.redis, *loop, metrics, redis);
     return l;
 }
 
 Limiter::~Limiter() {
     if (!redis_) return;
-    redis_->on_state_change = nullptr;  // no "lost" for our own closing
+    redis_->remove_state_listener(&Limiter::redis_state_changed, this);  // no "lost" for our own closing
     for (auto& c : checks_)
         if (c->in_use) redis_->cancel(c->pending);
     if (redis_->up()) redis_up_.dec();
-    redis_.reset();
+    own_redis_.reset();
 }
 
-void Limiter::start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics) {
+void Limiter::start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics, redis::Client* shared) {
     loop_ = &loop;
     redis_address_ = rc.address;
     fallback_share_ = rc.share();
-    redis::Options o;
-    if (rc.sockaddr.ss_family == AF_UNIX) {
-        o.unix_path = reinterpret_cast<const sockaddr_un&>(rc.sockaddr).sun_path;
-    } else {
-        // Resolved when the config was loaded: hiredis gets a numeric address and never waits
-        // for a resolver.
-        char host[INET6_ADDRSTRLEN] = {};
-        if (rc.sockaddr.ss_family == AF_INET6) {
-            const auto& a = reinterpret_cast<const sockaddr_in6&>(rc.sockaddr);
-            inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
-            o.port = ntohs(a.sin6_port);
-        } else {
-            const auto& a = reinterpret_cast<const sockaddr_in&>(rc.sockaddr);
-            inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
-            o.port = ntohs(a.sin_port);
-        }
-        o.host = host;
-    }
-    o.connect_timeout = rc.connect_timeout;
-    o.command_timeout = rc.timeout;
-    o.pool = static_cast<int>(rc.pool);
     redis_up_ = metrics.owned_gauge("gateway_redis_up", "",
                                     "Worker processes connected to the redis server of the rate limits of "
                                     "scope global (each counts 1).");
-    redis_ = std::make_unique<redis::Client>(loop, std::move(o));
+    if (shared) {
+        redis_ = shared;
+    } else {
+        own_redis_ = std::make_unique<redis::Client>(loop, redis::options_for(rc));
+        redis_ = own_redis_.get();
+    }
     redis_->add_script(&global::script());
-    redis_->state_ctx = this;
-    redis_->on_state_change = [](void* ctx, bool up) { static_cast<Limiter*>(ctx)->on_redis_state(up); };
+    redis_->add_state_listener(&Limiter::redis_state_changed, this);
     first_connect_.set_callback([this] {
         if (redis_was_up_ || redis_->up()) return;
         std::string why(redis_->last_error());
@@ -265,7 +247,10 @@ void Limiter::start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Sto
                  redis_address_.c_str(), why.empty() ? "no answer" : why.c_str(), percent(fallback_share_).c_str());
     });
     loop.arm(first_connect_, rc.connect_timeout + 100);
-    redis_->start();
+    if (own_redis_)
+        redis_->start();
+    else if (redis_->up())
+        on_redis_state(true);  // connected already, for another module: counted and logged as if just now
 }
 
 void Limiter::on_redis_state(bool up) {

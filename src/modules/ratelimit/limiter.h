@@ -31,12 +31,12 @@
 
 #include "core/config/config.h"
 #include "core/metrics/store.h"
+#include "core/redis/client.h"
 #include "core/shm/zone.h"
 #include "event/loop.h"
 #include "http/parser.h"
 #include "modules/ratelimit/table.h"
 #include "modules/ratelimit/verdict.h"
-#include "modules/redis/client.h"
 
 namespace gw::ratelimit {
 
@@ -78,10 +78,12 @@ struct RequestInfo {
 class Limiter {
   public:
     // nullptr (logged) when the zone does not hold a usable table. With a `loop`, a config with
-    // a `redis:` section and a policy of scope global gets a Redis client (connecting at once);
-    // without, global policies are always decided by their local fallback.
+    // a `redis:` section and a policy of scope global uses a Redis client: `redis`, the worker's
+    // shared one for that section (services::Registry::redis(), on the same loop; it must
+    // outlive the Limiter), or else one of its own, connecting at once. Without a loop, global
+    // policies are always decided by their local fallback.
     static std::unique_ptr<Limiter> create(const Config& cfg, shm::Zone& zone, metrics::Store& metrics,
-                                           event::Loop* loop = nullptr);
+                                           event::Loop* loop = nullptr, redis::Client* redis = nullptr);
     ~Limiter();
 
     // The policies of route `index` (into Config::routes), or nullptr when it names none.
@@ -101,7 +103,7 @@ class Limiter {
     void cancel(Check* pending);
 
     Table& table() { return *table_; }
-    redis::Client* redis() { return redis_.get(); }  // nullptr without global policies or a loop
+    redis::Client* redis() { return redis_; }  // nullptr without global policies or a loop
 
     // The request's key for `policy`, hashed under the zone's secret; false when a part is missing
     // and the policy skips such requests.
@@ -120,8 +122,9 @@ class Limiter {
   private:
     struct Eval;
     Limiter() = default;
-    void start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics);
+    void start_redis(const RedisConfig& rc, event::Loop& loop, metrics::Store& metrics, redis::Client* shared);
     void on_redis_state(bool up);
+    static void redis_state_changed(void* self, bool up) { static_cast<Limiter*>(self)->on_redis_state(up); }
     bool count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted);
     void refund(Eval* ev, size_t n);
     bool decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, bool& evicted);
@@ -140,7 +143,8 @@ class Limiter {
     // Scope global. The checks are declared before the client, which goes first.
     std::vector<std::unique_ptr<Check>> checks_;  // every one ever made
     std::vector<Check*> free_checks_;
-    std::unique_ptr<redis::Client> redis_;
+    std::unique_ptr<redis::Client> own_redis_;  // when no shared client was given
+    redis::Client* redis_ = nullptr;            // own_redis_, or the shared one
     event::Loop* loop_ = nullptr;
     std::string redis_address_;
     double fallback_share_ = 1;

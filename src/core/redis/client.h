@@ -17,6 +17,10 @@
 //
 // Per command there is no allocation once warmed up: pending commands come from a pool, and
 // their argument buffers keep their capacity.
+//
+// One client per worker may serve several modules (src/core/services/registry.h makes it for the
+// configuration's `redis:` section): each adds the scripts it needs, whenever it starts using the
+// client, and listens to up/down changes alongside the others.
 #pragma once
 
 #include <cstdint>
@@ -74,8 +78,10 @@ class Client {
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
-    // Scripts to load on every connection; add them before start().
-    void add_script(const Script* script) { scripts_.push_back(script); }
+    // Scripts to load on every connection. One added after start() is loaded at once on the
+    // connections already open (ahead of any EVALSHA sent on them after this call: a connection
+    // runs its commands in order); the NOSCRIPT retry covers the rest.
+    void add_script(const Script* script);
     void start();
 
     // At least one connection is connected, with the scripts loaded.
@@ -109,9 +115,13 @@ class Client {
     uint64_t connects() const { return connects_; }
     uint64_t timeouts() const { return timeouts_; }
 
-    // Called when up() changes.
-    void (*on_state_change)(void* ctx, bool up) = nullptr;
-    void* state_ctx = nullptr;
+    // Called when up() changes, in the order added: every module that shares the client hears
+    // it. A listener removes itself before it goes away (from inside a call too); one added
+    // during a call hears the next change. The client's own closing (its destructor) is not
+    // reported.
+    using StateCallback = void (*)(void* ctx, bool up);
+    void add_state_listener(StateCallback fn, void* ctx);
+    void remove_state_listener(StateCallback fn, void* ctx);
 
   private:
     struct Conn;
@@ -123,6 +133,7 @@ class Client {
     void complete(Pending* p, redisReply* reply);
     void on_timeout(Pending* p);
     void connection_ready(Conn& c, bool ready);
+    void notify_state(bool up);
     void set_clock(const redisReply* reply);
 
     struct ClockReader final : Waiter {
@@ -135,6 +146,12 @@ class Client {
     event::Loop& loop_;
     Options options_;
     std::vector<const Script*> scripts_;
+    struct StateListener {
+        StateCallback fn;  // nullptr: removed during a notification, erased after it
+        void* ctx;
+    };
+    std::vector<StateListener> listeners_;
+    int notifying_ = 0;  // depth of notify_state() calls in progress
     std::vector<std::unique_ptr<Conn>> conns_;
     std::vector<std::unique_ptr<Pending>> pending_pool_;
     Pending* free_ = nullptr;

@@ -1,4 +1,4 @@
-#include "modules/redis/client.h"
+#include "core/redis/client.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -287,6 +287,7 @@ Client::Client(event::Loop& loop, Options options) : loop_(loop), options_(std::
 
 Client::~Client() {
     stopping_ = true;
+    listeners_.clear();  // closing on purpose: nobody is told Redis was lost
     for (auto& c : conns_) c->shutdown();
 }
 
@@ -297,10 +298,37 @@ void Client::start() {
     }
 }
 
+void Client::add_script(const Script* script) {
+    scripts_.push_back(script);
+    for (auto& c : conns_) {
+        if (!c->ac || !(c->ac->c.flags & REDIS_CONNECTED)) continue;  // loads it on connecting
+        const char* argv[] = {"SCRIPT", "LOAD", script->body.data()};
+        size_t lens[] = {6, 4, script->body.size()};
+        redisAsyncCommandArgv(c->ac, nullptr, nullptr, 3, argv, lens);
+    }
+}
+
+void Client::add_state_listener(StateCallback fn, void* ctx) { listeners_.push_back({fn, ctx}); }
+
+void Client::remove_state_listener(StateCallback fn, void* ctx) {
+    for (StateListener& l : listeners_)
+        if (l.fn == fn && l.ctx == ctx) l.fn = nullptr;
+    if (notifying_ == 0) std::erase_if(listeners_, [](const StateListener& l) { return !l.fn; });
+}
+
+void Client::notify_state(bool now_up) {
+    // By index, and only those present now: a listener may add or remove listeners meanwhile.
+    ++notifying_;
+    size_t n = listeners_.size();
+    for (size_t i = 0; i < n; ++i)
+        if (listeners_[i].fn) listeners_[i].fn(listeners_[i].ctx, now_up);
+    if (--notifying_ == 0) std::erase_if(listeners_, [](const StateListener& l) { return !l.fn; });
+}
+
 void Client::connection_ready(Conn&, bool ready) {
     bool was_up = up();
     ready_count_ += ready ? 1 : -1;
-    if (was_up != up() && on_state_change) on_state_change(state_ctx, up());
+    if (was_up != up()) notify_state(up());
 }
 
 Client::Pending* Client::acquire() {
