@@ -12,12 +12,10 @@ namespace gw::http {
 
 namespace {
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 // Lower-cases `host` into `buf` (bounded) and returns it; the port, if any, is kept.
 std::string_view lower_host(std::string_view host, char* buf, size_t cap) {
     size_t n = std::min(host.size(), cap);
-    for (size_t i = 0; i < n; ++i) buf[i] = ascii_lower(host[i]);
+    for (size_t i = 0; i < n; ++i) buf[i] = chars::ascii_lower(host[i]);
     return {buf, n};
 }
 
@@ -30,20 +28,13 @@ std::string_view strip_port(std::string_view host) {
     return colon == std::string_view::npos ? host : host.substr(0, colon);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-    return true;
-}
-
 // A header condition holds when the first header of that name has exactly this value. An empty
 // expected value needs the header present (with an empty value), which header() cannot tell.
 bool header_holds(const Request& req, std::string_view name, std::string_view value) {
     if (req.header(name) != value) return false;
     if (!value.empty()) return true;
     for (size_t i = 0; i < req.header_count; ++i)
-        if (iequals(req.headers[i].name, name)) return true;
+        if (chars::iequals(req.headers[i].name, name)) return true;
     return false;
 }
 

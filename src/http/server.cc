@@ -19,8 +19,6 @@ namespace gw::http {
 
 namespace {
 
-constexpr double kDurationBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 constexpr event::Millis kAcceptRetry = 100;  // after EMFILE/ENFILE or a full pool
 constexpr event::Millis kTrimInterval = 500;  // spares unused this long are freed
 
@@ -64,7 +62,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
     for (RouteRuntime* rt = routes_.data(); rt != routes_.data() + routes_.size(); ++rt)
         rt->duration = ctx.metrics->histogram("gateway_http_request_duration_seconds", route_label(rt->name),
                                               "Time to answer a request, from its head read to its response queued.",
-                                              kDurationBuckets);
+                                              metrics::kRequestSecondsBuckets);
 
     build_filter_chains();
 

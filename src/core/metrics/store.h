@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,6 +29,12 @@ constexpr uint32_t kLayoutVersion = 2;  // 2: per-process gauge ledgers
 constexpr size_t kMaxBuckets = 16;
 
 enum class Type : uint8_t { Counter, Gauge, Histogram };
+
+// Upper bounds, in seconds, of the request-duration histograms (the gateway's own request time
+// and the upstream's response time): one array, so that the two can be compared bucket by bucket.
+inline constexpr double kRequestSecondsBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+static_assert(std::size(kRequestSecondsBuckets) <= kMaxBuckets);
 
 // A histogram in shared memory: cumulative rendering is done at scrape time; observe() touches
 // one bucket, the count and the sum.

@@ -1,5 +1,6 @@
 #include "http/proxy/headers.h"
 
+#include "core/text_format.h"
 #include "http/chars.h"
 
 #include <cstring>
@@ -39,21 +40,12 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out += "\r\n";
 }
 
-void append_number(std::string& out, uint64_t v) {
-    char buf[24];
-    char* p = buf + sizeof buf;
-    do *--p = static_cast<char>('0' + v % 10); while (v /= 10);
-    out.append(p, buf + sizeof buf - p);
-}
-
 void append_set_ops(std::string& out, const HeaderOps* ops) {
     if (!ops) return;
     for (const auto& [n, v] : ops->set) append_header(out, n, v);
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) { return chars::iequals(a, b); }
 
 bool valid_traceparent(std::string_view v) {
     // version "00" - 32 hex trace-id (not all zero) - 16 hex parent-id (not all zero) - 2 hex flags

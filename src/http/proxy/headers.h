@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/config/config.h"
+#include "http/chars.h"
 #include "http/parser.h"
 #include "http/request_id.h"
 
@@ -65,6 +66,7 @@ void build_interim_response(std::string& out, const Response& resp, const Header
 // message without its length.
 bool is_hop_by_hop(std::string_view name, std::string_view connection_value);
 
-bool iequals(std::string_view a, std::string_view b);
+// The one ASCII case-insensitive comparison (http/chars.h), named here for the proxy's files.
+using chars::iequals;
 
 }  // namespace gw::http::proxy

@@ -14,8 +14,6 @@ namespace gw::http::proxy {
 
 namespace {
 
-constexpr double kResponseBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 constexpr double kOverheadBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                        0.005,   0.01,   0.025,   0.05,   0.1};
 constexpr event::Millis kBudgetWindow = 10000;
@@ -70,7 +68,7 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
                                                "Requests in flight to each upstream server, all workers.");
             sr.response_time = m.histogram("gateway_upstream_response_seconds", sr.labels,
                                            "Time from sending a request upstream to its response's end.",
-                                           kResponseBuckets);
+                                           metrics::kRequestSecondsBuckets);
             for (int k = 0; k < static_cast<int>(ErrorKind::Count); ++k)
                 sr.errors[k] = m.counter("gateway_upstream_errors_total",
                                          sr.labels + ",kind=\"" +

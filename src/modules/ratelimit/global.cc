@@ -2,7 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include <charconv>
+#include "core/text_format.h"
 
 namespace gw::ratelimit::global {
 
@@ -140,12 +140,6 @@ const char* unit_tag(uint64_t period_ns) {
         case 3600: return "h";
         default: return "d";
     }
-}
-
-void append_number(std::string& out, uint64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
 }
 
 }  // namespace
