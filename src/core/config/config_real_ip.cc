@@ -47,19 +47,11 @@ void read_real_ip(schema::MapReader& top, Config& c) {
             ok = false;
         }
         for (size_t i = 0; items && i < items->size(); i++) {
-            const yaml::Node& item = *(*items)[i];
-            std::string path = schema::index_path(m->path("trusted"), i);
-            std::optional<std::string> text = schema::read_string(item, path, diags);
-            net::Cidr cidr;
-            std::string error;
-            if (!text) {
+            std::optional<net::Cidr> cidr = schema::read_cidr(*(*items)[i], schema::index_path(m->path("trusted"), i), diags);
+            if (cidr)
+                r.trusted.push_back(*cidr);
+            else
                 ok = false;
-            } else if (!net::parse_cidr(*text, cidr, error)) {
-                schema::report(diags, item.mark, path, error);
-                ok = false;
-            } else {
-                r.trusted.push_back(cidr);
-            }
         }
     } else {
         ok = false;

@@ -336,4 +336,16 @@ void MapReader::finish() {
     }
 }
 
+std::optional<net::Cidr> read_cidr(const Node& node, std::string_view path, Diagnostics& diags) {
+    std::optional<std::string> text = read_string(node, path, diags);
+    if (!text) return std::nullopt;
+    net::Cidr cidr;
+    std::string error;
+    if (!net::parse_cidr(*text, cidr, error)) {
+        report(diags, node.mark, path, error);
+        return std::nullopt;
+    }
+    return cidr;
+}
+
 }  // namespace gw::schema

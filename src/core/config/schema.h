@@ -13,6 +13,7 @@
 
 #include "core/config/diagnostics.h"
 #include "core/config/yaml.h"
+#include "core/net/ip.h"
 
 namespace gw::schema {
 
@@ -61,6 +62,9 @@ std::optional<int64_t> read_duration(const Node& node, std::string_view path, Ra
 // parse_size() syntax, in bytes, within `range`.
 std::optional<uint64_t> read_size(const Node& node, std::string_view path, Range<uint64_t> range,
                                   Diagnostics& diags);
+
+// An address or network ("10.0.0.0/8", "2001:db8::1"): net::parse_cidr's syntax and errors.
+std::optional<net::Cidr> read_cidr(const Node& node, std::string_view path, Diagnostics& diags);
 
 // A share, 0..1: a decimal ("0.2") or a percentage ("20%"), read exactly ("20%" == 0.2).
 std::optional<double> read_ratio(const Node& node, std::string_view path, Diagnostics& diags);

@@ -681,62 +681,7 @@ void Session::transform(std::string_view data, bool last) {
     body_bytes_ += filtered_.size();
 }
 
-void Session::pump_transformed() {
-    bool done = false;
-    switch (resp_.body) {
-        case ResponseBody::None:
-            done = true;
-            break;
-        case ResponseBody::ContentLength: {
-            size_t n = static_cast<size_t>(std::min<uint64_t>(up_->in.len, resp_left_));
-            resp_left_ -= n;
-            done = resp_left_ == 0;
-            transform({up_->in.data(), n}, false);
-            up_->in.consume(n);
-            break;
-        }
-        case ResponseBody::UntilClose:  // its end is the upstream's close (complete() ends it)
-            transform({up_->in.data(), up_->in.len}, false);
-            up_->in.clear();
-            break;
-        case ResponseBody::Chunked:
-            while (up_->in.len > 0) {
-                size_t consumed = 0;
-                std::string_view data;
-                ParseError err;
-                auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
-                if (!data.empty()) transform(data, false);
-                up_->in.consume(consumed);
-                if (st == ChunkedDecoder::Status::Error) {
-                    fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid chunked body", 0);
-                    return;
-                }
-                if (st == ChunkedDecoder::Status::Done) {
-                    done = true;
-                    break;
-                }
-                if (consumed == 0) break;
-            }
-            break;
-    }
-    if (done) {
-        complete(resp_.keep_alive && up_->in.len == 0);
-        return;
-    }
-    uint32_t e = epoch_;
-    if (io_->pending_output() >= kClientHighWater) {
-        io_->flush();
-        if (e != epoch_) return;
-        paused_ = io_->pending_output() >= kClientHighWater;  // back-pressure, as in pump_body
-        if (paused_) proxy_.loop().cancel(timer_);
-    }
-}
-
 void Session::pump_body() {
-    if (transform_) {
-        pump_transformed();
-        return;
-    }
     uint32_t e = epoch_;
     bool done = false;
     std::string& out = io_->output();
@@ -747,18 +692,26 @@ void Session::pump_body() {
         case ResponseBody::ContentLength: {
             size_t n = static_cast<size_t>(std::min<uint64_t>(up_->in.len, resp_left_));
             resp_left_ -= n;
-            body_bytes_ += n;
             done = resp_left_ == 0;
-            // Straight from the upstream buffer to the client, with the head if still pending.
-            io_->write_through({up_->in.data(), n});
-            if (e != epoch_) return;
+            if (transform_) {
+                transform({up_->in.data(), n}, false);
+            } else {
+                body_bytes_ += n;
+                // Straight from the upstream buffer to the client, with the head if still pending.
+                io_->write_through({up_->in.data(), n});
+                if (e != epoch_) return;
+            }
             up_->in.consume(n);
             break;
         }
-        case ResponseBody::UntilClose:
-            body_bytes_ += up_->in.len;
-            io_->write_through({up_->in.data(), up_->in.len});
-            if (e != epoch_) return;
+        case ResponseBody::UntilClose:  // (a transformed one ends in complete(), at the close)
+            if (transform_) {
+                transform({up_->in.data(), up_->in.len}, false);
+            } else {
+                body_bytes_ += up_->in.len;
+                io_->write_through({up_->in.data(), up_->in.len});
+                if (e != epoch_) return;
+            }
             up_->in.clear();
             break;
         case ResponseBody::Chunked:
@@ -767,7 +720,9 @@ void Session::pump_body() {
                 std::string_view data;
                 ParseError err;
                 auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
-                if (dechunk_) {
+                if (transform_) {
+                    if (!data.empty()) transform(data, false);
+                } else if (dechunk_) {
                     out.append(data);
                 } else {
                     // Trailer fields are dropped, as on requests (no Set-Cookie or framing field
@@ -778,7 +733,7 @@ void Session::pump_body() {
                     out.append(up_->in.data(), consumed - trailer);
                     if (st == ChunkedDecoder::Status::Done) out += "\r\n";
                 }
-                body_bytes_ += data.size();
+                if (!transform_) body_bytes_ += data.size();
                 up_->in.consume(consumed);
                 if (st == ChunkedDecoder::Status::Error) {
                     fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid chunked body", 0);

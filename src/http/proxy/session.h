@@ -59,7 +59,6 @@ class Session final : public StreamHandler {
     void read_upstream();
     void handle_head();
     void pump_body();
-    void pump_transformed();
     void transform(std::string_view data, bool last);
     void pump_tunnel();
     void end_tunnel();

@@ -29,19 +29,13 @@ bool read_networks(schema::MapReader& m, std::string_view key, std::vector<net::
     bool ok = true;
     for (size_t i = 0; i < items->size(); i++) {
         const yaml::Node& item = *(*items)[i];
-        std::string path = schema::index_path(m.path(key), i);
-        std::optional<std::string> text = schema::read_string(item, path, diags);
-        net::Cidr cidr;
-        std::string error;
-        if (!text) {
+        std::optional<net::Cidr> cidr = schema::read_cidr(item, schema::index_path(m.path(key), i), diags);
+        if (!cidr) {
             ok = false;
-        } else if (!net::parse_cidr(*text, cidr, error)) {
-            schema::report(diags, item.mark, path, error);
-            ok = false;
-        } else {
-            out.push_back(cidr);
-            nodes.push_back(&item);
+            continue;
         }
+        out.push_back(*cidr);
+        nodes.push_back(&item);
     }
     return ok;
 }
