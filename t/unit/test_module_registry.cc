@@ -2,6 +2,8 @@
 // configuration parts, and the walks the core makes over the list (zones, worker parts).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <map>
 #include <memory>
 #include <set>
@@ -11,6 +13,7 @@
 #include "config_fixture.h"
 #include "core/metrics/store.h"
 #include "core/module/module.h"
+#include "core/process/channel.h"
 #include "core/services/registry.h"
 #include "core/shm/zone.h"
 #include "event/loop.h"
@@ -204,6 +207,45 @@ TEST_F(WorkerParts, AModuleWithoutItsZoneStopsTheWorker) {
     ASSERT_NE(limits, nullptr);
     EXPECT_EQ(limits->route_filter(-1), nullptr) << "no route, no policy";
     EXPECT_EQ(limits->route_filter(1), nullptr) << "a route without rate_limit";
+}
+
+}  // namespace
+}  // namespace gw
+
+// Notifications from a module's master part reach that module's part in each worker, over the
+// channel, and no other.
+namespace gw {
+namespace {
+
+class Listening : public module::WorkerPart {
+  public:
+    void on_notify(uint16_t code) override { codes.push_back(code); }
+    std::vector<uint16_t> codes;
+};
+
+TEST(ModuleNotifications, ReachTheModulesWorkerPartOverTheChannel) {
+    ASSERT_GE(module::modules().size(), 2u);
+    const module::Descriptor& first = *module::modules()[0];
+    const module::Descriptor& second = *module::modules()[1];
+    std::vector<std::unique_ptr<module::WorkerPart>> parts(module::modules().size());
+    auto* a = new Listening;
+    parts[module::index_of(second)].reset(a);  // the first module has no part in this worker
+
+    int fds[2];
+    ASSERT_TRUE(process::open_channel(fds));
+    ASSERT_TRUE(process::send_message(fds[0], process::Command::Notify, module::notification(second, 7)));
+    ASSERT_TRUE(process::send_message(fds[0], process::Command::Notify, module::notification(first, 9)));
+    ASSERT_TRUE(process::send_message(fds[0], process::Command::Notify, module::notification(second, 65535)));
+    process::Message m;
+    while (process::receive_message(fds[1], m) == 1) {
+        ASSERT_EQ(m.command, process::Command::Notify);
+        module::deliver(parts, m.arg);
+    }
+    EXPECT_EQ(a->codes, (std::vector<uint16_t>{7, 65535})) << "the first module's went nowhere";
+    module::deliver(parts, 0xffff0000u);  // a module index beyond the list: ignored
+    EXPECT_EQ(a->codes.size(), 2u);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 }  // namespace

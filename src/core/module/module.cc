@@ -103,4 +103,13 @@ bool make_workers(WorkerEnv& env, std::vector<std::unique_ptr<WorkerPart>>& out)
     return true;
 }
 
+uint32_t notification(const Descriptor& d, uint16_t code) {
+    return static_cast<uint32_t>(index_of(d)) << 16 | code;
+}
+
+void deliver(const std::vector<std::unique_ptr<WorkerPart>>& parts, uint32_t notification) {
+    size_t index = notification >> 16;
+    if (index < parts.size() && parts[index]) parts[index]->on_notify(static_cast<uint16_t>(notification & 0xffff));
+}
+
 }  // namespace gw::module

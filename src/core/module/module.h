@@ -42,6 +42,8 @@ class Registry;
 
 namespace gw::module {
 
+struct Descriptor;
+
 // A module's part of one configuration (its sections, and what it read from listeners and
 // routes), kept in Config::modules at the module's index. Immutable once loaded.
 struct ConfigPart {
@@ -89,6 +91,9 @@ struct MasterEnv {
     // ask for it in every configuration (as the health module does, with a fixed size).
     std::function<shm::Zone*(std::string_view name)> zone;
     std::function<bool()> still_master;  // false in a process that has handed over (binary upgrade)
+    // Sends `code` to the module `d`'s part in every worker (over the master's channels; a worker
+    // without that part ignores it). Cheap: one small message per worker.
+    std::function<void(const Descriptor& d, uint16_t code)> notify_workers;
 };
 
 // A worker's side of a module, made when the worker starts (so once per generation).
@@ -103,6 +108,9 @@ class WorkerPart {
     virtual void status(std::string& /*json*/) {}
     // Called before /metrics is rendered: bring gauges up to date.
     virtual void refresh_metrics() {}
+    // A notification the module's master part sent (MasterEnv::notify_workers): say, a key
+    // set it fetched is in the module's zone, or a fill waiters wait for is complete.
+    virtual void on_notify(uint16_t /*code*/) {}
 };
 
 // What make_worker() gets; valid during the call only, but what its references name (the
@@ -206,5 +214,10 @@ std::vector<std::unique_ptr<MasterPart>> make_masters(MasterEnv& env);
 // A worker's parts, parallel to modules() (nullptr: the module is not in use). False when one
 // set env.failed.
 bool make_workers(WorkerEnv& env, std::vector<std::unique_ptr<WorkerPart>>& out);
+
+// Notifications from a module's master part to its worker parts: the channel's argument for
+// `code` to module `d`, and its delivery in a worker (to the part of the module it names, if any).
+uint32_t notification(const Descriptor& d, uint16_t code);
+void deliver(const std::vector<std::unique_ptr<WorkerPart>>& parts, uint32_t notification);
 
 }  // namespace gw::module

@@ -14,6 +14,7 @@ enum class Command : uint32_t {
     Reopen = 4,     // master -> worker: reopen log files (USR1)
     Retire = 5,     // master -> worker: drain, close idle connections and tunnels now, and give
                     // requests in progress a short grace (too many generations draining)
+    Notify = 6,     // master -> worker: a module's notification (arg: module::notification())
 };
 
 struct Message {

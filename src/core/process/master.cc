@@ -104,6 +104,11 @@ bool Master::prepare() {
         .zone = [this](std::string_view name) { return zones_.find(std::string(name)); },
         // During a binary upgrade two masters run: only the one that serves the node is.
         .still_master = [this] { return board_->master_pid.load() == getpid(); },
+        .notify_workers =
+            [this](const module::Descriptor& d, uint16_t code) {
+                uint32_t n = module::notification(d, code);
+                for (auto& [pid, w] : workers_) send_message(w->channel, Command::Notify, n);
+            },
     };
     parts_ = module::make_masters(env);
     reloads_ok_ = metrics_->counter("gateway_config_reloads_total", "result=\"ok\"",

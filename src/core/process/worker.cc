@@ -219,6 +219,7 @@ void Worker::on_channel() {
                 return;
             case Command::Reopen: reopen_logs(); break;
             case Command::Retire: retire(); break;
+            case Command::Notify: module::deliver(parts_, m.arg); break;
             default: break;
         }
     }
