@@ -64,20 +64,7 @@ my $port = $t->port('http');
 my $access = $t->dir . '/logs/access.log';
 
 # The access log line of the request whose uri is exactly $uri, decoded.
-sub log_entry {
-    my ($uri) = @_;
-    my $entry;
-    wait_until(sub {
-        for my $line (split /\n/, GatewayTest::slurp($access) // '') {
-            my $e = parse_json($line) or next;
-            next unless ($e->{uri} // '') eq $uri;
-            $entry = $e;
-            return 1;
-        }
-        return 0;
-    }, 5);
-    return $entry;
-}
+sub log_entry { access_log_entry($access, $_[0]) }
 
 sub logged_addr { my $e = log_entry($_[0]); $e ? $e->{remote_addr} : 'no log line' }
 

@@ -97,20 +97,7 @@ sub status { my $r = shift; $r ? $r->{status} : 'no response' }
 sub status_from { status(get_from(@_)) }
 
 # The access log line of the request whose uri is exactly $uri, decoded.
-sub log_entry {
-    my ($uri) = @_;
-    my $entry;
-    wait_until(sub {
-        for my $line (split /\n/, GatewayTest::slurp($access) // '') {
-            my $e = parse_json($line) or next;
-            next unless ($e->{uri} // '') eq $uri;
-            $entry = $e;
-            return 1;
-        }
-        return 0;
-    }, 5);
-    return $entry;
-}
+sub log_entry { access_log_entry($access, $_[0]) }
 
 # --- 1. route rules -----------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ our @EXPORT = qw(
     http_get http_request http_connect
     free_port wait_until slurp spew
     proc_children proc_descendants proc_title proc_alive worker_pids
-    parse_json parse_metrics metric_sum metric_samples
+    parse_json parse_metrics metric_sum metric_samples access_log_entry
     require_modules has_modules
 );
 
@@ -521,6 +521,23 @@ sub spew {
     open my $fh, '>:raw', $file or die "write $file: $!";
     print $fh $text;
     close $fh or die "close $file: $!";
+}
+
+# The JSON access-log line in $file of the request whose uri is exactly $uri, decoded (undef
+# when none is written within 5 s: lines are flushed on a timer).
+sub access_log_entry {
+    my ($file, $uri) = @_;
+    my $entry;
+    wait_until(sub {
+        for my $line (split /\n/, slurp($file) // '') {
+            my $e = parse_json($line) or next;
+            next unless ($e->{uri} // '') eq $uri;
+            $entry = $e;
+            return 1;
+        }
+        return 0;
+    }, 5);
+    return $entry;
 }
 
 sub parse_json {
