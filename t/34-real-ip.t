@@ -68,14 +68,6 @@ sub log_entry { access_log_entry($access, $_[0]) }
 
 sub logged_addr { my $e = log_entry($_[0]); $e ? $e->{remote_addr} : 'no log line' }
 
-# One request on a new connection from $local with these header lines; the response.
-sub get_from {
-    my ($local, $port, $path, @headers) = @_;
-    my $c = http_connect($port, local => $local) or return undef;
-    $c->send(build_request('GET', $path, headers => \@headers)) or return undef;
-    return $c->read_response;
-}
-
 sub status { my $r = shift; $r ? $r->{status} : 'no response' }
 
 sub echoed_xff {

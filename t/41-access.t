@@ -85,14 +85,6 @@ my $access = $t->dir . '/logs/access.log';
 my %denied;
 sub expect_denied { my ($route, $port) = @_; $denied{"$route 127.0.0.1:$port"}++ }
 
-# One request on a new connection from $local; the response (undef when there is none).
-sub get_from {
-    my ($local, $port, $path, @headers) = @_;
-    my $c = http_connect($port, local => $local) or return undef;
-    $c->send(build_request('GET', $path, headers => \@headers)) or return undef;
-    return $c->read_response;
-}
-
 sub status { my $r = shift; $r ? $r->{status} : 'no response' }
 sub status_from { status(get_from(@_)) }
 

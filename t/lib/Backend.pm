@@ -79,7 +79,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(pattern pattern_md5 md5_hex dead_port blackhole_port
                  ws_handshake ws_send ws_recv ws_frame
-                 build_request echo_hdr echo_hdrs rss_kb conf_head);
+                 build_request get_from echo_hdr echo_hdrs rss_kb conf_head);
 
 $SIG{PIPE} = 'IGNORE';
 
@@ -168,6 +168,15 @@ sub connect_completes {
 
 # ---------------------------------------------------------------------------------------------
 # client-side helpers
+
+# One GET on a new connection from the local address $local (127.0.0.2, say, to test address
+# rules) with these header lines; the response (undef when there is none).
+sub get_from {
+    my ($local, $port, $path, @headers) = @_;
+    my $c = GatewayTest::http_connect($port, local => $local) or return undef;
+    $c->send(build_request('GET', $path, headers => \@headers)) or return undef;
+    return $c->read_response;
+}
 
 # A raw request. Options: host (default "proxy.test"; undef: no Host header), headers =>
 # [[name, value], ...] (in this order), body (sent with Content-Length unless a Content-Length or
