@@ -347,7 +347,7 @@ bool Connection::read_head() {
         respond_error(err.status, err.reason);
         return false;
     }
-    s.begin(this, listener_, listener_index_);
+    s.begin(this, listener_index_);
     s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
@@ -689,7 +689,7 @@ void Connection::respond_error(int status, std::string_view message) {
         // The head was not parsed, so the stream holds nothing of this request: log what we
         // can, under an id of its own.
         Stream& s = *stream_;
-        s.begin(this, listener_, listener_index_);
+        s.begin(this, listener_index_);
         s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
         s.set_request_id({}, server_.ids());
         Request& req = s.request();

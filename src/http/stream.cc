@@ -8,9 +8,8 @@ namespace gw::http {
 
 Stream::Stream() {}
 
-void Stream::begin(StreamIo* io, const ListenerConfig* listener, size_t listener_index) {
+void Stream::begin(StreamIo* io, size_t listener_index) {
     io_ = io;
-    listener_ = listener;
     listener_index_ = listener_index;
     route_ = nullptr;
     match_.route = -1;

@@ -25,10 +25,6 @@
 #include "http/request_id.h"
 #include "http/router.h"
 
-namespace gw {
-struct ListenerConfig;
-}
-
 namespace gw::http {
 
 struct RouteRuntime;
@@ -91,7 +87,7 @@ class Stream {
     Stream& operator=(const Stream&) = delete;
 
     // Set up by the codec for each request.
-    void begin(StreamIo* io, const ListenerConfig* listener, size_t listener_index);
+    void begin(StreamIo* io, size_t listener_index);  // its index in Config::listeners
     void end();  // runs on_destroy hooks; the stream may be reused (stale handles see a new serial)
 
     uint32_t serial() const { return serial_; }
@@ -101,7 +97,6 @@ class Stream {
     // The request object: from the worker's pool while the codec has bytes of a request (a
     // request has a large header array; a stream without one is small).
     std::unique_ptr<Request> request_storage;
-    const ListenerConfig* listener() const { return listener_; }
     size_t listener_index() const { return listener_index_; }
 
     // The client, as real_ip decided (the TCP peer, a PROXY header's source, or a forwarding
@@ -189,7 +184,6 @@ class Stream {
     static constexpr size_t kMaxBodyFilters = 4;
 
     StreamIo* io_ = nullptr;
-    const ListenerConfig* listener_ = nullptr;
     size_t listener_index_ = 0;
     RouteRuntime* route_ = nullptr;
     uint32_t serial_ = 1;

@@ -72,7 +72,7 @@ class FilterHarness {
     // Starts a request on the stream (as the codec does once a head is read) and runs the chain.
     http::FilterStatus run(const http::FilterChain& chain) {
         end();
-        stream_.begin(&io_, nullptr, listener_);
+        stream_.begin(&io_, listener_);
         stream_.match().route = route_;
         stream_.mark_start();
         stream_.set_request_id({}, ids_);
