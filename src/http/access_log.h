@@ -1,4 +1,5 @@
-// The access log: one line per answered request, JSON or nginx's "combined" format, buffered per
+// The access log: one line per answered request - JSON (the built-in fields, or the operator's
+// `fields:`), nginx's "combined" format, or a template of variables (src/http/vars) - buffered per
 // worker and written in batches (when the buffer fills, at least every `flush` interval, and when
 // the worker drains or exits). Every field is escaped so that any input keeps a JSON line valid
 // JSON and a combined line its fields (core/text_escape.h), and secrets are redacted first
@@ -12,6 +13,8 @@
 #include "core/config/config.h"
 
 namespace gw::http {
+
+class Stream;
 
 // The upstream attempts of a proxied request, listed as nginx lists $upstream_addr,
 // $upstream_status and $upstream_response_time ("a, b"): the first kMax of them, without
@@ -49,6 +52,7 @@ struct AccessLogEntry {
     uint32_t generation = 0;
     std::string_view request_id;
     const UpstreamTrace* upstream = nullptr;  // proxied requests
+    const Stream* stream = nullptr;  // what templates' variables read (null in some unit tests)
 };
 
 class AccessLog {
@@ -68,6 +72,8 @@ class AccessLog {
   private:
     void write_json(const AccessLogEntry& e);
     void write_combined(const AccessLogEntry& e);
+    void write_template(const AccessLogEntry& e);  // `format: '$remote_addr ...'`
+    void write_fields(const AccessLogEntry& e);    // `format: json` with `fields:`
     void append_json_field(std::string_view key, std::string_view value);
     // The redacted form of a target or header (in scratch_), escaped into the line.
     void append_redacted_json(std::string_view key, std::string_view target);

@@ -58,6 +58,11 @@ void Connection::open(int fd, const ListenerConfig* listener, size_t listener_in
     peer_[0] = '\0';
     if (net::ip_from_sockaddr(peer, socket_ip_)) peer_len_ = static_cast<uint8_t>(net::format_ip(socket_ip_, peer_));
     client_ip_ = socket_ip_;
+    client_port_ = 0;
+    if (peer.ss_family == AF_INET)
+        client_port_ = ntohs(reinterpret_cast<const sockaddr_in&>(peer).sin_port);
+    else if (peer.ss_family == AF_INET6)
+        client_port_ = ntohs(reinterpret_cast<const sockaddr_in6&>(peer).sin6_port);
     memcpy(socket_peer_, peer_, sizeof peer_);
     peer_trusted_ = forwarded_trusted_ = false;
     const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
@@ -322,6 +327,7 @@ bool Connection::read_proxy_header() {
     const std::optional<RealIpConfig>& real_ip = server_.ctx().config->real_ip;
     if (h.has_source && peer_trusted_ && real_ip->from == RealIpConfig::From::ProxyProtocol) {
         client_ip_ = h.source;
+        client_port_ = h.source_port;
         peer_len_ = static_cast<uint8_t>(net::format_ip(h.source, peer_));
     }
     return true;
@@ -352,6 +358,7 @@ bool Connection::read_head() {
     head_timer_armed_ = false;
     ++requests_;
     s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
+    s.set_client_port(client_port_);
     if (forwarded_trusted_) {
         const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
         s.set_client_text(real_ip::forwarded_client(req, real_ip.header, real_ip.trusted, socket_ip_));
@@ -621,7 +628,30 @@ void Connection::dispatch() {
         respond(404, "content-type: application/json\r\n", body, route);
         return;
     }
-    respond(route.ret->status, route.fixed_headers, route.ret->body, route);  // a `return:` route
+    // A `return:` route.
+    const ReturnAction& ret = *route.ret;
+    if (!route.return_dynamic) {
+        respond(ret.status, route.fixed_headers, route.return_body, route);
+        return;
+    }
+    static std::string headers, body;  // one worker thread; reused, so no allocation once grown
+    vars::Env env;
+    env.stream = stream_;
+    env.status = ret.status;
+    headers = route.fixed_headers;
+    if (!ret.location.empty()) {
+        size_t start = headers.size();
+        headers += "location: ";
+        size_t value = headers.size();
+        ret.location.render(env, headers, vars::Template::Escape::Header);
+        if (headers.size() == value)
+            headers.resize(start);  // nothing to redirect to: no field
+        else
+            headers += "\r\n";
+    }
+    body.clear();
+    ret.body.render(env, body, vars::Template::Escape::Text);
+    respond(ret.status, headers, body, route);
 }
 
 void Connection::respond(int status, std::string_view fixed_headers, std::string_view body,
@@ -675,6 +705,7 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         e.generation = ctx.generation;
         e.request_id = s.request_id();
         e.upstream = &s.upstream_trace();
+        e.stream = &s;
         s.run_log_filters(e);
         ctx.access_log->write(e);
     }
@@ -691,6 +722,7 @@ void Connection::respond_error(int status, std::string_view message) {
         Stream& s = *stream_;
         s.begin(this, listener_index_);
         s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
+    s.set_client_port(client_port_);
         s.set_request_id({}, server_.ids());
         Request& req = s.request();
         req.method = "-";

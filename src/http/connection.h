@@ -119,6 +119,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     bool write_blocked_ = false;
     bool head_parsed_ = false;       // the stream holds this request's head
     uint8_t peer_len_ = 0;
+    uint16_t client_port_ = 0;       // the TCP peer's port, or the PROXY header's source port
     uint32_t requests_ = 0;
     uint32_t events_ = 0;
 

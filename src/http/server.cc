@@ -57,6 +57,12 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                 has_type |= name == "content-type";
             }
             if (!has_type && !rc.ret->body.empty()) rt.fixed_headers += "content-type: text/plain\r\n";
+            // Without variables, the body and the location are rendered once, here.
+            rt.return_dynamic = !rc.ret->body.constant() || !rc.ret->location.constant();
+            if (!rt.return_dynamic) {
+                rc.ret->body.render({}, rt.return_body, vars::Template::Escape::Text);
+                if (!rc.ret->location.empty()) rt.fixed_headers += "location: " + rc.ret->location.source() + "\r\n";
+            }
         }
     }
     for (RouteRuntime* rt = routes_.data(); rt != routes_.data() + routes_.size(); ++rt)

@@ -75,6 +75,8 @@ struct RouteRuntime {
     bool allows_trace = false;
     bool allows_connect = false;
     std::string fixed_headers;        // "content-type: ...\r\n..." from the route's `return`
+    std::string return_body;          // a `return` body without variables
+    bool return_dynamic = false;      // its body or location has variables: rendered per request
     metrics::Histogram* duration = nullptr;
     std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status
     const FilterChain* filters = nullptr;  // the route's filters; none: a null pointer

@@ -40,6 +40,7 @@ void Stream::set_client_text(const net::IpAddress& ip) {
     client_len_ = static_cast<uint8_t>(net::format_ip(ip, client_text_));
     client_ptr_ = client_text_;
     client_from_header_ = true;
+    client_port_ = 0;
 }
 
 void Stream::mark_start() { clock_gettime(CLOCK_MONOTONIC, &start_); }

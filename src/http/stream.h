@@ -114,6 +114,10 @@ class Stream {
         client_from_header_ = false;
     }
     void set_client_text(const net::IpAddress& ip);  // a forwarding header's client: formatted here
+    // The client's port: the TCP peer's, or the PROXY header's source port; 0 when unknown (a
+    // client named by a forwarding header).
+    uint16_t client_port() const { return client_port_; }
+    void set_client_port(uint16_t port) { client_port_ = port; }
 
     // Routing.
     const RouteMatchResult& match() const { return match_; }
@@ -205,6 +209,7 @@ class Stream {
     bool client_from_header_ = false;
     uint8_t client_len_ = 0;
     uint8_t request_id_len_ = 0;
+    uint16_t client_port_ = 0;
     struct timespec start_ {};
     net::IpAddress client_ip_;
     const char* peer_text_ = "";

@@ -22,6 +22,15 @@
 
 namespace gw {
 namespace {
+// A route's set/add fields as (name, value as written) pairs.
+std::vector<std::pair<std::string, std::string>> pairs(const std::vector<gw::HeaderOp>& ops) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const gw::HeaderOp& h : ops) out.emplace_back(h.name, h.value.source());
+    return out;
+}
+}  // namespace
+
+namespace {
 
 class ConfigTest : public test::ConfigFixture {};
 
@@ -137,7 +146,7 @@ TEST_F(ConfigTest, BadEnumsAndBools) {
                   {at("gw.conf", 3, 9) + "daemon: expected a boolean (true/false, on/off, yes/no), got \"maybe\"",
                    at("gw.conf", 4, 33) + "error_log.level: unknown value \"loud\" (expected emerg, alert, "
                                           "crit, error, warn, notice, info or debug)",
-                   at("gw.conf", 5, 35) + "access_log.format: unknown value \"xml\" (expected json or combined)"});
+                   at("gw.conf", 5, 35) + "access_log.format: unknown format \"xml\" (expected json, combined, or a template with $variables)"});
 }
 
 TEST_F(ConfigTest, BoolSpellings) {
@@ -429,7 +438,7 @@ TEST_F(ConfigTest, RouteValues) {
     EXPECT_EQ(r.match.host, "*.example.com:8443");
     ASSERT_TRUE(r.ret);
     EXPECT_EQ(r.ret->status, 418);
-    EXPECT_EQ(r.ret->body, "short and stout\n");
+    EXPECT_EQ(r.ret->body.source(), "short and stout\n");
     using H = std::pair<std::string, std::string>;
     EXPECT_EQ(r.ret->headers, (std::vector<H>{{"x-tea", "earl grey"}, {"cache-control", "no-store"}}));
     const RouteConfig& all = c->routes[1];
@@ -437,7 +446,7 @@ TEST_F(ConfigTest, RouteValues) {
     EXPECT_EQ(all.match.methods, std::vector<std::string>{"DELETE"});
     ASSERT_TRUE(all.ret);
     EXPECT_EQ(all.ret->status, 200);
-    EXPECT_EQ(all.ret->body, "");
+    EXPECT_EQ(all.ret->body.source(), "");
 }
 
 // --- upstreams ----------------------------------------------------------------------------------
@@ -968,7 +977,7 @@ TEST_F(ConfigTest, ProxyRouteValues) {
                                                   kRetry503 | kRetry504 | kRetry5xx));
     EXPECT_TRUE(r.retries.non_idempotent);
     EXPECT_EQ(r.retries.budget, 0.125);
-    EXPECT_EQ(r.request_headers.set, (std::vector<H>{{"x-forwarded-proto", "https"}, {"host", "internal.example"}}));
+    EXPECT_EQ(pairs(r.request_headers.set), (std::vector<H>{{"x-forwarded-proto", "https"}, {"host", "internal.example"}}));
     EXPECT_EQ(r.request_headers.remove, (std::vector<std::string>{"x-debug", "cookie"}));
     EXPECT_TRUE(r.response_headers.set.empty());
     EXPECT_EQ(r.response_headers.remove, std::vector<std::string>{"server"});
@@ -990,7 +999,7 @@ TEST_F(ConfigTest, ProxyRouteValues) {
     EXPECT_EQ(s.retries.on, static_cast<uint32_t>(kRetry5xx));
     EXPECT_EQ(s.retries.attempts, 2u);
     EXPECT_EQ(s.retries.budget, 0.0);
-    EXPECT_EQ(s.response_headers.set, (std::vector<H>{{"x-color", "split"}}));
+    EXPECT_EQ(pairs(s.response_headers.set), (std::vector<H>{{"x-color", "split"}}));
 }
 
 TEST_F(ConfigTest, RetryBudgetSpellings) {
@@ -1090,7 +1099,7 @@ TEST_F(ConfigTest, ProxyRouteErrors) {
                       "  - name: more\n"
                       "    upstream: [api]\n"
                       "    retries: {on: [], atempts: 2}\n"
-                      "    request_headers: {set: [a], remove: {a: b}, add: {}}\n"
+                      "    request_headers: {set: [a], remove: {a: b}, append: {}}\n"
                       "    timeout: {connect: 1s}\n"
                       "    match: {path_regex: ''}\n",
                   {at("gw.conf", 8, 15) + "routes[0].upstream: unknown upstream \"apu\" (did you mean \"api\"?)",
@@ -1145,14 +1154,14 @@ TEST_F(ConfigTest, ProxyRouteErrors) {
                    at("gw.conf", 56, 42) + "routes[12].request_headers.remove[4]: bad header name \"1 2\"",
                    at("gw.conf", 58, 13) + "routes[12].response_headers.set: \"content-length\" cannot be set: the proxy "
                                            "manages it",
-                   at("gw.conf", 59, 15) + "routes[12].response_headers.remove: \"x-b\" is both set (at " +
+                   at("gw.conf", 59, 15) + "routes[12].response_headers.remove: \"x-b\" is both set or added (at " +
                        path("gw.conf") + ":58:34) and removed",
                    at("gw.conf", 61, 15) + "routes[13].upstream: expected a string, got a sequence",
                    at("gw.conf", 62, 19) + "routes[13].retries.on: empty list (leave on out for [connect_failure])",
                    at("gw.conf", 62, 23) + "unknown key \"atempts\" (did you mean \"attempts\"?)",
                    at("gw.conf", 63, 28) + "routes[13].request_headers.set: expected a map, got a sequence",
                    at("gw.conf", 63, 41) + "routes[13].request_headers.remove: expected a sequence, got a map",
-                   at("gw.conf", 63, 49) + "unknown key \"add\"",
+                   at("gw.conf", 63, 49) + "unknown key \"append\"",
                    at("gw.conf", 64, 15) + "unknown key \"connect\"",
                    at("gw.conf", 65, 25) +
                        "routes[13].match.path_regex: empty pattern (leave path_regex out to match any path)"});
@@ -1201,13 +1210,13 @@ TEST_F(ConfigTest, YamlFeatures) {
           "listeners:\n"
           "  - &l {address: 8080, backlog: 64}\n"
           "routes:\n"
-          "  - {name: a, return: &r {status: 204, body: !!str on}}\n"
+          "  - {name: a, return: &r {status: 200, body: !!str on}}\n"
           "  - {name: b, return: *r}\n");
     std::optional<Config> c = load("gw.conf");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
     ASSERT_EQ(c->routes.size(), 2u);
-    EXPECT_EQ(c->routes[1].ret->status, 204);
-    EXPECT_EQ(c->routes[1].ret->body, "on");
+    EXPECT_EQ(c->routes[1].ret->status, 200);
+    EXPECT_EQ(c->routes[1].ret->body.source(), "on");
 
     expect_errors(std::string(kListener) + "daemon: *nope\npid: !custom x\n---\na: 1\n",
                   {at("gw.conf", 3, 9) + "unknown anchor \"nope\"",
@@ -1514,7 +1523,7 @@ TEST_F(ConfigTest, DumpRoundTrip) {
     EXPECT_NE(dump.find("budget: 0.125\n"), std::string::npos) << dump;
     EXPECT_NE(dump.find("hash_key: \"header:x-user\"\n"), std::string::npos) << dump;
     ASSERT_EQ(again->routes.size(), 4u);
-    EXPECT_EQ(again->routes[0].ret->body, "line1\nline2\ttab \\ # not a comment: on");
+    EXPECT_EQ(again->routes[0].ret->body.source(), "line1\nline2\ttab \\ # not a comment: on");
     ASSERT_EQ(again->upstreams.size(), 3u);
     EXPECT_EQ(again->upstreams[0].servers.size(), 3u);
     EXPECT_EQ(again->upstreams[0].servers[2].sockaddr.ss_family, AF_UNIX);
@@ -1527,7 +1536,7 @@ TEST_F(ConfigTest, DumpRoundTrip) {
     EXPECT_EQ(p.rewrite, "/y/$1/$$");
     EXPECT_EQ(p.retries.on, static_cast<uint32_t>(kRetry5xx | kRetryReset));
     EXPECT_EQ(p.retries.budget, 0.125);
-    EXPECT_EQ(p.request_headers.set, c->routes[1].request_headers.set);
+    EXPECT_EQ(pairs(p.request_headers.set), pairs(c->routes[1].request_headers.set));
     EXPECT_EQ(again->routes[2].split.size(), 2u);
     EXPECT_EQ(again->routes[2].split[1].upstream_index, 1);
     EXPECT_EQ(again->routes[2].strip_prefix, "/canary");
@@ -1544,12 +1553,12 @@ TEST_F(ConfigTest, DumpEscapesWhatYamlWouldNotReadBack) {
     std::optional<Config> c = load("gw.conf");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
     const std::string body = "\x01\x7f\xc2\x80\xc2\x85\xe2\x80\xa8\xe2\x80\xa9\xef\xbb\xbf\xc3\xa9\xe4\xb8\xad\r";
-    ASSERT_EQ(c->routes.at(0).ret->body, body);
+    ASSERT_EQ(c->routes.at(0).ret->body.source(), body);
     std::string dump = dump_config(*c);
     write("dumped.conf", dump);
     std::optional<Config> again = load("dumped.conf");
     ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << "\n" << dump;
-    EXPECT_EQ(again->routes.at(0).ret->body, body);
+    EXPECT_EQ(again->routes.at(0).ret->body.source(), body);
 }
 
 TEST_F(ConfigTest, DumpRoundTripAuto) {

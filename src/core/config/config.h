@@ -17,6 +17,7 @@
 #include "core/net/ip.h"
 #include "core/log.h"
 #include "http/path.h"
+#include "http/vars/vars.h"
 
 namespace gw {
 
@@ -32,10 +33,15 @@ struct ErrorLogConfig {
 };
 
 struct AccessLogConfig {
-    enum class Format { Json, Combined };
+    // Json: the built-in fields, or `fields:`; Combined: nginx's combined line; Template: a
+    // line of the operator's (`format: '$remote_addr ...'`).
+    enum class Format { Json, Combined, Template };
     bool enabled = false;      // `access_log: off` or absent -> disabled
     std::string path;          // absolute after resolution
     Format format = Format::Json;
+    http::vars::Template line;  // Format::Template (without the newline)
+    // Json with `fields:`: exactly these keys, in file order (none: the built-in set).
+    std::vector<std::pair<std::string, http::vars::Template>> fields;
     uint64_t buffer = 64 * 1024;  // bytes buffered per worker before a write
     Millis flush = 1000;          // buffered lines are written at least this often
     bool log_admin = false;       // log requests to admin listeners too
@@ -98,15 +104,24 @@ struct RouteMatch {
 
 struct ReturnAction {
     int status = 200;
-    std::string body;
+    http::vars::Template body;      // variables allowed
+    http::vars::Template location;  // `location:` (3xx only); variables allowed; empty: none
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in file order
 };
 
-// `request_headers:` / `response_headers:` of a route.
+// One header field of `set:` or `add:`, its value compiled (variables allowed).
+struct HeaderOp {
+    std::string name;  // lower-cased
+    http::vars::Template value;
+};
+
+// `request_headers:` / `response_headers:` of a route. A value that renders empty (a variable
+// with no value) sends no field, as nginx does.
 struct HeaderOps {
-    std::vector<std::pair<std::string, std::string>> set;  // replace (or add) these; names lower-cased
-    std::vector<std::string> remove;                       // names lower-cased
-    bool empty() const { return set.empty() && remove.empty(); }
+    std::vector<HeaderOp> set;        // replace (or add) these fields
+    std::vector<HeaderOp> add;        // another field of the name, after any the message has
+    std::vector<std::string> remove;  // names lower-cased
+    bool empty() const { return set.empty() && add.empty() && remove.empty(); }
 };
 
 // Conditions on which a failed attempt is retried (bit flags).

@@ -142,7 +142,15 @@ void dump_logs(const Config& c, Writer& w) {
     }
     w.line(0, "access_log", "");
     w.line(1, "path", quote(a.path));
-    w.line(1, "format", a.format == AccessLogConfig::Format::Json ? "json" : "combined");
+    switch (a.format) {
+        case AccessLogConfig::Format::Json: w.line(1, "format", "json"); break;
+        case AccessLogConfig::Format::Combined: w.line(1, "format", "combined"); break;
+        case AccessLogConfig::Format::Template: w.line(1, "format", quote(a.line.source())); break;
+    }
+    if (!a.fields.empty()) {
+        w.line(1, "fields", "");
+        for (const auto& [key, t] : a.fields) w.line(2, quote(key), quote(t.source()));
+    }
     w.line(1, "buffer", format_size(a.buffer));
     w.line(1, "flush", format_duration(a.flush));
     w.line(1, "log_admin", boolean(a.log_admin));
@@ -273,9 +281,15 @@ void dump_pairs(int indent, std::string_view key, const std::vector<std::pair<st
     for (const auto& [name, value] : pairs) w.line(indent + 1, quote(name), quote(value));
 }
 
+void dump_fields(int indent, std::string_view key, const std::vector<HeaderOp>& fields, Writer& w) {
+    w.line(indent, key, fields.empty() ? "{}" : "");
+    for (const HeaderOp& h : fields) w.line(indent + 1, quote(h.name), quote(h.value.source()));
+}
+
 void dump_header_ops(std::string_view key, const HeaderOps& ops, Writer& w) {
     w.line(2, key, "");
-    dump_pairs(3, "set", ops.set, w);
+    dump_fields(3, "set", ops.set, w);
+    dump_fields(3, "add", ops.add, w);
     std::string list = "[";
     for (size_t i = 0; i < ops.remove.size(); i++) {
         if (i > 0) list += ", ";
@@ -348,7 +362,8 @@ void dump_route(const Config& c, size_t index, Writer& w) {
     if (r.ret) {
         w.line(2, "return", "");
         w.line(3, "status", std::to_string(r.ret->status));
-        w.line(3, "body", quote(r.ret->body));
+        w.line(3, "body", quote(r.ret->body.source()));
+        if (!r.ret->location.empty()) w.line(3, "location", quote(r.ret->location.source()));
         dump_pairs(3, "headers", r.ret->headers, w);
         module::dump_route(c, index, 4, w.out());
         return;

@@ -78,7 +78,40 @@ void read_access_log(MapReader& top, Config& c) {
         a.path = resolve_path(c.prefix, a.path);
     }
     using Format = AccessLogConfig::Format;
-    m.get_enum<Format>("format", a.format, {{"json", Format::Json}, {"combined", Format::Combined}});
+    // `format:` json, combined, or a template of the operator's: a text with variables.
+    if (const Node* f = m.take("format")) {
+        std::optional<std::string> text = schema::read_string(*f, "access_log.format", diags);
+        if (text && *text == "json") {
+            a.format = Format::Json;
+        } else if (text && *text == "combined") {
+            a.format = Format::Combined;
+        } else if (text && text->find('$') != std::string::npos) {
+            if (text->find_first_of("\r\n") != std::string::npos)
+                schema::report(diags, f->mark, "access_log.format", "a line template cannot contain a line break");
+            else if (http::vars::compile(*text, f->mark, "access_log.format", diags, a.line))
+                a.format = Format::Template;
+        } else if (text) {
+            schema::report(diags, f->mark, "access_log.format",
+                           "unknown format \"" + *text + "\" (expected json, combined, or a template with $variables)");
+        }
+    }
+    // `fields:` (json only): exactly these keys, each a text with variables.
+    if (const Node* fields = m.take("fields")) {
+        if (a.format != Format::Json) {
+            schema::report(diags, fields->mark, "access_log.fields", "only for `format: json`");
+        } else if (schema::expect_map(*fields, "access_log.fields", diags)) {
+            if (fields->entries.empty())
+                schema::report(diags, fields->mark, "access_log.fields", "at least one field is required");
+            for (const yaml::MapEntry& e : fields->entries) {
+                std::string path = schema::join_path("access_log.fields", e.key.text);
+                std::optional<std::string> text = schema::read_string(e.value, path, diags);
+                if (!text) continue;
+                http::vars::Template t;
+                if (!http::vars::compile(*text, e.value.mark, path, diags, t)) continue;
+                a.fields.emplace_back(e.key.text, std::move(t));
+            }
+        }
+    }
     m.get_size("buffer", a.buffer, {0, 16 << 20});
     m.get_duration("flush", a.flush, {1, kHour});
     m.get_bool("log_admin", a.log_admin);

@@ -312,10 +312,40 @@ void read_headers(const Node& v, std::string_view path, ReturnAction& ret, Diagn
     }
 }
 
+// A text of `return:` with variables (`body`, `location`); false when absent or reported.
+bool read_return_template(MapReader& m, std::string_view key, http::vars::Template& out) {
+    const Node* v = m.take(key);
+    if (!v) return false;
+    std::optional<std::string> text = schema::read_string(*v, m.path(key), m.diags());
+    if (!text) return false;
+    if (key == "location" && !valid_header_value(*text)) {
+        schema::report(m.diags(), v->mark, m.path(key), "a location cannot contain CR, LF or NUL");
+        return false;
+    }
+    return http::vars::compile(*text, v->mark, m.path(key), m.diags(), out);
+}
+
 void read_return(MapReader& m, ReturnAction& ret) {
     m.get_int("status", ret.status, {100, 599});
-    m.get_string("body", ret.body);
+    read_return_template(m, "body", ret.body);
+    const Node* body = m.key_node("body");
+    read_return_template(m, "location", ret.location);
+    const Node* location = m.key_node("location");
     if (const Node* h = m.take("headers")) read_headers(*h, m.path("headers"), ret, m.diags());
+    // A body a status cannot carry, and a redirect target on what is not a redirect, are
+    // mistakes: the client would never see them.
+    bool bodiless = ret.status < 200 || ret.status == 204 || ret.status == 304;
+    if (body && bodiless && !ret.body.empty())
+        m.diags().error(body->mark, m.path("body") + ": a " + std::to_string(ret.status) +
+                                        " response has no body (remove `body:` or change `status:`)");
+    if (location && (ret.status < 300 || ret.status > 399))
+        m.diags().error(location->mark, m.path("location") + ": `location:` is for redirects (3xx), not status " +
+                                            std::to_string(ret.status));
+    if (location) {
+        for (const auto& [name, value] : ret.headers)
+            if (name == "location")
+                m.diags().error(location->mark, m.path("location") + ": given twice (also in `headers:`)");
+    }
     m.finish();
 }
 
@@ -428,36 +458,49 @@ bool proxy_managed(std::string_view name) {
            name == "content-length";
 }
 
+// A header value with variables (`X-Real-IP: $remote_addr`), compiled: false when reported.
+bool read_header_template(const Node& node, std::string_view path, const std::string& name,
+                          http::vars::Template& out, Diagnostics& diags) {
+    std::optional<std::string> value = read_header_value(node, path, name, diags);
+    if (!value) return false;
+    return http::vars::compile(*value, node.mark, schema::join_path(path, name), diags, out);
+}
+
 void read_header_ops(MapReader& route, std::string_view key, bool request, HeaderOps& ops) {
     std::optional<MapReader> m = route.get_map(key);
     if (!m) return;
     Diagnostics& diags = m->diags();
-    std::map<std::string, Mark, std::less<>> set_names;
-    if (const Node* set = m->take("set")) {
-        std::string path = m->path("set");
-        if (schema::expect_map(*set, path, diags)) {
-            for (const yaml::MapEntry& e : set->entries) {
-                std::string name = to_lower(e.key.text);
-                if (!is_token(name)) {
-                    schema::report(diags, e.key.mark, path, "bad header name \"" + e.key.text + "\"");
-                    continue;
-                }
-                if (proxy_managed(name)) {
-                    schema::report(diags, e.key.mark, path,
-                                   "\"" + name + "\" cannot be set: the proxy manages it");
-                    continue;
-                }
-                if (auto [it, inserted] = set_names.emplace(name, e.key.mark); !inserted) {
-                    schema::report(diags, e.key.mark, path,
-                                   "duplicate header name \"" + name + "\" (first at " + it->second.str() + ")");
-                    continue;
-                }
-                std::optional<std::string> value = read_header_value(e.value, path, name, diags);
-                if (!value) continue;
-                ops.set.emplace_back(std::move(name), std::move(*value));
+    std::map<std::string, Mark, std::less<>> set_names;   // set and added names
+    // `set:` replaces the message's fields of the name; `add:` appends another field.
+    auto read_fields = [&](std::string_view op, std::vector<HeaderOp>& into) {
+        const Node* fields = m->take(op);
+        if (!fields) return;
+        std::string path = m->path(op);
+        if (!schema::expect_map(*fields, path, diags)) return;
+        for (const yaml::MapEntry& e : fields->entries) {
+            std::string name = to_lower(e.key.text);
+            if (!is_token(name)) {
+                schema::report(diags, e.key.mark, path, "bad header name \"" + e.key.text + "\"");
+                continue;
             }
+            if (proxy_managed(name)) {
+                schema::report(diags, e.key.mark, path,
+                               "\"" + name + "\" cannot be " + (op == "set" ? "set" : "added") + ": the proxy manages it");
+                continue;
+            }
+            if (auto [it, inserted] = set_names.emplace(name, e.key.mark); !inserted) {
+                schema::report(diags, e.key.mark, path,
+                               "header \"" + name + "\" is already set or added (at " + it->second.str() + ")");
+                continue;
+            }
+            HeaderOp h;
+            h.name = name;
+            if (!read_header_template(e.value, path, name, h.value, diags)) continue;
+            into.push_back(std::move(h));
         }
-    }
+    };
+    read_fields("set", ops.set);
+    read_fields("add", ops.add);
     if (const Node* remove = m->take("remove")) {
         std::string path = m->path("remove");
         std::optional<std::vector<const Node*>> items = schema::read_list(*remove, path, true, diags);
@@ -476,7 +519,7 @@ void read_header_ops(MapReader& route, std::string_view key, bool request, Heade
             } else if (request && name == "host") {
                 problem = "\"host\" cannot be removed: a request needs one (set it instead)";
             } else if (auto it = set_names.find(name); it != set_names.end()) {
-                problem = "\"" + name + "\" is both set (at " + it->second.str() + ") and removed";
+                problem = "\"" + name + "\" is both set or added (at " + it->second.str() + ") and removed";
             } else if (auto [it2, inserted] = removed.emplace(name, item.mark); !inserted) {
                 problem = "\"" + name + "\" is listed twice (first at " + it2->second.str() + ")";
             }

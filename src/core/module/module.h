@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/vars/vars.h"
+
 namespace gw {
 struct Config;
 class Diagnostics;
@@ -156,6 +158,8 @@ struct Descriptor {
     void (*zones)(const Config& config, std::vector<ZoneSpec>& out) = nullptr;
 
     std::unique_ptr<MasterPart> (*make_master)(MasterEnv& env) = nullptr;
+    // Variables the module adds to the language of configured texts (src/http/vars/vars.h).
+    std::span<const http::vars::Definition> variables = {};
     // nullptr when the configuration does not use the module (then it costs a worker nothing),
     // or after setting env.failed.
     std::unique_ptr<WorkerPart> (*make_worker)(WorkerEnv& env) = nullptr;

@@ -26,8 +26,8 @@ bool any_token(std::string_view list, Fn&& fn) {
 
 bool in_ops(const HeaderOps* ops, std::string_view name) {
     if (!ops) return false;
-    for (const auto& [n, v] : ops->set)
-        if (iequals(n, name)) return true;
+    for (const HeaderOp& h : ops->set)
+        if (iequals(h.name, name)) return true;
     for (const std::string& n : ops->remove)
         if (iequals(n, name)) return true;
     return false;
@@ -40,9 +40,28 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out += "\r\n";
 }
 
-void append_set_ops(std::string& out, const HeaderOps* ops) {
+// The route's `set:` and `add:` fields, their values rendered for this request; a value that
+// renders empty sends no field (a variable without a value: nginx does the same).
+void append_fields(std::string& out, const std::vector<HeaderOp>& fields, const vars::Env* env) {
+    static const vars::Env kNone;
+    for (const HeaderOp& h : fields) {
+        size_t start = out.size();
+        out += h.name;
+        out += ": ";
+        size_t value = out.size();
+        h.value.render(env ? *env : kNone, out, vars::Template::Escape::Header);
+        if (out.size() == value) {
+            out.resize(start);
+            continue;
+        }
+        out += "\r\n";
+    }
+}
+
+void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env) {
     if (!ops) return;
-    for (const auto& [n, v] : ops->set) append_header(out, n, v);
+    append_fields(out, ops->set, env);
+    append_fields(out, ops->add, env);
 }
 
 }  // namespace
@@ -124,7 +143,7 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     if (!in_ops(in.ops, "x-forwarded-host") && !req.host.empty()) append_header(out, "x-forwarded-host", req.host);
     if (!in_ops(in.ops, "x-request-id")) append_header(out, "x-request-id", in.request_id);
     if (!in_ops(in.ops, "traceparent")) append_header(out, "traceparent", in.traceparent);
-    append_set_ops(out, in.ops);
+    append_set_ops(out, in.ops, in.env);
     if (in.chunked_body) {
         out += "transfer-encoding: chunked\r\n";
     } else if (in.has_length) {
@@ -172,7 +191,7 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
         if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
         append_header(out, h.name, h.value);
     }
-    append_set_ops(out, in.ops);
+    append_set_ops(out, in.ops, in.env);
     if (!has_request_id && !in.request_id.empty() && !in_ops(in.ops, "x-request-id"))
         append_header(out, "x-request-id", in.request_id);
     out += in.filter_headers;
@@ -185,7 +204,7 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
     out += in.keep_alive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
 }
 
-void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops) {
+void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops, const vars::Env* env) {
     append_status_line(out, resp);
     std::string_view connection = resp.header("connection");
     for (size_t i = 0; i < resp.header_count; ++i) {
@@ -193,7 +212,7 @@ void build_interim_response(std::string& out, const Response& resp, const Header
         if (is_hop_by_hop(h.name, connection) || in_ops(ops, h.name)) continue;
         append_header(out, h.name, h.value);
     }
-    append_set_ops(out, ops);
+    append_set_ops(out, ops, env);
     out += "\r\n";
 }
 

@@ -32,6 +32,7 @@ struct UpstreamRequestInput {
     uint64_t length = 0;
     bool upgrade = false;           // keep Upgrade and send "connection: upgrade"
     const HeaderOps* ops = nullptr;
+    const vars::Env* env = nullptr;  // what the ops' variables read (null: none have a value)
 };
 
 // Appends the request head for the upstream (request line, filtered headers, added headers,
@@ -46,6 +47,7 @@ struct ClientResponseInput {
     bool upgrade = false;           // a 101: keep Upgrade, send connection: upgrade
     std::string_view request_id;    // added as x-request-id unless the upstream sent one
     const HeaderOps* ops = nullptr;
+    const vars::Env* env = nullptr;  // what the ops' variables read
     // Header lines the route's filters add ("name: value\r\n"..., e.g. the gateway's
     // RateLimit-*), and the names of the fields they set: when there are lines, the upstream's
     // fields of those names are dropped.
@@ -58,7 +60,8 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
 
 // Appends an interim (1xx other than 101) head for the client to `out`: hop-by-hop headers
 // removed and the route's response header changes applied, as on the final response.
-void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops);
+void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops,
+                            const vars::Env* env = nullptr);
 
 // True for headers a proxy never forwards (Connection, Keep-Alive, TE, Trailer,
 // Transfer-Encoding, Upgrade, Proxy-*), given the Connection header's own list. A framing

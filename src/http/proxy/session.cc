@@ -180,6 +180,9 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     upgrade_ = req.upgrade && iequals(req.header("upgrade"), "websocket");
     in.upgrade = upgrade_;
     in.ops = &rc.request_headers;
+    vars::Env env;
+    env.stream = stream_;
+    in.env = &env;
     head_.clear();
     build_upstream_request(head_, req, in);
 
@@ -560,7 +563,10 @@ void Session::handle_head() {
             }
             if (req.version_minor >= 1) {
                 std::string& out = io_->output();
-                build_interim_response(out, resp_, &proxy_.config().routes[route_].response_headers);
+                vars::Env env;
+                env.stream = stream_;
+                env.status = resp_.status;
+                build_interim_response(out, resp_, &proxy_.config().routes[route_].response_headers, &env);
                 up_->in.consume(resp_.head_length);
                 uint32_t e = epoch_;
                 io_->flush();
@@ -589,6 +595,10 @@ void Session::handle_head() {
         in.upgrade = true;
         in.request_id = {request_id_, request_id_len_};
         in.ops = &rc.response_headers;
+        vars::Env env;
+        env.stream = stream_;
+        env.status = 101;
+        in.env = &env;
         std::string& out = io_->output();
         size_t head_start = out.size();
         build_client_response(out, resp_, in);
@@ -644,6 +654,10 @@ void Session::handle_head() {
     in.keep_alive = client_keep_alive_;
     in.request_id = {request_id_, request_id_len_};
     in.ops = &rc.response_headers;
+    vars::Env env;
+    env.stream = stream_;
+    env.status = resp_.status;
+    in.env = &env;
     in.filter_headers = filter_headers;  // RateLimit-*, ...
     in.filter_field_names = stream_->response_field_names();
     std::string& out = io_->output();

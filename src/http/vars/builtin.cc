@@ -1,0 +1,337 @@
+// The built-in variables. Each getter appends its value (or returns false: not available).
+#include <sys/time.h>
+#include <time.h>
+
+#include <cstdio>
+
+#include "core/config/config.h"
+#include "core/text_format.h"
+#include "http/chars.h"
+#include "http/redact.h"
+#include "http/server.h"
+#include "http/stream.h"
+#include "http/vars/vars.h"
+
+namespace gw::http::vars {
+
+namespace {
+
+bool put(std::string& out, std::string_view v) {
+    if (v.empty()) return false;
+    out += v;
+    return true;
+}
+
+const Request* request_of(const Env& env) {
+    return env.stream && env.stream->request_storage ? &env.stream->request() : nullptr;
+}
+
+// ---- the client and the connection
+
+bool remote_addr(const Env& env, std::string_view, std::string& out) {
+    return env.stream && put(out, env.stream->client_address());
+}
+
+bool remote_port(const Env& env, std::string_view, std::string& out) {
+    if (!env.stream || env.stream->client_port() == 0) return false;
+    append_number(out, env.stream->client_port());
+    return true;
+}
+
+bool scheme(const Env& env, std::string_view, std::string& out) {
+    if (!env.stream) return false;
+    out += "http";  // TLS will make this per stream
+    return true;
+}
+
+bool server_protocol(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r) return false;
+    out += r->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    return true;
+}
+
+// ---- the request
+
+// The host the request was made to, lower-cased and without a port (as nginx's $host).
+bool host(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r || r->host.empty()) return false;
+    std::string_view h = r->host;
+    if (h.front() == '[') {
+        size_t close = h.find(']');
+        if (close != std::string_view::npos) h = h.substr(0, close + 1);
+    } else if (size_t colon = h.rfind(':'); colon != std::string_view::npos) {
+        h = h.substr(0, colon);
+    }
+    for (char c : h) out += chars::ascii_lower(c);
+    return !h.empty();
+}
+
+bool request_method(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    return r && put(out, r->method);
+}
+
+// The target as the client sent it (with the query): in logs, secret parameters redacted.
+bool request_uri(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r || r->target.empty()) return false;
+    if (env.redact)
+        append_redacted_target(out, r->target, *env.redact);
+    else
+        out += r->target;
+    return true;
+}
+
+// "GET /path?q HTTP/1.1", as nginx's $request.
+bool request_line(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r) return false;
+    out += r->method;
+    out += ' ';
+    request_uri(env, {}, out);
+    out += r->version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1";
+    return true;
+}
+
+// The normalised path (what routes matched), without the query.
+bool uri(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    return r && put(out, r->path);
+}
+
+bool args(const Env& env, std::string_view, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r || r->query.empty()) return false;
+    if (!env.redact) {
+        out += r->query;
+        return true;
+    }
+    size_t q = r->target.find('?');
+    if (q == std::string_view::npos) return false;
+    size_t from = out.size();
+    append_redacted_target(out, r->target.substr(q), *env.redact);
+    out.erase(from, 1);  // the '?'
+    return true;
+}
+
+// The raw value of query parameter `name` (the first one), as sent (not decoded).
+bool arg(const Env& env, std::string_view name, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r) return false;
+    std::string_view q = r->query;
+    while (!q.empty()) {
+        size_t amp = q.find('&');
+        std::string_view p = q.substr(0, amp);
+        if (p.size() > name.size() && p.starts_with(name) && p[name.size()] == '=') {
+            if (env.redact && is_secret_query_param(name, *env.redact)) {
+                out += kRedacted;
+                return true;
+            }
+            return put(out, p.substr(name.size() + 1));
+        }
+        if (amp == std::string_view::npos) break;
+        q.remove_prefix(amp + 1);
+    }
+    return false;
+}
+
+bool http_header(const Env& env, std::string_view name, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r) return false;
+    std::string_view v = name == "host" ? r->host : r->header(name);
+    if (v.empty()) return false;
+    if (env.redact)
+        append_redacted_header(out, name, v, *env.redact);
+    else
+        out += v;
+    return true;
+}
+
+bool cookie(const Env& env, std::string_view name, std::string& out) {
+    const Request* r = request_of(env);
+    if (!r) return false;
+    std::string_view cookies = r->header("cookie");
+    while (!cookies.empty()) {
+        size_t semi = cookies.find(';');
+        std::string_view c = cookies.substr(0, semi);
+        while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+        if (c.size() > name.size() && c.starts_with(name) && c[name.size()] == '=') {
+            std::string_view v = c.substr(name.size() + 1);
+            if (v.empty()) return false;
+            if (env.redact)
+                append_redacted_header(out, "cookie", v, *env.redact);  // REDACTED when cookies are secret
+            else
+                out += v;
+            return true;
+        }
+        if (semi == std::string_view::npos) break;
+        cookies.remove_prefix(semi + 1);
+    }
+    return false;
+}
+
+bool request_id(const Env& env, std::string_view, std::string& out) {
+    return env.stream && put(out, env.stream->request_id());
+}
+
+bool route(const Env& env, std::string_view, std::string& out) {
+    if (!env.stream) return false;
+    return put(out, const_cast<Stream*>(env.stream)->route().name);
+}
+
+// ---- the response
+
+bool status(const Env& env, std::string_view, std::string& out) {
+    if (env.status <= 0) return false;
+    append_number(out, static_cast<uint64_t>(env.status));
+    return true;
+}
+
+bool bytes_sent(const Env& env, std::string_view, std::string& out) {
+    if (!env.finished) return false;
+    append_number(out, env.bytes_sent);
+    return true;
+}
+
+bool body_bytes_sent(const Env& env, std::string_view, std::string& out) {
+    if (!env.finished) return false;
+    append_number(out, env.body_bytes);
+    return true;
+}
+
+void append_seconds(std::string& out, uint64_t micros) {
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%llu.%03llu", static_cast<unsigned long long>(micros / 1000000),
+                     static_cast<unsigned long long>(micros / 1000 % 1000));
+    out.append(buf, static_cast<size_t>(n));
+}
+
+bool request_time(const Env& env, std::string_view, std::string& out) {
+    if (env.request_time >= 0) {
+        append_seconds(out, static_cast<uint64_t>(env.request_time * 1e6));
+        return true;
+    }
+    if (!env.stream) return false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t now_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
+    uint64_t start = env.stream->start_ns();
+    append_seconds(out, now_ns > start ? (now_ns - start) / 1000 : 0);
+    return true;
+}
+
+const UpstreamTrace* trace_of(const Env& env) {
+    if (!env.stream) return nullptr;
+    const UpstreamTrace& t = const_cast<Stream*>(env.stream)->upstream_trace();
+    return t.count ? &t : nullptr;
+}
+
+// The attempts as nginx lists them: "a, b" (", ..." beyond the ones kept).
+template <typename Each>
+bool list_attempts(const Env& env, std::string& out, Each each) {
+    const UpstreamTrace* t = trace_of(env);
+    if (!t) return false;
+    size_t shown = std::min<size_t>(t->count, UpstreamTrace::kMax);
+    for (size_t i = 0; i < shown; ++i) {
+        if (i) out += ", ";
+        each(t->attempts[i]);
+    }
+    if (t->count > UpstreamTrace::kMax) out += ", ...";
+    return true;
+}
+
+bool upstream_addr(const Env& env, std::string_view, std::string& out) {
+    return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { out += a.addr; });
+}
+
+bool upstream_status(const Env& env, std::string_view, std::string& out) {
+    return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { append_number(out, static_cast<uint64_t>(a.status)); });
+}
+
+bool upstream_response_time(const Env& env, std::string_view, std::string& out) {
+    return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { append_seconds(out, a.micros); });
+}
+
+// ---- time
+
+bool time_iso8601(const Env&, std::string_view, std::string& out) {
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+    if (n >= 5) {  // "+0000" -> "+00:00", as ISO 8601 and nginx write it
+        out.append(buf, n - 2);
+        out += ':';
+        out.append(buf + n - 2, 2);
+    }
+    return true;
+}
+
+bool time_local(const Env&, std::string_view, std::string& out) {
+    time_t now = time(nullptr);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char buf[40];
+    out.append(buf, strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S %z", &tm));
+    return true;
+}
+
+bool msec(const Env&, std::string_view, std::string& out) {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld.%03d", static_cast<long long>(tv.tv_sec), static_cast<int>(tv.tv_usec / 1000));
+    out.append(buf, static_cast<size_t>(n));
+    return true;
+}
+
+bool generation(const Env& env, std::string_view, std::string& out) {
+    if (!env.generation) return false;
+    append_number(out, env.generation);
+    return true;
+}
+
+// $http_x_user_id names the header "x-user-id".
+std::string header_param(std::string_view rest) {
+    std::string s;
+    for (char c : rest) s += c == '_' ? '-' : chars::ascii_lower(c);
+    return s;
+}
+
+constexpr Definition kBuiltins[] = {
+    {"remote_addr", remote_addr},
+    {"remote_port", remote_port, false, true},
+    {"scheme", scheme},
+    {"server_protocol", server_protocol},
+    {"host", host},
+    {"request_method", request_method},
+    {"request_uri", request_uri},
+    {"request", request_line},
+    {"uri", uri},
+    {"args", args},
+    {"arg_", arg, true},
+    {"http_", http_header, true, false, header_param},
+    {"cookie_", cookie, true},
+    {"request_id", request_id},
+    {"route", route},
+    {"status", status, false, true},
+    {"bytes_sent", bytes_sent, false, true},
+    {"body_bytes_sent", body_bytes_sent, false, true},
+    {"request_time", request_time, false, true},
+    {"upstream_addr", upstream_addr},
+    {"upstream_status", upstream_status},
+    {"upstream_response_time", upstream_response_time},
+    {"time_iso8601", time_iso8601},
+    {"time_local", time_local},
+    {"msec", msec, false, true},
+    {"generation", generation, false, true},
+};
+
+}  // namespace
+
+std::span<const Definition> builtins() { return kBuiltins; }
+
+}  // namespace gw::http::vars

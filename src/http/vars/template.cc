@@ -1,0 +1,178 @@
+#include <algorithm>
+
+#include "core/config/schema.h"
+#include "core/module/module.h"
+#include "core/text_escape.h"
+#include "http/vars/vars.h"
+
+namespace gw::http::vars {
+
+namespace {
+
+bool name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+const Definition* find_in(std::span<const Definition> defs, std::string_view name, std::string& param) {
+    for (const Definition& d : defs) {
+        if (!d.family) {
+            if (d.name == name) return &d;
+        } else if (name.size() > d.name.size() && name.starts_with(d.name)) {
+            std::string_view rest = name.substr(d.name.size());
+            param = d.param ? d.param(rest) : std::string(rest);
+            return &d;
+        }
+    }
+    return nullptr;
+}
+
+// The value of a variable, escaped for `e`. Values are appended first and escaped in place
+// (from a scratch string for the escaping kinds): no allocation once the strings have grown.
+void append_value(const Template::Piece& p, const Env& env, std::string& out, Template::Escape e) {
+    using Escape = Template::Escape;
+    switch (e) {
+        case Escape::Text:
+            p.get(env, p.param, out);
+            return;
+        case Escape::Header: {
+            size_t from = out.size();
+            if (!p.get(env, p.param, out)) return;
+            // A value from the request cannot hold CR or LF (the parser refuses them), but a
+            // header must never be split whatever a variable returns.
+            auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+            out.erase(std::remove_if(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(), bad), out.end());
+            return;
+        }
+        case Escape::Log:
+        case Escape::Json: {
+            static std::string scratch;  // one worker thread: reused for every value
+            scratch.clear();
+            if (!p.get(env, p.param, scratch)) {
+                out += '-';
+                return;
+            }
+            if (e == Escape::Log)
+                append_log_escaped(out, scratch);
+            else
+                append_json_escaped_text(out, scratch);
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+const Definition* find(std::string_view name, std::string& param) {
+    if (const Definition* d = find_in(builtins(), name, param)) return d;
+    for (const module::Descriptor* m : module::modules())
+        if (const Definition* d = find_in(m->variables, name, param)) return d;
+    return nullptr;
+}
+
+std::vector<std::string> names() {
+    std::vector<std::string> out;
+    auto add = [&](std::span<const Definition> defs) {
+        for (const Definition& d : defs) out.push_back(d.family ? std::string(d.name) + "NAME" : std::string(d.name));
+    };
+    add(builtins());
+    for (const module::Descriptor* m : module::modules()) add(m->variables);
+    return out;
+}
+
+void Template::render(const Env& env, std::string& out, Escape escape) const {
+    for (const Piece& p : pieces_) {
+        if (!p.get)
+            out += p.text;
+        else
+            append_value(p, env, out, escape);
+    }
+}
+
+bool compile(std::string_view text, const Mark& mark, std::string_view path, Diagnostics& diags, Template& out) {
+    out = Template();
+    out.source_ = std::string(text);
+    bool ok = true;
+    std::string literal;
+    auto flush_literal = [&] {
+        if (literal.empty()) return;
+        Template::Piece p;
+        p.text = std::move(literal);
+        out.pieces_.push_back(std::move(p));
+        literal.clear();
+    };
+    for (size_t i = 0; i < text.size();) {
+        char c = text[i];
+        if (c != '$') {
+            literal += c;
+            ++i;
+            continue;
+        }
+        if (i + 1 < text.size() && text[i + 1] == '$') {  // "$$": a '$'
+            literal += '$';
+            i += 2;
+            continue;
+        }
+        std::string_view name;
+        size_t next;
+        if (i + 1 < text.size() && text[i + 1] == '{') {
+            size_t close = text.find('}', i + 2);
+            if (close == std::string_view::npos) {
+                schema::report(diags, mark, path, "unterminated \"${\" in \"" + std::string(text) + "\"");
+                return false;
+            }
+            name = text.substr(i + 2, close - i - 2);
+            next = close + 1;
+            if (name.empty() || !std::all_of(name.begin(), name.end(), name_char)) {
+                schema::report(diags, mark, path, "bad variable name \"${" + std::string(name) + "}\"");
+                ok = false;
+                i = next;
+                continue;
+            }
+        } else {
+            size_t end = i + 1;
+            while (end < text.size() && name_char(text[end])) ++end;
+            name = text.substr(i + 1, end - i - 1);
+            next = end;
+            if (name.empty()) {
+                schema::report(diags, mark, path,
+                               "a '$' must start a variable name (write \"$$\" for a '$') in \"" + std::string(text) + "\"");
+                ok = false;
+                i = next;
+                continue;
+            }
+        }
+        std::string param;
+        const Definition* d = find(name, param);
+        if (!d) {
+            std::string msg = "unknown variable \"$" + std::string(name) + "\"";
+            std::string_view hint = schema::suggest(name, names());
+            if (!hint.empty()) msg += " (did you mean \"$" + std::string(hint) + "\"?)";
+            schema::report(diags, mark, path, msg);
+            ok = false;
+        } else {
+            flush_literal();
+            Template::Piece p;
+            p.get = d->get;
+            p.param = std::move(param);
+            p.numeric = d->numeric;
+            out.pieces_.push_back(std::move(p));
+            out.constant_ = false;
+        }
+        i = next;
+    }
+    flush_literal();
+    return ok;
+}
+
+Template literal(std::string_view text) {
+    Template t;
+    t.source_ = std::string(text);
+    if (!text.empty()) {
+        Template::Piece p;
+        p.text = std::string(text);
+        t.pieces_.push_back(std::move(p));
+    }
+    return t;
+}
+
+}  // namespace gw::http::vars
