@@ -11,6 +11,7 @@
 
 #include "core/config/config.h"
 #include "core/log.h"
+#include "http/error_pages.h"
 #include "core/text_format.h"
 #include "http/admin.h"
 #include "http/path.h"
@@ -619,7 +620,7 @@ void Connection::dispatch() {
         std::string headers = "content-type: ";
         headers += a.content_type;
         headers += "\r\ncache-control: no-store\r\n";
-        respond(a.status, headers, a.body, server_.route(Router::kNoRoute));
+        respond(a.status, headers, a.body, server_.route(Router::kNoRoute), true);
         return;
     }
     RouteRuntime& route = stream_->route();
@@ -631,7 +632,7 @@ void Connection::dispatch() {
     // A `return:` route.
     const ReturnAction& ret = *route.ret;
     if (!route.return_dynamic) {
-        respond(ret.status, route.fixed_headers, route.return_body, route);
+        respond(ret.status, route.fixed_headers, route.return_body, route, true);
         return;
     }
     static std::string headers, body;  // one worker thread; reused, so no allocation once grown
@@ -651,11 +652,35 @@ void Connection::dispatch() {
     }
     body.clear();
     ret.body.render(env, body, vars::Template::Escape::Text);
-    respond(ret.status, headers, body, route);
+    respond(ret.status, headers, body, route, true);
 }
 
 void Connection::respond(int status, std::string_view fixed_headers, std::string_view body,
-                         RouteRuntime& route) {
+                         RouteRuntime& route, bool own_answer) {
+    if (status >= 400 && !own_answer) {
+        if (const ErrorPages* pages = server_.error_pages()) {
+            if (const ErrorPage* page = pages->find(stream_->route_index(), status)) {
+                // The page replaces the body and its type; the other fields stay (Allow,
+                // Retry-After, RateLimit-*). The gateway's error heads start with their type.
+                static std::string headers, text;  // one worker thread: reused
+                if (fixed_headers.starts_with("content-type:")) {
+                    size_t eol = fixed_headers.find("\r\n");
+                    fixed_headers.remove_prefix(eol == std::string_view::npos ? fixed_headers.size() : eol + 2);
+                }
+                headers = "content-type: ";
+                headers += page->content_type;
+                headers += "\r\n";
+                headers += fixed_headers;
+                vars::Env env;
+                env.stream = stream_;
+                env.status = status;
+                text.clear();
+                page->body.render(env, text, vars::Template::Escape::Text);
+                respond(status, headers, text, route, true);
+                return;
+            }
+        }
+    }
     bool head = stream_->request().method == "HEAD";
     bool bodiless_status = status < 200 || status == 204 || status == 304;
     std::string& out = *out_;

@@ -81,7 +81,11 @@ class Connection final : public event::IoHandler, public StreamIo {
     void read_while_paused(uint32_t events);
     bool read_body();
     void dispatch();
-    void respond(int status, std::string_view fixed_headers, std::string_view body, RouteRuntime& route);
+    // Writes a whole response. An error status (>= 400) takes the configured error page for the
+    // stream's route when there is one (error_pages), unless `own_answer` (a `return:` route's
+    // own status, the admin endpoints).
+    void respond(int status, std::string_view fixed_headers, std::string_view body, RouteRuntime& route,
+                 bool own_answer = false);
     void respond_error(int status, std::string_view message);
     bool normalize_path();         // false: answered 400
     bool answer_special_method();  // OPTIONS *, TRACE, CONNECT; true: answered here

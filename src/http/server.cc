@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/module/module.h"
+#include "core/services/registry.h"
+#include "http/error_pages.h"
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
@@ -71,6 +73,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
                                               metrics::kRequestSecondsBuckets);
 
     build_filter_chains();
+    if (ctx.services) error_pages_ = ctx.services->find<const ErrorPages>();
 
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,

@@ -31,6 +31,8 @@ class WorkerPart;
 
 namespace gw::http {
 
+class ErrorPages;
+
 class Connection;
 namespace proxy {
 class Proxy;
@@ -84,6 +86,8 @@ struct RouteRuntime {
 
 class Server {
   public:
+    // The error pages (the error_pages module), or null.
+    const ErrorPages* error_pages() const { return error_pages_; }
     struct Listen {
         int fd;
         const ListenerConfig* config;
@@ -122,6 +126,7 @@ class Server {
     void release(Connection* c);
 
   private:
+    const ErrorPages* error_pages_ = nullptr;
     struct Acceptor : event::IoHandler {
         Server* server;
         Listen listen;

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/services/registry.h"
+#include "http/error_pages.h"
 #include "http/proxy/session.h"
 #include "modules/breaker/worker.h"
 
@@ -41,6 +42,7 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
     : config_(config), loop_(loop), metrics_(m), ids_(seed) {
     breaker_timer_.set_callback([this] { tick_breakers(); });
     breakers_ = services ? services->find<breaker::WorkerBreakers>() : nullptr;
+    error_pages_ = services ? services->find<const ErrorPages>() : nullptr;
     breaker::Table* breakers = breakers_ ? &breakers_->table() : nullptr;
     health::Table* health = services ? services->find<health::Table>() : nullptr;
     // gateway_circuit_state as of now whenever /metrics is rendered.

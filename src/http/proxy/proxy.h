@@ -23,6 +23,10 @@ namespace gw::breaker {
 class WorkerBreakers;
 }
 
+namespace gw::http {
+class ErrorPages;
+}
+
 namespace gw::http::proxy {
 
 struct RouteProxyState {
@@ -39,6 +43,9 @@ class Session;
 
 class Proxy {
   public:
+    // The error pages (the error_pages module), or null: intercept_errors replaces an
+    // upstream's error response that has a page.
+    const ErrorPages* error_pages() const { return error_pages_; }
     // `services`: where the breaker and health modules' parts of the worker are (the shared
     // breaker table for upstreams with circuit_breaker, the servers' health records); without
     // them, upstreams run with no breaker and no shared health.
@@ -98,6 +105,7 @@ class Proxy {
     size_t trim();
 
   private:
+    const ErrorPages* error_pages_ = nullptr;
     void roll_window(RouteProxyState& r);
     void tick_breakers();
 

@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/log_throttle.h"
+#include "http/error_pages.h"
 #include "http/stream.h"
 #include "http/proxy/headers.h"
 #include "http/proxy/proxy.h"
@@ -627,6 +628,7 @@ void Session::handle_head() {
         retry();
         return;
     }
+    if (resp_.status >= 400 && intercepted()) return;
     status_ = resp_.status;
     note_attempt(status_);
     // What the route's filters add to the head; a filter may also take the body (it adds
@@ -988,6 +990,18 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
                           : kind == ErrorKind::Timeout      ? "upstream timed out"
                           : kind == ErrorKind::InvalidResponse ? "upstream sent an invalid response"
                                                                : "upstream connection failed");
+}
+
+// intercept_errors: an upstream's error response that has an error page is answered with the
+// page instead (the codec finds it, as for the gateway's own errors). The upstream's body is
+// not read, so its connection is closed rather than reused.
+bool Session::intercepted() {
+    const ErrorPages* pages = proxy_.error_pages();
+    if (!pages || !pages->intercepts(route_) || !pages->find(route_, resp_.status)) return false;
+    status_ = resp_.status;
+    note_attempt(status_);
+    respond_error(resp_.status, "upstream error", {});
+    return true;
 }
 
 void Session::respond_error(int status, const char* message, std::string_view headers) {

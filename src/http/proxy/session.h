@@ -67,6 +67,7 @@ class Session final : public StreamHandler {
     bool can_retry() const;
     void retry();
     void drop_upstream();
+    bool intercepted();  // intercept_errors took the response (answered with the error page)
     void respond_error(int status, const char* message, std::string_view headers = {});
     void breaker_outcome(bool failure);  // the attempt's verdict, for the server's breaker
     void breaker_release();              // the attempt ended with no verdict
