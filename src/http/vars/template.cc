@@ -3,15 +3,12 @@
 #include "core/config/schema.h"
 #include "core/module/module.h"
 #include "core/text_escape.h"
+#include "http/vars/parse.h"
 #include "http/vars/vars.h"
 
 namespace gw::http::vars {
 
 namespace {
-
-bool name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
 
 const Definition* find_in(std::span<const Definition> defs, std::string_view name, std::string& param) {
     for (const Definition& d : defs) {
@@ -91,76 +88,39 @@ void Template::render(const Env& env, std::string& out, Escape escape) const {
 bool compile(std::string_view text, const Mark& mark, std::string_view path, Diagnostics& diags, Template& out) {
     out = Template();
     out.source_ = std::string(text);
+    std::vector<Token> tokens;
+    SyntaxError err;
+    if (!tokenize(text, tokens, err)) {
+        schema::report(diags, mark, path,
+                       std::string(err.what) + " at offset " + std::to_string(err.offset) + " of \"" + std::string(text) + "\"");
+        return false;
+    }
     bool ok = true;
-    std::string literal;
-    auto flush_literal = [&] {
-        if (literal.empty()) return;
-        Template::Piece p;
-        p.text = std::move(literal);
-        out.pieces_.push_back(std::move(p));
-        literal.clear();
-    };
-    for (size_t i = 0; i < text.size();) {
-        char c = text[i];
-        if (c != '$') {
-            literal += c;
-            ++i;
+    for (const Token& t : tokens) {
+        if (t.kind == Token::Kind::Literal) {
+            if (!out.pieces_.empty() && !out.pieces_.back().get)
+                out.pieces_.back().text += t.text;  // "a$$b" is one literal "a$b"
+            else
+                out.pieces_.push_back({std::string(t.text)});
             continue;
-        }
-        if (i + 1 < text.size() && text[i + 1] == '$') {  // "$$": a '$'
-            literal += '$';
-            i += 2;
-            continue;
-        }
-        std::string_view name;
-        size_t next;
-        if (i + 1 < text.size() && text[i + 1] == '{') {
-            size_t close = text.find('}', i + 2);
-            if (close == std::string_view::npos) {
-                schema::report(diags, mark, path, "unterminated \"${\" in \"" + std::string(text) + "\"");
-                return false;
-            }
-            name = text.substr(i + 2, close - i - 2);
-            next = close + 1;
-            if (name.empty() || !std::all_of(name.begin(), name.end(), name_char)) {
-                schema::report(diags, mark, path, "bad variable name \"${" + std::string(name) + "}\"");
-                ok = false;
-                i = next;
-                continue;
-            }
-        } else {
-            size_t end = i + 1;
-            while (end < text.size() && name_char(text[end])) ++end;
-            name = text.substr(i + 1, end - i - 1);
-            next = end;
-            if (name.empty()) {
-                schema::report(diags, mark, path,
-                               "a '$' must start a variable name (write \"$$\" for a '$') in \"" + std::string(text) + "\"");
-                ok = false;
-                i = next;
-                continue;
-            }
         }
         std::string param;
-        const Definition* d = find(name, param);
+        const Definition* d = find(t.text, param);
         if (!d) {
-            std::string msg = "unknown variable \"$" + std::string(name) + "\"";
-            std::string_view hint = schema::suggest(name, names());
+            std::string msg = "unknown variable \"$" + std::string(t.text) + "\"";
+            std::string_view hint = schema::suggest(t.text, names());
             if (!hint.empty()) msg += " (did you mean \"$" + std::string(hint) + "\"?)";
             schema::report(diags, mark, path, msg);
             ok = false;
-        } else {
-            flush_literal();
-            Template::Piece p;
-            p.get = d->get;
-            p.param = std::move(param);
-            p.numeric = d->numeric;
-            out.pieces_.push_back(std::move(p));
-            out.constant_ = false;
+            continue;
         }
-        i = next;
+        Template::Piece p;
+        p.get = d->get;
+        p.param = std::move(param);
+        p.numeric = d->numeric;
+        out.pieces_.push_back(std::move(p));
+        out.constant_ = false;
     }
-    flush_literal();
     return ok;
 }
 
