@@ -24,4 +24,8 @@ void append_json_escaped_text(std::string& out, std::string_view s);
 // text line (the combined format, the error log) then never ends early or spans lines.
 void append_log_escaped(std::string& out, std::string_view s);
 
+// The length of the start of `s` that both escapers copy as it is (printable ASCII other than
+// '"' and '\\'): all of `s` for most values, which then need no escaping pass at all.
+size_t plain_prefix(std::string_view s);
+
 }  // namespace gw

@@ -2,7 +2,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include <cstdio>
 
 #include "core/config/config.h"
 #include "core/text_format.h"
@@ -201,11 +200,13 @@ bool body_bytes_sent(const Env& env, std::string_view, std::string& out) {
     return true;
 }
 
+// "1.234": seconds with milliseconds, as nginx writes times.
 void append_seconds(std::string& out, uint64_t micros) {
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%llu.%03llu", static_cast<unsigned long long>(micros / 1000000),
-                     static_cast<unsigned long long>(micros / 1000 % 1000));
-    out.append(buf, static_cast<size_t>(n));
+    append_number(out, micros / 1000000);
+    uint64_t ms = micros / 1000 % 1000;
+    char frac[4] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                    static_cast<char>('0' + ms % 10)};
+    out.append(frac, sizeof frac);
 }
 
 bool request_time(const Env& env, std::string_view, std::string& out) {
@@ -256,35 +257,53 @@ bool upstream_response_time(const Env& env, std::string_view, std::string& out) 
 
 // ---- time
 
-bool time_iso8601(const Env&, std::string_view, std::string& out) {
+// A time text formatted at most once a second (a log line per request would otherwise call
+// strftime for each); per process, like the Date header's cache.
+struct SecondCache {
+    time_t second = -1;
+    char text[48];
+    size_t len = 0;
+};
+
+template <typename Format>
+void append_cached(SecondCache& c, std::string& out, Format format) {
     time_t now = time(nullptr);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
-    if (n >= 5) {  // "+0000" -> "+00:00", as ISO 8601 and nginx write it
-        out.append(buf, n - 2);
-        out += ':';
-        out.append(buf + n - 2, 2);
+    if (now != c.second) {
+        c.second = now;
+        struct tm tm;
+        localtime_r(&now, &tm);
+        c.len = format(tm, c.text, sizeof c.text);
     }
+    out.append(c.text, c.len);
+}
+
+bool time_iso8601(const Env&, std::string_view, std::string& out) {
+    static SecondCache cache;
+    append_cached(cache, out, [](const struct tm& tm, char* buf, size_t size) -> size_t {
+        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S%z", &tm);
+        if (n < 5 || n + 1 >= size) return n;
+        // "+0000" -> "+00:00", as ISO 8601 and nginx write it.
+        buf[n + 1] = '\0';
+        buf[n] = buf[n - 1];
+        buf[n - 1] = buf[n - 2];
+        buf[n - 2] = ':';
+        return n + 1;
+    });
     return true;
 }
 
 bool time_local(const Env&, std::string_view, std::string& out) {
-    time_t now = time(nullptr);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char buf[40];
-    out.append(buf, strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S %z", &tm));
+    static SecondCache cache;
+    append_cached(cache, out, [](const struct tm& tm, char* buf, size_t size) -> size_t {
+        return strftime(buf, size, "%d/%b/%Y:%H:%M:%S %z", &tm);
+    });
     return true;
 }
 
 bool msec(const Env&, std::string_view, std::string& out) {
     struct timeval tv;
     gettimeofday(&tv, nullptr);
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%lld.%03d", static_cast<long long>(tv.tv_sec), static_cast<int>(tv.tv_usec / 1000));
-    out.append(buf, static_cast<size_t>(n));
+    append_seconds(out, static_cast<uint64_t>(tv.tv_sec) * 1000000 + static_cast<uint64_t>(tv.tv_usec));
     return true;
 }
 
@@ -301,33 +320,35 @@ std::string header_param(std::string_view rest) {
     return s;
 }
 
+// safe: the value is printable ASCII without '"' or '\\' whatever the request holds (addresses,
+// numbers, times, names from the configuration), so a log line takes it without escaping.
 constexpr Definition kBuiltins[] = {
-    {"remote_addr", remote_addr},
-    {"remote_port", remote_port, false, true},
-    {"scheme", scheme},
-    {"server_protocol", server_protocol},
-    {"host", host},
-    {"request_method", request_method},
-    {"request_uri", request_uri},
-    {"request", request_line},
-    {"uri", uri},
-    {"args", args},
-    {"arg_", arg, true},
-    {"http_", http_header, true, false, header_param},
-    {"cookie_", cookie, true},
-    {"request_id", request_id},
-    {"route", route},
-    {"status", status, false, true},
-    {"bytes_sent", bytes_sent, false, true},
-    {"body_bytes_sent", body_bytes_sent, false, true},
-    {"request_time", request_time, false, true},
-    {"upstream_addr", upstream_addr},
-    {"upstream_status", upstream_status},
-    {"upstream_response_time", upstream_response_time},
-    {"time_iso8601", time_iso8601},
-    {"time_local", time_local},
-    {"msec", msec, false, true},
-    {"generation", generation, false, true},
+    {.name = "remote_addr", .get = remote_addr, .safe = true},
+    {.name = "remote_port", .get = remote_port, .numeric = true, .safe = true},
+    {.name = "scheme", .get = scheme, .safe = true},
+    {.name = "server_protocol", .get = server_protocol, .safe = true},
+    {.name = "host", .get = host},
+    {.name = "request_method", .get = request_method},
+    {.name = "request_uri", .get = request_uri},
+    {.name = "request", .get = request_line},
+    {.name = "uri", .get = uri},
+    {.name = "args", .get = args},
+    {.name = "arg_", .get = arg, .family = true},
+    {.name = "http_", .get = http_header, .family = true, .param = header_param},
+    {.name = "cookie_", .get = cookie, .family = true},
+    {.name = "request_id", .get = request_id},
+    {.name = "route", .get = route},
+    {.name = "status", .get = status, .numeric = true, .safe = true},
+    {.name = "bytes_sent", .get = bytes_sent, .numeric = true, .safe = true},
+    {.name = "body_bytes_sent", .get = body_bytes_sent, .numeric = true, .safe = true},
+    {.name = "request_time", .get = request_time, .numeric = true, .safe = true},
+    {.name = "upstream_addr", .get = upstream_addr},
+    {.name = "upstream_status", .get = upstream_status, .safe = true},
+    {.name = "upstream_response_time", .get = upstream_response_time, .safe = true},
+    {.name = "time_iso8601", .get = time_iso8601, .safe = true},
+    {.name = "time_local", .get = time_local, .safe = true},
+    {.name = "msec", .get = msec, .numeric = true, .safe = true},
+    {.name = "generation", .get = generation, .numeric = true, .safe = true},
 };
 
 }  // namespace

@@ -42,12 +42,22 @@ void append_value(const Template::Piece& p, const Env& env, std::string& out, Te
         }
         case Escape::Log:
         case Escape::Json: {
-            static std::string scratch;  // one worker thread: reused for every value
-            scratch.clear();
-            if (!p.get(env, p.param, scratch)) {
+            if (p.safe) {
+                if (!p.get(env, p.param, out)) out += '-';
+                return;
+            }
+            // The value goes straight into the line; only when it holds a byte to escape is
+            // its tail taken out again and escaped (most values have none).
+            size_t at = out.size();
+            if (!p.get(env, p.param, out)) {
                 out += '-';
                 return;
             }
+            size_t plain = at + plain_prefix(std::string_view(out).substr(at));
+            if (plain == out.size()) return;
+            static std::string scratch;  // one worker thread: reused for every value
+            scratch.assign(out, plain, std::string::npos);
+            out.resize(plain);
             if (e == Escape::Log)
                 append_log_escaped(out, scratch);
             else
@@ -118,6 +128,7 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
         p.get = d->get;
         p.param = std::move(param);
         p.numeric = d->numeric;
+        p.safe = d->safe;
         out.pieces_.push_back(std::move(p));
         out.constant_ = false;
     }

@@ -60,6 +60,9 @@ struct Definition {
     Getter get = nullptr;
     bool family = false;    // `name` is a prefix and the rest of the name is the parameter
     bool numeric = false;   // a number when available (written bare in JSON log fields)
+    // Its values never need escaping in a log line: printable ASCII without '"' or '\\'
+    // (addresses, numbers, times), so they are written straight into the line.
+    bool safe = false;
     // The parameter as the getter wants it, made once at load: header names lower-cased with
     // '_' as '-' (http_, cookie_ keep their case rules). Null: the rest as written.
     std::string (*param)(std::string_view rest) = nullptr;
@@ -90,6 +93,7 @@ class Template {
         Getter get = nullptr;
         std::string param;
         bool numeric = false;
+        bool safe = false;         // (Definition::safe)
     };
 
     const std::string& source() const { return source_; }  // as written (for -T)
