@@ -23,6 +23,23 @@ std::unique_ptr<module::WorkerPart> WorkerLimits::make(module::WorkerEnv& env) {
         env.failed = true;
         return nullptr;
     }
+    // Concurrency policies: this worker's requests in flight are recorded where the master can
+    // give them back if the worker dies (leases.h). A ledger left under our slot was not settled
+    // (its worker's master did not): settled now.
+    if (limiter->ledger() && env.slot >= 0) {
+        shm::Zone* leases = env.zone(kLeaseZone);
+        std::unique_ptr<Ledger> ledger;
+        if (leases) {
+            settle(*leases, &limiter->table(), env.slot);
+            ledger = Ledger::open(*leases, env.slot, limiter->ledger()->capacity());
+        }
+        if (ledger)
+            limiter->set_ledger(std::move(ledger));
+        else
+            LOG_WARN("no room for this worker's concurrency leases in shared memory zone \"%.*s\": requests in "
+                     "flight of this worker will not be released if it dies",
+                     static_cast<int>(kLeaseZone.size()), kLeaseZone.data());
+    }
     return std::unique_ptr<module::WorkerPart>(new WorkerLimits(std::move(limiter)));
 }
 
