@@ -24,13 +24,14 @@ std::unique_ptr<module::WorkerPart> WorkerLimits::make(module::WorkerEnv& env) {
         return nullptr;
     }
     // Concurrency policies: this worker's requests in flight are recorded where the master can
-    // give them back if the worker dies (leases.h). A ledger left under our slot was not settled
-    // (its worker's master did not): settled now.
+    // give them back if the worker dies (leases.h). The master settles a worker's ledger before
+    // its slot is reused, so none should be left under ours; one that is (never seen) is only
+    // freed: which counters it referred to is not known here.
     if (limiter->ledger() && env.slot >= 0) {
         shm::Zone* leases = env.zone(kLeaseZone);
         std::unique_ptr<Ledger> ledger;
         if (leases) {
-            settle(*leases, &limiter->table(), env.slot);
+            settle(*leases, nullptr, env.slot);
             ledger = Ledger::open(*leases, env.slot, limiter->ledger()->capacity());
         }
         if (ledger)
