@@ -4,7 +4,9 @@
 #   1. limit 2: 10 concurrent slow requests -> exactly 2 reach the backend at once, 8 get 429
 #      (the JSON body, no Retry-After, no RateLimit-*); once those 2 are answered, 2 more are
 #      admitted and a third is not;
-#   2. a worker killed with SIGKILL while holding requests in flight: the master gives its counts
+#   2. a reload while 2 requests are in flight: the old workers keep their counts until those
+#      requests end, and the new workers see them;
+#   3. a worker killed with SIGKILL while holding requests in flight: the master gives its counts
 #      back when it reaps it, so once it is respawned 2 new requests are admitted again.
 
 use strict;
@@ -95,7 +97,9 @@ sub hold_requests {
 
 my $t = GatewayTest->new;
 $t->set_port('be', $holder_port);
-$t->write_conf(<<'EOF');
+sub config {
+    my ($extra) = @_;
+    return <<'EOF' . ($extra // '');
 worker_processes: 2
 pid: logs/gatewayd.pid
 error_log: {path: logs/error.log, level: info}
@@ -111,6 +115,8 @@ rate_limits:
 routes:
   - {name: hold, match: {path_prefix: /hold/}, upstream: app, rate_limit: in-flight}
 EOF
+}
+$t->write_conf(config());
 $t->start;
 my $port = $t->port('http');
 
@@ -181,7 +187,35 @@ is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} :
    'both answered');
 $_->close for @more, $third;
 
-# --- 2. a worker killed with requests in flight ---------------------------------------------------
+# --- 2. a reload with requests in flight ----------------------------------------------------------
+
+my @old = map { send_hold("old$_") } 1 .. 2;
+ok(wait_until(sub { held() == 2 }, 10), '2 requests in flight on the first generation');
+my $gen = $t->status_json->{generation};
+$t->write_conf(config("  - {name: new, match: {path: /new}, return: {body: \"new\\n\"}}\n"));
+$t->signal('HUP');
+ok(wait_until(sub {
+        my $st = $t->status_json;
+        my $n = http_get($port, '/new', {}, timeout => 2);
+        $st && $st->{generation} > $gen && $n && $n->{status} == 200;
+    }, 10, 0.05), 'reloaded (with an unrelated change)');
+ok(scalar(grep { $_->{title} =~ /generation $gen\b/ } worker_pids($t->pid)), 'the old workers still drain their requests');
+$r = send_hold('new-gen')->read_response(timeout => 10);
+is($r && $r->{status}, 429, "the new workers see the old ones' requests in flight");
+is(backend('/release'), 'released', 'released');
+is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} : 'none' } @old), '200 200',
+   'the old generation answered its requests');
+$_->close for @old;
+ok(wait_until(sub { !grep { $_->{title} =~ /generation $gen\b/ } worker_pids($t->pid) }, 10, 0.05),
+   'and its workers exited');
+my @new = map { send_hold("new$_") } 1 .. 2;
+ok(wait_until(sub { held() == 2 }, 10), 'their counts were given back: 2 new requests are admitted');
+is(backend('/release'), 'released', 'released');
+is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} : 'none' } @new), '200 200',
+   'both answered');
+$_->close for @new;
+
+# --- 3. a worker killed with requests in flight ---------------------------------------------------
 
 # The workers whose sockets are the gateway's side of the backend's held connections.
 sub holders {
