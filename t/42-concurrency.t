@@ -7,7 +7,8 @@
 #   2. a reload while 2 requests are in flight: the old workers keep their counts until those
 #      requests end, and the new workers see them;
 #   3. a worker killed with SIGKILL while holding requests in flight: the master gives its counts
-#      back when it reaps it, so once it is respawned 2 new requests are admitted again.
+#      back when it reaps it, so once it is respawned 2 new requests are admitted again;
+#   4. a binary upgrade with requests in flight: the new binary adopts the zones and sees them.
 
 use strict;
 use warnings;
@@ -266,6 +267,40 @@ is(backend('/release'), 'released', 'released');
 is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} : 'none' } @after), '200 200',
    'both answered');
 $_->close for @after, $third;
+
+# --- 4. a binary upgrade with requests in flight --------------------------------------------------
+
+my @up = map { send_hold("up$_") } 1 .. 2;
+ok(wait_until(sub { held() == 2 }, 10), '2 requests in flight on the old binary');
+my $out = $t->path('upgrade.out');
+my $cmd = fork // die "fork: $!";
+if ($cmd == 0) {
+    open STDOUT, '>', $out or POSIX::_exit(126);
+    open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+    exec $GatewayTest::BINARY, '-p', $t->dir, '-c', $t->conf, '-s', 'upgrade';
+    POSIX::_exit(127);
+}
+my $new_master;
+ok(wait_until(sub { ($new_master) = $t->error_log =~ /binary upgrade: new master (\d+) is serving/; $new_master }, 30),
+   'a new master serves') or diag(slurp($out));
+like($t->error_log, qr/zone "ratelimit_leases" adopted from the previous binary/, 'it adopted the lease zone');
+$r = send_hold('during-upgrade')->read_response(timeout => 10);
+is($r && $r->{status}, 429, 'during the upgrade a third request gets 429: both binaries count in the same zone');
+is(backend('/release'), 'released', 'released');
+is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} : 'none' } @up), '200 200',
+   'the old binary answered its requests');
+$_->close for @up;
+is(waitpid($cmd, 0) == $cmd && $?, 0, 'the upgrade is done') or diag(slurp($out));
+$t->wait_exit(10);
+$t->adopt_master($new_master) if $new_master;
+@up = map { send_hold("upgraded$_") } 1 .. 2;
+ok(wait_until(sub { held() == 2 }, 10), 'on the new binary alone, 2 new requests are admitted');
+$r = send_hold('upgraded3')->read_response(timeout => 10);
+is($r && $r->{status}, 429, 'and a third one gets 429');
+is(backend('/release'), 'released', 'released');
+is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} : 'none' } @up), '200 200',
+   'both answered');
+$_->close for @up;
 
 $t->stop;
 done_testing();
