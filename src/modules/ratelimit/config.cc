@@ -208,8 +208,10 @@ void read_policy(MapReader& m, const Config& c, RateLimitPolicy& p) {
                                              {{"skip", RateLimitPolicy::MissingKey::Skip},
                                               {"limit", RateLimitPolicy::MissingKey::Limit}});
     m.get_int("status", p.status, {400, 599});
-    if (!p.concurrency()) m.get_bool("headers", p.headers);
-    if (p.concurrency()) p.headers = false;
+    if (p.concurrency())
+        p.headers = false;  // read (and refused) above
+    else
+        m.get_bool("headers", p.headers);
     m.get_bool("dry_run", p.dry_run);
     if (const Node* fb = m.take("fallback")) {
         std::string path = m.path("fallback");

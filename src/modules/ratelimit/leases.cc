@@ -10,9 +10,11 @@ namespace gw::ratelimit {
 
 namespace {
 
-constexpr uint64_t kLeaseMagic = 0x31534553414547ULL;  // "GEASES1"
+constexpr uint64_t kLeaseMagic = 0x455341454c5747ULL;  // "GWLEASE"
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kMaxLedgerWords = 1 << 20;  // 8 MiB a worker: beyond, requests wait for a free word
+// 8 MiB a worker at most: a worker with more requests in flight (and policies) than that rejects
+// the extra ones (Limiter::count_one).
+constexpr uint64_t kMaxLedgerWords = 1 << 20;
 
 // The zone's root: the offset of each board slot's ledger (0: none).
 struct LeaseRoot {
@@ -111,11 +113,13 @@ uint64_t settle(shm::Zone& zone, Table* table, int slot) {
     LeaseRoot* root = root_of(zone);
     if (!root) return 0;
     uint64_t off = root->ledgers[slot].exchange(0, std::memory_order_acq_rel);
-    if (!off) return 0;
+    if (!off || off > zone.size() - sizeof(LedgerHead)) return 0;
     LedgerHead* head = zone.at<LedgerHead>(off);
     std::atomic<uint64_t>* words = words_of(head);
+    // The dead worker could write anywhere in the zone: read no further than the zone's end.
+    uint64_t n = std::min<uint64_t>(head->words, (zone.size() - off - sizeof(LedgerHead)) / sizeof(uint64_t));
     uint64_t given = 0;
-    for (uint64_t i = 0; i < head->words; ++i) {
+    for (uint64_t i = 0; i < n; ++i) {
         uint64_t w = words[i].load(std::memory_order_acquire);
         if (!w) continue;
         if (table) table->release(w);
