@@ -198,7 +198,7 @@ TEST_F(RateLimitConfig, Errors) {
                                               "that keeps the counters)",
                       at("gw.conf", 15, 34) + "rate_limits.k.scope: unknown value \"cluster\" (expected local or global)",
                       at("gw.conf", 16, 38) + "rate_limits.l.algorithm: unknown value \"leaky\" (expected token_bucket, "
-                                              "sliding_window or fixed_window)",
+                                              "sliding_window, fixed_window or concurrency)",
                       at("gw.conf", 17, 52) + "rate_limits.m.burst: only allowed with algorithm: token_bucket",
                       at("gw.conf", 18, 22) + "rate_limits.n.rate: \"2000000/s\" is too fast for token_bucket (at most 1000000/s)",
                       at("gw.conf", 19, 22) + "rate_limits.o.rate: \"20000000/h\": sliding_window counts at most 16777215 "

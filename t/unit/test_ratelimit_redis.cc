@@ -590,3 +590,48 @@ TEST_F(GlobalLimiterTest, AsAFilterPausesWhileRedisDecides) {
     EXPECT_EQ(h.resumed(), 8) << "a cancelled decision calls nobody back";
     EXPECT_EQ(h.reply_status(), 0);
 }
+
+// A concurrency policy beside a global one: a request Redis rejects, or whose client leaves
+// while Redis decides, gives back the request in flight it was counted as; one the concurrency
+// limit rejects costs no round trip.
+TEST_F(GlobalLimiterTest, ConcurrencyBesideAGlobalPolicy) {
+    load("timeout: 1s",
+         "rate_limits:\n"
+         "  c: {key: ip, algorithm: concurrency, limit: 1}\n"
+         "  g: {key: header:x-user, rate: 1/h, algorithm: fixed_window, scope: global}\n"
+         "routes:\n"
+         "  - {name: both, return: {}, rate_limit: [c, g]}\n");
+    Outcome ann = check(0, "ann");
+    ASSERT_TRUE(ann.waited && ann.decided);
+    EXPECT_FALSE(ann.v.rejected);
+    EXPECT_EQ(ann.v.lease_count, 1u) << "ann's request is in flight";
+    Outcome bob = check(0, "bob");
+    EXPECT_FALSE(bob.waited) << "the concurrency limit rejects at once";
+    EXPECT_TRUE(bob.v.rejected);
+    EXPECT_EQ(bob.v.retry_after_s, 0u);
+    limiter_->release(ann.v);  // ann's request ends
+
+    Outcome again = check(0, "ann");  // the global limit rejects this one
+    EXPECT_TRUE(again.waited && again.v.rejected);
+    EXPECT_EQ(again.v.lease_count, 0u);
+    bob = check(0, "bob");
+    EXPECT_TRUE(bob.waited);
+    EXPECT_FALSE(bob.v.rejected) << "the request Redis rejected gave its place back";
+    limiter_->release(bob.v);
+
+    // The client leaves while Redis decides.
+    user_ = "cid";
+    req_.header_count = 1;
+    req_.headers[0] = {"x-user", user_};
+    gw::ratelimit::RequestInfo info;
+    info.request = &req_;
+    info.ip = "10.0.0.1";
+    gw::ratelimit::Verdict v;
+    gw::ratelimit::Check* pending = nullptr;
+    ASSERT_FALSE(limiter_->check(*limiter_->route(0), info, 1000 * kSec, v, {&GlobalLimiterTest::on_decided, this}, &pending));
+    limiter_->cancel(pending);
+    Outcome dan = check(0, "dan");
+    EXPECT_TRUE(dan.waited);
+    EXPECT_FALSE(dan.v.rejected) << "the cancelled request gave its place back";
+    limiter_->release(dan.v);
+}

@@ -91,6 +91,11 @@ std::vector<std::unique_ptr<MasterPart>> make_masters(MasterEnv& env) {
     return out;
 }
 
+void worker_exited(int slot, const std::function<shm::Zone*(std::string_view name)>& zone) {
+    for (const Descriptor* d : modules())
+        if (d->on_worker_exit) d->on_worker_exit(slot, zone);
+}
+
 bool make_workers(WorkerEnv& env, std::vector<std::unique_ptr<WorkerPart>>& out) {
     out.clear();
     out.resize(modules().size());

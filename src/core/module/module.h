@@ -126,6 +126,10 @@ struct WorkerEnv {
     metrics::Store& metrics;
     services::Registry& services;
     std::function<shm::Zone*(std::string_view name)> zone;  // the generation's zones, by name
+    // The worker's slot on the status board: unique among the node's live workers (of every
+    // generation, and of both masters during a binary upgrade); Descriptor::on_worker_exit
+    // names the worker by it. -1 outside a worker process (tests).
+    int slot = -1;
     // Set by make_worker(), after logging why, when the worker cannot serve the configuration
     // (say, its zone is unusable): the worker then exits instead of serving without the module.
     bool failed = false;
@@ -163,6 +167,10 @@ struct Descriptor {
     // nullptr when the configuration does not use the module (then it costs a worker nothing),
     // or after setting env.failed.
     std::unique_ptr<WorkerPart> (*make_worker)(WorkerEnv& env) = nullptr;
+    // In the master, for a worker it reaped (any exit: SIGKILL too), before the worker's board
+    // slot (WorkerEnv::slot) can serve another: take back what the worker held in the module's
+    // zones. `zone` gives the zones of the worker's generation, by name.
+    void (*on_worker_exit)(int slot, const std::function<shm::Zone*(std::string_view name)>& zone) = nullptr;
 };
 
 // The modules built in, in list order (objs/modules.cc).
@@ -215,6 +223,8 @@ std::vector<ZoneSpec> zones(const Config& config);
 
 // The master's parts (modules without one have none in the list).
 std::vector<std::unique_ptr<MasterPart>> make_masters(MasterEnv& env);
+// The master reaped the worker of board slot `slot`: every module's on_worker_exit.
+void worker_exited(int slot, const std::function<shm::Zone*(std::string_view name)>& zone);
 // A worker's parts, parallel to modules() (nullptr: the module is not in use). False when one
 // set env.failed.
 bool make_workers(WorkerEnv& env, std::vector<std::unique_ptr<WorkerPart>>& out);

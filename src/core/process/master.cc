@@ -577,6 +577,14 @@ void Master::reap() {
         // Take back what it still held in the shared gauges (it may have died with requests in
         // flight) -- before the slot is freed and a respawned worker publishes its own ledger.
         metrics_->settle_ledger(s.gauge_ledger.exchange(0));
+        // And what it held in the modules' zones (the requests in flight a concurrency limit
+        // counts), in those of its generation.
+        const Generation* gen = generation(w->generation);
+        module::worker_exited(w->board_slot, [&](std::string_view name) -> shm::Zone* {
+            if (!gen) return zones_.find(std::string(name));
+            auto z = gen->zones.find(name);
+            return z == gen->zones.end() ? nullptr : z->second;
+        });
         s.connections.store(0);
         s.pid.store(0);
         s.state.store(static_cast<uint32_t>(SlotState::Free));

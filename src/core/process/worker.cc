@@ -139,6 +139,7 @@ int Worker::run() {
         .metrics = *metrics_,
         .services = *services_,
         .zone = [this](std::string_view name) { return zone(name); },
+        .slot = spec_.board_slot,
     };
     if (!module::make_workers(env, parts_)) return 2;  // the module said why
     ctx_.config = &cfg;

@@ -148,26 +148,70 @@ void read_scope(MapReader& m, const Config& c, RateLimitPolicy& p) {
     p.scope = *scope;
 }
 
+// `algorithm: concurrency`: `limit: N` requests in flight, no rate, no burst; counted in this
+// node's shared memory only, and sending no RateLimit-* headers (nothing resets at a time).
+void read_concurrency(MapReader& m, RateLimitPolicy& p) {
+    Diagnostics& diags = m.diags();
+    if (m.require("limit")) {
+        if (std::optional<int64_t> n = schema::read_int(*m.take("limit"), m.path("limit"), {1, int64_t(kMaxLimit)}, diags))
+            p.limit = static_cast<uint64_t>(*n);
+    }
+    for (std::string_view key : {"rate", "burst"})
+        if (const Node* v = m.take(key); v)
+            schema::report(diags, m.key_node(key)->mark, m.path(key),
+                           "not with algorithm: concurrency (it counts requests in flight: use limit: N)");
+    if (m.take("headers"))
+        schema::report(diags, m.key_node("headers")->mark, m.path("headers"),
+                       "not with algorithm: concurrency (it sends no RateLimit headers)");
+    if (const Node* v = m.take("scope")) {
+        std::optional<RateLimitPolicy::Scope> scope = schema::read_enum<RateLimitPolicy::Scope>(
+            *v, m.path("scope"), {{"local", RateLimitPolicy::Scope::Local}, {"global", RateLimitPolicy::Scope::Global}},
+            diags);
+        if (scope == RateLimitPolicy::Scope::Global)
+            schema::report(diags, v->mark, m.path("scope"),
+                           "not with algorithm: concurrency (concurrency limits are counted per node, in shared memory)");
+    }
+}
+
 void read_policy(MapReader& m, const Config& c, RateLimitPolicy& p) {
     Diagnostics& diags = m.diags();
     if (m.require("key")) read_key(*m.take("key"), m.path("key"), p, diags);
-    const Node* rate = m.require("rate") ? m.take("rate") : nullptr;
+    bool has_algorithm = m.key_node("algorithm") != nullptr;
+    bool algorithm_ok = m.get_enum<RateLimitPolicy::Algorithm>(
+                            "algorithm", p.algorithm,
+                            {{"token_bucket", RateLimitPolicy::Algorithm::TokenBucket},
+                             {"sliding_window", RateLimitPolicy::Algorithm::SlidingWindow},
+                             {"fixed_window", RateLimitPolicy::Algorithm::FixedWindow},
+                             {"concurrency", RateLimitPolicy::Algorithm::Concurrency}}) ||
+                        !has_algorithm;
+    const Node* rate = nullptr;
+    const Node* burst = nullptr;
+    if (!algorithm_ok) {
+        // Reported: whether rate or limit belongs here is unknown, so neither is reported too.
+        for (std::string_view key : {"rate", "limit", "burst"}) m.take(key);
+    } else if (p.concurrency()) {
+        read_concurrency(m, p);
+    } else {
+        if (m.take("limit"))
+            schema::report(diags, m.key_node("limit")->mark, m.path("limit"),
+                           "only with algorithm: concurrency (the other algorithms take rate: N/UNIT)");
+        rate = m.require("rate") ? m.take("rate") : nullptr;
+        burst = m.take("burst");
+    }
     bool rate_ok = rate && read_rate(*rate, m.path("rate"), p, diags);
-    m.get_enum<RateLimitPolicy::Algorithm>("algorithm", p.algorithm,
-                                            {{"token_bucket", RateLimitPolicy::Algorithm::TokenBucket},
-                                             {"sliding_window", RateLimitPolicy::Algorithm::SlidingWindow},
-                                             {"fixed_window", RateLimitPolicy::Algorithm::FixedWindow}});
-    const Node* burst = m.take("burst");
     if (burst) {
         if (std::optional<int64_t> b = schema::read_int(*burst, m.path("burst"), {1, int64_t(kMaxLimit)}, diags))
             p.burst = static_cast<uint64_t>(*b);
     }
-    read_scope(m, c, p);
+    if (!p.concurrency()) read_scope(m, c, p);
     m.get_enum<RateLimitPolicy::MissingKey>("missing_key", p.missing_key,
                                              {{"skip", RateLimitPolicy::MissingKey::Skip},
                                               {"limit", RateLimitPolicy::MissingKey::Limit}});
     m.get_int("status", p.status, {400, 599});
-    m.get_bool("headers", p.headers);
+    if (p.concurrency())
+        p.headers = false;  // read (and refused) above
+    else
+        m.get_bool("headers", p.headers);
     m.get_bool("dry_run", p.dry_run);
     if (const Node* fb = m.take("fallback")) {
         std::string path = m.path("fallback");
@@ -315,6 +359,14 @@ void dump(const Config& c, std::string& out) {
     for (const RateLimitPolicy& p : s.policies) {
         dump::line(out, 2, dump::quote(p.name), "");
         dump::line(out, 4, "key", dump::quote(key_text(p.key)));
+        if (p.concurrency()) {
+            dump::line(out, 4, "algorithm", "concurrency");
+            dump::line(out, 4, "limit", std::to_string(p.limit));
+            dump::line(out, 4, "missing_key", p.missing_key == RateLimitPolicy::MissingKey::Skip ? "skip" : "limit");
+            dump::line(out, 4, "status", std::to_string(p.status));
+            dump::line(out, 4, "dry_run", dump::boolean(p.dry_run));
+            continue;
+        }
         dump::line(out, 4, "rate", dump::quote(std::to_string(p.limit) + "/" + rate_unit(p.period)));
         switch (p.algorithm) {
             case RateLimitPolicy::Algorithm::TokenBucket:
@@ -323,6 +375,7 @@ void dump(const Config& c, std::string& out) {
                 break;
             case RateLimitPolicy::Algorithm::SlidingWindow: dump::line(out, 4, "algorithm", "sliding_window"); break;
             case RateLimitPolicy::Algorithm::FixedWindow: dump::line(out, 4, "algorithm", "fixed_window"); break;
+            case RateLimitPolicy::Algorithm::Concurrency: break;  // above
         }
         dump::line(out, 4, "scope", p.scope == RateLimitPolicy::Scope::Global ? "global" : "local");
         dump::line(out, 4, "missing_key", p.missing_key == RateLimitPolicy::MissingKey::Skip ? "skip" : "limit");

@@ -26,23 +26,27 @@ struct RateLimitKeyPart {
 
 // A policy of `rate_limits:`, applied by the routes that name it.
 struct RateLimitPolicy {
-    enum class Algorithm : uint8_t { TokenBucket, SlidingWindow, FixedWindow };
+    // Concurrency: at most `limit` requests of a key in flight at once (counted when admitted,
+    // given back when the request ends), rather than a rate.
+    enum class Algorithm : uint8_t { TokenBucket, SlidingWindow, FixedWindow, Concurrency };
     enum class MissingKey : uint8_t { Skip, Limit };
     enum class Scope : uint8_t { Local, Global };
     std::string name;
     std::vector<RateLimitKeyPart> key;  // `ip+route` -> two parts
-    uint64_t limit = 1;        // requests per period (`rate: LIMIT/UNIT`)
+    uint64_t limit = 1;        // requests per period (`rate: LIMIT/UNIT`); concurrency: in flight (`limit: N`)
     Millis period = 1000;      // 1s, 1m, 1h or 1d
     uint64_t burst = 0;        // token bucket: its size; 0 = `limit`
     Algorithm algorithm = Algorithm::TokenBucket;
     MissingKey missing_key = MissingKey::Skip;
     int status = 429;
-    bool headers = true;       // RateLimit-* headers on responses
+    bool headers = true;       // RateLimit-* headers on responses (never for concurrency)
     bool dry_run = false;      // log and count, never reject
     Scope scope = Scope::Local;  // global: counters in Redis (`redis:`), shared by several nodes
     enum class Fallback : uint8_t { Local, Deny };
     Fallback fallback = Fallback::Local;  // global, while Redis is away: the local share, or 503
     Mark mark;
+
+    bool concurrency() const { return algorithm == Algorithm::Concurrency; }
 };
 
 // The module's part of a Config (Config::modules).

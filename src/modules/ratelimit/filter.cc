@@ -58,6 +58,9 @@ std::span<const std::string_view> RateLimitFilter::response_field_names() const 
 void RateLimitFilter::on_destroy(http::Stream&, void* ctx) {
     State* st = static_cast<State*>(ctx);
     if (st->pending) limiter_.cancel(st->pending);  // the client left while Redis decided
+    // However the request ended (answered, rejected by a later filter, never proxied, its client
+    // gone), it is no longer in flight.
+    limiter_.release(st->verdict);
     st->~State();
 }
 

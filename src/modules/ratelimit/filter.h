@@ -1,6 +1,8 @@
 // The rate limits of a route as a filter: local policies decide inline; a route with policies of
 // scope global pauses while Redis decides, and resumes (or answers 429/503) when it has. The
-// RateLimit-* header lines (and Retry-After on a rejection) go on the response head.
+// RateLimit-* header lines (and Retry-After on a rejection) go on the response head. The
+// requests in flight a concurrency policy counted are given back in on_destroy, which runs
+// however the request ends.
 #pragma once
 
 #include "http/filter.h"

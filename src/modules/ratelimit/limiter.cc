@@ -20,7 +20,6 @@ namespace gw::ratelimit {
 
 namespace {
 
-constexpr size_t kMaxRoutePolicies = 8;  // the config allows no more
 constexpr size_t kKeyTextSize = 256;      // of a key in a log line
 constexpr uint64_t kLogHashDomain = 0x6c6f672d6b6579ULL;  // "log-key": hashes of key parts in logs
 
@@ -29,6 +28,7 @@ Algorithm algorithm_of(RateLimitPolicy::Algorithm a) {
         case RateLimitPolicy::Algorithm::TokenBucket: return Algorithm::TokenBucket;
         case RateLimitPolicy::Algorithm::SlidingWindow: return Algorithm::SlidingWindow;
         case RateLimitPolicy::Algorithm::FixedWindow: return Algorithm::FixedWindow;
+        case RateLimitPolicy::Algorithm::Concurrency: return Algorithm::Concurrency;
     }
     return Algorithm::TokenBucket;
 }
@@ -43,6 +43,7 @@ uint64_t seconds_up(uint64_t ns) { return ns / 1000000000 + (ns % 1000000000 != 
 
 constexpr event::Millis kErrorLogInterval = 10000;  // Redis error replies: one log line at most per
 constexpr uint64_t kDenyRetryAfterNs = 1000000000;  // `fallback: deny`: Retry-After: 1
+constexpr uint64_t kFullLogIntervalNs = 10000000000;  // a full lease ledger: one log line at most per
 constexpr int kDenyStatus = 503;
 
 // `n` scaled by the fallback share, at least 1 (the epsilon keeps 0.3 * 100 at 30).
@@ -75,7 +76,7 @@ size_t Verdict::format(char* buf, size_t cap) const {
         p += s.size();
     };
     auto number = [&p, end = buf + cap](uint64_t v) { p = std::to_chars(p, end, v).ptr; };
-    if (rejected) {
+    if (rejected && retry_after_s) {
         text("retry-after: ");
         number(retry_after_s);
         text("\r\n");
@@ -99,6 +100,7 @@ struct Limiter::Eval {
     KeyHash hash;
     Decision d;
     Table::Ref ref;
+    uint32_t lease = Ledger::kNone;  // concurrency, counted: the ledger word that names the entry
     bool counted = false;  // in the table (and so to refund if the request is rejected after all)
     bool denied = false;   // `fallback: deny` while Redis was away
     By by = By::Table;
@@ -171,7 +173,8 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
         Algorithm algorithm = algorithm_of(rc.algorithm);
         uint64_t period_ns = static_cast<uint64_t>(rc.period) * 1000000;
         p.params = Params::make(rc.name, algorithm, rc.limit, period_ns, rc.burst);
-        p.body = http::json_error_body(rc.status, "rate limit exceeded");
+        p.concurrency = rc.concurrency();
+        p.body = http::json_error_body(rc.status, p.concurrency ? "too many requests in flight" : "rate limit exceeded");
         if (rc.fallback == RateLimitPolicy::Fallback::Deny)
             p.deny_body = http::json_error_body(kDenyStatus, "rate limit unavailable");
         std::string label = "policy=\"" + metrics::escape_label_value(rc.name) + "\",result=";
@@ -197,6 +200,8 @@ std::unique_ptr<Limiter> Limiter::create(const Config& cfg, shm::Zone& zone, met
         known.push_back(p.params);
     }
     l->table_->set_policies(std::move(known));
+    if (std::any_of(l->policies_.begin(), l->policies_.end(), [](const Policy& p) { return p.concurrency; }))
+        l->ledger_ = Ledger::local(std::max<uint64_t>(1, ledger_words(cfg)));
     l->evictions_ = metrics.counter("gateway_ratelimit_evictions_total", "",
                                     "Rate limit entries still in use that were dropped to make room for "
                                     "new keys (rate_limit_zone_size is too small when this grows).");
@@ -348,10 +353,8 @@ bool Limiter::redis_key(const Policy& policy, std::string_view route, const Requ
 bool Limiter::count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted) {
     if (n == 0) return true;
     if (n == 1) {
-        Eval& e = ev[0];
-        e.d = table_->consume(e.policy->params, e.hash, now_ns, &e.ref, &evicted);
-        e.counted = e.d.allowed;
-        return e.d.allowed || e.policy->config->dry_run;
+        count_one(ev[0], now_ns, evicted);
+        return ev[0].d.allowed || ev[0].policy->config->dry_run;
     }
     // Check all first: a request one of them rejects is counted by none.
     bool rejected = false;
@@ -361,8 +364,7 @@ bool Limiter::count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted)
     }
     if (rejected) return false;
     for (size_t i = 0; i < n; ++i) {
-        ev[i].d = table_->consume(ev[i].policy->params, ev[i].hash, now_ns, &ev[i].ref, &evicted);
-        ev[i].counted = ev[i].d.allowed;
+        count_one(ev[i], now_ns, evicted);
         if (!ev[i].d.allowed && !ev[i].policy->config->dry_run) {
             // Used up by a concurrent request since the check: give back what was counted.
             refund(ev, i);
@@ -372,12 +374,56 @@ bool Limiter::count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted)
     return true;
 }
 
+// One policy counts the request: a rate in its entry, or a concurrency policy one more request
+// in flight, recorded in a word of the ledger (taken first: see Table::consume). With no word
+// free - more requests in flight than the ledger was sized for - the request is not admitted.
+void Limiter::count_one(Eval& e, uint64_t now_ns, bool& evicted) {
+    if (!e.policy->concurrency) {
+        e.d = table_->consume(e.policy->params, e.hash, now_ns, &e.ref, &evicted);
+        e.counted = e.d.allowed;
+        return;
+    }
+    e.lease = ledger_->take();
+    if (e.lease == Ledger::kNone) {
+        if (last_full_log_ns_ == 0 || now_ns - last_full_log_ns_ >= kFullLogIntervalNs) {
+            last_full_log_ns_ = now_ns ? now_ns : 1;
+            LOG_ERROR("rate limit \"%s\": all %llu lease words of this worker are in use; request not admitted",
+                      e.policy->config->name.c_str(), static_cast<unsigned long long>(ledger_->capacity()));
+        }
+        e.d = Decision{};
+        e.d.allowed = false;
+        e.d.limit = e.policy->params.limit;
+        e.counted = false;
+        return;
+    }
+    e.d = table_->consume(e.policy->params, e.hash, now_ns, &e.ref, &evicted, ledger_->word(e.lease));
+    e.counted = e.d.allowed;
+    if (!e.counted) {
+        ledger_->give_back(e.lease);
+        e.lease = Ledger::kNone;
+    }
+}
+
 void Limiter::refund(Eval* ev, size_t n) {
     for (size_t i = 0; i < n; ++i) {
         if (!ev[i].counted) continue;
-        table_->refund(ev[i].policy->params, ev[i].ref);
+        if (ev[i].lease != Ledger::kNone) {
+            table_->release(ledger_->word(ev[i].lease)->load(std::memory_order_relaxed));
+            ledger_->give_back(ev[i].lease);
+            ev[i].lease = Ledger::kNone;
+        } else {
+            table_->refund(ev[i].policy->params, ev[i].ref);
+        }
         ev[i].counted = false;
     }
+}
+
+void Limiter::release(Verdict& v) {
+    for (uint8_t i = 0; i < v.lease_count; ++i) {
+        table_->release(ledger_->word(v.leases[i])->load(std::memory_order_relaxed));
+        ledger_->give_back(v.leases[i]);
+    }
+    v.lease_count = 0;
 }
 
 // The global policies ev[local..n) decided without Redis, after the local ones ev[0..local)
@@ -575,7 +621,17 @@ void Limiter::finish(const RoutePolicies& route, const RequestInfo& info, Eval* 
             }
         } else {
             bump(fallback ? p.fallback_rejected : p.rejected);
+            if (p.concurrency && log::enabled(LogLevel::Info)) {
+                char text[kKeyTextSize];
+                key_for_log(p, route.route, info, text, sizeof text);
+                LOG_INFO("rate limit: route \"%.*s\" policy \"%s\" key \"%s\": %llu requests in flight already, "
+                         "rejected",
+                         static_cast<int>(route.route.size()), route.route.data(), rc.name.c_str(), text,
+                         static_cast<unsigned long long>(rc.limit));
+            }
         }
+        // Allowed through: the requests in flight it holds, given back when it ends.
+        if (!rejected && e.counted && e.lease != Ledger::kNone) out.leases[out.lease_count++] = e.lease;
         if (rc.dry_run) continue;
         if (rejected) {
             // A `fallback: deny` comes first: the answer is then 503, Redis being away.
@@ -593,7 +649,8 @@ void Limiter::finish(const RoutePolicies& route, const RequestInfo& info, Eval* 
     if (rejected) {
         out.status = report->denied ? kDenyStatus : report->policy->config->status;
         out.body = report->denied ? report->policy->deny_body : report->policy->body;
-        out.retry_after_s = std::max<uint64_t>(1, seconds_up(report->d.retry_after_ns));
+        // A concurrency limit frees up when a request ends, not at a time the gateway knows.
+        out.retry_after_s = report->policy->concurrency ? 0 : std::max<uint64_t>(1, seconds_up(report->d.retry_after_ns));
     }
     out.headers = report->policy->config->headers;
     out.limit = report->d.limit;

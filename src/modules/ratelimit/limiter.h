@@ -36,6 +36,7 @@
 #include "event/loop.h"
 #include "http/parser.h"
 #include "modules/ratelimit/config.h"
+#include "modules/ratelimit/leases.h"
 #include "modules/ratelimit/table.h"
 #include "modules/ratelimit/verdict.h"
 
@@ -49,6 +50,7 @@ struct Policy {
     Params params;
     std::optional<Hasher> hasher;  // for its keys: the zone's secret and the identity hashed in
     bool global = false;
+    bool concurrency = false;  // counts requests in flight: taken on admission, given back at the end
     Params redis;              // global: the whole limit, as the script enforces it
     std::string redis_prefix;  // global: "gw:rl:NAME:ALG/UNIT:"
     std::string body;  // the JSON body of a rejection
@@ -102,6 +104,15 @@ class Limiter {
     // The request waiting in `pending` goes away (its client closed): it is not called back,
     // and what the local policies counted for it is given back.
     void cancel(Check* pending);
+    // The request `v` let through has ended (answered, rejected by a later filter, or its
+    // client left): the requests in flight it held for concurrency policies are given back.
+    void release(Verdict& v);
+
+    // The words the concurrency policies record their requests in flight in: a ledger of this
+    // process by default, or (a worker) its ledger in the lease zone, which the master settles
+    // if the worker dies. Set before the first check.
+    void set_ledger(std::unique_ptr<Ledger> ledger) { ledger_ = std::move(ledger); }
+    Ledger* ledger() { return ledger_.get(); }
 
     Table& table() { return *table_; }
     redis::Client* redis() { return redis_; }  // nullptr without global policies or a loop
@@ -127,6 +138,7 @@ class Limiter {
     void on_redis_state(bool up);
     static void redis_state_changed(void* self, bool up) { static_cast<Limiter*>(self)->on_redis_state(up); }
     bool count_in_table(Eval* ev, size_t n, uint64_t now_ns, bool& evicted);
+    void count_one(Eval& e, uint64_t now_ns, bool& evicted);
     void refund(Eval* ev, size_t n);
     bool decide_locally(Eval* ev, size_t n, size_t local, uint64_t now_ns, bool& evicted);
     void finish(const RoutePolicies& route, const RequestInfo& info, Eval* ev, size_t n, bool rejected,
@@ -140,6 +152,8 @@ class Limiter {
     std::vector<Policy> policies_;        // parallel to Settings::policies
     std::vector<RoutePolicies> routes_;   // parallel to Config::routes
     std::atomic<uint64_t>* evictions_ = nullptr;
+    std::unique_ptr<Ledger> ledger_;      // with concurrency policies only
+    uint64_t last_full_log_ns_ = 0;       // "ledger full": logged at most every 10 s
 
     // Scope global. The checks are declared before the client, which goes first.
     std::vector<std::unique_ptr<Check>> checks_;  // every one ever made

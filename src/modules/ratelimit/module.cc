@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/shm/zone.h"
 #include "modules/ratelimit/config.h"
+#include "modules/ratelimit/leases.h"
 #include "modules/ratelimit/table.h"
 #include "modules/ratelimit/worker.h"
 
@@ -25,6 +26,8 @@ bool attach_zone(shm::Zone& zone, const ZoneSpec& spec) {
     return true;
 }
 
+bool attach_lease_zone(shm::Zone& zone, const ZoneSpec& spec);
+
 // The counters, only for a configuration with policies: reused across reloads and from the
 // previous binary when the size and layout match.
 void zones(const Config& config, std::vector<ZoneSpec>& out) {
@@ -36,6 +39,31 @@ void zones(const Config& config, std::vector<ZoneSpec>& out) {
                    .kept = "its counters",
                    .lost = "rate limit counters start over",
                    .attach = attach_zone});
+    // Who holds the requests in flight that concurrency policies count (leases.h).
+    if (uint64_t size = ratelimit::lease_zone_size(config))
+        out.push_back({.name = std::string(ratelimit::kLeaseZone),
+                       .size = size,
+                       .version = ratelimit::kLeaseLayoutVersion,
+                       .kept = "the requests in flight of its workers",
+                       .lost = "its ledgers start empty",
+                       .attach = attach_lease_zone});
+}
+
+bool attach_lease_zone(shm::Zone& zone, const ZoneSpec&) {
+    if (ratelimit::attach_leases(zone)) return true;
+    LOG_EMERG("shared memory zone \"%s\" cannot hold the concurrency leases", zone.name().c_str());
+    return false;
+}
+
+// A worker is gone: the requests it had in flight no longer count against their keys.
+void on_worker_exit(int slot, const std::function<shm::Zone*(std::string_view name)>& zone) {
+    shm::Zone* leases = zone(ratelimit::kLeaseZone);
+    if (!leases) return;
+    shm::Zone* counters = zone("ratelimit");
+    std::unique_ptr<ratelimit::Table> table = counters ? ratelimit::Table::attach(*counters) : nullptr;
+    if (uint64_t n = ratelimit::settle(*leases, table.get(), slot))
+        LOG_NOTICE("rate limits: %llu request%s in flight of the exited worker (slot %d) released",
+                   static_cast<unsigned long long>(n), n == 1 ? "" : "s", slot);
 }
 
 }  // namespace
@@ -50,6 +78,7 @@ extern const Descriptor ratelimit_module = {
     .dump_route = ratelimit::dump_route,
     .zones = zones,
     .make_worker = ratelimit::WorkerLimits::make,
+    .on_worker_exit = on_worker_exit,
 };
 
 }  // namespace gw::module

@@ -139,6 +139,22 @@ Decision sliding_window(const Params& p, uint64_t value, uint64_t now_ns, uint64
     return d;
 }
 
+// At most `limit` in flight: the value is their number.
+Decision concurrency(const Params& p, uint64_t in_flight, uint64_t* next) {
+    Decision d;
+    d.limit = p.limit;
+    if (in_flight >= p.limit) {
+        d.allowed = false;
+        return d;
+    }
+    if (next) *next = in_flight + 1;
+    d.remaining = p.limit - in_flight - 1;
+    return d;
+}
+
+// A lease ledger's word for slot `index` at `epoch` (0 is an empty word).
+uint64_t lease_word(uint64_t index, uint8_t epoch) { return (index + 1) << 8 | epoch; }
+
 }  // namespace
 
 // --- hashing ------------------------------------------------------------------------------------
@@ -187,6 +203,7 @@ Decision evaluate(const Params& p, uint64_t value, uint64_t now_ns, uint64_t* ne
         case Algorithm::TokenBucket: return token_bucket(p, value, now_ns, next);
         case Algorithm::FixedWindow: return fixed_window(p, value, now_ns, next);
         case Algorithm::SlidingWindow: return sliding_window(p, value, now_ns, next);
+        case Algorithm::Concurrency: return concurrency(p, value, next);
     }
     return Decision{};
 }
@@ -205,6 +222,7 @@ bool is_idle(const Params& p, uint64_t value, uint64_t now_ns) {
             uint64_t cur = value & kSlidingCountMask;
             return age > 1 || (cur == 0 && (age == 1 || prev == 0));
         }
+        case Algorithm::Concurrency: return value == 0;
     }
     return true;
 }
@@ -225,6 +243,7 @@ uint64_t refunded(const Params& p, uint64_t value, uint64_t counted_ns) {
                 return value - (uint64_t{1} << 24);
             return value;
         }
+        case Algorithm::Concurrency: return value > 0 ? value - 1 : 0;
     }
     return value;
 }
@@ -415,13 +434,18 @@ Decision Table::peek(const Params& p, const KeyHash& key_hash, uint64_t now_ns) 
     return evaluate(p, value, now_ns, nullptr);
 }
 
-Decision Table::consume(const Params& p, const KeyHash& key_hash, uint64_t now_ns, Ref* ref, bool* evicted) {
+Decision Table::consume(const Params& p, const KeyHash& key_hash, uint64_t now_ns, Ref* ref, bool* evicted,
+                        std::atomic<uint64_t>* lease) {
     uint32_t now_s = static_cast<uint32_t>(now_ns / kNsPerSecond);
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
         Slot* s = nullptr;
         uint64_t key = 0;
         if (!find(key_hash, s, key) && !claim(p, key_hash, now_ns, s, key, evicted)) continue;
         uint8_t epoch = epoch_of(key);
+        // Before the count (the CAS below releases it): a worker killed in between leaves a lease
+        // the master gives back although nothing was taken - one too few in flight, which heals
+        // as the key's requests end (release() stops at 0) - rather than a count nobody frees.
+        if (lease) lease->store(lease_word(static_cast<uint64_t>(s - slots_), epoch), std::memory_order_relaxed);
         uint64_t st = s->state.load(std::memory_order_acquire);
         for (; attempt < kMaxAttempts; ++attempt) {
             if (state_epoch(st) != epoch) {
@@ -435,7 +459,10 @@ Decision Table::consume(const Params& p, const KeyHash& key_hash, uint64_t now_n
             if (p.windowed() && is_stale(p, s->touched.load(std::memory_order_relaxed), now_s)) value = 0;
             uint64_t next = 0;
             Decision d = evaluate(p, value, now_ns, &next);
-            if (!d.allowed) return d;
+            if (!d.allowed) {
+                if (lease) lease->store(0, std::memory_order_relaxed);
+                return d;
+            }
             // `touched` first: whoever sees the new state sees this time too (release/acquire).
             s->touched.store(now_s, std::memory_order_relaxed);
             if (s->state.compare_exchange_weak(st, make_state(epoch, next), std::memory_order_acq_rel,
@@ -447,7 +474,20 @@ Decision Table::consume(const Params& p, const KeyHash& key_hash, uint64_t now_n
     }
     // Only under a livelock that has never been seen: let the request through uncounted rather
     // than hold the worker.
+    if (lease) lease->store(0, std::memory_order_relaxed);
     return evaluate(p, 0, now_ns, nullptr);
+}
+
+void Table::release(uint64_t lease) {
+    uint64_t index = (lease >> 8) - 1;
+    if (lease >> 8 == 0 || index >= capacity_) return;
+    uint8_t epoch = static_cast<uint8_t>(lease);
+    Slot& s = slots_[index];
+    uint64_t st = s.state.load(std::memory_order_acquire);
+    for (;;) {
+        if (state_epoch(st) != epoch || (st & kValueMask) == 0) return;  // gone, or already at 0
+        if (s.state.compare_exchange_weak(st, st - 1, std::memory_order_acq_rel, std::memory_order_acquire)) return;
+    }
 }
 
 void Table::refund(const Params& p, const Ref& ref) {

@@ -26,6 +26,7 @@
 //   token bucket    the GCRA "theoretical arrival time", in microseconds of CLOCK_MONOTONIC
 //   fixed window    window number (16 bits) | count (40 bits)
 //   sliding window  window number (8 bits) | previous window's count (24) | this window's (24)
+//   concurrency     the requests in flight (an entry at 0 is idle: free to reuse)
 // Window numbers are floor(now / period) on CLOCK_MONOTONIC, kept modulo 2^16 or 2^8; the slot's
 // `touched` time (seconds) tells a current window number from one that wrapped around: an entry
 // untouched for more than two windows (and two seconds) counts as empty, whatever it holds.
@@ -52,7 +53,7 @@ constexpr uint32_t kLayoutVersion = 2;  // of the zone's contents; a mismatch st
 // 8 slots, 1 in 80, and some already at 40%).
 constexpr uint32_t kProbeWindow = 16;
 
-enum class Algorithm : uint8_t { TokenBucket = 1, SlidingWindow = 2, FixedWindow = 3 };
+enum class Algorithm : uint8_t { TokenBucket = 1, SlidingWindow = 2, FixedWindow = 3, Concurrency = 4 };
 
 // The secret of the keyed hash (128 bits).
 struct HashKey {
@@ -148,14 +149,16 @@ class Hasher {
 struct Params {
     uint64_t id = 0;           // identity (name, algorithm, period): the first word of its key hashes
     Algorithm algorithm = Algorithm::TokenBucket;
-    uint64_t limit = 1;        // windows: requests per window; token bucket: its size (burst)
+    uint64_t limit = 1;        // windows: requests per window; token bucket: its size (burst);
+                               // concurrency: requests in flight
     uint64_t period_ns = 1000000000;
     uint64_t interval_us = 0;  // token bucket: the time one token takes to come back
 
     uint32_t tag() const { return static_cast<uint32_t>(id >> 32) | 1; }
-    bool windowed() const { return algorithm != Algorithm::TokenBucket; }
+    bool windowed() const { return algorithm != Algorithm::TokenBucket && algorithm != Algorithm::Concurrency; }
 
-    // `rate` requests per `period_ns`; `burst` (token bucket only, 0 = `rate`).
+    // `rate` requests per `period_ns`; `burst` (token bucket only, 0 = `rate`). Concurrency:
+    // `rate` requests in flight (the period only makes the identity).
     static Params make(std::string_view name, Algorithm algorithm, uint64_t rate, uint64_t period_ns,
                        uint64_t burst);
 };
@@ -219,10 +222,19 @@ class Table {
     Decision peek(const Params& p, const KeyHash& key_hash, uint64_t now_ns) const;
     // The decision, and the request counted when it is allowed. `evicted` is set when a live
     // entry of another key had to make room.
+    //
+    // Concurrency (the request is counted as one in flight): `lease`, when given, is the word of
+    // the worker's lease ledger that names the entry holding the request. It is written before
+    // the count is taken and cleared when it is not, so that a worker killed at any point leaves
+    // the master at most one count too few to give back, never one too many (see leases.h).
     Decision consume(const Params& p, const KeyHash& key_hash, uint64_t now_ns, Ref* ref = nullptr,
-                     bool* evicted = nullptr);
+                     bool* evicted = nullptr, std::atomic<uint64_t>* lease = nullptr);
     // Takes back a request counted by consume() (another policy of the route rejected it).
     void refund(const Params& p, const Ref& ref);
+
+    // Concurrency: gives back the request in flight that `lease` (a word consume() wrote; 0:
+    // none) names. Never below 0; nothing when the entry has changed hands since (evicted).
+    void release(uint64_t lease);
 
   private:
     struct Root;

@@ -10,6 +10,8 @@ namespace gw::ratelimit {
 
 // Room for the header lines Verdict::format() writes (four numbers of at most 20 digits).
 constexpr size_t kMaxHeaderBytes = 192;
+// The most policies a route may name (the configuration allows no more).
+constexpr size_t kMaxRoutePolicies = 8;
 
 struct Verdict {
     bool rejected = false;
@@ -19,9 +21,13 @@ struct Verdict {
     uint64_t limit = 0;
     uint64_t remaining = 0;
     uint64_t reset_s = 0;
-    uint64_t retry_after_s = 0;  // rejected: Retry-After
+    uint64_t retry_after_s = 0;  // rejected: Retry-After (0: none, as for a concurrency limit)
+    // Allowed: the requests in flight it holds for concurrency policies (words of the worker's
+    // lease ledger), given back by Limiter::release() when the request ends.
+    uint32_t leases[kMaxRoutePolicies];
+    uint8_t lease_count = 0;
 
-    // Writes "retry-after: N\r\n" (rejected) and the RateLimit-* lines (headers) to `buf`;
+    // Writes "retry-after: N\r\n" (rejected, with a retry_after_s) and the RateLimit-* lines (headers) to `buf`;
     // returns the length (0 when there is nothing to add). `cap` >= kMaxHeaderBytes.
     size_t format(char* buf, size_t cap) const;
 };

@@ -23,6 +23,24 @@ std::unique_ptr<module::WorkerPart> WorkerLimits::make(module::WorkerEnv& env) {
         env.failed = true;
         return nullptr;
     }
+    // Concurrency policies: this worker's requests in flight are recorded where the master can
+    // give them back if the worker dies (leases.h). The master settles a worker's ledger before
+    // its slot is reused, so none should be left under ours; one that is (never seen) is only
+    // freed: which counters it referred to is not known here.
+    if (limiter->ledger() && env.slot >= 0) {
+        shm::Zone* leases = env.zone(kLeaseZone);
+        std::unique_ptr<Ledger> ledger;
+        if (leases) {
+            settle(*leases, nullptr, env.slot);
+            ledger = Ledger::open(*leases, env.slot, limiter->ledger()->capacity());
+        }
+        if (ledger)
+            limiter->set_ledger(std::move(ledger));
+        else
+            LOG_WARN("no room for this worker's concurrency leases in shared memory zone \"%.*s\": requests in "
+                     "flight of this worker will not be released if it dies",
+                     static_cast<int>(kLeaseZone.size()), kLeaseZone.data());
+    }
     return std::unique_ptr<module::WorkerPart>(new WorkerLimits(std::move(limiter)));
 }
 
