@@ -93,6 +93,7 @@ std::optional<Config> check_config(const Options& o) {
                 close(fd);
         }
     }
+    diags.sort(config ? config->files : partial.files);  // in the order of the files
     print_diagnostics(diags);
     if (diags.has_errors()) return std::nullopt;
     return config;
@@ -140,8 +141,10 @@ int send_signal(const Options& o) {
         }
     } else {
         Diagnostics diags;
-        config = load_config(o.conf, o.prefix, diags);
+        Config partial;
+        config = load_config(o.conf, o.prefix, diags, &partial);
         if (!config) {
+            diags.sort(partial.files);
             print_diagnostics(diags);
             return 1;
         }
@@ -207,7 +210,9 @@ int start(const Options& o) {
     }
 
     Diagnostics diags;
-    std::optional<Config> loaded = load_config(o.conf, o.prefix, diags);
+    Config partial;
+    std::optional<Config> loaded = load_config(o.conf, o.prefix, diags, &partial);
+    diags.sort(loaded ? loaded->files : partial.files);
     print_diagnostics(diags);
     if (!loaded) return 1;
     auto config = std::make_shared<const Config>(std::move(*loaded));

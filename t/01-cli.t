@@ -133,6 +133,30 @@ EOF
     like($r->{stderr}, qr/^gatewayd: configuration file \Q$conf\E test failed$/m, 'test failed');
 }
 
+# --- errors are printed in file order, whatever order they were found in -----------------------
+
+{
+    # Found as: line 7 (process keys), the include's line 2 (http), line 4 (routes, read last).
+    $t->write_conf(<<'EOF');
+include: order-extra.conf
+routes:
+  - name: r
+    upstream: nope
+listeners:
+  - address: 127.0.0.1:%%http%%
+worker_processes: 0
+EOF
+    my $extra = $t->write_conf(<<'EOF', 'order-extra.conf');
+# an included file
+http: {max_headers: 0}
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $conf);
+    is($r->{exit}, 1, '-t with errors in two files exits 1');
+    my @at = $r->{stderr} =~ /^gatewayd: \[emerg\] (\S+?:\d+):\d+: /mg;
+    is_deeply(\@at, ["$conf:4", "$conf:7", "$extra:2"],
+              'errors sorted: the main file by line, then the included file') or diag($r->{stderr});
+}
+
 # --- includes -----------------------------------------------------------------------------------
 
 {

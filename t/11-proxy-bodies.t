@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Reverse proxy bodies and framing: Content-Length and chunked request bodies, chunked responses
 # with trailers (dropped both ways: t/12-proxy-hostile.t; de-chunked for HTTP/1.0), close-delimited responses,
-# HEAD / 204 / 304 without a body, 1xx informational responses, Expect: 100-continue, pipelining.
+# HEAD / 204 / 304 without a body, 1xx informational responses, Expect: 100-continue, pipelining,
+# and a route's own client_max_body_size (above and below http's).
 
 use strict;
 use warnings;
@@ -22,6 +23,20 @@ upstreams:
   main:
     servers: [{address: 127.0.0.1:%%be_a%%}]
 routes:
+  - name: upload
+    match: {path_prefix: /big}
+    strip_prefix: /big
+    upstream: main
+    client_max_body_size: 12m
+  - name: small
+    match: {path_prefix: /small}
+    strip_prefix: /small
+    upstream: main
+    client_max_body_size: 1k
+  - name: small-return
+    match: {path: /small-return}
+    return: {status: 204}
+    client_max_body_size: 1k
   - name: all
     match: {path_prefix: /}
     upstream: main
@@ -202,6 +217,44 @@ sub echo_raw {
     my $r = ask(build_request('GET', '/bytes/2000000'), timeout => 20);
     is($r && $r->{headers}{'content-length'}, '2000000', 'large response: content-length passed');
     ok($r && $r->{body} eq pattern(2_000_000), 'large response: body intact');
+}
+
+# --- a route's own client_max_body_size ------------------------------------------------------------
+
+sub status_of {
+    my ($raw) = @_;
+    my $r = ask($raw, timeout => 20);
+    return $r ? $r->{status} : 'none';
+}
+
+{
+    my $eleven = 11 * 1024 * 1024;
+    # Only the head: a 413 comes before the body is read.
+    my $head = build_request('POST', '/echo/x', headers => [['Content-Length', $eleven]]);
+    is(status_of($head), 413, 'over http.client_max_body_size (10m) on a route without its own: 413');
+    is(status_of(build_request('POST', '/big/echo/x', headers => [['Content-Length', 13 * 1024 * 1024]])), 413,
+       'over the upload route\'s 12m: 413');
+    my $body = pattern($eleven);
+    my ($r, $j) = echo_raw(build_request('POST', '/big/upload', body => $body));
+    is($r && $r->{status}, 200, 'an 11m body on the upload route (12m, above the global 10m): 200')
+        or diag($r ? substr($r->{raw}, 0, 300) : 'no response');
+    is($j && $j->{body_length}, $eleven, 'the 11m body reached the upstream whole');
+    my $chunked = build_request('POST', '/big/upload', headers => [['Transfer-Encoding', 'chunked']])
+                . sprintf("%x\r\n", $eleven) . $body . "\r\n0\r\n\r\n";
+    ($r, $j) = echo_raw($chunked);
+    is($r && $r->{status}, 200, 'an 11m chunked body on the upload route: 200');
+
+    is(status_of(build_request('POST', '/small/echo/x', body => 'x' x 2000)), 413,
+       'over the small route\'s 1k (below the global 10m): 413');
+    is(status_of(build_request('POST', '/small/echo/x', body => 'x' x 1000)), 200, 'within 1k: 200');
+    is(status_of(build_request('POST', '/small/echo/x', headers => [['Transfer-Encoding', 'chunked']])
+                 . "801\r\n" . ('c' x 2049) . "\r\n0\r\n\r\n"), 413, 'a chunked body over 1k: 413');
+    is(status_of(build_request('POST', '/echo/x', body => 'x' x 2000)), 200,
+       'the same 2000 bytes on a route without its own limit: 200');
+    is(status_of(build_request('POST', '/small-return', headers => [['Transfer-Encoding', 'chunked']])
+                 . "801\r\n" . ('c' x 2049) . "\r\n0\r\n\r\n"), 413,
+       'a return route with 1k: a chunked body over it is refused while discarded (413)');
+    is(status_of(build_request('POST', '/small-return', body => 'x' x 100)), 204, 'a return route within 1k: 204');
 }
 
 done_testing();

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # Reverse proxy errors: connection refused, closed or reset before any response byte, an invalid
-# response head (502), read and connect timeouts (504), an upstream failing after the response
+# response head (502), read and connect timeouts (504; a route's timeout.connect over the
+# upstream's connect_timeout), an upstream failing after the response
 # head (client connection closed, body cut), no usable server, the error log line and
 # gateway_upstream_errors_total by kind.
 
@@ -37,6 +38,10 @@ upstreams:
     servers: [{address: 127.0.0.1:%%hole%%}]
     connect_timeout: 300ms
     all_down: reject
+  up-hole-slow:
+    servers: [{address: 127.0.0.1:%%hole%%}]
+    connect_timeout: 10s
+    all_down: reject
 routes:
   - name: r-refused
     match: {path_prefix: /refused}
@@ -49,6 +54,10 @@ routes:
     strip_prefix: /live
     upstream: up-live
     timeout: {read: 300ms}
+  - name: r-hole-route
+    match: {path_prefix: /hole-route}
+    upstream: up-hole-slow
+    timeout: {connect: 300ms}
   - name: r-hole
     match: {path_prefix: /hole}
     upstream: up-hole
@@ -148,7 +157,7 @@ sub is_error_json {
 # --- connect timeout ---------------------------------------------------------------------------
 
 SKIP: {
-    skip 'cannot make a connect hang on this host (accept queue overflow does not drop SYNs)', 12 unless $hole_ok;
+    skip 'cannot make a connect hang on this host (accept queue overflow does not drop SYNs)', 17 unless $hole_ok;
     my $before = errors_of('up-hole', 'connect_timeout');
     my ($r, $j, $dt) = get_err('/hole/x');
     is_error_json($r, $j, 504, 'connect timeout', 'upstream connect timed out');
@@ -160,6 +169,11 @@ SKIP: {
     is_error_json($r, $j, 503, 'after a connect timeout, the only server out', 'upstream unavailable: all servers down');
     ok($dt < 0.25, sprintf('answered without a connect attempt (%.3fs)', $dt));
     is(errors_of('up-hole', 'connect_timeout'), $before + 1, 'no second connect_timeout');
+
+    # The route's timeout.connect (300ms) wins over its upstream's connect_timeout (10s).
+    ($r, $j, $dt) = get_err('/hole-route/x');
+    is_error_json($r, $j, 504, 'route timeout.connect', 'upstream connect timed out');
+    ok($dt >= 0.25 && $dt < 2.5, sprintf('answered after the route\'s timeout.connect (300ms), not 10s: %.3fs', $dt));
 }
 
 # --- failure after the response head ---------------------------------------------------------

@@ -367,16 +367,16 @@ bool Connection::read_head() {
     head_parsed_ = true;
     s.set_request_id(req.header("x-request-id"), server_.ids());
     body_pos_ = in_pos_ + static_cast<uint32_t>(req.head_length);
-    const HttpConfig& http = server_.ctx().config->http;
-    if (req.body == BodyKind::ContentLength && http.client_max_body_size &&
-        req.content_length > http.client_max_body_size) {
-        respond_error(413, "request body too large");
-        return false;
-    }
     if (!normalize_path()) return false;
     if (!listener_->admin) s.match() = server_.router().match(req);
     RouteRuntime& route = server_.route(s.route_index());
     s.set_route(&route);
+    // After routing: a route may have its own client_max_body_size (an upload route).
+    uint64_t max_body = max_body_size(*server_.ctx().config, s.route_index());
+    if (req.body == BodyKind::ContentLength && max_body && req.content_length > max_body) {
+        respond_error(413, "request body too large");
+        return false;
+    }
     if (answer_special_method()) return fd_ >= 0;
     if (route.filters) {  // a route without filters pays this check
         switch (s.run_request_filters(route.filters)) {
@@ -501,7 +501,7 @@ bool Connection::admit() {
         body_left_ = req.content_length;
     } else {
         stream_->chunked.reset();
-        stream_->chunked.set_max_body(http.client_max_body_size);
+        stream_->chunked.set_max_body(max_body_size(*server_.ctx().config, stream_->route_index()));
     }
     if (req.expect_continue && body_pos_ == in_len_) {
         *out_ += "HTTP/1.1 100 Continue\r\n\r\n";

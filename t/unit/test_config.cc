@@ -1100,7 +1100,7 @@ TEST_F(ConfigTest, ProxyRouteErrors) {
                       "    upstream: [api]\n"
                       "    retries: {on: [], atempts: 2}\n"
                       "    request_headers: {set: [a], remove: {a: b}, append: {}}\n"
-                      "    timeout: {connect: 1s}\n"
+                      "    timeout: {idle: 1s}\n"
                       "    match: {path_regex: ''}\n",
                   {at("gw.conf", 8, 15) + "routes[0].upstream: unknown upstream \"apu\" (did you mean \"api\"?)",
                    at("gw.conf", 9, 5) + "route \"none\" has no action (return, upstream or split)",
@@ -1162,7 +1162,7 @@ TEST_F(ConfigTest, ProxyRouteErrors) {
                    at("gw.conf", 63, 28) + "routes[13].request_headers.set: expected a map, got a sequence",
                    at("gw.conf", 63, 41) + "routes[13].request_headers.remove: expected a sequence, got a map",
                    at("gw.conf", 63, 49) + "unknown key \"append\"",
-                   at("gw.conf", 64, 15) + "unknown key \"connect\"",
+                   at("gw.conf", 64, 15) + "unknown key \"idle\"",
                    at("gw.conf", 65, 25) +
                        "routes[13].match.path_regex: empty pattern (leave path_regex out to match any path)"});
     // Two of the three ways to match a path, reported at the later key.

@@ -143,6 +143,7 @@ struct RetryPolicy {
 };
 
 struct RouteTimeouts {
+    Millis connect = 0;       // overrides the upstream's connect_timeout; 0: the upstream's
     Millis read = 60000;      // between two reads from the upstream (and for the response head)
     Millis send = 60000;      // between two writes to the upstream
     Millis tunnel = 3600000;  // idle time of an upgraded (WebSocket) tunnel
@@ -170,6 +171,12 @@ struct RedisConfig {
     double share() const { return fallback_share > 0 ? fallback_share : 1.0 / nodes; }
 };
 
+struct HashKey {
+    enum class Kind { Ip, Header, Cookie, Path };
+    Kind kind = Kind::Ip;
+    std::string name;          // header (lower-cased) or cookie name
+};
+
 struct RouteConfig {
     std::string name;
     RouteMatch match;
@@ -177,12 +184,16 @@ struct RouteConfig {
     std::string upstream;             // `upstream:` name, or empty
     int upstream_index = -1;          // resolved index into Config::upstreams
     std::vector<SplitTarget> split;   // `split:` weighted upstreams (instead of `upstream:`)
+    // `split_by:` what keeps a user on one side of the split (weighted rendezvous hashing of the
+    // key, src/http/upstream/split.h); none: weighted round robin.
+    std::optional<HashKey> split_by;
     std::string strip_prefix;         // removed from the start of the path before proxying
     std::string rewrite;              // new path; $1..$9 from path_regex captures, $0 the whole match
     RouteTimeouts timeout;
     RetryPolicy retries;
     HeaderOps request_headers;
     HeaderOps response_headers;
+    std::optional<uint64_t> client_max_body_size;  // overrides http.client_max_body_size (0 = unlimited)
     Mark mark;
 };
 
@@ -193,12 +204,6 @@ struct UpstreamServerConfig {
     uint32_t weight = 1;       // 1..1000
     bool backup = false;       // used only when every non-backup server is unavailable
     Mark mark;
-};
-
-struct HashKey {
-    enum class Kind { Ip, Header, Cookie, Path };
-    Kind kind = Kind::Ip;
-    std::string name;          // header (lower-cased) or cookie name
 };
 
 // What a circuit breaker counts as a failure of a server (bit flags).
@@ -301,6 +306,14 @@ struct Config {
     // null for a module that keeps nothing.
     std::vector<std::shared_ptr<const module::ConfigPart>> modules;
 };
+
+// The request body limit of a route (its own, else http.client_max_body_size); route_index < 0:
+// requests no route matched. 0 = unlimited.
+inline uint64_t max_body_size(const Config& c, int route_index) {
+    if (route_index >= 0 && c.routes[route_index].client_max_body_size)
+        return *c.routes[route_index].client_max_body_size;
+    return c.http.client_max_body_size;
+}
 
 // Loads and validates the file at `path` (absolute, or relative to the current directory) with
 // `prefix` for relative paths inside it. Every problem is added to `diags`; the Config is returned

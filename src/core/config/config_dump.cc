@@ -359,6 +359,7 @@ void dump_route(const Config& c, size_t index, Writer& w) {
         if (!m.headers.empty()) dump_pairs(3, "headers", m.headers, w);
         if (!m.query.empty()) dump_pairs(3, "query", m.query, w);
     }
+    if (r.client_max_body_size) w.line(2, "client_max_body_size", format_size(*r.client_max_body_size));
     if (r.ret) {
         w.line(2, "return", "");
         w.line(3, "status", std::to_string(r.ret->status));
@@ -375,12 +376,14 @@ void dump_route(const Config& c, size_t index, Writer& w) {
             w.raw("      - upstream: " + quote(t.upstream) + "\n");
             w.line(4, "weight", std::to_string(t.weight));
         }
+        if (r.split_by) w.line(2, "split_by", quote(hash_key_text(*r.split_by)));
     } else {
         w.line(2, "upstream", quote(r.upstream));
     }
     if (!r.strip_prefix.empty()) w.line(2, "strip_prefix", quote(r.strip_prefix));
     if (!r.rewrite.empty()) w.line(2, "rewrite", quote(r.rewrite));
     w.line(2, "timeout", "");
+    if (r.timeout.connect) w.line(3, "connect", format_duration(r.timeout.connect));  // else the upstream's
     w.line(3, "read", format_duration(r.timeout.read));
     w.line(3, "send", format_duration(r.timeout.send));
     w.line(3, "tunnel", format_duration(r.timeout.tunnel));

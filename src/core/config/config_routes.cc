@@ -4,6 +4,7 @@
 // header edits).
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <map>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -369,8 +370,24 @@ int find_upstream(const Node& v, std::string_view path, const Config& c, std::st
     return -1;
 }
 
+// `split_by:` the request key (ip, path, header:NAME, cookie:NAME) that keeps a user on one side
+// of a `split:`.
+void read_split_by(MapReader& m, RouteConfig& r) {
+    const Node* v = m.take("split_by");
+    if (!v) return;
+    if (!m.key_node("split")) {
+        schema::report(m.diags(), m.key_node("split_by")->mark, m.path("split_by"), "only allowed with split");
+        return;
+    }
+    size_t errors = m.diags().error_count();
+    HashKey key;
+    read_hash_key(*v, m.path("split_by"), key, m.diags());
+    if (m.diags().error_count() == errors) r.split_by = std::move(key);
+}
+
 void read_split(MapReader& m, const Config& c, RouteConfig& r) {
     Diagnostics& diags = m.diags();
+    read_split_by(m, r);
     const Node* v = m.take("split");
     if (!v) return;
     std::string path = m.path("split");
@@ -536,6 +553,7 @@ void read_header_ops(MapReader& route, std::string_view key, bool request, Heade
 void read_timeouts(MapReader& route, RouteTimeouts& t) {
     std::optional<MapReader> m = route.get_map("timeout");
     if (!m) return;
+    m->get_duration("connect", t.connect, {1, kDay});
     m->get_duration("read", t.read, {1, kDay});
     m->get_duration("send", t.send, {1, kDay});
     m->get_duration("tunnel", t.tunnel, {1, kDay});
@@ -686,6 +704,9 @@ void read_routes(MapReader& top, Config& c) {
         } else {
             read_proxy_options(m, info, r);
         }
+        uint64_t body_size = 0;  // as http.client_max_body_size: 0 = unlimited
+        if (m.get_size("client_max_body_size", body_size, {0, std::numeric_limits<uint64_t>::max()}))
+            r.client_max_body_size = body_size;
         module::read_route(m, c, c.routes.size());  // the modules' keys (rate_limit, ...)
         m.finish();
         c.routes.push_back(std::move(r));

@@ -51,6 +51,10 @@ bool is_known_method(std::string_view s);
 bool is_method_name(std::string_view s);  // upper-case letters, '-' and '_', as the parser takes
 std::string to_lower(std::string_view s);
 
+// A request key (`hash_key:` of an upstream, `split_by:` of a route): `ip`, `path`,
+// `header:NAME` or `cookie:NAME` (config_upstreams.cc).
+void read_hash_key(const yaml::Node& v, std::string_view path, HashKey& key, Diagnostics& diags);
+
 // Names of routes and upstreams appear in logs and metrics labels: [A-Za-z0-9_.-]+.
 bool valid_name(std::string_view s);
 

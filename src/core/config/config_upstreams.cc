@@ -226,6 +226,8 @@ void read_servers(MapReader& m, UpstreamConfig& u) {
     }
 }
 
+}  // namespace
+
 // `ip`, `path`, `header:NAME` or `cookie:NAME`.
 void read_hash_key(const Node& v, std::string_view path, HashKey& key, Diagnostics& diags) {
     std::optional<std::string> s = schema::read_string(v, path, diags);
@@ -253,6 +255,8 @@ void read_hash_key(const Node& v, std::string_view path, HashKey& key, Diagnosti
     schema::report(diags, v.mark, path,
                    "unknown value " + yaml::describe(v) + " (expected ip, path, header:NAME or cookie:NAME)");
 }
+
+namespace {
 
 void read_balance(MapReader& m, UpstreamConfig& u) {
     Diagnostics& diags = m.diags();

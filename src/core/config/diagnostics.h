@@ -37,6 +37,13 @@ class Diagnostics {
     size_t error_count() const { return errors_; }
     const std::vector<Diagnostic>& all() const { return items_; }
 
+    // Puts them in reading order: by file as `files` lists them (the main file, then its
+    // includes as they were read; a file not listed comes after those, in the order first
+    // found, and problems without a file last), then by line, then by column; problems at one
+    // position keep the order they were found in. The loader finds them section by section
+    // (routes after upstreams, whatever the file says), so `-t` sorts before printing.
+    void sort(const std::vector<std::string>& files);
+
   private:
     std::vector<Diagnostic> items_;
     size_t errors_ = 0;

@@ -101,6 +101,7 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
         const RouteConfig& rc = config.routes[r];
         RouteProxyState& rs = routes_[r];
         rs.split_current.assign(rc.split.size(), 0);
+        if (rc.split_by) rs.keyed_split = upstream::KeyedSplit(rc.split);
         rs.retries_total.assign(config.upstreams.size(), nullptr);
         if (rc.upstream_index >= 0 || !rc.split.empty())
             rs.overhead = m.histogram("gateway_overhead_seconds",
@@ -129,11 +130,13 @@ void Proxy::close_all() {
         if (c->fd >= 0) c->close();
 }
 
-int Proxy::choose_upstream(int route_index) {
+int Proxy::choose_upstream(int route_index, std::optional<uint64_t> split_key) {
     const RouteConfig& rc = config_.routes[route_index];
     if (rc.split.empty()) return rc.upstream_index;
-    // Smooth weighted round robin: exact proportions, well interleaved.
     RouteProxyState& rs = routes_[route_index];
+    // A keyed split: the same key, the same side, on every worker and across reloads.
+    if (split_key && rc.split_by) return rc.split[rs.keyed_split.pick(*split_key)].upstream_index;
+    // Smooth weighted round robin: exact proportions, well interleaved.
     int64_t total = 0;
     int best = 0;
     for (size_t i = 0; i < rc.split.size(); ++i) {

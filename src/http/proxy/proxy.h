@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "http/buffer_pool.h"
 #include "http/proxy/headers.h"
 #include "http/proxy/upstream.h"
+#include "http/upstream/split.h"
 
 namespace gw::services {
 class Registry;
@@ -31,6 +33,7 @@ namespace gw::http::proxy {
 
 struct RouteProxyState {
     std::vector<int64_t> split_current;  // smooth weighted round robin over `split`
+    upstream::KeyedSplit keyed_split;    // `split_by:` a request with the key
     // Retry budget: two 10-second windows (current and previous).
     event::Millis window_start = 0;
     uint64_t requests[2] = {0, 0};
@@ -61,7 +64,9 @@ class Proxy {
     RouteProxyState& route(int index) { return routes_[index]; }
 
     // The upstream a request of this route goes to (its `upstream`, or one of its `split`).
-    int choose_upstream(int route_index);
+    // `split_key`: the hash of the request's `split_by` key; none (no split_by, or a request
+    // without the key): weighted round robin.
+    int choose_upstream(int route_index, std::optional<uint64_t> split_key = std::nullopt);
 
     // A pooled idle connection to `server`, or nullptr.
     UpstreamConn* acquire_idle(ServerRuntime& server);

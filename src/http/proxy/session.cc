@@ -106,7 +106,14 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     const Request& req = stream_->request();
     const RouteConfig& rc = proxy_.config().routes[route_index];
     route_ = route_index;
-    upstream_ = proxy_.choose_upstream(route_index);
+    // A request without the split_by key (no cookie yet) goes by weighted round robin: hashing
+    // the empty key would put every such user on one side.
+    std::optional<uint64_t> split_key;
+    if (rc.split_by) {
+        std::string_view key = request_key(*rc.split_by);
+        if (!key.empty()) split_key = upstream::hash_key(key);
+    }
+    upstream_ = proxy_.choose_upstream(route_index, split_key);
     idempotent_ = is_idempotent(req.method);
     replayable_ = true;
     attempts_ = 1;
@@ -161,7 +168,7 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     cl_left_ = req.body == BodyKind::ContentLength ? req.content_length : 0;
     if (req.body == BodyKind::Chunked) {
         chunked_.reset();
-        chunked_.set_max_body(proxy_.config().http.client_max_body_size);
+        chunked_.set_max_body(max_body_size(proxy_.config(), route_index));
     }
 
     UpstreamRequestInput in;
@@ -189,21 +196,23 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
 
     const UpstreamConfig& uc = *proxy_.upstream(upstream_).config;
     hash_ = 0;
-    if (uc.balance == UpstreamConfig::Balance::Hash) {
-        std::string_view key;
-        switch (uc.hash_key.kind) {
-            case HashKey::Kind::Ip: key = stream_->client_address(); break;
-            case HashKey::Kind::Path: key = req.path; break;
-            case HashKey::Kind::Header: key = req.header(uc.hash_key.name); break;
-            case HashKey::Kind::Cookie: key = cookie_value(req.header("cookie"), uc.hash_key.name); break;
-        }
-        hash_ = upstream::hash_key(key);
-    }
+    if (uc.balance == UpstreamConfig::Balance::Hash) hash_ = upstream::hash_key(request_key(uc.hash_key));
 
     proxy_.count_request(route_index);
     epoch_++;
     if (!validate_body()) return;
     attempt();
+}
+
+std::string_view Session::request_key(const HashKey& key) const {
+    const Request& req = stream_->request();
+    switch (key.kind) {
+        case HashKey::Kind::Ip: return stream_->client_address();
+        case HashKey::Kind::Path: return req.path;
+        case HashKey::Kind::Header: return req.header(key.name);
+        case HashKey::Kind::Cookie: return cookie_value(req.header("cookie"), key.name);
+    }
+    return {};
 }
 
 std::string_view Session::cookie_value(std::string_view cookies, std::string_view name) {
@@ -397,7 +406,8 @@ void Session::attempt() {
         connected();
     } else {
         state_ = State::Connecting;
-        arm(proxy_.upstream(upstream_).config->connect_timeout);
+        const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
+        arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
     }
 }
 
