@@ -434,7 +434,9 @@ void Master::reload() {
         return;
     }
     Diagnostics diags;
-    std::optional<Config> loaded = load_config(options_.conf_path, options_.prefix, diags);
+    Config partial;
+    std::optional<Config> loaded = load_config(options_.conf_path, options_.prefix, diags, &partial);
+    diags.sort(loaded ? loaded->files : partial.files);  // by file and line, as -t prints them
     for (const Diagnostic& d : diags.all())
         GW_LOG(d.severity == Diagnostic::Severity::Error ? LogLevel::Emerg : LogLevel::Warn, "%s",
                d.str().c_str());
