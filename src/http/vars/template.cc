@@ -33,11 +33,12 @@ void append_value(const Template::Piece& p, const Env& env, std::string& out, Te
             return;
         case Escape::Header: {
             size_t from = out.size();
-            if (!p.get(env, p.param, out)) return;
+            if (!p.get(env, p.param, out) || p.safe) return;
             // A value from the request cannot hold CR or LF (the parser refuses them), but a
             // header must never be split whatever a variable returns.
             auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
-            out.erase(std::remove_if(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(), bad), out.end());
+            auto first = std::find_if(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(), bad);
+            if (first != out.end()) out.erase(std::remove_if(first, out.end(), bad), out.end());
             return;
         }
         case Escape::Log:
