@@ -81,10 +81,12 @@ std::vector<std::string> names() {
 
 void Template::render(const Env& env, std::string& out, Escape escape) const {
     for (const Piece& p : pieces_) {
-        if (!p.get)
-            out += p.text;
-        else
+        if (p.get)
             append_value(p, env, out, escape);
+        else if (escape == Escape::Json)  // a literal is inside the JSON string too
+            append_json_escaped_text(out, p.text);
+        else
+            out += p.text;
     }
 }
 
