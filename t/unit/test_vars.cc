@@ -354,6 +354,18 @@ TEST_F(VarsRender, LogsRedactSecrets) {
     EXPECT_EQ(log("$uri"), "/login");
 }
 
+TEST_F(VarsRender, LogsRedactSecretsAfterASemicolon) {
+    // Some frameworks split parameters on ';' too: the logged target redacts "token" there, and
+    // so must the value of the parameter it hides in.
+    request("GET /?x=1;token=abc;y=2&z=3 HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(log("$request_uri"), "/?x=1;token=REDACTED&z=3");
+    EXPECT_EQ(log("$arg_x"), "1;token=REDACTED");
+    EXPECT_EQ(log("$arg_z"), "3");
+    EXPECT_EQ(render("$arg_x", Escape::Header), "1;token=abc;y=2");
+    request("GET /?x=a;b=c HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(log("$arg_x"), "a;b=c");
+}
+
 TEST_F(VarsRender, HeadersAndBodiesCarryTheRealValues) {
     request("GET /login?token=abc123 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer xyz\r\n"
             "Cookie: session=s3cr3t\r\n\r\n");
