@@ -93,6 +93,24 @@ TEST_F(VarsConfigTest, HeaderOpsErrors) {
                        path("gw.conf") + ":9:37) and removed"});
 }
 
+TEST_F(VarsConfigTest, HostCannotBeAddedToARequest) {
+    // Two Hosts upstream: a 400 at best, two hops disagreeing on the host at worst.
+    expect_errors(std::string(kHead) +
+                      "routes:\n"
+                      "  - name: api\n"
+                      "    upstream: api\n"
+                      "    request_headers: {add: {Host: a.example}}\n",
+                  {at("gw.conf", 8, 29) + "routes[0].request_headers.add: \"host\" cannot be added: a request has "
+                                          "one (set it instead)"});
+    write("gw.conf", std::string(kHead) +
+                         "routes:\n"
+                         "  - name: api\n"
+                         "    upstream: api\n"
+                         "    request_headers: {set: {Host: $http_x_host}}\n"
+                         "    response_headers: {add: {Host: x}}\n");
+    EXPECT_TRUE(load("gw.conf")) << ::testing::PrintToString(errors());
+}
+
 // ---- return
 
 TEST_F(VarsConfigTest, ReturnWithLocationAndBody) {
