@@ -11,6 +11,7 @@
 #      "$$" is a '$';
 #   3. an access log template gives exactly the expected line (secrets redacted); a JSON
 #      `fields:` map gives exactly its keys, a numeric variable as a number, a missing header "-";
+#      a request refused before its head was read shows nothing of the request before it;
 #   4. `gatewayd -T` prints the new keys and the dump loads again.
 
 use strict;
@@ -206,5 +207,30 @@ $j->start;
     is($u && $u->{ua}, 'agent "007"', 'ua: a header with quotes survives JSON escaping');
 }
 $j->stop;
+
+# --- 3c. a request refused before its head was read logs no value of an earlier one ---------
+
+my $k = GatewayTest->new;
+$k->write_conf(conf_head(1) . <<'CONF');
+access_log: {path: logs/access.log, format: 'ST=$status U=$uri A=$args N=$arg_name R=$request_uri', flush: 100ms}
+routes:
+  - {name: hello, match: {path: /hello}, return: {status: 200, body: "hi"}}
+CONF
+$k->start;
+{
+    # Pipelined on one connection: the third "request" starts with a bare LF (400 before its
+    # request line is read), on the stream and request object the first two used.
+    my $c = http_connect($k->port('http'));
+    $c->send("GET /hello?name=first HTTP/1.1\r\nHost: x\r\n\r\n"
+             . "GET /hello?name=second HTTP/1.1\r\nHost: x\r\n\r\n\nBAD\r\n\r\n");
+    my @r = map { $c->read_response } 1 .. 3;
+    is(join(' ', map { $_ ? $_->{status} : 'none' } @r), '200 200 400', 'two answers, then 400');
+    my $line = wait_until(sub {
+        my ($l) = grep { /^ST=400 / } split /\n/, slurp($k->path('logs/access.log')) // '';
+        return $l;
+    }, 5);
+    is($line, 'ST=400 U=- A=- N=- R=-', 'the 400\'s line has no path or query of the request before it');
+}
+$k->stop;
 
 done_testing;

@@ -727,6 +727,8 @@ void Connection::respond_error(int status, std::string_view message) {
         Request& req = s.request();
         req.method = "-";
         req.target = "-";
+        req.path = {};   // (a pooled request keeps an earlier request's views: $uri, $arg_*
+        req.query = {};  // in a log line would show them)
         req.host = {};
         req.header_count = 0;
         req.version_minor = 1;
