@@ -36,7 +36,7 @@ routes:
     return: {status: 308, location: "https://$host$request_uri"}
   - name: price
     match: {path: /price}
-    return: {status: 302, location: '/cost/$$5'}
+    return: {status: 302, location: '/cost/$$5', body: 'costs $$5'}
   - name: hello
     match: {path: /hello}
     return: {status: 200, body: "hi $remote_addr, ${arg_name}!\n"}
@@ -109,6 +109,7 @@ my $echo;
     my $p = http_get($port, '/price');
     is($p->{status}, 302, 'a constant location');
     is($p->{headers}{location}, '/cost/$5', '... "$$" written as "$"');
+    is($p->{body}, 'costs $5', '... in a constant body too');
 
     my $h = http_get($port, '/hello?name=bob');
     is($h->{status}, 200, 'a body with variables');
