@@ -112,7 +112,22 @@ TEST(VarsCompile, UnknownVariableSuggests) {
     c = compile_text("$http_");
     EXPECT_FALSE(c.ok);
     ASSERT_EQ(c.errors.size(), 1u);
-    EXPECT_NE(c.errors[0].find("unknown variable \"$http_\""), std::string::npos) << c.errors[0];
+    EXPECT_EQ(c.errors[0], "t.conf:3:7: x.y: unknown variable \"$http_\" (did you mean \"$http_NAME\"?)");
+}
+
+TEST(VarsCompile, MistypedFamilySuggestsTheFamily) {
+    auto error = [](std::string_view text) {
+        Compiled c = compile_text(text);
+        EXPECT_FALSE(c.ok) << text;
+        return c.errors.size() == 1 ? c.errors[0] : ::testing::PrintToString(c.errors);
+    };
+    EXPECT_EQ(error("$htp_user_agent"),
+              "t.conf:3:7: x.y: unknown variable \"$htp_user_agent\" (did you mean \"$http_user_agent\"?)");
+    EXPECT_EQ(error("$cokie_sid"), "t.conf:3:7: x.y: unknown variable \"$cokie_sid\" (did you mean \"$cookie_sid\"?)");
+    EXPECT_EQ(error("$ag_page"), "t.conf:3:7: x.y: unknown variable \"$ag_page\" (did you mean \"$arg_page\"?)");
+    EXPECT_EQ(error("$http"), "t.conf:3:7: x.y: unknown variable \"$http\" (did you mean \"$http_NAME\"?)");
+    EXPECT_EQ(error("$cookie"), "t.conf:3:7: x.y: unknown variable \"$cookie\" (did you mean \"$cookie_NAME\"?)");
+    EXPECT_EQ(error("$zz_top"), "t.conf:3:7: x.y: unknown variable \"$zz_top\"");
 }
 
 TEST(VarsCompile, EveryProblemIsReported) {

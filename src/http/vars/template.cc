@@ -60,6 +60,34 @@ void append_value(const Template::Piece& p, const Env& env, std::string& out, Te
     }
 }
 
+// The families' prefixes ("http_", "arg_", ...), built-in and the modules'.
+std::vector<std::string> family_prefixes() {
+    std::vector<std::string> out;
+    auto add = [&](std::span<const Definition> defs) {
+        for (const Definition& d : defs)
+            if (d.family) out.emplace_back(d.name);
+    };
+    add(builtins());
+    for (const module::Descriptor* m : module::modules()) add(m->variables);
+    return out;
+}
+
+// What an unknown name probably meant: the nearest variable, or a family whose prefix is
+// mistyped with the rest kept ($htp_user_agent: $http_user_agent), or a family's prefix
+// alone ($http, $http_: $http_NAME). Empty when nothing is close.
+std::string suggestion(std::string_view name) {
+    std::string_view near = schema::suggest(name, names());
+    if (!near.empty()) return std::string(near);
+    std::vector<std::string> prefixes = family_prefixes();
+    for (const std::string& p : prefixes)
+        if (p.starts_with(name) && p.size() <= name.size() + 1) return p + "NAME";
+    size_t cut = name.find('_');
+    if (cut == std::string_view::npos || cut + 1 == name.size()) return {};
+    std::string_view prefix = schema::suggest(name.substr(0, cut + 1), prefixes);
+    if (prefix.empty()) return {};
+    return std::string(prefix) + std::string(name.substr(cut + 1));
+}
+
 }  // namespace
 
 const Definition* find(std::string_view name, std::string& param) {
@@ -147,8 +175,8 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
         const Definition* d = find(name, param);
         if (!d) {
             std::string msg = "unknown variable \"$" + std::string(name) + "\"";
-            std::string_view hint = schema::suggest(name, names());
-            if (!hint.empty()) msg += " (did you mean \"$" + std::string(hint) + "\"?)";
+            std::string hint = suggestion(name);
+            if (!hint.empty()) msg += " (did you mean \"$" + hint + "\"?)";
             schema::report(diags, mark, path, msg);
             ok = false;
         } else {
