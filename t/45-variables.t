@@ -40,6 +40,9 @@ routes:
   - name: hello
     match: {path: /hello}
     return: {status: 200, body: "hi $remote_addr, ${arg_name}!\n"}
+  - name: whoami
+    match: {path: /whoami}
+    return: {status: 200, body: "$remote_addr:$remote_port $request_method $scheme $server_protocol $route"}
   - name: echo
     match: {path_prefix: /echo}
     upstream: app
@@ -116,6 +119,12 @@ my $echo;
     is($h->{body}, "hi 127.0.0.1, bob!\n", '... rendered per request');
     my $h2 = http_get($port, '/hello');
     is($h2->{body}, "hi 127.0.0.1, !\n", '... a missing value renders as nothing');
+
+    my $c = http_connect($port);
+    $c->send("GET /whoami HTTP/1.0\r\n\r\n");
+    my $w = $c->read_response;
+    is($w && $w->{body}, '127.0.0.1:' . $c->sock->sockport . ' GET http HTTP/1.0 whoami',
+       '$remote_port is the client\'s port; method, scheme, protocol, route');
 }
 
 # --- 3a. the log template -------------------------------------------------------------------
