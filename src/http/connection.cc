@@ -358,7 +358,7 @@ bool Connection::read_head() {
     head_timer_armed_ = false;
     ++requests_;
     s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
-        s.set_client_port(client_port_);
+    s.set_client_port(client_port_);
     if (forwarded_trusted_) {
         const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
         s.set_client_text(real_ip::forwarded_client(req, real_ip.header, real_ip.trusted, socket_ip_));
