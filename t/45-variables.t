@@ -222,7 +222,7 @@ $j->stop;
 
 my $k = GatewayTest->new;
 $k->write_conf(conf_head(1) . <<'CONF');
-access_log: {path: logs/access.log, format: 'ST=$status U=$uri A=$args N=$arg_name R=$request_uri', flush: 100ms}
+access_log: {path: logs/access.log, format: 'ST=$status U=$uri A=$args N=$arg_name R=$request_uri RT=$route', flush: 100ms}
 routes:
   - {name: hello, match: {path: /hello}, return: {status: 200, body: "hi"}}
 CONF
@@ -239,7 +239,23 @@ $k->start;
         my ($l) = grep { /^ST=400 / } split /\n/, slurp($k->path('logs/access.log')) // '';
         return $l;
     }, 5);
-    is($line, 'ST=400 U=- A=- N=- R=-', 'the 400\'s line has no path or query of the request before it');
+    is($line, 'ST=400 U=- A=- N=- R=- RT=-', 'the 400\'s line has no path or query of the request before it');
+
+    # Refused after the head was read but before routing: $route is "-" (the worker used to
+    # crash reading a route the stream did not have yet).
+    my $bad = http_request($k->port('http'), "GET /a%00b?name=x HTTP/1.1\r\nHost: x\r\n\r\n");
+    is($bad && $bad->{status}, 400, 'a bad path: 400');
+    my $big = http_request($k->port('http'), "POST /hello?name=big HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n");
+    is($big && $big->{status}, 413, 'a body too large: 413');
+    my $lines = wait_until(sub {
+        my @l = grep { m{R=/a%00b|R=/hello\?name=big} } split /\n/, slurp($k->path('logs/access.log')) // '';
+        return @l == 2 ? \@l : undef;
+    }, 5);
+    is_deeply($lines, ['ST=400 U=/a%00b A=name=x N=x R=/a%00b?name=x RT=-', 'ST=413 U=/hello A=name=big N=big R=/hello?name=big RT=-'],
+              'both logged, without a route');
+    my $w = http_get($k->port('http'), '/hello');
+    is($w && $w->{status}, 200, 'the worker still serves');
+    unlike($k->error_log, qr/exited on signal/, 'no worker crashed');
 }
 $k->stop;
 

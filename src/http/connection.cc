@@ -354,6 +354,10 @@ bool Connection::read_head() {
         return false;
     }
     s.begin(this, listener_index_);
+    // Until routing, the requests no route matched: a request refused before it (413, a bad
+    // path) is logged and counted there, and what reads the stream's route ($route in a log
+    // line) never finds none.
+    s.set_route(&server_.route(Router::kNoRoute));
     s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
