@@ -355,6 +355,10 @@ bool Connection::read_head() {
         return false;
     }
     s.begin(this, listener_index_);
+    // Until routing, the requests no route matched: a request refused before it (413, a bad
+    // path) is logged and counted there, and what reads the stream's route ($route in a log
+    // line) never finds none.
+    s.set_route(&server_.route(Router::kNoRoute));
     s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
@@ -747,11 +751,13 @@ void Connection::respond_error(int status, std::string_view message) {
         Stream& s = *stream_;
         s.begin(this, listener_index_);
         s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
-    s.set_client_port(client_port_);
+        s.set_client_port(client_port_);
         s.set_request_id({}, server_.ids());
         Request& req = s.request();
         req.method = "-";
         req.target = "-";
+        req.path = {};   // (a pooled request keeps an earlier request's views: $uri, $arg_*
+        req.query = {};  // in a log line would show them)
         req.host = {};
         req.header_count = 0;
         req.version_minor = 1;

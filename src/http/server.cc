@@ -63,7 +63,11 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
             rt.return_dynamic = !rc.ret->body.constant() || !rc.ret->location.constant();
             if (!rt.return_dynamic) {
                 rc.ret->body.render({}, rt.return_body, vars::Template::Escape::Text);
-                if (!rc.ret->location.empty()) rt.fixed_headers += "location: " + rc.ret->location.source() + "\r\n";
+                if (!rc.ret->location.empty()) {  // rendered, not as written: "$$" is a '$'
+                    rt.fixed_headers += "location: ";
+                    rc.ret->location.render({}, rt.fixed_headers, vars::Template::Escape::Header);
+                    rt.fixed_headers += "\r\n";
+                }
             }
         }
     }

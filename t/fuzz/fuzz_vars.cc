@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<Token> tokens;
     SyntaxError err;
     if (!tokenize(text, tokens, err)) {
-        CHECK(err.offset < text.size() && text[err.offset] == '$');
+        CHECK(err.offset < text.size() && text[err.offset] == '$' && err.length >= 1 && err.offset + err.length <= text.size());
         return 0;
     }
     std::string rebuilt;

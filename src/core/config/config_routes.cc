@@ -505,6 +505,10 @@ void read_header_ops(MapReader& route, std::string_view key, bool request, Heade
                                "\"" + name + "\" cannot be " + (op == "set" ? "set" : "added") + ": the proxy manages it");
                 continue;
             }
+            if (request && op == "add" && name == "host") {  // two Hosts: a 400, or worse, upstream
+                schema::report(diags, e.key.mark, path, "\"host\" cannot be added: a request has one (set it instead)");
+                continue;
+            }
             if (auto [it, inserted] = set_names.emplace(name, e.key.mark); !inserted) {
                 schema::report(diags, e.key.mark, path,
                                "header \"" + name + "\" is already set or added (at " + it->second.str() + ")");

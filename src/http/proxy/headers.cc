@@ -42,9 +42,12 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 // The route's `set:` and `add:` fields, their values rendered for this request; a value that
 // renders empty sends no field (a variable without a value: nginx does the same).
-void append_fields(std::string& out, const std::vector<HeaderOp>& fields, const vars::Env* env) {
+// `skip`: a name written elsewhere (the request's Host).
+void append_fields(std::string& out, const std::vector<HeaderOp>& fields, const vars::Env* env,
+                   std::string_view skip = {}) {
     static const vars::Env kNone;
     for (const HeaderOp& h : fields) {
+        if (h.name == skip) continue;
         size_t start = out.size();
         out += h.name;
         out += ": ";
@@ -58,10 +61,35 @@ void append_fields(std::string& out, const std::vector<HeaderOp>& fields, const 
     }
 }
 
-void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env) {
+void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env, std::string_view skip = {}) {
     if (!ops) return;
-    append_fields(out, ops->set, env);
-    append_fields(out, ops->add, env);
+    append_fields(out, ops->set, env, skip);
+    append_fields(out, ops->add, env, skip);
+}
+
+// The one Host of an upstream request: the route's `set:` value when it renders one (a
+// variable without a value must not leave the request without a Host), else the parsed
+// request's, which prefers an absolute-form target's authority over the raw header, so the
+// upstream sees the host the route was chosen by. HTTP/1.1 requires a Host: an HTTP/1.0
+// request without one gets the upstream's name.
+void append_host(std::string& out, const Request& req, const UpstreamRequestInput& in) {
+    static const vars::Env kNone;
+    if (in.ops) {
+        for (const HeaderOp& h : in.ops->set) {
+            if (h.name != "host") continue;
+            size_t start = out.size();
+            out += "host: ";
+            size_t value = out.size();
+            h.value.render(in.env ? *in.env : kNone, out, vars::Template::Escape::Header);
+            if (out.size() > value) {
+                out += "\r\n";
+                return;
+            }
+            out.resize(start);
+            break;
+        }
+    }
+    append_header(out, "host", req.host.empty() ? in.default_host : req.host);
 }
 
 }  // namespace
@@ -102,10 +130,7 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     out += ' ';
     out += in.target;
     out += " HTTP/1.1\r\n";
-    // Host comes from the parsed request (which prefers an absolute-form target's authority),
-    // never from the raw header, so the upstream sees the host the route was chosen by.
-    // HTTP/1.1 requires a Host: an HTTP/1.0 request without one gets the upstream's name.
-    if (!in_ops(in.ops, "host")) append_header(out, "host", req.host.empty() ? in.default_host : req.host);
+    append_host(out, req, in);
     std::string_view connection = req.header("connection");
     size_t xff_count = 0;
     for (size_t i = 0; i < req.header_count; ++i) {
@@ -143,7 +168,7 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     if (!in_ops(in.ops, "x-forwarded-host") && !req.host.empty()) append_header(out, "x-forwarded-host", req.host);
     if (!in_ops(in.ops, "x-request-id")) append_header(out, "x-request-id", in.request_id);
     if (!in_ops(in.ops, "traceparent")) append_header(out, "traceparent", in.traceparent);
-    append_set_ops(out, in.ops, in.env);
+    append_set_ops(out, in.ops, in.env, "host");  // (written first, and only once)
     if (in.chunked_body) {
         out += "transfer-encoding: chunked\r\n";
     } else if (in.has_length) {

@@ -115,6 +115,22 @@ bool args(const Env& env, std::string_view, std::string& out) {
     return true;
 }
 
+// A parameter's value in a log: as in a logged target, a `;`-separated part that is a secret
+// parameter ("1;token=abc", some frameworks split on ';') is redacted up to the next '&'.
+void append_redacted_arg(std::string& out, std::string_view value, const LogsConfig& logs) {
+    for (size_t semi = value.find(';'); semi != std::string_view::npos; semi = value.find(';', semi + 1)) {
+        std::string_view part = value.substr(semi + 1);
+        part = part.substr(0, part.find(';'));
+        size_t eq = part.find('=');
+        if (eq != std::string_view::npos && is_secret_query_param(part.substr(0, eq), logs)) {
+            out += value.substr(0, semi + 1 + eq + 1);
+            out += kRedacted;
+            return;
+        }
+    }
+    out += value;
+}
+
 // The raw value of query parameter `name` (the first one), as sent (not decoded).
 bool arg(const Env& env, std::string_view name, std::string& out) {
     const Request* r = request_of(env);
@@ -128,7 +144,12 @@ bool arg(const Env& env, std::string_view name, std::string& out) {
                 out += kRedacted;
                 return true;
             }
-            return put(out, p.substr(name.size() + 1));
+            std::string_view value = p.substr(name.size() + 1);
+            if (env.redact)
+                append_redacted_arg(out, value, *env.redact);
+            else
+                out += value;
+            return !value.empty();
         }
         if (amp == std::string_view::npos) break;
         q.remove_prefix(amp + 1);

@@ -24,7 +24,7 @@ bool tokenize(std::string_view text, std::vector<Token>& out, SyntaxError& err) 
         if (i + 1 < text.size() && text[i + 1] == '{') {
             size_t close = text.find('}', i + 2);
             if (close == std::string_view::npos) {
-                err = {i, "unterminated \"${\""};
+                err = {SyntaxError::Kind::Unterminated, i, text.size() - i};
                 return false;
             }
             name = text.substr(i + 2, close - i - 2);
@@ -32,7 +32,7 @@ bool tokenize(std::string_view text, std::vector<Token>& out, SyntaxError& err) 
             bool ok = !name.empty();
             for (char c : name) ok = ok && is_name_char(c);
             if (!ok) {
-                err = {i, "bad variable name in \"${...}\""};
+                err = {SyntaxError::Kind::BadName, i, next - i};
                 return false;
             }
         } else {
@@ -41,7 +41,7 @@ bool tokenize(std::string_view text, std::vector<Token>& out, SyntaxError& err) 
             name = text.substr(i + 1, end - i - 1);
             next = end;
             if (name.empty()) {
-                err = {i, "a '$' must start a variable name (write \"$$\" for a '$')"};
+                err = {SyntaxError::Kind::LoneDollar, i, 1};
                 return false;
             }
         }

@@ -20,8 +20,14 @@ struct Token {
 };
 
 struct SyntaxError {
+    enum class Kind : unsigned char {
+        LoneDollar,    // a '$' that starts no name
+        Unterminated,  // "${" without its '}'
+        BadName,       // "${...}" around something that is not a name
+    };
+    Kind kind = Kind::LoneDollar;
     size_t offset = 0;  // of the offending '$' in the source
-    const char* what = "";
+    size_t length = 1;  // of what it starts ("${ho st}": 8)
 };
 
 // Appends the tokens of `text` to `out`. False at the first syntax error (a '$' that starts no

@@ -68,6 +68,34 @@ void append_value(const Template::Piece& p, const Env& env, std::string& out, Te
     }
 }
 
+// The families' prefixes ("http_", "arg_", ...), built-in and the modules'.
+std::vector<std::string> family_prefixes() {
+    std::vector<std::string> out;
+    auto add = [&](std::span<const Definition> defs) {
+        for (const Definition& d : defs)
+            if (d.family) out.emplace_back(d.name);
+    };
+    add(builtins());
+    for (const module::Descriptor* m : module::modules()) add(m->variables);
+    return out;
+}
+
+// What an unknown name probably meant: the nearest variable, or a family whose prefix is
+// mistyped with the rest kept ($htp_user_agent: $http_user_agent), or a family's prefix
+// alone ($http, $http_: $http_NAME). Empty when nothing is close.
+std::string suggestion(std::string_view name) {
+    std::string_view near = schema::suggest(name, names());
+    if (!near.empty()) return std::string(near);
+    std::vector<std::string> prefixes = family_prefixes();
+    for (const std::string& p : prefixes)
+        if (p.starts_with(name) && p.size() <= name.size() + 1) return p + "NAME";
+    size_t cut = name.find('_');
+    if (cut == std::string_view::npos || cut + 1 == name.size()) return {};
+    std::string_view prefix = schema::suggest(name.substr(0, cut + 1), prefixes);
+    if (prefix.empty()) return {};
+    return std::string(prefix) + std::string(name.substr(cut + 1));
+}
+
 }  // namespace
 
 const Definition* find(std::string_view name, std::string& param) {
@@ -89,10 +117,12 @@ std::vector<std::string> names() {
 
 void Template::render(const Env& env, std::string& out, Escape escape) const {
     for (const Piece& p : pieces_) {
-        if (!p.get)
-            out += p.text;
-        else
+        if (p.get)
             append_value(p, env, out, escape);
+        else if (escape == Escape::Json)  // a literal is inside the JSON string too
+            append_json_escaped_text(out, p.text);
+        else
+            out += p.text;
     }
 }
 
@@ -102,8 +132,19 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
     std::vector<Token> tokens;
     SyntaxError err;
     if (!tokenize(text, tokens, err)) {
-        schema::report(diags, mark, path,
-                       std::string(err.what) + " at offset " + std::to_string(err.offset) + " of \"" + std::string(text) + "\"");
+        std::string quoted = "\"" + std::string(text) + "\"";
+        switch (err.kind) {
+            case SyntaxError::Kind::LoneDollar:
+                schema::report(diags, mark, path, "a '$' must start a variable name (write \"$$\" for a '$') in " + quoted);
+                break;
+            case SyntaxError::Kind::Unterminated:
+                schema::report(diags, mark, path, "unterminated \"${\" in " + quoted);
+                break;
+            case SyntaxError::Kind::BadName:
+                schema::report(diags, mark, path,
+                               "bad variable name \"" + std::string(text.substr(err.offset, err.length)) + "\"");
+                break;
+        }
         return false;
     }
     bool ok = true;
@@ -119,8 +160,8 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
         const Definition* d = find(t.text, param);
         if (!d) {
             std::string msg = "unknown variable \"$" + std::string(t.text) + "\"";
-            std::string_view hint = schema::suggest(t.text, names());
-            if (!hint.empty()) msg += " (did you mean \"$" + std::string(hint) + "\"?)";
+            std::string hint = suggestion(t.text);
+            if (!hint.empty()) msg += " (did you mean \"$" + hint + "\"?)";
             schema::report(diags, mark, path, msg);
             ok = false;
             continue;

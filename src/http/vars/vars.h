@@ -80,7 +80,8 @@ std::vector<std::string> names();
 
 class Template {
   public:
-    // How variable values are written (literals are written as they are).
+    // How variable values are written (literals are written as they are, but JSON-escaped in
+    // Json: a JSON field's literal is inside the string as well).
     enum class Escape : uint8_t {
         Header,  // CR, LF and NUL dropped; a missing value is empty
         Text,    // as is (a response body, a location); a missing value is empty
