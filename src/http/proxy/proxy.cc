@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/services/registry.h"
+#include "http/proxy/queue_wake.h"
 #include "http/proxy/session.h"
 #include "modules/breaker/worker.h"
 
@@ -92,6 +93,19 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
             }
         }
         ur.balancer = upstream::Balancer::create(uc, std::move(active), seed + u);
+        if (uc.has_max_conns()) {
+            for (int why = 0; why < 2; ++why)
+                ur.busy_rejected[why] = m.counter("gateway_upstream_queue_rejected_total",
+                                                  ulabel + (why ? ",reason=\"timeout\"" : ",reason=\"full\""),
+                                                  "Requests answered 503 because every server was at its max_conns: "
+                                                  "the queue was full (or none), or the wait reached queue.timeout.");
+            if (uc.queue.size > 0)
+                ur.queue = std::make_unique<UpstreamQueue>(
+                    loop, uc,
+                    m.owned_gauge("gateway_upstream_queue_waiting", ulabel,
+                                  "Requests waiting in an upstream's queue for a server under its max_conns, all workers."),
+                    queue_wake::fd_for(uc.name));
+        }
     }
     refresh_breakers();  // state gauges right from the start, and a tick for open breakers
     routes_.resize(config.routes.size());
