@@ -187,13 +187,35 @@ sub send_get {
        'the request that left never reached the backend');
 }
 
+# --- a reload keeps the counts: the new generation waits for the old one's slot -----------------
+{
+    unlink $log;
+    my $c1 = send_get('/drop/hold/1200');
+    ok(wait_until(sub { started() == 1 && active('drop') == 1 }, 5), 'generation 1 holds the only slot');
+    $t->write_conf(slurp($t->conf) =~ s/queue: \{size: 1, timeout: 5s\}/queue: {size: 1, timeout: 4s}/r);
+    $t->signal('HUP');
+    ok(wait_until(sub { $t->error_log =~ /configuration generation 2 is serving/ }, 10), 'reloaded');
+    my $c2 = send_get('/drop/hold/10');
+    ok(wait_until(sub { waiting('drop') == 1 }, 5), 'a request to generation 2 waits: the slot is still held');
+    is(started(), 1, '... and did not reach the backend');
+    my $r2 = $c2->read_response(timeout => 10);
+    is($r2 && $r2->{status}, 200, 'served once generation 1 gave the slot back');
+    my $r1 = $c1->read_response(timeout => 5);
+    is($r1 && $r1->{status}, 200, 'the draining generation completed its request');
+    my @rec = records();
+    is(join('', map { $_->[0] } @rec), 'SESE', 'one after the other');
+    cmp_ok(@rec == 4 ? $rec[2][1] - $rec[1][1] : 99, '<', 1.5,
+           'woken by the old generation\'s release (well before queue.timeout)');
+}
+
 # --- a worker killed while it holds the slot gives it back ----------------------------------------
 {
     unlink $log;
     my $c1 = send_get('/drop/hold/5000');
     ok(wait_until(sub { started() == 1 && active('drop') == 1 }, 5), 'a request holds the only slot');
-    my @before = map { $_->{pid} } worker_pids($t->pid);
-    is(scalar(@before), 2, 'two workers');
+    my @before;
+    ok(wait_until(sub { @before = map { $_->{pid} } worker_pids($t->pid); @before == 2 }, 10),
+       'two workers (the old generation is gone)');
     kill 'KILL', @before;
     ok(wait_until(sub {
         my @now = map { $_->{pid} } worker_pids($t->pid);

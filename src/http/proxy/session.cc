@@ -308,7 +308,8 @@ bool Session::pick_server() {
         }
         // At its max_conns (all workers): skipped like an unavailable server. A cheap read
         // here; the slot itself is taken exactly below, for the server the balancer picks.
-        if (usable_[i] && s.config->max_conns && s.active_requests.value() >= s.config->max_conns) {
+        // (Read in the seq_cst order of the queue's wake-ups: see queue.h.)
+        if (usable_[i] && s.config->max_conns && s.active_requests.value_seq_cst() >= s.config->max_conns) {
             usable_[i] = 0;
             full_blocked_++;
         }
