@@ -18,14 +18,28 @@ use GatewayTest;
 use Backend;
 
 # A backend that holds each request (GET /hold/MS) for MS ms and records when each started and
-# ended ("S|E TIME PATH" lines in its log, appended by one child process per connection), so
-# that the test can see its concurrency.
+# ended ("S|E TIME PATH PORT" lines in one log, appended by one child process per connection), so
+# that the test can see their concurrency. Two of them, on two ports.
 my $tmp = File::Temp->newdir('gatewayd-t43-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $log = "$tmp/backend.log";
-my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 128,
-                                   ReuseAddr => 1) or die "listen: $!";
-my $backend_pid = fork // die "fork: $!";
-if ($backend_pid == 0) {
+my @backend_pids;
+END { kill 'KILL', -$_ for @backend_pids }
+sub start_backend {
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 128,
+                                       ReuseAddr => 1) or die "listen: $!";
+    my $port = $listen->sockport;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        serve($listen, $port);
+        _exit(0);
+    }
+    setpgrp($pid, $pid);
+    push @backend_pids, $pid;
+    close $listen;
+    return $port;
+}
+sub serve {
+    my ($listen, $port) = @_;
     setpgrp(0, 0);
     $SIG{CHLD} = 'IGNORE';
     while (1) {
@@ -43,7 +57,7 @@ if ($backend_pid == 0) {
             $ms //= 0;
             my $note = sub {
                 open my $fh, '>>', $log or return;
-                syswrite $fh, sprintf("%s %.6f %s\n", $_[0], time, $path);
+                syswrite $fh, sprintf("%s %.6f %s %d\n", $_[0], time, $path, $port);
                 close $fh;
             };
             $note->('S');
@@ -56,12 +70,10 @@ if ($backend_pid == 0) {
         close $c;
     }
 }
-setpgrp($backend_pid, $backend_pid);
-my $backend_port = $listen->sockport;
-close $listen;
-END { kill 'KILL', -$backend_pid if $backend_pid }
+my $backend_port = start_backend();
+my $backend2_port = start_backend();
 
-# The backend's records: [[S|E, time, path], ...] in time order.
+# The backends' records: [[S|E, time, path, port], ...] in time order.
 sub records {
     open my $fh, '<', $log or return ();
     my @r = map { [split ' '] } <$fh>;
@@ -71,6 +83,7 @@ sub started { scalar grep { $_->[0] eq 'S' } records() }
 
 my $t = GatewayTest->new;
 $t->set_port('be', $backend_port);
+$t->set_port('be2', $backend2_port);
 $t->write_conf(conf_head(2) . <<'EOF');
 upstreams:
   busy:
@@ -85,10 +98,14 @@ upstreams:
     servers: [{address: 127.0.0.1:%%be%%, max_conns: 1}]
     queue: {size: 1, timeout: 5s}
     keepalive: 0
+  two:
+    servers: [{address: 127.0.0.1:%%be%%, max_conns: 1}, {address: 127.0.0.1:%%be2%%, max_conns: 1}]
+    keepalive: 0
 routes:
   - {name: busy, match: {path_prefix: /busy}, strip_prefix: /busy, upstream: busy}
   - {name: short, match: {path_prefix: /short}, strip_prefix: /short, upstream: short}
   - {name: drop, match: {path_prefix: /drop}, strip_prefix: /drop, upstream: drop}
+  - {name: two, match: {path_prefix: /two}, strip_prefix: /two, upstream: two}
 EOF
 $t->start;
 my $port = $t->port('http');
@@ -145,6 +162,32 @@ sub send_get {
     like($t->error_log,
          qr/every server of upstream "busy" is at its max_conns and the queue is full, route: "busy", client: 127\.0\.0\.1: 503/,
          'the rejection is logged with its context');
+}
+
+# --- /status shows the limits ------------------------------------------------------------------
+{
+    my $st = $t->status_json;
+    my ($busy) = grep { $_->{name} eq 'busy' } @{ $st->{upstreams} // [] };
+    is($busy && $busy->{servers}[0]{max_conns}, 1, '/status: the server\'s max_conns');
+    is($busy && $busy->{servers}[0]{active}, 0, '/status: ... and its requests in flight');
+    is_deeply($busy && $busy->{queue}, {size => 2, waiting => 0}, '/status: the queue');
+}
+
+# --- a full server is skipped; with every server full and no queue, 503 at once ------------------
+{
+    unlink $log;
+    my $c1 = send_get('/two/hold/600');
+    ok(wait_until(sub { started() == 1 }, 5), 'one server holds a request');
+    my $c2 = send_get('/two/hold/600');
+    ok(wait_until(sub { started() == 2 }, 5), 'the next goes to the other server');
+    my $r3 = send_get('/two/hold/600')->read_response(timeout => 5);
+    is($r3 && $r3->{status}, 503, 'both full, no queue: 503');
+    is(started(), 2, '... at once, without a third at any backend');
+    is($c1->read_response(timeout => 5)->{status}, 200, 'the first completes');
+    is($c2->read_response(timeout => 5)->{status}, 200, 'the second completes');
+    my %ports = map { $_->[3] => 1 } records();
+    is(scalar(keys %ports), 2, 'on two different servers');
+    is(metric('gateway_upstream_queue_rejected_total', upstream => 'two', reason => 'full'), 1, 'counted (full)');
 }
 
 # --- queue timeout ------------------------------------------------------------------------------
