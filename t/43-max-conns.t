@@ -160,7 +160,7 @@ sub send_get {
     is(metric('gateway_upstream_queue_rejected_total', upstream => 'busy', reason => 'full'), 1,
        'one rejection counted (reason full)');
     like($t->error_log,
-         qr/every server of upstream "busy" is at its max_conns and the queue is full, route: "busy", client: 127\.0\.0\.1: 503/,
+         qr/every server is at its max_conns for upstream "busy" and the queue is full, route: "busy", client: 127\.0\.0\.1: 503/,
          'the rejection is logged with its context');
 }
 
@@ -209,6 +209,9 @@ sub send_get {
     is(metric('gateway_upstream_queue_rejected_total', upstream => 'short', reason => 'timeout'), 1,
        'one timeout counted');
     is(waiting('short'), 0, 'its place is given back');
+    like($t->error_log,
+         qr/no server under its max_conns within queue\.timeout for upstream "short", route: "short", client: 127\.0\.0\.1: 503/,
+         'the timeout is logged with its context');
 }
 
 # --- a client that leaves while queued frees its place ------------------------------------------

@@ -359,13 +359,12 @@ bool Session::pick_server() {
 }
 
 void Session::attempt() {
-    UpstreamRuntime& up = proxy_.upstream(upstream_);
-    if (up.queue && up.queue->has_waiters()) {
+    UpstreamRuntime& u = proxy_.upstream(upstream_);
+    if (u.queue && u.queue->has_waiters()) {
         wait_for_slot();  // behind this worker's earlier waiters (FIFO)
         return;
     }
     if (!pick_server()) {
-        UpstreamRuntime& u = up;
         if (full_blocked_ > 0) {
             wait_for_slot();
             return;
@@ -939,10 +938,10 @@ void Session::reject_busy(bool queue_timeout) {
     UpstreamRuntime& u = proxy_.upstream(upstream_);
     if (auto* c = u.busy_rejected[queue_timeout ? 1 : 0]) c->fetch_add(1, std::memory_order_relaxed);
     GW_LOG_THROTTLED(LogLevel::Warn, u.log_throttles[UpstreamRuntime::kLogBusy], proxy_.loop().now(),
-                     proxy_.config().logs.repeat_interval,
-                     "every server of upstream \"%s\" is at its max_conns%s, route: \"%s\", client: %s: 503",
-                     u.config->name.c_str(),
-                     queue_timeout ? " for queue.timeout" : u.queue ? " and the queue is full" : "",
+                     proxy_.config().logs.repeat_interval, "%s upstream \"%s\"%s, route: \"%s\", client: %s: 503",
+                     queue_timeout ? "no server under its max_conns within queue.timeout for"
+                                   : "every server is at its max_conns for",
+                     u.config->name.c_str(), queue_timeout || !u.queue ? "" : " and the queue is full",
                      proxy_.config().routes[route_].name.c_str(), stream_->client_address().data());
     respond_error(503, queue_timeout ? "upstream busy: queue timeout" : "upstream busy", "retry-after: 1\r\n");
 }
