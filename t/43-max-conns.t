@@ -101,10 +101,14 @@ upstreams:
   two:
     servers: [{address: 127.0.0.1:%%be%%, max_conns: 1}, {address: 127.0.0.1:%%be2%%, max_conns: 1}]
     keepalive: 0
+  dead:
+    servers: [{address: "unix:%%PREFIX%%/no-such.sock", max_conns: 1}]   # connect() fails at once
+    max_fails: 0
 routes:
   - {name: busy, match: {path_prefix: /busy}, strip_prefix: /busy, upstream: busy}
   - {name: short, match: {path_prefix: /short}, strip_prefix: /short, upstream: short}
   - {name: drop, match: {path_prefix: /drop}, strip_prefix: /drop, upstream: drop}
+  - {name: dead, match: {path_prefix: /dead}, strip_prefix: /dead, upstream: dead}
   - {name: two, match: {path_prefix: /two}, strip_prefix: /two, upstream: two}
 EOF
 $t->start;
@@ -188,6 +192,15 @@ sub send_get {
     my %ports = map { $_->[3] => 1 } records();
     is(scalar(keys %ports), 2, 'on two different servers');
     is(metric('gateway_upstream_queue_rejected_total', upstream => 'two', reason => 'full'), 1, 'counted (full)');
+}
+
+# --- a failed connect gives its slot back ---------------------------------------------------------
+{
+    for my $i (1 .. 3) {
+        my $r = $t->get('/dead/x');
+        is($r && $r->{status}, 502, "connect() failed at once: 502 (request $i), not 503 busy");
+    }
+    is(active('dead'), 0, 'no slot left held');
 }
 
 # --- queue timeout ------------------------------------------------------------------------------
