@@ -178,7 +178,8 @@ struct UpstreamServerConfig {
     uint32_t weight = 1;       // 1..1000
     bool backup = false;       // used only when every non-backup server is unavailable
     // Requests in flight to this server from all workers of the node at once (0: no limit).
-    // A server at its limit is skipped like an unavailable one (src/http/proxy/max_conns.h).
+    // A server at its limit is skipped like an unavailable one (Session::pick_server; the
+    // queue that requests then wait in: src/http/proxy/queue.h).
     uint32_t max_conns = 0;
     Mark mark;
 };
