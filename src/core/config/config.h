@@ -203,6 +203,10 @@ struct UpstreamServerConfig {
     socklen_t socklen = 0;
     uint32_t weight = 1;       // 1..1000
     bool backup = false;       // used only when every non-backup server is unavailable
+    // Requests in flight to this server from all workers of the node at once (0: no limit).
+    // A server at its limit is skipped like an unavailable one (Session::pick_server; the
+    // queue that requests then wait in: src/http/proxy/queue.h).
+    uint32_t max_conns = 0;
     Mark mark;
 };
 
@@ -263,6 +267,19 @@ struct UpstreamConfig {
     uint32_t max_fails = 1;        // passive: failures within fail_timeout that take a server out (0: off)
     Millis fail_timeout = 10000;   // ...and for how long it stays out
     AllDown all_down = AllDown::RouteToAll;
+    // `queue:` - requests that find every server at its max_conns wait here (counted across
+    // workers) for a free slot, at most `size` of them, each up to `timeout`; size 0: no queue,
+    // such requests get a 503 at once.
+    struct Queue {
+        uint32_t size = 0;
+        Millis timeout = 1000;
+    };
+    Queue queue;
+    bool has_max_conns() const {
+        for (const UpstreamServerConfig& s : servers)
+            if (s.max_conns) return true;
+        return false;
+    }
     Mark mark;
 };
 

@@ -259,6 +259,7 @@ void dump_upstreams(const Config& c, Writer& w) {
             w.raw("      - address: " + quote(s.address) + "\n");
             w.line(4, "weight", std::to_string(s.weight));
             w.line(4, "backup", boolean(s.backup));
+            w.line(4, "max_conns", std::to_string(s.max_conns));
         }
         w.line(2, "balance", balance_name(u.balance));
         if (u.balance == UpstreamConfig::Balance::Hash) w.line(2, "hash_key", quote(hash_key_text(u.hash_key)));
@@ -271,6 +272,7 @@ void dump_upstreams(const Config& c, Writer& w) {
         w.line(2, "max_fails", std::to_string(u.max_fails));
         w.line(2, "fail_timeout", format_duration(u.fail_timeout));
         w.line(2, "all_down", u.all_down == UpstreamConfig::AllDown::Reject ? "reject" : "route_to_all");
+        w.line(2, "queue", "{size: " + std::to_string(u.queue.size) + ", timeout: " + format_duration(u.queue.timeout) + "}");
     }
 }
 

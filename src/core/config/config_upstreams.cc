@@ -205,6 +205,7 @@ void read_server(const Node& item, std::string path, UpstreamServerConfig& s, Di
     }
     m.get_int("weight", s.weight, {1, 1000});
     m.get_bool("backup", s.backup);
+    m.get_int("max_conns", s.max_conns, {0, 1000000});
     m.finish();
 }
 
@@ -405,6 +406,19 @@ void read_health_check(MapReader& upstream, UpstreamConfig& u) {
     u.health_check = h;
 }
 
+// `queue: {size, timeout}` - only with a max_conns on some server: without a limit nothing
+// would ever wait, and a queue that cannot work is a mistake worth a failed load.
+void read_queue(MapReader& upstream, UpstreamConfig& u) {
+    std::optional<MapReader> m = upstream.get_map("queue");
+    if (!m) return;
+    m->get_int("size", u.queue.size, {0, 100000});
+    m->get_duration("timeout", u.queue.timeout, {1, kMinute});
+    if (u.queue.size > 0 && !u.has_max_conns())
+        schema::report(m->diags(), m->mark(), m->path(),
+                       "a queue needs max_conns on at least one server (nothing would ever wait in it)");
+    m->finish();
+}
+
 }  // namespace
 
 void read_upstreams(MapReader& top, Config& c) {
@@ -424,6 +438,7 @@ void read_upstreams(MapReader& top, Config& c) {
         m.get_duration("fail_timeout", u.fail_timeout, {1, kDay});
         m.get_enum("all_down", u.all_down,
                    {{"route_to_all", UpstreamConfig::AllDown::RouteToAll}, {"reject", UpstreamConfig::AllDown::Reject}});
+        read_queue(m, u);
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown upstream.

@@ -68,6 +68,36 @@ class OwnedGauge {
     void inc() { add(1); }
     void dec() { add(-1); }
 
+    // An exact bound across processes (max_conns, the upstream queues): adds one only if the
+    // total is below `limit`, with a CAS loop on the total. Sequentially consistent, as is
+    // release(), so that "register, then try again" on one side and "release, then look for
+    // registered waiters" on the other cannot both miss (src/http/proxy/queue.h). An empty
+    // gauge (the zone was full) has no total to bound: it says yes and counts nothing.
+    // The ledger moves first here and last in release(): a SIGKILL between the two words then
+    // leaves the total one short after settling (one request over the limit), never one slot
+    // lost for good (with max_conns: 1, a server nobody could use again).
+    bool try_inc_below(int64_t limit) {
+        if (!total_) return true;
+        int64_t mine = mine_->load(std::memory_order_relaxed);
+        mine_->store(mine + 1, std::memory_order_relaxed);
+        int64_t v = total_->load(std::memory_order_seq_cst);
+        do {
+            if (v >= limit) {
+                mine_->store(mine, std::memory_order_relaxed);
+                return false;
+            }
+        } while (!total_->compare_exchange_weak(v, v + 1, std::memory_order_seq_cst));
+        return true;
+    }
+    // Gives back what try_inc_below() took.
+    void release() {
+        if (!total_) return;
+        total_->fetch_sub(1, std::memory_order_seq_cst);
+        mine_->store(mine_->load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    }
+    // The total, read in the same order as try_inc_below() and release().
+    int64_t value_seq_cst() const { return total_ ? total_->load(std::memory_order_seq_cst) : 0; }
+
     // The total across all processes, and this process's share of it.
     int64_t value() const { return total_ ? total_->load(std::memory_order_relaxed) : 0; }
     int64_t mine() const { return mine_ ? mine_->load(std::memory_order_relaxed) : 0; }

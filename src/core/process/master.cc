@@ -20,6 +20,7 @@
 #include "core/process/pidfile.h"
 #include "core/process/proctitle.h"
 #include "core/process/worker.h"
+#include "http/proxy/queue_wake.h"
 
 namespace gw::process {
 
@@ -286,6 +287,7 @@ void Master::configure_parts() {
 }
 
 bool Master::start_generation(const Generation& gen) {
+    http::proxy::queue_wake::prepare(*gen.config);  // before fork: the workers share them
     for (int i = 0; i < gen.count; ++i)
         if (!spawn(gen, i)) return false;
     return true;
@@ -312,6 +314,7 @@ bool Master::spawn(const Generation& gen, int index) {
     spec.zones["metrics"] = zones_.find("metrics");
     spec.board = board_;
     std::vector<int> keep = {ch[1], log::fd()};
+    http::proxy::queue_wake::append_fds(keep);
     for (size_t li = 0; li < gen.config->listeners.size(); ++li)
         for (int fd : listeners_.for_worker(gen.config->listeners[li], index, gen.count)) {
             spec.listens.push_back({fd, li});
@@ -587,6 +590,7 @@ void Master::reap() {
             auto z = gen->zones.find(name);
             return z == gen->zones.end() ? nullptr : z->second;
         });
+        http::proxy::queue_wake::wake_all();  // its max_conns slots may be free now
         s.connections.store(0);
         s.pid.store(0);
         s.state.store(static_cast<uint32_t>(SlotState::Free));

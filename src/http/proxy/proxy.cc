@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/services/registry.h"
 #include "http/error_pages.h"
+#include "http/proxy/queue_wake.h"
 #include "http/proxy/session.h"
 #include "modules/breaker/worker.h"
 
@@ -94,6 +95,28 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
             }
         }
         ur.balancer = upstream::Balancer::create(uc, std::move(active), seed + u);
+        if (uc.has_max_conns()) {
+            for (int why = 0; why < 2; ++why)
+                ur.busy_rejected[why] = m.counter("gateway_upstream_queue_rejected_total",
+                                                  ulabel + (why ? ",reason=\"timeout\"" : ",reason=\"full\""),
+                                                  "Requests answered 503 because every server was at its max_conns: "
+                                                  "the queue was full (or none), or the wait reached queue.timeout.");
+            metrics::OwnedGauge places;
+            if (uc.queue.size > 0) {
+                places = m.owned_gauge("gateway_upstream_queue_waiting", ulabel,
+                                       "Requests waiting in an upstream's queue for a server under its max_conns, "
+                                       "all workers.");
+                ur.queue = std::make_unique<UpstreamQueue>(loop, uc, places, queue_wake::fd_for(uc.name));
+            }
+            // The counts live in the metrics zone: without them no limit can be kept.
+            bool counted = uc.queue.size == 0 || places;
+            for (const ServerRuntime& sr : ur.servers)
+                counted &= !sr.config->max_conns || sr.active_requests;
+            if (!counted)
+                LOG_WARN("the shared memory zone \"metrics\" is full: upstream \"%s\" runs without its max_conns "
+                         "and queue limits",
+                         uc.name.c_str());
+        }
     }
     refresh_breakers();  // state gauges right from the start, and a tick for open breakers
     routes_.resize(config.routes.size());

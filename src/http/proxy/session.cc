@@ -298,6 +298,7 @@ bool Session::pick_server() {
     event::Millis now = proxy_.loop().now();
     breaker_blocked_ = 0;
     health_blocked_ = 0;
+    full_blocked_ = 0;
     for (size_t i = 0; i < n; ++i) {
         if (i < 64 && (tried_ >> i) & 1) continue;
         ServerRuntime& s = u.servers[i];
@@ -318,6 +319,13 @@ bool Session::pick_server() {
         } else {
             usable_[i] = 1;
         }
+        // At its max_conns (all workers): skipped like an unavailable server. A cheap read
+        // here; the slot itself is taken exactly below, for the server the balancer picks.
+        // (Read in the seq_cst order of the queue's wake-ups: see queue.h.)
+        if (usable_[i] && s.config->max_conns && s.active_requests.value_seq_cst() >= s.config->max_conns) {
+            usable_[i] = 0;
+            full_blocked_++;
+        }
     }
     if (health_blocked_ > 0 && tried_ == 0 && !panic_ && health_blocked_ + breaker_blocked_ == n &&
         u.config->all_down == UpstreamConfig::AllDown::RouteToAll) {
@@ -334,16 +342,29 @@ bool Session::pick_server() {
         int idx = u.balancer->pick({usable_, hash_});
         if (idx < 0) return false;
         ServerRuntime& s = u.servers[idx];
+        if (s.config->max_conns && !s.active_requests.try_inc_below(s.config->max_conns)) {
+            usable_[idx] = 0;  // another worker took its last slot meanwhile
+            full_blocked_++;
+            continue;
+        }
         // Admission: free for a closed breaker; a half-open one hands out a probe ticket, which
         // another worker may have taken first. Then the balancer picks again without it.
         breaker::Transition t;
         bool admitted = s.breaker.admit(now, ticket_, t);
         if (t) proxy_.breaker_transition(s, t);
         if (!admitted) {
+            if (s.config->max_conns) {
+                // Not served from here (we may be in a waiter's pick): the queue's workers,
+                // this one included, look again on their next loop iteration.
+                s.active_requests.release();
+                if (u.queue) u.queue->wake_all();
+            }
             usable_[idx] = 0;
             breaker_blocked_++;
             continue;
         }
+        if (!s.config->max_conns) s.active_requests.inc();
+        counted_ = true;
         server_ = &s;
         if (idx < 64) tried_ |= 1ull << idx;
         return true;
@@ -351,8 +372,16 @@ bool Session::pick_server() {
 }
 
 void Session::attempt() {
+    UpstreamRuntime& u = proxy_.upstream(upstream_);
+    if (u.queue && u.queue->has_waiters()) {
+        wait_for_slot();  // behind this worker's earlier waiters (FIFO)
+        return;
+    }
     if (!pick_server()) {
-        UpstreamRuntime& u = proxy_.upstream(upstream_);
+        if (full_blocked_ > 0) {
+            wait_for_slot();
+            return;
+        }
         if (tried_ == 0 && breaker_blocked_ > 0 && breaker_blocked_ == u.servers.size()) {
             // Every server's breaker is open (or out of probes): answer now, without touching
             // any backend, and say when to come back. Not a failure of any server.
@@ -384,7 +413,10 @@ void Session::attempt() {
         respond_error(502, "no upstream server available");
         return;
     }
-    server_->active_requests.inc();
+    start_attempt();
+}
+
+void Session::start_attempt() {
     head_sent_ = 0;
     sent_end_ = 0;
     got_bytes_ = false;
@@ -475,7 +507,8 @@ void Session::on_body_input() {
         pump_tunnel();
     } else if (state_ == State::Sending) {
         send();
-    } else if (state_ == State::Connecting || state_ == State::Waiting || state_ == State::Body) {
+    } else if (state_ == State::Queued || state_ == State::Connecting || state_ == State::Waiting ||
+               state_ == State::Body) {
         validate_body();  // bytes are forwarded once connected (or kept for the next request)
     }
 }
@@ -867,7 +900,7 @@ void Session::complete(bool upstream_reusable) {
     uint64_t upstream_us = upstream_micros();
     if (server_->response_time) server_->response_time->observe_micros(upstream_us);
     if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);
-    server_->active_requests.dec();
+    release_slot();
     breaker_release();  // no-op: the verdict was given at the head
     // A connection is reused only after a whole exchange: all of the request was sent.
     bool reusable = upstream_reusable && body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size();
@@ -883,11 +916,60 @@ void Session::complete(bool upstream_reusable) {
 void Session::drop_upstream() {
     proxy_.loop().cancel(timer_);
     breaker_release();  // an attempt that ends here without a verdict (client gone, 408, ...)
+    leave_queue();
+    release_slot();     // (also when the connect failed at once and there is no up_)
     if (!up_) return;
-    server_->active_requests.dec();
     up_->owner = nullptr;
     up_->close();
     up_ = nullptr;
+}
+
+void Session::release_slot() {
+    if (!counted_) return;
+    counted_ = false;
+    if (!server_->config->max_conns) {
+        server_->active_requests.dec();
+        return;
+    }
+    server_->active_requests.release();
+    if (UpstreamQueue* q = server_->upstream->queue.get()) q->slot_freed();
+}
+
+void Session::wait_for_slot() {
+    UpstreamQueue* q = proxy_.upstream(upstream_).queue.get();
+    if (q && q->enter(*this)) {
+        state_ = State::Queued;
+        arm(q->timeout());
+        return;
+    }
+    reject_busy(false);
+}
+
+bool Session::resume_from_queue() {
+    if (!pick_server()) return false;
+    leave_queue();
+    proxy_.loop().cancel(timer_);
+    state_ = State::Idle;
+    start_attempt();
+    return true;
+}
+
+void Session::leave_queue() {
+    if (queued_) proxy_.upstream(upstream_).queue->leave(*this);
+}
+
+// Every usable server is at its max_conns, and the queue is full (or there is none), or the
+// request waited in it for queue.timeout.
+void Session::reject_busy(bool queue_timeout) {
+    UpstreamRuntime& u = proxy_.upstream(upstream_);
+    if (auto* c = u.busy_rejected[queue_timeout ? 1 : 0]) c->fetch_add(1, std::memory_order_relaxed);
+    GW_LOG_THROTTLED(LogLevel::Warn, u.log_throttles[UpstreamRuntime::kLogBusy], proxy_.loop().now(),
+                     proxy_.config().logs.repeat_interval, "%s upstream \"%s\"%s, route: \"%s\", client: %s: 503",
+                     queue_timeout ? "no server under its max_conns within queue.timeout for"
+                                   : "every server is at its max_conns for",
+                     u.config->name.c_str(), queue_timeout || !u.queue ? "" : " and the queue is full",
+                     proxy_.config().routes[route_].name.c_str(), stream_->client_address().data());
+    respond_error(503, queue_timeout ? "upstream busy: queue timeout" : "upstream busy", "retry-after: 1\r\n");
 }
 
 // Once per server per logs.repeat_interval (with a count), the request line redacted and escaped.
@@ -1025,6 +1107,9 @@ void Session::respond_error(int status, const char* message, std::string_view he
 
 void Session::on_timeout() {
     switch (state_) {
+        case State::Queued:
+            reject_busy(true);
+            break;
         case State::Connecting:
             fail(ErrorKind::ConnectTimeout, 504, "upstream connect timed out", 0);
             break;

@@ -30,6 +30,7 @@
 namespace gw::http::proxy {
 
 class Proxy;
+class UpstreamQueue;
 
 class Session final : public StreamHandler {
   public:
@@ -50,10 +51,18 @@ class Session final : public StreamHandler {
     bool close_tunnel() override;
 
   private:
-    enum class State : uint8_t { Idle, Connecting, Sending, Waiting, Body, Tunnel };
+    friend class UpstreamQueue;  // links waiting sessions, starts them (resume_from_queue)
+    // Queued: every server is at its max_conns; waiting in the upstream's queue.
+    enum class State : uint8_t { Idle, Queued, Connecting, Sending, Waiting, Body, Tunnel };
 
     void attempt();
+    void start_attempt();   // with server_ picked (and its slot taken)
     bool pick_server();
+    void wait_for_slot();   // every usable server is full: queue, or 503
+    bool resume_from_queue();  // a slot may be free: false when still none
+    void leave_queue();
+    void reject_busy(bool queue_timeout);
+    void release_slot();    // the attempt no longer counts in server_'s requests in flight
     void connected();
     void send();
     void read_upstream();
@@ -104,6 +113,11 @@ class Session final : public StreamHandler {
     uint64_t tried_ = 0;         // bit i: server i of upstream_ already tried (first 64 servers)
     size_t breaker_blocked_ = 0; // servers the last pick skipped because of their breaker
     size_t health_blocked_ = 0;  // servers skipped as down in the last pick
+    size_t full_blocked_ = 0;    // servers skipped at their max_conns in the last pick
+    bool counted_ = false;       // this attempt counts in server_->active_requests (its slot)
+    bool queued_ = false;        // in the upstream's queue (UpstreamQueue links these two)
+    Session* queue_prev_ = nullptr;
+    Session* queue_next_ = nullptr;
     bool panic_ = false;         // every server was down: route to all (all_down: route_to_all)
     breaker::Ticket ticket_;     // the breaker's admission of the current attempt, until its verdict
     uint64_t hash_ = 0;          // balance: hash key of this request

@@ -28,6 +28,10 @@ void Proxy::append_status(std::string& o) {
                 o += ",\"checks\":" + std::to_string(h->observation.load()) +
                      ",\"last_status\":" + std::to_string(h->last_status.load());
             }
+            if (s.config->max_conns) {
+                o += ",\"max_conns\":" + std::to_string(s.config->max_conns) +
+                     ",\"active\":" + std::to_string(s.active_requests.value());
+            }
             if (s.breaker.enabled()) {
                 o += ",\"circuit\":\"";
                 o += breaker::state_name(s.breaker.state());
@@ -35,7 +39,11 @@ void Proxy::append_status(std::string& o) {
             }
             o += '}';
         }
-        o += "]}";
+        o += ']';
+        if (ur.queue)
+            o += ",\"queue\":{\"size\":" + std::to_string(ur.config->queue.size) +
+                 ",\"waiting\":" + std::to_string(ur.queue->waiting_total()) + '}';
+        o += '}';
     }
     o += ']';
 }

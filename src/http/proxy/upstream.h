@@ -16,6 +16,7 @@
 #include "core/log_throttle.h"
 #include "core/metrics/store.h"
 #include "event/loop.h"
+#include "http/proxy/queue.h"
 #include "http/proxy/read_buffer.h"
 #include "http/upstream/balancer.h"
 #include "modules/breaker/breaker.h"
@@ -66,7 +67,8 @@ struct ServerRuntime {
     std::string labels;            // upstream="u",server="addr"
     std::vector<UpstreamConn*> idle;  // most recently used last
     event::Millis down_until = 0;  // this worker skips the server until then (no breaker)
-    metrics::OwnedGauge active_requests;  // all workers; also read by the balancer
+    // All workers; also read by the balancer, and the slots of max_conns (taken exactly).
+    metrics::OwnedGauge active_requests;
     metrics::Histogram* response_time = nullptr;
     std::atomic<uint64_t>* errors[static_cast<int>(ErrorKind::Count)] = {};
     breaker::Breaker breaker;      // shared by all workers (upstreams with circuit_breaker)
@@ -85,8 +87,12 @@ struct UpstreamRuntime {
     metrics::OwnedGauge conns_idle;
     // This worker's per-request warnings about the upstream, each written once per
     // logs.repeat_interval with a count (every server down, circuit open, no server).
-    enum LogSite { kLogAllDown, kLogRouteToAll, kLogCircuitOpen, kLogNoServer, kLogSites };
+    enum LogSite { kLogAllDown, kLogRouteToAll, kLogCircuitOpen, kLogNoServer, kLogBusy, kLogSites };
     LogThrottle log_throttles[kLogSites];
+    // max_conns: the queue (none without `queue:`), and the requests it turned away
+    // (gateway_upstream_queue_rejected_total, by reason: full, timeout).
+    std::unique_ptr<UpstreamQueue> queue;
+    std::atomic<uint64_t>* busy_rejected[2] = {};
 };
 
 }  // namespace gw::http::proxy
