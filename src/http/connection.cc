@@ -772,7 +772,9 @@ void Connection::respond_error(int status, std::string_view message) {
     std::string body = json_error_body(status, message);
     body_pos_ = in_len_;
     phase_ = Phase::Head;
-    respond(status, "content-type: application/json\r\n", body, server_.route(Router::kNoRoute));
+    // Counted and logged under the stream's route: the route once the request was routed (a
+    // 413 of a route's own limit, a bad chunked body), no route before.
+    respond(status, "content-type: application/json\r\n", body, stream_->route());
     flush();
 }
 
