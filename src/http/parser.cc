@@ -363,6 +363,20 @@ ParseResult finish(const HeaderFacts& f, Request& out, ParseError& err) {
 
 }  // namespace
 
+std::string_view Request::cookie(std::string_view name) const {
+    std::string_view cookies = header("cookie");
+    while (!cookies.empty()) {
+        size_t semi = cookies.find(';');
+        std::string_view c = cookies.substr(0, semi);
+        while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
+        if (c.size() > name.size() && c.starts_with(name) && c[name.size()] == '=')
+            return c.substr(name.size() + 1);
+        if (semi == std::string_view::npos) break;
+        cookies.remove_prefix(semi + 1);
+    }
+    return {};
+}
+
 std::string_view Request::header(std::string_view name) const {
     return chars::find_header(headers, header_count, name);
 }

@@ -42,6 +42,8 @@ struct Request {
 
     // Case-insensitive lookup of the first header with this name; empty view if absent.
     std::string_view header(std::string_view name) const;
+    // The value of cookie `name` in the (first) Cookie header, or empty.
+    std::string_view cookie(std::string_view name) const;
 };
 
 struct ParserLimits {

@@ -210,20 +210,7 @@ std::string_view Session::request_key(const HashKey& key) const {
         case HashKey::Kind::Ip: return stream_->client_address();
         case HashKey::Kind::Path: return req.path;
         case HashKey::Kind::Header: return req.header(key.name);
-        case HashKey::Kind::Cookie: return cookie_value(req.header("cookie"), key.name);
-    }
-    return {};
-}
-
-std::string_view Session::cookie_value(std::string_view cookies, std::string_view name) {
-    while (!cookies.empty()) {
-        size_t semi = cookies.find(';');
-        std::string_view c = cookies.substr(0, semi);
-        while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
-        if (c.size() > name.size() && c.starts_with(name) && c[name.size()] == '=')
-            return c.substr(name.size() + 1);
-        if (semi == std::string_view::npos) break;
-        cookies.remove_prefix(semi + 1);
+        case HashKey::Kind::Cookie: return req.cookie(key.name);
     }
     return {};
 }

@@ -89,7 +89,6 @@ class Session final : public StreamHandler {
     void log_error(const char* what, int err);
     void note_attempt(int status);  // this attempt's outcome, for the access log (upstream_*)
     uint64_t upstream_micros() const;
-    static std::string_view cookie_value(std::string_view cookies, std::string_view name);
     // The request's value of `key` (balance: hash, split_by); empty when it has none.
     std::string_view request_key(const HashKey& key) const;
 

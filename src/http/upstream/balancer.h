@@ -38,4 +38,15 @@ class Balancer {
 // 64-bit hash for consistent hashing (stable across processes, builds and restarts).
 uint64_t hash_key(std::string_view key);
 
+// splitmix64's output function (also MurmurHash3's style of 64-bit finalizer): a bijection that
+// spreads every input bit over the whole word.
+inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 }  // namespace gw::upstream

@@ -11,13 +11,7 @@ namespace {
 // A key's draw for one target: the two hashes combined, then a full-avalanche finalizer (the
 // splitmix64 output function), so that the draws of one key for two targets are independent.
 uint64_t draw(uint64_t key_hash, uint64_t target_seed) {
-    uint64_t x = key_hash ^ (target_seed * 0x9e3779b97f4a7c15ULL);
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
+    return mix64(key_hash ^ (target_seed * 0x9e3779b97f4a7c15ULL));
 }
 
 }  // namespace

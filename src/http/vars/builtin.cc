@@ -172,24 +172,13 @@ bool http_header(const Env& env, std::string_view name, std::string& out) {
 bool cookie(const Env& env, std::string_view name, std::string& out) {
     const Request* r = request_of(env);
     if (!r) return false;
-    std::string_view cookies = r->header("cookie");
-    while (!cookies.empty()) {
-        size_t semi = cookies.find(';');
-        std::string_view c = cookies.substr(0, semi);
-        while (!c.empty() && c.front() == ' ') c.remove_prefix(1);
-        if (c.size() > name.size() && c.starts_with(name) && c[name.size()] == '=') {
-            std::string_view v = c.substr(name.size() + 1);
-            if (v.empty()) return false;
-            if (env.redact)
-                append_redacted_header(out, "cookie", v, *env.redact);  // REDACTED when cookies are secret
-            else
-                out += v;
-            return true;
-        }
-        if (semi == std::string_view::npos) break;
-        cookies.remove_prefix(semi + 1);
-    }
-    return false;
+    std::string_view v = r->cookie(name);
+    if (v.empty()) return false;
+    if (env.redact)
+        append_redacted_header(out, "cookie", v, *env.redact);  // REDACTED when cookies are secret
+    else
+        out += v;
+    return true;
 }
 
 bool request_id(const Env& env, std::string_view, std::string& out) {
