@@ -64,7 +64,7 @@ TEST(ProxyHeaders, UpstreamRequest) {
     Request req;
     parse(head, req);
     gw::HeaderOps ops;
-    ops.set.push_back({"x-gateway", gw::http::vars::literal("gatewayd")});
+    ops.set.push_back({"x-gateway", gw::http::vars::literal("gatewayd"), "x-gateway: "});
     ops.remove = {"x-internal"};
     UpstreamRequestInput in;
     in.target = "/new/x?q=1";
@@ -117,7 +117,7 @@ TEST(ProxyHeaders, ClientResponse) {
     ParseError err;
     ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, resp, err), ParseResult::Complete);
     gw::HeaderOps ops;
-    ops.set.push_back({"x-frame-options", gw::http::vars::literal("DENY")});
+    ops.set.push_back({"x-frame-options", gw::http::vars::literal("DENY"), "x-frame-options: "});
     ClientResponseInput in;
     in.chunked = true;
     in.keep_alive = true;
@@ -185,7 +185,7 @@ TEST(ProxyHeaders, InterimResponse) {
     ParseError err;
     ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, resp, err), ParseResult::Complete);
     gw::HeaderOps ops;
-    ops.set.push_back({"x-gw", gw::http::vars::literal("yes")});
+    ops.set.push_back({"x-gw", gw::http::vars::literal("yes"), "x-gw: "});
     ops.remove = {"x-drop"};
     std::string out;
     build_interim_response(out, resp, &ops);

@@ -23,7 +23,7 @@ vars::Template compiled(std::string_view text) {
     return t;
 }
 
-HeaderOp op(std::string name, std::string_view value) { return HeaderOp{std::move(name), compiled(value)}; }
+HeaderOp op(std::string name, std::string_view value) { return HeaderOp{name, compiled(value), name + ": "}; }
 
 size_t count(const std::string& s, std::string_view what) {
     size_t n = 0;

@@ -113,6 +113,7 @@ struct ReturnAction {
 struct HeaderOp {
     std::string name;  // lower-cased
     http::vars::Template value;
+    std::string field_start;  // "name: ", written before the value (one append per field)
 };
 
 // `request_headers:` / `response_headers:` of a route. A value that renders empty (a variable

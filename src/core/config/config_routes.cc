@@ -516,6 +516,7 @@ void read_header_ops(MapReader& route, std::string_view key, bool request, Heade
             }
             HeaderOp h;
             h.name = name;
+            h.field_start = name + ": ";
             if (!read_header_template(e.value, path, name, h.value, diags)) continue;
             into.push_back(std::move(h));
         }

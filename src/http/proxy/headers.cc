@@ -49,8 +49,7 @@ void append_fields(std::string& out, const std::vector<HeaderOp>& fields, const 
     for (const HeaderOp& h : fields) {
         if (h.name == skip) continue;
         size_t start = out.size();
-        out += h.name;
-        out += ": ";
+        out += h.field_start;
         size_t value = out.size();
         h.value.render(env ? *env : kNone, out, vars::Template::Escape::Header);
         if (out.size() == value) {

@@ -190,11 +190,37 @@ bool route(const Env& env, std::string_view, std::string& out) {
     return put(out, const_cast<Stream*>(env.stream)->route().name);
 }
 
+// "1.234": seconds with milliseconds, as nginx writes times. One append (a log line has
+// several of these).
+void append_seconds(std::string& out, uint64_t micros) {
+    char buf[32];
+    char* end = buf + sizeof buf;
+    uint64_t ms = micros / 1000 % 1000;
+    *--end = static_cast<char>('0' + ms % 10);
+    *--end = static_cast<char>('0' + ms / 10 % 10);
+    *--end = static_cast<char>('0' + ms / 100);
+    *--end = '.';
+    uint64_t sec = micros / 1000000;
+    do *--end = static_cast<char>('0' + sec % 10); while (sec /= 10);
+    out.append(end, static_cast<size_t>(buf + sizeof buf - end));
+}
+
+// An HTTP status: three digits, one append.
+void append_status(std::string& out, int status) {
+    if (status < 100 || status > 999) {
+        append_number(out, static_cast<uint64_t>(status < 0 ? 0 : status));
+        return;
+    }
+    char d[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                 static_cast<char>('0' + status % 10)};
+    out.append(d, 3);
+}
+
 // ---- the response
 
 bool status(const Env& env, std::string_view, std::string& out) {
     if (env.status <= 0) return false;
-    append_number(out, static_cast<uint64_t>(env.status));
+    append_status(out, env.status);
     return true;
 }
 
@@ -208,15 +234,6 @@ bool body_bytes_sent(const Env& env, std::string_view, std::string& out) {
     if (!env.finished) return false;
     append_number(out, env.body_bytes);
     return true;
-}
-
-// "1.234": seconds with milliseconds, as nginx writes times.
-void append_seconds(std::string& out, uint64_t micros) {
-    append_number(out, micros / 1000000);
-    uint64_t ms = micros / 1000 % 1000;
-    char frac[4] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                    static_cast<char>('0' + ms % 10)};
-    out.append(frac, sizeof frac);
 }
 
 bool request_time(const Env& env, std::string_view, std::string& out) {
@@ -258,7 +275,7 @@ bool upstream_addr(const Env& env, std::string_view, std::string& out) {
 }
 
 bool upstream_status(const Env& env, std::string_view, std::string& out) {
-    return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { append_number(out, static_cast<uint64_t>(a.status)); });
+    return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { append_status(out, a.status); });
 }
 
 bool upstream_response_time(const Env& env, std::string_view, std::string& out) {
@@ -332,33 +349,34 @@ std::string header_param(std::string_view rest) {
 
 // safe: the value is printable ASCII without '"' or '\\' whatever the request holds (addresses,
 // numbers, times, names from the configuration), so a log line takes it without escaping.
+// clean: no CR, LF or NUL - true of every built-in value (the parser refuses them in requests).
 constexpr Definition kBuiltins[] = {
-    {.name = "remote_addr", .get = remote_addr, .safe = true},
-    {.name = "remote_port", .get = remote_port, .numeric = true, .safe = true},
-    {.name = "scheme", .get = scheme, .safe = true},
-    {.name = "server_protocol", .get = server_protocol, .safe = true},
-    {.name = "host", .get = host},
-    {.name = "request_method", .get = request_method},
-    {.name = "request_uri", .get = request_uri},
-    {.name = "request", .get = request_line},
-    {.name = "uri", .get = uri},
-    {.name = "args", .get = args},
-    {.name = "arg_", .get = arg, .family = true},
-    {.name = "http_", .get = http_header, .family = true, .param = header_param},
-    {.name = "cookie_", .get = cookie, .family = true},
-    {.name = "request_id", .get = request_id},
-    {.name = "route", .get = route},
-    {.name = "status", .get = status, .numeric = true, .safe = true},
-    {.name = "bytes_sent", .get = bytes_sent, .numeric = true, .safe = true},
-    {.name = "body_bytes_sent", .get = body_bytes_sent, .numeric = true, .safe = true},
-    {.name = "request_time", .get = request_time, .numeric = true, .safe = true},
-    {.name = "upstream_addr", .get = upstream_addr},
-    {.name = "upstream_status", .get = upstream_status, .safe = true},
-    {.name = "upstream_response_time", .get = upstream_response_time, .safe = true},
-    {.name = "time_iso8601", .get = time_iso8601, .safe = true},
-    {.name = "time_local", .get = time_local, .safe = true},
-    {.name = "msec", .get = msec, .numeric = true, .safe = true},
-    {.name = "generation", .get = generation, .numeric = true, .safe = true},
+    {.name = "remote_addr", .get = remote_addr, .safe = true, .clean = true},
+    {.name = "remote_port", .get = remote_port, .numeric = true, .safe = true, .clean = true},
+    {.name = "scheme", .get = scheme, .safe = true, .clean = true},
+    {.name = "server_protocol", .get = server_protocol, .safe = true, .clean = true},
+    {.name = "host", .get = host, .clean = true},
+    {.name = "request_method", .get = request_method, .clean = true},
+    {.name = "request_uri", .get = request_uri, .clean = true},
+    {.name = "request", .get = request_line, .clean = true},
+    {.name = "uri", .get = uri, .clean = true},
+    {.name = "args", .get = args, .clean = true},
+    {.name = "arg_", .get = arg, .family = true, .clean = true},
+    {.name = "http_", .get = http_header, .family = true, .clean = true, .param = header_param},
+    {.name = "cookie_", .get = cookie, .family = true, .clean = true},
+    {.name = "request_id", .get = request_id, .clean = true},
+    {.name = "route", .get = route, .clean = true},
+    {.name = "status", .get = status, .numeric = true, .safe = true, .clean = true},
+    {.name = "bytes_sent", .get = bytes_sent, .numeric = true, .safe = true, .clean = true},
+    {.name = "body_bytes_sent", .get = body_bytes_sent, .numeric = true, .safe = true, .clean = true},
+    {.name = "request_time", .get = request_time, .numeric = true, .safe = true, .clean = true},
+    {.name = "upstream_addr", .get = upstream_addr, .clean = true},
+    {.name = "upstream_status", .get = upstream_status, .safe = true, .clean = true},
+    {.name = "upstream_response_time", .get = upstream_response_time, .safe = true, .clean = true},
+    {.name = "time_iso8601", .get = time_iso8601, .safe = true, .clean = true},
+    {.name = "time_local", .get = time_local, .safe = true, .clean = true},
+    {.name = "msec", .get = msec, .numeric = true, .safe = true, .clean = true},
+    {.name = "generation", .get = generation, .numeric = true, .safe = true, .clean = true},
 };
 
 }  // namespace

@@ -33,7 +33,7 @@ void append_value(const Template::Piece& p, const Env& env, std::string& out, Te
             return;
         case Escape::Header: {
             size_t from = out.size();
-            if (!p.get(env, p.param, out) || p.safe) return;
+            if (!p.get(env, p.param, out) || p.clean) return;
             // A value from the request cannot hold CR or LF (the parser refuses them), but a
             // header must never be split whatever a variable returns.
             auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
@@ -171,6 +171,7 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
         p.param = std::move(param);
         p.numeric = d->numeric;
         p.safe = d->safe;
+        p.clean = d->clean;
         out.pieces_.push_back(std::move(p));
         out.constant_ = false;
     }

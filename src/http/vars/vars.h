@@ -63,6 +63,10 @@ struct Definition {
     // Its values never need escaping in a log line: printable ASCII without '"' or '\\'
     // (addresses, numbers, times), so they are written straight into the line.
     bool safe = false;
+    // Its values never hold CR, LF or NUL (every built-in one: they come from the parsed request,
+    // which refuses them, or from the configuration), so a header value takes them without a
+    // scan. A module's variable without it is scanned.
+    bool clean = false;
     // The parameter as the getter wants it, made once at load: header names lower-cased with
     // '_' as '-' (http_, cookie_ keep their case rules). Null: the rest as written.
     std::string (*param)(std::string_view rest) = nullptr;
@@ -95,6 +99,7 @@ class Template {
         std::string param;
         bool numeric = false;
         bool safe = false;         // (Definition::safe)
+        bool clean = false;        // (Definition::clean)
     };
 
     const std::string& source() const { return source_; }  // as written (for -T)
