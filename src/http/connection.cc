@@ -11,9 +11,9 @@
 
 #include "core/config/config.h"
 #include "core/log.h"
-#include "http/error_pages.h"
 #include "core/text_format.h"
 #include "http/admin.h"
+#include "http/error_pages.h"
 #include "http/path.h"
 #include "http/proxy_protocol.h"
 #include "http/real_ip.h"
@@ -362,8 +362,7 @@ bool Connection::read_head() {
     s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
-    s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
-    s.set_client_port(client_port_);
+    s.set_client(client_ip_, peer_, peer_len_, socket_peer_, client_port_);
     if (forwarded_trusted_) {
         const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
         s.set_client_text(real_ip::forwarded_client(req, real_ip.header, real_ip.trusted, socket_ip_));
@@ -750,8 +749,7 @@ void Connection::respond_error(int status, std::string_view message) {
         // can, under an id of its own.
         Stream& s = *stream_;
         s.begin(this, listener_index_);
-        s.set_client(client_ip_, peer_, peer_len_, socket_peer_);
-        s.set_client_port(client_port_);
+        s.set_client(client_ip_, peer_, peer_len_, socket_peer_, client_port_);
         s.set_request_id({}, server_.ids());
         Request& req = s.request();
         req.method = "-";

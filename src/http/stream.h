@@ -105,19 +105,19 @@ class Stream {
     std::string_view client_address() const { return {client_ptr_, client_len_}; }  // NUL-terminated
     std::string_view peer_address() const { return peer_text_; }
     bool client_from_header() const { return client_from_header_; }
-    // `text` (NUL-terminated, `len` bytes) and `peer_text` stay the codec's: they must outlive the request.
-    void set_client(const net::IpAddress& ip, const char* text, size_t len, const char* peer_text) {
+    // `text` (NUL-terminated, `len` bytes) and `peer_text` stay the codec's: they must outlive the
+    // request. `port`: the TCP peer's, or the PROXY header's source port (0: unknown).
+    void set_client(const net::IpAddress& ip, const char* text, size_t len, const char* peer_text, uint16_t port) {
         client_ip_ = ip;
+        client_port_ = port;
         client_ptr_ = text;
         client_len_ = static_cast<uint8_t>(len);
         peer_text_ = peer_text;
         client_from_header_ = false;
     }
     void set_client_text(const net::IpAddress& ip);  // a forwarding header's client: formatted here
-    // The client's port: the TCP peer's, or the PROXY header's source port; 0 when unknown (a
-    // client named by a forwarding header).
+    // The client's port; 0 when unknown (a client named by a forwarding header).
     uint16_t client_port() const { return client_port_; }
-    void set_client_port(uint16_t port) { client_port_ = port; }
 
     // Routing.
     const RouteMatchResult& match() const { return match_; }

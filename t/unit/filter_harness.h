@@ -58,12 +58,12 @@ class FilterHarness {
         http::ParserLimits limits;
         return http::parse_request_head(head_, limits, stream_.request(), err) == http::ParseResult::Complete;
     }
-    // The client as real_ip decided it ("10.1.2.3", "2001:db8::1").
-    bool set_client(std::string_view ip) {
+    // The client as real_ip decided it ("10.1.2.3", "2001:db8::1"), and its port (0: unknown).
+    bool set_client(std::string_view ip, uint16_t port = 0) {
         net::IpAddress a;
         if (!net::parse_ip(ip, a)) return false;
         client_len_ = net::format_ip(a, client_);
-        stream_.set_client(a, client_, client_len_, "198.51.100.1");
+        stream_.set_client(a, client_, client_len_, "198.51.100.1", port);
         return true;
     }
     void set_listener(size_t index) { listener_ = index; }

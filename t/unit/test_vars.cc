@@ -216,9 +216,9 @@ class VarsRender : public ::testing::Test {
 };
 
 TEST_F(VarsRender, ClientAndConnection) {
-    h_.stream().set_client_port(40123);
+    h_.set_client("192.0.2.10", 40123);
     EXPECT_EQ(render("$remote_addr:$remote_port"), "192.0.2.10:40123");
-    h_.stream().set_client_port(0);  // a client named by a forwarding header: no port
+    h_.set_client("192.0.2.10", 0);  // a client named by a forwarding header: no port
     EXPECT_EQ(render("[$remote_port]"), "[]");
     EXPECT_EQ(log("[$remote_port]"), "[-]");
     EXPECT_EQ(render("$scheme $server_protocol"), "http HTTP/1.1");

@@ -40,30 +40,28 @@ void append_header(std::string& out, std::string_view name, std::string_view val
     out += "\r\n";
 }
 
-// The route's `set:` and `add:` fields, their values rendered for this request; a value that
-// renders empty sends no field (a variable without a value: nginx does the same).
-// `skip`: a name written elsewhere (the request's Host).
-void append_fields(std::string& out, const std::vector<HeaderOp>& fields, const vars::Env* env,
-                   std::string_view skip = {}) {
+// One `set:`/`add:` field, its value rendered for this request. False, writing nothing, when the
+// value renders empty: no field then (a variable without a value: nginx does the same).
+bool append_field(std::string& out, const HeaderOp& h, const vars::Env* env) {
     static const vars::Env kNone;
-    for (const HeaderOp& h : fields) {
-        if (h.name == skip) continue;
-        size_t start = out.size();
-        out += h.field_start;
-        size_t value = out.size();
-        h.value.render(env ? *env : kNone, out, vars::Template::Escape::Header);
-        if (out.size() == value) {
-            out.resize(start);
-            continue;
-        }
-        out += "\r\n";
+    size_t start = out.size();
+    out += h.field_start;
+    size_t value = out.size();
+    h.value.render(env ? *env : kNone, out, vars::Template::Escape::Header);
+    if (out.size() == value) {
+        out.resize(start);
+        return false;
     }
+    out += "\r\n";
+    return true;
 }
 
+// The route's `set:` and `add:` fields; `skip`: a name written elsewhere (the request's Host).
 void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env, std::string_view skip = {}) {
     if (!ops) return;
-    append_fields(out, ops->set, env, skip);
-    append_fields(out, ops->add, env, skip);
+    for (const std::vector<HeaderOp>* fields : {&ops->set, &ops->add})
+        for (const HeaderOp& h : *fields)
+            if (h.name != skip) append_field(out, h, env);
 }
 
 // The one Host of an upstream request: the route's `set:` value when it renders one (a
@@ -72,22 +70,9 @@ void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env
 // upstream sees the host the route was chosen by. HTTP/1.1 requires a Host: an HTTP/1.0
 // request without one gets the upstream's name.
 void append_host(std::string& out, const Request& req, const UpstreamRequestInput& in) {
-    static const vars::Env kNone;
-    if (in.ops) {
-        for (const HeaderOp& h : in.ops->set) {
-            if (h.name != "host") continue;
-            size_t start = out.size();
-            out += "host: ";
-            size_t value = out.size();
-            h.value.render(in.env ? *in.env : kNone, out, vars::Template::Escape::Header);
-            if (out.size() > value) {
-                out += "\r\n";
-                return;
-            }
-            out.resize(start);
-            break;
-        }
-    }
+    if (in.ops)
+        for (const HeaderOp& h : in.ops->set)
+            if (h.name == "host" && append_field(out, h, in.env)) return;
     append_header(out, "host", req.host.empty() ? in.default_host : req.host);
 }
 
