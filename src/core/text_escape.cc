@@ -4,6 +4,12 @@
 #include <cstdint>
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "core/text_writer.h"
+
 namespace gw {
 
 namespace {
@@ -22,7 +28,8 @@ constexpr auto kPlain = [] {
 }();
 bool plain_ascii(unsigned char c) { return kPlain[c]; }
 
-void append_u00(std::string& out, unsigned char c) {
+template <class Out>
+void append_u00(Out& out, unsigned char c) {
     char buf[6] = {'\\', 'u', '0', '0', kHexLower[c >> 4], kHexLower[c & 15]};
     out.append(buf, sizeof buf);
 }
@@ -54,7 +61,7 @@ constexpr uint64_t kHighs = kOnes * 128;  // 0x8080...80
 // Whether any of the 8 bytes of `w` is not plain: below 0x20, above 0x7e, '"' or '\\'. Exact
 // (no false positives), from the classic bit tricks for "has a byte less than / more than /
 // equal to n"; it lets plain runs be skipped 8 bytes per step.
-bool word_needs_look(uint64_t w) {
+inline bool word_needs_look(uint64_t w) {
     uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
     uint64_t above_tilde = ((w + kOnes * (127 - 0x7e)) | w) & kHighs;
     uint64_t q = w ^ (kOnes * '"'), b = w ^ (kOnes * '\\');
@@ -64,14 +71,54 @@ bool word_needs_look(uint64_t w) {
 
 }  // namespace
 
+#ifdef __SSE2__
+namespace {
+
+// Bit i set: byte i of the 16 at `p` is not plain (below 0x20 or from 0x7f up - negative as
+// signed bytes -, '"' or '\\').
+inline unsigned not_plain_mask(__m128i v) {
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return static_cast<unsigned>(_mm_movemask_epi8(bad));
+}
+
+inline unsigned not_plain_mask(const char* p) { return not_plain_mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+}  // namespace
+#endif
+
 size_t plain_prefix(std::string_view s) {
+    const char* p = s.data();
+    const size_t n = s.size();
     size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-        uint64_t w;
-        memcpy(&w, s.data() + i, 8);
-        if (word_needs_look(w)) break;
+#ifdef __SSE2__
+    if (n >= 16) {
+        for (; i + 16 <= n; i += 16)
+            if (unsigned m = not_plain_mask(p + i)) return i + static_cast<size_t>(__builtin_ctz(m));
+        // The last bytes, in 16 that overlap ones already known plain.
+        if (i < n)
+            if (unsigned m = not_plain_mask(p + n - 16)) return n - 16 + static_cast<size_t>(__builtin_ctz(m));
+        return n;
     }
-    while (i < s.size() && plain_ascii(static_cast<unsigned char>(s[i]))) ++i;
+#endif
+    auto word_at = [&](size_t at) {
+        uint64_t w;
+        memcpy(&w, p + at, 8);
+        return w;
+    };
+    // 8 to 15 bytes: two words that overlap; plain, most short values are done here.
+#ifdef __SSE2__
+    if (n >= 8) {
+        __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)),
+                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + n - 8)));
+        if (not_plain_mask(v) == 0) return n;
+    }
+#else
+    if (n >= 8 && !word_needs_look(word_at(0)) && !word_needs_look(word_at(n - 8))) return n;
+#endif
+    for (; i + 8 <= n; i += 8)
+        if (word_needs_look(word_at(i))) break;
+    while (i < n && plain_ascii(static_cast<unsigned char>(p[i]))) ++i;
     return i;
 }
 
@@ -79,8 +126,8 @@ namespace {
 
 // Copies runs of plain bytes as they are; at each other byte calls escape_one(out, rest), which
 // writes the escape of what starts `rest` and returns how many bytes it took (at least one).
-template <class EscapeOne>
-void escape_runs(std::string& out, std::string_view s, EscapeOne escape_one) {
+template <class Out, class EscapeOne>
+void escape_runs(Out& out, std::string_view s, EscapeOne escape_one) {
     size_t i = 0;
     while (i < s.size()) {
         size_t run = i + plain_prefix(s.substr(i));
@@ -92,8 +139,9 @@ void escape_runs(std::string& out, std::string_view s, EscapeOne escape_one) {
 
 }  // namespace
 
-void append_json_escaped_text(std::string& out, std::string_view s) {
-    escape_runs(out, s, [](std::string& o, std::string_view rest) -> size_t {
+template <class Out>
+void append_json_escaped_text(Out& out, std::string_view s) {
+    escape_runs(out, s, [](Out& o, std::string_view rest) -> size_t {
         const unsigned char c = static_cast<unsigned char>(rest[0]);
         switch (c) {
             case '"': o += "\\\""; return 1;
@@ -121,13 +169,19 @@ void append_json_escaped_text(std::string& out, std::string_view s) {
     });
 }
 
-void append_log_escaped(std::string& out, std::string_view s) {
-    escape_runs(out, s, [](std::string& o, std::string_view rest) -> size_t {
+template <class Out>
+void append_log_escaped(Out& out, std::string_view s) {
+    escape_runs(out, s, [](Out& o, std::string_view rest) -> size_t {
         const unsigned char c = static_cast<unsigned char>(rest[0]);
         const char buf[4] = {'\\', 'x', kHexUpper[c >> 4], kHexUpper[c & 15]};
         o.append(buf, sizeof buf);
         return 1;
     });
 }
+
+template void append_json_escaped_text(std::string&, std::string_view);
+template void append_json_escaped_text(TextWriter&, std::string_view);
+template void append_log_escaped(std::string&, std::string_view);
+template void append_log_escaped(TextWriter&, std::string_view);
 
 }  // namespace gw

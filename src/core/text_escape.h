@@ -8,6 +8,8 @@
 
 namespace gw {
 
+class TextWriter;
+
 // Length (1 to 4) of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlong
 // forms, no surrogates, nothing above U+10FFFF), or 0 when `s` does not start with one.
 size_t utf8_sequence_length(std::string_view s);
@@ -17,15 +19,23 @@ size_t utf8_sequence_length(std::string_view s);
 // well-formed UTF-8 passes through, and every byte that is not part of well-formed UTF-8 is
 // written as \u00XX of its value (as nginx's escape=json would, had it checked). The result is
 // valid JSON, and UTF-8, for any input.
-void append_json_escaped_text(std::string& out, std::string_view s);
+// (Out: std::string, or a TextWriter in mode None.)
+template <class Out>
+void append_json_escaped_text(Out& out, std::string_view s);
 
 // Appends `s` escaped as nginx escapes log variables by default: `"`, `\`, bytes below 0x20 and
 // bytes from 0x7f up become \xHH (upper-case hex), everything else passes. A quoted field of a
 // text line (the combined format, the error log) then never ends early or spans lines.
-void append_log_escaped(std::string& out, std::string_view s);
+template <class Out>
+void append_log_escaped(Out& out, std::string_view s);
 
 // The length of the start of `s` that both escapers copy as it is (printable ASCII other than
 // '"' and '\\'): all of `s` for most values, which then need no escaping pass at all.
 size_t plain_prefix(std::string_view s);
+
+extern template void append_json_escaped_text(std::string&, std::string_view);
+extern template void append_json_escaped_text(TextWriter&, std::string_view);
+extern template void append_log_escaped(std::string&, std::string_view);
+extern template void append_log_escaped(TextWriter&, std::string_view);
 
 }  // namespace gw
