@@ -1,50 +1,56 @@
 #include "http/access_log.h"
 
 #include <fcntl.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
+#include <cmath>
+#include <cstring>
 
 #include "core/log.h"
 #include "core/text_escape.h"
+#include "core/text_time.h"
 #include "http/redact.h"
 
 namespace gw::http {
 
 namespace {
 
-void append_iso_time(std::string& out) {
-    struct timeval tv;
-    gettimeofday(&tv, nullptr);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char buf[40];
-    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     static_cast<int>(tv.tv_usec / 1000));
-    out.append(buf, n);
-}
-
-void append_clf_time(std::string& out) {
-    time_t now = time(nullptr);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S %z", &tm);
-    out.append(buf, n);
-}
-
-void append_or_dash(std::string& out, std::string_view s) {
-    if (s.empty())
-        out += '-';
-    else
-        out += s;
-}
+using Mode = TextWriter::Escape;
 
 }  // namespace
+
+void AccessLog::Buffer::allocate(size_t capacity) {
+    if (capacity <= capacity_) return;
+    flush();
+    data_ = std::make_unique<char[]>(capacity);
+    capacity_ = capacity;
+    set_window(data_.get(), data_.get() + capacity);
+    line_ = begin_;
+}
+
+void AccessLog::Buffer::flush() {
+    if (line_ != begin_) log_.write_out(std::string_view(begin_, static_cast<size_t>(line_ - begin_)));
+    size_t partial = static_cast<size_t>(cur_ - line_);  // (none, between lines)
+    drained_ += static_cast<uint64_t>(line_ - begin_);
+    std::memmove(begin_, line_, partial);
+    line_ = begin_;
+    cur_ = begin_ + partial;
+}
+
+void AccessLog::Buffer::overflow() {
+    flush();
+    if (room() >= kMinWindow) return;
+    // One line fills the buffer: a bigger one (a rare line; kept for the next).
+    size_t used = this->used(), capacity = capacity_ * 2;
+    auto bigger = std::make_unique<char[]>(capacity);
+    std::memcpy(bigger.get(), begin_, used);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+    set_window(data_.get(), data_.get() + capacity);
+    line_ = begin_;
+    cur_ = begin_ + used;
+}
 
 AccessLog::~AccessLog() {
     flush();
@@ -57,7 +63,7 @@ bool AccessLog::open() {
     if (fd < 0) return false;
     if (fd_ >= 0) close(fd_);
     fd_ = fd;
-    buf_.reserve(config_.buffer + 4096);
+    out_.allocate(config_.buffer + 4096);
     return true;
 }
 
@@ -67,17 +73,18 @@ bool AccessLog::reopen() {
 }
 
 void AccessLog::flush() {
-    if (buf_.empty() || fd_ < 0) return;
-    size_t off = 0;
-    while (off < buf_.size()) {
-        ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
+    if (fd_ >= 0) out_.flush();
+}
+
+void AccessLog::write_out(std::string_view bytes) {
+    while (!bytes.empty()) {
+        ssize_t n = ::write(fd_, bytes.data(), bytes.size());
         if (n <= 0) {
             LOG_ERROR("write() to access log \"%s\" failed: %m", config_.path.c_str());
-            break;
+            return;
         }
-        off += static_cast<size_t>(n);
+        bytes.remove_prefix(static_cast<size_t>(n));
     }
-    buf_.clear();
 }
 
 void AccessLog::write(const AccessLogEntry& e) {
@@ -92,28 +99,18 @@ void AccessLog::write(const AccessLogEntry& e) {
         case AccessLogConfig::Format::Combined: write_combined(e); break;
         case AccessLogConfig::Format::Template: write_template(e); break;
     }
-    if (buf_.size() >= config_.buffer) flush();
+    out_.line_done();
+    if (out_.used() >= config_.buffer) out_.flush();
 }
 
-// ,"key":"value" (the value escaped)
-void AccessLog::append_json_field(std::string_view key, std::string_view value) {
-    buf_ += ",\"";
-    buf_ += key;
-    buf_ += "\":\"";
-    append_json_escaped_text(buf_, value);
-    buf_ += '"';
-}
-
-void AccessLog::append_redacted_json(std::string_view key, std::string_view target) {
-    scratch_.clear();  // reused: no allocation per line once it has grown
-    append_redacted_target(scratch_, target, logs_);
-    append_json_field(key, scratch_);
-}
-
-void AccessLog::append_redacted_header_json(std::string_view key, std::string_view name, std::string_view value) {
-    scratch_.clear();
-    append_redacted_header(scratch_, name, value, logs_);
-    append_json_field(key, scratch_);
+void AccessLog::json_field(std::string_view key, std::string_view value) {
+    out_ += ",\"";
+    out_ += key;
+    out_ += "\":\"";
+    out_.set_escape(Mode::Json);
+    out_ += value;
+    out_.set_escape(Mode::None);
+    out_ += '"';
 }
 
 namespace {
@@ -136,8 +133,8 @@ vars::Env log_env(const AccessLogEntry& e, const LogsConfig& logs) {
 // Every variable escaped as log text (\xHH), a missing one as "-".
 void AccessLog::write_template(const AccessLogEntry& e) {
     vars::Env env = log_env(e, logs_);
-    config_.line.render(env, buf_, vars::Template::Escape::Log);
-    buf_ += '\n';
+    config_.line.render(env, out_, vars::Template::Escape::Log);
+    out_ += '\n';
 }
 
 // Exactly the configured keys. A field that is one numeric variable ($status, $request_time,
@@ -147,47 +144,60 @@ void AccessLog::write_fields(const AccessLogEntry& e) {
     vars::Env env = log_env(e, logs_);
     char sep = '{';
     for (const auto& [key, t] : config_.fields) {
-        buf_ += sep;
+        out_ += sep;
         sep = ',';
-        buf_ += '"';
-        append_json_escaped_text(buf_, key);
-        buf_ += "\":";
+        out_ += '"';
+        out_.set_escape(Mode::Json);
+        out_ += key;
+        out_.set_escape(Mode::None);
+        out_ += "\":";
         const vars::Template::Piece* only = t.single_variable();
         if (only && only->numeric) {
-            size_t at = buf_.size();
-            if (!only->get(env, only->param, buf_)) {
-                buf_.resize(at);
-                buf_ += "null";
-            }
+            if (!only->get(env, only->param, out_)) out_ += "null";  // (nothing written then)
             continue;
         }
-        buf_ += '"';
-        t.render(env, buf_, vars::Template::Escape::Json);
-        buf_ += '"';
+        out_ += '"';
+        t.render(env, out_, vars::Template::Escape::Json);
+        out_ += '"';
     }
-    buf_ += "}\n";
+    out_ += "}\n";
 }
 
 void AccessLog::write_json(const AccessLogEntry& e) {
-    std::string& o = buf_;
-    char num[96];
+    TextWriter& o = out_;
     o += "{\"time\":\"";
-    append_iso_time(o);
+    write_time_utc_ms(o);
     o += '"';
-    append_json_field("remote_addr", e.remote_addr);
-    append_json_field("method", e.method);
-    append_redacted_json("uri", e.uri);
-    o += ",\"protocol\":\"HTTP/1.";
+    json_field("remote_addr", e.remote_addr);
+    json_field("method", e.method);
+    o += ",\"uri\":\"";
+    o.set_escape(Mode::Json);
+    append_redacted_target(o, e.uri, logs_);
+    o.set_escape(Mode::None);
+    o += "\",\"protocol\":\"HTTP/1.";
     o += static_cast<char>('0' + e.version_minor);
-    int n = snprintf(num, sizeof num, "\",\"status\":%d,\"body_bytes_sent\":%llu,\"bytes_sent\":%llu,\"request_time\":%.6f",
-                     e.status, static_cast<unsigned long long>(e.body_bytes_sent),
-                     static_cast<unsigned long long>(e.bytes_sent), e.request_time);
-    o.append(num, n);
-    append_json_field("route", e.route);
-    append_json_field("host", e.host);
-    append_redacted_header_json("user_agent", "user-agent", e.user_agent);
-    append_redacted_header_json("referer", "referer", e.referer);
-    append_json_field("request_id", e.request_id);
+    o += "\",\"status\":";
+    o.number(static_cast<uint64_t>(std::max(e.status, 0)));
+    o += ",\"body_bytes_sent\":";
+    o.number(e.body_bytes_sent);
+    o += ",\"bytes_sent\":";
+    o.number(e.bytes_sent);
+    o += ",\"request_time\":";
+    write_seconds(o, static_cast<uint64_t>(std::llround(std::max(e.request_time, 0.0) * 1e6)), 6);
+    json_field("route", e.route);
+    json_field("host", e.host);
+    auto header_field = [&](std::string_view key, std::string_view name, std::string_view value) {
+        o += ",\"";
+        o += key;
+        o += "\":\"";
+        o.set_escape(Mode::Json);
+        append_redacted_header(o, name, value, logs_);
+        o.set_escape(Mode::None);
+        o += '"';
+    };
+    header_field("user_agent", "user-agent", e.user_agent);
+    header_field("referer", "referer", e.referer);
+    json_field("request_id", e.request_id);
     // The upstream attempts, as nginx lists them: "addr, addr", "502, 200", "0.001, 0.004".
     const UpstreamTrace* u = e.upstream;
     size_t shown = u ? std::min<size_t>(u->count, UpstreamTrace::kMax) : 0;
@@ -195,52 +205,63 @@ void AccessLog::write_json(const AccessLogEntry& e) {
     o += ",\"upstream_addr\":\"";
     for (size_t i = 0; i < shown; ++i) {
         if (i) o += ", ";
-        append_json_escaped_text(o, u->attempts[i].addr);
+        o.set_escape(Mode::Json);
+        o += u->attempts[i].addr;
+        o.set_escape(Mode::None);
     }
     if (more) o += ", ...";
     o += "\",\"upstream_status\":\"";
     for (size_t i = 0; i < shown; ++i) {
-        n = snprintf(num, sizeof num, "%s%d", i ? ", " : "", u->attempts[i].status);
-        o.append(num, n);
+        if (i) o += ", ";
+        o.number(static_cast<uint64_t>(std::max(u->attempts[i].status, 0)));
     }
     if (more) o += ", ...";
     o += "\",\"upstream_response_time\":\"";
     for (size_t i = 0; i < shown; ++i) {
-        n = snprintf(num, sizeof num, "%s%.3f", i ? ", " : "", static_cast<double>(u->attempts[i].micros) / 1e6);
-        o.append(num, n);
+        if (i) o += ", ";
+        write_seconds(o, u->attempts[i].micros + 500, 3);  // rounded, as %.3f was
     }
     if (more) o += ", ...";
-    n = snprintf(num, sizeof num, "\",\"generation\":%u}\n", e.generation);
-    o.append(num, n);
+    o += "\",\"generation\":";
+    o.number(e.generation);
+    o += "}\n";
 }
 
 // nginx's combined format; every field that comes from the request is escaped (\xHH).
 // $remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
 void AccessLog::write_combined(const AccessLogEntry& e) {
-    std::string& o = buf_;
-    char num[64];
-    append_or_dash(o, e.remote_addr);
+    TextWriter& o = out_;
+    if (e.remote_addr.empty())
+        o += '-';
+    else
+        o += e.remote_addr;
     o += " - - [";
-    append_clf_time(o);
+    write_time_local(o);
     o += "] \"";
-    append_log_escaped(o, e.method);
+    o.set_escape(Mode::Log);
+    o += e.method;
+    o.set_escape(Mode::None);
     o += ' ';
-    scratch_.clear();
-    append_redacted_target(scratch_, e.uri, logs_);
-    append_log_escaped(o, scratch_);
+    o.set_escape(Mode::Log);
+    append_redacted_target(o, e.uri, logs_);
+    o.set_escape(Mode::None);
     o += " HTTP/1.";
     o += static_cast<char>('0' + e.version_minor);
-    int n = snprintf(num, sizeof num, "\" %d %llu \"", e.status, static_cast<unsigned long long>(e.body_bytes_sent));
-    o.append(num, n);
-    scratch_.clear();
-    append_redacted_header(scratch_, "referer", e.referer, logs_);
-    if (scratch_.empty()) scratch_ = "-";
-    append_log_escaped(o, scratch_);
+    o += "\" ";
+    o.number(static_cast<uint64_t>(std::max(e.status, 0)));
+    o += ' ';
+    o.number(e.body_bytes_sent);
+    o += " \"";
+    auto header_or_dash = [&](std::string_view name, std::string_view value) {
+        uint64_t at = o.size();
+        o.set_escape(Mode::Log);
+        append_redacted_header(o, name, value, logs_);
+        o.set_escape(Mode::None);
+        if (o.size() == at) o += '-';
+    };
+    header_or_dash("referer", e.referer);
     o += "\" \"";
-    scratch_.clear();
-    append_redacted_header(scratch_, "user-agent", e.user_agent, logs_);
-    if (scratch_.empty()) scratch_ = "-";
-    append_log_escaped(o, scratch_);
+    header_or_dash("user-agent", e.user_agent);
     o += "\"\n";
 }
 

@@ -3,14 +3,17 @@
 // worker and written in batches (when the buffer fills, at least every `flush` interval, and when
 // the worker drains or exits). Every field is escaped so that any input keeps a JSON line valid
 // JSON and a combined line its fields (core/text_escape.h), and secrets are redacted first
-// (http/redact.h). Formatting writes into the reused buffer: no allocation per line once warm.
+// (http/redact.h). Lines are written straight into the buffer through a TextWriter
+// (core/text_writer.h): no allocation, and each value is copied and escaped in one pass.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/config/config.h"
+#include "core/text_writer.h"
 
 namespace gw::http {
 
@@ -63,27 +66,54 @@ class AccessLog {
     AccessLog& operator=(const AccessLog&) = delete;
 
     bool enabled() const { return config_.enabled; }
+    // The line is a built-in one (JSON or combined), which reads the entry's user_agent and
+    // referer; templates and `fields:` read what they name through variables.
+    bool builtin_fields() const {
+        return config_.format == AccessLogConfig::Format::Combined ||
+               (config_.format == AccessLogConfig::Format::Json && config_.fields.empty());
+    }
     bool open();    // opens (creating) the file; false with errno on failure
     bool reopen();  // USR1: flush, then open the path again (after logrotate renamed it)
     void write(const AccessLogEntry& e);
     void flush();
-    bool has_pending() const { return !buf_.empty(); }
+    bool has_pending() const { return out_.pending(); }
 
   private:
+    // The buffer the lines are written into. Only whole lines go to the file (workers append
+    // to one file: a line written in two parts could be split by another's), so a buffer full
+    // in the middle of a line writes the lines before it, and one line longer than the buffer
+    // makes it grow.
+    class Buffer final : public TextWriter {
+      public:
+        explicit Buffer(AccessLog& log) : log_(log) {}
+        void allocate(size_t capacity);
+        bool pending() const { return cur_ != begin_; }
+        size_t used() const { return static_cast<size_t>(cur_ - begin_); }
+        void line_done() { line_ = cur_; }
+        void flush();
+
+      private:
+        void overflow() override;
+        // (Never called: the line being written, where a mark is taken, stays in the buffer.)
+        void take_back(uint64_t, std::string&) override {}
+        AccessLog& log_;
+        std::unique_ptr<char[]> data_;
+        size_t capacity_ = 0;
+        char* line_ = nullptr;  // where the line being written starts
+    };
+
+    void write_out(std::string_view bytes);  // to the file
     void write_json(const AccessLogEntry& e);
     void write_combined(const AccessLogEntry& e);
     void write_template(const AccessLogEntry& e);  // `format: '$remote_addr ...'`
     void write_fields(const AccessLogEntry& e);    // `format: json` with `fields:`
-    void append_json_field(std::string_view key, std::string_view value);
-    // The redacted form of a target or header (in scratch_), escaped into the line.
-    void append_redacted_json(std::string_view key, std::string_view target);
-    void append_redacted_header_json(std::string_view key, std::string_view name, std::string_view value);
+    // ,"key":"value" (the value escaped)
+    void json_field(std::string_view key, std::string_view value);
 
     const AccessLogConfig& config_;
     const LogsConfig& logs_;
     int fd_ = -1;
-    std::string buf_;
-    std::string scratch_;
+    Buffer out_{*this};
 };
 
 }  // namespace gw::http

@@ -728,8 +728,10 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         e.request_time = static_cast<double>(micros) / 1e6;
         e.route = route.name;
         e.host = req.host;
-        e.user_agent = req.header("user-agent");
-        e.referer = req.header("referer");
+        if (ctx.access_log->builtin_fields()) {  // (a template reads what it names itself)
+            e.user_agent = req.header("user-agent");
+            e.referer = req.header("referer");
+        }
         e.generation = ctx.generation;
         e.request_id = s.request_id();
         e.upstream = &s.upstream_trace();

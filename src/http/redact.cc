@@ -38,14 +38,19 @@ bool is_secret_query_param(std::string_view name, const LogsConfig& logs) {
     return false;
 }
 
-void append_redacted_target(std::string& out, std::string_view target, const LogsConfig& logs) {
+template <class Out>
+void append_redacted_target(Out& out, std::string_view target, const LogsConfig& logs) {
     size_t q = target.find('?');
     if (q == std::string_view::npos) {
         out += target;
         return;
     }
     out += target.substr(0, q + 1);
-    std::string_view query = target.substr(q + 1);
+    append_redacted_query(out, target.substr(q + 1), logs);
+}
+
+template <class Out>
+void append_redacted_query(Out& out, std::string_view query, const LogsConfig& logs) {
     for (;;) {
         size_t amp = query.find('&');
         std::string_view param = query.substr(0, amp);
@@ -70,8 +75,8 @@ void append_redacted_target(std::string& out, std::string_view target, const Log
     }
 }
 
-void append_redacted_header(std::string& out, std::string_view name, std::string_view value,
-                            const LogsConfig& logs) {
+template <class Out>
+void append_redacted_header(Out& out, std::string_view name, std::string_view value, const LogsConfig& logs) {
     for (const std::string& s : logs.redact_headers) {
         if (chars::iequals(s, name)) {
             out += kRedacted;
@@ -83,6 +88,13 @@ void append_redacted_header(std::string& out, std::string_view name, std::string
     else
         out += value;
 }
+
+template void append_redacted_target(std::string&, std::string_view, const LogsConfig&);
+template void append_redacted_target(TextWriter&, std::string_view, const LogsConfig&);
+template void append_redacted_query(std::string&, std::string_view, const LogsConfig&);
+template void append_redacted_query(TextWriter&, std::string_view, const LogsConfig&);
+template void append_redacted_header(std::string&, std::string_view, std::string_view, const LogsConfig&);
+template void append_redacted_header(TextWriter&, std::string_view, std::string_view, const LogsConfig&);
 
 std::string_view error_log_target(std::string_view target, const LogsConfig& logs) {
     static std::string redacted, escaped;  // per process; reused, so no allocation once grown

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/config/config.h"
+#include "core/text_writer.h"
 
 namespace gw::http {
 
@@ -22,11 +23,24 @@ inline constexpr std::string_view kRedacted = "REDACTED";
 bool is_secret_query_param(std::string_view name, const LogsConfig& logs);
 
 // Appends `target` (a request target or any URL) with secret query values redacted.
-void append_redacted_target(std::string& out, std::string_view target, const LogsConfig& logs);
+// (Out: std::string or TextWriter, as for the functions below.)
+template <class Out>
+void append_redacted_target(Out& out, std::string_view target, const LogsConfig& logs);
+
+// Appends `query` (what follows a target's '?') with secret values redacted.
+template <class Out>
+void append_redacted_query(Out& out, std::string_view query, const LogsConfig& logs);
 
 // Appends the value of header `name` as it may be logged (see above).
-void append_redacted_header(std::string& out, std::string_view name, std::string_view value,
-                            const LogsConfig& logs);
+template <class Out>
+void append_redacted_header(Out& out, std::string_view name, std::string_view value, const LogsConfig& logs);
+
+extern template void append_redacted_target(std::string&, std::string_view, const LogsConfig&);
+extern template void append_redacted_target(TextWriter&, std::string_view, const LogsConfig&);
+extern template void append_redacted_query(std::string&, std::string_view, const LogsConfig&);
+extern template void append_redacted_query(TextWriter&, std::string_view, const LogsConfig&);
+extern template void append_redacted_header(std::string&, std::string_view, std::string_view, const LogsConfig&);
+extern template void append_redacted_header(TextWriter&, std::string_view, std::string_view, const LogsConfig&);
 
 // A request target for an error log line: redacted, escaped as log text (\xHH), its first
 // kErrorLogTargetMax bytes. The view is valid until the next call (one buffer per process).

@@ -4,6 +4,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "http/access_log.h"
 
@@ -58,6 +60,46 @@ TEST(AccessLog, WritesJsonAndCombinedLines) {
     EXPECT_EQ(combined.rfind("127.0.0.1 - - [", 0), 0u) << combined;
     EXPECT_NE(combined.find("\"GET /p?q=\\x22x\\x22&secret=REDACTED HTTP/1.1\" 200 5 \"-\" \"ua\""), std::string::npos)
         << combined;
+    unlink(cfg.path.c_str());
+    rmdir(dir);
+}
+
+// Lines are written whole whatever their length: a buffer full in the middle of a line writes
+// the lines before it and keeps the line, and a line longer than the buffer makes it grow.
+TEST(AccessLog, LongLinesAreWrittenWhole) {
+    char dir[] = "/tmp/gw-accesslog-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    gw::AccessLogConfig cfg;
+    gw::LogsConfig logs;
+    cfg.enabled = true;
+    cfg.path = std::string(dir) + "/access.log";
+    cfg.format = gw::AccessLogConfig::Format::Combined;
+    cfg.buffer = 1000;  // a 5096-byte buffer
+    std::vector<std::string> uris;
+    for (size_t len : {100u, 3000u, 4500u, 20000u, 50u, 9000u, 10u})
+        uris.push_back("/" + std::string(len, static_cast<char>('a' + uris.size())));
+    {
+        gw::http::AccessLog log(cfg, logs);
+        ASSERT_TRUE(log.open());
+        for (const std::string& u : uris) {
+            gw::http::AccessLogEntry e;
+            e.remote_addr = "127.0.0.1";
+            e.method = "GET";
+            e.uri = u;
+            e.status = 200;
+            log.write(e);
+        }
+    }
+    std::ifstream in(cfg.path);
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) {
+        ASSERT_LT(n, uris.size());
+        EXPECT_EQ(line.rfind("127.0.0.1 - - [", 0), 0u) << n;
+        EXPECT_NE(line.find("\"GET " + uris[n] + " HTTP/1.1\" 200 0 \"-\" \"-\""), std::string::npos) << n;
+        ++n;
+    }
+    EXPECT_EQ(n, uris.size());
     unlink(cfg.path.c_str());
     rmdir(dir);
 }

@@ -73,6 +73,7 @@ TEST(ProxyHeaders, UpstreamRequest) {
     in.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     in.has_length = true;
     in.length = 5;
+    ops.index();  // (as the configuration loader does)
     in.ops = &ops;
     std::string out;
     build_upstream_request(out, req, in);
@@ -122,6 +123,7 @@ TEST(ProxyHeaders, ClientResponse) {
     in.chunked = true;
     in.keep_alive = true;
     in.request_id = "rid";
+    ops.index();  // (as the configuration loader does)
     in.ops = &ops;
     std::string out;
     build_client_response(out, resp, in);
@@ -188,6 +190,7 @@ TEST(ProxyHeaders, InterimResponse) {
     ops.set.push_back({"x-gw", gw::http::vars::literal("yes"), "x-gw: "});
     ops.remove = {"x-drop"};
     std::string out;
+    ops.index();  // (as the configuration loader does)
     build_interim_response(out, resp, &ops);
     EXPECT_EQ(out, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nx-gw: yes\r\n\r\n");
 }

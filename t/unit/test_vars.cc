@@ -322,7 +322,7 @@ TEST_F(VarsRender, HeaderEscapeDropsLineBreaks) {
     // The parser refuses CR and LF in a header value; a variable returning one anyway (a
     // module's) must still never split a header: try it with a getter of our own.
     Template::Piece p;
-    p.get = [](const Env&, std::string_view, std::string& out) {
+    p.get = [](const Env&, std::string_view, gw::TextWriter& out) {
         out += "a\r\nX-Evil: 1\0b";
         out += std::string_view("\0c", 2);
         return true;

@@ -41,7 +41,8 @@ class VarsHeaders : public ::testing::Test {
     }
     void TearDown() override { h_.stream().end(); }
 
-    std::string upstream_request(const std::string& head, const HeaderOps& ops) {
+    std::string upstream_request(const std::string& head, HeaderOps ops) {
+        ops.index();  // (as the configuration loader does)
         EXPECT_TRUE(h_.set_request(head));
         UpstreamRequestInput in;
         in.target = h_.stream().request().target;
@@ -138,6 +139,7 @@ TEST_F(VarsHeaders, ResponseFieldsSeeTheResponse) {
     env_.status = resp.status;
     ClientResponseInput in;
     in.request_id = "rid-9";
+    ops.index();  // (as the configuration loader does)
     in.ops = &ops;
     in.env = &env_;
     std::string out;
@@ -157,10 +159,12 @@ TEST_F(VarsHeaders, InterimResponsesToo) {
     ops.add.push_back(op("x-status", "$status"));
     env_.status = 103;
     std::string out;
+    ops.index();  // (as the configuration loader does)
     build_interim_response(out, resp, &ops, &env_);
     EXPECT_NE(out.find("x-status: 103\r\n"), std::string::npos) << out;
     // Without an Env (no request), variables have no value: no field.
     out.clear();
+    ops.index();  // (as the configuration loader does)
     build_interim_response(out, resp, &ops);
     EXPECT_EQ(out.find("x-status"), std::string::npos) << out;
 }

@@ -122,7 +122,11 @@ struct HeaderOps {
     std::vector<HeaderOp> set;        // replace (or add) these fields
     std::vector<HeaderOp> add;        // another field of the name, after any the message has
     std::vector<std::string> remove;  // names lower-cased
+    // Bit min(length, 63) of each set or removed name (index() makes it): the proxy asks of every
+    // field it passes whether the route replaces it, and most names are ruled out by length.
+    uint64_t replaced_lengths = 0;
     bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+    void index();
 };
 
 // Conditions on which a failed attempt is retried (bit flags).

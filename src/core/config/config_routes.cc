@@ -552,6 +552,7 @@ void read_header_ops(MapReader& route, std::string_view key, bool request, Heade
             ops.remove.push_back(std::move(name));
         }
     }
+    ops.index();
     m->finish();
 }
 
@@ -719,3 +720,14 @@ void read_routes(MapReader& top, Config& c) {
 }
 
 }  // namespace gw::config_detail
+
+namespace gw {
+
+void HeaderOps::index() {
+    replaced_lengths = 0;
+    auto mark = [&](std::string_view name) { replaced_lengths |= uint64_t{1} << std::min<size_t>(name.size(), 63); };
+    for (const HeaderOp& h : set) mark(h.name);
+    for (const std::string& n : remove) mark(n);
+}
+
+}  // namespace gw

@@ -25,7 +25,7 @@ bool any_token(std::string_view list, Fn&& fn) {
 }
 
 bool in_ops(const HeaderOps* ops, std::string_view name) {
-    if (!ops) return false;
+    if (!ops || !(ops->replaced_lengths >> std::min<size_t>(name.size(), 63) & 1)) return false;
     for (const HeaderOp& h : ops->set)
         if (iequals(h.name, name)) return true;
     for (const std::string& n : ops->remove)
@@ -42,14 +42,18 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 // One `set:`/`add:` field, its value rendered for this request. False, writing nothing, when the
 // value renders empty: no field then (a variable without a value: nginx does the same).
-bool append_field(std::string& out, const HeaderOp& h, const vars::Env* env) {
+bool append_field(StringWriter& out, const HeaderOp& h, const vars::Env* env) {
     static const vars::Env kNone;
-    size_t start = out.size();
+    uint64_t start = out.size();
     out += h.field_start;
-    size_t value = out.size();
-    h.value.render(env ? *env : kNone, out, vars::Template::Escape::Header);
+    uint64_t value = out.size();
+    const vars::Template::Piece* only = h.value.single_variable();
+    if (only && only->clean)  // the usual `X-Real-IP: $remote_addr`: the getter alone
+        only->get(env ? *env : kNone, only->param, out);
+    else
+        h.value.render(env ? *env : kNone, out, vars::Template::Escape::Header);
     if (out.size() == value) {
-        out.resize(start);
+        out.truncate(start);
         return false;
     }
     out += "\r\n";
@@ -58,10 +62,11 @@ bool append_field(std::string& out, const HeaderOp& h, const vars::Env* env) {
 
 // The route's `set:` and `add:` fields; `skip`: a name written elsewhere (the request's Host).
 void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env, std::string_view skip = {}) {
-    if (!ops) return;
+    if (!ops || (ops->set.empty() && ops->add.empty())) return;
+    StringWriter w(out);
     for (const std::vector<HeaderOp>* fields : {&ops->set, &ops->add})
         for (const HeaderOp& h : *fields)
-            if (h.name != skip) append_field(out, h, env);
+            if (h.name != skip) append_field(w, h, env);
 }
 
 // The one Host of an upstream request: the route's `set:` value when it renders one (a
@@ -71,8 +76,11 @@ void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env
 // request without one gets the upstream's name.
 void append_host(std::string& out, const Request& req, const UpstreamRequestInput& in) {
     if (in.ops)
-        for (const HeaderOp& h : in.ops->set)
-            if (h.name == "host" && append_field(out, h, in.env)) return;
+        for (const HeaderOp& h : in.ops->set) {
+            if (h.name != "host") continue;
+            StringWriter w(out);
+            if (append_field(w, h, in.env)) return;
+        }
     append_header(out, "host", req.host.empty() ? in.default_host : req.host);
 }
 

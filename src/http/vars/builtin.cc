@@ -1,10 +1,11 @@
-// The built-in variables. Each getter appends its value (or returns false: not available).
+// The built-in variables. Each getter writes its value (or returns false: not available).
 #include <sys/time.h>
 #include <time.h>
 
+#include <cstring>
 
 #include "core/config/config.h"
-#include "core/text_format.h"
+#include "core/text_time.h"
 #include "http/chars.h"
 #include "http/redact.h"
 #include "http/server.h"
@@ -15,7 +16,7 @@ namespace gw::http::vars {
 
 namespace {
 
-bool put(std::string& out, std::string_view v) {
+bool put(TextWriter& out, std::string_view v) {
     if (v.empty()) return false;
     out += v;
     return true;
@@ -27,33 +28,33 @@ const Request* request_of(const Env& env) {
 
 // ---- the client and the connection
 
-bool remote_addr(const Env& env, std::string_view, std::string& out) {
+bool remote_addr(const Env& env, std::string_view, TextWriter& out) {
     return env.stream && put(out, env.stream->client_address());
 }
 
-bool remote_port(const Env& env, std::string_view, std::string& out) {
+bool remote_port(const Env& env, std::string_view, TextWriter& out) {
     if (!env.stream || env.stream->client_port() == 0) return false;
-    append_number(out, env.stream->client_port());
+    out.number(env.stream->client_port());
     return true;
 }
 
-bool scheme(const Env& env, std::string_view, std::string& out) {
+bool scheme(const Env& env, std::string_view, TextWriter& out) {
     if (!env.stream) return false;
     out += "http";  // TLS will make this per stream
     return true;
 }
 
-bool server_protocol(const Env& env, std::string_view, std::string& out) {
+bool server_protocol(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r) return false;
-    out += r->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    out += r->version_minor == 0 ? std::string_view("HTTP/1.0") : std::string_view("HTTP/1.1");
     return true;
 }
 
 // ---- the request
 
 // The host the request was made to, lower-cased and without a port (as nginx's $host).
-bool host(const Env& env, std::string_view, std::string& out) {
+bool host(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r || r->host.empty()) return false;
     std::string_view h = r->host;
@@ -67,57 +68,58 @@ bool host(const Env& env, std::string_view, std::string& out) {
     return !h.empty();
 }
 
-bool request_method(const Env& env, std::string_view, std::string& out) {
+bool request_method(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     return r && put(out, r->method);
 }
 
-// The target as the client sent it (with the query): in logs, secret parameters redacted.
-bool request_uri(const Env& env, std::string_view, std::string& out) {
+// The target as the client sent it; in logs, secret query parameters redacted (a target
+// without a query has none).
+inline void write_target(const Env& env, const Request& r, TextWriter& out) {
+    if (env.redact && !r.query.empty())
+        append_redacted_target(out, r.target, *env.redact);
+    else
+        out += r.target;
+}
+
+bool request_uri(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r || r->target.empty()) return false;
-    if (env.redact)
-        append_redacted_target(out, r->target, *env.redact);
-    else
-        out += r->target;
+    write_target(env, *r, out);
     return true;
 }
 
 // "GET /path?q HTTP/1.1", as nginx's $request.
-bool request_line(const Env& env, std::string_view, std::string& out) {
+bool request_line(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r) return false;
     out += r->method;
     out += ' ';
-    request_uri(env, {}, out);
-    out += r->version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1";
+    write_target(env, *r, out);
+    out += r->version_minor == 0 ? std::string_view(" HTTP/1.0") : std::string_view(" HTTP/1.1");
     return true;
 }
 
 // The normalised path (what routes matched), without the query.
-bool uri(const Env& env, std::string_view, std::string& out) {
+bool uri(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     return r && put(out, r->path);
 }
 
-bool args(const Env& env, std::string_view, std::string& out) {
+bool args(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r || r->query.empty()) return false;
     if (!env.redact) {
         out += r->query;
         return true;
     }
-    size_t q = r->target.find('?');
-    if (q == std::string_view::npos) return false;
-    size_t from = out.size();
-    append_redacted_target(out, r->target.substr(q), *env.redact);
-    out.erase(from, 1);  // the '?'
+    append_redacted_query(out, r->query, *env.redact);
     return true;
 }
 
 // A parameter's value in a log: as in a logged target, a `;`-separated part that is a secret
 // parameter ("1;token=abc", some frameworks split on ';') is redacted up to the next '&'.
-void append_redacted_arg(std::string& out, std::string_view value, const LogsConfig& logs) {
+void append_redacted_arg(TextWriter& out, std::string_view value, const LogsConfig& logs) {
     for (size_t semi = value.find(';'); semi != std::string_view::npos; semi = value.find(';', semi + 1)) {
         std::string_view part = value.substr(semi + 1);
         part = part.substr(0, part.find(';'));
@@ -132,7 +134,7 @@ void append_redacted_arg(std::string& out, std::string_view value, const LogsCon
 }
 
 // The raw value of query parameter `name` (the first one), as sent (not decoded).
-bool arg(const Env& env, std::string_view name, std::string& out) {
+bool arg(const Env& env, std::string_view name, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r) return false;
     std::string_view q = r->query;
@@ -157,7 +159,7 @@ bool arg(const Env& env, std::string_view name, std::string& out) {
     return false;
 }
 
-bool http_header(const Env& env, std::string_view name, std::string& out) {
+bool http_header(const Env& env, std::string_view name, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r) return false;
     std::string_view v = name == "host" ? r->host : r->header(name);
@@ -169,7 +171,7 @@ bool http_header(const Env& env, std::string_view name, std::string& out) {
     return true;
 }
 
-bool cookie(const Env& env, std::string_view name, std::string& out) {
+bool cookie(const Env& env, std::string_view name, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r) return false;
     std::string_view v = r->cookie(name);
@@ -181,62 +183,51 @@ bool cookie(const Env& env, std::string_view name, std::string& out) {
     return true;
 }
 
-bool request_id(const Env& env, std::string_view, std::string& out) {
+bool request_id(const Env& env, std::string_view, TextWriter& out) {
     return env.stream && put(out, env.stream->request_id());
 }
 
-bool route(const Env& env, std::string_view, std::string& out) {
+bool route(const Env& env, std::string_view, TextWriter& out) {
     if (!env.stream) return false;
     return put(out, const_cast<Stream*>(env.stream)->route().name);
 }
 
-// "1.234": seconds with milliseconds, as nginx writes times. One append (a log line has
-// several of these).
-void append_seconds(std::string& out, uint64_t micros) {
-    char buf[32];
-    char* end = buf + sizeof buf;
-    uint64_t ms = micros / 1000 % 1000;
-    *--end = static_cast<char>('0' + ms % 10);
-    *--end = static_cast<char>('0' + ms / 10 % 10);
-    *--end = static_cast<char>('0' + ms / 100);
-    *--end = '.';
-    uint64_t sec = micros / 1000000;
-    do *--end = static_cast<char>('0' + sec % 10); while (sec /= 10);
-    out.append(end, static_cast<size_t>(buf + sizeof buf - end));
-}
+inline void append_seconds(TextWriter& out, uint64_t micros) { write_seconds_ms(out, micros); }
 
-// An HTTP status: three digits, one append.
-void append_status(std::string& out, int status) {
+// An HTTP status: three digits.
+inline void append_status(TextWriter& out, int status) {
     if (status < 100 || status > 999) {
-        append_number(out, static_cast<uint64_t>(status < 0 ? 0 : status));
+        out.number(static_cast<uint64_t>(status < 0 ? 0 : status));
         return;
     }
-    char d[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
-                 static_cast<char>('0' + status % 10)};
-    out.append(d, 3);
+    char* at = out.reserve(3);
+    at[0] = static_cast<char>('0' + status / 100);
+    at[1] = static_cast<char>('0' + status / 10 % 10);
+    at[2] = static_cast<char>('0' + status % 10);
+    out.commit(at + 3);
 }
 
 // ---- the response
 
-bool status(const Env& env, std::string_view, std::string& out) {
+bool status(const Env& env, std::string_view, TextWriter& out) {
     if (env.status <= 0) return false;
     append_status(out, env.status);
     return true;
 }
 
-bool bytes_sent(const Env& env, std::string_view, std::string& out) {
+bool bytes_sent(const Env& env, std::string_view, TextWriter& out) {
     if (!env.finished) return false;
-    append_number(out, env.bytes_sent);
+    out.number(env.bytes_sent);
     return true;
 }
 
-bool body_bytes_sent(const Env& env, std::string_view, std::string& out) {
+bool body_bytes_sent(const Env& env, std::string_view, TextWriter& out) {
     if (!env.finished) return false;
-    append_number(out, env.body_bytes);
+    out.number(env.body_bytes);
     return true;
 }
 
-bool request_time(const Env& env, std::string_view, std::string& out) {
+bool request_time(const Env& env, std::string_view, TextWriter& out) {
     if (env.request_time >= 0) {
         append_seconds(out, static_cast<uint64_t>(env.request_time * 1e6));
         return true;
@@ -258,7 +249,7 @@ const UpstreamTrace* trace_of(const Env& env) {
 
 // The attempts as nginx lists them: "a, b" (", ..." beyond the ones kept).
 template <typename Each>
-bool list_attempts(const Env& env, std::string& out, Each each) {
+bool list_attempts(const Env& env, TextWriter& out, Each each) {
     const UpstreamTrace* t = trace_of(env);
     if (!t) return false;
     size_t shown = std::min<size_t>(t->count, UpstreamTrace::kMax);
@@ -270,73 +261,40 @@ bool list_attempts(const Env& env, std::string& out, Each each) {
     return true;
 }
 
-bool upstream_addr(const Env& env, std::string_view, std::string& out) {
+bool upstream_addr(const Env& env, std::string_view, TextWriter& out) {
     return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { out += a.addr; });
 }
 
-bool upstream_status(const Env& env, std::string_view, std::string& out) {
+bool upstream_status(const Env& env, std::string_view, TextWriter& out) {
     return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { append_status(out, a.status); });
 }
 
-bool upstream_response_time(const Env& env, std::string_view, std::string& out) {
+bool upstream_response_time(const Env& env, std::string_view, TextWriter& out) {
     return list_attempts(env, out, [&](const UpstreamTrace::Attempt& a) { append_seconds(out, a.micros); });
 }
 
 // ---- time
 
-// A time text formatted at most once a second (a log line per request would otherwise call
-// strftime for each); per process, like the Date header's cache.
-struct SecondCache {
-    time_t second = -1;
-    char text[48];
-    size_t len = 0;
-};
-
-template <typename Format>
-void append_cached(SecondCache& c, std::string& out, Format format) {
-    time_t now = time(nullptr);
-    if (now != c.second) {
-        c.second = now;
-        struct tm tm;
-        localtime_r(&now, &tm);
-        c.len = format(tm, c.text, sizeof c.text);
-    }
-    out.append(c.text, c.len);
-}
-
-bool time_iso8601(const Env&, std::string_view, std::string& out) {
-    static SecondCache cache;
-    append_cached(cache, out, [](const struct tm& tm, char* buf, size_t size) -> size_t {
-        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S%z", &tm);
-        if (n < 5 || n + 1 >= size) return n;
-        // "+0000" -> "+00:00", as ISO 8601 and nginx write it.
-        buf[n + 1] = '\0';
-        buf[n] = buf[n - 1];
-        buf[n - 1] = buf[n - 2];
-        buf[n - 2] = ':';
-        return n + 1;
-    });
+bool time_iso8601(const Env&, std::string_view, TextWriter& out) {
+    write_time_iso8601(out);
     return true;
 }
 
-bool time_local(const Env&, std::string_view, std::string& out) {
-    static SecondCache cache;
-    append_cached(cache, out, [](const struct tm& tm, char* buf, size_t size) -> size_t {
-        return strftime(buf, size, "%d/%b/%Y:%H:%M:%S %z", &tm);
-    });
+bool time_local(const Env&, std::string_view, TextWriter& out) {
+    write_time_local(out);
     return true;
 }
 
-bool msec(const Env&, std::string_view, std::string& out) {
+bool msec(const Env&, std::string_view, TextWriter& out) {
     struct timeval tv;
     gettimeofday(&tv, nullptr);
     append_seconds(out, static_cast<uint64_t>(tv.tv_sec) * 1000000 + static_cast<uint64_t>(tv.tv_usec));
     return true;
 }
 
-bool generation(const Env& env, std::string_view, std::string& out) {
+bool generation(const Env& env, std::string_view, TextWriter& out) {
     if (!env.generation) return false;
-    append_number(out, env.generation);
+    out.number(env.generation);
     return true;
 }
 

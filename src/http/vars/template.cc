@@ -2,7 +2,6 @@
 
 #include "core/config/schema.h"
 #include "core/module/module.h"
-#include "core/text_escape.h"
 #include "http/vars/parse.h"
 #include "http/vars/vars.h"
 
@@ -21,51 +20,6 @@ const Definition* find_in(std::span<const Definition> defs, std::string_view nam
         }
     }
     return nullptr;
-}
-
-// The value of a variable, escaped for `e`. Values are appended first and escaped in place
-// (from a scratch string for the escaping kinds): no allocation once the strings have grown.
-void append_value(const Template::Piece& p, const Env& env, std::string& out, Template::Escape e) {
-    using Escape = Template::Escape;
-    switch (e) {
-        case Escape::Text:
-            p.get(env, p.param, out);
-            return;
-        case Escape::Header: {
-            size_t from = out.size();
-            if (!p.get(env, p.param, out) || p.clean) return;
-            // A value from the request cannot hold CR or LF (the parser refuses them), but a
-            // header must never be split whatever a variable returns.
-            auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
-            auto first = std::find_if(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(), bad);
-            if (first != out.end()) out.erase(std::remove_if(first, out.end(), bad), out.end());
-            return;
-        }
-        case Escape::Log:
-        case Escape::Json: {
-            if (p.safe) {
-                if (!p.get(env, p.param, out)) out += '-';
-                return;
-            }
-            // The value goes straight into the line; only when it holds a byte to escape is
-            // its tail taken out again and escaped (most values have none).
-            size_t at = out.size();
-            if (!p.get(env, p.param, out)) {
-                out += '-';
-                return;
-            }
-            size_t plain = at + plain_prefix(std::string_view(out).substr(at));
-            if (plain == out.size()) return;
-            static std::string scratch;  // one worker thread: reused for every value
-            scratch.assign(out, plain, std::string::npos);
-            out.resize(plain);
-            if (e == Escape::Log)
-                append_log_escaped(out, scratch);
-            else
-                append_json_escaped_text(out, scratch);
-            return;
-        }
-    }
 }
 
 // The families' prefixes ("http_", "arg_", ...), built-in and the modules'.
@@ -115,15 +69,41 @@ std::vector<std::string> names() {
     return out;
 }
 
-void Template::render(const Env& env, std::string& out, Escape escape) const {
-    for (const Piece& p : pieces_) {
-        if (p.get)
-            append_value(p, env, out, escape);
-        else if (escape == Escape::Json)  // a literal is inside the JSON string too
-            append_json_escaped_text(out, p.text);
-        else
-            out += p.text;
+void Template::render(const Env& env, TextWriter& out, Escape escape) const {
+    using Mode = TextWriter::Escape;
+    // How values are written: a safe value (Definition::safe) needs no log or JSON escaping, a
+    // clean one no CR/LF scan in a header.
+    Mode mode = Mode::None;
+    bool dash = false;  // a missing value is "-"
+    switch (escape) {
+        case Escape::Header: mode = Mode::Header; break;
+        case Escape::Text: break;
+        case Escape::Log: mode = Mode::Log; dash = true; break;
+        case Escape::Json: mode = Mode::Json; dash = true; break;
     }
+    Mode literal_mode = escape == Escape::Json ? Mode::Json : Mode::None;  // a JSON field's literal is inside the string
+    for (const Piece& p : pieces_) {
+        if (!p.get) {
+            out.set_escape(literal_mode);
+            out.append(p.text);
+            continue;
+        }
+        // The value is written as it is, then looked at once as a whole (escape_since).
+        out.set_escape(Mode::None);
+        uint64_t mark = out.size();
+        if (!p.get(env, p.param, out)) {
+            if (dash) out.put('-');
+            continue;
+        }
+        bool as_is = mode == Mode::Header ? p.clean : p.safe;
+        if (!as_is) out.escape_since(mark, mode);
+    }
+    out.set_escape(Mode::None);
+}
+
+void Template::render(const Env& env, std::string& out, Escape escape) const {
+    StringWriter w(out);
+    render(env, w, escape);
 }
 
 bool compile(std::string_view text, const Mark& mark, std::string_view path, Diagnostics& diags, Template& out) {

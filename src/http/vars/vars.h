@@ -5,8 +5,8 @@
 // A text is compiled once, when the configuration is loaded, into a Template: a list of literal
 // pieces and variable pieces (a getter and its parameter, e.g. `http_` and "user-agent"). An
 // unknown variable is a configuration error at FILE:LINE:COL with a did-you-mean. Rendering a
-// template for a request appends to a reused string: nothing is parsed and, once the string has
-// grown, nothing is allocated.
+// template for a request writes through a TextWriter (core/text_writer.h): nothing is parsed or
+// allocated, each value is copied (and escaped, where the text needs it) once.
 //
 // Syntax: `$name` (letters, digits, '_'), `${name}` (to write text right after it), `$$` for a
 // literal '$'. Families take the rest of the name as a parameter: `$http_x_user_id` is the
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/config/diagnostics.h"
+#include "core/text_writer.h"
 
 namespace gw {
 struct LogsConfig;
@@ -51,9 +52,10 @@ struct Env {
     const LogsConfig* redact = nullptr;
 };
 
-// Appends the variable's value to `out`; false when it is not available (nothing appended).
-// `param` is the family's parameter ("user-agent" for $http_user_agent), empty otherwise.
-using Getter = bool (*)(const Env& env, std::string_view param, std::string& out);
+// Writes the variable's value to `out` (which escapes it as the text needs); false when it is not
+// available, and then nothing was written. `param` is the family's parameter ("user-agent" for
+// $http_user_agent), empty otherwise.
+using Getter = bool (*)(const Env& env, std::string_view param, TextWriter& out);
 
 struct Definition {
     std::string_view name;  // "remote_addr"; for a family its prefix, e.g. "http_"
@@ -111,6 +113,8 @@ class Template {
         return pieces_.size() == 1 && pieces_[0].get ? &pieces_[0] : nullptr;
     }
 
+    // Writes the rendered text to `out` (its escape mode is None again after).
+    void render(const Env& env, TextWriter& out, Escape escape) const;
     // Appends the rendered text to `out`.
     void render(const Env& env, std::string& out, Escape escape) const;
 
