@@ -38,7 +38,10 @@ Compiled compile_text(std::string_view text) {
 // The pieces as text: literals quoted, variables as get@param.
 std::vector<std::string> shape(const Template& t) {
     std::vector<std::string> out;
-    for (const Template::Piece& p : t.pieces()) out.push_back(p.get ? "$" + p.param : "'" + p.text + "'");
+    for (const Template::Piece& p : t.pieces()) {  // (a piece is a variable and the literal after it)
+        if (p.get) out.push_back("$" + p.param);
+        if (!p.text.empty()) out.push_back("'" + p.text + "'");
+    }
     return out;
 }
 

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "core/config/schema.h"
+#include "core/text_escape.h"
 #include "core/module/module.h"
 #include "http/vars/parse.h"
 #include "http/vars/vars.h"
@@ -81,24 +82,20 @@ void Template::render(const Env& env, TextWriter& out, Escape escape) const {
         case Escape::Log: mode = Mode::Log; dash = true; break;
         case Escape::Json: mode = Mode::Json; dash = true; break;
     }
-    Mode literal_mode = escape == Escape::Json ? Mode::Json : Mode::None;  // a JSON field's literal is inside the string
-    for (const Piece& p : pieces_) {
-        if (!p.get) {
-            out.set_escape(literal_mode);
-            out.append(p.text);
-            continue;
-        }
-        // The value is written as it is, then looked at once as a whole (escape_since).
-        out.set_escape(Mode::None);
-        uint64_t mark = out.size();
-        if (!p.get(env, p.param, out)) {
-            if (dash) out.put('-');
-            continue;
-        }
-        bool as_is = mode == Mode::Header ? p.clean : p.safe;
-        if (!as_is) out.escape_since(mark, mode);
-    }
+    bool json = escape == Escape::Json;  // a JSON field's literal is inside the string
     out.set_escape(Mode::None);
+    for (const Piece& p : pieces_) {
+        if (p.get) {
+            // The value is written as it is, then looked at once as a whole (escape_since).
+            uint64_t mark = out.size();
+            if (!p.get(env, p.param, out)) {
+                if (dash) out.put('-');
+            } else if (!(mode == Mode::Header ? p.clean : p.safe)) {
+                out.escape_since(mark, mode);
+            }
+        }
+        out.append(json ? p.text_json : p.text);
+    }
 }
 
 void Template::render(const Env& env, std::string& out, Escape escape) const {
@@ -130,8 +127,8 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
     bool ok = true;
     for (const Token& t : tokens) {
         if (t.kind == Token::Kind::Literal) {
-            if (!out.pieces_.empty() && !out.pieces_.back().get)
-                out.pieces_.back().text += t.text;  // "a$$b" is one literal "a$b"
+            if (!out.pieces_.empty())
+                out.pieces_.back().text += t.text;  // after the variable; "a$$b" is one literal "a$b"
             else
                 out.pieces_.push_back({std::string(t.text)});
             continue;
@@ -155,6 +152,7 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
         out.pieces_.push_back(std::move(p));
         out.constant_ = false;
     }
+    for (Template::Piece& p : out.pieces_) append_json_escaped_text(p.text_json, p.text);
     return ok;
 }
 
@@ -164,6 +162,7 @@ Template literal(std::string_view text) {
     if (!text.empty()) {
         Template::Piece p;
         p.text = std::string(text);
+        append_json_escaped_text(p.text_json, p.text);
         t.pieces_.push_back(std::move(p));
     }
     return t;

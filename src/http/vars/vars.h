@@ -95,8 +95,11 @@ class Template {
         Json,    // escaped for a JSON string; a missing value is "-"
     };
 
+    // A variable and the literal text after it, or (the first piece only) a literal alone: one
+    // step of the render loop per variable.
     struct Piece {
-        std::string text;          // a literal, when get is null
+        std::string text;          // the literal after the variable; the whole piece when get is null
+        std::string text_json;     // `text` escaped for a JSON string (made at load)
         Getter get = nullptr;
         std::string param;
         bool numeric = false;
@@ -110,7 +113,7 @@ class Template {
     const std::vector<Piece>& pieces() const { return pieces_; }
     // A single variable and nothing else (JSON log fields write a numeric one bare).
     const Piece* single_variable() const {
-        return pieces_.size() == 1 && pieces_[0].get ? &pieces_[0] : nullptr;
+        return pieces_.size() == 1 && pieces_[0].get && pieces_[0].text.empty() ? &pieces_[0] : nullptr;
     }
 
     // Writes the rendered text to `out` (its escape mode is None again after).
