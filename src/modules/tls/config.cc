@@ -68,9 +68,9 @@ void read_certificates(MapReader& m, const std::string& prefix, time_t now, List
         cert.mark = (*items)[i]->mark;
         bool has_cert = item.require("cert") && get_path(item, "cert", prefix, cert.cert_path, at.cert);
         bool has_key = item.require("key") && get_path(item, "key", prefix, cert.key_path, at.key);
-        bool password_ok = true;
-        if (item.key_node("password_file"))
-            password_ok = get_path(item, "password_file", prefix, cert.password_file, at.password_file);
+        bool has_password = item.key_node("password_file") != nullptr;
+        bool password_ok = get_path(item, "password_file", prefix, cert.password_file, at.password_file) ||
+                           !has_password;
         item.finish();
         if (has_cert && has_key && password_ok) load_certificate(cert, at, now, diags);
         t.certificates.push_back(std::move(cert));
@@ -163,7 +163,7 @@ void read_session_tickets(MapReader& m, ListenerTls& t) {
     t.session_tickets = true;
     int64_t rotate = 0;
     if (tm.get_duration("rotate", rotate, {60 * 1000, 7 * kDay})) t.ticket_rotate_ms = static_cast<uint64_t>(rotate);
-    if (const Node* shared = tm.key_node("shared")) t.tickets_shared_mark = shared->mark;
+    if (const Node* shared = tm.take("shared")) t.tickets_shared_mark = shared->mark;
     tm.get_enum<bool>("shared", t.tickets_shared_redis, {{"redis", true}});
     tm.finish();
 }
@@ -177,10 +177,10 @@ void read_client_auth(MapReader& m, const std::string& prefix, time_t now, Clien
                                   {"optional", ClientAuthMode::Optional},
                                   {"off", ClientAuthMode::Off}});
     Mark ca_at, crl_at;
-    bool has_ca = auth.mode == ClientAuthMode::Off ? am->key_node("ca") != nullptr : am->require("ca");
-    has_ca = has_ca && get_path(*am, "ca", prefix, auth.ca_path, ca_at);
-    bool crl_ok = true;
-    if (am->key_node("crl")) crl_ok = get_path(*am, "crl", prefix, auth.crl_path, crl_at);
+    if (auth.mode != ClientAuthMode::Off) am->require("ca");
+    bool has_ca = get_path(*am, "ca", prefix, auth.ca_path, ca_at);
+    bool has_crl = am->key_node("crl") != nullptr;
+    bool crl_ok = get_path(*am, "crl", prefix, auth.crl_path, crl_at) || !has_crl;
     if (has_ca && crl_ok) load_client_ca(auth, am->path(), ca_at, crl_at, now, am->diags());
     am->finish();
 }
@@ -190,16 +190,16 @@ void read_hsts(MapReader& m, Hsts& h) {
     if (!hm) return;
     int64_t max_age = 0;
     if (hm->require("max_age")) {
-        const Node* v = hm->key_node("max_age");
+        const Node* v = hm->take("max_age");
         if (hm->get_duration("max_age", max_age, {0, 10 * kYear})) {
             if (max_age % 1000 != 0)
-                schema::report(hm->diags(), v ? v->mark : hm->mark(), hm->path("max_age"), "whole seconds only");
+                schema::report(hm->diags(), v->mark, hm->path("max_age"), "whole seconds only");
             else
                 h.max_age_s = static_cast<uint64_t>(max_age / 1000);
         }
     }
     hm->get_bool("include_subdomains", h.include_subdomains);
-    const Node* preload = hm->key_node("preload");
+    const Node* preload = hm->take("preload");
     hm->get_bool("preload", h.preload);
     if (h.preload && (h.max_age_s < kYear / 1000 || !h.include_subdomains))
         hm->diags().warning(preload ? preload->mark : hm->mark(),
@@ -232,7 +232,7 @@ ListenerTls read_listener_tls(const Node& node, const std::string& path, const s
     read_session_tickets(m, t);
     read_client_auth(m, prefix, now, t.client_auth);
     Mark ocsp_at;
-    if (m.key_node("ocsp_staple") && get_path(m, "ocsp_staple", prefix, t.ocsp_staple_path, ocsp_at))
+    if (get_path(m, "ocsp_staple", prefix, t.ocsp_staple_path, ocsp_at))
         load_ocsp_staple(t, m.path("ocsp_staple"), ocsp_at, diags);
     int64_t timeout = static_cast<int64_t>(t.handshake_timeout_ms);
     if (m.get_duration("handshake_timeout", timeout, {1000, 5 * 60 * 1000}))
@@ -244,7 +244,7 @@ ListenerTls read_listener_tls(const Node& node, const std::string& path, const s
 }
 
 void read_require_client_cert(MapReader& route, size_t index, Settings& s) {
-    const Node* v = route.key_node("require_client_cert");
+    const Node* v = route.take("require_client_cert");
     bool required = false;
     if (!route.get_bool("require_client_cert", required) || !required) return;
     if (s.require_client_cert.size() <= index) {
