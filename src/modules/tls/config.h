@@ -15,7 +15,7 @@
 //         client_auth: {ca: clients-ca.pem, mode: optional, crl: clients.crl}
 //         ocsp_staple: /var/lib/gatewayd/api.ocsp
 //         handshake_timeout: 10s
-//         hsts: {max_age: 1y, include_subdomains: true, preload: false}
+//         hsts: {max_age: 365d, include_subdomains: true, preload: false}
 //         ktls: false
 //
 // Files are read, and certificates and keys parsed and checked, when the configuration is
@@ -97,6 +97,7 @@ struct ListenerTls {
     bool session_tickets = true;
     uint64_t ticket_rotate_ms = 3600 * 1000;
     bool tickets_shared_redis = false;      // session_tickets: {shared: redis}
+    Mark tickets_shared_mark;               // where: `redis:` is read after listeners, checked later
     ClientAuth client_auth;
     std::string ocsp_staple_path;           // a DER OCSP response, read again on HUP
     std::string ocsp_staple;                // its bytes (empty: none, or unreadable: warned)
@@ -109,6 +110,7 @@ struct ListenerTls {
 struct Settings final : module::ConfigPart {
     std::vector<std::optional<ListenerTls>> listeners;  // by listener index; may be shorter
     std::vector<bool> require_client_cert;              // by route index; may be shorter
+    std::vector<Mark> require_client_cert_marks;        // parallel to it, for the check
 
     const ListenerTls* listener(size_t index) const {
         return index < listeners.size() && listeners[index] ? &*listeners[index] : nullptr;
