@@ -62,12 +62,13 @@ class TlsTransport final : public http::Transport {
 
     TlsTransportFactory& factory_;
     SSL* ssl_ = nullptr;
-    // A write that OpenSSL could not finish (WANT_WRITE) must be retried with at least the
-    // bytes of the record it made: how many, 0 when none is pending.
+    // A write that OpenSSL could not finish (WANT_WRITE) must be retried with exactly the bytes
+    // of the record it made: how many, 0 when none is pending.
     size_t retry_bytes_ = 0;
     Want want_ = Want::Read;
     bool established_ = false;
-    bool failed_ = false;       // a fatal error: no close_notify may follow
+    bool failed_ = false;          // a fatal error: no close_notify may follow
+    bool protocol_error_ = false;  // a TLS error (not a reset): the session is not kept
     mutable bool subject_made_ = false;
     mutable std::string subject_;  // kept with the pooled object: no allocation once warm
 };
