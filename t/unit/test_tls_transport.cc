@@ -21,12 +21,17 @@
 #include <vector>
 
 #include "core/config/config.h"
+#include "core/metrics/store.h"
+#include "core/services/registry.h"
+#include "core/shm/zone.h"
+#include "event/loop.h"
 #include "core/text_writer.h"
 #include "http/filter.h"
 #include "modules/tls/context.h"
 #include "modules/tls/filter.h"
 #include "modules/tls/transport.h"
 #include "modules/tls/vars.h"
+#include "modules/tls/worker.h"
 #include "filter_harness.h"
 
 // Client options are written as designated initializers naming only what a test changes.
@@ -968,6 +973,104 @@ TEST(TlsFilter, HstsOnTheListenersThatHaveIt) {
     h.set_listener(1);
     EXPECT_EQ(h.run(chain), http::FilterStatus::Continue);
     EXPECT_EQ(h.response_headers(200), "");
+}
+
+// ---- the worker part -------------------------------------------------------------------------
+
+class TlsWorkerTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        zone_ = shm::Zone::create("metrics", 1 << 20, metrics::kLayoutVersion);
+        ASSERT_TRUE(zone_);
+        metrics_ = std::make_unique<metrics::Store>(*zone_);
+        for (const char* a : {"127.0.0.1:8443", "127.0.0.1:8080", "127.0.0.1:9443"}) {
+            config_.listeners.emplace_back();
+            config_.listeners.back().address = a;
+        }
+        config_.routes.resize(2);
+        config_.routes[0].name = "public";
+        config_.routes[1].name = "admin-api";
+        settings_.listeners.resize(3);
+        settings_.listeners[0].emplace(sni_listener());
+        ListenerTls with_auth = sni_listener();
+        set_client_auth(with_auth, ClientAuthMode::Require);
+        with_auth.handshake_timeout_ms = 3000;
+        settings_.listeners[2].emplace(std::move(with_auth));
+        settings_.require_client_cert = {false, true};
+        services_ = std::make_unique<services::Registry>(loop_, config_);
+    }
+    std::unique_ptr<TlsWorker> make() {
+        module::WorkerEnv env{.config = config_, .generation = 1, .loop = loop_, .metrics = *metrics_,
+                              .services = *services_, .zone = [](std::string_view) { return nullptr; }};
+        auto w = TlsWorker::make(env, settings_);
+        failed_ = env.failed;
+        return w;
+    }
+
+    event::Loop loop_;
+    std::unique_ptr<shm::Zone> zone_;
+    std::unique_ptr<metrics::Store> metrics_;
+    Config config_;
+    Settings settings_;
+    std::unique_ptr<services::Registry> services_;
+    bool failed_ = false;
+};
+
+TEST_F(TlsWorkerTest, ProvidesATransportFactoryPerTlsListener) {
+    {
+        std::unique_ptr<TlsWorker> w = make();
+        ASSERT_TRUE(w);
+        EXPECT_FALSE(failed_);
+        const http::Transports* t = services_->find<http::Transports>();
+        ASSERT_EQ(t, &w->transports());
+        ASSERT_TRUE(t->find(0));
+        EXPECT_FALSE(t->find(1)) << "a plain listener";
+        ASSERT_TRUE(t->find(2));
+        EXPECT_FALSE(t->find(3));
+        EXPECT_EQ(t->find(2)->handshake_timeout_ms(), 3000u);
+
+        // The factory serves handshakes.
+        Connection c(*static_cast<TlsTransportFactory*>(t->find(0)), {.sni = "www.example.com"});
+        ASSERT_TRUE(c.handshake());
+        EXPECT_EQ(c.peer_cn(), "www");
+    }
+    EXPECT_FALSE(services_->find<http::Transports>()) << "withdrawn with the worker part";
+}
+
+TEST_F(TlsWorkerTest, RouteFilters) {
+    std::unique_ptr<TlsWorker> w = make();
+    ASSERT_TRUE(w);
+    EXPECT_FALSE(w->route_filter(-1)) << "no HSTS, no client certificate to require";
+    EXPECT_FALSE(w->route_filter(0));
+    http::Filter* admin = w->route_filter(1);
+    ASSERT_TRUE(admin);
+    EXPECT_EQ(admin->hooks(), http::kHookRequest);
+    EXPECT_EQ(w->route_filter(1), admin) << "made once";
+    EXPECT_FALSE(w->route_filter(2));
+
+    settings_.listeners[0]->hsts.max_age_s = 600;
+    w.reset();
+    w = make();
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->route_filter(-1));
+    EXPECT_EQ(w->route_filter(0)->hooks(), http::kHookResponseHead);
+    EXPECT_EQ(w->route_filter(1)->hooks(), http::kHookRequest | http::kHookResponseHead);
+}
+
+TEST_F(TlsWorkerTest, AContextThatCannotBeBuiltStopsTheWorker) {
+    settings_.listeners[2]->ciphersuites = "TLS_NOT_A_SUITE";
+    std::unique_ptr<TlsWorker> w = make();
+    EXPECT_FALSE(w);
+    EXPECT_TRUE(failed_);
+    EXPECT_FALSE(services_->find<http::Transports>());
+    EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST_F(TlsWorkerTest, NothingWithoutTls) {
+    Settings none;
+    settings_ = std::move(none);
+    EXPECT_FALSE(make());
+    EXPECT_FALSE(failed_);
 }
 
 // ---- cost -------------------------------------------------------------------------------------

@@ -5,6 +5,11 @@
 // writes the pieces in TLS records (small pieces gathered into one record through the worker's
 // scratch buffer, so a response head and a short body go out in one record and one write(2)).
 // OpenSSL's error queue is cleared before every call that reads it and left empty after.
+//
+// The codec's side of writev(), stricter than writev(2): after -1/EAGAIN (or a short count), the
+// next writev() must start with the bytes that were not reported written, at least as many of
+// them as before (they may be cut into other pieces, and more may follow). OpenSSL holds an
+// encrypted record of those bytes and sends it as it is; offering fewer fails the connection.
 #pragma once
 
 #include <openssl/types.h>

@@ -57,7 +57,7 @@ bool TlsWorker::build(std::string& error) {
         auto contexts = std::make_unique<ListenerContexts>();
         std::string why;
         if (!contexts->build(*tls, address, nullptr, why)) {
-            error = "listener " + address + " (" + tls->mark.str() + "): " + why;
+            error = "listener " + address + (tls->mark.file ? " (" + tls->mark.str() + ")" : "") + ": " + why;
             return false;
         }
         factories_[i] = std::make_unique<TlsTransportFactory>(*contexts, tls->handshake_timeout_ms);
