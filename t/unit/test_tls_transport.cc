@@ -888,6 +888,41 @@ TEST(TlsClientAuth, OptionalCountsOnlyAVerifiedCertificate) {
     }
 }
 
+// `crl:` (loaded into the store by the configuration): a revoked client certificate fails.
+TEST(TlsClientAuth, ARevokedCertificateFails) {
+    const Pki& p = pki();
+    auto make_crl = [&](bool revoke_client) {
+        X509_CRL* crl = X509_CRL_new();
+        X509_CRL_set_version(crl, 1);
+        X509_CRL_set_issuer_name(crl, X509_get_subject_name(p.ca.get()));
+        ASN1_TIME* now = X509_gmtime_adj(nullptr, -60);
+        ASN1_TIME* next = X509_gmtime_adj(nullptr, 3600);
+        X509_CRL_set1_lastUpdate(crl, now);
+        X509_CRL_set1_nextUpdate(crl, next);
+        if (revoke_client) {
+            X509_REVOKED* r = X509_REVOKED_new();
+            X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(p.client.get()));
+            X509_REVOKED_set_revocationDate(r, now);
+            X509_CRL_add0_revoked(crl, r);
+        }
+        ASN1_TIME_free(now);
+        ASN1_TIME_free(next);
+        EXPECT_GT(X509_CRL_sign(crl, p.ca_key.get(), EVP_sha256()), 0);
+        return crl;
+    };
+    for (bool revoked : {false, true}) {
+        ListenerTls tls = sni_listener();
+        set_client_auth(tls, ClientAuthMode::Require);
+        tls.client_auth.crl_path = "test.crl";
+        X509_CRL* crl = make_crl(revoked);
+        X509_STORE_add_crl(tls.client_auth.store.get(), crl);
+        X509_CRL_free(crl);
+        Listener l(std::move(tls));
+        Connection c(*l.factory, {.send_certificate = true});
+        EXPECT_EQ(c.handshake(), !revoked) << revoked;
+    }
+}
+
 TEST(TlsClientAuth, AResumedSessionKeepsItsVerifiedCertificate) {
     ListenerTls tls = sni_listener();
     set_client_auth(tls, ClientAuthMode::Require);

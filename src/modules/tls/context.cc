@@ -297,6 +297,10 @@ bool ListenerContexts::apply_client_auth(SSL_CTX* ctx, std::string& error) const
         return false;
     }
     SSL_CTX_set1_cert_store(ctx, auth.store.get());  // shared with the other contexts (up-referenced)
+    // With `crl:`, the CRLs loaded into the store are checked for every certificate of the
+    // client's chain (as nginx's ssl_crl): a CA without a CRL then fails the verification.
+    if (!auth.crl_path.empty())
+        X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     // The CA names in the CertificateRequest, so a client with several certificates picks one.
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
     if (!names) {
