@@ -698,6 +698,7 @@ bool resumes(TlsTransportFactory& f, ClientOptions o, SSL_SESSION* s) {
     o.session = s;
     Connection c(f, o);
     EXPECT_TRUE(c.handshake());
+    EXPECT_EQ(c.server->server_name(), o.sni);
     if (c.server->session_reused()) {
         EXPECT_EQ(render(Variable::SessionReused, *c.server), "r");
     }

@@ -75,6 +75,10 @@ int on_client_hello(SSL* ssl, int* /*alert*/, void* arg) {
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+// The context was chosen in on_client_hello; this only accepts the name, so that OpenSSL
+// acknowledges it and keeps it with a TLS 1.2 session ($ssl_server_name of a resumed one).
+int accept_server_name(SSL*, int* /*alert*/, void*) { return SSL_TLSEXT_ERR_OK; }
+
 // client_auth optional: the handshake goes on whatever the client sends; the verification's
 // result stays in SSL_get_verify_result, and only a verified certificate counts (a
 // require_client_cert route, $ssl_client_*).
@@ -286,6 +290,7 @@ bool ListenerContexts::apply_server_settings(SSL_CTX* ctx, std::string& error) c
     // On every context: OpenSSL calls the callback of the context the connection is on, and a
     // pooled connection object may still be on the one a previous client's SNI chose.
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, const_cast<ListenerContexts*>(this));
+    SSL_CTX_set_tlsext_servername_callback(ctx, accept_server_name);
     return true;
 }
 
