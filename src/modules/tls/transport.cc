@@ -1,0 +1,316 @@
+#include "modules/tls/transport.h"
+
+#include <errno.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.h"
+#include "modules/tls/context.h"
+
+namespace gw::tls {
+
+namespace {
+
+// Why a handshake failed, for the info-level line (the connection logs the peer).
+std::string handshake_failure(int ssl_error, int saved_errno) {
+    if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        if (saved_errno == 0) return "the client closed the connection";
+        return std::strerror(saved_errno);
+    }
+    return take_openssl_errors("unknown error");
+}
+
+}  // namespace
+
+// ---- TlsTransport
+
+TlsTransport::~TlsTransport() { SSL_free(ssl_); }
+
+bool TlsTransport::attach(SSL_CTX* ctx, int fd) {
+    ERR_clear_error();
+    ssl_ = SSL_new(ctx);
+    if (!ssl_ || SSL_set_fd(ssl_, fd) != 1) {
+        LOG_ERROR("TLS: cannot make a connection: %s", take_openssl_errors("out of memory").c_str());
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+        return false;
+    }
+    SSL_set_accept_state(ssl_);
+    retry_bytes_ = 0;
+    want_ = Want::Read;
+    established_ = false;
+    failed_ = false;
+    protocol_error_ = false;
+    subject_made_ = false;
+    subject_.clear();
+    return true;
+}
+
+void TlsTransport::detach() {
+    // OpenSSL drops the session of a connection that did not exchange close_notify from the
+    // cache (and makes it not resumable): most HTTP clients just close. Keep it unless the
+    // connection broke on a TLS protocol error.
+    if (established_ && !protocol_error_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    // A new SSL per connection (SSL_new is about 1 us, SSL_clear 0.1 us: see the unit test's
+    // TlsCost): nothing of a previous client can survive into the next connection.
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+}
+
+int TlsTransport::handshake() {
+    if (established_) return 1;
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+        established_ = true;
+        return 1;
+    }
+    int saved_errno = errno;
+    int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ) {
+        want_ = Want::Read;
+        return 0;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        want_ = Want::Write;
+        return 0;
+    }
+    failed_ = true;
+    // At info: a client's failure (a scanner, an old client, plain HTTP on the TLS port) is
+    // not the server's error, and must not flood the log at the default level.
+    if (log::enabled(LogLevel::Info)) {
+        std::string why = handshake_failure(e, saved_errno);
+        LOG_INFO("TLS handshake failed: %s", why.c_str());
+    }
+    ERR_clear_error();
+    return -1;
+}
+
+ssize_t TlsTransport::fail_io(int ssl_error, const char* what) {
+    int saved_errno = errno;
+    if (ssl_error == SSL_ERROR_SYSCALL) {
+        failed_ = true;
+        ERR_clear_error();
+        errno = saved_errno != 0 && saved_errno != EAGAIN ? saved_errno : EPIPE;
+        return -1;
+    }
+    failed_ = true;
+    protocol_error_ = true;
+    if (log::enabled(LogLevel::Debug)) {
+        std::string why = take_openssl_errors("unknown error");
+        LOG_DEBUG("TLS %s failed: %s", what, why.c_str());
+    }
+    ERR_clear_error();
+    errno = EPROTO;
+    return -1;
+}
+
+ssize_t TlsTransport::read(char* buf, size_t len) {
+    ERR_clear_error();
+    size_t n = 0;
+    if (SSL_read_ex(ssl_, buf, len, &n) == 1) return static_cast<ssize_t>(n);
+    int e = SSL_get_error(ssl_, 0);
+    switch (e) {
+        case SSL_ERROR_WANT_READ:
+            want_ = Want::Read;
+            errno = EAGAIN;
+            return -1;
+        case SSL_ERROR_WANT_WRITE:
+            want_ = Want::Write;
+            errno = EAGAIN;
+            return -1;
+        case SSL_ERROR_ZERO_RETURN:  // close_notify, or an EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
+            return 0;
+        default:
+            return fail_io(e, "read");
+    }
+}
+
+ssize_t TlsTransport::writev(const struct iovec* iov, int count) {
+    constexpr size_t kRecord = TlsTransportFactory::kRecordBytes;
+    size_t total = 0;
+    int i = 0;
+    size_t off = 0;  // into iov[i]
+    while (i < count) {
+        size_t left = iov[i].iov_len - off;
+        if (left == 0) {
+            ++i;
+            off = 0;
+            continue;
+        }
+        // One record per SSL_write_ex. After a WANT_WRITE, OpenSSL holds that record and the
+        // retry must offer exactly its bytes again (the caller's data starts with them: it was
+        // told nothing was written); offering more would let OpenSSL take some of the next
+        // record's bytes and ask for those too on a further retry.
+        size_t record = retry_bytes_ != 0 ? retry_bytes_ : kRecord;
+        int next = i + 1;
+        while (next < count && iov[next].iov_len == 0) ++next;
+        const char* data;
+        size_t n;
+        if (left >= record || (next == count && retry_bytes_ == 0)) {
+            data = static_cast<const char*>(iov[i].iov_base) + off;
+            n = std::min(left, record);
+        } else {
+            // Small pieces gathered into one record (a head and a short body: one record, one
+            // write(2)), through the worker's scratch buffer.
+            char* scratch = factory_.scratch();
+            n = 0;
+            for (int j = i; j < count && n < record; ++j) {
+                size_t from = j == i ? off : 0;
+                size_t take = std::min(iov[j].iov_len - from, record - n);
+                std::memcpy(scratch + n, static_cast<const char*>(iov[j].iov_base) + from, take);
+                n += take;
+            }
+            data = scratch;
+        }
+
+        ERR_clear_error();
+        size_t written = 0;
+        if (SSL_write_ex(ssl_, data, n, &written) != 1) {
+            int e = SSL_get_error(ssl_, 0);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
+                retry_bytes_ = n;
+                if (total > 0) return static_cast<ssize_t>(total);
+                errno = EAGAIN;
+                return -1;
+            }
+            if (total > 0) {  // report what went; the error comes again on the next call
+                ERR_clear_error();
+                return static_cast<ssize_t>(total);
+            }
+            return fail_io(e, "write");
+        }
+        retry_bytes_ = 0;
+        total += written;
+        // Advance over `written` bytes of the pieces.
+        while (written > 0) {
+            size_t in_piece = iov[i].iov_len - off;
+            if (written < in_piece) {
+                off += written;
+                written = 0;
+            } else {
+                written -= in_piece;
+                ++i;
+                off = 0;
+            }
+        }
+    }
+    return static_cast<ssize_t>(total);
+}
+
+bool TlsTransport::has_buffered_input() const {
+    // Decrypted bytes not yet read, or record bytes read ahead from the socket.
+    return ssl_ && SSL_has_pending(ssl_) == 1;
+}
+
+void TlsTransport::shutdown() {
+    // One close_notify, not waiting for the client's: the socket is shut down or closed next.
+    // Never after a fatal error (OpenSSL forbids it) or in the middle of a handshake.
+    if (!ssl_ || failed_ || !established_) return;
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+}
+
+std::string_view TlsTransport::protocol() const {
+    return established_ ? std::string_view(SSL_get_version(ssl_)) : std::string_view();
+}
+
+std::string_view TlsTransport::cipher() const {
+    if (!established_) return {};
+    const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
+    const char* name = c ? SSL_CIPHER_get_name(c) : nullptr;
+    return name ? std::string_view(name) : std::string_view();
+}
+
+std::string_view TlsTransport::server_name() const {
+    if (!ssl_) return {};
+    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    return name ? std::string_view(name) : std::string_view();
+}
+
+bool TlsTransport::session_reused() const { return established_ && SSL_session_reused(ssl_) == 1; }
+
+X509* TlsTransport::verified_peer() const {
+    if (!established_) return nullptr;
+    X509* peer = SSL_get0_peer_certificate(ssl_);
+    return peer && SSL_get_verify_result(ssl_) == X509_V_OK ? peer : nullptr;
+}
+
+std::string_view TlsTransport::verified_peer_subject() const {
+    if (subject_made_) return subject_;
+    subject_made_ = true;
+    X509* peer = verified_peer();
+    if (!peer) return {};
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (!bio) return {};
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+        char* p = nullptr;
+        long n = BIO_get_mem_data(bio, &p);
+        if (n > 0 && p) subject_.assign(p, static_cast<size_t>(n));
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    return subject_;
+}
+
+bool TlsTransport::verified_peer_fingerprint(char (&out)[40]) const {
+    X509* peer = verified_peer();
+    if (!peer) return false;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    // X509 keeps its SHA-1 from parsing: no digest is computed here.
+    if (X509_digest(peer, EVP_sha1(), md, &n) != 1 || n != 20) {
+        ERR_clear_error();
+        return false;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int k = 0; k < 20; ++k) {
+        out[2 * k] = kHex[md[k] >> 4];
+        out[2 * k + 1] = kHex[md[k] & 15];
+    }
+    return true;
+}
+
+// ---- TlsTransportFactory
+
+TlsTransportFactory::TlsTransportFactory(const ListenerContexts& contexts, uint64_t handshake_timeout_ms)
+    : contexts_(contexts),
+      handshake_timeout_ms_(handshake_timeout_ms),
+      scratch_(std::make_unique<char[]>(kRecordBytes)) {}
+
+TlsTransportFactory::~TlsTransportFactory() = default;
+
+http::Transport* TlsTransportFactory::open(int fd) {
+    TlsTransport* t;
+    if (!free_.empty()) {
+        t = free_.back();
+        free_.pop_back();
+    } else {
+        all_.push_back(std::make_unique<TlsTransport>(*this));
+        t = all_.back().get();
+    }
+    if (!t->attach(contexts_.default_context(), fd)) {
+        free_.push_back(t);
+        return nullptr;
+    }
+    return t;
+}
+
+void TlsTransportFactory::close(http::Transport* t) {
+    if (!t) return;
+    // Only this factory's transports come back here (static_cast: TlsTransport is the only
+    // kind it makes).
+    auto* tls = static_cast<TlsTransport*>(t);
+    tls->detach();
+    free_.push_back(tls);
+}
+
+}  // namespace gw::tls

@@ -1,0 +1,63 @@
+#include "modules/tls/vars.h"
+
+#include "modules/tls/stream_transport.h"
+#include "modules/tls/transport.h"
+
+namespace gw::tls {
+
+namespace {
+
+bool put(TextWriter& out, std::string_view v) {
+    if (v.empty()) return false;
+    out += v;
+    return true;
+}
+
+template <Variable V>
+bool get(const http::vars::Env& env, std::string_view, TextWriter& out) {
+    const TlsTransport* t = env.stream ? tls_transport(*env.stream) : nullptr;
+    return t && write_variable(V, *t, out);
+}
+
+// safe: printable ASCII without '"' or '\\' (OpenSSL's own names, hex, "r"/"."); clean: no CR,
+// LF or NUL. The server name is the client's (OpenSSL refuses a NUL in it, nothing else), and a
+// subject's RFC 2253 form escapes controls but may hold '"' and '\\': neither is marked, both
+// are scanned.
+constexpr http::vars::Definition kVariables[] = {
+    {.name = "ssl_protocol", .get = get<Variable::Protocol>, .safe = true, .clean = true},
+    {.name = "ssl_cipher", .get = get<Variable::Cipher>, .safe = true, .clean = true},
+    {.name = "ssl_server_name", .get = get<Variable::ServerName>},
+    {.name = "ssl_session_reused", .get = get<Variable::SessionReused>, .safe = true, .clean = true},
+    {.name = "ssl_client_s_dn", .get = get<Variable::ClientSubject>},
+    {.name = "ssl_client_fingerprint", .get = get<Variable::ClientFingerprint>, .safe = true, .clean = true},
+};
+
+}  // namespace
+
+std::span<const http::vars::Definition> variables() { return kVariables; }
+
+bool write_variable(Variable v, const TlsTransport& t, TextWriter& out) {
+    switch (v) {
+        case Variable::Protocol:
+            return put(out, t.protocol());
+        case Variable::Cipher:
+            return put(out, t.cipher());
+        case Variable::ServerName:
+            return put(out, t.server_name());
+        case Variable::SessionReused:
+            if (t.protocol().empty()) return false;  // no handshake yet
+            out.put(t.session_reused() ? 'r' : '.');
+            return true;
+        case Variable::ClientSubject:
+            return put(out, t.verified_peer_subject());
+        case Variable::ClientFingerprint: {
+            char hex[40];
+            if (!t.verified_peer_fingerprint(hex)) return false;
+            out.append(hex, sizeof hex);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace gw::tls
