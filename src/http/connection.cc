@@ -18,6 +18,7 @@
 #include "http/proxy_protocol.h"
 #include "http/real_ip.h"
 #include "http/server.h"
+#include "http/transport.h"
 
 namespace gw::http {
 
@@ -37,10 +38,12 @@ uint64_t micros_since(const struct timespec& start) {
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
+    kick_.set_callback([this] { read_buffered_input(); });
 }
 
 Connection::~Connection() {
     if (fd_ >= 0) ::close(fd_);
+    if (transport_) transport_factory_->close(transport_);
 }
 
 void Connection::open(int fd, const ListenerConfig* listener, size_t listener_index, const sockaddr_storage& peer) {
@@ -71,11 +74,70 @@ void Connection::open(int fd, const ListenerConfig* listener, size_t listener_in
         peer_trusted_ = net::contains(real_ip->trusted, socket_ip_);
         forwarded_trusted_ = peer_trusted_ && real_ip->from == RealIpConfig::From::Header;
     }
+    transport_factory_ = server_.transport(listener_index);
+    transport_ = transport_factory_ ? transport_factory_->open(fd) : nullptr;
+    if (transport_factory_ && !transport_) {
+        LOG_ERROR("client %s on %s: no TLS session could be made; closing the connection", peer_,
+                  listener->address.c_str());
+        close();
+        return;
+    }
     set_events(EPOLLIN | EPOLLRDHUP);
     if (phase_ == Phase::ProxyHeader)
         server_.ctx().loop->arm(timer_, listener->proxy_protocol_timeout);  // from the accept
+    else if (transport_)
+        start_handshake();
     else
         arm_timer();
+}
+
+// ---- the transport (TLS): its handshake, and the bytes through it
+
+void Connection::start_handshake() {
+    phase_ = Phase::Handshake;
+    server_.ctx().loop->arm(timer_, transport_factory_->handshake_timeout_ms());
+}
+
+void Connection::continue_handshake() {
+    int r = transport_->handshake();
+    if (r < 0) {
+        LOG_INFO("client %s on %s: TLS handshake failed; closing the connection", peer_, listener_->address.c_str());
+        close();
+        return;
+    }
+    if (r == 0) {
+        set_events(EPOLLRDHUP | (transport_->want() == Transport::Want::Read ? EPOLLIN : EPOLLOUT));
+        return;
+    }
+    phase_ = Phase::Head;
+    server_.ctx().loop->cancel(timer_);  // the request's own timers take over
+    update_events();
+    arm_timer();
+}
+
+ssize_t Connection::receive(char* buf, size_t len) {
+    if (!transport_) return ::read(fd_, buf, len);
+    ssize_t n = transport_->read(buf, len);
+    if (n < 0 && errno == EAGAIN && transport_->want() == Transport::Want::Write && !write_blocked_) {
+        // (TLS: a read that must write first - a rare post-handshake message.) Wait for room.
+        write_blocked_ = true;
+        update_events();
+    }
+    return n;
+}
+
+ssize_t Connection::send_iov(const struct iovec* iov, int count) {
+    if (transport_) return transport_->writev(iov, count);
+    if (count == 1) return ::send(fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    return ::writev(fd_, iov, count);
+}
+
+// The transport took more from the socket than the buffer had room for, or than one read asked:
+// no event will say so, so the connection reads again (from the loop, not from inside whoever
+// made room).
+void Connection::read_buffered_input() {
+    if (fd_ < 0 || !transport_ || !(events_ & EPOLLIN) || !transport_->has_buffered_input()) return;
+    on_io(EPOLLIN);
 }
 
 void Connection::close() {
@@ -85,8 +147,14 @@ void Connection::close() {
     end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);
+    server_.ctx().loop->cancel(kick_);
+    if (transport_) transport_->shutdown();  // close_notify, when the session is sound
     ::close(fd_);  // also removes it from epoll
     fd_ = -1;
+    if (transport_) {
+        transport_factory_->close(transport_);
+        transport_ = nullptr;
+    }
     if (in_) server_.input_buffers().put(std::move(in_));
     if (stream_) {
         server_.requests().put(std::move(stream_->request_storage));
@@ -114,7 +182,7 @@ bool Connection::close_if_idle() {
     if (fd_ < 0) return false;
     if (close_tunnel()) return true;
     bool idle = (phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && pending_output() == 0) ||
-                phase_ == Phase::ProxyHeader;  // no request has started
+                phase_ == Phase::ProxyHeader || phase_ == Phase::Handshake;  // no request has started
     if (!idle) return false;
     close();
     return true;
@@ -137,7 +205,11 @@ void Connection::update_events() {
     uint32_t ev = EPOLLRDHUP;
     if (write_blocked_) ev |= EPOLLOUT;
     if (!reading_paused_ && (!write_blocked_ || phase_ == Phase::Handler)) ev |= EPOLLIN;
+    // TLS: a blocked write may wait for the peer's bytes (want() Read).
+    if (transport_ && write_blocked_ && transport_->want() == Transport::Want::Read) ev |= EPOLLIN;
     set_events(ev);
+    if (transport_ && (ev & EPOLLIN) && transport_->has_buffered_input() && !kick_.armed())
+        server_.ctx().loop->arm(kick_, 0);
 }
 
 void Connection::resume_reading() {
@@ -166,15 +238,27 @@ bool Connection::want_keep_alive() const { return keep_alive_allowed(stream_->re
 
 void Connection::on_io(uint32_t events) {
     if (fd_ < 0) return;  // a stale event for a connection closed earlier in this batch
-    if (events & EPOLLOUT) {
+    if (phase_ == Phase::Handshake) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            close();
+            return;
+        }
+        continue_handshake();
+        if (fd_ >= 0 && phase_ == Phase::Head && transport_->has_buffered_input()) on_readable();
+        return;
+    }
+    if ((events & EPOLLOUT) || (transport_ && write_blocked_ && (events & EPOLLIN) &&
+                                transport_->want() == Transport::Want::Read)) {
         flush();
         if (fd_ < 0) return;
     }
-    if (phase_ == Phase::Filters) {
+    if (phase_ == Phase::Filters)
         read_while_paused(events);
-        return;
-    }
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable();
+    else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+        on_readable();
+    // TLS: what the transport read ahead of the buffer's room waits for no event.
+    if (transport_ && fd_ >= 0 && (events_ & EPOLLIN) && !kick_.armed() && transport_->has_buffered_input())
+        server_.ctx().loop->arm(kick_, 0);
 }
 
 // While a filter waits, what the client sends next is kept for later (up to the buffer's end),
@@ -192,7 +276,7 @@ void Connection::read_while_paused(uint32_t events) {
         update_events();
         return;
     }
-    ssize_t n = ::read(fd_, in_.get() + in_len_, cap - in_len_);
+    ssize_t n = receive(in_.get() + in_len_, cap - in_len_);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         close();
         return;
@@ -204,7 +288,7 @@ void Connection::on_readable() {
     if (phase_ == Phase::Lingering) {
         char sink[4096];
         ssize_t n;
-        while ((n = ::read(fd_, sink, sizeof sink)) > 0) {}
+        while ((n = receive(sink, sizeof sink)) > 0) {}
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) close();
         return;
     }
@@ -216,7 +300,7 @@ void Connection::on_readable() {
             update_events();
             return;
         }
-        ssize_t n = ::read(fd_, in_.get() + in_len_, cap - in_len_);
+        ssize_t n = receive(in_.get() + in_len_, cap - in_len_);
         if (n == 0) {
             stream_->handler->on_client_eof();
             return;
@@ -235,7 +319,7 @@ void Connection::on_readable() {
         respond_error(431, "request header too large");
         return;
     }
-    ssize_t n = ::read(fd_, in_.get() + in_len_, cap - in_len_);
+    ssize_t n = receive(in_.get() + in_len_, cap - in_len_);
     if (n == 0) {
         close();  // the client closed; nothing can be answered
         return;
@@ -781,7 +865,8 @@ void Connection::respond_error(int status, std::string_view message) {
 void Connection::flush() {
     if (!out_) return;  // idle: nothing to write
     while (out_off_ < out_->size()) {
-        ssize_t n = ::send(fd_, out_->data() + out_off_, out_->size() - out_off_, MSG_NOSIGNAL);
+        struct iovec iov = {out_->data() + out_off_, out_->size() - out_off_};
+        ssize_t n = send_iov(&iov, 1);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -829,7 +914,7 @@ void Connection::write_through(std::string_view data) {
     if (pending) iov[cnt++] = {out_->data() + out_off_, pending};
     iov[cnt++] = {const_cast<char*>(data.data()), data.size()};
     ssize_t n;
-    do n = ::writev(fd_, iov, cnt); while (n < 0 && errno == EINTR);
+    do n = send_iov(iov, cnt); while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN) {
             close();
@@ -865,6 +950,7 @@ void Connection::after_flush() {
 
 void Connection::start_lingering_close() {
     phase_ = Phase::Lingering;
+    if (transport_) transport_->shutdown();
     ::shutdown(fd_, SHUT_WR);
     set_events(EPOLLIN | EPOLLRDHUP);
     server_.ctx().loop->arm(timer_, kLingeringTimeout);
@@ -880,6 +966,12 @@ void Connection::arm_timer() {
 
 void Connection::on_timeout() {
     if (fd_ < 0) return;
+    if (phase_ == Phase::Handshake) {
+        LOG_INFO("client %s on %s did not finish its TLS handshake in time; closing the connection", peer_,
+                 listener_->address.c_str());
+        close();
+        return;
+    }
     if (phase_ == Phase::ProxyHeader) {
         LOG_INFO("client %s on %s sent no PROXY protocol header in time; closing the connection", socket_peer_,
                  listener_->address.c_str());

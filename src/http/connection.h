@@ -28,6 +28,8 @@ struct ListenerConfig;
 namespace gw::http {
 
 class Server;
+class Transport;
+class TransportFactory;
 struct RouteRuntime;
 
 class Connection final : public event::IoHandler, public StreamIo {
@@ -63,18 +65,26 @@ class Connection final : public event::IoHandler, public StreamIo {
                       size_t next_request) override;
     void stream_cut(int status, uint64_t body_bytes) override;
     void stream_resumed() override;
+    const Transport* transport() const override { return transport_; }
 
   private:
     // ProxyHeader: on a `proxy_protocol` listener, before the PROXY header is read.
     // Filters: the request's head is read and a filter waits (the body is buffered meanwhile).
     // Body: a local answer's request body is read and discarded.
     // Handler: the stream's terminal handler (the proxy) drives the connection.
-    enum class Phase : uint8_t { Head, Filters, Body, Handler, Lingering, ProxyHeader };
+    // Handshake: on a listener with a transport (TLS), until its handshake is done.
+    enum class Phase : uint8_t { Head, Filters, Body, Handler, Lingering, ProxyHeader, Handshake };
 
     void on_readable();
     void process();
     void after_process();
     bool read_proxy_header();    // false: wait for more bytes, or the connection was closed
+    void start_handshake();
+    void continue_handshake();
+    // The socket's bytes, or the transport's: read(2) and writev(2) semantics.
+    ssize_t receive(char* buf, size_t len);
+    ssize_t send_iov(const struct iovec* iov, int count);
+    void read_buffered_input();  // what the transport holds and no event will announce
     bool read_head();            // false: wait for more bytes or stop processing
     bool admit();                // the rest of read_head(), once the filters let the request on
     bool answer_reply();         // a filter answered: send its reply
@@ -110,6 +120,8 @@ class Connection final : public event::IoHandler, public StreamIo {
 
     Server& server_;
     int fd_ = -1;
+    TransportFactory* transport_factory_ = nullptr;
+    Transport* transport_ = nullptr;  // null: the socket itself (plain HTTP)
     const ListenerConfig* listener_ = nullptr;
     uint32_t listener_index_ = 0;
     Phase phase_ = Phase::Head;
@@ -147,6 +159,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     size_t out_off_ = 0;
 
     event::Timer timer_;
+    event::Timer kick_;  // reads a transport's buffered input once the buffer has room
 };
 
 }  // namespace gw::http

@@ -13,11 +13,14 @@
 #include "core/module/module.h"
 #include "core/services/registry.h"
 #include "http/error_pages.h"
+#include "http/transport.h"
 #include "http/connection.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
 
 namespace gw::http {
+
+TransportFactory* Server::transport(size_t index) const { return transports_ ? transports_->find(index) : nullptr; }
 
 namespace {
 
@@ -78,6 +81,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
 
     build_filter_chains();
     if (ctx.services) error_pages_ = ctx.services->find<const ErrorPages>();
+    if (ctx.services) transports_ = ctx.services->find<const Transports>();
 
     if (!cfg.upstreams.empty())
         proxy_ = std::make_unique<proxy::Proxy>(cfg, *ctx.loop, *ctx.metrics,

@@ -32,6 +32,8 @@ class WorkerPart;
 namespace gw::http {
 
 class ErrorPages;
+class TransportFactory;
+struct Transports;
 
 class Connection;
 namespace proxy {
@@ -88,6 +90,8 @@ class Server {
   public:
     // The error pages (the error_pages module), or null.
     const ErrorPages* error_pages() const { return error_pages_; }
+    // The transport of listener `index` (TLS), or null: the socket itself.
+    TransportFactory* transport(size_t index) const;
     struct Listen {
         int fd;
         const ListenerConfig* config;
@@ -127,6 +131,7 @@ class Server {
 
   private:
     const ErrorPages* error_pages_ = nullptr;
+    const Transports* transports_ = nullptr;
     struct Acceptor : event::IoHandler {
         Server* server;
         Listen listen;

@@ -27,6 +27,8 @@
 
 namespace gw::http {
 
+class Transport;
+
 struct RouteRuntime;
 
 // What a stream's terminal handler needs from the codec that carries the stream.
@@ -62,6 +64,9 @@ class StreamIo {
 
     // The filter chain, paused, was resumed (the request goes on) or answered.
     virtual void stream_resumed() = 0;
+
+    // What carries the connection's bytes (TLS), or null: the socket itself.
+    virtual const Transport* transport() const { return nullptr; }
 
   protected:
     ~StreamIo() = default;

@@ -37,14 +37,6 @@
 // Client options are written as designated initializers naming only what a test changes.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-// The deleters of config.h are defined with the module's configuration reader (config.cc);
-// these stand in for them until that is in the same tree (weak: the reader's win when linked).
-namespace gw::tls {
-__attribute__((weak)) void X509Free::operator()(X509* x) const { X509_free(x); }
-__attribute__((weak)) void PkeyFree::operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-__attribute__((weak)) void X509StoreFree::operator()(X509_STORE* s) const { X509_STORE_free(s); }
-}  // namespace gw::tls
-
 namespace gw::tls {
 namespace {
 

@@ -156,7 +156,8 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
         out += in.client_ip;
         out += "\r\n";
     }
-    if (!in_ops(in.ops, "x-forwarded-proto")) out += "x-forwarded-proto: http\r\n";
+    if (!in_ops(in.ops, "x-forwarded-proto"))
+        out += in.https ? std::string_view("x-forwarded-proto: https\r\n") : std::string_view("x-forwarded-proto: http\r\n");
     if (!in_ops(in.ops, "x-forwarded-host") && !req.host.empty()) append_header(out, "x-forwarded-host", req.host);
     if (!in_ops(in.ops, "x-request-id")) append_header(out, "x-request-id", in.request_id);
     if (!in_ops(in.ops, "traceparent")) append_header(out, "traceparent", in.traceparent);

@@ -31,6 +31,7 @@ struct UpstreamRequestInput {
     bool has_length = false;        // send "content-length: length"
     uint64_t length = 0;
     bool upgrade = false;           // keep Upgrade and send "connection: upgrade"
+    bool https = false;             // the client came over TLS (X-Forwarded-Proto: https)
     const HeaderOps* ops = nullptr;
     const vars::Env* env = nullptr;  // what the ops' variables read (null: none have a value)
 };

@@ -187,6 +187,7 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     // requests past a proxy, so they are forwarded as plain requests without Upgrade.
     upgrade_ = req.upgrade && iequals(req.header("upgrade"), "websocket");
     in.upgrade = upgrade_;
+    in.https = stream_->io().transport() != nullptr;
     in.ops = &rc.request_headers;
     vars::Env env;
     env.stream = stream_;

@@ -40,7 +40,8 @@ bool remote_port(const Env& env, std::string_view, TextWriter& out) {
 
 bool scheme(const Env& env, std::string_view, TextWriter& out) {
     if (!env.stream) return false;
-    out += "http";  // TLS will make this per stream
+    bool tls = const_cast<Stream*>(env.stream)->io().transport() != nullptr;
+    out += tls ? std::string_view("https") : std::string_view("http");
     return true;
 }
 

@@ -261,6 +261,10 @@ void check_settings(const Settings& s, const Config& c, Diagnostics& diags) {
         if (!s.listeners[i]) continue;
         const ListenerTls& t = *s.listeners[i];
         any_client_auth = any_client_auth || t.client_auth.mode != ClientAuthMode::Off;
+        if (i < c.listeners.size() && c.listeners[i].proxy_protocol)
+            diags.error(t.mark, schema::index_path("listeners", i) +
+                                    ".tls: a listener cannot have both tls and proxy_protocol yet (the PROXY "
+                                    "header before a TLS handshake is not read)");
         if (t.tickets_shared_redis && !c.redis)
             diags.error(t.tickets_shared_mark, schema::index_path("listeners", i) +
                                                    ".tls.session_tickets.shared: redis needs a top-level redis: "
