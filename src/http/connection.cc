@@ -38,7 +38,6 @@ uint64_t micros_since(const struct timespec& start) {
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
-    kick_.set_callback([this] { read_buffered_input(); });
 }
 
 Connection::~Connection() {
@@ -136,6 +135,7 @@ ssize_t Connection::send_iov(const struct iovec* iov, int count) {
 // no event will say so, so the connection reads again (from the loop, not from inside whoever
 // made room).
 void Connection::read_buffered_input() {
+    kick_pending_ = false;
     if (fd_ < 0 || !transport_ || !(events_ & EPOLLIN) || !transport_->has_buffered_input()) return;
     on_io(EPOLLIN);
 }
@@ -147,7 +147,6 @@ void Connection::close() {
     end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);
-    server_.ctx().loop->cancel(kick_);
     if (transport_) transport_->shutdown();  // close_notify, when the session is sound
     ::close(fd_);  // also removes it from epoll
     fd_ = -1;
@@ -208,8 +207,10 @@ void Connection::update_events() {
     // TLS: a blocked write may wait for the peer's bytes (want() Read).
     if (transport_ && write_blocked_ && transport_->want() == Transport::Want::Read) ev |= EPOLLIN;
     set_events(ev);
-    if (transport_ && (ev & EPOLLIN) && transport_->has_buffered_input() && !kick_.armed())
-        server_.ctx().loop->arm(kick_, 0);
+    if (transport_ && (ev & EPOLLIN) && !kick_pending_ && transport_->has_buffered_input()) {
+        kick_pending_ = true;
+        server_.kick(this);
+    }
 }
 
 void Connection::resume_reading() {
@@ -257,8 +258,10 @@ void Connection::on_io(uint32_t events) {
     else if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
         on_readable();
     // TLS: what the transport read ahead of the buffer's room waits for no event.
-    if (transport_ && fd_ >= 0 && (events_ & EPOLLIN) && !kick_.armed() && transport_->has_buffered_input())
-        server_.ctx().loop->arm(kick_, 0);
+    if (transport_ && fd_ >= 0 && (events_ & EPOLLIN) && !kick_pending_ && transport_->has_buffered_input()) {
+        kick_pending_ = true;
+        server_.kick(this);
+    }
 }
 
 // While a filter waits, what the client sends next is kept for later (up to the buffer's end),

@@ -66,6 +66,8 @@ class Connection final : public event::IoHandler, public StreamIo {
     void stream_cut(int status, uint64_t body_bytes) override;
     void stream_resumed() override;
     const Transport* transport() const override { return transport_; }
+    // Reads what the transport (TLS) holds already and no event will announce (Server::kick).
+    void read_buffered_input();
 
   private:
     // ProxyHeader: on a `proxy_protocol` listener, before the PROXY header is read.
@@ -84,7 +86,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     // The socket's bytes, or the transport's: read(2) and writev(2) semantics.
     ssize_t receive(char* buf, size_t len);
     ssize_t send_iov(const struct iovec* iov, int count);
-    void read_buffered_input();  // what the transport holds and no event will announce
+
     bool read_head();            // false: wait for more bytes or stop processing
     bool admit();                // the rest of read_head(), once the filters let the request on
     bool answer_reply();         // a filter answered: send its reply
@@ -134,6 +136,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     bool may_still_send_ = false;    // the client may be sending: linger before closing
     bool write_blocked_ = false;
     bool head_parsed_ = false;       // the stream holds this request's head
+    bool kick_pending_ = false;      // Server::kick() will call read_buffered_input()
     uint8_t peer_len_ = 0;
     uint16_t client_port_ = 0;       // the TCP peer's port, or the PROXY header's source port
     uint32_t requests_ = 0;
@@ -159,7 +162,6 @@ class Connection final : public event::IoHandler, public StreamIo {
     size_t out_off_ = 0;
 
     event::Timer timer_;
-    event::Timer kick_;  // reads a transport's buffered input once the buffer has room
 };
 
 }  // namespace gw::http

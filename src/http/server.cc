@@ -38,6 +38,11 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
       // Seeded apart from the proxy's generator (traceparent), which starts from pid and time too.
       ids_((static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(time(nullptr))) +
            0x632be59bd9b4e019ULL) {
+    kick_timer_.set_callback([this] {
+        kicks_running_.swap(kicks_);
+        for (Connection* c : kicks_running_) c->read_buffered_input();
+        kicks_running_.clear();
+    });
     const Config& cfg = *ctx.config;
     limits_.max_header_size = cfg.http.max_header_size;
     limits_.max_uri_size = cfg.http.max_uri_size;
@@ -168,6 +173,11 @@ Connection* Server::acquire() {
     if (pool_.size() >= ctx_.config->worker_connections) return nullptr;
     pool_.push_back(std::make_unique<Connection>(*this));
     return pool_.back().get();
+}
+
+void Server::kick(Connection* c) {
+    kicks_.push_back(c);
+    if (!kick_timer_.armed()) ctx_.loop->arm(kick_timer_, 0);
 }
 
 void Server::release(Connection* c) {

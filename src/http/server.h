@@ -128,6 +128,9 @@ class Server {
     IdGenerator& ids() { return ids_; }  // request ids
     void count_response(RouteRuntime& route, int status, uint64_t micros);
     void release(Connection* c);
+    // Calls c->read_buffered_input() from the loop, soon (one timer for the worker, not one per
+    // connection: a TLS connection's read-ahead input waits for no event).
+    void kick(Connection* c);
 
   private:
     const ErrorPages* error_pages_ = nullptr;
@@ -158,6 +161,8 @@ class Server {
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     std::vector<std::unique_ptr<Connection>> pool_;  // every connection object ever made
     std::vector<Connection*> free_;
+    std::vector<Connection*> kicks_, kicks_running_;  // (kick) one may have closed since: harmless
+    event::Timer kick_timer_;
     size_t active_ = 0;
     bool draining_ = false;
     bool accept_paused_ = false;
