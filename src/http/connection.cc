@@ -458,7 +458,7 @@ bool Connection::read_head() {
     s.set_request_id(req.header("x-request-id"), server_.ids());
     body_pos_ = in_pos_ + static_cast<uint32_t>(req.head_length);
     if (!normalize_path()) return false;
-    if (!listener_->admin) s.match() = server_.router().match(req);
+    if (!listener_->admin) s.match() = server_.router().match(req, static_cast<int>(listener_index_));
     RouteRuntime& route = server_.route(s.route_index());
     s.set_route(&route);
     // After routing: a route may have its own client_max_body_size (an upload route).

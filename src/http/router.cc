@@ -173,6 +173,7 @@ bool Router::method_allowed(int route, std::string_view method) const {
 // The cheap conditions first; the regex, which also sets the captures, last.
 bool Router::candidate(int route, const Request& req, RouteMatchResult& out) const {
     const RouteMatch& m = routes_[route].match;
+    if (m.listener_index >= 0 && m.listener_index != listener_) return false;
     if (!method_allowed(route, req.method)) return false;
     for (const auto& [name, value] : m.headers)
         if (!header_holds(req, name, value)) return false;
@@ -204,8 +205,9 @@ bool Router::match_tier(const Tier& tier, const Request& req, RouteMatchResult& 
     return false;
 }
 
-RouteMatchResult Router::match(const Request& req) const {
+RouteMatchResult Router::match(const Request& req, int listener) const {
     RouteMatchResult out;
+    listener_ = listener;
     // A Host longer than any DNS name (253) plus a port cannot match a host route.
     constexpr size_t kMaxHost = 300;
     std::string_view host = req.host;

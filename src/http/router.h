@@ -48,8 +48,10 @@ class Router {
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
 
-    // Uses req.method, req.host (any case, optional port), req.path, req.query and the headers.
-    RouteMatchResult match(const Request& req) const;
+    // Uses req.method, req.host (any case, optional port), req.path, req.query and the headers,
+    // and the index of the listener that took the request (a route's `listener:`; -1: none
+    // known, so such a route does not match).
+    RouteMatchResult match(const Request& req, int listener = -1) const;
 
   private:
     // Transparent hashing: lookups by string_view, without building a std::string per request.
@@ -74,6 +76,7 @@ class Router {
 
     bool match_tier(const Tier& tier, const Request& req, RouteMatchResult& out) const;
     bool candidate(int route, const Request& req, RouteMatchResult& out) const;
+    mutable int listener_ = -1;  // of the request being matched (one thread: see above)
     bool method_allowed(int route, std::string_view method) const;
     static void add(Tier& tier, const RouteConfig& route, int index);
 

@@ -1724,4 +1724,26 @@ TEST_F(ConfigTest, LogsBadValues) {
 }
 
 }  // namespace
+TEST_F(ConfigTest, RouteMatchByListener) {
+    write("gw.conf",
+          "listeners:\n"
+          "  - address: 127.0.0.1:8080\n"
+          "  - address: 127.0.0.1:8443\n"
+          "routes:\n"
+          "  - name: r\n"
+          "    match: {listener: 127.0.0.1:8443, path_prefix: /}\n"
+          "    return: {status: 204}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c.has_value()) << ::testing::PrintToString(errors());
+    EXPECT_EQ(c->routes[0].match.listener_index, 1);
+    expect_errors("listeners:\n"
+                  "  - address: 127.0.0.1:8080\n"
+                  "routes:\n"
+                  "  - name: r\n"
+                  "    match: {listener: 127.0.0.1:8081}\n"
+                  "    return: {status: 204}\n",
+                  {at("gw.conf", 5, 23) + "routes[0].match.listener: no listener has the address \"127.0.0.1:8081\" "
+                                          "(the address as written in listeners:; did you mean \"127.0.0.1:8080\"?)"});
+}
+
 }  // namespace gw

@@ -620,3 +620,14 @@ TEST_F(RouterTest, MatchDoesNotAllocate) {
 }
 
 }  // namespace
+
+TEST_F(RouterTest, ListenerConditionTakesOnlyThatListenersRequests) {
+    RouteConfig redirect = route("to-https", "", "", "/");
+    redirect.match.listener = "127.0.0.1:80";
+    redirect.match.listener_index = 1;
+    routes = {redirect, route("app", "", "", "/")};
+    Router router(routes);
+    EXPECT_EQ(name_of(router.match(request("GET", "h", "/x"), 1)), "to-https");
+    EXPECT_EQ(name_of(router.match(request("GET", "h", "/x"), 0)), "app");   // another listener
+    EXPECT_EQ(name_of(router.match(request("GET", "h", "/x"))), "app");      // no listener known
+}

@@ -100,6 +100,10 @@ struct RouteMatch {
     // Every listed header / query parameter must be present with exactly this value.
     std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
     std::vector<std::pair<std::string, std::string>> query;    // names as written (case-sensitive)
+    // `listener:` the address of one listener, as written in `listeners:`: the route takes only
+    // that listener's requests (a plain-HTTP-to-HTTPS redirect). -1: any listener.
+    std::string listener;
+    int listener_index = -1;
 };
 
 struct ReturnAction {

@@ -344,8 +344,9 @@ void dump_route(const Config& c, size_t index, Writer& w) {
     const RouteMatch& m = r.match;
     // Empty fields mean "any" and have no YAML spelling but absence.
     if (!m.path.empty() || !m.path_prefix.empty() || !m.path_regex.empty() || !m.methods.empty() ||
-        !m.host.empty() || !m.headers.empty() || !m.query.empty()) {
+        !m.host.empty() || !m.headers.empty() || !m.query.empty() || !m.listener.empty()) {
         w.line(2, "match", "");
+        if (!m.listener.empty()) w.line(3, "listener", quote(m.listener));
         if (!m.path.empty()) w.line(3, "path", quote(m.path));
         if (!m.path_prefix.empty()) w.line(3, "path_prefix", quote(m.path_prefix));
         if (!m.path_regex.empty()) w.line(3, "path_regex", quote(m.path_regex));

@@ -262,8 +262,30 @@ void read_match_pairs(MapReader& m, std::string_view key, bool headers,
     }
 }
 
+// `listener:` one of the listeners' addresses, as written there (they are read before routes).
+void read_match_listener(MapReader& m, const Config& c, RouteMatch& match) {
+    const Node* v = m.take("listener");
+    if (!v) return;
+    std::optional<std::string> s = schema::read_string(*v, m.path("listener"), m.diags());
+    if (!s) return;
+    std::vector<std::string> addresses;
+    for (size_t i = 0; i < c.listeners.size(); ++i) {
+        if (c.listeners[i].address == *s) {
+            match.listener = *s;
+            match.listener_index = static_cast<int>(i);
+            return;
+        }
+        addresses.push_back(c.listeners[i].address);
+    }
+    std::string msg = "no listener has the address \"" + *s + "\" (the address as written in listeners:";
+    std::string_view near = schema::suggest(*s, addresses);
+    msg += near.empty() ? ")" : "; did you mean \"" + std::string(near) + "\"?)";
+    schema::report(m.diags(), v->mark, m.path("listener"), msg);
+}
+
 MatchInfo read_match(MapReader& m, const Config& c, RouteMatch& match) {
     MatchInfo info;
+    read_match_listener(m, c, match);
     read_path_key(m, "path", match.path, &c.http.path);
     read_path_key(m, "path_prefix", match.path_prefix, &c.http.path);
     read_path_regex(m, match, info);
