@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/config/config_sections.h"
+#include "core/small_file.h"
 #include "core/config/dump.h"
 
 namespace gw::error_pages {
@@ -22,30 +23,6 @@ int read_status_key(std::string_view k) {
     if ((k[0] == '4' || k[0] == '5') && (k[1] == 'x' || k[1] == 'X') && (k[2] == 'x' || k[2] == 'X')) return k[0] - '0';
     if (k[0] < '4' || k[0] > '5' || k[1] < '0' || k[1] > '9' || k[2] < '0' || k[2] > '9') return 0;
     return (k[0] - '0') * 100 + (k[1] - '0') * 10 + (k[2] - '0');
-}
-
-bool read_file(const std::string& path, std::string& out, std::string& why) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        why = strerror(errno);
-        return false;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > kMaxPageSize) {
-        why = S_ISREG(st.st_mode) ? "larger than 1m" : "not a regular file";
-        ::close(fd);
-        return false;
-    }
-    out.resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < out.size()) {
-        ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    out.resize(got);
-    return true;
 }
 
 void read_page(const schema::Node& node, const std::string& path, const std::string& prefix, PageSet::Entry& e,
@@ -78,7 +55,7 @@ void read_page(const schema::Node& node, const std::string& path, const std::str
     } else if (file_node && !file.empty()) {
         e.file = config_detail::resolve_path(prefix, file);
         std::string contents, why;
-        if (!read_file(e.file, contents, why))
+        if (!read_small_file(e.file, kMaxPageSize, contents, why))
             schema::report(diags, file_node->mark, m.path("file"), "cannot read \"" + e.file + "\": " + why);
         else
             e.page.body = http::vars::literal(contents);  // a file's text is sent as it is

@@ -213,32 +213,6 @@ std::string openssl_errors() {
     return out.empty() ? "unknown reason" : out;
 }
 
-bool read_small_file(const std::string& path, size_t limit, std::string& out, std::string& why) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        why = strerror(errno);
-        return false;
-    }
-    struct stat st;
-    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) <= limit;
-    if (!ok) {
-        why = !S_ISREG(st.st_mode) ? "not a regular file" : "larger than " + std::to_string(limit >> 10) + "k";
-        ::close(fd);
-        return false;
-    }
-    out.resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < out.size()) {
-        ssize_t n = ::read(fd, out.data() + got, out.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    out.resize(got);
-    return true;
-}
-
 std::string format_utc(time_t t) {
     struct tm tm{};
     char buf[64];

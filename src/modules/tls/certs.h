@@ -5,6 +5,8 @@
 // never part of a message.
 #pragma once
 
+#include "core/small_file.h"
+
 #include <ctime>
 #include <string>
 
@@ -20,8 +22,6 @@ inline constexpr time_t kExpiryWarning = 14 * 86400;
 // when the queue is empty.
 std::string openssl_errors();
 
-// Reads a regular file of at most `limit` bytes; false with `why` otherwise.
-bool read_small_file(const std::string& path, size_t limit, std::string& out, std::string& why);
 
 // "2031-01-02 03:04:05 UTC"
 std::string format_utc(time_t t);
