@@ -7,6 +7,26 @@
 
 namespace gw {
 
+namespace {
+
+std::string escape_rest;  // one worker thread: reused, no allocation once grown
+
+// How much of `s` mode `e` leaves as it is.
+size_t unchanged_prefix(std::string_view s, TextWriter::Escape e) {
+    switch (e) {
+        case TextWriter::Escape::None: break;
+        case TextWriter::Escape::Header:
+            return static_cast<size_t>(
+                std::find_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }) -
+                s.begin());
+        case TextWriter::Escape::Log:
+        case TextWriter::Escape::Json: return plain_prefix(s);
+    }
+    return s.size();
+}
+
+}  // namespace
+
 void TextWriter::copy(std::string_view s) {
     while (s.size() > room()) {
         size_t n = room();
@@ -26,8 +46,7 @@ void TextWriter::append_slow(std::string_view s) {
             return;
         case Escape::Header:
             while (!s.empty()) {
-                auto bad = std::find_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
-                size_t n = static_cast<size_t>(bad - s.begin());
+                size_t n = unchanged_prefix(s, Escape::Header);
                 copy(s.substr(0, n));
                 s.remove_prefix(std::min(n + 1, s.size()));
             }
@@ -50,25 +69,6 @@ void TextWriter::append_slow(std::string_view s) {
     }
 }
 
-namespace {
-
-std::string escape_rest;  // one worker thread: reused, no allocation once grown
-
-// How much of `s` mode `e` leaves as it is.
-size_t unchanged_prefix(std::string_view s, TextWriter::Escape e) {
-    switch (e) {
-        case TextWriter::Escape::None: break;
-        case TextWriter::Escape::Header:
-            return static_cast<size_t>(
-                std::find_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }) -
-                s.begin());
-        case TextWriter::Escape::Log:
-        case TextWriter::Escape::Json: return plain_prefix(s);
-    }
-    return s.size();
-}
-
-}  // namespace
 
 void TextWriter::escape_since_slow(uint64_t mark, Escape e) {
     std::string& rest = escape_rest;

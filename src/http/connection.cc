@@ -866,7 +866,13 @@ void Connection::respond_error(int status, std::string_view message) {
 }
 
 void Connection::flush() {
-    if (!out_) return;  // idle: nothing to write
+    if (!out_) {  // idle: nothing to write
+        if (write_blocked_) {  // (a TLS read that waited to write: it may go on)
+            write_blocked_ = false;
+            update_events();
+        }
+        return;
+    }
     while (out_off_ < out_->size()) {
         struct iovec iov = {out_->data() + out_off_, out_->size() - out_off_};
         ssize_t n = send_iov(&iov, 1);
