@@ -278,6 +278,16 @@ TEST_F(VarsRender, HeadersAndCookies) {
     EXPECT_EQ(render("[$cookie_empty][$cookie_none][$cookie_sess]"), "[][][]");
 }
 
+TEST_F(VarsRender, RepeatedHeaderFieldsAreJoined) {
+    // As nginx (1.23+): every field of the name, in order, ", " between them ("; " for Cookie).
+    request("GET / HTTP/1.1\r\nHost: h\r\nX-Tag: a\r\nAccept: x/y\r\nx-tag: b, c\r\nX-Tag:\r\n"
+            "X-TAG: d\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n");
+    EXPECT_EQ(render("$http_x_tag"), "a, b, c, d");  // the empty field adds nothing
+    EXPECT_EQ(render("$http_cookie"), "a=1; b=2");
+    EXPECT_EQ(render("[$http_accept]"), "[x/y]");
+    EXPECT_EQ(log("\"$http_x_tag\""), "\"a, b, c, d\"");
+}
+
 TEST_F(VarsRender, ResponseFigures) {
     EXPECT_EQ(render("[$status][$bytes_sent][$body_bytes_sent]"), "[][][]");  // not known yet
     EXPECT_EQ(log("$status $bytes_sent $body_bytes_sent"), "- - -");
