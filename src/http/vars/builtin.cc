@@ -180,7 +180,7 @@ bool http_header(const Env& env, std::string_view name, TextWriter& out) {
     bool any = false;
     for (size_t i = 0; i < r->header_count; ++i) {
         const Header& h = r->headers[i];
-        if (h.name.size() != name.size() || h.value.empty() || !iequals(h.name, name)) continue;
+        if (h.name.size() != name.size() || h.value.empty() || !chars::iequals(h.name, name)) continue;
         if (any) out += separator;
         put_value(h.value);
         any = true;
