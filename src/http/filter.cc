@@ -19,6 +19,7 @@ bool FilterChain::add(Filter* f) {
     arena_used_ = offset + f->ctx_size();
     hooks_ |= f->hooks();
     for (std::string_view n : f->response_field_names()) field_names_.push_back(n);
+    for (std::string_view n : f->request_field_names()) request_field_names_.push_back(n);
     return true;
 }
 

@@ -70,6 +70,10 @@ class Filter {
     // The response fields this filter sets itself (lower-case names): when a response's filters
     // add lines, the upstream's fields of these names are dropped. Asked once, at chain build.
     virtual std::span<const std::string_view> response_field_names() const { return {}; }
+    // The upstream request fields this filter sets (Stream::add_request_header; lower-case
+    // names): the client's own fields of these names never reach the upstream, whether or not
+    // the filter sets them on a given request. Asked once, at chain build.
+    virtual std::span<const std::string_view> request_field_names() const { return {}; }
 
     uint8_t hooks() const { return hooks_; }
     uint16_t ctx_size() const { return ctx_size_; }
@@ -100,10 +104,12 @@ class FilterChain {
     bool empty() const { return entries_.empty(); }
     uint8_t hooks() const { return hooks_; }  // the union of the filters' hooks
     std::span<const std::string_view> response_field_names() const { return field_names_; }
+    std::span<const std::string_view> request_field_names() const { return request_field_names_; }
 
   private:
     std::vector<Entry> entries_;
     std::vector<std::string_view> field_names_;
+    std::vector<std::string_view> request_field_names_;
     size_t arena_used_ = 0;
     uint8_t hooks_ = 0;
 };

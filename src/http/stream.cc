@@ -31,6 +31,8 @@ void Stream::end() {
     body_filter_count_ = 0;
     reply_status_ = 0;
     reply_body_.clear();
+    request_lines_.clear();
+    identity_ = nullptr;
     handler = nullptr;
     ++serial_;  // every handle given out so far is stale now
 }
@@ -124,6 +126,14 @@ void Stream::reply_error(int status, std::string_view message) {
     reply_type_ = "application/json";
     reply_body_.clear();
     append_json_error_body(reply_body_, status, message);
+}
+
+void Stream::add_request_header(std::string_view name, std::string_view value) {
+    request_lines_ += name;
+    request_lines_ += ": ";
+    for (char c : value)
+        if (c != '\r' && c != '\n' && c != '\0') request_lines_ += c;
+    request_lines_ += "\r\n";
 }
 
 std::string_view Stream::response_head_lines(int status) {

@@ -21,6 +21,7 @@
 #include "core/net/ip.h"
 #include "http/access_log.h"
 #include "http/filter.h"
+#include "http/identity.h"
 #include "http/parser.h"
 #include "http/request_id.h"
 #include "http/router.h"
@@ -171,6 +172,18 @@ class Stream {
     std::span<const std::string_view> response_field_names() const {
         return chain_ ? chain_->response_field_names() : std::span<const std::string_view>();
     }
+    // Fields filters set on the upstream request (an auth filter's claims, an authorizer's
+    // copied fields), as "name: value\r\n" lines; CR, LF and NUL are dropped from values.
+    // The client's fields of every name the chain declares (Filter::request_field_names)
+    // never reach the upstream.
+    void add_request_header(std::string_view name, std::string_view value);
+    std::string_view request_header_lines() const { return request_lines_; }
+    std::span<const std::string_view> request_field_names() const {
+        return chain_ ? chain_->request_field_names() : std::span<const std::string_view>();
+    }
+    // Who the request is, once a filter authenticated it (src/http/identity.h); null before.
+    const Identity* identity() const { return identity_; }
+    void set_identity(const Identity* who) { identity_ = who; }
     void run_log_filters(AccessLogEntry& e);
     // Response body filters (added in on_response_head) - none for most responses.
     void add_body_filter(Filter* f);
@@ -210,6 +223,8 @@ class Stream {
     std::string reply_body_;
     std::string head_lines_;
     std::string body_scratch_;
+    std::string request_lines_;
+    const Identity* identity_ = nullptr;
 
     bool client_from_header_ = false;
     uint8_t client_len_ = 0;

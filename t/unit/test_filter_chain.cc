@@ -153,6 +153,7 @@ TEST_F(ChainTest, PauseThenResumeLaterRunsTheRestOfTheChain) {
     EXPECT_EQ(h.resumed(), 1) << "the codec hears that the request goes on";
     EXPECT_EQ(h.reply_status(), 0);
     EXPECT_EQ(g_events, (std::vector<std::string>{"wait:request", "after:request"}));
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 TEST_F(ChainTest, PauseThenAnswerLater) {
@@ -166,6 +167,7 @@ TEST_F(ChainTest, PauseThenAnswerLater) {
     EXPECT_EQ(h.resumed(), 1);
     EXPECT_EQ(h.reply_status(), 503);
     EXPECT_EQ(g_events, (std::vector<std::string>{"wait:request"})) << "the chain stops at the answer";
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 TEST_F(ChainTest, ResumingInlineNeedsNoFlagInTheFilter) {
@@ -177,6 +179,7 @@ TEST_F(ChainTest, ResumingInlineNeedsNoFlagInTheFilter) {
     EXPECT_EQ(h.run(chain), FilterStatus::Continue) << "the driver notices the inline resume";
     EXPECT_EQ(h.resumed(), 0) << "nothing to tell the codec: it is still in the call";
     EXPECT_EQ(g_events, (std::vector<std::string>{"wait:request", "after:request"}));
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 TEST_F(ChainTest, AnsweringInlineFromAPausedFilter) {
@@ -189,6 +192,7 @@ TEST_F(ChainTest, AnsweringInlineFromAPausedFilter) {
     EXPECT_EQ(h.reply_status(), 503);
     EXPECT_EQ(h.resumed(), 0);
     EXPECT_EQ(g_events, (std::vector<std::string>{"wait:request"}));
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 TEST_F(ChainTest, DestroyedWhilePausedCancelsAndAStaleHandleDoesNothing) {
@@ -221,6 +225,7 @@ TEST_F(ChainTest, AHandleFromAnEarlierRequestOnTheSameStreamIsStale) {
     EXPECT_TRUE(h.paused()) << "the second request still waits for its own answer";
     wait.op.complete();
     EXPECT_EQ(h.resumed(), 1);
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 TEST_F(ChainTest, TwoFiltersThatBothPause) {
@@ -282,12 +287,14 @@ TEST_F(ChainTest, FilterStateLivesInTheStreamsArenaAlignedAndApart) {
     EXPECT_GE(at(c.seen), at(b.seen) + 24);
     SlotFilter huge(FilterChain::kArenaSize, 8);
     EXPECT_FALSE(chain.add(&huge)) << "state beyond the arena is refused when the chain is built";
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 TEST_F(ChainTest, ARouteWithoutFiltersPaysNothing) {
     FilterChain empty;
     EXPECT_EQ(h.run(empty), FilterStatus::Continue);
     EXPECT_EQ(h.response_headers(200), "");
+    h.end();  // before the filters and the chain of this body go (the fixture outlives them)
 }
 
 // A body filter that upper-cases, added for one response from its response-head hook.

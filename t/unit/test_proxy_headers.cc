@@ -92,6 +92,26 @@ TEST(ProxyHeaders, UpstreamRequest) {
     EXPECT_TRUE(out.ends_with("\r\n\r\n"));
 }
 
+TEST(ProxyHeaders, FieldsSetByFiltersReplaceTheClients) {
+    // An auth filter forwards claims as X-User-Id / X-Tenant-Id: a client's own fields of those
+    // names never pass, whether or not the filter set them on this request.
+    Request req;
+    parse("GET / HTTP/1.1\r\nHost: h\r\nX-User-Id: admin\r\nx-tenant-id: other\r\nX-Keep: 1\r\n\r\n", req);
+    const std::string_view names[] = {"x-user-id", "x-tenant-id"};
+    UpstreamRequestInput in;
+    in.target = "/";
+    in.client_ip = "127.0.0.1";
+    in.filter_field_names = names;
+    in.filter_lines = "x-user-id: alice\r\n";
+    std::string out;
+    build_upstream_request(out, req, in);
+    EXPECT_NE(out.find("x-user-id: alice\r\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("admin"), std::string::npos) << out;
+    EXPECT_EQ(out.find("other"), std::string::npos) << out;
+    EXPECT_NE(out.find("X-Keep: 1\r\n"), std::string::npos) << out;
+    EXPECT_TRUE(out.ends_with("\r\n\r\n"));
+}
+
 TEST(ProxyHeaders, ConnectionCannotStripFraming) {
     // "Connection: content-length" must not let a client remove the framing the gateway sends.
     std::string head = "POST / HTTP/1.1\r\nHost: h\r\nConnection: content-length, host\r\nContent-Length: 3\r\n\r\n";

@@ -69,6 +69,12 @@ void append_set_ops(std::string& out, const HeaderOps* ops, const vars::Env* env
             if (h.name != skip) append_field(w, h, env);
 }
 
+bool names_one_of(std::string_view name, std::span<const std::string_view> names) {
+    for (std::string_view n : names)
+        if (n.size() == name.size() && iequals(n, name)) return true;
+    return false;
+}
+
 // The one Host of an upstream request: the route's `set:` value when it renders one (a
 // variable without a value must not leave the request without a Host), else the parsed
 // request's, which prefers an absolute-form target's authority over the raw header, so the
@@ -140,6 +146,7 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
             (h.name.size() == 14 && iequals(h.name, "content-length")) ||
             (h.name.size() == 6 && iequals(h.name, "expect")) || in_ops(in.ops, h.name))
             continue;
+        if (!in.filter_field_names.empty() && names_one_of(h.name, in.filter_field_names)) continue;
         append_header(out, h.name, h.value);
     }
     if (!in_ops(in.ops, "x-forwarded-for")) {
@@ -162,6 +169,7 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     if (!in_ops(in.ops, "x-request-id")) append_header(out, "x-request-id", in.request_id);
     if (!in_ops(in.ops, "traceparent")) append_header(out, "traceparent", in.traceparent);
     append_set_ops(out, in.ops, in.env, "host");  // (written first, and only once)
+    if (!in.filter_lines.empty()) out += in.filter_lines;
     if (in.chunked_body) {
         out += "transfer-encoding: chunked\r\n";
     } else if (in.has_length) {
@@ -185,12 +193,6 @@ void append_status_line(std::string& out, const Response& resp) {
     out += ' ';
     out += resp.reason;
     out += "\r\n";
-}
-
-bool names_one_of(std::string_view name, std::span<const std::string_view> names) {
-    for (std::string_view n : names)
-        if (n.size() == name.size() && iequals(n, name)) return true;
-    return false;
 }
 
 }  // namespace

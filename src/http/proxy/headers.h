@@ -34,6 +34,10 @@ struct UpstreamRequestInput {
     bool https = false;             // the client came over TLS (X-Forwarded-Proto: https)
     const HeaderOps* ops = nullptr;
     const vars::Env* env = nullptr;  // what the ops' variables read (null: none have a value)
+    // Fields the route's filters set ("name: value\r\n"...; Stream::add_request_header), and
+    // the names they may set: the client's fields of those names are dropped.
+    std::string_view filter_lines;
+    std::span<const std::string_view> filter_field_names;
 };
 
 // Appends the request head for the upstream (request line, filtered headers, added headers,

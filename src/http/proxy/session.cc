@@ -189,6 +189,8 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     in.upgrade = upgrade_;
     in.https = stream_->io().transport() != nullptr;
     in.ops = &rc.request_headers;
+    in.filter_lines = stream_->request_header_lines();
+    in.filter_field_names = stream_->request_field_names();
     vars::Env env;
     env.stream = stream_;
     in.env = &env;
