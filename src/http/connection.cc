@@ -620,7 +620,13 @@ void Connection::stream_done(int status, uint64_t body_bytes, bool keep_alive, s
     phase_ = Phase::Head;
     keep_alive_ = keep_alive;
     size_t next = body_pos_ + next_request;
-    if (next >= in_len_ && !keep_alive) may_still_send_ = true;
+    // Closing: the client may still be sending - requests it pipelined expecting to be served,
+    // or a body the upstream did not wait for - so linger, unless it asked to close after a
+    // request without a body (it has said all it will say: close at once, as nginx does,
+    // without a shutdown(2) and a wait for its FIN per connection).
+    const Request& req = stream_->request();
+    bool client_finished = !req.keep_alive && req.body == BodyKind::None;
+    if (next >= in_len_ && !keep_alive && !client_finished) may_still_send_ = true;
     body_pos_ = static_cast<uint32_t>(next);
     uint64_t total = micros_since(stream_->start());
     server_.observe_overhead(stream_->route_index(), total > upstream_micros ? total - upstream_micros : 0);
