@@ -10,7 +10,10 @@
 #   3. a ticket older than two rotations (rotate: 2s) gets a full handshake, which succeeds;
 #   4. after a reload (HUP) and after `gatewayd -s upgrade`, sessions made before resume, by the
 #      cache and by tickets; the zones are adopted by the new binary;
-#   5. `gatewayd -T` prints session_cache and session_tickets, and its output loads again.
+#   5. `gatewayd -T` prints session_cache and session_tickets, and its output loads again;
+#   6. two nodes on one port (SO_REUSEPORT) sharing ticket keys through a real redis-server: a
+#      ticket node A issued resumes on node B; with Redis stopped, tickets still resume and full
+#      handshakes succeed.
 
 use strict;
 use warnings;
@@ -19,6 +22,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use GatewayTest;
+use RedisServer;
 
 my $t = GatewayTest->new;
 require_modules('tls');
@@ -231,5 +235,84 @@ sub resume_all {
 }
 
 $t->stop;
+
+# --- 6. ticket keys shared by two nodes through Redis -----------------------------------------
+# Two gateways listen on one port (SO_REUSEPORT: the kernel shares the connections between
+# them), as two nodes behind a balancer: a ticket node A issued resumes on node B.
+
+SKIP: {
+    skip 'redis-server is not installed', 8 unless RedisServer->available;
+    my $redis = RedisServer->new->start;
+    my $rport = $redis->port;
+    my $shared = GatewayTest::free_port();
+    my @nodes = map { GatewayTest->new } 1 .. 2;
+    for my $n (@nodes) {
+        spew($n->path($_), slurp($t->path($_))) for qw(a.pem a.key);
+        $n->set_port('shared', $shared);
+        $n->write_conf(<<"CONF");
+worker_processes: 1
+pid: logs/gatewayd.pid
+error_log: {path: logs/error.log, level: debug}
+redis: {address: 127.0.0.1:$rport, timeout: 500ms}
+listeners:
+  - address: 127.0.0.1:%%shared%%
+    tls:
+      certificates: [{cert: a.pem, key: a.key}]
+      session_cache: off
+      session_tickets: {rotate: 1h, shared: redis}
+  - {address: 127.0.0.1:%%admin%%, admin: true}
+routes:
+  - name: reused
+    match: {path_prefix: /}
+    return: {status: 200, body: "reused=\$ssl_session_reused\\n"}
+CONF
+    }
+    my ($na, $nb) = @nodes;
+    $na->start;
+    ok(wait_until(sub { $na->error_log =~ /session ticket keys shared through Redis/ }, 10),
+       'node A put its ticket keys in Redis');
+    $nb->start;
+    ok(wait_until(sub { $nb->error_log =~ /session ticket keys adopted from Redis/ }, 10),
+       'node B adopted them');
+
+    # Which node served the last connection: the one whose error log grew with $re.
+    my %offset = map { $_ => length $_->error_log } @nodes;
+    my $served_by = sub {
+        my ($re) = @_;
+        my $who;
+        for my $n (@nodes) {
+            my $log = $n->error_log;
+            $who = $n if substr($log, $offset{$n}) =~ $re;
+            $offset{$n} = length $log;
+        }
+        return $who // '';
+    };
+    my $file = session_file();
+    my $deadline = time + 15;
+    my $made = '';
+    while (time < $deadline && $made ne $na) {
+        connect_tls(port => $shared, v => '1_3', out => $file);
+        $made = $served_by->(qr/TLS session ticket issued/);
+    }
+    is($made, $na, 'a ticket issued by node A');
+    my ($on_b, @kinds) = ('');
+    while (time < $deadline && $on_b ne $nb) {
+        my ($k) = connect_tls(port => $shared, v => '1_3', in => $file);
+        $on_b = $served_by->(qr/TLS session ticket under the current key/);
+        push @kinds, $k;
+    }
+    is($on_b, $nb, '... offered to node B');
+    is($kinds[-1], 'Reused', '... resumes there');
+
+    $redis->kill9;
+    ok(wait_until(sub { !grep { $_->error_log !~ /Redis is away/ } @nodes }, 15), 'Redis stopped: both nodes say so');
+    my @after = map { (connect_tls(port => $shared, v => '1_3', in => $file))[0] } 1 .. 4;
+    is_deeply(\@after, [('Reused') x 4], '... and the ticket still resumes (the keys are kept)');
+    my @fresh = map { (connect_tls(port => $shared, v => '1_3'))[0] } 1 .. 2;
+    is_deeply(\@fresh, [('New') x 2], '... full handshakes succeed');
+    $_->stop for @nodes;
+    ok(1, 'the nodes stopped');
+}
+
 ok(time - $started < 60, sprintf('the whole test took %.1f s', time - $started));
 done_testing();

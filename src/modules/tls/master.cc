@@ -10,6 +10,7 @@
 #include "modules/tls/module.h"
 #include "modules/tls/storage.h"
 #include "modules/tls/ticket_keys.h"
+#include "modules/tls/ticket_sync.h"
 
 namespace gw::tls {
 
@@ -37,12 +38,21 @@ TicketRotator::~TicketRotator() { loop_.cancel(timer_); }
 
 void TicketRotator::configure(const std::shared_ptr<const Config>& config) {
     listeners_.clear();
+    std::vector<TicketKeySync::Listener> shared;
     if (const Settings* s = settings(*config))
         for (size_t i = 0; i < config->listeners.size(); ++i)
             if (const ListenerTls* tls = s->listener(i); tls && tls->session_tickets) {
                 const std::string& address = config->listeners[i].address;
-                listeners_.push_back({address, ticket_zone_name(address), static_cast<int64_t>(tls->ticket_rotate_ms)});
+                Listener l{address, ticket_zone_name(address), static_cast<int64_t>(tls->ticket_rotate_ms)};
+                if (tls->tickets_shared_redis && config->redis)
+                    shared.push_back({l.address, l.zone, l.rotate_ms});
+                else
+                    listeners_.push_back(std::move(l));
             }
+    // Made afresh for every configuration (a reload may change `redis:`): a new connection per
+    // reload, and the keys stay in the zones meanwhile.
+    sync_.reset();
+    if (!shared.empty()) sync_ = std::make_unique<TicketKeySync>(loop_, *config->redis, zone_, std::move(shared));
     on_timer();
 }
 

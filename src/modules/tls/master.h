@@ -1,6 +1,8 @@
 // The tls module's part in the master: it rotates every TLS listener's session ticket keys
-// (ticket_keys.h) on schedule, `session_tickets: {rotate: ...}` (1h by default). Made whatever
-// the first configuration holds, so that a reload can add TLS listeners.
+// (ticket_keys.h) on schedule, `session_tickets: {rotate: ...}` (1h by default), or, for the
+// listeners with `shared: redis`, keeps them in step with the other nodes through Redis
+// (ticket_sync.h). Made whatever the first configuration holds, so that a reload can add TLS
+// listeners.
 //
 // The schedule lives in the zone (the time of the last rotation), not in this process: a
 // reload, or the master of a binary upgrade that adopts the zone, goes on where the previous
@@ -19,6 +21,8 @@
 #include "event/loop.h"
 
 namespace gw::tls {
+
+class TicketKeySync;
 
 class TicketRotator final : public module::MasterPart {
   public:
@@ -40,7 +44,8 @@ class TicketRotator final : public module::MasterPart {
 
     event::Loop& loop_;
     std::function<shm::Zone*(std::string_view)> zone_;
-    std::vector<Listener> listeners_;
+    std::vector<Listener> listeners_;  // rotated here (not shared)
+    std::unique_ptr<TicketKeySync> sync_;  // the shared ones
     event::Timer timer_;
 };
 
