@@ -9,7 +9,8 @@
 #      another client-auth policy;
 #   3. a ticket older than two rotations (rotate: 2s) gets a full handshake, which succeeds;
 #   4. after a reload (HUP) and after `gatewayd -s upgrade`, sessions made before resume, by the
-#      cache and by tickets; the zones are adopted by the new binary;
+#      cache and by tickets; the zones are adopted by the new binary; a reload that resizes the
+#      cache starts it empty (its sessions get a full handshake), tickets still resume;
 #   5. `gatewayd -T` prints session_cache and session_tickets, and its output loads again;
 #   6. two nodes on one port (SO_REUSEPORT) sharing ticket keys through a real redis-server: a
 #      ticket node A issued resumes on node B; with Redis stopped, tickets still resume and full
@@ -220,6 +221,24 @@ sub resume_all {
     like($log, qr/shared memory zone "tls-tickets\.127\.0\.0\.1_$port{tickets}" adopted from the previous binary, with its session ticket keys/,
          'the ticket key zone was adopted');
     resume_all('after a binary upgrade');
+}
+
+# A reload that resizes a listener's cache starts it empty; the ticket keys stay.
+{
+    (my $resized = $conf) =~ s/session_cache: 1m/session_cache: 2m/ or die;
+    $t->write_conf($resized);
+    my $gen0 = $t->status_json->{generation};
+    $t->signal('HUP');
+    ok(wait_until(sub { my $s = $t->status_json; $s && $s->{generation} > $gen0
+                            && !grep { $_->{generation} == $gen0 } @{ $s->{workers} } }, 10),
+       'reloaded with session_cache: 2m');
+    like($t->error_log, qr/shared memory zone "tls-sessions\.127\.0\.0\.1_$port{cache}" resized to 2m: TLS sessions start over/,
+         '... the cache zone is made afresh');
+    is((connect_tls(port => $port{cache}, v => '1_2', in => $last{'cache 1_2'}))[0], 'New',
+       '... a session of the old cache gets a full handshake');
+    is((connect_tls(port => $port{tickets}, v => '1_2', in => $last{'tickets 1_2'}))[0], 'Reused',
+       '... a ticket still resumes');
+    $t->write_conf($conf);
 }
 
 # --- 5. the dump ------------------------------------------------------------------------------
