@@ -162,7 +162,7 @@ void read_session_tickets(MapReader& m, ListenerTls& t) {
     MapReader tm(*v, path, m.diags());
     t.session_tickets = true;
     int64_t rotate = 0;
-    if (tm.get_duration("rotate", rotate, {60 * 1000, 7 * kDay})) t.ticket_rotate_ms = static_cast<uint64_t>(rotate);
+    if (tm.get_duration("rotate", rotate, {1000, 7 * kDay})) t.ticket_rotate_ms = static_cast<uint64_t>(rotate);
     if (const Node* shared = tm.take("shared")) t.tickets_shared_mark = shared->mark;
     tm.get_enum<bool>("shared", t.tickets_shared_redis, {{"redis", true}});
     tm.finish();

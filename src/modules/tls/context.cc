@@ -20,7 +20,7 @@ namespace {
 constexpr const char* kDefaultCiphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
 constexpr const char* kGroups = "X25519:P-256:P-384";
 // A session cache entry, roughly (a session with a client certificate is larger): what turns
-// session_cache's bytes into OpenSSL's per-process cache size until phase 2 shares one.
+// session_cache's bytes into OpenSSL's per-process cache size, when no Resumption shares one.
 constexpr uint64_t kSessionBytes = 1024;
 // The longest name SNI can carry (RFC 6066: a DNS host name).
 constexpr size_t kMaxServerName = 255;
@@ -122,8 +122,16 @@ bool session_id_context(std::string_view listener_id, const std::vector<const Ce
     return ok;
 }
 
-// Phase 1: OpenSSL's cache and ticket keys, in this process. `session_cache: off` and
-// `session_tickets: off` are honoured here; a Resumption (phase 2) replaces the storage.
+// The ex_data slot of every context of a listener that names its Resumption.
+int resumption_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+// OpenSSL's defaults first (its cache and ticket keys, in this process), with `session_cache:
+// off` and `session_tickets: off` honoured; then a Resumption (the worker's: a cache in shared
+// memory, ticket keys from the master) replaces the storage on the session context, and every
+// context of the listener names it, for the callbacks.
 bool set_up_resumption(SSL_CTX* ctx, const ListenerTls& tls, bool session_ctx, Resumption* resumption,
                        std::string& error) {
     if (tls.session_cache_bytes == 0) {
@@ -138,11 +146,22 @@ bool set_up_resumption(SSL_CTX* ctx, const ListenerTls& tls, bool session_ctx, R
         // without a cache either, there is nothing to resume: send none.
         if (tls.session_cache_bytes == 0) SSL_CTX_set_num_tickets(ctx, 0);
     }
-    if (session_ctx && resumption && !resumption->install(ctx, tls, error)) return false;
-    return true;
+    if (!resumption) return true;
+    if (resumption_index() < 0 || SSL_CTX_set_ex_data(ctx, resumption_index(), resumption) != 1) {
+        error = "cannot attach the session storage: " + take_openssl_errors("out of memory");
+        return false;
+    }
+    return !session_ctx || resumption->install(ctx, tls, error);
 }
 
 }  // namespace
+
+Resumption* resumption_of(const SSL_CTX* ctx) {
+    int index = resumption_index();
+    return ctx && index >= 0 ? static_cast<Resumption*>(SSL_CTX_get_ex_data(ctx, index)) : nullptr;
+}
+
+Resumption* resumption_of(const SSL* ssl) { return ssl ? resumption_of(SSL_get_SSL_CTX(ssl)) : nullptr; }
 
 std::string take_openssl_errors(std::string_view fallback) {
     std::string out;

@@ -11,9 +11,9 @@
 // resumed under another (nginx CVE-2025-23419). The context is chosen in the ClientHello
 // callback, before OpenSSL looks at any session id or ticket.
 //
-// Phase 1 resumes with OpenSSL's per-process cache and ticket keys (a client resumes on the
-// worker that made its session). A `Resumption` plugs in a shared cache and ticket keys made by
-// the master: set_up_resumption() is the only place that configures either.
+// Without a `Resumption`, OpenSSL's per-process cache and ticket keys serve (a client resumes on
+// the worker that made its session). The workers plug in a shared cache and ticket keys made by
+// the master (resumption.h): set_up_resumption() is the only place that configures either.
 #pragma once
 
 #include <openssl/types.h>
@@ -35,8 +35,8 @@ struct SslCtxFree {
 };
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
-// Where sessions live beyond one worker (phase 2: a shared-memory cache for all workers, ticket
-// keys made by the master). install() is called on the listener's session context (the default
+// Where sessions live beyond one worker (resumption.h: a shared-memory cache for all workers,
+// ticket keys made by the master). install() is called on the listener's session context (the default
 // context: OpenSSL keeps the cache and the ticket keys of a connection on the context it was
 // made with, whatever SNI chose later) after the phase 1 defaults were set; it sets the
 // new/get/remove session callbacks and SSL_CTX_set_tlsext_ticket_key_evp_cb as it needs.
@@ -46,6 +46,12 @@ class Resumption {
     // False, with `error` set, when the context cannot be set up.
     virtual bool install(SSL_CTX* session_ctx, const ListenerTls& tls, std::string& error) = 0;
 };
+
+// The Resumption of the listener whose contexts `ctx` (or the connection `ssl`) belongs to, or
+// nullptr: how its OpenSSL callbacks find it, whatever context SNI chose (OpenSSL calls the
+// session context's callbacks with the connection, whose context may be another one).
+Resumption* resumption_of(const SSL_CTX* ctx);
+Resumption* resumption_of(const SSL* ssl);
 
 class ListenerContexts {
   public:

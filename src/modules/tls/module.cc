@@ -7,6 +7,8 @@
 #include "core/config/config.h"
 #include "core/config/dump.h"
 #include "modules/tls/config_read.h"
+#include "modules/tls/master.h"
+#include "modules/tls/storage.h"
 
 namespace gw::tls {
 
@@ -64,6 +66,8 @@ extern const Descriptor tls_module = {
     .check = gw::tls::check,
     .dump_route = gw::tls::dump_route,
     .dump_listener = gw::tls::dump_listener,
+    .zones = gw::tls::resumption_zones,
+    .make_master = gw::tls::make_master,
     .variables = gw::tls::variables(),
     .make_worker = gw::tls::make_worker,
 };

@@ -7,6 +7,8 @@
 #include "core/services/registry.h"
 #include "modules/tls/context.h"
 #include "modules/tls/filter.h"
+#include "modules/tls/resumption.h"
+#include "modules/tls/storage.h"
 #include "modules/tls/transport.h"
 
 namespace gw::tls {
@@ -27,7 +29,7 @@ std::unique_ptr<TlsWorker> TlsWorker::make(module::WorkerEnv& env, const Setting
     if (!any_listener && !any_route) return nullptr;
     std::unique_ptr<TlsWorker> w(new TlsWorker(env, settings));
     std::string error;
-    if (!w->build(error)) {
+    if (!w->build(env, error)) {
         LOG_EMERG("TLS: %s", error.c_str());
         env.failed = true;
         return nullptr;
@@ -44,8 +46,9 @@ TlsWorker::~TlsWorker() {
     if (services_.find<http::Transports>() == &transports_) services_.provide<http::Transports>(nullptr);
 }
 
-bool TlsWorker::build(std::string& error) {
+bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
     size_t n = config_.listeners.size();
+    resumptions_.resize(n);
     contexts_.resize(n);
     factories_.resize(n);
     transports_.by_listener.assign(n, nullptr);
@@ -56,7 +59,8 @@ bool TlsWorker::build(std::string& error) {
         const std::string& address = config_.listeners[i].address;
         auto contexts = std::make_unique<ListenerContexts>();
         std::string why;
-        if (!contexts->build(*tls, address, nullptr, why)) {
+        resumptions_[i] = make_resumption(env, i);
+        if (!contexts->build(*tls, address, resumptions_[i].get(), why)) {
             error = "listener " + address + (tls->mark.file ? " (" + tls->mark.str() + ")" : "") + ": " + why;
             return false;
         }
@@ -67,6 +71,25 @@ bool TlsWorker::build(std::string& error) {
     }
     filters_.resize(config_.routes.size() + 1);
     return true;
+}
+
+std::unique_ptr<SharedResumption> TlsWorker::make_resumption(const module::WorkerEnv& env, size_t i) {
+    const ListenerTls& tls = *settings_.listener(i);
+    const std::string& address = config_.listeners[i].address;
+    std::unique_ptr<SessionCache> cache;
+    std::unique_ptr<TicketKeyRing> ring;
+    if (tls.session_cache_bytes) {
+        shm::Zone* zone = env.zone(session_zone_name(address));
+        if (zone) cache = SessionCache::attach(*zone);
+        if (!cache) LOG_WARN("TLS listener %s: no shared session cache; this worker keeps its own", address.c_str());
+    }
+    if (tls.session_tickets) {
+        shm::Zone* zone = env.zone(ticket_zone_name(address));
+        if (zone) ring = TicketKeyRing::attach(*zone);
+        if (!ring) LOG_WARN("TLS listener %s: no shared ticket keys; this worker makes its own", address.c_str());
+    }
+    if (!cache && !ring) return nullptr;
+    return std::make_unique<SharedResumption>(std::move(cache), std::move(ring));
 }
 
 http::Filter* TlsWorker::route_filter(int route) {

@@ -14,6 +14,7 @@
 namespace gw::tls {
 
 class ListenerContexts;
+class SharedResumption;
 class TlsTransportFactory;
 class TlsFilter;
 
@@ -34,11 +35,15 @@ class TlsWorker final : public module::WorkerPart {
 
   private:
     TlsWorker(module::WorkerEnv& env, const Settings& settings);
-    bool build(std::string& error);
+    bool build(const module::WorkerEnv& env, std::string& error);
+    // The listener's shared session storage (its zones), or nullptr (OpenSSL's per-process).
+    std::unique_ptr<SharedResumption> make_resumption(const module::WorkerEnv& env, size_t listener);
 
     const Config& config_;
     const Settings& settings_;
     services::Registry& services_;
+    // By listener index; before the contexts, which use them until they are freed.
+    std::vector<std::unique_ptr<SharedResumption>> resumptions_;
     std::vector<std::unique_ptr<ListenerContexts>> contexts_;       // by listener index
     std::vector<std::unique_ptr<TlsTransportFactory>> factories_;   // by listener index
     http::Transports transports_;
