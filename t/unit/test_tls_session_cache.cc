@@ -116,7 +116,9 @@ TEST(TlsSessionCache, FullZoneEvictsTheLeastRecentlyUsed) {
                   SessionCache::Stored::Yes)
             << i;
         ++stored;
-        if (i == 20) EXPECT_EQ(cache->stats().evicted, 0u);
+        if (i == 20) {
+            EXPECT_EQ(cache->stats().evicted, 0u);
+        }
         // Session 0 stays in use: it is never the least recently used.
         EXPECT_EQ(cache->fetch(id_of(0), 1000, out), 900u) << i;
     }
