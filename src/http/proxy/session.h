@@ -53,7 +53,8 @@ class Session final : public StreamHandler {
   private:
     friend class UpstreamQueue;  // links waiting sessions, starts them (resume_from_queue)
     // Queued: every server is at its max_conns; waiting in the upstream's queue.
-    enum class State : uint8_t { Idle, Queued, Connecting, Sending, Waiting, Body, Tunnel };
+    // Handshake: connected, TLS handshake with the server under way (on the connect timer).
+    enum class State : uint8_t { Idle, Queued, Connecting, Handshake, Sending, Waiting, Body, Tunnel };
 
     void attempt();
     void start_attempt();   // with server_ picked (and its slot taken)
@@ -64,6 +65,8 @@ class Session final : public StreamHandler {
     void reject_busy(bool queue_timeout);
     void release_slot();    // the attempt no longer counts in server_'s requests in flight
     void connected();
+    void drive_handshake();  // State::Handshake: on until done (then ready()) or failed
+    void ready();            // connected, and TLS established when there is TLS: send
     void send();
     void read_upstream();
     void handle_head();
