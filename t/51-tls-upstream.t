@@ -4,7 +4,7 @@
 # openssl command under a private CA.
 #   1. proxied GET through TLS, the name checked against sni: (sent as SNI, seen by nginx) or,
 #      without sni:, the address's IP against the certificate's IP subjectAltName (no SNI sent);
-#   2. a 1 MB body each way intact;
+#   2. a 1 MB body each way intact; a WebSocket tunnel through TLS (300 KB each way);
 #   3. keep-alive: sequential requests share one upstream TLS connection (nginx's $connection);
 #      an idle TLS connection the backend closes is noticed (the idle gauge falls to 0) and the
 #      next request gets a new one;
@@ -64,6 +64,13 @@ my $nd = "$dir/nginx";
 mkdir $_ for $nd, "$nd/logs", "$nd/tmp";
 my $user = $> == 0 ? "user root;\n" : '';
 my $proxy = <<"P";
+        location /ws {
+            proxy_pass http://127.0.0.1:@{[ $echo->port ]};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection upgrade;
+            proxy_read_timeout 10s;
+        }
         location / {
             proxy_pass http://127.0.0.1:@{[ $echo->port ]};
             proxy_http_version 1.1;
@@ -206,6 +213,19 @@ $r = http_request($port, "POST /good/upload HTTP/1.1\r\nHost: x\r\nContent-Lengt
 $j = $r && $r->{status} == 200 ? parse_json($r->{body}) : undef;
 is($j && $j->{body_length}, $mb, '1 MB upload: every byte reached the backend');
 is($j && $j->{body_md5}, Backend::pattern_md5($mb), '1 MB upload: intact');
+
+# A WebSocket tunnel through TLS: 300 KB each way (many TLS records), then a ping.
+my $c = http_connect($port);
+$r = Backend::ws_handshake($c, '/good/ws');
+is($r && $r->{status}, 101, 'WebSocket through TLS: 101');
+my $big = Backend::pattern(300_000);
+Backend::ws_send($c, 2, $big);
+my $f = Backend::ws_recv($c, 10);
+ok($f && $f->[0] == 2 && $f->[1] eq $big, 'a 300 KB frame comes back intact through the TLS tunnel');
+Backend::ws_send($c, 9, 'ping-data');
+$f = Backend::ws_recv($c);
+is_deeply($f && [$f->[0], $f->[1]], [10, 'ping-data'], 'ping -> pong');
+$c->close;
 
 # --- 3. keep-alive -------------------------------------------------------------------------------
 
