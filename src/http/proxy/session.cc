@@ -424,34 +424,34 @@ void Session::start_attempt() {
     up_->owner = this;
     up_->requests++;
     if (!up_->in.mem) up_->in.mem = proxy_.buffers().get();
-    if (up_->connected) {
-        connected();
-    } else {
+    if (reused_) {
+        connected();  // a pooled connection (with its TLS session, if any)
+    } else if (!up_->connected) {
         state_ = State::Connecting;
         const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
         arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
+    } else if (server_->upstream->tls) {
+        start_tls();  // a new connection that connected at once (a unix socket)
+    } else {
+        connected();
     }
 }
 
-void Session::connected() {
+// A new connection to a server of an upstream with `tls:` is connected: the handshake first.
+void Session::start_tls() {
     up_->connected = true;
-    // A new connection to a TLS upstream: the handshake first (a pooled one has its transport).
-    if (up_->server->upstream->tls && !up_->transport) {
-        if (!up_->open_tls()) {
-            fail(ErrorKind::Tls, 502, "cannot start TLS to upstream", 0);
-            return;
-        }
-        // On the connect timer (armed here when the socket connected at once): the handshake
-        // counts in the connect timeout.
-        if (state_ != State::Connecting) {
-            const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
-            arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
-        }
-        state_ = State::Handshake;
-        drive_handshake();
+    if (!up_->open_tls()) {
+        fail(ErrorKind::Tls, 502, "cannot start TLS to upstream", 0);
         return;
     }
-    ready();
+    // On the connect timer (armed here when the socket connected at once): the handshake counts
+    // in the connect timeout.
+    if (state_ != State::Connecting) {
+        const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
+        arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
+    }
+    state_ = State::Handshake;
+    drive_handshake();
 }
 
 void Session::drive_handshake() {
@@ -467,10 +467,11 @@ void Session::drive_handshake() {
         fail(ErrorKind::Tls, 502, what.c_str(), 0);
         return;
     }
-    ready();
+    connected();
 }
 
-void Session::ready() {
+void Session::connected() {
+    up_->connected = true;
     up_->watch_write(false);
     const Request& req = stream_->request();
     if (req.expect_continue && !body_complete_ && valid_end_ == 0 && !continue_sent_) {
@@ -550,12 +551,15 @@ void Session::on_upstream_io(uint32_t events) {
             return;
         }
         if (!(events & EPOLLOUT)) return;
+        if (server_->upstream->tls) {
+            start_tls();  // the next events go on with it
+            return;
+        }
         connected();
         if (e != epoch_ || !up_) return;
-        if (state_ == State::Handshake) return;  // the next event goes on with it
     }
-    if (state_ == State::Handshake) {
-        drive_handshake();
+    if (up_->transport) {
+        on_tls_io();
         return;
     }
     if (state_ == State::Tunnel) {
@@ -566,20 +570,40 @@ void Session::on_upstream_io(uint32_t events) {
         send();
         if (e != epoch_ || !up_) return;
     }
-    // A TLS read may wait for room to write, and a TLS write for input: either readiness
-    // retries both.
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        if (up_->transport && state_ == State::Sending) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_upstream_from<false>();
+}
+
+// The events of a connection with TLS. A TLS read may wait for room to write and a TLS write for
+// input: any readiness retries both.
+void Session::on_tls_io() {
+    uint32_t e = epoch_;
+    switch (state_) {
+        case State::Handshake:
+            drive_handshake();
+            return;
+        case State::Tunnel:
+            pump_tunnel();
+            return;
+        case State::Sending:
             send();
             if (e != epoch_ || !up_) return;
-        }
-        read_upstream();
-    } else if (up_->transport && (events & EPOLLOUT)) {
-        read_upstream();
+            break;
+        default:
+            break;
     }
+    read_upstream_from<true>();
 }
 
 void Session::read_upstream() {
+    if (up_->transport)
+        read_upstream_from<true>();
+    else
+        read_upstream_from<false>();
+}
+
+// One copy for plain connections and one for TLS: the plain path reads as it always did.
+template <bool kTls>
+void Session::read_upstream_from() {
     uint32_t e = epoch_;
     const RouteConfig& rc = proxy_.config().routes[route_];
     for (;;) {
@@ -590,8 +614,8 @@ void Session::read_upstream() {
             fail(ErrorKind::InvalidResponse, 502, "upstream sent too big a response head", 0);
             return;
         }
-        ssize_t n = up_->transport ? up_->transport->read(up_->in.tail(), up_->in.room())
-                                   : recv(up_->fd, up_->in.tail(), up_->in.room(), 0);
+        ssize_t n = kTls ? up_->transport->read(up_->in.tail(), up_->in.room())
+                         : recv(up_->fd, up_->in.tail(), up_->in.room(), 0);
         if (n > 0) {
             up_->in.len += static_cast<size_t>(n);
             got_bytes_ = true;
@@ -608,7 +632,7 @@ void Session::read_upstream() {
         if (n < 0 && errno == EAGAIN) {
             // A TLS read that must write first (say, a key update's answer) waits for room
             // (while sending, send() decides).
-            if (up_->transport && state_ != State::Sending)
+            if (kTls && state_ != State::Sending)
                 up_->watch_write(up_->transport->want() == Transport::Want::Write);
             // All the upstream has sent so far is read: what it became goes to the client now
             // (a chunked stream - events, long polls - must not wait for the high-water mark).

@@ -64,11 +64,14 @@ class Session final : public StreamHandler {
     void leave_queue();
     void reject_busy(bool queue_timeout);
     void release_slot();    // the attempt no longer counts in server_'s requests in flight
-    void connected();
-    void drive_handshake();  // State::Handshake: on until done (then ready()) or failed
-    void ready();            // connected, and TLS established when there is TLS: send
+    void connected();        // ready to send (and TLS established, with TLS)
+    void start_tls();        // a new connection to a TLS upstream is up: handshake
+    void drive_handshake();  // State::Handshake: on until done (then connected()) or failed
+    void on_tls_io();        // on_upstream_io() of a connection with TLS
     void send();
     void read_upstream();
+    template <bool kTls>
+    void read_upstream_from();
     void handle_head();
     void pump_body();
     void transform(std::string_view data, bool last);
