@@ -113,7 +113,7 @@ http {
 @{[ server_block($np{expired}, 'old', '') ]}
 @{[ server_block($np{mtls}, 'srv', "ssl_verify_client on; ssl_client_certificate $dir/ca.pem;") ]}
 @{[ server_block($np{tls12}, 'srv', 'keepalive_timeout 0; ssl_protocols TLSv1.2;') ]}
-@{[ server_block($np{short}, 'srv', 'keepalive_timeout 1s;') ]}
+@{[ server_block($np{short}, 'srv', 'keepalive_timeout 2s;') ]}
 }
 NGINX
 
@@ -243,7 +243,7 @@ cmp_ok($conn[-1][1], '>=', 4, 'nginx counted them on that connection');
 my $first = $j && hdr($j, 'x-conn');
 my $idle = sub { metric_sum($t->metrics, 'gateway_upstream_connections', {upstream => 'short', state => 'idle'}) // -1 };
 is($idle->(), 1, 'the connection is kept idle');
-ok(wait_until(sub { $idle->() == 0 }, 5), 'the backend closing it (keepalive_timeout 1s) is noticed: no idle connection');
+ok(wait_until(sub { $idle->() == 0 }, 10), 'the backend closing it (keepalive_timeout 2s) is noticed: no idle connection');
 ($r, $j) = get_json('/short/echo/s2');
 is($r && $r->{status}, 200, 'the next request is answered');
 isnt($j && hdr($j, 'x-conn'), $first, '...on a new connection');
