@@ -16,7 +16,8 @@
 #   7. a client certificate required by the backend (ssl_verify_client on): accepted with
 #      cert/key (nginx sees its subject), refused (400 from nginx) without;
 #   8. session reuse: a backend closing every connection (keepalive_timeout 0) sees the second
-#      connection resume the first's session ($ssl_session_reused), TLS 1.3 and TLS 1.2;
+#      connection resume the first's session ($ssl_session_reused), TLS 1.3 and TLS 1.2; not
+#      with session_reuse: false;
 #   9. -t: a bad ca/cert/key path with FILE:LINE:COL; cert without key; an IP as sni; a unix
 #      socket server without sni; -T shows the tls map and the dump loads back.
 
@@ -169,11 +170,12 @@ upstreams:
   mtls_without: {servers: [{address: 127.0.0.1:%%mtls%%}], tls: $tls}
   resume: {servers: [{address: 127.0.0.1:%%close%%}], tls: $tls}
   resume12: {servers: [{address: 127.0.0.1:%%tls12%%}], tls: $tls}
+  noreuse: {servers: [{address: 127.0.0.1:%%close%%}], tls: {ca: ca.pem, sni: backend.test, session_reuse: false}}
   short: {servers: [{address: 127.0.0.1:%%short%%}], tls: $tls}
 routes:
 @{[ join '', map { "  - {name: $_, match: {path_prefix: /$_/}, strip_prefix: /$_, upstream: $_"
                    . ($_ eq 'mixed' ? ', retries: {attempts: 2}' : '') . "}\n" }
-    qw(good byip wrongca wrongname expired noverify mixed stall mtls_with mtls_without resume resume12 short) ]}
+    qw(good byip wrongca wrongname expired noverify mixed stall mtls_with mtls_without resume resume12 noreuse short) ]}
 CONF
 
 my $check = $t->run('-t', '-p', $dir, '-c', $conf);
@@ -308,6 +310,9 @@ for my $u ('resume', 'resume12') {
     is_deeply([map { $_->[1] } @seen[1, 2]], ['r', 'r'], "$u: the next connections resume its session ($seen[0][2])")
         or diag(explain(\@seen));
 }
+
+my @full = map { my (undef, $x) = get_json("/noreuse/echo/n$_"); $x ? hdr($x, 'x-reused') // '?' : '?' } 1 .. 2;
+is_deeply(\@full, ['.', '.'], 'session_reuse: false: every connection makes a full handshake');
 
 $t->stop;
 
