@@ -18,6 +18,7 @@
 #   8. session reuse: a backend closing every connection (keepalive_timeout 0) sees the second
 #      connection resume the first's session ($ssl_session_reused), TLS 1.3 and TLS 1.2; not
 #      with session_reuse: false;
+#      After a reload, TLS to the upstream works on.
 #   9. -t: a bad ca/cert/key path with FILE:LINE:COL; cert without key; an IP as sni; a unix
 #      socket server without sni; -T shows the tls map and the dump loads back.
 
@@ -310,6 +311,14 @@ for my $u ('resume', 'resume12') {
     is_deeply([map { $_->[1] } @seen[1, 2]], ['r', 'r'], "$u: the next connections resume its session ($seen[0][2])")
         or diag(explain(\@seen));
 }
+
+# A reload: the new generation's worker builds its own contexts and pool.
+my $gen = sub { my $st = $t->status_json; $st ? $st->{generation} : 0 };
+$t->signal('HUP');
+ok(wait_until(sub { $gen->() == 2 }, 10), 'reloaded (generation 2)');
+($r, $j) = get_json('/good/echo/after-reload');
+is($r && $r->{status}, 200, 'after the reload: 200 through TLS');
+is($j && hdr($j, 'x-sni'), 'backend.test', '...with SNI');
 
 my @full = map { my (undef, $x) = get_json("/noreuse/echo/n$_"); $x ? hdr($x, 'x-reused') // '?' : '?' } 1 .. 2;
 is_deeply(\@full, ['.', '.'], 'session_reuse: false: every connection makes a full handshake');

@@ -75,8 +75,8 @@ struct Transports {
 //
 // The proxy (proxy/session.cc) connects as for a plain server; once the socket is connected it
 // opens a client transport on it and drives handshake() on the connect timer, then reads and
-// writes through it. A pooled connection keeps its transport. A plain upstream has no factory:
-// the proxy pays one pointer check.
+// writes through it. A pooled connection keeps its transport. A plain upstream has no factory,
+// and its connections no transport: the proxy's plain path pays a few pointer checks.
 
 class ClientTransport : public Transport {
   public:
