@@ -71,4 +71,38 @@ struct Transports {
     }
 };
 
+// ---- The upstream side: TLS to upstream servers (an upstream's `tls:`).
+//
+// The proxy (proxy/session.cc) connects as for a plain server; once the socket is connected it
+// opens a client transport on it and drives handshake() on the connect timer, then reads and
+// writes through it. A pooled connection keeps its transport. A plain upstream has no factory,
+// and its connections no transport: the proxy's plain path pays a few pointer checks.
+
+class ClientTransport : public Transport {
+  public:
+    // Why the last handshake() failed (the peer's certificate did not verify, and why; an
+    // alert; a reset), for the error log line the proxy writes with the request's context. A
+    // client transport does not log its handshake failures itself.
+    virtual std::string_view failure() const = 0;
+};
+
+class UpstreamTransportFactory {
+  public:
+    virtual ~UpstreamTransportFactory() = default;
+    // A client transport over the connected socket `fd` (non-blocking) to server `server` (an
+    // index into the upstream's servers: the name it is verified against, its saved session),
+    // or nullptr when none can be made (logged). Released with close(), before the socket is.
+    virtual ClientTransport* open(int fd, size_t server) = 0;
+    virtual void close(ClientTransport* t) = 0;
+};
+
+// Provided through services::Registry by the module that makes them: a factory per upstream
+// (by index into Config::upstreams), null for a plain upstream.
+struct UpstreamTransports {
+    std::vector<UpstreamTransportFactory*> by_upstream;
+    UpstreamTransportFactory* find(size_t upstream) const {
+        return upstream < by_upstream.size() ? by_upstream[upstream] : nullptr;
+    }
+};
+
 }  // namespace gw::http

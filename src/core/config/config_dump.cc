@@ -252,7 +252,8 @@ void dump_health_check(const HealthCheckConfig& h, Writer& w) {
 
 void dump_upstreams(const Config& c, Writer& w) {
     w.line(0, "upstreams", c.upstreams.empty() ? "{}" : "");
-    for (const UpstreamConfig& u : c.upstreams) {
+    for (size_t i = 0; i < c.upstreams.size(); ++i) {
+        const UpstreamConfig& u = c.upstreams[i];
         w.line(1, quote(u.name), "");
         w.line(2, "servers", "");
         for (const UpstreamServerConfig& s : u.servers) {
@@ -273,6 +274,7 @@ void dump_upstreams(const Config& c, Writer& w) {
         w.line(2, "fail_timeout", format_duration(u.fail_timeout));
         w.line(2, "all_down", u.all_down == UpstreamConfig::AllDown::Reject ? "reject" : "route_to_all");
         w.line(2, "queue", "{size: " + std::to_string(u.queue.size) + ", timeout: " + format_duration(u.queue.timeout) + "}");
+        module::dump_upstream(c, i, 4, w.out());  // the modules' keys (tls:)
     }
 }
 

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/config/config_sections.h"
+#include "core/module/module.h"
 
 namespace gw {
 
@@ -439,6 +440,7 @@ void read_upstreams(MapReader& top, Config& c) {
         m.get_enum("all_down", u.all_down,
                    {{"route_to_all", UpstreamConfig::AllDown::RouteToAll}, {"reject", UpstreamConfig::AllDown::Reject}});
         read_queue(m, u);
+        module::read_upstream(m, c, c.upstreams.size());  // the modules' keys (tls:)
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown upstream.

@@ -49,6 +49,11 @@ void read_route(schema::MapReader& route, Config& config, size_t index) {
         if (d->read_route) d->read_route(route, config, index);
 }
 
+void read_upstream(schema::MapReader& upstream, Config& config, size_t index) {
+    for (const Descriptor* d : modules())
+        if (d->read_upstream) d->read_upstream(upstream, config, index);
+}
+
 void check(Config& config, Diagnostics& diags) {
     for (const Descriptor* d : modules())
         if (d->check) d->check(config, diags);
@@ -74,6 +79,11 @@ void dump_listener(const Config& config, size_t index, int indent, std::string& 
 void dump_route(const Config& config, size_t index, int indent, std::string& out) {
     for (const Descriptor* d : modules())
         if (d->dump_route) d->dump_route(config, index, indent, out);
+}
+
+void dump_upstream(const Config& config, size_t index, int indent, std::string& out) {
+    for (const Descriptor* d : modules())
+        if (d->dump_upstream) d->dump_upstream(config, index, indent, out);
 }
 
 std::vector<ZoneSpec> zones(const Config& config) {

@@ -150,6 +150,8 @@ struct Descriptor {
     // added once its keys are read): a module keeps what it read in its part, by index.
     void (*read_listener)(schema::MapReader& listener, Config& config, size_t index) = nullptr;
     void (*read_route)(schema::MapReader& route, Config& config, size_t index) = nullptr;
+    // The keys of upstream `index` (its index in Config::upstreams), as for listeners.
+    void (*read_upstream)(schema::MapReader& upstream, Config& config, size_t index) = nullptr;
     // After everything was read (even when errors were found): checks across sections.
     void (*check)(Config& config, Diagnostics& diags) = nullptr;
     // `gatewayd -T`: the module's top-level sections, and its keys of route `index`
@@ -157,6 +159,7 @@ struct Descriptor {
     void (*dump)(const Config& config, std::string& out) = nullptr;
     void (*dump_route)(const Config& config, size_t index, int indent, std::string& out) = nullptr;
     void (*dump_listener)(const Config& config, size_t index, int indent, std::string& out) = nullptr;
+    void (*dump_upstream)(const Config& config, size_t index, int indent, std::string& out) = nullptr;
 
     // Shared memory zones for a configuration.
     void (*zones)(const Config& config, std::vector<ZoneSpec>& out) = nullptr;
@@ -209,14 +212,16 @@ Part& loading_part(Config& config, const Descriptor& d) {
 void read_sections(schema::MapReader& top, Config& config);
 void read_listener(schema::MapReader& listener, Config& config, size_t index);
 void read_route(schema::MapReader& route, Config& config, size_t index);
+void read_upstream(schema::MapReader& upstream, Config& config, size_t index);
 void check(Config& config, Diagnostics& diags);
 // config_include.cc: what one entry of merge key `key` is called; empty when no module merges
 // `key`.
 std::string_view merge_noun(std::string_view key);
-// dump_config(): the modules' sections, and their keys of a listener or route.
+// dump_config(): the modules' sections, and their keys of a listener, route or upstream.
 void dump(const Config& config, std::string& out);
 void dump_listener(const Config& config, size_t index, int indent, std::string& out);
 void dump_route(const Config& config, size_t index, int indent, std::string& out);
+void dump_upstream(const Config& config, size_t index, int indent, std::string& out);
 
 // The zones the modules need for `config`, in list order.
 std::vector<ZoneSpec> zones(const Config& config);

@@ -46,6 +46,7 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
     error_pages_ = services ? services->find<const ErrorPages>() : nullptr;
     breaker::Table* breakers = breakers_ ? &breakers_->table() : nullptr;
     health::Table* health = services ? services->find<health::Table>() : nullptr;
+    const UpstreamTransports* tls = services ? services->find<const UpstreamTransports>() : nullptr;
     // gateway_circuit_state as of now whenever /metrics is rendered.
     if (breakers_) breakers_->on_refresh([this] { refresh_breakers(); });
     upstreams_.resize(config.upstreams.size());
@@ -53,6 +54,7 @@ Proxy::Proxy(const Config& config, event::Loop& loop, metrics::Store& m, uint64_
         const UpstreamConfig& uc = config.upstreams[u];
         UpstreamRuntime& ur = upstreams_[u];
         ur.config = &uc;
+        ur.tls = tls ? tls->find(u) : nullptr;
         std::string ulabel = "upstream=\"" + metrics::escape_label_value(uc.name) + "\"";
         // Owned gauges: this worker's share is undone by the master if it dies (Store::owned_gauge).
         ur.conns_active = m.owned_gauge("gateway_upstream_connections", ulabel + ",state=\"active\"",
@@ -200,7 +202,9 @@ void Proxy::recycle(UpstreamConn* c) { free_.push_back(c); }
 void Proxy::release(UpstreamConn* c, bool reusable) {
     c->owner = nullptr;
     UpstreamRuntime& u = *c->server->upstream;
-    if (!reusable || c->in.len != 0 || u.idle_total >= u.config->keepalive ||
+    // Input left in a TLS transport (beyond the response) would be taken for the next one's.
+    if (!reusable || c->in.len != 0 || (c->transport && c->transport->has_buffered_input()) ||
+        u.idle_total >= u.config->keepalive ||
         c->requests >= u.config->keepalive_requests) {
         c->close();
         return;

@@ -50,7 +50,8 @@ std::string_view default_host(std::string_view upstream_name) {
 uint32_t retry_flag(ErrorKind k) {
     switch (k) {
         case ErrorKind::ConnectRefused:
-        case ErrorKind::ConnectTimeout: return kRetryConnectFailure;
+        case ErrorKind::ConnectTimeout:
+        case ErrorKind::Tls: return kRetryConnectFailure;
         case ErrorKind::Timeout: return kRetryTimeout;
         case ErrorKind::Reset: return kRetryReset;
         default: return 0;
@@ -61,7 +62,8 @@ uint32_t retry_flag(ErrorKind k) {
 uint32_t breaker_flag(ErrorKind k) {
     switch (k) {
         case ErrorKind::ConnectRefused:
-        case ErrorKind::ConnectTimeout: return kFailConnect;
+        case ErrorKind::ConnectTimeout:
+        case ErrorKind::Tls: return kFailConnect;
         case ErrorKind::Timeout: return kFailTimeout;
         case ErrorKind::Reset: return kFailReset;
         case ErrorKind::InvalidResponse: return kFailInvalid;
@@ -424,13 +426,50 @@ void Session::start_attempt() {
     up_->owner = this;
     up_->requests++;
     if (!up_->in.mem) up_->in.mem = proxy_.buffers().get();
-    if (up_->connected) {
-        connected();
-    } else {
+    if (reused_) {
+        connected();  // a pooled connection (with its TLS session, if any)
+    } else if (!up_->connected) {
         state_ = State::Connecting;
         const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
         arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
+    } else if (server_->upstream->tls) {
+        start_tls();  // a new connection that connected at once (a unix socket)
+    } else {
+        connected();
     }
+}
+
+// A new connection to a server of an upstream with `tls:` is connected: the handshake first.
+void Session::start_tls() {
+    up_->connected = true;
+    if (!up_->open_tls()) {
+        fail(ErrorKind::Tls, 502, "cannot start TLS to upstream", 0);
+        return;
+    }
+    // On the connect timer (armed here when the socket connected at once): the handshake counts
+    // in the connect timeout.
+    if (state_ != State::Connecting) {
+        const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
+        arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
+    }
+    state_ = State::Handshake;
+    drive_handshake();
+}
+
+void Session::drive_handshake() {
+    http::ClientTransport* t = up_->transport;
+    int r = t->handshake();
+    if (r == 0) {
+        up_->watch_write(t->want() == Transport::Want::Write);
+        return;
+    }
+    if (r < 0) {
+        std::string what = "TLS handshake with upstream failed: ";
+        what += t->failure();
+        fail(ErrorKind::Tls, 502, what.c_str(), 0);
+        return;
+    }
+    connected();
 }
 
 void Session::connected() {
@@ -462,7 +501,7 @@ void Session::send() {
             up_->watch_write(false);
             break;
         }
-        ssize_t n = writev(up_->fd, iov, cnt);
+        ssize_t n = up_->transport ? up_->transport->writev(iov, cnt) : writev(up_->fd, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -497,8 +536,8 @@ void Session::on_body_input() {
         pump_tunnel();
     } else if (state_ == State::Sending) {
         send();
-    } else if (state_ == State::Queued || state_ == State::Connecting || state_ == State::Waiting ||
-               state_ == State::Body) {
+    } else if (state_ == State::Queued || state_ == State::Connecting || state_ == State::Handshake ||
+               state_ == State::Waiting || state_ == State::Body) {
         validate_body();  // bytes are forwarded once connected (or kept for the next request)
     }
 }
@@ -514,8 +553,16 @@ void Session::on_upstream_io(uint32_t events) {
             return;
         }
         if (!(events & EPOLLOUT)) return;
+        if (server_->upstream->tls) {
+            start_tls();  // the next events go on with it
+            return;
+        }
         connected();
         if (e != epoch_ || !up_) return;
+    }
+    if (up_->transport) {
+        on_tls_io();
+        return;
     }
     if (state_ == State::Tunnel) {
         pump_tunnel();
@@ -525,10 +572,40 @@ void Session::on_upstream_io(uint32_t events) {
         send();
         if (e != epoch_ || !up_) return;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_upstream();
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_upstream_from<false>();
+}
+
+// The events of a connection with TLS. A TLS read may wait for room to write and a TLS write for
+// input: any readiness retries both.
+void Session::on_tls_io() {
+    uint32_t e = epoch_;
+    switch (state_) {
+        case State::Handshake:
+            drive_handshake();
+            return;
+        case State::Tunnel:
+            pump_tunnel();
+            return;
+        case State::Sending:
+            send();
+            if (e != epoch_ || !up_) return;
+            break;
+        default:
+            break;
+    }
+    read_upstream_from<true>();
 }
 
 void Session::read_upstream() {
+    if (up_->transport)
+        read_upstream_from<true>();
+    else
+        read_upstream_from<false>();
+}
+
+// One copy for plain connections and one for TLS: the plain path reads as it always did.
+template <bool kTls>
+void Session::read_upstream_from() {
     uint32_t e = epoch_;
     const RouteConfig& rc = proxy_.config().routes[route_];
     for (;;) {
@@ -539,7 +616,8 @@ void Session::read_upstream() {
             fail(ErrorKind::InvalidResponse, 502, "upstream sent too big a response head", 0);
             return;
         }
-        ssize_t n = recv(up_->fd, up_->in.tail(), up_->in.room(), 0);
+        ssize_t n = kTls ? up_->transport->read(up_->in.tail(), up_->in.room())
+                         : recv(up_->fd, up_->in.tail(), up_->in.room(), 0);
         if (n > 0) {
             up_->in.len += static_cast<size_t>(n);
             got_bytes_ = true;
@@ -554,6 +632,10 @@ void Session::read_upstream() {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) {
+            // A TLS read that must write first (say, a key update's answer) waits for room
+            // (while sending, send() decides).
+            if (kTls && state_ != State::Sending)
+                up_->watch_write(up_->transport->want() == Transport::Want::Write);
             // All the upstream has sent so far is read: what it became goes to the client now
             // (a chunked stream - events, long polls - must not wait for the high-water mark).
             if (state_ == State::Body && io_->pending_output()) io_->flush();
@@ -829,7 +911,13 @@ void Session::pump_tunnel() {
     const RouteConfig& rc = proxy_.config().routes[route_];
     // Client -> upstream, straight from the client's input buffer.
     while (io_->body_size() > 0) {
-        ssize_t n = ::send(up_->fd, io_->body_data(), io_->body_size(), MSG_NOSIGNAL);
+        ssize_t n;
+        if (up_->transport) {
+            struct iovec iov = {io_->body_data(), io_->body_size()};
+            n = up_->transport->writev(&iov, 1);
+        } else {
+            n = ::send(up_->fd, io_->body_data(), io_->body_size(), MSG_NOSIGNAL);
+        }
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -852,14 +940,18 @@ void Session::pump_tunnel() {
             // the upstream socket is edge-triggered and will not report what is already there.
             if (io_->pending_output() >= kClientHighWater) break;
         }
-        ssize_t n = recv(up_->fd, proxy_.scratch(), UpstreamConn::kBufferSize, 0);
+        ssize_t n = up_->transport ? up_->transport->read(proxy_.scratch(), UpstreamConn::kBufferSize)
+                                   : recv(up_->fd, proxy_.scratch(), UpstreamConn::kBufferSize, 0);
         if (n > 0) {
             io_->write_through({proxy_.scratch(), static_cast<size_t>(n)});
             if (e != epoch_) return;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
+        if (n < 0 && errno == EAGAIN) {
+            if (up_->transport && up_->transport->want() == Transport::Want::Write) up_->watch_write(true);
+            break;
+        }
         // The upstream closed: deliver what it sent, then close the client.
         io_->flush();
         if (e != epoch_) return;
@@ -1032,7 +1124,7 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
             if (!free_retry)
                 breaker_outcome(breaker_flag(kind) & proxy_.upstream(upstream_).config->circuit_breaker->failure_on);
         } else if (kind == ErrorKind::ConnectRefused || kind == ErrorKind::ConnectTimeout ||
-                   kind == ErrorKind::Timeout) {
+                   kind == ErrorKind::Tls || kind == ErrorKind::Timeout) {
             // Passive check: max_fails of these within fail_timeout take the server out, for
             // every worker (without the shared record, for this worker only).
             const UpstreamConfig& uc = *proxy_.upstream(upstream_).config;
@@ -1071,6 +1163,7 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
     respond_error(status, kind == ErrorKind::ConnectTimeout ? "upstream connect timed out"
                           : kind == ErrorKind::Timeout      ? "upstream timed out"
                           : kind == ErrorKind::InvalidResponse ? "upstream sent an invalid response"
+                          : kind == ErrorKind::Tls             ? "upstream TLS handshake failed"
                                                                : "upstream connection failed");
 }
 
@@ -1102,6 +1195,9 @@ void Session::on_timeout() {
             break;
         case State::Connecting:
             fail(ErrorKind::ConnectTimeout, 504, "upstream connect timed out", 0);
+            break;
+        case State::Handshake:
+            fail(ErrorKind::ConnectTimeout, 504, "upstream TLS handshake timed out", 0);
             break;
         case State::Sending:
             if (!body_complete_ && sent_end_ == send_end() && head_sent_ == head_.size()) {

@@ -53,7 +53,8 @@ class Session final : public StreamHandler {
   private:
     friend class UpstreamQueue;  // links waiting sessions, starts them (resume_from_queue)
     // Queued: every server is at its max_conns; waiting in the upstream's queue.
-    enum class State : uint8_t { Idle, Queued, Connecting, Sending, Waiting, Body, Tunnel };
+    // Handshake: connected, TLS handshake with the server under way (on the connect timer).
+    enum class State : uint8_t { Idle, Queued, Connecting, Handshake, Sending, Waiting, Body, Tunnel };
 
     void attempt();
     void start_attempt();   // with server_ picked (and its slot taken)
@@ -63,9 +64,14 @@ class Session final : public StreamHandler {
     void leave_queue();
     void reject_busy(bool queue_timeout);
     void release_slot();    // the attempt no longer counts in server_'s requests in flight
-    void connected();
+    void connected();        // ready to send (and TLS established, with TLS)
+    void start_tls();        // a new connection to a TLS upstream is up: handshake
+    void drive_handshake();  // State::Handshake: on until done (then connected()) or failed
+    void on_tls_io();        // on_upstream_io() of a connection with TLS
     void send();
     void read_upstream();
+    template <bool kTls>
+    void read_upstream_from();
     void handle_head();
     void pump_body();
     void transform(std::string_view data, bool last);

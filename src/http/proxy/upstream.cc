@@ -20,6 +20,7 @@ std::string_view error_kind_name(ErrorKind k) {
         case ErrorKind::Timeout: return "timeout";
         case ErrorKind::Reset: return "reset";
         case ErrorKind::InvalidResponse: return "invalid_response";
+        case ErrorKind::Tls: return "tls";
         default: return "unknown";
     }
 }
@@ -67,9 +68,19 @@ void UpstreamConn::watch_write(bool on) {
     proxy_.loop().modify(fd, EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u), this);
 }
 
+bool UpstreamConn::open_tls() {
+    transport = server->upstream->tls->open(fd, static_cast<size_t>(server->index));
+    return transport != nullptr;
+}
+
 void UpstreamConn::close() {
     if (fd < 0) return;
     proxy_.loop().cancel(idle_timer);
+    if (transport) {  // close_notify (after a completed handshake), before the socket goes
+        transport->shutdown();
+        server->upstream->tls->close(transport);
+        transport = nullptr;
+    }
     ::close(fd);
     fd = -1;
     if (idle) {

@@ -18,6 +18,7 @@
 #include "event/loop.h"
 #include "http/proxy/queue.h"
 #include "http/proxy/read_buffer.h"
+#include "http/transport.h"
 #include "http/upstream/balancer.h"
 #include "modules/breaker/breaker.h"
 #include "modules/health/health.h"
@@ -28,7 +29,9 @@ class Session;
 struct ServerRuntime;
 class Proxy;
 
-enum class ErrorKind : uint8_t { ConnectRefused, ConnectTimeout, Timeout, Reset, InvalidResponse, Count };
+// Tls: the handshake with the server failed (its certificate did not verify, an alert...):
+// nothing was sent, so it is retried and counted as a connect failure.
+enum class ErrorKind : uint8_t { ConnectRefused, ConnectTimeout, Timeout, Reset, InvalidResponse, Tls, Count };
 std::string_view error_kind_name(ErrorKind k);
 
 class UpstreamConn final : public event::IoHandler {
@@ -45,6 +48,9 @@ class UpstreamConn final : public event::IoHandler {
     // Write readiness is watched only while a write waits for room (and while connecting): an
     // edge-triggered EPOLLOUT that stays registered wakes the worker after every request sent.
     void watch_write(bool on);
+    // Opens the TLS transport of a connected socket to a server of an upstream with `tls:`;
+    // false when it cannot be made (logged).
+    bool open_tls();
 
     int fd = -1;
     ServerRuntime* server = nullptr;
@@ -54,6 +60,9 @@ class UpstreamConn final : public event::IoHandler {
     bool idle = false;
     bool watching_write = false;
     ReadBuffer in;  // response bytes; its memory is held only while a request uses the connection
+    // TLS to the server (an upstream with `tls:`), kept with the pooled connection; null on a
+    // plain one. Opened once connected; reads and writes go through it.
+    http::ClientTransport* transport = nullptr;
     event::Timer idle_timer;
 
   private:
@@ -82,6 +91,7 @@ struct UpstreamRuntime {
     const UpstreamConfig* config = nullptr;
     std::vector<ServerRuntime> servers;
     std::unique_ptr<upstream::Balancer> balancer;
+    http::UpstreamTransportFactory* tls = nullptr;  // `tls:` (the tls module); null: plain
     size_t idle_total = 0;
     metrics::OwnedGauge conns_active;  // all workers
     metrics::OwnedGauge conns_idle;

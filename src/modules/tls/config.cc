@@ -29,6 +29,8 @@ constexpr Protocol kProtocols[] = {
     {"TLSv1.2", kTls12}, {"TLSv1.3", kTls13}, {"TLSv1", 0}, {"TLSv1.0", 0}, {"TLSv1.1", 0}, {"SSLv3", 0}, {"SSLv2", 0},
 };
 
+}  // namespace
+
 // A file path key: taken, made absolute against the prefix; its value's mark in `at`.
 bool get_path(MapReader& m, std::string_view key, const std::string& prefix, std::string& out, Mark& at) {
     const Node* v = m.take(key);
@@ -43,6 +45,8 @@ bool get_path(MapReader& m, std::string_view key, const std::string& prefix, std
     out = config_detail::resolve_path(prefix, *text);
     return true;
 }
+
+namespace {
 
 bool is_off(const Node& v) {
     if (!v.is_scalar()) return false;
@@ -84,7 +88,9 @@ void read_certificates(MapReader& m, const std::string& prefix, time_t now, List
     }
 }
 
-void read_protocols(MapReader& m, ListenerTls& t) {
+}  // namespace
+
+void read_protocols(MapReader& m, uint32_t& protocols) {
     const Node* list_node = m.key_node("protocols");
     std::optional<std::vector<const Node*>> items = m.get_list("protocols", true);
     if (!items) return;
@@ -115,7 +121,7 @@ void read_protocols(MapReader& m, ListenerTls& t) {
             ok = false;
         }
     }
-    if (ok) t.protocols = bits;
+    if (ok) protocols = bits;
 }
 
 void read_cipher_key(MapReader& m, std::string_view key, bool enabled, std::string_view protocol, std::string& out) {
@@ -140,6 +146,15 @@ void read_cipher_key(MapReader& m, std::string_view key, bool enabled, std::stri
         diags.warning(v->mark, m.path(key) + ": " + std::string(protocol) + " is not in protocols: it has no effect");
     out = *list;
 }
+
+std::string protocol_list(uint32_t protocols) {
+    std::string out;
+    for (const Protocol& p : kProtocols)
+        if (p.bit && (protocols & p.bit)) out += (out.empty() ? "" : ", ") + dump::quote(p.name);
+    return "[" + out + "]";
+}
+
+namespace {
 
 void read_session_cache(MapReader& m, ListenerTls& t) {
     const Node* v = m.take("session_cache");
@@ -225,7 +240,7 @@ ListenerTls read_listener_tls(const Node& node, const std::string& path, const s
     MapReader m(node, path, diags);
     time_t now = time(nullptr);
     read_certificates(m, prefix, now, t);
-    read_protocols(m, t);
+    read_protocols(m, t.protocols);
     read_cipher_key(m, "ciphers", t.protocols & kTls12, "TLSv1.2", t.ciphers);
     read_cipher_key(m, "ciphersuites", t.protocols & kTls13, "TLSv1.3", t.ciphersuites);
     read_session_cache(m, t);

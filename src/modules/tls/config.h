@@ -107,13 +107,31 @@ struct ListenerTls {
     Mark mark;
 };
 
+// An upstream's `tls:` map: TLS to its servers (upstream_config.h reads it).
+struct UpstreamTls {
+    bool verify = true;                  // the server's certificate and name; off only when said
+    std::string ca_path;                 // empty: the system's trust store
+    std::shared_ptr<X509_STORE> ca;      // ca_path, loaded
+    std::string sni;                     // sent and verified; empty: each server's address host
+    std::optional<Certificate> client_certificate;  // cert, key, password_file
+    uint32_t protocols = kTls12 | kTls13;
+    std::string ciphers;                 // TLS 1.2; empty: OpenSSL's default list
+    std::string ciphersuites;            // TLS 1.3; empty: OpenSSL's default
+    bool session_reuse = true;           // resume the last session made with each server
+    Mark mark;
+};
+
 struct Settings final : module::ConfigPart {
     std::vector<std::optional<ListenerTls>> listeners;  // by listener index; may be shorter
     std::vector<bool> require_client_cert;              // by route index; may be shorter
     std::vector<Mark> require_client_cert_marks;        // parallel to it, for the check
+    std::vector<std::optional<UpstreamTls>> upstreams;  // by upstream index; may be shorter
 
     const ListenerTls* listener(size_t index) const {
         return index < listeners.size() && listeners[index] ? &*listeners[index] : nullptr;
+    }
+    const UpstreamTls* upstream(size_t index) const {
+        return index < upstreams.size() && upstreams[index] ? &*upstreams[index] : nullptr;
     }
     bool requires_client_cert(size_t route) const {
         return route < require_client_cert.size() && require_client_cert[route];

@@ -9,6 +9,7 @@
 #include "modules/tls/config_read.h"
 #include "modules/tls/master.h"
 #include "modules/tls/storage.h"
+#include "modules/tls/upstream_config.h"
 
 namespace gw::tls {
 
@@ -38,8 +39,20 @@ void read_route(schema::MapReader& route, Config& c, size_t index) {
         route.take("require_client_cert");  // known, for did-you-mean
 }
 
+void read_upstream(schema::MapReader& upstream, Config& c, size_t index) {
+    const schema::Node* node = upstream.take("tls");
+    if (!node) return;
+    UpstreamTls tls = read_upstream_tls(*node, upstream.path("tls"), c.prefix, upstream.diags());
+    Settings& s = building(c);
+    if (s.upstreams.size() <= index) s.upstreams.resize(index + 1);
+    s.upstreams[index] = std::move(tls);
+}
+
 void check(Config& c, Diagnostics& diags) {
     if (const Settings* s = settings(c)) check_settings(*s, c, diags);
+    if (const Settings* s = settings(c))
+        for (size_t i = 0; i < c.upstreams.size(); ++i)
+            if (const UpstreamTls* t = s->upstream(i)) check_upstream_tls(*t, c.upstreams[i], diags);
 }
 
 void dump_listener(const Config& c, size_t index, int indent, std::string& out) {
@@ -50,6 +63,11 @@ void dump_listener(const Config& c, size_t index, int indent, std::string& out) 
 void dump_route(const Config& c, size_t index, int indent, std::string& out) {
     if (const Settings* s = settings(c))
         if (s->requires_client_cert(index)) dump::line(out, indent, "require_client_cert", "true");
+}
+
+void dump_upstream(const Config& c, size_t index, int indent, std::string& out) {
+    if (const Settings* s = settings(c))
+        if (const UpstreamTls* t = s->upstream(index)) dump_upstream_tls(*t, indent, out);
 }
 
 }  // namespace
@@ -63,9 +81,11 @@ extern const Descriptor tls_module = {
     .name = "tls",
     .read_listener = gw::tls::read_listener,
     .read_route = gw::tls::read_route,
+    .read_upstream = gw::tls::read_upstream,
     .check = gw::tls::check,
     .dump_route = gw::tls::dump_route,
     .dump_listener = gw::tls::dump_listener,
+    .dump_upstream = gw::tls::dump_upstream,
     .zones = gw::tls::resumption_zones,
     .make_master = gw::tls::make_master,
     .variables = gw::tls::variables(),

@@ -10,6 +10,7 @@
 #include "modules/tls/resumption.h"
 #include "modules/tls/storage.h"
 #include "modules/tls/transport.h"
+#include "modules/tls/upstream_transport.h"
 
 namespace gw::tls {
 
@@ -26,7 +27,9 @@ std::unique_ptr<TlsWorker> TlsWorker::make(module::WorkerEnv& env, const Setting
                                     [](const std::optional<ListenerTls>& l) { return l.has_value(); });
     bool any_route = std::find(settings.require_client_cert.begin(), settings.require_client_cert.end(), true) !=
                      settings.require_client_cert.end();
-    if (!any_listener && !any_route) return nullptr;
+    bool any_upstream = std::any_of(settings.upstreams.begin(), settings.upstreams.end(),
+                                    [](const std::optional<UpstreamTls>& u) { return u.has_value(); });
+    if (!any_listener && !any_route && !any_upstream) return nullptr;
     std::unique_ptr<TlsWorker> w(new TlsWorker(env, settings));
     std::string error;
     if (!w->build(env, error)) {
@@ -35,6 +38,7 @@ std::unique_ptr<TlsWorker> TlsWorker::make(module::WorkerEnv& env, const Setting
         return nullptr;
     }
     env.services.provide<http::Transports>(&w->transports_);
+    if (w->upstreams_) env.services.provide<const http::UpstreamTransports>(&w->upstreams_->transports());
     return w;
 }
 
@@ -44,6 +48,8 @@ TlsWorker::TlsWorker(module::WorkerEnv& env, const Settings& settings)
 TlsWorker::~TlsWorker() {
     // The codec's connections are gone before the modules' parts: nothing uses the factories.
     if (services_.find<http::Transports>() == &transports_) services_.provide<http::Transports>(nullptr);
+    if (upstreams_ && services_.find<const http::UpstreamTransports>() == &upstreams_->transports())
+        services_.provide<const http::UpstreamTransports>(nullptr);
 }
 
 bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
@@ -70,7 +76,9 @@ bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
         hsts_lines_[i] = hsts_line(tls->hsts);
     }
     filters_.resize(config_.routes.size() + 1);
-    return true;
+    bool ok = true;
+    upstreams_ = UpstreamTlsClients::make(config_, settings_, ok, error);
+    return ok;
 }
 
 std::unique_ptr<SharedResumption> TlsWorker::make_resumption(const module::WorkerEnv& env, size_t i) {

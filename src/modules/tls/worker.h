@@ -17,9 +17,10 @@ class ListenerContexts;
 class SharedResumption;
 class TlsTransportFactory;
 class TlsFilter;
+class UpstreamTlsClients;
 
-// The Descriptor's `make_worker`: nullptr when the configuration has no TLS listener and no
-// require_client_cert route, or after setting env.failed.
+// The Descriptor's `make_worker`: nullptr when the configuration has no TLS listener, no
+// require_client_cert route and no upstream with tls:, or after setting env.failed.
 std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env);
 
 class TlsWorker final : public module::WorkerPart {
@@ -49,6 +50,7 @@ class TlsWorker final : public module::WorkerPart {
     http::Transports transports_;
     std::vector<std::string> hsts_lines_;                           // by listener index
     std::vector<std::unique_ptr<TlsFilter>> filters_;               // [route + 1]
+    std::unique_ptr<UpstreamTlsClients> upstreams_;                 // null: no upstream has tls:
 };
 
 }  // namespace gw::tls

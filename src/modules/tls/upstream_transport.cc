@@ -1,0 +1,381 @@
+#include "modules/tls/upstream_transport.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/config/config.h"
+#include "core/log.h"
+
+namespace gw::tls {
+
+namespace {
+
+// Offered to every server: the proxy speaks HTTP/1.1 upstream.
+constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+SslCtxPtr build_context(const UpstreamTls& t, std::string& error) {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) {
+        error = "cannot make a TLS context: " + take_openssl_errors("out of memory");
+        return nullptr;
+    }
+    int min = (t.protocols & kTls12) ? TLS1_2_VERSION : TLS1_3_VERSION;
+    int max = (t.protocols & kTls13) ? TLS1_3_VERSION : TLS1_2_VERSION;
+    if (SSL_CTX_set_min_proto_version(ctx.get(), min) != 1 || SSL_CTX_set_max_proto_version(ctx.get(), max) != 1) {
+        error = "cannot set the protocols: " + take_openssl_errors("unsupported");
+        return nullptr;
+    }
+    // As on listeners: no compression, no renegotiation; an EOF without close_notify reads as
+    // an EOF (the response's framing tells a truncated body, as on a plain connection).
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx.get(), 1);  // has_buffered_input() tells what stays in OpenSSL
+    if (!t.ciphers.empty() && SSL_CTX_set_cipher_list(ctx.get(), t.ciphers.c_str()) != 1) {
+        error = "ciphers \"" + t.ciphers + "\": " + take_openssl_errors("no usable cipher");
+        return nullptr;
+    }
+    if (!t.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx.get(), t.ciphersuites.c_str()) != 1) {
+        error = "ciphersuites \"" + t.ciphersuites + "\": " + take_openssl_errors("no usable suite");
+        return nullptr;
+    }
+    if (SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp11, sizeof kAlpnHttp11) != 0) {  // 0 is success here
+        error = "ALPN: " + take_openssl_errors("out of memory");
+        return nullptr;
+    }
+    if (t.verify) {
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+        bool ok = t.ca ? SSL_CTX_set1_cert_store(ctx.get(), t.ca.get()), true
+                       : SSL_CTX_set_default_verify_paths(ctx.get()) == 1;
+        if (!ok) {
+            error = "cannot load the system's trust store: " + take_openssl_errors("unknown reason");
+            return nullptr;
+        }
+    } else {
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    }
+    if (const std::optional<Certificate>& c = t.client_certificate) {
+        STACK_OF(X509)* chain = sk_X509_new_null();
+        bool ok = chain != nullptr;
+        for (const X509Ptr& x : c->chain) ok = ok && sk_X509_push(chain, x.get()) > 0;
+        ok = ok && SSL_CTX_use_cert_and_key(ctx.get(), c->leaf.get(), c->key.get(), chain, 1) == 1;
+        sk_X509_free(chain);  // the certificates were up-referenced
+        if (!ok) {
+            error = "client certificate " + c->cert_path + ": " + take_openssl_errors("cannot be used");
+            return nullptr;
+        }
+    }
+    if (t.session_reuse) {
+        // Sessions are kept by the factory (per server), not in OpenSSL's cache.
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(ctx.get(), UpstreamTlsFactory::on_new_session);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    }
+    return ctx;
+}
+
+}  // namespace
+
+// ---- UpstreamTlsTransport
+
+UpstreamTlsTransport::~UpstreamTlsTransport() { SSL_free(ssl_); }
+
+bool UpstreamTlsTransport::attach(SSL_CTX* ctx, int fd, size_t server) {
+    ERR_clear_error();
+    server_ = server;
+    retry_bytes_ = 0;
+    want_ = Want::Write;
+    established_ = failed_ = protocol_error_ = false;
+    failure_.clear();
+    ssl_ = SSL_new(ctx);
+    bool ok = ssl_ && SSL_set_fd(ssl_, fd) == 1;
+    if (ok) {
+        SSL_set_connect_state(ssl_);
+        SSL_set_app_data(ssl_, this);  // for the new-session callback
+        const ServerIdentity& id = factory_.identity(server);
+        if (!id.sni.empty()) ok = SSL_set_tlsext_host_name(ssl_, id.sni.c_str()) == 1;
+        if (ok && factory_.tls().verify && !id.name.empty()) {
+            if (id.is_ip) {
+                ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), id.name.c_str()) == 1;
+            } else {
+                SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+                ok = SSL_set1_host(ssl_, id.name.c_str()) == 1;
+            }
+        }
+        if (ok)
+            if (SSL_SESSION* saved = factory_.saved_session(server)) SSL_set_session(ssl_, saved);
+    }
+    if (!ok) {
+        LOG_ERROR("TLS to upstream: cannot make a connection: %s", take_openssl_errors("out of memory").c_str());
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+    }
+    return ok;
+}
+
+void UpstreamTlsTransport::detach() {
+    // A connection closed without close_notify from the server makes OpenSSL mark its session
+    // not resumable: keep it unless the connection broke on a TLS error (as the listeners do).
+    if (established_ && !protocol_error_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+}
+
+int UpstreamTlsTransport::handshake() {
+    if (established_) return 1;
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+        established_ = true;
+        return 1;
+    }
+    int saved_errno = errno;
+    int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        want_ = e == SSL_ERROR_WANT_READ ? Want::Read : Want::Write;
+        return 0;
+    }
+    failed_ = true;
+    note_failure(e, saved_errno);
+    // The session offered (if any) led here, or the server changed: the next connection
+    // starts afresh.
+    factory_.drop_session(server_);
+    return -1;
+}
+
+void UpstreamTlsTransport::note_failure(int ssl_error, int saved_errno) {
+    long verified = SSL_get_verify_result(ssl_);
+    if (factory_.tls().verify && verified != X509_V_OK) {
+        failure_ = "certificate verify failed: ";
+        failure_ += X509_verify_cert_error_string(verified);
+        if (verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH)
+            failure_ += " (expected \"" + factory_.identity(server_).name + "\")";
+    } else if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        failure_ = saved_errno ? std::strerror(saved_errno) : "the server closed the connection";
+    } else {
+        failure_ = take_openssl_errors("unknown error");
+    }
+    ERR_clear_error();
+}
+
+ssize_t UpstreamTlsTransport::fail_io(int ssl_error) {
+    int saved_errno = errno;
+    failed_ = true;
+    if (ssl_error == SSL_ERROR_SYSCALL) {
+        ERR_clear_error();
+        errno = saved_errno != 0 && saved_errno != EAGAIN ? saved_errno : EPIPE;
+        return -1;
+    }
+    protocol_error_ = true;
+    if (log::enabled(LogLevel::Debug)) LOG_DEBUG("TLS to upstream: %s", take_openssl_errors("unknown error").c_str());
+    ERR_clear_error();
+    errno = EPROTO;
+    return -1;
+}
+
+ssize_t UpstreamTlsTransport::read(char* buf, size_t len) {
+    ERR_clear_error();
+    size_t n = 0;
+    if (SSL_read_ex(ssl_, buf, len, &n) == 1) return static_cast<ssize_t>(n);
+    int e = SSL_get_error(ssl_, 0);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        want_ = e == SSL_ERROR_WANT_READ ? Want::Read : Want::Write;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify, or an EOF
+    return fail_io(e);
+}
+
+ssize_t UpstreamTlsTransport::writev(const struct iovec* iov, int count) {
+    constexpr size_t kRecord = UpstreamTlsFactory::kRecordBytes;
+    size_t total = 0;
+    int i = 0;
+    size_t off = 0;  // into iov[i]
+    while (i < count) {
+        size_t left = iov[i].iov_len - off;
+        if (left == 0) {
+            ++i;
+            off = 0;
+            continue;
+        }
+        // One record per SSL_write_ex; a retry after WANT_WRITE offers exactly that record's
+        // bytes again. Small pieces (a request head and a short body) go in one record.
+        size_t record = retry_bytes_ != 0 ? retry_bytes_ : kRecord;
+        int next = i + 1;
+        while (next < count && iov[next].iov_len == 0) ++next;
+        const char* data = static_cast<const char*>(iov[i].iov_base) + off;
+        size_t n = std::min(left, record);
+        if (left < record && (next < count || retry_bytes_ != 0)) {
+            char* scratch = factory_.scratch();
+            n = 0;
+            for (int j = i; j < count && n < record; ++j) {
+                size_t from = j == i ? off : 0;
+                size_t take = std::min(iov[j].iov_len - from, record - n);
+                std::memcpy(scratch + n, static_cast<const char*>(iov[j].iov_base) + from, take);
+                n += take;
+            }
+            data = scratch;
+        }
+        ERR_clear_error();
+        size_t written = 0;
+        if (SSL_write_ex(ssl_, data, n, &written) != 1) {
+            int e = SSL_get_error(ssl_, 0);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
+                retry_bytes_ = n;
+                if (total > 0) return static_cast<ssize_t>(total);
+                errno = EAGAIN;
+                return -1;
+            }
+            if (total > 0) {  // what went is reported; the error comes again next time
+                ERR_clear_error();
+                return static_cast<ssize_t>(total);
+            }
+            return fail_io(e);
+        }
+        retry_bytes_ = 0;
+        total += written;
+        while (written > 0) {
+            size_t in_piece = iov[i].iov_len - off;
+            if (written < in_piece) {
+                off += written;
+                written = 0;
+            } else {
+                written -= in_piece;
+                ++i;
+                off = 0;
+            }
+        }
+    }
+    return static_cast<ssize_t>(total);
+}
+
+bool UpstreamTlsTransport::has_buffered_input() const { return ssl_ && SSL_has_pending(ssl_) == 1; }
+
+void UpstreamTlsTransport::shutdown() {
+    if (!ssl_ || failed_ || !established_) return;
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+}
+
+std::string_view UpstreamTlsTransport::protocol() const {
+    return established_ ? std::string_view(SSL_get_version(ssl_)) : std::string_view();
+}
+
+std::string_view UpstreamTlsTransport::cipher() const {
+    const SSL_CIPHER* c = established_ ? SSL_get_current_cipher(ssl_) : nullptr;
+    const char* name = c ? SSL_CIPHER_get_name(c) : nullptr;
+    return name ? std::string_view(name) : std::string_view();
+}
+
+std::string_view UpstreamTlsTransport::server_name() const { return factory_.identity(server_).sni; }
+
+bool UpstreamTlsTransport::session_reused() const { return established_ && SSL_session_reused(ssl_) == 1; }
+
+// ---- UpstreamTlsFactory
+
+std::unique_ptr<UpstreamTlsFactory> UpstreamTlsFactory::make(const UpstreamTls& tls, const UpstreamConfig& upstream,
+                                                             std::string& error) {
+    SslCtxPtr ctx = build_context(tls, error);
+    if (!ctx) return nullptr;
+    std::vector<ServerIdentity> ids;
+    for (const UpstreamServerConfig& s : upstream.servers) ids.push_back(server_identity(tls, s.address));
+    return std::unique_ptr<UpstreamTlsFactory>(new UpstreamTlsFactory(tls, std::move(ctx), std::move(ids)));
+}
+
+UpstreamTlsFactory::UpstreamTlsFactory(const UpstreamTls& tls, SslCtxPtr ctx, std::vector<ServerIdentity> identities)
+    : tls_(tls),
+      ctx_(std::move(ctx)),
+      identities_(std::move(identities)),
+      sessions_(identities_.size(), nullptr),
+      scratch_(std::make_unique<char[]>(kRecordBytes)) {}
+
+UpstreamTlsFactory::~UpstreamTlsFactory() {
+    for (SSL_SESSION* s : sessions_) SSL_SESSION_free(s);
+}
+
+int UpstreamTlsFactory::on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* t = static_cast<UpstreamTlsTransport*>(SSL_get_app_data(ssl));
+    if (!t || !SSL_SESSION_is_resumable(session)) return 0;
+    t->factory_.keep_session(t->server_, session);
+    return 1;  // the reference is ours
+}
+
+void UpstreamTlsFactory::keep_session(size_t server, SSL_SESSION* session) {
+    if (server >= sessions_.size()) {
+        SSL_SESSION_free(session);
+        return;
+    }
+    SSL_SESSION_free(sessions_[server]);
+    sessions_[server] = session;
+}
+
+void UpstreamTlsFactory::drop_session(size_t server) {
+    if (server >= sessions_.size()) return;
+    SSL_SESSION_free(sessions_[server]);
+    sessions_[server] = nullptr;
+}
+
+http::ClientTransport* UpstreamTlsFactory::open(int fd, size_t server) {
+    if (server >= identities_.size()) return nullptr;
+    UpstreamTlsTransport* t;
+    if (!free_.empty()) {
+        t = free_.back();
+        free_.pop_back();
+    } else {
+        all_.push_back(std::make_unique<UpstreamTlsTransport>(*this));
+        t = all_.back().get();
+    }
+    if (!t->attach(ctx_.get(), fd, server)) {
+        free_.push_back(t);
+        return nullptr;
+    }
+    return t;
+}
+
+void UpstreamTlsFactory::close(http::ClientTransport* t) {
+    if (!t) return;
+    auto* tls = static_cast<UpstreamTlsTransport*>(t);  // the only kind this factory makes
+    tls->detach();
+    free_.push_back(tls);
+}
+
+// ---- UpstreamTlsClients
+
+std::unique_ptr<UpstreamTlsClients> UpstreamTlsClients::make(const Config& config, const Settings& settings, bool& ok,
+                                                             std::string& error) {
+    ok = true;
+    std::unique_ptr<UpstreamTlsClients> clients;
+    for (size_t i = 0; i < config.upstreams.size(); ++i) {
+        const UpstreamTls* tls = settings.upstream(i);
+        if (!tls) continue;
+        if (!clients) {
+            clients.reset(new UpstreamTlsClients);
+            clients->factories_.resize(config.upstreams.size());
+            clients->transports_.by_upstream.assign(config.upstreams.size(), nullptr);
+        }
+        std::string why;
+        std::unique_ptr<UpstreamTlsFactory> f = UpstreamTlsFactory::make(*tls, config.upstreams[i], why);
+        if (!f) {
+            error = "upstream \"" + config.upstreams[i].name + "\"" + (tls->mark.file ? " (" + tls->mark.str() + ")" : "") +
+                    ": " + why;
+            ok = false;
+            return nullptr;
+        }
+        clients->transports_.by_upstream[i] = f.get();
+        clients->factories_[i] = std::move(f);
+    }
+    return clients;
+}
+
+}  // namespace gw::tls
