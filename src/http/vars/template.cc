@@ -130,7 +130,7 @@ bool compile(std::string_view text, const Mark& mark, std::string_view path, Dia
             if (!out.pieces_.empty())
                 out.pieces_.back().text += t.text;  // after the variable; "a$$b" is one literal "a$b"
             else
-                out.pieces_.push_back({std::string(t.text)});
+                out.pieces_.emplace_back().text = t.text;
             continue;
         }
         std::string param;
