@@ -9,6 +9,8 @@
 #include <array>
 #include <utility>
 
+#include "modules/tls/metrics.h"
+
 namespace gw::tls {
 
 void SslCtxFree::operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -291,6 +293,7 @@ bool ListenerContexts::apply_server_settings(SSL_CTX* ctx, std::string& error) c
     // pooled connection object may still be on the one a previous client's SNI chose.
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, const_cast<ListenerContexts*>(this));
     SSL_CTX_set_tlsext_servername_callback(ctx, accept_server_name);
+    observe_tickets(ctx);  // resumed by ticket or from the cache (metrics)
     return true;
 }
 

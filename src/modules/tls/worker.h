@@ -38,6 +38,7 @@ class TlsWorker final : public module::WorkerPart {
 
     const Config& config_;
     const Settings& settings_;
+    metrics::Store& metrics_;
     services::Registry& services_;
     std::vector<std::unique_ptr<ListenerContexts>> contexts_;       // by listener index
     std::vector<std::unique_ptr<TlsTransportFactory>> factories_;   // by listener index
