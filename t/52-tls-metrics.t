@@ -275,4 +275,136 @@ sub log_count {
 }
 
 $t->stop;
+
+# --- 5. OCSP stapling from a file --------------------------------------------------------------------
+{
+    my $g = GatewayTest->new;
+    my $gd = $g->dir;
+    my $ossl = sub {
+        my $cmd = shift;
+        system("cd '$gd' && openssl $cmd >/dev/null 2>&1") == 0 or BAIL_OUT("openssl $cmd failed");
+    };
+    # A server CA, two certificates it issued (each file: the leaf, then the CA), an OCSP responder
+    # it delegated to, and a rogue responder it did not.
+    $ossl->("req -x509 $ec -keyout sca.key -out sca.pem -days 30 -subj /CN=ServerCA "
+            . "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
+    spew("$gd/responder.ext", "extendedKeyUsage=OCSPSigning\n");
+    for my $name (qw(leaf other)) {
+        spew("$gd/$name.ext", "subjectAltName=DNS:$name.example\n");
+        $ossl->("req $ec -keyout $name.key -out $name.csr -subj /CN=$name.example");
+        $ossl->("x509 -req -in $name.csr -CA sca.pem -CAkey sca.key -CAcreateserial -days 30 -extfile $name.ext "
+                . "-out $name-only.pem");
+        spew("$gd/$name.pem", slurp("$gd/$name-only.pem") . slurp("$gd/sca.pem"));
+    }
+    $ossl->("req $ec -keyout responder.key -out responder.csr -subj /CN=Responder");
+    $ossl->("x509 -req -in responder.csr -CA sca.pem -CAkey sca.key -CAcreateserial -days 30 "
+            . "-extfile responder.ext -out responder.pem");
+    $ossl->("req -x509 $ec -keyout rogue.key -out rogue.pem -days 30 -subj /CN=Rogue -addext extendedKeyUsage=OCSPSigning");
+    $ossl->("req -x509 $ec -keyout self.key -out self.pem -days 30 -subj /CN=self.example");
+    # The CA's database: both good, then the leaf revoked.
+    my $end = `date -u -d '+30 days' +%y%m%d%H%M%SZ`;
+    chomp $end;
+    my %serial = map { my $s = `openssl x509 -in '$gd/$_-only.pem' -noout -serial`; $s =~ s/^serial=|\s+$//g; ($_ => $s) } qw(leaf other);
+    spew("$gd/index.txt", join '', map { "V\t$end\t\t$serial{$_}\tunknown\t/CN=$_.example\n" } qw(leaf other));
+    spew("$gd/revoked.txt", "R\t$end\t" . `date -u +%y%m%d%H%M%SZ` =~ s/\s+$//r . ",keyCompromise\t$serial{leaf}\tunknown\t/CN=leaf.example\n");
+    my $respond = sub {
+        my ($index, $signer, $cert, $out) = @_;
+        $ossl->("ocsp -index $index -rsigner $signer.pem -rkey $signer.key -CA sca.pem -issuer sca.pem "
+                . "-cert $cert-only.pem -respout $out -ndays 7");
+    };
+    $respond->('index.txt', 'responder', 'leaf', 'leaf.ocsp');
+    $respond->('index.txt', 'responder', 'other', 'other.ocsp');
+    $respond->('revoked.txt', 'responder', 'leaf', 'revoked.ocsp');
+    $respond->('index.txt', 'rogue', 'leaf', 'rogue.ocsp');
+    spew("$gd/garbage.ocsp", "not an OCSP response\n");
+
+    my $conf_text = <<'CONF';
+worker_processes: 1
+pid: logs/gatewayd.pid
+error_log: {path: logs/error.log, level: info}
+listeners:
+  - address: 127.0.0.1:%%good%%
+    tls:
+      certificates:
+        - {cert: leaf.pem, key: leaf.key}
+        - {cert: other.pem, key: other.key, ocsp_staple: other.ocsp}
+      ocsp_staple: leaf.ocsp
+  - address: 127.0.0.1:%%bad%%
+    tls:
+      certificates:
+        - {cert: leaf.pem, key: leaf.key, ocsp_staple: revoked.ocsp}
+        - {cert: other.pem, key: other.key, ocsp_staple: leaf.ocsp}
+      ocsp_staple: leaf.ocsp
+  - address: 127.0.0.1:%%rogue%%
+    tls:
+      certificates: [{cert: leaf.pem, key: leaf.key, ocsp_staple: rogue.ocsp}]
+  - address: 127.0.0.1:%%garbage%%
+    tls:
+      certificates: [{cert: leaf.pem, key: leaf.key}]
+      ocsp_staple: garbage.ocsp
+  - address: 127.0.0.1:%%self%%
+    tls:
+      certificates: [{cert: self.pem, key: self.key}]
+      ocsp_staple: leaf.ocsp
+  - {address: 127.0.0.1:%%admin%%, admin: true}
+routes:
+  - name: ok
+    match: {path_prefix: /}
+    return: {status: 200, body: "ok\n"}
+CONF
+    my $conf = $g->write_conf($conf_text);
+    # FILE:LINE:COL of the $nth (from 1) occurrence of $needle in the configuration.
+    my $at = sub {
+        my ($needle, $nth) = @_;
+        my @lines = split /\n/, $conf_text;
+        for my $i (0 .. $#lines) {
+            my $col = index($lines[$i], $needle);
+            next if $col < 0;
+            return "$conf:" . ($i + 1) . ':' . ($col + 1) unless --$nth;
+        }
+        return 'not found';
+    };
+
+    my $r = $g->run('-t', '-p', $gd, '-c', $conf);
+    is($r->{exit}, 0, '-t: staples that cannot be used do not fail the configuration') or diag($r->{out});
+    my @warnings = grep { /\bocsp_staple\b/ } split /\n/, $r->{out};
+    note($_) for @warnings;
+    my %want = (
+        'a revoked certificate' => [$at->('revoked.ocsp', 1), 'listeners\[1\]\.tls\.certificates\[0\]\.ocsp_staple', 'revoked\.ocsp', 'the OCSP response says the certificate was revoked on .* \(keyCompromise\)'],
+        'a response for another certificate' => [$at->('leaf.ocsp', 2), 'listeners\[1\]\.tls\.certificates\[1\]\.ocsp_staple', 'leaf\.ocsp', 'the OCSP response is not for the certificate "[^"]*other\.pem" \(serial [0-9A-F]+\)'],
+        'the listener\'s staple where the first certificate has its own' => [$at->('leaf.ocsp', 3), 'listeners\[1\]\.tls\.ocsp_staple', undef, 'the first certificate has its own ocsp_staple \("[^"]*revoked\.ocsp"\): this one is not used'],
+        'a response signed by a responder the CA did not delegate to' => [$at->('rogue.ocsp', 1), 'listeners\[2\]\.tls\.certificates\[0\]\.ocsp_staple', 'rogue\.ocsp', 'the OCSP response is not signed by the certificate\'s issuer or a responder it delegated to \(.+\)'],
+        'a file that is not an OCSP response' => [$at->('garbage.ocsp', 1), 'listeners\[3\]\.tls\.ocsp_staple', 'garbage\.ocsp', 'not a DER OCSP response \(.+\)'],
+        'a certificate without its issuer in the file' => [$at->('leaf.ocsp', 4), 'listeners\[4\]\.tls\.ocsp_staple', 'leaf\.ocsp', 'the certificate\'s file has no issuer certificate after it'],
+    );
+    for my $what (sort keys %want) {
+        my ($where, $key, $file, $why) = @{ $want{$what} };
+        my $re = "^gatewayd: \\[warn\\] \Q$where\E: warning: $key: " . (defined $file ? "\"[^\"]*/$file\": " : '') . $why;
+        ok((grep { /$re/ } @warnings), "-t: $what: a warning at FILE:LINE:COL of its key") or diag("want $re\n" . join("\n", @warnings));
+    }
+    is(scalar(@warnings), scalar(keys %want), '... and no other warning about staples') or diag(join "\n", @warnings);
+
+    $g->start;
+    my $status = sub {
+        my ($port, $sni) = @_;
+        my $o = `echo | timeout 10 openssl s_client -connect 127.0.0.1:$port -servername $sni -status 2>&1`;
+        return ($o =~ /^(New|Reused), TLS/m ? 'handshake ' : 'no handshake ')
+            . ($o =~ /OCSP response: no response sent/ ? 'no staple'
+               : $o =~ /OCSP Response Status: successful.*?Serial Number: ([0-9A-F]+).*?Cert Status: (\w+)/s ? "staple $1 $2"
+               : "? $o");
+    };
+    note('good: ' . $status->($g->port('good'), 'leaf.example'));
+    is($status->($g->port('good'), 'leaf.example'), "handshake staple $serial{leaf} good",
+       's_client -status: the listener\'s staple for the first certificate, good');
+    is($status->($g->port('good'), 'other.example'), "handshake staple $serial{other} good",
+       '... an entry\'s own staple for the certificate SNI chose');
+    for my $l (qw(bad rogue garbage)) {
+        is($status->($g->port($l), 'leaf.example'), 'handshake no staple', "listener $l: no staple sent, the handshake goes on");
+    }
+    is($status->($g->port('bad'), 'other.example'), 'handshake no staple', '... nor a staple of another certificate');
+    my $plain = `echo | timeout 10 openssl s_client -connect 127.0.0.1:@{[$g->port('good')]} -servername leaf.example 2>&1`;
+    unlike($plain, qr/OCSP/, 'a client that does not ask gets no staple');
+    $g->stop;
+}
+
 done_testing;

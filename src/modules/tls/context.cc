@@ -169,6 +169,7 @@ bool ListenerContexts::build(const ListenerTls& tls, std::string_view listener_i
     contexts_.clear();
     exact_.clear();
     wildcard_.clear();
+    staples_.build(tls);
     ERR_clear_error();
     if (tls.certificates.empty()) {
         error = "no certificate";
@@ -229,6 +230,7 @@ bool ListenerContexts::build_group(const std::vector<const Certificate*>& group,
         return false;
     }
     if (!apply_server_settings(ctx.get(), error) || !apply_client_auth(ctx.get(), error)) return false;
+    staples_.install(ctx.get());  // OCSP stapling, when a certificate has a staple
 
     for (const Certificate* c : group) {
         STACK_OF(X509)* chain = sk_X509_new_null();
