@@ -93,6 +93,19 @@ void read_certificates(MapReader& m, const std::string& prefix, time_t now, List
 // The listener's `ocsp_staple`: the first certificate's staple (as the issue writes it; an
 // entry's own `ocsp_staple` says the same for any certificate).
 void read_listener_ocsp_staple(MapReader& m, const std::string& prefix, time_t now, ListenerTls& t) {
+    // `ocsp_staple: {fetch: true}` (the master fetching from the CA's responder, as the issue
+    // plans it) is not built yet: a warning, as any staple that cannot be used.
+    if (const Node* v = m.take("ocsp_staple"); v && v->is_map()) {
+        MapReader fm(*v, m.path("ocsp_staple"), m.diags());
+        bool fetch = false;
+        fm.get_bool("fetch", fetch);
+        fm.finish();
+        if (fetch)
+            m.diags().warning(v->mark, m.path("ocsp_staple") +
+                                           ": fetch: true is not supported yet (give a file the response is "
+                                           "written to): nothing is stapled");
+        return;
+    }
     Mark at;
     if (!get_path(m, "ocsp_staple", prefix, t.ocsp_staple_path, at)) return;
     if (t.certificates.empty() || !t.certificates.front().leaf) return;  // its errors are reported
