@@ -9,10 +9,15 @@
 #      (timeout); one info line per failure naming the client, the listener and the reason;
 #   2. gateway_tls_resumed_total by kind: tickets (TLS 1.3 and 1.2) and the session cache (TLS 1.2
 #      with a session id, TLS 1.3 on a listener without tickets), on one worker;
-#   3. gateway_tls_certificate_expiry_timestamp_seconds: each certificate's notAfter;
+#   3. gateway_tls_certificate_expiry_timestamp_seconds: each certificate's notAfter, and a
+#      renewed certificate's after a reload;
 #   4. $ssl_client_escaped_cert and $ssl_client_verify in a request header to the backend: the
 #      URL-decoded value is the client's PEM; a client's own field never passes; nothing without
-#      a verified certificate; SUCCESS / NONE / FAILED:reason.
+#      a verified certificate; SUCCESS / NONE / FAILED:reason;
+#   5. OCSP stapling from a file (responses made by openssl ocsp): -t warns at FILE:LINE:COL about
+#      each response that cannot be stapled and passes; s_client -status gets the listener's
+#      staple for the first certificate and an entry's own for another, none where the response
+#      was refused (the handshake goes on); a file refreshed and reloaded is stapled.
 
 use strict;
 use warnings;
@@ -228,15 +233,27 @@ sub log_count {
 {
     my %mon;
     @mon{qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec)} = (0 .. 11);
-    for my $c (['api.pem', 'api.example'], ['www.pem', 'www.example']) {
-        my ($file, $name) = @$c;
-        my $end = `openssl x509 -in '$dir/$file' -noout -enddate`;
+    my $not_after = sub {
+        my $end = `openssl x509 -in '$dir/$_[0]' -noout -enddate`;
         my ($mo, $d, $h, $mi, $s, $y) = $end =~ /notAfter=(\w{3})\s+(\d+) (\d+):(\d+):(\d+) (\d{4}) GMT/
             or BAIL_OUT("enddate: $end");
-        my $want = timegm($s, $mi, $h, $d, $mon{$mo}, $y);
-        is(metric('gateway_tls_certificate_expiry_timestamp_seconds', listener => $listener{https}, name => $name),
-           $want, "the expiry gauge of $name is its notAfter ($end)");
+        return timegm($s, $mi, $h, $d, $mon{$mo}, $y);
+    };
+    my $expiry = sub { metric('gateway_tls_certificate_expiry_timestamp_seconds', listener => $listener{https}, name => $_[0]) };
+    for my $c (['api.pem', 'api.example'], ['www.pem', 'www.example']) {
+        my ($file, $name) = @$c;
+        is($expiry->($name), $not_after->($file), "the expiry gauge of $name is its notAfter");
     }
+
+    # Renewed (the same key, 90 days) and reloaded: the new workers set the gauge.
+    my $old = $not_after->('www.pem');
+    openssl("req -x509 -key www.key -out www.pem -days 90 -subj /CN=www.example -addext subjectAltName=DNS:www.example");
+    my $new = $not_after->('www.pem');
+    cmp_ok($new, '>', $old, '(the renewed certificate expires later)');
+    $t->signal('HUP');
+    ok(wait_until(sub { ($expiry->('www.example') // 0) == $new }, 10), '... after a reload the gauge is the new notAfter')
+        or diag('gauge ' . ($expiry->('www.example') // 'none') . ", want $new");
+    is($expiry->('api.example'), $not_after->('api.pem'), '... and the other certificate\'s is unchanged');
     is(metric('gateway_tls_certificate_expiry_timestamp_seconds', listener => $listener{mtls}, name => 'api.example'),
        metric('gateway_tls_certificate_expiry_timestamp_seconds', listener => $listener{https}, name => 'api.example'),
        '... one series per listener');
@@ -404,6 +421,12 @@ CONF
     is($status->($g->port('bad'), 'other.example'), 'handshake no staple', '... nor a staple of another certificate');
     my $plain = `echo | timeout 10 openssl s_client -connect 127.0.0.1:@{[$g->port('good')]} -servername leaf.example 2>&1`;
     unlike($plain, qr/OCSP/, 'a client that does not ask gets no staple');
+
+    # The file is read again on a reload: a good response where the garbage was is stapled.
+    spew("$gd/garbage.ocsp", slurp("$gd/leaf.ocsp"));
+    $g->signal('HUP');
+    ok(wait_until(sub { $status->($g->port('garbage'), 'leaf.example') eq "handshake staple $serial{leaf} good" }, 10),
+       'the listener\'s file refreshed, then a reload: its staple is sent');
     $g->stop;
 }
 
