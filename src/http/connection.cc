@@ -100,7 +100,9 @@ void Connection::start_handshake() {
 void Connection::continue_handshake() {
     int r = transport_->handshake();
     if (r < 0) {
-        LOG_INFO("client %s on %s: TLS handshake failed; closing the connection", peer_, listener_->address.c_str());
+        std::string_view why = transport_->handshake_failure();
+        LOG_INFO("client %s on %s: TLS handshake failed: %.*s; closing the connection", peer_,
+                 listener_->address.c_str(), static_cast<int>(why.size()), why.data());
         close();
         return;
     }
@@ -982,6 +984,7 @@ void Connection::arm_timer() {
 void Connection::on_timeout() {
     if (fd_ < 0) return;
     if (phase_ == Phase::Handshake) {
+        transport_->handshake_timed_out();
         LOG_INFO("client %s on %s did not finish its TLS handshake in time; closing the connection", peer_,
                  listener_->address.c_str());
         close();

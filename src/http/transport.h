@@ -25,10 +25,15 @@ class Transport {
 
     virtual ~Transport() = default;
 
-    // Drives the handshake: 1 done, 0 waiting for want(), -1 failed (the transport has logged
-    // why, at info level: a client's failure is not the server's error). Called until it is
-    // done before any read().
+    // Drives the handshake: 1 done, 0 waiting for want(), -1 failed (handshake_failure() says
+    // why, for the codec's one info line with the client: a client's failure is not the server's
+    // error). Called until it is done before any read().
     virtual int handshake() = 0;
+    // Why the last handshake() failed, for that line; empty when info lines are not logged.
+    virtual std::string_view handshake_failure() const { return {}; }
+    // The codec gave up waiting for the handshake (handshake_timeout) and closes the connection
+    // next: the transport counts it (its metrics), the codec logs it.
+    virtual void handshake_timed_out() {}
 
     // As read(2) and writev(2): bytes moved (> 0); 0 from read(): the peer ended the stream;
     // -1 with errno EAGAIN: wait for want(); -1 with another errno: the connection is lost.

@@ -475,6 +475,21 @@ TEST_F(TlsConfigTest, OcspStapleThatCannotBeUsedIsOnlyAWarning) {
                                                         "stapled");
 }
 
+TEST_F(TlsConfigTest, OcspFetchIsNotSupportedYetAndOnlyAWarning) {
+    write_api_pair();
+    std::optional<Config> c = load_conf(conf("      certificates: [{cert: api.pem, key: api.key}]\n"
+                                             "      ocsp_staple: {fetch: true}\n"));
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(warnings().size(), 1u);
+    EXPECT_EQ(warnings()[0], at("gw.conf", 5, 20) + "warning: listeners[0].tls.ocsp_staple: fetch: true is not "
+                                                    "supported yet (give a file the response is written to): nothing "
+                                                    "is stapled");
+    EXPECT_EQ(listener_tls(*c)->ocsp_staple, "");
+    expect_errors(conf("      certificates: [{cert: api.pem, key: api.key}]\n"
+                       "      ocsp_staple: {fech: true}\n"),
+                  {at("gw.conf", 5, 21) + "unknown key \"fech\" (did you mean \"fetch\"?)"});
+}
+
 TEST_F(TlsConfigTest, DumpWritesEveryKeyAndLoadsAgain) {
     write_api_pair();
     Cert enc = make_cert({.cn = "www.example", .dns = {"www.example"}}, rsa_);

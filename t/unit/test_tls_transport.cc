@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -943,7 +944,8 @@ TEST(TlsVariables, Definitions) {
         EXPECT_FALSE(d.family);
     }
     EXPECT_EQ(names, (std::vector<std::string>{"ssl_protocol", "ssl_cipher", "ssl_server_name", "ssl_session_reused",
-                                               "ssl_client_s_dn", "ssl_client_fingerprint"}));
+                                               "ssl_client_s_dn", "ssl_client_fingerprint", "ssl_client_escaped_cert",
+                                               "ssl_client_verify"}));
     // The client's own text is neither safe nor clean: it is escaped and scanned.
     EXPECT_FALSE(variables()[2].safe);
     EXPECT_FALSE(variables()[2].clean);
@@ -1099,6 +1101,223 @@ TEST_F(TlsWorkerTest, NothingWithoutTls) {
     settings_ = std::move(none);
     EXPECT_FALSE(make());
     EXPECT_FALSE(failed_);
+}
+
+// ---- the client certificate upstream ----------------------------------------------------------
+
+std::string pem_of(X509* x) {
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char* p = nullptr;
+    long n = BIO_get_mem_data(b, &p);
+    std::string out(p, static_cast<size_t>(n));
+    BIO_free(b);
+    return out;
+}
+
+std::string url_decode(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+TEST(TlsVariables, ClientVerifyAndEscapedCert) {
+    ListenerTls tls = sni_listener();
+    set_client_auth(tls, ClientAuthMode::Optional);
+    Listener l(std::move(tls));
+    {
+        Connection c(*l.factory, {.send_certificate = true});
+        ASSERT_TRUE(c.handshake());
+        EXPECT_EQ(render(Variable::ClientVerify, *c.server), "SUCCESS");
+        std::string escaped = render(Variable::ClientEscapedCert, *c.server);
+        EXPECT_EQ(escaped.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%"),
+                  std::string::npos)
+            << escaped;
+        EXPECT_EQ(escaped.rfind("-----BEGIN%20CERTIFICATE-----%0A", 0), 0u) << escaped;
+        EXPECT_EQ(url_decode(escaped), pem_of(pki().client.get()));
+        EXPECT_EQ(render(Variable::ClientEscapedCert, *c.server), escaped) << "made once, the same";
+    }
+    {
+        Connection c(*l.factory, {.send_certificate = true, .stranger_certificate = true});
+        ASSERT_TRUE(c.handshake());
+        // The client sends its leaf alone; its issuer is not one of client_auth's CAs.
+        EXPECT_EQ(render(Variable::ClientVerify, *c.server), "FAILED:unable to verify the first certificate");
+        EXPECT_EQ(render(Variable::ClientEscapedCert, *c.server), "<none>") << "only a verified certificate";
+    }
+    {
+        Connection c(*l.factory, {});
+        ASSERT_TRUE(c.handshake());
+        EXPECT_EQ(render(Variable::ClientVerify, *c.server), "NONE");
+        EXPECT_EQ(render(Variable::ClientEscapedCert, *c.server), "<none>");
+    }
+    Listener plain(sni_listener());  // no client_auth: nothing is asked for
+    Connection c(*plain.factory, {});
+    ASSERT_TRUE(c.handshake());
+    EXPECT_EQ(render(Variable::ClientVerify, *c.server), "NONE");
+}
+
+// ---- metrics ----------------------------------------------------------------------------------
+
+// A listener whose factory counts into a metrics zone of its own.
+struct MeteredListener {
+    explicit MeteredListener(ListenerTls t) : tls(std::move(t)) {
+        zone = shm::Zone::create("metrics", 1 << 20, metrics::kLayoutVersion);
+        store = std::make_unique<metrics::Store>(*zone);
+        EXPECT_TRUE(contexts.build(tls, kId, nullptr, error)) << error;
+        factory = std::make_unique<TlsTransportFactory>(contexts, 5000, ListenerMetrics::make(*store, kId, tls));
+    }
+    uint64_t counter(std::string_view name, const std::string& labels) {
+        std::atomic<uint64_t>* c = store->counter(name, "listener=\"127.0.0.1:8443\"," + labels, "");
+        return c ? c->load() : ~0ull;
+    }
+    uint64_t ok(const char* protocol) {
+        return counter("gateway_tls_handshakes_total", std::string("result=\"ok\",protocol=\"") + protocol + "\"");
+    }
+    uint64_t failed(const char* protocol) {
+        return counter("gateway_tls_handshakes_total", std::string("result=\"failed\",protocol=\"") + protocol + "\"");
+    }
+    uint64_t reason(const char* r) {
+        return counter("gateway_tls_handshake_errors_total", std::string("reason=\"") + r + "\"");
+    }
+    uint64_t resumed(const char* kind) {
+        return counter("gateway_tls_resumed_total", std::string("kind=\"") + kind + "\"");
+    }
+
+    static constexpr const char* kId = "127.0.0.1:8443";
+    ListenerTls tls;
+    std::unique_ptr<shm::Zone> zone;
+    std::unique_ptr<metrics::Store> store;
+    ListenerContexts contexts;
+    std::unique_ptr<TlsTransportFactory> factory;
+    std::string error;
+};
+
+TEST(TlsMetrics, EverySeriesIsMadeAtStart) {
+    ListenerTls tls = sni_listener();
+    // www's RSA certificate first names www.example.com too, and expires before the ECDSA one.
+    tls.certificates[2].names = {"www.example.com", "example.com"};
+    for (size_t i = 0; i < tls.certificates.size(); ++i) tls.certificates[i].not_after = 2000000000 + 1000 * (4 - i);
+    MeteredListener l(std::move(tls));
+    std::string text;
+    l.store->render(text);
+    for (const char* r : {"timeout", "eof", "http_request", "protocol_version", "no_shared_cipher",
+                          "no_client_certificate", "unknown_ca", "bad_certificate", "no_application_protocol",
+                          "peer_alert", "other"})
+        EXPECT_NE(text.find(std::string("gateway_tls_handshake_errors_total{listener=\"127.0.0.1:8443\",reason=\"") + r +
+                            "\"} 0\n"),
+                  std::string::npos)
+            << r;
+    EXPECT_NE(text.find("# TYPE gateway_tls_certificate_expiry_timestamp_seconds gauge\n"), std::string::npos);
+    // Four certificates, three first names: www's ECDSA and RSA certificates share one series.
+    size_t expiry_series = 0;
+    for (size_t at = 0; (at = text.find("gateway_tls_certificate_expiry_timestamp_seconds{", at)) != std::string::npos; ++at)
+        ++expiry_series;
+    EXPECT_EQ(expiry_series, 3u) << text;
+    auto expiry = [&](const char* name) {
+        std::atomic<int64_t>* g = l.store->gauge("gateway_tls_certificate_expiry_timestamp_seconds",
+                                                 std::string("listener=\"127.0.0.1:8443\",name=\"") + name + "\"", "");
+        return g ? g->load() : -1;
+    };
+    EXPECT_EQ(expiry("api.example.com"), 2000004000);
+    EXPECT_EQ(expiry("www.example.com"), 2000002000) << "the earlier of the two";
+    EXPECT_EQ(expiry("*.example.com"), 2000001000);
+}
+
+TEST(TlsMetrics, HandshakesByResultProtocolAndReason) {
+    ListenerTls tls = sni_listener();
+    set_client_auth(tls, ClientAuthMode::Require);
+    MeteredListener l(std::move(tls));
+    {
+        Connection c(*l.factory, {.send_certificate = true});
+        ASSERT_TRUE(c.handshake());
+    }
+    {
+        Connection c(*l.factory, {.max_version = TLS1_2_VERSION, .send_certificate = true});
+        ASSERT_TRUE(c.handshake());
+    }
+    EXPECT_EQ(l.ok("TLSv1.3"), 1u);
+    EXPECT_EQ(l.ok("TLSv1.2"), 1u);
+    {
+        Connection c(*l.factory, {.min_version = TLS1_1_VERSION, .max_version = TLS1_1_VERSION,
+                                  .ciphers = "DEFAULT:@SECLEVEL=0", .security_level = 0});
+        EXPECT_FALSE(c.handshake());
+    }
+    EXPECT_EQ(l.reason("protocol_version"), 1u);
+    EXPECT_EQ(l.failed("unknown"), 1u) << "no version was settled";
+    {
+        Connection c(*l.factory, {});
+        EXPECT_FALSE(c.handshake());
+    }
+    EXPECT_EQ(l.reason("no_client_certificate"), 1u);
+    EXPECT_EQ(l.failed("TLSv1.3"), 1u);
+    {
+        Connection c(*l.factory, {.send_certificate = true, .stranger_certificate = true});
+        EXPECT_FALSE(c.handshake());
+    }
+    EXPECT_EQ(l.reason("unknown_ca"), 1u);
+    {
+        Connection c(*l.factory, {.alpn = "\x02h2"});
+        EXPECT_FALSE(c.handshake());
+    }
+    EXPECT_EQ(l.reason("no_application_protocol"), 1u);
+    {
+        Connection c(*l.factory, {});
+        ASSERT_EQ(write(c.client_fd, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+        EXPECT_EQ(c.server->handshake(), -1);
+    }
+    EXPECT_EQ(l.reason("http_request"), 1u);
+    {
+        Connection c(*l.factory, {});
+        EXPECT_EQ(c.server->handshake(), 0) << "waiting for the ClientHello";
+        c.server->handshake_timed_out();
+        c.server->handshake_timed_out();  // once
+    }
+    EXPECT_EQ(l.reason("timeout"), 1u);
+    {
+        Connection c(*l.factory, {});
+        EXPECT_EQ(c.server->handshake(), 0);
+        close(c.client_fd);
+        c.client_fd = -1;
+        EXPECT_EQ(c.server->handshake(), -1);
+    }
+    EXPECT_EQ(l.reason("eof"), 1u);
+    EXPECT_EQ(l.reason("other"), 0u);
+    EXPECT_EQ(l.ok("TLSv1.3") + l.ok("TLSv1.2"), 2u) << "no failure counted as ok";
+    EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(TlsMetrics, ResumedByTicketOrFromTheCache) {
+    MeteredListener tickets(sni_listener());
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        ClientOptions o{.sni = "api.example.com", .max_version = version};
+        SSL_SESSION* s = first_session(*tickets.factory, o);
+        ASSERT_TRUE(s);
+        EXPECT_TRUE(resumes(*tickets.factory, o, s)) << version;
+        SSL_SESSION_free(s);
+    }
+    EXPECT_EQ(tickets.resumed("ticket"), 2u);
+    EXPECT_EQ(tickets.resumed("cache"), 0u);
+
+    ListenerTls tls = sni_listener();
+    tls.session_tickets = false;
+    MeteredListener cache(std::move(tls));
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        ClientOptions o{.sni = "api.example.com", .max_version = version};
+        SSL_SESSION* s = first_session(*cache.factory, o);
+        ASSERT_TRUE(s);
+        EXPECT_TRUE(resumes(*cache.factory, o, s)) << version;
+        SSL_SESSION_free(s);
+    }
+    EXPECT_EQ(cache.resumed("cache"), 2u);
+    EXPECT_EQ(cache.resumed("ticket"), 0u);
+    EXPECT_EQ(cache.ok("TLSv1.3"), 2u) << "a resumed handshake is an ok one too";
 }
 
 // ---- cost -------------------------------------------------------------------------------------

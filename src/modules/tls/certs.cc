@@ -7,7 +7,6 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -17,6 +16,8 @@
 #include <climits>
 #include <cstring>
 #include <string_view>
+
+#include "modules/tls/ocsp.h"
 
 namespace gw::tls {
 
@@ -312,41 +313,21 @@ bool load_client_ca(ClientAuth& auth, const std::string& path, const Mark& ca_at
     return true;
 }
 
-void load_ocsp_staple(ListenerTls& tls, const std::string& path, const Mark& at, Diagnostics& diags) {
+void load_ocsp_staple(const std::string& file, const Certificate& cert, const std::string& key, const Mark& at,
+                      time_t now, Diagnostics& diags, std::string& out) {
     std::string data, why;
-    std::string what = path + ": " + quoted(tls.ocsp_staple_path);
-    tls.ocsp_staple.clear();
-    if (!read_small_file(tls.ocsp_staple_path, kMaxOcspFile, data, why)) {
+    std::string what = key + ": " + quoted(file);
+    out.clear();
+    if (!read_small_file(file, kMaxOcspFile, data, why)) {
         diags.warning(at, what + ": cannot read it (" + why + "): nothing is stapled");
         return;
     }
-    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-    ERR_clear_error();
-    OCSP_RESPONSE* resp = d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(data.size()));
-    if (!resp) {
-        diags.warning(at, what + ": not a DER OCSP response (" + openssl_errors() + "): nothing is stapled");
+    std::string problem = ocsp_staple_problem(data, cert, now);
+    if (!problem.empty()) {
+        diags.warning(at, what + ": " + problem + ": nothing is stapled");
         return;
     }
-    int status = OCSP_response_status(resp);
-    OCSP_BASICRESP* basic = status == OCSP_RESPONSE_STATUS_SUCCESSFUL ? OCSP_response_get1_basic(resp) : nullptr;
-    time_t next_update = 0;
-    if (basic && OCSP_resp_count(basic) > 0) {
-        ASN1_GENERALIZEDTIME* next = nullptr;
-        OCSP_single_get0_status(OCSP_resp_get0(basic, 0), nullptr, nullptr, nullptr, &next);
-        next_update = to_time(next);
-    }
-    OCSP_BASICRESP_free(basic);
-    OCSP_RESPONSE_free(resp);
-    ERR_clear_error();
-    if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-        diags.warning(at, what + ": the OCSP response's status is " + OCSP_response_status_str(status) +
-                              ": nothing is stapled");
-    } else if (next_update && next_update <= time(nullptr)) {
-        diags.warning(at, what + ": the OCSP response was due for an update on " + format_utc(next_update) +
-                              ": nothing is stapled until the file is refreshed");
-    } else {
-        tls.ocsp_staple = std::move(data);
-    }
+    out = std::move(data);
 }
 
 }  // namespace gw::tls

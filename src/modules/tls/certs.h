@@ -45,8 +45,10 @@ bool load_certificate(Certificate& cert, const CertificateKeys& at, time_t now, 
 bool load_client_ca(ClientAuth& auth, const std::string& path, const Mark& ca_at, const Mark& crl_at, time_t now,
                     Diagnostics& diags);
 
-// Reads tls.ocsp_staple_path into tls.ocsp_staple. Stapling is optional: a file that cannot be
-// read or is not a successful DER OCSP response is a warning, and nothing is stapled.
-void load_ocsp_staple(ListenerTls& tls, const std::string& path, const Mark& at, Diagnostics& diags);
+// Reads the OCSP response `file` into `out` when it can be stapled for `cert` (ocsp.h).
+// Stapling is optional: a file that cannot be read or used is a warning at `at` (`key` names
+// the configuration key), and `out` stays empty.
+void load_ocsp_staple(const std::string& file, const Certificate& cert, const std::string& key, const Mark& at,
+                      time_t now, Diagnostics& diags, std::string& out);
 
 }  // namespace gw::tls

@@ -7,13 +7,13 @@
 //         certificates:                    # chosen by SNI (exact, then wildcard); the first is the default
 //           - {cert: /etc/gatewayd/tls/api.pem, key: /etc/gatewayd/tls/api.key}
 //           - {cert: www-ecdsa.pem, key: www-ecdsa.key}
-//           - {cert: www-rsa.pem, key: www-rsa.key, password_file: www-rsa.pass}
+//           - {cert: www-rsa.pem, key: www-rsa.key, password_file: www-rsa.pass, ocsp_staple: www-rsa.ocsp}
 //         protocols: [TLSv1.2, TLSv1.3]
 //         ciphers: ...                     # TLS 1.2 (OpenSSL list syntax); ciphersuites: TLS 1.3
 //         session_cache: 10m               # or off
 //         session_tickets: {rotate: 1h}    # or off; shared: redis
 //         client_auth: {ca: clients-ca.pem, mode: optional, crl: clients.crl}
-//         ocsp_staple: /var/lib/gatewayd/api.ocsp
+//         ocsp_staple: /var/lib/gatewayd/api.ocsp   # the first certificate's
 //         handshake_timeout: 10s
 //         hsts: {max_age: 365d, include_subdomains: true, preload: false}
 //         ktls: false
@@ -64,6 +64,10 @@ struct Certificate {
     // when it has none); a wildcard as "*.example.com".
     std::vector<std::string> names;
     time_t not_after = 0;
+    // The entry's own `ocsp_staple` (a DER OCSP response for this certificate), and its bytes when
+    // they can be stapled (empty: none, or not usable: warned at load).
+    std::string ocsp_staple_path;
+    std::string ocsp_staple;
     Mark mark;                   // the entry, for messages
 };
 
@@ -99,8 +103,10 @@ struct ListenerTls {
     bool tickets_shared_redis = false;      // session_tickets: {shared: redis}
     Mark tickets_shared_mark;               // where: `redis:` is read after listeners, checked later
     ClientAuth client_auth;
-    std::string ocsp_staple_path;           // a DER OCSP response, read again on HUP
-    std::string ocsp_staple;                // its bytes (empty: none, or unreadable: warned)
+    // A DER OCSP response for the first certificate, read again on HUP (an entry's own
+    // `ocsp_staple` takes precedence), and its bytes when they can be stapled (ocsp.h).
+    std::string ocsp_staple_path;
+    std::string ocsp_staple;
     uint64_t handshake_timeout_ms = 10000;
     Hsts hsts;
     bool ktls = false;

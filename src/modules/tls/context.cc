@@ -9,6 +9,8 @@
 #include <array>
 #include <utility>
 
+#include "modules/tls/metrics.h"
+
 namespace gw::tls {
 
 void SslCtxFree::operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -186,6 +188,7 @@ bool ListenerContexts::build(const ListenerTls& tls, std::string_view listener_i
     contexts_.clear();
     exact_.clear();
     wildcard_.clear();
+    staples_.build(tls);
     ERR_clear_error();
     if (tls.certificates.empty()) {
         error = "no certificate";
@@ -246,6 +249,7 @@ bool ListenerContexts::build_group(const std::vector<const Certificate*>& group,
         return false;
     }
     if (!apply_server_settings(ctx.get(), error) || !apply_client_auth(ctx.get(), error)) return false;
+    staples_.install(ctx.get());  // OCSP stapling, when a certificate has a staple
 
     for (const Certificate* c : group) {
         STACK_OF(X509)* chain = sk_X509_new_null();
@@ -310,6 +314,7 @@ bool ListenerContexts::apply_server_settings(SSL_CTX* ctx, std::string& error) c
     // pooled connection object may still be on the one a previous client's SNI chose.
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, const_cast<ListenerContexts*>(this));
     SSL_CTX_set_tlsext_servername_callback(ctx, accept_server_name);
+    observe_tickets(ctx);  // resumed by ticket or from the cache (metrics)
     return true;
 }
 

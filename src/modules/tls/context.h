@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "modules/tls/config.h"
+#include "modules/tls/ocsp.h"
 
 namespace gw::tls {
 
@@ -90,6 +91,7 @@ class ListenerContexts {
     std::vector<SslCtxPtr> contexts_;  // [0]: the default
     NameMap exact_;                    // lower-case name -> context index
     NameMap wildcard_;                 // "example.com" for "*.example.com" -> context index
+    OcspStaples staples_;              // what the contexts staple, by certificate
 };
 
 // OpenSSL's error queue as one line ("reason: reason"), emptied; `fallback` when it is empty.

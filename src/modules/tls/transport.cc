@@ -4,6 +4,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -17,13 +18,32 @@ namespace gw::tls {
 
 namespace {
 
-// Why a handshake failed, for the info-level line (the connection logs the peer).
-std::string handshake_failure(int ssl_error, int saved_errno) {
+// OpenSSL's own words for a failed handshake (the info line; the metrics take the reason).
+std::string raw_failure(int ssl_error, int saved_errno) {
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) return "the client closed the connection";
     if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         if (saved_errno == 0) return "the client closed the connection";
         return std::strerror(saved_errno);
     }
     return take_openssl_errors("unknown error");
+}
+
+// URL-escaping as nginx's ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT): all but the unreserved
+// characters of RFC 3986, upper-case hex.
+void append_uri_component(std::string& out, std::string_view in) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (char ch : in) {
+        auto c = static_cast<unsigned char>(ch);
+        bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                          c == '.' || c == '_' || c == '~';
+        if (unreserved) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
 }
 
 }  // namespace
@@ -42,13 +62,18 @@ bool TlsTransport::attach(SSL_CTX* ctx, int fd) {
         return false;
     }
     SSL_set_accept_state(ssl_);
+    SSL_set_app_data(ssl_, this);  // for the decrypt-ticket callback (metrics.cc)
     retry_bytes_ = 0;
     want_ = Want::Read;
     established_ = false;
     failed_ = false;
     protocol_error_ = false;
+    ticket_decrypted_ = false;
     subject_made_ = false;
+    pem_made_ = false;
     subject_.clear();
+    escaped_pem_.clear();
+    failure_.clear();
     return true;
 }
 
@@ -69,6 +94,7 @@ int TlsTransport::handshake() {
     int r = SSL_do_handshake(ssl_);
     if (r == 1) {
         established_ = true;
+        count_established();
         return 1;
     }
     int saved_errno = errno;
@@ -82,14 +108,31 @@ int TlsTransport::handshake() {
         return 0;
     }
     failed_ = true;
-    // At info: a client's failure (a scanner, an old client, plain HTTP on the TLS port) is
-    // not the server's error, and must not flood the log at the default level.
+    FailReason reason = classify_failure(ssl_, e, saved_errno);
+    factory_.metrics().handshake_failed(protocol_label(ssl_), reason);
+    // The codec logs it at info (a client's failure - a scanner, an old client, plain HTTP on
+    // the TLS port - is not the server's error, and must not flood the log at the default
+    // level): the text only when that line is written.
     if (log::enabled(LogLevel::Info)) {
-        std::string why = handshake_failure(e, saved_errno);
-        LOG_INFO("TLS handshake failed: %s", why.c_str());
+        failure_ = reason_label(reason);
+        failure_ += " (";
+        failure_ += raw_failure(e, saved_errno);
+        failure_ += ')';
     }
     ERR_clear_error();
     return -1;
+}
+
+void TlsTransport::handshake_timed_out() {
+    if (established_ || failed_ || !ssl_) return;
+    failed_ = true;
+    factory_.metrics().handshake_failed(protocol_label(ssl_), FailReason::Timeout);
+}
+
+void TlsTransport::count_established() {
+    ListenerMetrics& m = factory_.metrics();
+    m.handshake_ok(protocol_label(ssl_));
+    if (SSL_session_reused(ssl_) == 1) m.resumed(ticket_decrypted_ ? ResumeKind::Ticket : ResumeKind::Cache);
 }
 
 ssize_t TlsTransport::fail_io(int ssl_error, const char* what) {
@@ -244,6 +287,12 @@ X509* TlsTransport::verified_peer() const {
     return peer && SSL_get_verify_result(ssl_) == X509_V_OK ? peer : nullptr;
 }
 
+bool TlsTransport::peer_certificate(long& verify_result) const {
+    if (!established_ || !SSL_get0_peer_certificate(ssl_)) return false;
+    verify_result = SSL_get_verify_result(ssl_);
+    return true;
+}
+
 std::string_view TlsTransport::verified_peer_subject() const {
     if (subject_made_) return subject_;
     subject_made_ = true;
@@ -259,6 +308,23 @@ std::string_view TlsTransport::verified_peer_subject() const {
     BIO_free(bio);
     ERR_clear_error();
     return subject_;
+}
+
+std::string_view TlsTransport::verified_peer_escaped_pem() const {
+    if (pem_made_) return escaped_pem_;
+    pem_made_ = true;
+    X509* peer = verified_peer();
+    if (!peer) return {};
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (!bio) return {};
+    if (PEM_write_bio_X509(bio, peer) == 1) {
+        char* p = nullptr;
+        long n = BIO_get_mem_data(bio, &p);
+        if (n > 0 && p) append_uri_component(escaped_pem_, std::string_view(p, static_cast<size_t>(n)));
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    return escaped_pem_;
 }
 
 bool TlsTransport::verified_peer_fingerprint(char (&out)[40]) const {
@@ -281,9 +347,11 @@ bool TlsTransport::verified_peer_fingerprint(char (&out)[40]) const {
 
 // ---- TlsTransportFactory
 
-TlsTransportFactory::TlsTransportFactory(const ListenerContexts& contexts, uint64_t handshake_timeout_ms)
+TlsTransportFactory::TlsTransportFactory(const ListenerContexts& contexts, uint64_t handshake_timeout_ms,
+                                         ListenerMetrics metrics)
     : contexts_(contexts),
       handshake_timeout_ms_(handshake_timeout_ms),
+      metrics_(metrics),
       scratch_(std::make_unique<char[]>(kRecordBytes)) {}
 
 TlsTransportFactory::~TlsTransportFactory() = default;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "http/transport.h"
+#include "modules/tls/metrics.h"
 
 namespace gw::tls {
 
@@ -36,6 +37,8 @@ class TlsTransport final : public http::Transport {
     TlsTransport& operator=(const TlsTransport&) = delete;
 
     int handshake() override;
+    std::string_view handshake_failure() const override { return failure_; }
+    void handshake_timed_out() override;
     ssize_t read(char* buf, size_t len) override;
     ssize_t writev(const struct iovec* iov, int count) override;
     Want want() const override { return want_; }
@@ -49,12 +52,24 @@ class TlsTransport final : public http::Transport {
     // The client's certificate when it was verified against client_auth's CAs (in this
     // handshake, or in the one that made the resumed session), else null.
     X509* verified_peer() const;
+    // Whether the client sent a certificate (in this handshake or the one that made the resumed
+    // session), and the result of its verification (X509_V_OK: verified).
+    bool peer_certificate(long& verify_result) const;
     // Its subject, RFC 2253 (as nginx's $ssl_client_s_dn); made once per connection. Empty
     // when there is no verified certificate.
     std::string_view verified_peer_subject() const;
     // The SHA-1 of its DER, lower-case hex (as nginx's $ssl_client_fingerprint) into `out`
     // (40 bytes); false when there is no verified certificate.
     bool verified_peer_fingerprint(char (&out)[40]) const;
+
+    // The client's verified certificate, PEM, URL-escaped as nginx's $ssl_client_escaped_cert
+    // (every byte but A-Z a-z 0-9 - . _ ~ as %XX); made once per connection. Empty when there
+    // is no verified certificate.
+    std::string_view verified_peer_escaped_pem() const;
+
+    // The decrypt-ticket callback (metrics.cc) saw a ticket it could use in this handshake: a
+    // resumption is then by ticket, not from the session cache.
+    void note_ticket_decrypted() { ticket_decrypted_ = true; }
 
     SSL* ssl() const { return ssl_; }  // tests
 
@@ -63,6 +78,7 @@ class TlsTransport final : public http::Transport {
     bool attach(SSL_CTX* ctx, int fd);  // a new connection on socket `fd`
     void detach();                      // the connection is over: ready for the next one
     ssize_t fail_io(int ssl_error, const char* what);
+    void count_established();
     bool established() const { return established_; }
 
     TlsTransportFactory& factory_;
@@ -74,14 +90,20 @@ class TlsTransport final : public http::Transport {
     bool established_ = false;
     bool failed_ = false;          // a fatal error: no close_notify may follow
     bool protocol_error_ = false;  // a TLS error (not a reset): the session is not kept
+    bool ticket_decrypted_ = false;
     mutable bool subject_made_ = false;
-    mutable std::string subject_;  // kept with the pooled object: no allocation once warm
+    mutable bool pem_made_ = false;
+    // Kept with the pooled object: no allocation once warm.
+    mutable std::string subject_;
+    mutable std::string escaped_pem_;
+    std::string failure_;  // why the handshake failed, when info lines are logged
 };
 
 class TlsTransportFactory final : public http::TransportFactory {
   public:
-    // `contexts` outlives the factory.
-    TlsTransportFactory(const ListenerContexts& contexts, uint64_t handshake_timeout_ms);
+    // `contexts` outlives the factory. `metrics`: the listener's counters (none: not counted).
+    TlsTransportFactory(const ListenerContexts& contexts, uint64_t handshake_timeout_ms,
+                        ListenerMetrics metrics = {});
     ~TlsTransportFactory() override;
 
     http::Transport* open(int fd) override;
@@ -92,10 +114,12 @@ class TlsTransportFactory final : public http::TransportFactory {
     // within one call only.
     static constexpr size_t kRecordBytes = 16384;
     char* scratch() { return scratch_.get(); }
+    ListenerMetrics& metrics() { return metrics_; }
 
   private:
     const ListenerContexts& contexts_;
     uint64_t handshake_timeout_ms_;
+    ListenerMetrics metrics_;
     std::unique_ptr<char[]> scratch_;
     std::vector<std::unique_ptr<TlsTransport>> all_;  // every transport made (they live as long)
     std::vector<TlsTransport*> free_;

@@ -1,5 +1,7 @@
 #include "modules/tls/vars.h"
 
+#include <openssl/x509.h>
+
 #include "modules/tls/stream_transport.h"
 #include "modules/tls/transport.h"
 
@@ -30,6 +32,10 @@ constexpr http::vars::Definition kVariables[] = {
     {.name = "ssl_session_reused", .get = get<Variable::SessionReused>, .safe = true, .clean = true},
     {.name = "ssl_client_s_dn", .get = get<Variable::ClientSubject>},
     {.name = "ssl_client_fingerprint", .get = get<Variable::ClientFingerprint>, .safe = true, .clean = true},
+    // Unreserved characters and %XX only.
+    {.name = "ssl_client_escaped_cert", .get = get<Variable::ClientEscapedCert>, .safe = true, .clean = true},
+    // OpenSSL's verification messages are constant ASCII texts; scanned all the same.
+    {.name = "ssl_client_verify", .get = get<Variable::ClientVerify>, .clean = true},
 };
 
 }  // namespace
@@ -54,6 +60,24 @@ bool write_variable(Variable v, const TlsTransport& t, TextWriter& out) {
             char hex[40];
             if (!t.verified_peer_fingerprint(hex)) return false;
             out.append(hex, sizeof hex);
+            return true;
+        }
+        case Variable::ClientEscapedCert:
+            return put(out, t.verified_peer_escaped_pem());
+        case Variable::ClientVerify: {
+            // As nginx: NONE when no certificate was sent (or none was asked for), FAILED: with
+            // the verification's reason when one was sent and did not verify (client_auth
+            // optional lets such a client in).
+            if (t.protocol().empty()) return false;  // no handshake yet
+            long result = X509_V_OK;
+            if (!t.peer_certificate(result)) {
+                out += "NONE";
+            } else if (result == X509_V_OK) {
+                out += "SUCCESS";
+            } else {
+                out += "FAILED:";
+                out += X509_verify_cert_error_string(result);
+            }
             return true;
         }
     }

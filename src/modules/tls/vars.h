@@ -23,6 +23,8 @@ enum class Variable : uint8_t {
     SessionReused,      // $ssl_session_reused: "r" when resumed, else "."
     ClientSubject,      // $ssl_client_s_dn: RFC 2253
     ClientFingerprint,  // $ssl_client_fingerprint: SHA-1 of the DER, lower-case hex
+    ClientEscapedCert,  // $ssl_client_escaped_cert: the PEM, URL-escaped (for a header upstream)
+    ClientVerify,       // $ssl_client_verify: SUCCESS, NONE or FAILED:reason (as nginx)
 };
 
 // Writes the value of `v` for connection `t`; false (nothing written) when it has none.

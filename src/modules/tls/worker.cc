@@ -7,6 +7,7 @@
 #include "core/services/registry.h"
 #include "modules/tls/context.h"
 #include "modules/tls/filter.h"
+#include "modules/tls/metrics.h"
 #include "modules/tls/resumption.h"
 #include "modules/tls/storage.h"
 #include "modules/tls/transport.h"
@@ -43,7 +44,7 @@ std::unique_ptr<TlsWorker> TlsWorker::make(module::WorkerEnv& env, const Setting
 }
 
 TlsWorker::TlsWorker(module::WorkerEnv& env, const Settings& settings)
-    : config_(env.config), settings_(settings), services_(env.services) {}
+    : config_(env.config), settings_(settings), metrics_(env.metrics), services_(env.services) {}
 
 TlsWorker::~TlsWorker() {
     // The codec's connections are gone before the modules' parts: nothing uses the factories.
@@ -70,7 +71,8 @@ bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
             error = "listener " + address + (tls->mark.file ? " (" + tls->mark.str() + ")" : "") + ": " + why;
             return false;
         }
-        factories_[i] = std::make_unique<TlsTransportFactory>(*contexts, tls->handshake_timeout_ms);
+        factories_[i] = std::make_unique<TlsTransportFactory>(*contexts, tls->handshake_timeout_ms,
+                                                              ListenerMetrics::make(metrics_, address, *tls));
         transports_.by_listener[i] = factories_[i].get();
         contexts_[i] = std::move(contexts);
         hsts_lines_[i] = hsts_line(tls->hsts);

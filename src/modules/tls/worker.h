@@ -42,6 +42,7 @@ class TlsWorker final : public module::WorkerPart {
 
     const Config& config_;
     const Settings& settings_;
+    metrics::Store& metrics_;
     services::Registry& services_;
     // By listener index; before the contexts, which use them until they are freed.
     std::vector<std::unique_ptr<SharedResumption>> resumptions_;
