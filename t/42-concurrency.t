@@ -154,8 +154,13 @@ sub answered {
     return \%got;
 }
 
+# Requests of route "hold" the gateway has finished: a request is counted once its stream has
+# ended and its lease is back (the client may have its last byte a moment before).
+sub finished { metric_sum($t->metrics, 'gateway_http_requests_total', { route => 'hold' }) // 0 }
+
 # --- 1. limit 2: 10 concurrent slow requests --------------------------------------------------
 
+my $finished_before = finished();
 my @conns = map { send_hold($_) } 1 .. 10;
 is(scalar(grep { defined } @conns), 10, '10 requests sent, each on its own connection');
 my $early = answered(\@conns, 8);
@@ -176,8 +181,10 @@ my $late = answered([map { exists $early->{$_} ? undef : $conns[$_] } 0 .. $#con
 is(join(' ', map { $_ ? "$_->{status} $_->{body}" : 'none' } values %$late), '200 done 200 done',
    'the 2 admitted requests are answered by the backend');
 $_ && $_->close for @conns;
+ok(wait_until(sub { finished() == $finished_before + 10 }, 10), 'the gateway has finished all 10');
 
 # Once they are done, 2 more are admitted, and a third is not.
+my $finished0 = finished();
 my @more = map { send_hold("more$_") } 1 .. 2;
 ok(wait_until(sub { held() == 2 }, 10), 'after they finished, 2 new requests reach the backend');
 my $third = send_hold('third');
@@ -187,6 +194,7 @@ is(backend('/release'), 'released', 'released');
 is(join(' ', map { my $x = $_->read_response(timeout => 10); $x ? $x->{status} : 'none' } @more), '200 200',
    'both answered');
 $_->close for @more, $third;
+ok(wait_until(sub { finished() == $finished0 + 3 }, 10), 'the gateway has finished those 3 (their leases are back)');
 
 # --- 2. a reload with requests in flight ----------------------------------------------------------
 

@@ -806,9 +806,7 @@ void Connection::respond(int status, std::string_view fixed_headers, std::string
 void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_bytes) {
     Stream& s = *stream_;
     uint64_t micros = micros_since(s.start());
-    if (!listener_->admin) server_.count_response(route, status, micros);
     WorkerContext& ctx = server_.ctx();
-    ctx.slot->requests.fetch_add(1, std::memory_order_relaxed);
     // Admin listeners (scrapes, probes) are logged only when asked for.
     if (ctx.access_log->enabled() && (!listener_->admin || ctx.config->access_log.log_admin)) {
         const Request& req = s.request();
@@ -835,6 +833,10 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         ctx.access_log->write(e);
     }
     end_stream();
+    // Counted once the stream has ended - its filters' on_destroy ran, a concurrency lease is
+    // given back - so that whoever reads the counts (/status, /metrics) also sees the release.
+    if (!listener_->admin) server_.count_response(route, status, micros);
+    ctx.slot->requests.fetch_add(1, std::memory_order_release);
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
 }
