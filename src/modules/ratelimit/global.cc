@@ -129,6 +129,7 @@ const char* algorithm_tag(Algorithm a) {
         case Algorithm::TokenBucket: return "tb";
         case Algorithm::FixedWindow: return "fw";
         case Algorithm::SlidingWindow: return "sw";
+        case Algorithm::Concurrency: break;  // never global: refused at load
     }
     return "tb";
 }
