@@ -188,7 +188,7 @@ TEST_F(RateLimitConfig, Errors) {
                       at("gw.conf", 6, 22) + "rate_limits.b.rate: \"0/s\": the number of requests is out of range (1..1000000000)",
                       at("gw.conf", 7, 22) + "rate_limits.c.rate: bad rate \"100\" (expected N/s, N/m, N/h or N/d, as in 100/s)",
                       at("gw.conf", 8, 12) + "rate_limits.d.key: bad key part \"cookie:sid\" (expected ip, route, global, "
-                                             "header:NAME or query:NAME, joined with '+')",
+                                             "header:NAME, query:NAME, consumer or claim:NAME, joined with '+')",
                       at("gw.conf", 9, 12) + "rate_limits.e.key: key part \"ip\" is listed twice",
                       at("gw.conf", 10, 12) + "rate_limits.f.key: global is one counter for every request: it cannot be combined",
                       at("gw.conf", 11, 12) + "rate_limits.g.key: bad header name \"bad name\" in key",

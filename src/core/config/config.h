@@ -304,6 +304,9 @@ struct RealIpConfig {
 
 struct Config {
     std::string file;          // absolute path of the main config file
+    // Token claims that modules key on by name (rate limits' `claim:NAME`): the auth module
+    // keeps these claims of every verified token. Filled while the configuration is read.
+    std::vector<std::string> claims_in_use;
     std::string prefix;        // absolute, ends without '/'
     std::vector<std::string> files;  // every file read: the main one, then includes, in order
 

@@ -204,6 +204,12 @@ bool request_id(const Env& env, std::string_view, TextWriter& out) {
     return env.stream && put(out, env.stream->request_id());
 }
 
+// Who auth says the request is (src/http/identity.h): a token's subject, a key's consumer.
+bool consumer(const Env& env, std::string_view, TextWriter& out) {
+    const Identity* who = env.stream ? env.stream->identity() : nullptr;
+    return who && put(out, who->consumer());
+}
+
 bool route(const Env& env, std::string_view, TextWriter& out) {
     if (!env.stream) return false;
     return put(out, const_cast<Stream*>(env.stream)->route().name);
@@ -341,6 +347,8 @@ constexpr Definition kBuiltins[] = {
     {.name = "cookie_", .get = cookie, .family = true, .clean = true},
     {.name = "request_id", .get = request_id, .clean = true},
     {.name = "route", .get = route, .clean = true},
+    // (A token's subject is the issuer's text: scanned in a log line, CR/LF dropped in a header.)
+    {.name = "consumer", .get = consumer},
     {.name = "status", .get = status, .numeric = true, .safe = true, .clean = true},
     {.name = "bytes_sent", .get = bytes_sent, .numeric = true, .safe = true, .clean = true},
     {.name = "body_bytes_sent", .get = body_bytes_sent, .numeric = true, .safe = true, .clean = true},

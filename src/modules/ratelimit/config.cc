@@ -28,7 +28,8 @@ constexpr size_t kMaxKeyParts = 8;
 constexpr size_t kMaxPoliciesPerRoute = 8;
 
 constexpr std::string_view kRateForms = "expected N/s, N/m, N/h or N/d, as in 100/s";
-constexpr std::string_view kKeyForms = "expected ip, route, global, header:NAME or query:NAME, joined with '+'";
+constexpr std::string_view kKeyForms =
+    "expected ip, route, global, header:NAME, query:NAME, consumer or claim:NAME, joined with '+'";
 
 // "100/s", "1000/m", "100000/h", "5/d".
 bool parse_rate(std::string_view text, uint64_t& limit, Millis& period) {
@@ -91,6 +92,15 @@ bool read_key(const Node& v, std::string_view path, RateLimitPolicy& p, Diagnost
             part.name = to_lower(word.substr(7));
             if (!is_token(part.name)) {
                 schema::report(diags, v.mark, path, "bad header name \"" + std::string(word.substr(7)) + "\" in key");
+                ok = false;
+            }
+        } else if (word == "consumer") {
+            part.kind = RateLimitKeyPart::Kind::Consumer;
+        } else if (word.starts_with("claim:")) {
+            part.kind = RateLimitKeyPart::Kind::Claim;
+            part.name = word.substr(6);
+            if (part.name.empty() || part.name.size() > 128) {
+                schema::report(diags, v.mark, path, "bad claim name \"" + part.name + "\" in key");
                 ok = false;
             }
         } else if (word.starts_with("query:")) {
@@ -273,6 +283,8 @@ std::string key_text(const std::vector<RateLimitKeyPart>& key) {
             case RateLimitKeyPart::Kind::Global: out += "global"; break;
             case RateLimitKeyPart::Kind::Header: out += "header:" + part.name; break;
             case RateLimitKeyPart::Kind::Query: out += "query:" + part.name; break;
+            case RateLimitKeyPart::Kind::Consumer: out += "consumer"; break;
+            case RateLimitKeyPart::Kind::Claim: out += "claim:" + part.name; break;
         }
     }
     return out;
@@ -310,6 +322,10 @@ void read_sections(MapReader& top, Config& c) {
         p.mark = e.key.mark;
         read_policy(m, c, p);
         m.finish();
+        for (const RateLimitKeyPart& part : p.key)
+            if (part.kind == RateLimitKeyPart::Kind::Claim &&
+                std::find(c.claims_in_use.begin(), c.claims_in_use.end(), part.name) == c.claims_in_use.end())
+                c.claims_in_use.push_back(part.name);
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown policy.
         s.policies.push_back(std::move(p));

@@ -19,9 +19,10 @@ namespace gw::ratelimit {
 
 // One part of a policy's key (`ip+route` has two).
 struct RateLimitKeyPart {
-    enum class Kind : uint8_t { Ip, Header, Query, Route, Global };
+    // Consumer: who auth says the request is (http::Identity); Claim: one of its token's claims.
+    enum class Kind : uint8_t { Ip, Header, Query, Route, Global, Consumer, Claim };
     Kind kind = Kind::Ip;
-    std::string name;          // header (lower-cased) or query parameter name
+    std::string name;          // header (lower-cased), query parameter or claim name
 };
 
 // A policy of `rate_limits:`, applied by the routes that name it.

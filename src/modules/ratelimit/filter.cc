@@ -24,6 +24,7 @@ http::FilterStatus RateLimitFilter::on_request(http::Stream& s, void* ctx) {
     st->filter = this;
     st->info.request = &s.request();
     st->info.ip = s.client_address();
+    st->info.identity = s.identity();
     st->handle = s.pause_handle();
     // Decided at the request's start time (the codec read the clock already).
     if (!limiter_.check(policies_, st->info, s.start_ns(), st->verdict, {&RateLimitFilter::decided, st}, &st->pending))

@@ -138,6 +138,8 @@ std::string_view part_value(const RateLimitKeyPart& part, std::string_view route
         case RateLimitKeyPart::Kind::Global: break;
         case RateLimitKeyPart::Kind::Header: v = info.request->header(part.name); break;
         case RateLimitKeyPart::Kind::Query: http::chars::query_param(info.request->query, part.name, v); break;
+        case RateLimitKeyPart::Kind::Consumer: if (info.identity) v = info.identity->consumer(); break;
+        case RateLimitKeyPart::Kind::Claim: if (info.identity) v = info.identity->claim(part.name); break;
     }
     return v;
 }
@@ -300,7 +302,9 @@ void Limiter::key_for_log(const Policy& policy, std::string_view route, const Re
             case RateLimitKeyPart::Kind::Ip:
             case RateLimitKeyPart::Kind::Route: t.add(v); break;
             case RateLimitKeyPart::Kind::Header:
-            case RateLimitKeyPart::Kind::Query: {
+            case RateLimitKeyPart::Kind::Query:
+            case RateLimitKeyPart::Kind::Consumer:
+            case RateLimitKeyPart::Kind::Claim: {
                 // 32 bits of the keyed hash: enough to tell keys apart in a log, and nothing to
                 // find the value by (the secret never leaves the zone).
                 Hasher h(table_->secret(), kLogHashDomain);

@@ -34,6 +34,7 @@
 #include "core/redis/client.h"
 #include "core/shm/zone.h"
 #include "event/loop.h"
+#include "http/identity.h"
 #include "http/parser.h"
 #include "modules/ratelimit/config.h"
 #include "modules/ratelimit/leases.h"
@@ -76,6 +77,7 @@ struct RoutePolicies {
 struct RequestInfo {
     const http::Request* request = nullptr;
     std::string_view ip;     // the client's address, as text
+    const http::Identity* identity = nullptr;  // once auth decided who the request is
 };
 
 class Limiter {

@@ -1,0 +1,64 @@
+// The auth filter of one route: its providers tried in the route's order. The first provider
+// whose credential the request carries decides - a good credential makes the request its
+// consumer's (http::Identity on the Stream, claims forwarded as configured), a bad one is a 401
+// (a failed `require:` a 403) - and a request that carries none of them gets a 401 with a
+// challenge for each (RFC 9110 §11.6.1, RFC 6750 §3). Tokens and keys never reach a log line.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/filter.h"
+#include "modules/auth/config.h"
+
+namespace gw {
+struct Config;
+namespace metrics {
+class Store;
+}
+}  // namespace gw
+
+namespace gw::auth {
+
+class JwtRuntime;
+class ApiKeysRuntime;
+
+// What the filter's providers are in this worker, by ProviderRef (the worker part owns them).
+struct Runtimes {
+    std::vector<JwtRuntime*> jwt;
+    std::vector<ApiKeysRuntime*> api_keys;
+};
+
+class AuthFilter final : public http::Filter {
+  public:
+    AuthFilter(const Config& config, const Settings& settings, int route, const Runtimes& runtimes,
+               metrics::Store& metrics);
+
+    http::FilterStatus on_request(http::Stream& s, void* ctx) override;
+    void on_response_head(http::Stream& s, void* ctx, http::ResponseHead& head) override;
+    void on_destroy(http::Stream& s, void* ctx) override;
+    std::span<const std::string_view> request_field_names() const override { return forwarded_; }
+
+  private:
+    struct Ctx;
+    enum class Result : uint8_t { Ok, Missing, Invalid, Forbidden };
+
+    http::FilterStatus deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why);
+    void count(size_t provider, Result r);
+
+    const Config& config_;
+    const Settings& settings_;
+    int route_;
+    std::vector<ProviderRef> providers_;
+    Runtimes runtimes_;
+    std::vector<std::string_view> forwarded_;  // headers its JWT providers set
+    std::string challenges_;                   // "Bearer realm=\"main\", Basic realm=\"ops\""
+    std::vector<std::string> names_;           // by position in providers_
+    // gateway_auth_requests_total{route,provider,result}: [provider][result]
+    std::vector<std::array<std::atomic<uint64_t>*, 4>> counters_;
+};
+
+}  // namespace gw::auth

@@ -1,0 +1,106 @@
+// The auth module's Descriptor: the `auth:` section and a route's `auth:` list, their checks and
+// dump, and the worker part that makes each route's filter. The core names no module: it reaches
+// this one through the list (after access, before ratelimit: a refused request spends no rate
+// limit, and a rate limit can key on the consumer auth found).
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/metrics/store.h"
+#include "core/module/module.h"
+#include "modules/auth/api_keys.h"
+#include "modules/auth/config.h"
+#include "modules/auth/filter.h"
+#include "modules/auth/jwt_runtime.h"
+
+namespace gw::auth {
+
+namespace {
+
+constexpr std::string_view kSections[] = {"auth"};
+
+// What is configured but not built yet is refused, never accepted and left unenforced.
+void check(Config& c, Diagnostics& diags) {
+    if (!settings(c)) return;
+    Settings* s = &module::loading_part<Settings>(c, module::auth_module);
+    // The claims other modules key on (claim:NAME) are kept with every verified token.
+    for (JwtProvider& p : s->jwt)
+        for (const std::string& name : c.claims_in_use)
+            if (std::find(p.wanted_claims.begin(), p.wanted_claims.end(), name) == p.wanted_claims.end())
+                p.wanted_claims.push_back(name);
+    for (const BasicProvider& p : s->basic)
+        diags.error(p.mark, "auth.basic." + p.name + ": basic authentication is not built yet");
+    for (const ExternalProvider& p : s->external)
+        diags.error(p.mark, "auth.external." + p.name + ": external authorization is not built yet");
+    for (const JwtProvider& p : s->jwt)
+        if (!p.jwks.url.empty())
+            diags.error(p.mark, "auth.jwt." + p.name +
+                                    ".jwks.url: fetching key sets is not built yet (use jwks: {file: ...})");
+    for (size_t i = 0; i < s->routes.size() && i < c.routes.size(); ++i) {
+        if (s->routes[i].empty()) continue;
+        const RouteConfig& r = c.routes[i];
+        // A forwarded claim's header must not also be a route's own header operation.
+        for (const ProviderRef& ref : s->routes[i]) {
+            if (ref.kind != ProviderRef::Kind::Jwt) continue;
+            for (const auto& fc : s->jwt[ref.index].forward_claims)
+                for (const HeaderOp& h : r.request_headers.set)
+                    if (h.name == fc.second)
+                        diags.error(s->route_marks[i], "routes[" + std::to_string(i) + "].auth: provider \"" +
+                                                           s->jwt[ref.index].name + "\" forwards claim \"" + fc.first +
+                                                           "\" as " + fc.second + ", which request_headers also sets");
+        }
+    }
+}
+
+class Worker final : public module::WorkerPart {
+  public:
+    Worker(const Config& config, const Settings& settings, metrics::Store& metrics) {
+        for (const JwtProvider& p : settings.jwt) jwt_.push_back(std::make_unique<JwtRuntime>(p, reader_));
+        for (const ApiKeysProvider& p : settings.api_keys) api_keys_.push_back(std::make_unique<ApiKeysRuntime>(p));
+        Runtimes rt;
+        for (auto& j : jwt_) rt.jwt.push_back(j.get());
+        for (auto& k : api_keys_) rt.api_keys.push_back(k.get());
+        filters_.resize(config.routes.size());
+        for (size_t i = 0; i < config.routes.size(); ++i)
+            if (settings.route(i))
+                filters_[i] = std::make_unique<AuthFilter>(config, settings, static_cast<int>(i), rt, metrics);
+    }
+    http::Filter* route_filter(int route) override {
+        return route >= 0 && static_cast<size_t>(route) < filters_.size() ? filters_[static_cast<size_t>(route)].get()
+                                                                          : nullptr;
+    }
+
+  private:
+    jwt::Reader reader_;
+    std::vector<std::unique_ptr<JwtRuntime>> jwt_;
+    std::vector<std::unique_ptr<ApiKeysRuntime>> api_keys_;
+    std::vector<std::unique_ptr<AuthFilter>> filters_;
+};
+
+std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
+    const Settings* s = settings(env.config);
+    if (!s || s->routes.empty()) return nullptr;
+    return std::make_unique<Worker>(env.config, *s, env.metrics);
+}
+
+}  // namespace
+
+}  // namespace gw::auth
+
+namespace gw::module {
+
+// Listed in src/modules/modules.list; objs/modules.cc refers to it by this name.
+extern const Descriptor auth_module = {
+    .name = "auth",
+    .sections = gw::auth::kSections,
+    .read_sections = gw::auth::read_sections,
+    .read_route = gw::auth::read_route,
+    .check = gw::auth::check,
+    .dump = gw::auth::dump,
+    .dump_route = gw::auth::dump_route,
+    .make_worker = gw::auth::make_worker,
+};
+
+}  // namespace gw::module

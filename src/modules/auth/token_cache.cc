@@ -1,0 +1,136 @@
+#include "modules/auth/token_cache.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+
+namespace gw::auth {
+
+std::string_view TokenCache::Entry::claim(std::string_view name) const {
+    if (!names_) return {};
+    for (size_t i = 0; i < names_->size() && i < claims_.size(); ++i)
+        if ((*names_)[i] == name) return claims_[i].present ? std::string_view(claims_[i].text) : std::string_view();
+    return {};
+}
+
+TokenCache::TokenCache(size_t capacity, const std::string& provider, const std::vector<std::string>& claim_names)
+    : buckets_(capacity > 0 ? capacity * 2 : 2, -1), capacity_(capacity > 0 ? capacity : 1), provider_(provider),
+      names_(claim_names) {
+    entries_.reserve(capacity_);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(seed_), sizeof seed_) != 1) {
+        seed_[0] = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(this);
+        seed_[1] = 0xc2b2ae3d27d4eb4full;
+    }
+}
+
+// A keyed hash of the token (a multiply-xorshift over 8-byte words with a per-cache random
+// seed): enough to spread entries; equality is always checked on the whole token.
+uint64_t TokenCache::hash(std::string_view token) const {
+    uint64_t h = seed_[0] ^ (token.size() * 0x9e3779b97f4a7c15ull);
+    size_t i = 0;
+    for (; i + 8 <= token.size(); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, token.data() + i, 8);
+        h = (h ^ (w + seed_[1])) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, token.data() + i, token.size() - i);
+    h = (h ^ (tail + seed_[1])) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+TokenCache::Entry* TokenCache::find(std::string_view token, int64_t now) {
+    uint64_t h = hash(token);
+    for (int32_t i = buckets_[h % buckets_.size()]; i >= 0; i = at(i).next_in_bucket_) {
+        Entry& e = at(i);
+        if (e.hash_ != h || e.token_.size() != token.size() ||
+            CRYPTO_memcmp(e.token_.data(), token.data(), token.size()) != 0)
+            continue;
+        if (now >= e.expires_at) return nullptr;  // expired: insert() will replace it
+        touch(i);
+        return &e;
+    }
+    return nullptr;
+}
+
+TokenCache::Entry* TokenCache::insert(std::string_view token) {
+    uint64_t h = hash(token);
+    int32_t slot = -1;
+    // The token's own expired entry, if it is not in use.
+    for (int32_t i = buckets_[h % buckets_.size()]; i >= 0; i = at(i).next_in_bucket_) {
+        Entry& e = at(i);
+        if (e.hash_ == h && e.pins_ == 0 && e.token_ == token) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot < 0 && entries_.size() >= capacity_)
+        for (int32_t i = oldest_; i >= 0; i = at(i).newer_)
+            if (at(i).pins_ == 0) {
+                slot = i;
+                break;
+            }
+    if (slot >= 0) {
+        unlink_bucket(slot);
+        unlink_lru(slot);
+    } else {
+        auto e = std::make_unique<Entry>();
+        e->provider_ = &provider_;
+        e->names_ = &names_;
+        entries_.push_back(std::move(e));
+        slot = static_cast<int32_t>(entries_.size() - 1);
+    }
+    Entry& e = at(slot);
+    e.token_.assign(token);
+    e.hash_ = h;
+    e.consumer_.clear();
+    e.claims_.resize(names_.size());
+    for (jwt::ClaimValue& c : e.claims_) c.present = false;
+    e.expires_at = 0;
+    e.pins_ = 0;
+    link(slot, h);
+    return &e;
+}
+
+void TokenCache::link(int32_t i, uint64_t h) {
+    Entry& e = at(i);
+    int32_t& head = buckets_[h % buckets_.size()];
+    e.next_in_bucket_ = head;
+    head = i;
+    e.older_ = newest_;
+    e.newer_ = -1;
+    if (newest_ >= 0) at(newest_).newer_ = i;
+    newest_ = i;
+    if (oldest_ < 0) oldest_ = i;
+}
+
+void TokenCache::unlink_bucket(int32_t i) {
+    int32_t* p = &buckets_[at(i).hash_ % buckets_.size()];
+    while (*p >= 0 && *p != i) p = &at(*p).next_in_bucket_;
+    if (*p == i) *p = at(i).next_in_bucket_;
+    at(i).next_in_bucket_ = -1;
+}
+
+void TokenCache::unlink_lru(int32_t i) {
+    Entry& e = at(i);
+    if (e.older_ >= 0) at(e.older_).newer_ = e.newer_;
+    else if (oldest_ == i) oldest_ = e.newer_;
+    if (e.newer_ >= 0) at(e.newer_).older_ = e.older_;
+    else if (newest_ == i) newest_ = e.older_;
+    e.older_ = e.newer_ = -1;
+}
+
+void TokenCache::touch(int32_t i) {
+    if (newest_ == i) return;
+    unlink_lru(i);
+    Entry& e = at(i);
+    e.older_ = newest_;
+    e.newer_ = -1;
+    if (newest_ >= 0) at(newest_).newer_ = i;
+    newest_ = i;
+    if (oldest_ < 0) oldest_ = i;
+}
+
+}  // namespace gw::auth
