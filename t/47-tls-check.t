@@ -122,4 +122,31 @@ like($e->{out}, qr/^gatewayd: \[emerg\] \Q$bad\E:14:26: routes\[0\]\.require_cli
      '-t: require_client_cert without client_auth');
 like($e->{out}, qr/test failed$/m, '-t: the summary');
 
+# --- 4. ktls: true - the kernel is asked whether it can take TLS over ------------------------------
+# (TCP_ULP "tls" on a connected loopback socket, as gatewayd asks; 31 is TCP_ULP on Linux.)
+{
+    use IO::Socket::INET;
+    use Socket qw(IPPROTO_TCP);
+    my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0) or die "listen: $!";
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $l->sockport) or die "connect: $!";
+    my $a = $l->accept or die "accept: $!";
+    my $kernel_tls = setsockopt($a, IPPROTO_TCP, 31, 'tls') ? 1 : 0;
+    my $ktls = $t->path('ktls.conf');
+    GatewayTest::spew($ktls, <<'CONF');
+listeners:
+  - address: 127.0.0.1:1
+    tls: {certificates: [{cert: api.pem, key: api.key}], ktls: true}
+routes:
+  - {name: r, match: {path_prefix: /}, return: {body: x}}
+CONF
+    my $k = $t->run('-t', '-p', $dir, '-c', $ktls);
+    is($k->{exit}, 0, 'ktls: true is a valid configuration whatever the kernel') or diag($k->{out});
+    if ($kernel_tls) {
+        unlike($k->{out}, qr/no TLS offload/, 'this kernel has TLS offload: no warning');
+    } else {
+        like($k->{out}, qr/\[warn\] \S*ktls\.conf:3:58: warning: listeners\[0\]\.tls\.ktls: this kernel has no TLS offload \(TCP_ULP "tls": No such file or directory\): connections keep OpenSSL's own record layer/,
+             'this kernel has no TLS offload (no tls module): a warning at FILE:LINE:COL');
+    }
+}
+
 done_testing;

@@ -369,6 +369,21 @@ CONF
         like($o, qr/reused=r proto=TLSv\Q$dotted\E sni=api\.example/, '... $ssl_session_reused "r", the name kept');
     }
     $g->stop;
+
+    # ktls: true - OpenSSL gives the record layer to the kernel where it can; the worker says
+    # once whether it did (this machine's kernel may have no tls module: then "off", and the
+    # connection works as before).
+    $g->write_conf(slurp($g->conf) =~ s/certificates: \[\{cert: api.pem, key: api.key\}\]/certificates: [{cert: api.pem, key: api.key}]\n      ktls: true/r);
+    $g->start;
+    $port = $g->port('https');
+    my $o = s_client($port, '-servername api.example -ign_eof', $req);
+    like($o, qr/reused=\. proto=TLSv1\.3/, 'ktls: true - a connection is served');
+    ok(wait_until(sub { $g->error_log =~ /\[notice\].*ktls: this worker's first TLS connection on the listener has kernel TLS for sending (on|off), for receiving (on|off)/ }, 5),
+       '... and the worker says once whether the kernel took the record layer over');
+    $o = s_client($port, '-servername api.example -ign_eof', $req);
+    like($o, qr/reused=/, '... a second connection too');
+    is(() = $g->error_log =~ /ktls: this worker's first/g, 1, '... said once');
+    $g->stop;
 }
 
 done_testing;

@@ -1,7 +1,13 @@
 #include "modules/tls/config.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include "core/config/config.h"
@@ -267,6 +273,30 @@ void not_set(std::string& out, int indent, std::string_view key) {
 
 }  // namespace
 
+// Whether the kernel can take a TLS connection's record layer over: the "tls" upper layer
+// protocol on a connected TCP socket (Linux: the tls module). Asked once per configuration with
+// `ktls: true`, on a loopback connection made for the purpose.
+static bool kernel_supports_ktls(std::string& why) {
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = -1, a = -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    bool ok = false;
+    if (l >= 0 && bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(l, 1) == 0 &&
+        getsockname(l, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        (c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+        connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && (a = accept(l, nullptr, nullptr)) >= 0) {
+        ok = setsockopt(a, IPPROTO_TCP, TCP_ULP, "tls", 3) == 0;
+        if (!ok) why = std::string("TCP_ULP \"tls\": ") + strerror(errno);
+    } else {
+        why = std::string("cannot make a loopback connection to ask: ") + strerror(errno);
+    }
+    for (int fd : {a, c, l})
+        if (fd >= 0) ::close(fd);
+    return ok;
+}
+
 ListenerTls read_listener_tls(const Node& node, const std::string& path, const std::string& prefix,
                               Diagnostics& diags) {
     ListenerTls t;
@@ -285,7 +315,13 @@ ListenerTls read_listener_tls(const Node& node, const std::string& path, const s
     if (m.get_duration("handshake_timeout", timeout, {1000, 5 * 60 * 1000}))
         t.handshake_timeout_ms = static_cast<uint64_t>(timeout);
     read_hsts(m, t.hsts);
-    m.get_bool("ktls", t.ktls);
+    if (m.get_bool("ktls", t.ktls) && t.ktls) {
+        std::string why;
+        if (!kernel_supports_ktls(why))
+            m.diags().warning(m.key_node("ktls") ? m.key_node("ktls")->mark : m.mark(),
+                              m.path("ktls") + ": this kernel has no TLS offload (" + why +
+                                  "): connections keep OpenSSL's own record layer");
+    }
     m.finish();
     return t;
 }

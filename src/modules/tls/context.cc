@@ -288,6 +288,9 @@ bool ListenerContexts::apply_server_settings(SSL_CTX* ctx, std::string& error) c
     // by the codec); ChaCha20 first for a client that prefers it (no AES instructions).
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_PRIORITIZE_CHACHA);
+    // Kernel TLS: OpenSSL hands the keys to the kernel after the handshake where the kernel
+    // (its "tls" module) and the cipher allow it, and keeps the record layer itself elsewhere.
+    if (tls.ktls) SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
     // Buffers go back while a connection is idle; a write may stop after a record (the
     // transport's accounting), and a retried write may come from a moved buffer.
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |

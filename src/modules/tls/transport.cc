@@ -130,6 +130,13 @@ void TlsTransport::handshake_timed_out() {
 }
 
 void TlsTransport::count_established() {
+    if (!factory_.ktls_noted && factory_.contexts().tls().ktls) {
+        factory_.ktls_noted = true;
+        bool send = BIO_get_ktls_send(SSL_get_wbio(ssl_)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl_)) == 1;
+        LOG_NOTICE("ktls: this worker's first TLS connection on the listener has kernel TLS for sending %s, "
+                   "for receiving %s (%s)",
+                   send ? "on" : "off", recv ? "on" : "off", SSL_get_cipher_name(ssl_));
+    }
     ListenerMetrics& m = factory_.metrics();
     m.handshake_ok(protocol_label(ssl_));
     if (SSL_session_reused(ssl_) == 1) m.resumed(ticket_decrypted_ ? ResumeKind::Ticket : ResumeKind::Cache);

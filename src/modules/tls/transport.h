@@ -115,6 +115,10 @@ class TlsTransportFactory final : public http::TransportFactory {
     static constexpr size_t kRecordBytes = 16384;
     char* scratch() { return scratch_.get(); }
     ListenerMetrics& metrics() { return metrics_; }
+    const ListenerContexts& contexts() const { return contexts_; }
+    // With `ktls: true`, the first handshake of the worker says whether the kernel took the
+    // record layer over (a notice, once): where it cannot, OpenSSL keeps it, silently.
+    bool ktls_noted = false;
 
   private:
     const ListenerContexts& contexts_;
