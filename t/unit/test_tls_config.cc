@@ -76,6 +76,14 @@ Cert make_cert(const CertSpec& s, EVP_PKEY* key, X509* issuer = nullptr, EVP_PKE
 
 class TlsConfigTest : public test::ConfigFixture {
   protected:
+    // The diagnostics but the warning of a kernel without TLS offload (`ktls: true` on this
+    // machine or not: the kernel decides).
+    std::vector<std::string> errors_but_ktls() const {
+        std::vector<std::string> out;
+        for (const std::string& e : errors())
+            if (e.find("tls.ktls: this kernel has no TLS offload") == std::string::npos) out.push_back(e);
+        return out;
+    }
     static void SetUpTestSuite() {
         ec_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
         ec2_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
@@ -517,7 +525,7 @@ TEST_F(TlsConfigTest, DumpWritesEveryKeyAndLoadsAgain) {
                        "    return: {status: 200}\n"
                        "redis: {address: 127.0.0.1:6379}\n"));
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
-    EXPECT_EQ(errors(), std::vector<std::string>{});
+    EXPECT_EQ(errors_but_ktls(), std::vector<std::string>{});
     std::string dump = dump_config(*c);
     EXPECT_NE(dump.find("    tls:\n"
                         "      certificates:\n"

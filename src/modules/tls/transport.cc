@@ -183,76 +183,15 @@ ssize_t TlsTransport::read(char* buf, size_t len) {
 }
 
 ssize_t TlsTransport::writev(const struct iovec* iov, int count) {
-    constexpr size_t kRecord = TlsTransportFactory::kRecordBytes;
-    size_t total = 0;
-    int i = 0;
-    size_t off = 0;  // into iov[i]
-    while (i < count) {
-        size_t left = iov[i].iov_len - off;
-        if (left == 0) {
-            ++i;
-            off = 0;
-            continue;
-        }
-        // One record per SSL_write_ex. After a WANT_WRITE, OpenSSL holds that record and the
-        // retry must offer exactly its bytes again (the caller's data starts with them: it was
-        // told nothing was written); offering more would let OpenSSL take some of the next
-        // record's bytes and ask for those too on a further retry.
-        size_t record = retry_bytes_ != 0 ? retry_bytes_ : kRecord;
-        int next = i + 1;
-        while (next < count && iov[next].iov_len == 0) ++next;
-        const char* data;
-        size_t n;
-        if (left >= record || (next == count && retry_bytes_ == 0)) {
-            data = static_cast<const char*>(iov[i].iov_base) + off;
-            n = std::min(left, record);
-        } else {
-            // Small pieces gathered into one record (a head and a short body: one record, one
-            // write(2)), through the worker's scratch buffer.
-            char* scratch = factory_.scratch();
-            n = 0;
-            for (int j = i; j < count && n < record; ++j) {
-                size_t from = j == i ? off : 0;
-                size_t take = std::min(iov[j].iov_len - from, record - n);
-                std::memcpy(scratch + n, static_cast<const char*>(iov[j].iov_base) + from, take);
-                n += take;
-            }
-            data = scratch;
-        }
-
-        ERR_clear_error();
-        size_t written = 0;
-        if (SSL_write_ex(ssl_, data, n, &written) != 1) {
-            int e = SSL_get_error(ssl_, 0);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
-                retry_bytes_ = n;
-                if (total > 0) return static_cast<ssize_t>(total);
-                errno = EAGAIN;
-                return -1;
-            }
-            if (total > 0) {  // report what went; the error comes again on the next call
-                ERR_clear_error();
-                return static_cast<ssize_t>(total);
-            }
-            return fail_io(e, "write");
-        }
-        retry_bytes_ = 0;
-        total += written;
-        // Advance over `written` bytes of the pieces.
-        while (written > 0) {
-            size_t in_piece = iov[i].iov_len - off;
-            if (written < in_piece) {
-                off += written;
-                written = 0;
-            } else {
-                written -= in_piece;
-                ++i;
-                off = 0;
-            }
-        }
+    int e = 0;
+    ssize_t n = write_records(ssl_, iov, count, factory_.scratch(), retry_bytes_, e);
+    if (n >= 0) return n;
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
+        errno = EAGAIN;
+        return -1;
     }
-    return static_cast<ssize_t>(total);
+    return fail_io(e, "write");
 }
 
 bool TlsTransport::has_buffered_input() const {

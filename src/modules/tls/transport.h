@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "http/transport.h"
+#include "modules/tls/record_writer.h"
 #include "modules/tls/metrics.h"
 
 namespace gw::tls {
@@ -112,7 +113,7 @@ class TlsTransportFactory final : public http::TransportFactory {
 
     // Where writev() gathers small pieces into one record: one per worker and listener, used
     // within one call only.
-    static constexpr size_t kRecordBytes = 16384;
+    static constexpr size_t kRecordBytes = tls::kRecordBytes;
     char* scratch() { return scratch_.get(); }
     ListenerMetrics& metrics() { return metrics_; }
     const ListenerContexts& contexts() const { return contexts_; }

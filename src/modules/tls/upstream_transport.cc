@@ -196,67 +196,15 @@ ssize_t UpstreamTlsTransport::read(char* buf, size_t len) {
 }
 
 ssize_t UpstreamTlsTransport::writev(const struct iovec* iov, int count) {
-    constexpr size_t kRecord = UpstreamTlsFactory::kRecordBytes;
-    size_t total = 0;
-    int i = 0;
-    size_t off = 0;  // into iov[i]
-    while (i < count) {
-        size_t left = iov[i].iov_len - off;
-        if (left == 0) {
-            ++i;
-            off = 0;
-            continue;
-        }
-        // One record per SSL_write_ex; a retry after WANT_WRITE offers exactly that record's
-        // bytes again. Small pieces (a request head and a short body) go in one record.
-        size_t record = retry_bytes_ != 0 ? retry_bytes_ : kRecord;
-        int next = i + 1;
-        while (next < count && iov[next].iov_len == 0) ++next;
-        const char* data = static_cast<const char*>(iov[i].iov_base) + off;
-        size_t n = std::min(left, record);
-        if (left < record && (next < count || retry_bytes_ != 0)) {
-            char* scratch = factory_.scratch();
-            n = 0;
-            for (int j = i; j < count && n < record; ++j) {
-                size_t from = j == i ? off : 0;
-                size_t take = std::min(iov[j].iov_len - from, record - n);
-                std::memcpy(scratch + n, static_cast<const char*>(iov[j].iov_base) + from, take);
-                n += take;
-            }
-            data = scratch;
-        }
-        ERR_clear_error();
-        size_t written = 0;
-        if (SSL_write_ex(ssl_, data, n, &written) != 1) {
-            int e = SSL_get_error(ssl_, 0);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
-                retry_bytes_ = n;
-                if (total > 0) return static_cast<ssize_t>(total);
-                errno = EAGAIN;
-                return -1;
-            }
-            if (total > 0) {  // what went is reported; the error comes again next time
-                ERR_clear_error();
-                return static_cast<ssize_t>(total);
-            }
-            return fail_io(e);
-        }
-        retry_bytes_ = 0;
-        total += written;
-        while (written > 0) {
-            size_t in_piece = iov[i].iov_len - off;
-            if (written < in_piece) {
-                off += written;
-                written = 0;
-            } else {
-                written -= in_piece;
-                ++i;
-                off = 0;
-            }
-        }
+    int e = 0;
+    ssize_t n = write_records(ssl_, iov, count, factory_.scratch(), retry_bytes_, e);
+    if (n >= 0) return n;
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
+        errno = EAGAIN;
+        return -1;
     }
-    return static_cast<ssize_t>(total);
+    return fail_io(e);
 }
 
 bool UpstreamTlsTransport::has_buffered_input() const { return ssl_ && SSL_has_pending(ssl_) == 1; }

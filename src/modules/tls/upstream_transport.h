@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "http/transport.h"
+#include "modules/tls/record_writer.h"
 #include "modules/tls/config.h"
 #include "modules/tls/context.h"
 #include "modules/tls/upstream_config.h"
@@ -94,7 +95,7 @@ class UpstreamTlsFactory final : public http::UpstreamTransportFactory {
     // OpenSSL's new-session callback of the context: the session goes to its server's slot.
     static int on_new_session(SSL* ssl, SSL_SESSION* session);
 
-    static constexpr size_t kRecordBytes = 16384;
+    static constexpr size_t kRecordBytes = tls::kRecordBytes;
     char* scratch() { return scratch_.get(); }
 
   private:
