@@ -3,7 +3,8 @@
 # Perl HTTP server that counts the requests it answers), tokens minted by Debian's python3-jwt
 # (t/helpers/jwt-mint.py), two workers:
 #   1. a token verifies with the URL's set; the set is written to cache_file;
-#   2. key rotation: a token with a new kid is accepted after exactly one refetch;
+#   2. key rotation: a token with a new kid is accepted after exactly one refetch; a reload
+#      keeps the set without fetching it;
 #   3. a burst of 200 requests with another new kid, across both workers: exactly one fetch;
 #   4. a kid that is nowhere: 401 "no key for the token" after at most `timeout`, one fetch per
 #      kid_miss_interval for the node;
@@ -143,6 +144,15 @@ is(fetches(), 2, '... after exactly one refetch');
 is(status(get($b_rsa)), 200, 'the new kid again (the other worker too)') for 1 .. 4;
 is(status(get($a_rsa)), 200, 'the old keys still verify');
 is(fetches(), 2, '... without more fetches');
+
+# --- 2b. a reload keeps the set (the zone and the master's fetcher live on) ----------------------
+{
+    my $gen = ($t->status_json // {})->{generation} // 0;
+    $t->signal('HUP');
+    ok(wait_until(sub { (($t->status_json // {})->{generation} // 0) > $gen }, 10), 'reloaded');
+    is(status(get($b_rsa)), 200, 'the new workers verify with the set at once') for 1 .. 4;
+    is(fetches(), 2, '... which the reload did not fetch again');
+}
 
 # --- 3. a burst with a new kid: one fetch for the node -----------------------------------------
 sleep 1.1;    # kid_miss_interval (1s) since the last refetch for an unknown kid
