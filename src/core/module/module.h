@@ -135,7 +135,7 @@ struct WorkerEnv {
     int slot = -1;
     // Sends `code` to the module `d`'s master part (MasterPart::on_worker_request) over the
     // worker's channel: one small message, never waits. Empty outside a worker process (tests).
-    std::function<void(const Descriptor& d, uint16_t code)> ask_master;
+    std::function<void(const Descriptor& d, uint16_t code)> ask_master = nullptr;
     // Set by make_worker(), after logging why, when the worker cannot serve the configuration
     // (say, its zone is unusable): the worker then exits instead of serving without the module.
     bool failed = false;
