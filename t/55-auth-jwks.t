@@ -7,7 +7,8 @@
 #      keeps the set without fetching it;
 #   3. a burst of 200 requests with another new kid, across both workers: exactly one fetch;
 #   4. a kid that is nowhere: 401 "no key for the token" after at most `timeout`, one fetch per
-#      kid_miss_interval for the node;
+#      kid_miss_interval for the node; while the server hangs, the request waits `timeout` and
+#      the others are served meanwhile;
 #   5. the JWKS server down during operation: the last good set still verifies, the failure is
 #      counted (gateway_auth_jwks_fetches_total) and logged;
 #   6. the JWKS server down at start: the cache file's set verifies tokens;
@@ -76,6 +77,7 @@ sub start_server {
             while ($head !~ /\r\n\r\n/) { my $n = sysread($c, $head, 4096, length $head); last unless $n }
             my ($target) = $head =~ /^GET (\S+) HTTP/;
             open my $log, '>>', "$srv_dir/requests.log"; print $log ($target // '?'), "\n"; close $log;
+            sleep 4 if -e "$srv_dir/hang";    # an identity provider that does not answer in time
             my $body = slurp("$srv_dir/jwks.json") // '';
             my $status = ($target // '') eq '/jwks.json' ? '200 OK' : '404 Not Found';
             print $c "HTTP/1.1 $status\r\nContent-Type: application/json\r\nContent-Length: " . length($body) .
@@ -170,7 +172,7 @@ serve(set_with(rsa => 'rsa2', ec => 'ec3'));
     is_deeply(\%statuses, { 200 => 200 }, 'all 200 verified with the new kid');
     is(fetches(), 3, '... after exactly one fetch for the node');
     my $workers = () = $t->workers;
-    is($workers, 2, '(two workers served them)');
+    is($workers, 2, '(2 workers running)');
 }
 
 # --- 4. a kid that is nowhere -------------------------------------------------------------------
@@ -189,6 +191,23 @@ sleep 1.1;
     sleep 1.1;
     is(status(get($nowhere)), 401, 'after kid_miss_interval: 401');
     is(fetches(), 5, '... after one more refetch');
+}
+
+# --- 4b. the server hangs: the waiting request gets its 401 after `timeout`, others go on -------
+sleep 1.1;
+{
+    spew("$srv_dir/hang", '');
+    my $t0 = time;
+    my $c = http_connect($port, timeout => 10);
+    $c->send("GET /hang HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $nowhere\r\n\r\n");
+    ok(wait_until(sub { fetches() >= 6 }, 5), 'an unknown kid while the server hangs: a refetch starts');
+    is(status(get($a_rsa)), 200, 'meanwhile other requests are served (both workers)') for 1 .. 4;
+    my $x = $c->read_response;
+    my $took = time - $t0;
+    is(status($x), 401, 'the waiting request: 401');
+    ok($took >= 1.2 && $took < 1.5 + 1.0, sprintf('... once the timeout (1500ms) passed (%.2fs)', $took));
+    ok(wait_until(sub { fetch_metric('failed') >= 1 }, 5), 'the fetch that timed out is counted as failed');
+    unlink "$srv_dir/hang";
 }
 
 # --- 5. the server down during operation: the stale set ----------------------------------------
