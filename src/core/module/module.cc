@@ -94,11 +94,16 @@ std::vector<ZoneSpec> zones(const Config& config) {
 }
 
 std::vector<std::unique_ptr<MasterPart>> make_masters(MasterEnv& env) {
-    std::vector<std::unique_ptr<MasterPart>> out;
-    for (const Descriptor* d : modules())
-        if (d->make_master)
-            if (std::unique_ptr<MasterPart> p = d->make_master(env)) out.push_back(std::move(p));
+    std::vector<std::unique_ptr<MasterPart>> out(modules().size());
+    std::span<const Descriptor* const> all = modules();
+    for (size_t i = 0; i < all.size(); ++i)
+        if (all[i]->make_master) out[i] = all[i]->make_master(env);
     return out;
+}
+
+void deliver_to_master(const std::vector<std::unique_ptr<MasterPart>>& parts, uint32_t request) {
+    size_t index = request >> 16;
+    if (index < parts.size() && parts[index]) parts[index]->on_worker_request(static_cast<uint16_t>(request & 0xffff));
 }
 
 void worker_exited(int slot, const std::function<shm::Zone*(std::string_view name)>& zone) {

@@ -83,6 +83,9 @@ class MasterPart {
   public:
     virtual ~MasterPart() = default;
     virtual void configure(const std::shared_ptr<const Config>& config) = 0;
+    // A request the module's part in a worker sent (WorkerEnv::ask_master): say, a key set to
+    // fetch again. Workers of any generation may ask; a part checks `code` as hostile input.
+    virtual void on_worker_request(uint16_t /*code*/) {}
 };
 
 // What make_master() gets; valid during the call only (a part copies what it keeps).
@@ -130,6 +133,9 @@ struct WorkerEnv {
     // generation, and of both masters during a binary upgrade); Descriptor::on_worker_exit
     // names the worker by it. -1 outside a worker process (tests).
     int slot = -1;
+    // Sends `code` to the module `d`'s master part (MasterPart::on_worker_request) over the
+    // worker's channel: one small message, never waits. Empty outside a worker process (tests).
+    std::function<void(const Descriptor& d, uint16_t code)> ask_master = nullptr;
     // Set by make_worker(), after logging why, when the worker cannot serve the configuration
     // (say, its zone is unusable): the worker then exits instead of serving without the module.
     bool failed = false;
@@ -226,8 +232,10 @@ void dump_upstream(const Config& config, size_t index, int indent, std::string& 
 // The zones the modules need for `config`, in list order.
 std::vector<ZoneSpec> zones(const Config& config);
 
-// The master's parts (modules without one have none in the list).
+// The master's parts, parallel to modules() (nullptr: the module has none).
 std::vector<std::unique_ptr<MasterPart>> make_masters(MasterEnv& env);
+// A worker's request (WorkerEnv::ask_master) to the master part it names, if any.
+void deliver_to_master(const std::vector<std::unique_ptr<MasterPart>>& parts, uint32_t request);
 // The master reaped the worker of board slot `slot`: every module's on_worker_exit.
 void worker_exited(int slot, const std::function<shm::Zone*(std::string_view name)>& zone);
 // A worker's parts, parallel to modules() (nullptr: the module is not in use). False when one

@@ -15,6 +15,7 @@ enum class Command : uint32_t {
     Retire = 5,     // master -> worker: drain, close idle connections and tunnels now, and give
                     // requests in progress a short grace (too many generations draining)
     Notify = 6,     // master -> worker: a module's notification (arg: module::notification())
+    Ask = 7,        // worker -> master: a module's request to its master part (arg: as Notify)
 };
 
 struct Message {

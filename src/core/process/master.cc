@@ -283,7 +283,8 @@ void Master::free_unused_zones() {
 
 // The modules' master parts learn the configuration that is now serving.
 void Master::configure_parts() {
-    for (const std::unique_ptr<module::MasterPart>& part : parts_) part->configure(current_.config);
+    for (const std::unique_ptr<module::MasterPart>& part : parts_)
+        if (part) part->configure(current_.config);
 }
 
 bool Master::start_generation(const Generation& gen) {
@@ -410,6 +411,10 @@ void Master::on_channel(Worker& w) {
     Message m;
     int r;
     while ((r = receive_message(w.channel, m)) > 0) {
+        if (m.command == Command::Ask) {
+            module::deliver_to_master(parts_, m.arg);
+            continue;
+        }
         if (m.command != Command::Ready || w.ready) continue;
         w.ready = true;
         if (!first_ready_ && w.generation == current_.number) {

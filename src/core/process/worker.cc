@@ -140,6 +140,10 @@ int Worker::run() {
         .services = *services_,
         .zone = [this](std::string_view name) { return zone(name); },
         .slot = spec_.board_slot,
+        .ask_master =
+            [this](const module::Descriptor& d, uint16_t code) {
+                send_message(spec_.channel_fd, Command::Ask, module::notification(d, code));
+            },
     };
     if (!module::make_workers(env, parts_)) return 2;  // the module said why
     ctx_.config = &cfg;

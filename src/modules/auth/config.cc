@@ -102,10 +102,6 @@ std::vector<std::string> read_header_names(MapReader& m, std::string_view key) {
     return out;
 }
 
-bool http_url(std::string_view url) {
-    return (url.starts_with("http://") && url.size() > 7) || (url.starts_with("https://") && url.size() > 8);
-}
-
 // A map of NAME: scalar pairs (forward_claims, require), in file order.
 std::vector<std::pair<std::string, std::string>> read_pairs(MapReader& m, std::string_view key) {
     std::vector<std::pair<std::string, std::string>> out;
@@ -132,7 +128,14 @@ void read_jwks(MapReader& j, const Config& c, JwtProvider& p, std::vector<jwt::K
         return;
     }
     if (!p.jwks.url.empty()) {
-        if (!http_url(p.jwks.url)) schema::report(diags, j.mark(), j.path("url"), "expected an http:// or https:// URL");
+        std::string error;
+        if (!parse_fetch_url(p.jwks.url, p.jwks.fetch, error) ||
+            (!p.jwks.fetch.tls &&
+             !parse_upstream_address(p.jwks.fetch.host_port, p.jwks.fetch.address, p.jwks.fetch.address_len, error)))
+            schema::report(diags, j.mark(), j.path("url"), error);
+        else if (p.jwks.fetch.tls)  // never fetched in clear instead
+            schema::report(diags, j.mark(), j.path("url"),
+                           "https:// is not supported yet (the HTTP client has no TLS): use http:// or jwks: {file: ...}");
         return;
     }
     if (!p.jwks.cache_file.empty())

@@ -40,6 +40,7 @@
 #include "core/module/module.h"
 #include "modules/auth/jwt/alg.h"
 #include "modules/auth/jwt/key.h"
+#include "modules/auth/jwks_url.h"
 #include "modules/auth/jwt/verify.h"
 
 namespace gw::module {
@@ -58,7 +59,8 @@ struct Source {
 };
 
 struct JwksSource {
-    std::string url;            // https:// or http:// (fetched by the master)
+    std::string url;            // http:// (fetched by the master; https:// not yet)
+    FetchUrl fetch;             // the url taken apart and resolved at load
     std::string file;           // or a local JWK Set (read at load and on HUP)
     Millis refresh = 600000;    // fetched again before this elapses (with jitter)
     Millis timeout = 2000;      // per fetch; also how long a request waits for a kid miss

@@ -9,6 +9,7 @@
 #include "http/stream.h"
 #include "modules/auth/api_keys.h"
 #include "modules/auth/credentials.h"
+#include "modules/auth/jwks_worker.h"
 #include "modules/auth/jwt_runtime.h"
 
 namespace gw::auth {
@@ -37,6 +38,12 @@ struct AuthFilter::Ctx {
     int status = 0;                       // 400/401/403 given by this filter (for the challenge)
     uint8_t provider = 0;                 // which provider decided
     jwt::Failure failure = jwt::Failure::None;
+    // While waiting for a refetched key set (a JWT whose kid is unknown):
+    bool paused = false;                  // answers go through the handle
+    KidWaiter waiter;
+    http::ResumeHandle handle;
+    http::Stream* stream = nullptr;
+    AuthFilter* filter = nullptr;
 };
 
 AuthFilter::AuthFilter(const Config& config, const Settings& settings, int route, const Runtimes& runtimes,
@@ -88,14 +95,16 @@ http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t 
              static_cast<int>(why.size()), why.data());
     std::string message = status == 403 ? "forbidden" : status == 400 ? "bad request" : "unauthorized";
     if (!why.empty()) message += std::string(": ") + std::string(why);
-    s.reply_error(status, message);
+    if (c.paused)
+        c.handle.respond_error(status, message);
+    else
+        s.reply_error(status, message);
     return http::FilterStatus::Done;
 }
 
 http::FilterStatus AuthFilter::on_request(http::Stream& s, void* ctx) {
     Ctx& c = *new (ctx) Ctx();
     const http::Request& req = s.request();
-    int64_t now = static_cast<int64_t>(time(nullptr));
     thread_local std::string scratch;
     for (size_t i = 0; i < providers_.size(); ++i) {
         const ProviderRef& r = providers_[i];
@@ -109,28 +118,7 @@ http::FilterStatus AuthFilter::on_request(http::Stream& s, void* ctx) {
                     count(i, Result::Invalid);
                     return deny(s, c, 400, i, "more than one Authorization field");
                 }
-                jwt::Failure why = jwt::Failure::None;
-                TokenCache::Entry* e = jwt.check(credential, now, why);
-                if (!e) {
-                    c.failure = why;
-                    count(i, Result::Invalid);
-                    return deny(s, c, 401, i, jwt::failure_text(why));
-                }
-                if (!jwt.meets_requirements(*e)) {
-                    c.failure = jwt::Failure::ClaimRequirement;
-                    count(i, Result::Forbidden);
-                    return deny(s, c, 403, i, jwt::failure_text(jwt::Failure::ClaimRequirement));
-                }
-                TokenCache::pin(e);
-                c.pinned = e;
-                s.set_identity(e);
-                const JwtProvider& p = jwt.provider();
-                for (const auto& [claim, header] : p.forward_claims) {
-                    std::string_view v = e->claim(claim);
-                    if (!v.empty()) s.add_request_header(header, v);
-                }
-                count(i, Result::Ok);
-                return http::FilterStatus::Continue;
+                return check_jwt(s, c, i, credential, true);
             }
             case ProviderRef::Kind::ApiKeys: {
                 ApiKeysRuntime& keys = *runtimes_.api_keys[r.index];
@@ -152,6 +140,66 @@ http::FilterStatus AuthFilter::on_request(http::Stream& s, void* ctx) {
     }
     for (size_t i = 0; i < providers_.size(); ++i) count(i, Result::Missing);
     return deny(s, c, 401, providers_.size(), "no credentials");
+}
+
+http::FilterStatus AuthFilter::check_jwt(http::Stream& s, Ctx& c, size_t i, std::string_view credential,
+                                         bool may_wait) {
+    JwtRuntime& jwt = *runtimes_.jwt[providers_[i].index];
+    int64_t now = static_cast<int64_t>(time(nullptr));
+    jwt::Failure why = jwt::Failure::None;
+    TokenCache::Entry* e = jwt.check(credential, now, why);
+    // An unknown kid: the provider may have rotated its keys - wait for a refetch (not inline:
+    // the master fetches; this worker goes on serving).
+    if (!e && why == jwt::Failure::UnknownKey && may_wait && jwt.remote() &&
+        jwt.remote()->on_unknown_kid() == RemoteKeys::Miss::Wait) {
+        c.stream = &s;
+        c.filter = this;
+        c.provider = static_cast<uint8_t>(i);
+        c.handle = s.pause_handle();
+        c.paused = true;
+        c.waiter.owner = &c;
+        c.waiter.wake = &AuthFilter::kid_wake;
+        jwt.remote()->wait(c.waiter);
+        return http::FilterStatus::Pause;
+    }
+    if (!e) {
+        c.failure = why;
+        count(i, Result::Invalid);
+        return deny(s, c, 401, i, jwt::failure_text(why));
+    }
+    if (!jwt.meets_requirements(*e)) {
+        c.failure = jwt::Failure::ClaimRequirement;
+        count(i, Result::Forbidden);
+        return deny(s, c, 403, i, jwt::failure_text(jwt::Failure::ClaimRequirement));
+    }
+    TokenCache::pin(e);
+    c.pinned = e;
+    s.set_identity(e);
+    const JwtProvider& p = jwt.provider();
+    for (const auto& [claim, header] : p.forward_claims) {
+        std::string_view v = e->claim(claim);
+        if (!v.empty()) s.add_request_header(header, v);
+    }
+    count(i, Result::Ok);
+    return http::FilterStatus::Continue;
+}
+
+void AuthFilter::kid_wake(KidWaiter& w, bool timed_out) {
+    Ctx& c = *static_cast<Ctx*>(w.owner);
+    if (c.handle.stale()) return;
+    AuthFilter& self = *c.filter;
+    if (timed_out) {
+        c.failure = jwt::Failure::UnknownKey;
+        self.count(c.provider, Result::Invalid);
+        self.deny(*c.stream, c, 401, c.provider, jwt::failure_text(jwt::Failure::UnknownKey));
+        return;
+    }
+    // The credential again (it may have been decoded into scratch space since).
+    thread_local std::string scratch;
+    std::string_view credential;
+    find_credential(c.stream->request(), self.runtimes_.jwt[self.providers_[c.provider].index]->provider().from,
+                    Scheme::Bearer, scratch, credential);
+    if (self.check_jwt(*c.stream, c, c.provider, credential, false) == http::FilterStatus::Continue) c.handle.resume();
 }
 
 void AuthFilter::on_response_head(http::Stream&, void* ctx, http::ResponseHead& head) {
@@ -185,6 +233,7 @@ void AuthFilter::on_response_head(http::Stream&, void* ctx, http::ResponseHead& 
 
 void AuthFilter::on_destroy(http::Stream&, void* ctx) {
     Ctx& c = *static_cast<Ctx*>(ctx);
+    c.waiter.unlink();  // the client left while the request waited for a key set
     if (c.pinned) TokenCache::unpin(c.pinned);
     c.~Ctx();
 }

@@ -25,6 +25,7 @@ namespace gw::auth {
 
 class JwtRuntime;
 class ApiKeysRuntime;
+struct KidWaiter;
 
 // What the filter's providers are in this worker, by ProviderRef (the worker part owns them).
 struct Runtimes {
@@ -47,6 +48,10 @@ class AuthFilter final : public http::Filter {
     enum class Result : uint8_t { Ok, Missing, Invalid, Forbidden };
 
     http::FilterStatus deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why);
+    // The JWT provider at position `i` decides (its credential is there); may pause the request
+    // until a refetched key set comes when the token's kid is unknown and `may_wait`.
+    http::FilterStatus check_jwt(http::Stream& s, Ctx& c, size_t i, std::string_view credential, bool may_wait);
+    static void kid_wake(KidWaiter& w, bool timed_out);
     void count(size_t provider, Result r);
 
     const Config& config_;

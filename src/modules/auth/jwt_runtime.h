@@ -12,6 +12,8 @@
 
 namespace gw::auth {
 
+class RemoteKeys;
+
 class JwtRuntime {
   public:
     static constexpr size_t kCacheEntries = 1024;
@@ -29,13 +31,23 @@ class JwtRuntime {
     // token is checked again, cheaply, against the claims it was cached with).
     bool meets_requirements(const TokenCache::Entry& e) const;
 
+    // A remote set (jwks: {url: ...}): its keys come and go (a request in flight keeps the set
+    // it was checked with: the keys are shared); every token is verified again with new keys.
+    void set_keys(std::shared_ptr<const std::vector<jwt::Key>> keys) {
+        keys_ = std::move(keys);
+        cache_.expire_all();
+    }
+    RemoteKeys* remote() const { return remote_; }
+    void set_remote(RemoteKeys* remote) { remote_ = remote; }
+
   private:
     const JwtProvider& p_;
     jwt::Reader& reader_;
     jwt::Token token_;  // scratch, capacity kept
     TokenCache cache_;
     std::shared_ptr<const std::vector<jwt::Key>> keys_;
-    std::vector<size_t> require_index_;  // p_.require[i] -> index into p_.wanted_claims
+    std::vector<size_t> require_index_;
+    RemoteKeys* remote_ = nullptr;  // p_.require[i] -> index into p_.wanted_claims
 };
 
 }  // namespace gw::auth

@@ -13,6 +13,9 @@
 #include "modules/auth/api_keys.h"
 #include "modules/auth/config.h"
 #include "modules/auth/filter.h"
+#include "modules/auth/jwks_master.h"
+#include "modules/auth/jwks_worker.h"
+#include "modules/auth/jwks_zone.h"
 #include "modules/auth/jwt_runtime.h"
 
 namespace gw::auth {
@@ -34,10 +37,6 @@ void check(Config& c, Diagnostics& diags) {
         diags.error(p.mark, "auth.basic." + p.name + ": basic authentication is not built yet");
     for (const ExternalProvider& p : s->external)
         diags.error(p.mark, "auth.external." + p.name + ": external authorization is not built yet");
-    for (const JwtProvider& p : s->jwt)
-        if (!p.jwks.url.empty())
-            diags.error(p.mark, "auth.jwt." + p.name +
-                                    ".jwks.url: fetching key sets is not built yet (use jwks: {file: ...})");
     for (size_t i = 0; i < s->routes.size() && i < c.routes.size(); ++i) {
         if (s->routes[i].empty()) continue;
         const RouteConfig& r = c.routes[i];
@@ -54,10 +53,45 @@ void check(Config& c, Diagnostics& diags) {
     }
 }
 
+size_t remote_sets(const Settings& s) {
+    return static_cast<size_t>(std::count_if(s.jwt.begin(), s.jwt.end(), [](const JwtProvider& p) { return !p.jwks.url.empty(); }));
+}
+
+// The remote key sets (jwks: {url: ...}), published by the master (jwks_master.h).
+void zones(const Config& c, std::vector<module::ZoneSpec>& out) {
+    const Settings* s = settings(c);
+    size_t n = s ? remote_sets(*s) : 0;
+    if (n == 0) return;
+    out.push_back({.name = std::string(kJwksZoneName),
+                   .size = jwks_zone_size(n),
+                   .version = kJwksLayoutVersion,
+                   .kept = "its key sets",
+                   .lost = "its key sets are fetched again"});
+}
+
+// Made once, when the master starts: idle until a configuration has a remote set.
+std::unique_ptr<module::MasterPart> make_master(module::MasterEnv& env) { return std::make_unique<JwksMaster>(env); }
+
 class Worker final : public module::WorkerPart {
   public:
-    Worker(const Config& config, const Settings& settings, metrics::Store& metrics) {
+    Worker(module::WorkerEnv& env, const Settings& settings) {
+        const Config& config = env.config;
+        metrics::Store& metrics = env.metrics;
         for (const JwtProvider& p : settings.jwt) jwt_.push_back(std::make_unique<JwtRuntime>(p, reader_));
+        if (shm::Zone* zone = remote_sets(settings) ? env.zone(kJwksZoneName) : nullptr) {
+            table_ = std::make_unique<JwksTable>(*zone);
+            auto ask = env.ask_master;
+            for (size_t i = 0; i < settings.jwt.size(); ++i) {
+                const JwtProvider& p = settings.jwt[i];
+                if (p.jwks.url.empty()) continue;
+                JwksRecord* rec = table_->record(p.name, p.jwks.url);
+                if (!rec) continue;  // (the master logged that the zone is full)
+                remote_.push_back(std::make_unique<RemoteKeys>(*jwt_[i], p.jwks, *table_, *rec, env.loop, [ask] {
+                    if (ask) ask(module::auth_module, JwksMaster::kRefetch);
+                }));
+                jwt_[i]->set_remote(remote_.back().get());
+            }
+        }
         for (const ApiKeysProvider& p : settings.api_keys) api_keys_.push_back(std::make_unique<ApiKeysRuntime>(p));
         Runtimes rt;
         for (auto& j : jwt_) rt.jwt.push_back(j.get());
@@ -71,18 +105,24 @@ class Worker final : public module::WorkerPart {
         return route >= 0 && static_cast<size_t>(route) < filters_.size() ? filters_[static_cast<size_t>(route)].get()
                                                                           : nullptr;
     }
+    void on_notify(uint16_t code) override {
+        if (code == JwksMaster::kChanged)
+            for (auto& r : remote_) r->refresh();
+    }
 
   private:
     jwt::Reader reader_;
     std::vector<std::unique_ptr<JwtRuntime>> jwt_;
     std::vector<std::unique_ptr<ApiKeysRuntime>> api_keys_;
     std::vector<std::unique_ptr<AuthFilter>> filters_;
+    std::unique_ptr<JwksTable> table_;
+    std::vector<std::unique_ptr<RemoteKeys>> remote_;  // after filters_: gone first (none waits then)
 };
 
 std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
     const Settings* s = settings(env.config);
     if (!s || s->routes.empty()) return nullptr;
-    return std::make_unique<Worker>(env.config, *s, env.metrics);
+    return std::make_unique<Worker>(env, *s);
 }
 
 }  // namespace
@@ -100,6 +140,8 @@ extern const Descriptor auth_module = {
     .check = gw::auth::check,
     .dump = gw::auth::dump,
     .dump_route = gw::auth::dump_route,
+    .zones = gw::auth::zones,
+    .make_master = gw::auth::make_master,
     .make_worker = gw::auth::make_worker,
 };
 

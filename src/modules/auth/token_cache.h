@@ -61,6 +61,12 @@ class TokenCache {
 
     size_t size() const { return entries_.size(); }
 
+    // The key set changed: every token is verified again (a key taken out of the set no longer
+    // lets its tokens in). Entries pinned by requests in flight stay as they are for them.
+    void expire_all() {
+        for (auto& e : entries_) e->expires_at = 0;
+    }
+
   private:
     uint64_t hash(std::string_view token) const;
     void unlink_bucket(int32_t i);
