@@ -288,5 +288,18 @@ TEST_F(CorsConfig, Errors) {
                   });
 }
 
+TEST_F(CorsConfig, MethodsWithoutOptionsWarn) {
+    write("gw.conf", std::string(kHead) +                                                         // 1-2
+                         "cors:\n  web: {origins: [\"https://app.test\"]}\n"                     // 3-4
+                         "routes:\n"                                                              // 5
+                         "  - {name: a, match: {path: /a, methods: [GET]}, cors: web, return: {status: 204}}\n"  // 6
+                         "  - {name: b, match: {path: /b, methods: [GET, OPTIONS]}, cors: web, return: {status: 204}}\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_EQ(errors(), (std::vector<std::string>{at("gw.conf", 6, 56) +
+                                                  "routes[0].cors: match.methods leaves out OPTIONS, so preflights "
+                                                  "never reach this route (add OPTIONS)"}));
+}
+
 }  // namespace
 }  // namespace gw::cors
