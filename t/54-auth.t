@@ -275,7 +275,6 @@ CONF
     like($e->{out}, qr/bad\.conf:6:27: auth\.jwt\.main\.algorithms\[1\]: "none" \(an unsigned token\) is never accepted/, '"none" at its FILE:LINE:COL');
     like($e->{out}, qr/bad-keys\.yaml:2:5: someone: expected "sha256:"/, 'a key instead of its digest: at the keys file\'s LINE:COL');
     unlike($e->{out}, qr/plain-secret-key/, '... without quoting the key');
-    like($e->{out}, qr/bad\.conf:10:5: auth\.basic\.ops: basic authentication is not built yet/, 'what is not built yet is refused, not ignored');
     like($e->{out}, qr/bad\.conf:12:47: routes\[0\]\.auth\[0\]: unknown auth provider "mains" \(did you mean "main"\?\)/, 'an unknown provider, with a suggestion');
 }
 

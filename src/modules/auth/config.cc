@@ -269,12 +269,40 @@ void read_basic(const yaml::MapEntry& e, MapReader& m, const Config& c, Settings
     s.basic.push_back(std::move(p));
 }
 
+// http://HOST[:PORT][/PATH]: the authority resolved now (as an upstream server's address).
+void read_external_url(MapReader& m, ExternalProvider& p) {
+    std::string_view rest = p.url;
+    if (!rest.starts_with("http://")) {
+        schema::report(m.diags(), m.mark(), m.path("url"), "expected an http:// URL");
+        return;
+    }
+    rest.remove_prefix(7);
+    size_t slash = rest.find_first_of("/?#");
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+    if (authority.empty() || authority.find('@') != std::string_view::npos || target.find('#') != std::string_view::npos ||
+        target.front() != '/' ||
+        std::any_of(target.begin(), target.end(), [](char ch) { return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f; })) {
+        schema::report(m.diags(), m.mark(), m.path("url"), "expected http://HOST[:PORT]/PATH (no user info or fragment)");
+        return;
+    }
+    bool has_port = authority.back() != ']' && authority.rfind(':') != std::string_view::npos &&
+                    (authority.front() != '[' || authority.rfind(':') > authority.find(']'));
+    std::string address = std::string(authority) + (has_port ? "" : ":80");
+    std::string error;
+    if (!parse_upstream_address(address, p.address, p.address_len, error)) {
+        schema::report(m.diags(), m.mark(), m.path("url"), error);
+        return;
+    }
+    p.host = authority;
+    p.target = target;
+}
+
 void read_external(const yaml::MapEntry& e, MapReader& m, Settings& s) {
     ExternalProvider p;
     p.name = e.key.text;
     p.mark = e.key.mark;
-    if (m.require("url") && m.get_string("url", p.url) && !p.url.starts_with("http://"))
-        schema::report(m.diags(), m.mark(), m.path("url"), "expected an http:// URL");
+    if (m.require("url") && m.get_string("url", p.url)) read_external_url(m, p);
     m.get_duration("timeout", p.timeout, {1, 60000});
     m.get_duration("cache", p.cache, {0, 3600 * 1000});
     p.forward_headers = read_header_names(m, "forward_headers");

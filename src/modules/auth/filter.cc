@@ -1,13 +1,20 @@
 #include "modules/auth/filter.h"
 
+#include <openssl/crypto.h>
+
+#include <cstdio>
 #include <ctime>
 #include <new>
 
+#include "core/base64.h"
 #include "core/config/config.h"
 #include "core/log.h"
 #include "core/metrics/store.h"
 #include "http/stream.h"
 #include "modules/auth/api_keys.h"
+#include "modules/auth/basic.h"
+#include "modules/auth/crypt_worker.h"
+#include "modules/auth/external.h"
 #include "modules/auth/credentials.h"
 #include "modules/auth/jwks_worker.h"
 #include "modules/auth/jwt_runtime.h"
@@ -41,9 +48,22 @@ struct AuthFilter::Ctx {
     // While waiting for a refetched key set (a JWT whose kid is unknown):
     bool paused = false;                  // answers go through the handle
     KidWaiter waiter;
-    http::ResumeHandle handle;
-    http::Stream* stream = nullptr;
     AuthFilter* filter = nullptr;
+    uint32_t retry_after = 0;             // a 429's Retry-After (basic auth's failure limit)
+    // A paused request (a password check on the crypt thread):
+    AuthFilter* self = nullptr;
+    http::Stream* stream = nullptr;  // valid while paused: on_destroy cancels the check first
+    http::ResumeHandle handle;
+    uint64_t ticket = 0;                      // CryptWorker's, until answered
+    const http::Identity* who = nullptr;      // the user, when known
+    Digest key{};                             // the good-check (basic) or decision (external) cache's key
+    // An external authorizer's request in flight, and the decision the request holds (its identity).
+    struct ExternalCall final : httpc::Handler {
+        Ctx* ctx = nullptr;
+        void on_http_answer(httpc::Answer& a) override { ctx->self->external_answered(*ctx, a); }
+    } call;
+    httpc::Handle request;
+    std::shared_ptr<const Decision> decision;
 };
 
 AuthFilter::AuthFilter(const Config& config, const Settings& settings, int route, const Runtimes& runtimes,
@@ -68,7 +88,9 @@ AuthFilter::AuthFilter(const Config& config, const Settings& settings, int route
                 challenge = "Basic realm=\"" + settings.basic[r.index].realm + "\", charset=\"UTF-8\"";
                 break;
             case ProviderRef::Kind::ApiKeys: challenge = "ApiKey realm=\"" + std::string(name) + "\""; break;
-            case ProviderRef::Kind::External: break;
+            case ProviderRef::Kind::External:
+                for (const std::string& h : settings.external[r.index].copy_headers) forwarded_.push_back(h);
+                break;
         }
         if (!challenge.empty()) challenges_ += (challenges_.empty() ? "" : ", ") + challenge;
         std::array<std::atomic<uint64_t>*, 4> cells{};
@@ -93,13 +115,149 @@ http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t 
     LOG_INFO("client %s: request refused by auth (route \"%s\", provider \"%.*s\"): %.*s", s.client_address().data(),
              config_.routes[static_cast<size_t>(route_)].name.c_str(), static_cast<int>(name.size()), name.data(),
              static_cast<int>(why.size()), why.data());
-    std::string message = status == 403 ? "forbidden" : status == 400 ? "bad request" : "unauthorized";
+    std::string message = status == 403   ? "forbidden"
+                          : status == 400 ? "bad request"
+                          : status == 429 ? "too many requests"
+                          : status == 503 ? "service unavailable"
+                                          : "unauthorized";
     if (!why.empty()) message += std::string(": ") + std::string(why);
     if (c.paused)
         c.handle.respond_error(status, message);
     else
         s.reply_error(status, message);
     return http::FilterStatus::Done;
+}
+
+void AuthFilter::deny_later(Ctx& c, int status, std::string_view why) {
+    c.status = status;
+    std::string_view name = c.provider < names_.size() ? std::string_view(names_[c.provider]) : "";
+    LOG_INFO("client %s: request refused by auth (route \"%s\", provider \"%.*s\"): %.*s",
+             c.stream->client_address().data(), config_.routes[static_cast<size_t>(route_)].name.c_str(),
+             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data());
+    std::string message = status == 401 ? "unauthorized" : status == 403 ? "forbidden" : "service unavailable";
+    if (!why.empty()) message += std::string(": ") + std::string(why);
+    c.handle.respond_error(status, message);
+}
+
+// Basic credentials: refused at once when the client is over its failure limit or sends
+// something that is not base64("user:password"); accepted at once from the good-check cache;
+// otherwise checked on the crypt thread while the request waits.
+http::FilterStatus AuthFilter::check_basic(http::Stream& s, Ctx& c, size_t i, std::string_view credential) {
+    BasicRuntime& rt = *runtimes_.basic[providers_[i].index];
+    int64_t now = event::monotonic_ms();
+    if (int64_t wait = rt.failures().blocked_for(s.client_address(), now)) {
+        c.retry_after = static_cast<uint32_t>((wait + 999) / 1000);
+        count(i, Result::Invalid);
+        return deny(s, c, 429, i, "too many failed basic-auth attempts from this address");
+    }
+    thread_local std::string decoded;
+    decoded.clear();
+    std::string_view user, password;
+    struct Wipe {
+        std::string& s;
+        ~Wipe() {
+            if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+        }
+    } wipe{decoded};
+    if (!base64_decode(credential, decoded) || !BasicRuntime::split(decoded, user, password) ||
+        password.size() > CryptWorker::kMaxPassword) {
+        rt.failures().failed(s.client_address(), now);
+        count(i, Result::Invalid);
+        return deny(s, c, 401, i, "malformed basic credentials");
+    }
+    c.key = rt.key(user, password);
+    if (const http::Identity* who = rt.cached(c.key, now)) {
+        s.set_identity(who);
+        count(i, Result::Ok);
+        return http::FilterStatus::Continue;
+    }
+    const std::string& hash = rt.hash_for(user, c.who);
+    c.self = this;
+    c.stream = &s;
+    c.provider = static_cast<uint8_t>(i);
+    c.handle = s.pause_handle();
+    c.ticket = runtimes_.crypt ? runtimes_.crypt->submit(hash, password, &AuthFilter::basic_checked, &c) : 0;
+    if (!c.ticket) return deny(s, c, 503, i, "too many password checks in progress");
+    return http::FilterStatus::Pause;
+}
+
+// The authorizer decides: from the decision cache at once, or paused until its answer.
+http::FilterStatus AuthFilter::check_external(http::Stream& s, Ctx& c, size_t i) {
+    ExternalRuntime& rt = *runtimes_.external[providers_[i].index];
+    if (rt.provider().cache > 0) {
+        c.key = rt.key(s.request());
+        if (auto d = rt.cached(c.key, event::monotonic_ms())) {
+            int status = apply(s, c, i, std::move(d));
+            return status ? deny(s, c, status, i, "refused by the authorizer") : http::FilterStatus::Continue;
+        }
+    }
+    c.self = this;
+    c.stream = &s;
+    c.provider = static_cast<uint8_t>(i);
+    c.handle = s.pause_handle();
+    c.call.ctx = &c;
+    c.request = rt.ask(s.request(), c.call);
+    return http::FilterStatus::Pause;
+}
+
+int AuthFilter::apply(http::Stream& s, Ctx& c, size_t i, std::shared_ptr<const Decision> d) {
+    c.decision = std::move(d);
+    if (c.decision->kind == Decision::Kind::Deny) {
+        count(i, c.decision->status == 403 ? Result::Forbidden : Result::Invalid);
+        return c.decision->status;
+    }
+    s.set_identity(c.decision.get());
+    for (const auto& [name, value] : c.decision->copied) s.add_request_header(name, value);
+    count(i, Result::Ok);
+    return 0;
+}
+
+void AuthFilter::external_answered(Ctx& c, const httpc::Answer& a) {
+    ExternalRuntime& rt = *runtimes_.external[providers_[c.provider].index];
+    std::shared_ptr<const Decision> d = rt.decide(a);
+    if (!d) {
+        // An error or an unexpected status: on_error decides (and nothing is cached).
+        char why[160];
+        if (a.error != httpc::Error::None)
+            snprintf(why, sizeof why, "the authorizer failed (%.*s)", static_cast<int>(error_name(a.error).size()),
+                     error_name(a.error).data());
+        else
+            snprintf(why, sizeof why, "the authorizer answered %d", a.status);
+        if (rt.provider().on_error == ExternalProvider::OnError::Allow) {
+            LOG_INFO("client %s: %s; on_error: allow (route \"%s\", provider \"%s\")", c.stream->client_address().data(),
+                     why, config_.routes[static_cast<size_t>(route_)].name.c_str(), rt.provider().name.c_str());
+            count(c.provider, Result::Ok);
+            c.handle.resume();
+            return;
+        }
+        count(c.provider, Result::Invalid);
+        deny_later(c, 503, why);
+        return;
+    }
+    if (rt.provider().cache > 0) rt.remember(c.key, d, event::monotonic_ms());
+    int status = apply(*c.stream, c, c.provider, std::move(d));
+    if (status)
+        deny_later(c, status, "refused by the authorizer");
+    else
+        c.handle.resume();
+}
+
+void AuthFilter::basic_checked(void* ctx, bool ok) {
+    Ctx& c = *static_cast<Ctx*>(ctx);
+    c.ticket = 0;
+    AuthFilter& f = *c.self;
+    BasicRuntime& rt = *f.runtimes_.basic[f.providers_[c.provider].index];
+    int64_t now = event::monotonic_ms();
+    if (ok && c.who) {  // an unknown user was checked against the dummy: refused whatever it said
+        rt.remember(c.key, c.who, now);
+        c.stream->set_identity(c.who);
+        f.count(c.provider, Result::Ok);
+        c.handle.resume();
+        return;
+    }
+    rt.failures().failed(c.stream->client_address(), now);
+    f.count(c.provider, Result::Invalid);
+    f.deny_later(c, 401, "wrong user name or password");
 }
 
 http::FilterStatus AuthFilter::on_request(http::Stream& s, void* ctx) {
@@ -133,9 +291,19 @@ http::FilterStatus AuthFilter::on_request(http::Stream& s, void* ctx) {
                 count(i, Result::Ok);
                 return http::FilterStatus::Continue;
             }
-            case ProviderRef::Kind::Basic:
+            case ProviderRef::Kind::Basic: {
+                // Basic credentials come in the Authorization field only (RFC 7617).
+                static const Source kAuthorization[] = {{Source::Kind::Header, "authorization"}};
+                Found f = find_credential(req, kAuthorization, Scheme::Basic, scratch, credential);
+                if (f == Found::None) continue;
+                if (f == Found::Ambiguous) {
+                    count(i, Result::Invalid);
+                    return deny(s, c, 400, i, "more than one Authorization field");
+                }
+                return check_basic(s, c, i, credential);
+            }
             case ProviderRef::Kind::External:
-                continue;  // (refused at load until built: see check())
+                return check_external(s, c, i);  // no credential of its own: it always decides
         }
     }
     for (size_t i = 0; i < providers_.size(); ++i) count(i, Result::Missing);
@@ -205,6 +373,13 @@ void AuthFilter::kid_wake(KidWaiter& w, bool timed_out) {
 void AuthFilter::on_response_head(http::Stream&, void* ctx, http::ResponseHead& head) {
     Ctx& c = *static_cast<Ctx*>(ctx);
     if (c.status == 0 || head.status() != c.status) return;
+    if (c.status == 429) {
+        char seconds[16];
+        int n = snprintf(seconds, sizeof seconds, "%u", c.retry_after);
+        head.add("retry-after", std::string_view(seconds, static_cast<size_t>(n)));
+        return;
+    }
+    if (c.status == 503) return;
     if (c.provider >= providers_.size()) {  // nothing applied: every challenge
         if (!challenges_.empty()) head.add("www-authenticate", challenges_);
         return;
@@ -226,7 +401,10 @@ void AuthFilter::on_response_head(http::Stream&, void* ctx, http::ResponseHead& 
         case ProviderRef::Kind::Basic:
             value = "Basic realm=\"" + settings_.basic[r.index].realm + "\", charset=\"UTF-8\"";
             break;
-        case ProviderRef::Kind::External: return;
+        case ProviderRef::Kind::External:
+            if (!c.decision || c.decision->www_authenticate.empty()) return;
+            value = c.decision->www_authenticate;
+            break;
     }
     head.add("www-authenticate", value);
 }
@@ -235,6 +413,7 @@ void AuthFilter::on_destroy(http::Stream&, void* ctx) {
     Ctx& c = *static_cast<Ctx*>(ctx);
     c.waiter.unlink();  // the client left while the request waited for a key set
     if (c.pinned) TokenCache::unpin(c.pinned);
+    if (c.ticket && runtimes_.crypt) runtimes_.crypt->cancel(c.ticket);
     c.~Ctx();
 }
 

@@ -16,6 +16,9 @@
 
 namespace gw {
 struct Config;
+namespace httpc {
+struct Answer;
+}
 namespace metrics {
 class Store;
 }
@@ -26,11 +29,18 @@ namespace gw::auth {
 class JwtRuntime;
 class ApiKeysRuntime;
 struct KidWaiter;
+class BasicRuntime;
+class CryptWorker;
+class Decision;
+class ExternalRuntime;
 
 // What the filter's providers are in this worker, by ProviderRef (the worker part owns them).
 struct Runtimes {
     std::vector<JwtRuntime*> jwt;
     std::vector<ApiKeysRuntime*> api_keys;
+    std::vector<BasicRuntime*> basic;
+    CryptWorker* crypt = nullptr;  // the worker's password-check thread (when a route has basic)
+    std::vector<ExternalRuntime*> external;
 };
 
 class AuthFilter final : public http::Filter {
@@ -52,6 +62,15 @@ class AuthFilter final : public http::Filter {
     // until a refetched key set comes when the token's kid is unknown and `may_wait`.
     http::FilterStatus check_jwt(http::Stream& s, Ctx& c, size_t i, std::string_view credential, bool may_wait);
     static void kid_wake(KidWaiter& w, bool timed_out);
+    // deny() for a paused request: answered through its ResumeHandle.
+    void deny_later(Ctx& c, int status, std::string_view why);
+    http::FilterStatus check_basic(http::Stream& s, Ctx& c, size_t provider, std::string_view credential);
+    static void basic_checked(void* ctx, bool ok);  // CryptWorker's answer, on the loop
+    http::FilterStatus check_external(http::Stream& s, Ctx& c, size_t provider);
+    // The authorizer's decision applied: 0 (allowed: identity and copied fields set) or the
+    // status to refuse with.
+    int apply(http::Stream& s, Ctx& c, size_t provider, std::shared_ptr<const Decision> d);
+    void external_answered(Ctx& c, const httpc::Answer& a);
     void count(size_t provider, Result r);
 
     const Config& config_;
@@ -59,7 +78,7 @@ class AuthFilter final : public http::Filter {
     int route_;
     std::vector<ProviderRef> providers_;
     Runtimes runtimes_;
-    std::vector<std::string_view> forwarded_;  // headers its JWT providers set
+    std::vector<std::string_view> forwarded_;  // headers its JWT and external providers set
     std::string challenges_;                   // "Bearer realm=\"main\", Basic realm=\"ops\""
     std::vector<std::string> names_;           // by position in providers_
     // gateway_auth_requests_total{route,provider,result}: [provider][result]

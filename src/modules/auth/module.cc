@@ -10,7 +10,12 @@
 #include "core/config/config.h"
 #include "core/metrics/store.h"
 #include "core/module/module.h"
+#include "core/log.h"
 #include "modules/auth/api_keys.h"
+#include "modules/auth/basic.h"
+#include "core/services/registry.h"
+#include "modules/auth/crypt_worker.h"
+#include "modules/auth/external.h"
 #include "modules/auth/config.h"
 #include "modules/auth/filter.h"
 #include "modules/auth/jwks_master.h"
@@ -33,10 +38,6 @@ void check(Config& c, Diagnostics& diags) {
         for (const std::string& name : c.claims_in_use)
             if (std::find(p.wanted_claims.begin(), p.wanted_claims.end(), name) == p.wanted_claims.end())
                 p.wanted_claims.push_back(name);
-    for (const BasicProvider& p : s->basic)
-        diags.error(p.mark, "auth.basic." + p.name + ": basic authentication is not built yet");
-    for (const ExternalProvider& p : s->external)
-        diags.error(p.mark, "auth.external." + p.name + ": external authorization is not built yet");
     for (size_t i = 0; i < s->routes.size() && i < c.routes.size(); ++i) {
         if (s->routes[i].empty()) continue;
         const RouteConfig& r = c.routes[i];
@@ -76,7 +77,6 @@ class Worker final : public module::WorkerPart {
   public:
     Worker(module::WorkerEnv& env, const Settings& settings) {
         const Config& config = env.config;
-        metrics::Store& metrics = env.metrics;
         for (const JwtProvider& p : settings.jwt) jwt_.push_back(std::make_unique<JwtRuntime>(p, reader_));
         if (shm::Zone* zone = remote_sets(settings) ? env.zone(kJwksZoneName) : nullptr) {
             table_ = std::make_unique<JwksTable>(*zone);
@@ -93,9 +93,26 @@ class Worker final : public module::WorkerPart {
             }
         }
         for (const ApiKeysProvider& p : settings.api_keys) api_keys_.push_back(std::make_unique<ApiKeysRuntime>(p));
+        for (const BasicProvider& p : settings.basic) basic_.push_back(std::make_unique<BasicRuntime>(p, failures_));
         Runtimes rt;
         for (auto& j : jwt_) rt.jwt.push_back(j.get());
         for (auto& k : api_keys_) rt.api_keys.push_back(k.get());
+        for (auto& b : basic_) rt.basic.push_back(b.get());
+        if (uses(settings, ProviderRef::Kind::External)) {
+            httpc::Client& http = env.services.http();
+            for (const ExternalProvider& p : settings.external) external_.push_back(std::make_unique<ExternalRuntime>(p, http));
+            for (auto& e : external_) rt.external.push_back(e.get());
+        }
+        if (uses(settings, ProviderRef::Kind::Basic)) {
+            crypt_ = std::make_unique<CryptWorker>(env.loop, kCryptSlots);
+            std::string error;
+            if (!crypt_->start(error)) {
+                LOG_ERROR("auth: basic authentication cannot run: %s", error.c_str());
+                env.failed = true;
+            }
+            rt.crypt = crypt_.get();
+        }
+        metrics::Store& metrics = env.metrics;
         filters_.resize(config.routes.size());
         for (size_t i = 0; i < config.routes.size(); ++i)
             if (settings.route(i))
@@ -111,9 +128,23 @@ class Worker final : public module::WorkerPart {
     }
 
   private:
+    // Password checks queued at once per worker; more are answered 503.
+    static constexpr size_t kCryptSlots = 256;
+
+    static bool uses(const Settings& s, ProviderRef::Kind kind) {
+        for (const auto& refs : s.routes)
+            for (const ProviderRef& r : refs)
+                if (r.kind == kind) return true;
+        return false;
+    }
+
     jwt::Reader reader_;
     std::vector<std::unique_ptr<JwtRuntime>> jwt_;
     std::vector<std::unique_ptr<ApiKeysRuntime>> api_keys_;
+    FailureLimiter failures_;  // basic auth's, by client address, for all its providers
+    std::vector<std::unique_ptr<BasicRuntime>> basic_;
+    std::vector<std::unique_ptr<ExternalRuntime>> external_;
+    std::unique_ptr<CryptWorker> crypt_;  // destroyed (its thread joined) before the hashes its jobs read
     std::vector<std::unique_ptr<AuthFilter>> filters_;
     std::unique_ptr<JwksTable> table_;
     std::vector<std::unique_ptr<RemoteKeys>> remote_;  // after filters_: gone first (none waits then)
