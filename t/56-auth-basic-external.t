@@ -253,6 +253,23 @@ sub authz_requests { my @l = split /\n/, (slurp($authz_log) // ''); [map { parse
     spew($t->path('dumped.conf'), $r->{stdout});
     my $back = $t->run('-t', '-p', $t->dir, '-c', $t->path('dumped.conf'));
     is($back->{exit}, 0, '... and the dump loads again') or diag($back->{out});
+
+    my $bad = $t->path('bad.conf');
+    spew($bad, <<'BAD');
+listeners: [{address: 127.0.0.1:1}]
+auth:
+  external:
+    tls: {url: "https://127.0.0.1/check"}
+    ok: {url: "http://127.0.0.1:9/check", copy_headers: [x-user-id]}
+upstreams: {be: {servers: [{address: 127.0.0.1:9}]}}
+routes:
+  - {name: a, match: {path_prefix: /}, auth: [ok], request_headers: {set: {x-user-id: me}}, upstream: be}
+BAD
+    my $e = $t->run('-t', '-p', $t->dir, '-c', $bad);
+    isnt($e->{exit}, 0, 'gatewayd -t refuses a bad external provider');
+    like($e->{out}, qr/bad\.conf:4:\d+: auth\.external\.tls\.url: expected an http:\/\/ URL/, '... an https:// url, at FILE:LINE:COL');
+    like($e->{out}, qr/bad\.conf:8:\d+: routes\[0\]\.auth: provider "ok" copies x-user-id from the authorizer, which request_headers also sets/,
+         '... a copied header the route also sets');
 }
 
 $t->stop;

@@ -73,6 +73,8 @@ AuthFilter::AuthFilter(const Config& config, const Settings& settings, int route
       settings_(settings),
       route_(route),
       runtimes_(runtimes) {
+    // The route's filters share FilterChain::kArenaSize bytes per request.
+    static_assert(sizeof(Ctx) <= 192, "the auth filter's per-request state grew");
     if (const std::vector<ProviderRef>* refs = settings.route(static_cast<size_t>(route))) providers_ = *refs;
     std::string_view route_name = config.routes[static_cast<size_t>(route)].name;
     for (const ProviderRef& r : providers_) {

@@ -41,8 +41,15 @@ void check(Config& c, Diagnostics& diags) {
     for (size_t i = 0; i < s->routes.size() && i < c.routes.size(); ++i) {
         if (s->routes[i].empty()) continue;
         const RouteConfig& r = c.routes[i];
-        // A forwarded claim's header must not also be a route's own header operation.
+        // A forwarded claim's or copied header must not also be a route's own header operation.
         for (const ProviderRef& ref : s->routes[i]) {
+            if (ref.kind == ProviderRef::Kind::External)
+                for (const std::string& copied : s->external[ref.index].copy_headers)
+                    for (const HeaderOp& h : r.request_headers.set)
+                        if (h.name == copied)
+                            diags.error(s->route_marks[i], "routes[" + std::to_string(i) + "].auth: provider \"" +
+                                                               s->external[ref.index].name + "\" copies " + copied +
+                                                               " from the authorizer, which request_headers also sets");
             if (ref.kind != ProviderRef::Kind::Jwt) continue;
             for (const auto& fc : s->jwt[ref.index].forward_claims)
                 for (const HeaderOp& h : r.request_headers.set)
