@@ -103,7 +103,9 @@ TEST(AuthCryptWorker, AnAnswerMayQueueTheNextCheck) {
         int calls = 0;
         static void done(void* self, bool) {
             auto* ch = static_cast<Chain*>(self);
-            if (++ch->calls < 3) EXPECT_NE(ch->crypt->submit(kSha512, "s3cret", &Chain::done, ch), 0u);
+            if (++ch->calls < 3) {
+                EXPECT_NE(ch->crypt->submit(kSha512, "s3cret", &Chain::done, ch), 0u);
+            }
         }
     } chain{&crypt};
     ASSERT_NE(crypt.submit(kSha512, "s3cret", &Chain::done, &chain), 0u);
