@@ -268,7 +268,7 @@ TEST_F(CorsConfig, Errors) {
                       "  b: {origins: [\"*\"], credentials: true}\n"                     // 5
                       "  c: {methods: [GET]}\n"                                          // 6
                       "  d: {origins: [\"https://*.test\"], headers: [\"bad name\"]}\n"  // 7
-                      "  e: {origins: [], max_age: 1500ms, colour: red}\n"               // 8
+                      "  e: {origins: [], max_age: 1500ms, colour: red, expose_headers: [\"*\"]}\n"  // 8
                       "routes:\n"                                                        // 9
                       "  - {name: r, match: {path_prefix: /}, cors: aa, return: {status: 204}}\n",  // 10
                   {
@@ -284,6 +284,7 @@ TEST_F(CorsConfig, Errors) {
                       at("gw.conf", 8, 16) + "cors.e.origins: empty list (leave the key out instead)",
                       at("gw.conf", 8, 29) + "cors.e.max_age: whole seconds (Access-Control-Max-Age counts seconds)",
                       at("gw.conf", 8, 37) + "unknown key \"colour\"",
+                      at("gw.conf", 8, 67) + "cors.e.expose_headers[0]: \"*\" is not taken: list the header names",
                       at("gw.conf", 10, 46) + "routes[0].cors: unknown CORS policy \"aa\" (did you mean \"a\"?)",
                   });
 }
@@ -296,7 +297,7 @@ TEST_F(CorsConfig, MethodsWithoutOptionsWarn) {
                          "  - {name: b, match: {path: /b, methods: [GET, OPTIONS]}, cors: web, return: {status: 204}}\n");
     std::optional<Config> c = load("gw.conf");
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
-    EXPECT_EQ(errors(), (std::vector<std::string>{at("gw.conf", 6, 56) +
+    EXPECT_EQ(errors(), (std::vector<std::string>{at("gw.conf", 6, 56) + "warning: " +
                                                   "routes[0].cors: match.methods leaves out OPTIONS, so preflights "
                                                   "never reach this route (add OPTIONS)"}));
 }

@@ -85,6 +85,12 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s) {
         return false;
     });
     auto header_name = [&](const Node& n, const std::string& path, std::string& text) {
+        if (text == "*") {
+            // The Fetch standard's wildcard means "any" only without credentials, and never for
+            // Authorization: an explicit list says the same thing without those traps.
+            schema::report(diags, n.mark, path, "\"*\" is not taken: list the header names");
+            return false;
+        }
         if (!is_token(text)) {
             schema::report(diags, n.mark, path, "\"" + text + "\" is not a header name");
             return false;
