@@ -158,6 +158,13 @@ start_responder();
 $t->start;
 is(status($port{aia}, 'leaf.example'), "handshake staple $serial{leaf} good",
    'the first handshake after start gets the staple (the certificate\'s AIA responder)');
+{
+    my $log = $t->error_log;
+    my $fetched = $log =~ /OCSP response for leaf\.example fetched and stapled/ ? $-[0] : -1;
+    my $forked = $log =~ /started worker process/ ? $-[0] : -1;
+    ok($fetched >= 0 && $forked > $fetched, '... fetched before the first worker was started')
+        or diag("fetched at $fetched, first worker at $forked");
+}
 is(status($port{more}, 'other.example'), "handshake staple $serial{other} good",
    '... and one from responder:, where the AIA is dead');
 is(status($port{more}, 'revoked.example'), 'handshake no staple', 'a revoked certificate: no staple, the handshake goes on');
