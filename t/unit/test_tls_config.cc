@@ -483,16 +483,54 @@ TEST_F(TlsConfigTest, OcspStapleThatCannotBeUsedIsOnlyAWarning) {
                                                         "stapled");
 }
 
-TEST_F(TlsConfigTest, OcspFetchIsNotSupportedYetAndOnlyAWarning) {
-    write_api_pair();
+TEST_F(TlsConfigTest, OcspFetchNeedsAResponderAndIsNeverFatal) {
+    write_api_pair();  // self-signed: no issuer after it
     std::optional<Config> c = load_conf(conf("      certificates: [{cert: api.pem, key: api.key}]\n"
                                              "      ocsp_staple: {fetch: true}\n"));
     ASSERT_TRUE(c) << ::testing::PrintToString(errors());
     ASSERT_EQ(warnings().size(), 1u);
-    EXPECT_EQ(warnings()[0], at("gw.conf", 5, 20) + "warning: listeners[0].tls.ocsp_staple: fetch: true is not "
-                                                    "supported yet (give a file the response is written to): nothing "
-                                                    "is stapled");
-    EXPECT_EQ(listener_tls(*c)->ocsp_staple, "");
+    EXPECT_EQ(warnings()[0], at("gw.conf", 5, 20) + "warning: listeners[0].tls.ocsp_staple: \"" + path("api.pem") +
+                                 "\" has no issuer certificate after it (the request names the issuer): nothing is "
+                                 "stapled");
+    EXPECT_FALSE(listener_tls(*c)->certificates[0].ocsp_fetch.enabled);
+
+    // Issued by a CA (after it in the file), without an AIA: a responder is needed.
+    Cert ca = make_cert({.cn = "CA", .ca = true}, rsa_);
+    Cert leaf = make_cert({.cn = "leaf.example", .dns = {"leaf.example"}}, ec_, ca.get(), rsa_);
+    write_pem("leaf.pem", {leaf.get(), ca.get()});
+    write_key("leaf.key", ec_);
+    c = load_conf(conf("      certificates: [{cert: leaf.pem, key: api.key, ocsp_staple: {fetch: true}}]\n"));
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(warnings().size(), 1u);
+    EXPECT_EQ(warnings()[0], at("gw.conf", 4, 66) + "warning: listeners[0].tls.certificates[0].ocsp_staple: \"" +
+                                 path("leaf.pem") +
+                                 "\" names no OCSP responder (Authority Information Access) and no responder: is "
+                                 "given: nothing is stapled");
+
+    c = load_conf(conf("      certificates: [{cert: leaf.pem, key: leaf.key}]\n"
+                       "      ocsp_staple: {fetch: true, responder: \"http://127.0.0.1:8080/ocsp\"}\n"));
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_TRUE(warnings().empty()) << ::testing::PrintToString(warnings());
+    const OcspFetch& f = listener_tls(*c)->certificates[0].ocsp_fetch;
+    EXPECT_TRUE(f.enabled);
+    EXPECT_EQ(f.url, "http://127.0.0.1:8080/ocsp");
+    EXPECT_EQ(f.host, "127.0.0.1:8080");
+    EXPECT_EQ(f.path, "/ocsp");
+    EXPECT_GT(f.address_len, 0u);
+    EXPECT_TRUE(listener_tls(*c)->ocsp_fetch_listener);
+
+    // A malformed responder is an error (the operator wrote it); one without fetch a warning.
+    expect_errors(conf("      certificates: [{cert: leaf.pem, key: leaf.key}]\n"
+                       "      ocsp_staple: {fetch: true, responder: \"https://ocsp.example/\"}\n"),
+                  {at("gw.conf", 5, 45) + "listeners[0].tls.ocsp_staple.responder: \"https://ocsp.example/\": an "
+                                          "https:// responder (OCSP responders are plain HTTP: their responses are "
+                                          "signed)"});
+    c = load_conf(conf("      certificates: [{cert: leaf.pem, key: leaf.key}]\n"
+                       "      ocsp_staple: {responder: \"http://ocsp.example/\"}\n"));
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    ASSERT_EQ(warnings().size(), 1u);
+    EXPECT_EQ(warnings()[0], at("gw.conf", 5, 32) + "warning: listeners[0].tls.ocsp_staple.responder: without fetch: "
+                                                    "true it has no effect");
     expect_errors(conf("      certificates: [{cert: api.pem, key: api.key}]\n"
                        "      ocsp_staple: {fech: true}\n"),
                   {at("gw.conf", 5, 21) + "unknown key \"fech\" (did you mean \"fetch\"?)"});

@@ -1,6 +1,8 @@
 // OCSP stapling from a file (src/modules/tls/ocsp.h): which responses can be stapled for a
 // certificate, with responses made here through OpenSSL's API (so times can be set at will:
 // past their next update, not valid yet), and which staple each certificate of a listener sends.
+// Fetched staples (ocsp_fetch.h, staple_zone.h): the responder URL, the GET request, the shared
+// table the master publishes to and what a worker staples from it.
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -11,7 +13,10 @@
 #include <ctime>
 #include <string>
 
+#include "core/shm/zone.h"
 #include "modules/tls/ocsp.h"
+#include "modules/tls/ocsp_fetch.h"
+#include "modules/tls/staple_zone.h"
 
 namespace gw::tls {
 namespace {
@@ -179,24 +184,206 @@ TEST(TlsOcsp, WhichStapleEachCertificateSends) {
     tls.ocsp_staple = "listener's";
     OcspStaples staples;
     staples.build(tls);
-    EXPECT_EQ(staples.find(p.leaf.get()), "listener's") << "the listener's staple is the first certificate's";
-    EXPECT_EQ(staples.find(p.other.get()), "");
-    EXPECT_EQ(staples.find(p.ca.get()), "");
+    EXPECT_EQ(staples.find(p.leaf.get(), time(nullptr)), "listener's") << "the listener's staple is the first certificate's";
+    EXPECT_EQ(staples.find(p.other.get(), time(nullptr)), "");
+    EXPECT_EQ(staples.find(p.ca.get(), time(nullptr)), "");
 
     tls.certificates[1].ocsp_staple_path = "other.ocsp";
     tls.certificates[1].ocsp_staple = "other's";
     staples.build(tls);
-    EXPECT_EQ(staples.find(p.other.get()), "other's");
+    EXPECT_EQ(staples.find(p.other.get(), time(nullptr)), "other's");
 
     tls.certificates[0].ocsp_staple_path = "leaf.ocsp";  // its own, unusable: empty
     staples.build(tls);
-    EXPECT_EQ(staples.find(p.leaf.get()), "") << "an entry's own staple takes precedence, even an unusable one";
+    EXPECT_EQ(staples.find(p.leaf.get(), time(nullptr)), "") << "an entry's own staple takes precedence, even an unusable one";
     EXPECT_EQ(staple_of(tls, 1), "other's");
 
     ListenerTls none;
     none.certificates.push_back(certificate(p.leaf));
     staples.build(none);
     EXPECT_TRUE(staples.empty());
+}
+
+
+TEST(TlsOcsp, AVerdictSaysRevokedApart) {
+    Certificate c = certificate(pki().leaf);
+    OcspCheck good = check_ocsp_response(der({.next_update = kDay}), c, time(nullptr));
+    EXPECT_EQ(good.verdict, OcspVerdict::Good);
+    EXPECT_NEAR(static_cast<double>(good.next_update - good.this_update), kDay + 60, 2);
+    EXPECT_EQ(check_ocsp_response(der({.status = V_OCSP_CERTSTATUS_REVOKED}), c, time(nullptr)).verdict,
+              OcspVerdict::Revoked);
+    // A revocation from a responder that may not speak for the CA is not believed.
+    EXPECT_EQ(check_ocsp_response(der({.status = V_OCSP_CERTSTATUS_REVOKED, .signer = pki().rogue.get(),
+                                       .signer_key = pki().rogue_key.get()}),
+                                  c, time(nullptr))
+                  .verdict,
+              OcspVerdict::Unusable);
+    EXPECT_EQ(check_ocsp_response("junk", c, time(nullptr)).verdict, OcspVerdict::Unusable);
+    ERR_clear_error();
+}
+
+TEST(TlsOcspFetch, ResponderUrls) {
+    ResponderUrl u;
+    std::string error;
+    ASSERT_TRUE(parse_responder_url("http://ocsp.example.com", u, error)) << error;
+    EXPECT_EQ(u.host_port, "ocsp.example.com:80");
+    EXPECT_EQ(u.host_field, "ocsp.example.com");
+    EXPECT_EQ(u.path, "/");
+    ASSERT_TRUE(parse_responder_url("HTTP://127.0.0.1:8080/ocsp/", u, error)) << error;
+    EXPECT_EQ(u.host_port, "127.0.0.1:8080");
+    EXPECT_EQ(u.host_field, "127.0.0.1:8080");
+    EXPECT_EQ(u.path, "/ocsp/");
+    ASSERT_TRUE(parse_responder_url("http://[::1]:81/r", u, error)) << error;
+    EXPECT_EQ(u.host_port, "[::1]:81");
+    EXPECT_EQ(u.path, "/r");
+    for (const char* bad : {"https://ocsp.example.com/", "ftp://h/", "http://", "http:///x", "http://user@h/",
+                            "http://h:/", "http://h:0/", "http://h:99999/", "http://h:8x/", "http://h/a?b",
+                            "http://h/a#b", "http://h/a b", "http://[::1/", "http://[]/", "http://[::1]x/",
+                            "http://h\r\n/", "ocsp.example.com"}) {
+        error.clear();
+        EXPECT_FALSE(parse_responder_url(bad, u, error)) << bad;
+        EXPECT_FALSE(error.empty()) << bad;
+    }
+    EXPECT_FALSE(parse_responder_url("https://h/", u, error));
+    EXPECT_NE(error.find("plain HTTP"), std::string::npos) << error;
+}
+
+std::string url_decode(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+TEST(TlsOcspFetch, TheGetRequestNamesTheCertificate) {
+    const Pki& p = pki();
+    Certificate c = certificate(p.leaf);
+    std::string target;
+    ASSERT_TRUE(ocsp_request_target(c, "/ocsp", target));
+    ASSERT_EQ(target.rfind("/ocsp/", 0), 0u) << target;
+    std::string encoded = target.substr(6);
+    EXPECT_EQ(encoded.find_first_of("+/="), std::string::npos) << "base64's own characters are percent-encoded";
+    std::string b64 = url_decode(encoded);
+    std::string bytes(b64.size(), '\0');
+    int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                            reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+    ASSERT_GT(n, 0);
+    while (!b64.empty() && b64.back() == '=') --n, b64.pop_back();  // DecodeBlock counts the padding
+    const auto* q = reinterpret_cast<const unsigned char*>(bytes.data());
+    OCSP_REQUEST* req = d2i_OCSP_REQUEST(nullptr, &q, n);
+    ASSERT_TRUE(req);
+    ASSERT_EQ(OCSP_request_onereq_count(req), 1);
+    OCSP_CERTID* want = OCSP_cert_to_id(EVP_sha1(), p.leaf.get(), p.ca.get());
+    EXPECT_EQ(OCSP_id_cmp(OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0)), want), 0);
+    OCSP_CERTID_free(want);
+    OCSP_REQUEST_free(req);
+
+    ASSERT_TRUE(ocsp_request_target(c, "/", target));
+    EXPECT_EQ(target.rfind("/", 0), 0u);
+    EXPECT_NE(target[1], '/');
+    EXPECT_FALSE(ocsp_request_target(certificate(p.leaf, false), "/", target)) << "no issuer: no request";
+}
+
+struct ZoneFixture {
+    std::unique_ptr<shm::Zone> zone = shm::Zone::create("test-ocsp", staple_zone_spec().size, kStapleZoneLayoutVersion);
+    std::unique_ptr<StapleBoard> board;
+    ZoneFixture() {
+        EXPECT_TRUE(zone);
+        EXPECT_TRUE(StapleBoard::lay_out(*zone));
+        EXPECT_TRUE(StapleBoard::lay_out(*zone)) << "a zone laid out already (adopted) is kept";
+        board = StapleBoard::attach(*zone);
+        EXPECT_TRUE(board);
+    }
+};
+
+CertKey key_of(int n) {
+    CertKey k{};
+    k[0] = static_cast<unsigned char>(n);
+    k[31] = 1;
+    return k;
+}
+
+TEST(TlsOcspFetch, TheStapleTable) {
+    ZoneFixture f;
+    StapleBoard& b = *f.board;
+    time_t now = time(nullptr);
+    EXPECT_EQ(b.find(key_of(1)), -1);
+    ASSERT_TRUE(b.publish(key_of(1), "first", now - 60, now + kDay, now));
+    int slot = b.find(key_of(1));
+    ASSERT_GE(slot, 0);
+    StapleCopy copy;
+    copy.der.reserve(kMaxStapleBytes);
+    ASSERT_TRUE(b.read(slot, copy));
+    EXPECT_EQ(copy.der, "first");
+    EXPECT_EQ(copy.next_update, now + kDay);
+    EXPECT_EQ(copy.key, key_of(1));
+    uint64_t seq = copy.sequence;
+    EXPECT_EQ(b.sequence(slot), seq) << "nothing new: one load says so";
+    ASSERT_TRUE(b.publish(key_of(1), "second, longer", now, now + kDay, now));
+    EXPECT_EQ(b.find(key_of(1)), slot) << "a certificate keeps its slot";
+    EXPECT_NE(b.sequence(slot), seq);
+    ASSERT_TRUE(b.read(slot, copy));
+    EXPECT_EQ(copy.der, "second, longer");
+    EXPECT_FALSE(b.publish(key_of(2), std::string(kMaxStapleBytes + 1, 'x'), now, now + kDay, now)) << "too large";
+    EXPECT_FALSE(b.publish(key_of(2), "", now, now + kDay, now));
+
+    StapleCopy held;
+    EXPECT_TRUE(b.get(key_of(1), held));
+    EXPECT_EQ(held.der, "second, longer");
+    b.withdraw(key_of(1));
+    EXPECT_FALSE(b.get(key_of(1), held)) << "withdrawn: nothing held";
+    ASSERT_TRUE(b.read(slot, copy));
+    EXPECT_TRUE(copy.der.empty());
+
+    // Full: a new certificate takes the slot whose response expired longest ago; with none
+    // expired there is no room.
+    for (int i = 2; i < 1 + static_cast<int>(kStapleSlots); ++i)
+        ASSERT_TRUE(b.publish(key_of(i), "live", now, now + kDay, now)) << i;
+    ASSERT_TRUE(b.publish(key_of(1), "live again", now, now + kDay, now));
+    EXPECT_FALSE(b.publish(key_of(100), "new", now, now + kDay, now)) << "every slot holds a live response";
+    ASSERT_TRUE(b.publish(key_of(5), "expiring", now - 2 * kDay, now - kDay, now));
+    ASSERT_TRUE(b.publish(key_of(6), "expired earlier", now - 3 * kDay, now - 2 * kDay, now));
+    ASSERT_TRUE(b.publish(key_of(100), "new", now, now + kDay, now));
+    EXPECT_EQ(b.find(key_of(6)), -1) << "the one expired longest ago went";
+    EXPECT_GE(b.find(key_of(5)), 0);
+    EXPECT_EQ(b.publications(), 2u + (kStapleSlots - 1) + 1u + 3u);
+}
+
+TEST(TlsOcspFetch, AWorkerStaplesWhatTheMasterPublished) {
+    const Pki& p = pki();
+    ZoneFixture f;
+    ListenerTls tls;
+    tls.certificates.push_back(certificate(p.leaf));
+    tls.certificates.push_back(certificate(p.other));
+    tls.certificates[0].ocsp_fetch.enabled = true;
+    tls.certificates[1].ocsp_staple_path = "other.ocsp";
+    tls.certificates[1].ocsp_staple = "other's file";
+    OcspStaples staples;
+    staples.build(tls, f.board.get());
+    EXPECT_FALSE(staples.empty());
+    time_t now = time(nullptr);
+    EXPECT_EQ(staples.find(p.leaf.get(), now), "") << "nothing published yet: no staple";
+    EXPECT_EQ(staples.find(p.other.get(), now), "other's file");
+
+    CertKey key;
+    ASSERT_TRUE(cert_key(p.leaf.get(), key));
+    ASSERT_TRUE(f.board->publish(key, "response 1", now - 60, now + kDay, now));
+    EXPECT_EQ(staples.find(p.leaf.get(), now), "response 1") << "published after the worker started: found";
+    ASSERT_TRUE(f.board->publish(key, "response 2", now, now + 2 * kDay, now));
+    EXPECT_EQ(staples.find(p.leaf.get(), now), "response 2") << "a new response replaces the worker's copy";
+    EXPECT_EQ(staples.find(p.leaf.get(), now + 2 * kDay), "") << "never stapled at or past its nextUpdate";
+    f.board->withdraw(key);
+    EXPECT_EQ(staples.find(p.leaf.get(), now), "") << "withdrawn (revoked)";
+
+    OcspStaples without_zone;
+    without_zone.build(tls, nullptr);
+    EXPECT_EQ(without_zone.find(p.leaf.get(), now), "");
 }
 
 }  // namespace

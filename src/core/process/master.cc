@@ -173,8 +173,10 @@ int Master::run() {
         board_->generation.store(current_.number);
         board_->worker_processes.store(current_.count);
     }
-    if (!start_generation(current_)) return 1;
+    // The parts first: what they prepare before the workers fork (say, OCSP staples fetched
+    // within a short deadline) is there from the first request.
     configure_parts();
+    if (!start_generation(current_)) return 1;
     if (options_.inherited) {
         LOG_NOTICE("gatewayd %s started by a binary upgrade from master %d, generation %u, %d workers",
                    GW_VERSION, options_.inherited->parent, current_.number, current_.count);

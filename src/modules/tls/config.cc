@@ -16,6 +16,7 @@
 #include "modules/tls/certs.h"
 #include "modules/tls/ciphers.h"
 #include "modules/tls/config_read.h"
+#include "modules/tls/ocsp_fetch.h"
 
 namespace gw::tls {
 
@@ -60,6 +61,26 @@ bool is_off(const Node& v) {
     return t == "off" || t == "false" || t == "no";
 }
 
+// `ocsp_staple: {fetch: true, responder: http://...}` into `f` (its responder is settled by
+// prepare_ocsp_fetch once the certificate is loaded). A malformed `responder:` is an error: the
+// operator wrote it; a responder that cannot be used when it is well formed is a warning.
+void read_ocsp_fetch(const Node& v, const std::string& path, Diagnostics& diags, OcspFetch& f) {
+    MapReader fm(v, path, diags);
+    f.mark = v.mark;
+    fm.get_bool("fetch", f.requested);
+    const Node* responder = fm.take("responder");
+    fm.get_string("responder", f.responder);
+    fm.finish();
+    if (!responder) return;
+    ResponderUrl url;
+    std::string error;
+    if (!parse_responder_url(f.responder, url, error)) {
+        schema::report(diags, responder->mark, path + ".responder", "\"" + f.responder + "\": " + error);
+        f.requested = false;  // said once
+    } else if (!f.requested)
+        diags.warning(responder->mark, path + ".responder: without fetch: true it has no effect");
+}
+
 void read_certificates(MapReader& m, const std::string& prefix, time_t now, ListenerTls& t) {
     Diagnostics& diags = m.diags();
     if (!m.require("certificates")) return;
@@ -82,13 +103,19 @@ void read_certificates(MapReader& m, const std::string& prefix, time_t now, List
         bool password_ok = get_path(item, "password_file", prefix, cert.password_file, at.password_file) ||
                            !has_password;
         Mark ocsp_at;
-        bool has_ocsp = get_path(item, "ocsp_staple", prefix, cert.ocsp_staple_path, ocsp_at);
+        bool has_ocsp = false;
+        if (const Node* v = item.take("ocsp_staple"); v && v->is_map()) {
+            read_ocsp_fetch(*v, at.path + ".ocsp_staple", diags, cert.ocsp_fetch);
+        } else {
+            has_ocsp = get_path(item, "ocsp_staple", prefix, cert.ocsp_staple_path, ocsp_at);
+        }
         item.finish();
         bool loaded = has_cert && has_key && password_ok && load_certificate(cert, at, now, diags);
         // A certificate that did not load has its errors: its staple cannot be checked.
         if (has_ocsp && loaded)
             load_ocsp_staple(cert.ocsp_staple_path, cert, at.path + ".ocsp_staple", ocsp_at, now, diags,
                              cert.ocsp_staple);
+        if (loaded) prepare_ocsp_fetch(cert, at.path + ".ocsp_staple", diags);
         t.certificates.push_back(std::move(cert));
     }
     // A certificate after the first is only chosen by the names a client asks for (SNI).
@@ -101,30 +128,31 @@ void read_certificates(MapReader& m, const std::string& prefix, time_t now, List
 }
 
 // The listener's `ocsp_staple`: the first certificate's staple (as the issue writes it; an
-// entry's own `ocsp_staple` says the same for any certificate).
+// entry's own `ocsp_staple` says the same for any certificate): a file, or {fetch: true}.
 void read_listener_ocsp_staple(MapReader& m, const std::string& prefix, time_t now, ListenerTls& t) {
-    // `ocsp_staple: {fetch: true}` (the master fetching from the CA's responder, as the issue
-    // plans it) is not built yet: a warning, as any staple that cannot be used.
-    if (const Node* v = m.take("ocsp_staple"); v && v->is_map()) {
-        MapReader fm(*v, m.path("ocsp_staple"), m.diags());
-        bool fetch = false;
-        fm.get_bool("fetch", fetch);
-        fm.finish();
-        if (fetch)
-            m.diags().warning(v->mark, m.path("ocsp_staple") +
-                                           ": fetch: true is not supported yet (give a file the response is "
-                                           "written to): nothing is stapled");
-        return;
-    }
     Mark at;
-    if (!get_path(m, "ocsp_staple", prefix, t.ocsp_staple_path, at)) return;
-    if (t.certificates.empty() || !t.certificates.front().leaf) return;  // its errors are reported
-    const Certificate& first = t.certificates.front();
-    if (!first.ocsp_staple_path.empty()) {
-        m.diags().warning(at, m.path("ocsp_staple") + ": the first certificate has its own ocsp_staple (\"" +
-                                  first.ocsp_staple_path + "\"): this one is not used");
+    OcspFetch fetch;
+    if (const Node* v = m.take("ocsp_staple"); v && v->is_map()) {
+        read_ocsp_fetch(*v, m.path("ocsp_staple"), m.diags(), fetch);
+        at = v->mark;
+    } else if (!get_path(m, "ocsp_staple", prefix, t.ocsp_staple_path, at)) {
         return;
     }
+    if (t.certificates.empty() || !t.certificates.front().leaf) return;  // its errors are reported
+    Certificate& first = t.certificates.front();
+    if (!first.ocsp_staple_path.empty() || first.ocsp_fetch.requested) {
+        std::string own = first.ocsp_staple_path.empty() ? "{fetch: true}" : "\"" + first.ocsp_staple_path + "\"";
+        m.diags().warning(at, m.path("ocsp_staple") + ": the first certificate has its own ocsp_staple (" + own +
+                                  "): this one is not used");
+        return;
+    }
+    if (fetch.requested || !fetch.responder.empty()) {
+        first.ocsp_fetch = std::move(fetch);
+        t.ocsp_fetch_listener = true;
+        prepare_ocsp_fetch(first, m.path("ocsp_staple"), m.diags());
+        return;
+    }
+    if (t.ocsp_staple_path.empty()) return;  // {fetch: false}
     load_ocsp_staple(t.ocsp_staple_path, first, m.path("ocsp_staple"), at, now, m.diags(), t.ocsp_staple);
 }
 
@@ -271,6 +299,13 @@ void not_set(std::string& out, int indent, std::string_view key) {
     out += ": not set\n";
 }
 
+void dump_ocsp_fetch(const OcspFetch& f, int indent, std::string& out) {
+    if (!f.requested && f.responder.empty()) return;
+    dump::line(out, indent, "ocsp_staple", "");
+    dump::line(out, indent + 2, "fetch", dump::boolean(f.requested));
+    if (!f.responder.empty()) dump::line(out, indent + 2, "responder", dump::quote(f.responder));
+}
+
 }  // namespace
 
 // Whether the kernel can take a TLS connection's record layer over: the "tls" upper layer
@@ -375,6 +410,7 @@ void dump_listener_tls(const ListenerTls& t, int indent, std::string& out) {
         dump::line(out, in + 4, "key", quote(c.key_path));
         if (!c.password_file.empty()) dump::line(out, in + 4, "password_file", quote(c.password_file));
         if (!c.ocsp_staple_path.empty()) dump::line(out, in + 4, "ocsp_staple", quote(c.ocsp_staple_path));
+        if (&c != &t.certificates.front() || !t.ocsp_fetch_listener) dump_ocsp_fetch(c.ocsp_fetch, in + 4, out);
     }
     std::string protocols;
     for (const Protocol& p : kProtocols)
@@ -409,7 +445,9 @@ void dump_listener_tls(const ListenerTls& t, int indent, std::string& out) {
         if (!a.ca_path.empty()) dump::line(out, in + 2, "ca", quote(a.ca_path));
         if (!a.crl_path.empty()) dump::line(out, in + 2, "crl", quote(a.crl_path));
     }
-    if (t.ocsp_staple_path.empty())
+    if (t.ocsp_fetch_listener)
+        dump_ocsp_fetch(t.certificates.front().ocsp_fetch, in, out);
+    else if (t.ocsp_staple_path.empty())
         not_set(out, in, "ocsp_staple");
     else
         dump::line(out, in, "ocsp_staple", quote(t.ocsp_staple_path));

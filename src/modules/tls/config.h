@@ -13,7 +13,7 @@
 //         session_cache: 10m               # or off
 //         session_tickets: {rotate: 1h}    # or off; shared: redis
 //         client_auth: {ca: clients-ca.pem, mode: optional, crl: clients.crl}
-//         ocsp_staple: /var/lib/gatewayd/api.ocsp   # the first certificate's
+//         ocsp_staple: /var/lib/gatewayd/api.ocsp   # the first certificate's; or {fetch: true, responder: URL}
 //         handshake_timeout: 10s
 //         hsts: {max_age: 365d, include_subdomains: true, preload: false}
 //         ktls: false
@@ -24,6 +24,7 @@
 #pragma once
 
 #include <openssl/types.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -50,6 +51,21 @@ struct X509StoreFree {
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
+// `ocsp_staple: {fetch: true, responder: http://...}`: the master fetches the certificate's OCSP
+// response from its CA's responder (ocsp_fetch.h). Where from is settled when the configuration
+// is loaded: the responder's name is resolved then, as upstream servers' are.
+struct OcspFetch {
+    bool requested = false;     // fetch: true was written
+    bool enabled = false;       // requested, and a responder known and resolved: fetched
+    std::string responder;      // `responder:` as written; empty: the certificate's AIA
+    std::string url;            // the URL used (responder, or the AIA's)
+    std::string host;           // the Host field
+    std::string path;           // the URL's path; the encoded request goes after it
+    sockaddr_storage address{};
+    socklen_t address_len = 0;
+    Mark mark;                  // the ocsp_staple map, for messages
+};
+
 // One `certificates:` entry, loaded: the leaf, the rest of its chain, and its key (decrypted
 // with password_file when it is encrypted; never logged, never dumped).
 struct Certificate {
@@ -68,6 +84,7 @@ struct Certificate {
     // they can be stapled (empty: none, or not usable: warned at load).
     std::string ocsp_staple_path;
     std::string ocsp_staple;
+    OcspFetch ocsp_fetch;        // `ocsp_staple: {fetch: true}` (the entry's, or the listener's for the first)
     Mark mark;                   // the entry, for messages
 };
 
@@ -107,6 +124,9 @@ struct ListenerTls {
     // `ocsp_staple` takes precedence), and its bytes when they can be stapled (ocsp.h).
     std::string ocsp_staple_path;
     std::string ocsp_staple;
+    // The listener's `ocsp_staple` was a {fetch: true} map: the first certificate's ocsp_fetch
+    // came from it (said so in the dump).
+    bool ocsp_fetch_listener = false;
     uint64_t handshake_timeout_ms = 10000;
     Hsts hsts;
     bool ktls = false;

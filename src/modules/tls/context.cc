@@ -183,12 +183,12 @@ std::string take_openssl_errors(std::string_view fallback) {
 }
 
 bool ListenerContexts::build(const ListenerTls& tls, std::string_view listener_id, Resumption* resumption,
-                             std::string& error) {
+                             std::string& error, const StapleBoard* fetched) {
     tls_ = &tls;
     contexts_.clear();
     exact_.clear();
     wildcard_.clear();
-    staples_.build(tls);
+    staples_.build(tls, fetched);
     ERR_clear_error();
     if (tls.certificates.empty()) {
         error = "no certificate";

@@ -64,7 +64,9 @@ class ListenerContexts {
     // (its address: stable across reloads, distinct between listeners). `resumption` may be null
     // (OpenSSL's per-process defaults). False, with `error` set (OpenSSL's reason included),
     // when a context cannot be built.
-    bool build(const ListenerTls& tls, std::string_view listener_id, Resumption* resumption, std::string& error);
+    // `fetched`: the staples the master fetches (staple_zone.h), or null.
+    bool build(const ListenerTls& tls, std::string_view listener_id, Resumption* resumption, std::string& error,
+               const StapleBoard* fetched = nullptr);
 
     // The context new connections start on (the first certificate's group); SNI may switch.
     SSL_CTX* default_context() const { return contexts_.empty() ? nullptr : contexts_.front().get(); }

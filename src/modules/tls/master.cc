@@ -8,6 +8,7 @@
 #include "core/config/config.h"
 #include "core/log.h"
 #include "modules/tls/module.h"
+#include "modules/tls/ocsp_fetch.h"
 #include "modules/tls/storage.h"
 #include "modules/tls/ticket_keys.h"
 #include "modules/tls/ticket_sync.h"
@@ -30,7 +31,9 @@ std::unique_ptr<module::MasterPart> make_master(module::MasterEnv& env) {
     return std::make_unique<TicketRotator>(env);
 }
 
-TicketRotator::TicketRotator(module::MasterEnv& env) : loop_(env.loop), zone_(env.zone) {
+TicketRotator::TicketRotator(module::MasterEnv& env)
+    : loop_(env.loop), zone_(env.zone),
+      ocsp_(std::make_unique<OcspFetcher>(env.loop, env.metrics, env.zone, env.still_master)) {
     timer_.set_callback([this] { on_timer(); });
 }
 
@@ -54,6 +57,7 @@ void TicketRotator::configure(const std::shared_ptr<const Config>& config) {
     sync_.reset();
     if (!shared.empty()) sync_ = std::make_unique<TicketKeySync>(loop_, *config->redis, zone_, std::move(shared));
     on_timer();
+    ocsp_->configure(config);
 }
 
 void TicketRotator::on_timer() {

@@ -1,4 +1,5 @@
-// The tls module's part in the master: it rotates every TLS listener's session ticket keys
+// The tls module's part in the master: it fetches the OCSP responses certificates staple
+// (`ocsp_staple: {fetch: true}`, ocsp_fetch.h), and it rotates every TLS listener's session ticket keys
 // (ticket_keys.h) on schedule, `session_tickets: {rotate: ...}` (1h by default), or, for the
 // listeners with `shared: redis`, keeps them in step with the other nodes through Redis
 // (ticket_sync.h). Made whatever the first configuration holds, so that a reload can add TLS
@@ -23,6 +24,7 @@
 namespace gw::tls {
 
 class TicketKeySync;
+class OcspFetcher;
 
 class TicketRotator final : public module::MasterPart {
   public:
@@ -47,6 +49,7 @@ class TicketRotator final : public module::MasterPart {
     std::vector<Listener> listeners_;  // rotated here (not shared)
     std::unique_ptr<TicketKeySync> sync_;  // the shared ones
     event::Timer timer_;
+    std::unique_ptr<OcspFetcher> ocsp_;
 };
 
 std::unique_ptr<module::MasterPart> make_master(module::MasterEnv& env);

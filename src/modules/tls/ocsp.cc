@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "modules/tls/certs.h"
+#include "modules/tls/staple_zone.h"
 
 namespace gw::tls {
 
@@ -74,7 +75,7 @@ bool signed_by_issuer(OCSP_BASICRESP* basic, const Certificate& cert, X509* issu
 // after the certificate was chosen. OpenSSL frees what it is given: a copy per handshake.
 int staple_status(SSL* ssl, void* arg) {
     const auto* staples = static_cast<const OcspStaples*>(arg);
-    std::string_view der = staples->find(SSL_get_certificate(ssl));
+    std::string_view der = staples->find(SSL_get_certificate(ssl), time(nullptr));
     if (der.empty()) return SSL_TLSEXT_ERR_NOACK;
     auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der.size()));
     if (!copy) return SSL_TLSEXT_ERR_NOACK;
@@ -88,53 +89,80 @@ int staple_status(SSL* ssl, void* arg) {
 
 }  // namespace
 
-std::string ocsp_staple_problem(std::string_view der, const Certificate& cert, time_t now) {
+OcspCheck check_ocsp_response(std::string_view der, const Certificate& cert, time_t now) {
+    OcspCheck out;
+    auto unusable = [&out](std::string why) {
+        out.problem = std::move(why);
+        return out;
+    };
     const auto* p = reinterpret_cast<const unsigned char*>(der.data());
     ERR_clear_error();
     ResponsePtr resp(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size())));
-    if (!resp) return "not a DER OCSP response (" + openssl_errors() + ")";
+    if (!resp) return unusable("not a DER OCSP response (" + openssl_errors() + ")");
     if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
-        return "not a DER OCSP response (bytes after its end)";
+        return unusable("not a DER OCSP response (bytes after its end)");
     int status = OCSP_response_status(resp.get());
     if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL)
-        return std::string("the OCSP response's status is ") + OCSP_response_status_str(status);
+        return unusable(std::string("the OCSP response's status is ") + OCSP_response_status_str(status));
     BasicPtr basic(OCSP_response_get1_basic(resp.get()));
-    if (!basic) return "the OCSP response has no basic response (" + openssl_errors() + ")";
-    if (!cert.leaf) return "the certificate did not load";
+    if (!basic) return unusable("the OCSP response has no basic response (" + openssl_errors() + ")");
+    if (!cert.leaf) return unusable("the certificate did not load");
     if (cert.chain.empty())
-        return "the certificate's file has no issuer certificate after it, so the response cannot be checked "
-               "(clients need it too)";
+        return unusable(
+            "the certificate's file has no issuer certificate after it, so the response cannot be checked "
+            "(clients need it too)");
     X509* issuer = cert.chain.front().get();
 
     int cert_status = 0, reason = 0;
     ASN1_GENERALIZEDTIME *revoked_at = nullptr, *this_update = nullptr, *next_update = nullptr;
     if (!find_status(basic.get(), cert.leaf.get(), issuer, cert_status, reason, revoked_at, this_update, next_update)) {
         ERR_clear_error();
-        return "the OCSP response is not for the certificate \"" + cert.cert_path + "\" (serial " +
-               serial_text(cert.leaf.get()) + ")";
+        return unusable("the OCSP response is not for the certificate \"" + cert.cert_path + "\" (serial " +
+                        serial_text(cert.leaf.get()) + ")");
     }
     if (!signed_by_issuer(basic.get(), cert, issuer))
-        return "the OCSP response is not signed by the certificate's issuer or a responder it delegated to (" +
-               openssl_errors() + ")";
+        return unusable("the OCSP response is not signed by the certificate's issuer or a responder it delegated to (" +
+                        openssl_errors() + ")");
     ERR_clear_error();
-    if (cert_status == V_OCSP_CERTSTATUS_REVOKED)
-        return "the OCSP response says the certificate was revoked on " + format_utc(to_time(revoked_at)) + " (" +
-               OCSP_crl_reason_str(reason) + ")";
-    if (cert_status != V_OCSP_CERTSTATUS_GOOD) return "the OCSP response says the certificate's status is unknown";
-    time_t this_time = to_time(this_update), next_time = to_time(next_update);
-    if (this_time > now + kClockSkew)
-        return "the OCSP response is not valid before " + format_utc(this_time) + " (is the clock right?)";
-    if (next_update && next_time <= now)
-        return "the OCSP response was due for an update on " + format_utc(next_time) +
-               " (refresh the file, then reload)";
-    return {};
+    out.this_update = to_time(this_update);
+    out.next_update = next_update ? to_time(next_update) : 0;
+    if (cert_status == V_OCSP_CERTSTATUS_REVOKED) {
+        out.verdict = OcspVerdict::Revoked;
+        out.problem = "the OCSP response says the certificate was revoked on " + format_utc(to_time(revoked_at)) +
+                      " (" + OCSP_crl_reason_str(reason) + ")";
+        return out;
+    }
+    if (cert_status != V_OCSP_CERTSTATUS_GOOD) return unusable("the OCSP response says the certificate's status is unknown");
+    if (out.this_update > now + kClockSkew)
+        return unusable("the OCSP response is not valid before " + format_utc(out.this_update) + " (is the clock right?)");
+    if (next_update && out.next_update <= now)
+        return unusable("the OCSP response was due for an update on " + format_utc(out.next_update) +
+                        " (refresh the file, then reload)");
+    out.verdict = OcspVerdict::Good;
+    return out;
 }
 
-void OcspStaples::build(const ListenerTls& tls) {
+std::string ocsp_staple_problem(std::string_view der, const Certificate& cert, time_t now) {
+    return check_ocsp_response(der, cert, now).problem;
+}
+
+void OcspStaples::build(const ListenerTls& tls, const StapleBoard* fetched) {
     entries_.clear();
+    fetched_.clear();
+    board_ = fetched;
     for (size_t i = 0; i < tls.certificates.size(); ++i) {
+        const Certificate& c = tls.certificates[i];
+        if (!c.leaf) continue;
         const std::string& der = staple_of(tls, i);
-        if (!der.empty() && tls.certificates[i].leaf) entries_.push_back({tls.certificates[i].leaf.get(), der});
+        if (!der.empty()) {
+            entries_.push_back({c.leaf.get(), der, -1});
+        } else if (c.ocsp_fetch.enabled && board_) {
+            Fetched f;
+            if (!cert_key(c.leaf.get(), f.key)) continue;
+            f.copy.der.reserve(kMaxStapleBytes);  // no allocation in a handshake
+            entries_.push_back({c.leaf.get(), {}, static_cast<int>(fetched_.size())});
+            fetched_.push_back(std::move(f));
+        }
     }
 }
 
@@ -144,9 +172,24 @@ void OcspStaples::install(SSL_CTX* ctx) const {
     SSL_CTX_set_tlsext_status_arg(ctx, const_cast<OcspStaples*>(this));
 }
 
-std::string_view OcspStaples::find(const X509* leaf) const {
+std::string_view OcspStaples::current(Fetched& f, time_t now) const {
+    if (f.slot < 0 && (f.slot = board_->find(f.key)) < 0) return {};
+    if (board_->sequence(f.slot) != f.copy.sequence) {
+        if (!board_->read(f.slot, f.copy)) return {};
+        if (f.copy.key != f.key) {  // the slot went to another certificate: look again next time
+            f.slot = -1;
+            f.copy.sequence = 0;
+            f.copy.der.clear();
+            return {};
+        }
+    }
+    if (f.copy.der.empty() || (f.copy.next_update && f.copy.next_update <= now)) return {};  // never expired
+    return f.copy.der;
+}
+
+std::string_view OcspStaples::find(const X509* leaf, time_t now) const {
     for (const Entry& e : entries_)
-        if (e.leaf == leaf) return e.der;
+        if (e.leaf == leaf) return e.fetched < 0 ? e.der : current(fetched_[static_cast<size_t>(e.fetched)], now);
     return {};
 }
 

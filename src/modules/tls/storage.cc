@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "modules/tls/module.h"
 #include "modules/tls/session_cache.h"
+#include "modules/tls/staple_zone.h"
 #include "modules/tls/ticket_keys.h"
 
 namespace gw::tls {
@@ -82,6 +83,19 @@ void resumption_zones(const Config& config, std::vector<module::ZoneSpec>& out) 
                            .lost = "new session ticket keys: tickets issued before make a full handshake",
                            .attach = attach_tickets});
     }
+}
+
+void tls_zones(const Config& config, std::vector<module::ZoneSpec>& out) {
+    resumption_zones(config, out);
+    const Settings* s = settings(config);
+    if (!s) return;
+    for (const std::optional<ListenerTls>& tls : s->listeners)
+        if (tls)
+            for (const Certificate& c : tls->certificates)
+                if (c.ocsp_fetch.enabled) {
+                    out.push_back(staple_zone_spec());
+                    return;
+                }
 }
 
 }  // namespace gw::tls

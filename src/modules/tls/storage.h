@@ -26,7 +26,11 @@ namespace gw::tls {
 std::string session_zone_name(std::string_view listener_address);
 std::string ticket_zone_name(std::string_view listener_address);
 
-// The Descriptor's `zones`: the zones of every TLS listener of `config` that resumes.
+// The zones of every TLS listener of `config` that resumes.
 void resumption_zones(const Config& config, std::vector<module::ZoneSpec>& out);
+
+// The Descriptor's `zones`: resumption_zones, and the OCSP staple zone ("tls-ocsp",
+// staple_zone.h) when a certificate fetches its staple.
+void tls_zones(const Config& config, std::vector<module::ZoneSpec>& out);
 
 }  // namespace gw::tls

@@ -9,6 +9,7 @@
 #include "modules/tls/filter.h"
 #include "modules/tls/metrics.h"
 #include "modules/tls/resumption.h"
+#include "modules/tls/staple_zone.h"
 #include "modules/tls/storage.h"
 #include "modules/tls/transport.h"
 #include "modules/tls/upstream_transport.h"
@@ -60,6 +61,7 @@ bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
     factories_.resize(n);
     transports_.by_listener.assign(n, nullptr);
     hsts_lines_.assign(n, std::string());
+    if (shm::Zone* zone = env.zone(staple_zone_name())) staples_ = StapleBoard::attach(*zone);
     for (size_t i = 0; i < n; ++i) {
         const ListenerTls* tls = settings_.listener(i);
         if (!tls) continue;
@@ -67,7 +69,7 @@ bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
         auto contexts = std::make_unique<ListenerContexts>();
         std::string why;
         resumptions_[i] = make_resumption(env, i);
-        if (!contexts->build(*tls, address, resumptions_[i].get(), why)) {
+        if (!contexts->build(*tls, address, resumptions_[i].get(), why, staples_.get())) {
             error = "listener " + address + (tls->mark.file ? " (" + tls->mark.str() + ")" : "") + ": " + why;
             return false;
         }

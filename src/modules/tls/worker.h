@@ -15,6 +15,7 @@ namespace gw::tls {
 
 class ListenerContexts;
 class SharedResumption;
+class StapleBoard;
 class TlsTransportFactory;
 class TlsFilter;
 class UpstreamTlsClients;
@@ -44,6 +45,8 @@ class TlsWorker final : public module::WorkerPart {
     const Settings& settings_;
     metrics::Store& metrics_;
     services::Registry& services_;
+    // The OCSP staples the master fetches (null: none); before the contexts, which read it.
+    std::unique_ptr<StapleBoard> staples_;
     // By listener index; before the contexts, which use them until they are freed.
     std::vector<std::unique_ptr<SharedResumption>> resumptions_;
     std::vector<std::unique_ptr<ListenerContexts>> contexts_;       // by listener index
