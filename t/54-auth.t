@@ -20,31 +20,16 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Digest::SHA qw(sha256_hex);
-use IPC::Open2;
 use Test::More;
 use GatewayTest;
+use JwtMint;
 use Backend;
 
 my $t = GatewayTest->new;
 require_modules('auth');
-my $python = '/usr/bin/python3';
-plan skip_all => 'python3-jwt is not installed' unless system($python, '-c', 'import jwt, cryptography') == 0;
-
-my $mint_py = "$FindBin::Bin/helpers/jwt-mint.py";
-my $keys = $t->dir . '/keys';
-system($python, $mint_py, 'keys', $keys) == 0 or BAIL_OUT('jwt-mint.py keys failed');
-
-# Tokens for a list of specs (see jwt-mint.py), in one python run.
-sub mint {
-    my @specs = @_;
-    my $pid = open2(my $out, my $in, $python, $mint_py, 'mint', $keys);
-    print $in JSON::PP->new->canonical->encode($_), "\n" for @specs;
-    close $in;
-    my @tokens = map { chomp; $_ } <$out>;
-    waitpid $pid, 0;
-    die "jwt-mint.py mint failed" unless @tokens == @specs;
-    return @tokens;
-}
+JwtMint::skip_unless_available();
+my $keys = JwtMint::keys($t->dir . '/keys');
+sub mint { JwtMint::mint($keys, @_) }    # tokens for a list of specs (see jwt-mint.py)
 
 my $now = time;
 sub claims { my %c = (iss => 'https://id.test/', aud => 'api', sub => 'alice', iat => $now - 10, exp => $now + 600, @_); \%c }

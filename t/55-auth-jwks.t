@@ -12,39 +12,27 @@
 #   5. the JWKS server down during operation: the last good set still verifies, the failure is
 #      counted (gateway_auth_jwks_fetches_total) and logged;
 #   6. the JWKS server down at start: the cache file's set verifies tokens;
-#   7. https:// is refused at load ("not supported yet"), -T round trip.
+#   7. bad URLs and a CA without https:// are refused at load, -T round trip (https:// itself:
+#      t/60-auth-jwks-https.t).
 
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use IO::Socket::INET;
-use IPC::Open2;
 use JSON::PP;
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 use Test::More;
 use GatewayTest;
+use JwtMint;
 
 my $t = GatewayTest->new;
 require_modules('auth');
-my $python = '/usr/bin/python3';
-plan skip_all => 'python3-jwt is not installed' unless system($python, '-c', 'import jwt, cryptography') == 0;
+JwtMint::skip_unless_available();
+my ($keys_a, $keys_b) = map { JwtMint::keys($t->dir . "/keys-$_") } qw(a b);
+sub mint { JwtMint::mint(@_) }
 
-my $mint_py = "$FindBin::Bin/helpers/jwt-mint.py";
-my ($keys_a, $keys_b) = ($t->dir . '/keys-a', $t->dir . '/keys-b');
-for my $d ($keys_a, $keys_b) { system($python, $mint_py, 'keys', $d) == 0 or BAIL_OUT('jwt-mint.py keys failed') }
-
-sub mint {
-    my ($dir, @specs) = @_;
-    my $pid = open2(my $out, my $in, $python, $mint_py, 'mint', $dir);
-    print $in JSON::PP->new->canonical->encode($_), "\n" for @specs;
-    close $in;
-    my @tokens = map { chomp; $_ } <$out>;
-    waitpid $pid, 0;
-    die "jwt-mint.py mint failed" unless @tokens == @specs;
-    return @tokens;
-}
 my $now = time;
 my %claims = (iss => 'https://id.test/', aud => 'api', sub => 'alice', iat => int($now) - 10, exp => int($now) + 3600);
 
@@ -233,7 +221,7 @@ $t->start;
          '... and the log says so');
 }
 
-# --- 7. https:// and -T ------------------------------------------------------------------------
+# --- 7. bad URLs and -T ----------------------------------------------------------------------
 {
     my $d = $t->run('-T', '-p', $t->dir, '-c', $t->conf);
     is($d->{exit}, 0, 'gatewayd -T') or diag($d->{out});
@@ -248,7 +236,7 @@ $t->start;
 listeners: [{address: 127.0.0.1:1}]
 auth:
   jwt:
-    a: {jwks: {url: "https://id.test/jwks.json"}, algorithms: [RS256]}
+    a: {jwks: {url: "http://127.0.0.1:1/jwks.json", ca: ca.pem}, algorithms: [RS256]}
     b: {jwks: {url: "http://user:pw@id.test/jwks.json"}, algorithms: [RS256]}
     c: {jwks: {url: "http://127.0.0.1:99999/"}, algorithms: [RS256]}
 routes:
@@ -256,7 +244,7 @@ routes:
 CONF
     my $e = $t->run('-t', '-p', $t->dir, '-c', $bad);
     isnt($e->{exit}, 0, 'gatewayd -t refuses bad URLs');
-    like($e->{out}, qr/bad\.conf:4:\d+: auth\.jwt\.a\.jwks\.url: https:\/\/ is not supported yet/, 'https:// is not yet, at FILE:LINE:COL');
+    like($e->{out}, qr/bad\.conf:4:\d+: auth\.jwt\.a\.jwks\.ca: only with an https:\/\/ url/, 'ca: without https://, at FILE:LINE:COL');
     like($e->{out}, qr/auth\.jwt\.b\.jwks\.url: user information in a URL is not supported/, 'user information is refused');
     unlike($e->{out}, qr/pw\@/, '... without repeating it');
     like($e->{out}, qr/auth\.jwt\.c\.jwks\.url: expected HOST or HOST:PORT/, 'a bad port is refused');

@@ -92,6 +92,12 @@ class MasterPart {
 struct MasterEnv {
     event::Loop& loop;
     metrics::Store& metrics;
+    // The master's services: objects one module provides for the others (the tls module's
+    // maker of TLS clients for https:// URLs), and the outbound HTTP client. Made before the
+    // parts (in list order, so a part finds what the modules listed before it provided) and
+    // destroyed after them. Its redis() is not for the master's parts: they make their own
+    // clients for each configuration.
+    services::Registry& services;
     // A zone by name. A zone no generation uses any more is freed: a part that keeps one must
     // ask for it in every configuration (as the health module does, with a fixed size).
     std::function<shm::Zone*(std::string_view name)> zone;

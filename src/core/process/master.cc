@@ -99,9 +99,12 @@ bool Master::prepare() {
     }
     if (!module_zones) return false;
     metrics_ = std::make_unique<metrics::Store>(*metrics);
+    services_config_ = current_.config;
+    services_ = std::make_unique<services::Registry>(loop_, *services_config_);
     module::MasterEnv env{
         .loop = loop_,
         .metrics = *metrics_,
+        .services = *services_,
         .zone = [this](std::string_view name) { return zones_.find(std::string(name)); },
         // During a binary upgrade two masters run: only the one that serves the node is.
         .still_master = [this] { return board_->master_pid.load() == getpid(); },

@@ -18,6 +18,7 @@
 #include "core/metrics/store.h"
 #include "core/module/module.h"
 #include "core/process/listeners.h"
+#include "core/services/registry.h"
 #include "core/process/upgrade.h"
 #include "core/shm/zone.h"
 #include "core/status.h"
@@ -97,6 +98,10 @@ class Master {
     shm::ZoneRegistry zones_;
     StatusBoard* board_ = nullptr;
     std::unique_ptr<metrics::Store> metrics_;
+    // The master's services registry (module::MasterEnv::services), on the first configuration
+    // it served, which it keeps; made before the parts and destroyed after them.
+    std::shared_ptr<const Config> services_config_;
+    std::unique_ptr<services::Registry> services_;
     // The modules' work in the master (the health module's active checks, once per node).
     std::vector<std::unique_ptr<module::MasterPart>> parts_;
     std::atomic<uint64_t>* reloads_ok_ = nullptr;

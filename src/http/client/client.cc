@@ -9,6 +9,7 @@
 
 #include "http/client/request_head.h"
 #include "http/client/transport.h"
+#include "http/transport.h"
 
 namespace gw::httpc {
 
@@ -24,7 +25,7 @@ std::string_view error_name(Error e) {
     switch (e) {
         case Error::None: return "none";
         case Error::Invalid: return "invalid";
-        case Error::Unsupported: return "unsupported";
+        case Error::Tls: return "tls";
         case Error::Connect: return "connect";
         case Error::ConnectTimeout: return "connect_timeout";
         case Error::Timeout: return "timeout";
@@ -42,6 +43,7 @@ struct Call final : event::IoHandler {
         Free,        // in the pool
         Failing,     // failed before any I/O: the answer goes out from the loop, not from fetch()
         Connecting,
+        Handshaking,  // TLS
         Sending,
         Head,        // reading the response head
         Body,
@@ -55,7 +57,9 @@ struct Call final : event::IoHandler {
             else
                 finish(Error::Timeout, "timed out");
         });
-        connect_timer.set_callback([this] { finish(Error::ConnectTimeout, "connect timed out"); });
+        connect_timer.set_callback([this] {
+            finish(Error::ConnectTimeout, state == State::Handshaking ? "TLS handshake timed out" : "connect timed out");
+        });
     }
     ~Call() { stop(); }
 
@@ -63,8 +67,12 @@ struct Call final : event::IoHandler {
     void on_io(uint32_t events) override;
     void fail_later(Error e, std::string_view reason);
     std::string_view errno_text(int err);
+    void connected();
+    void shake();
+    void wait_for(bool write);
     void send_some();
     void read_some();
+    void read_once();
     bool parse_head();
     enum class Progress : uint8_t { More, Done, Failed };
     Progress consume_body(std::string_view raw);
@@ -79,6 +87,10 @@ struct Call final : event::IoHandler {
     State state = State::Free;
     Handler* handler = nullptr;
     Transport transport;
+    http::UpstreamTransportFactory* tls = nullptr;
+    size_t tls_server = 0;
+    uint32_t events = 0;  // what the socket is registered for
+    bool* ended_flag = nullptr;  // read_some()'s: finish() sets it
     bool registered = false;
     event::Timer deadline, connect_timer;
     sockaddr_storage address{};
@@ -117,7 +129,8 @@ void Call::start(const Request& r, Handler& h) {
     if (!r.address || r.address_len == 0 || r.address_len > sizeof address ||
         (r.address->sa_family != AF_INET && r.address->sa_family != AF_INET6 && r.address->sa_family != AF_UNIX))
         return fail_later(Error::Invalid, "no usable address");
-    if (r.tls) return fail_later(Error::Unsupported, "TLS is not supported yet");
+    tls = r.tls;
+    tls_server = r.tls_server;
     std::string_view why = write_request_head(r, out);
     if (!why.empty()) return fail_later(Error::Invalid, why);
     std::memcpy(&address, r.address, r.address_len);
@@ -126,13 +139,48 @@ void Call::start(const Request& r, Handler& h) {
 
     int err = transport.connect(reinterpret_cast<const sockaddr*>(&address), address_len);
     if (err != 0 && err != EINPROGRESS) return fail_later(Error::Connect, errno_text(err));
-    registered = client.loop_.add(transport.fd(), EPOLLOUT, this);
+    events = EPOLLOUT;
+    registered = client.loop_.add(transport.fd(), events, this);
     if (!registered) return fail_later(Error::Io, errno_text(errno));
     // Even when connected at once (a unix socket), the request goes out from the loop: a failure
     // to send must not call the handler from inside fetch().
-    state = err == 0 ? State::Sending : State::Connecting;
+    state = err == 0 && !tls ? State::Sending : State::Connecting;
     if (state == State::Connecting && r.connect_timeout > 0 && r.connect_timeout < r.timeout)
         client.loop_.arm(connect_timer, r.connect_timeout);
+}
+
+// The socket is connected: the request goes out, after a TLS handshake for https.
+void Call::connected() {
+    if (!tls) {
+        client.loop_.cancel(connect_timer);
+        state = State::Sending;
+        return send_some();
+    }
+    if (!transport.start_tls(*tls, tls_server)) return finish(Error::Tls, "no TLS connection could be made");
+    state = State::Handshaking;
+    shake();
+}
+
+void Call::shake() {
+    switch (transport.handshake()) {
+        case 1:
+            client.loop_.cancel(connect_timer);  // connect_timeout covers the handshake too
+            state = State::Sending;
+            return send_some();
+        case 0: return wait_for(transport.wants_write());
+        default: {
+            std::string_view why = transport.failure();
+            return finish(Error::Tls, why.empty() ? std::string_view("TLS handshake failed") : why);
+        }
+    }
+}
+
+// Registers the socket for writability (true) or readability; a no-op when it is already.
+void Call::wait_for(bool write) {
+    uint32_t want = write ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
+    if (want == events) return;
+    events = want;
+    client.loop_.modify(transport.fd(), events, this);
 }
 
 void Call::fail_later(Error e, std::string_view reason) {
@@ -153,10 +201,9 @@ void Call::on_io(uint32_t events) {
             int err = transport.finish_connect();
             if (err == EINPROGRESS) return;  // a late event of an earlier socket: still connecting
             if (err) return finish(Error::Connect, errno_text(err));
-            client.loop_.cancel(connect_timer);
-            state = State::Sending;
-            return send_some();
+            return connected();
         }
+        case State::Handshaking: return shake();
         case State::Sending: return send_some();
         case State::Head:
         case State::Body: return read_some();
@@ -167,21 +214,37 @@ void Call::on_io(uint32_t events) {
 void Call::send_some() {
     ssize_t n = transport.write(out.data() + sent, out.size() - sent);
     if (n < 0) {
-        if (errno == EAGAIN) return;
+        if (errno == EAGAIN) return wait_for(transport.secure() ? transport.wants_write() : true);
         return finish(Error::Io, errno_text(errno));
     }
     sent += static_cast<size_t>(n);
-    if (sent < out.size()) return;
+    if (sent < out.size()) return wait_for(true);
     state = State::Head;
-    client.loop_.modify(transport.fd(), EPOLLIN | EPOLLRDHUP, this);
+    wait_for(false);
+    // TLS: the server's answer may already be in OpenSSL's buffer (read ahead with the
+    // handshake's last records); no event would announce it.
+    if (transport.has_buffered_input()) read_some();
 }
 
+// Reads once per event; over TLS, again while OpenSSL holds input already taken from the socket
+// (records read ahead), which no event would announce.
 void Call::read_some() {
+    bool ended = false;  // set by finish(), which may leave this call destroyed (the handler's doing)
+    ended_flag = &ended;
+    for (;;) {
+        read_once();
+        if (ended) return;
+        if (!transport.has_buffered_input()) break;
+    }
+    ended_flag = nullptr;
+}
+
+void Call::read_once() {
     size_t room = state == State::Head ? kBufferSize - in_len : kBufferSize;
     char* at = state == State::Head ? in.get() + in_len : in.get();
     ssize_t n = transport.read(at, room);
     if (n < 0) {
-        if (errno == EAGAIN) return;
+        if (errno == EAGAIN) return wait_for(transport.wants_write());
         return finish(Error::Io, errno_text(errno));
     }
     if (n == 0) return on_eof();
@@ -291,6 +354,7 @@ void Call::stop() {
 // the handler returns: a request the handler starts meanwhile takes another call, so the answer's
 // views stay valid throughout.
 void Call::finish(Error e, std::string_view reason) {
+    if (bool* ended = std::exchange(ended_flag, nullptr)) *ended = true;
     stop();
     Handler* h = std::exchange(handler, nullptr);
     ++generation;

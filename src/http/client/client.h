@@ -17,7 +17,9 @@
 //     inside fetch(), so a caller is never re-entered), unless cancelled first;
 //   - a Handle per request: cancelling it (or destroying it, or its owner) closes the socket,
 //     and the handler is never called. A handle kept after the answer came is inert.
-//   - no TLS yet (transport.h is the seam): a request for TLS is answered Error::Unsupported.
+//   - TLS (https://) through a client transport the tls module makes (tls.h): the handshake
+//     counts as connecting (connect_timeout), a failed one is Error::Tls with the reason (the
+//     certificate did not verify, and why).
 //
 // Requests come from a pool and keep their buffers: after warm-up a request allocates nothing
 // but the growth of its body string (and not even that when the handler leaves the string in
@@ -37,12 +39,16 @@
 #include "event/loop.h"
 #include "http/parser.h"
 
+namespace gw::http {
+class UpstreamTransportFactory;
+}
+
 namespace gw::httpc {
 
 enum class Error : uint8_t {
     None,
     Invalid,         // the request cannot be sent as given (a field with CR/LF, no address...)
-    Unsupported,     // TLS: not yet
+    Tls,             // the TLS handshake failed (or no TLS connection could be made)
     Connect,         // connecting failed (refused, unreachable, no such socket...)
     ConnectTimeout,  // not connected within connect_timeout
     Timeout,         // no complete answer within the total timeout
@@ -59,12 +65,15 @@ struct Request {
     // Where to: a resolved address, copied by fetch(). AF_INET, AF_INET6 or AF_UNIX.
     const sockaddr* address = nullptr;
     socklen_t address_len = 0;
-    bool tls = false;                  // refused (Error::Unsupported) until TLS comes
+    // TLS: the factory of client transports to this server (tls.h; kept by the caller as long
+    // as its requests), and the server's index in it. Null: plain.
+    http::UpstreamTransportFactory* tls = nullptr;
+    size_t tls_server = 0;
     std::string_view method = "GET";   // a token; no request body is sent
     std::string_view target = "/";     // origin-form: the path and query, as they go on the wire
     std::string_view host;             // the Host header (required)
     std::span<const http::Header> headers;  // more header lines, as given (no CR/LF in them)
-    event::Millis connect_timeout = 1000;
+    event::Millis connect_timeout = 1000;  // the TCP connect and the TLS handshake
     event::Millis timeout = 5000;      // the whole exchange, connecting included
     uint64_t max_body = 1 << 20;       // a longer body is Error::TooLarge
     // false: answered as soon as the head is in, without reading the body (a probe that only

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "http/transport.h"
+
 namespace gw::httpc {
 
 int Transport::connect(const sockaddr* address, socklen_t len) {
@@ -34,7 +36,15 @@ int Transport::finish_connect() {
     return 0;
 }
 
+bool Transport::start_tls(http::UpstreamTransportFactory& factory, size_t server) {
+    tls_ = factory.open(fd_, server);
+    if (!tls_) return false;
+    factory_ = &factory;
+    return true;
+}
+
 ssize_t Transport::read(char* buf, size_t len) {
+    if (tls_) return tls_->read(buf, len);
     ssize_t n;
     do n = ::recv(fd_, buf, len, 0);
     while (n < 0 && errno == EINTR);
@@ -42,6 +52,10 @@ ssize_t Transport::read(char* buf, size_t len) {
 }
 
 ssize_t Transport::write(const char* buf, size_t len) {
+    if (tls_) {
+        iovec iov{const_cast<char*>(buf), len};
+        return tls_->writev(&iov, 1);
+    }
     ssize_t n;
     do n = ::send(fd_, buf, len, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -49,6 +63,9 @@ ssize_t Transport::write(const char* buf, size_t len) {
 }
 
 void Transport::close() {
+    if (tls_) factory_->close(tls_);  // before the socket it is on
+    tls_ = nullptr;
+    factory_ = nullptr;
     if (fd_ < 0) return;
     ::close(fd_);
     fd_ = -1;

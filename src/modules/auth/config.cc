@@ -7,6 +7,7 @@
 
 #include "core/config/config_sections.h"
 #include "core/config/dump.h"
+#include "core/module/module.h"
 #include "core/small_file.h"
 #include "modules/auth/files.h"
 
@@ -27,6 +28,7 @@ Settings& building(Config& c) { return module::loading_part<Settings>(c, module:
 constexpr size_t kMaxSources = 8;
 constexpr size_t kMaxProvidersPerRoute = 8;
 constexpr uint64_t kMaxJwksFileBytes = 1 << 20;
+constexpr uint64_t kMaxCaFileBytes = 4 << 20;  // a CA bundle (the system's is ~200 KB)
 
 // `header:NAME`, `cookie:NAME`, `query:NAME`.
 std::vector<Source> read_sources(MapReader& m, std::string_view key, Source fallback) {
@@ -127,17 +129,30 @@ void read_jwks(MapReader& j, const Config& c, JwtProvider& p, std::vector<jwt::K
         schema::report(diags, j.mark(), j.path(), "give exactly one of url: and file:");
         return;
     }
+    if (j.get_string("ca", p.jwks.ca_file)) p.jwks.ca_file = resolve_path(c.prefix, p.jwks.ca_file);
     if (!p.jwks.url.empty()) {
         std::string error;
         if (!parse_fetch_url(p.jwks.url, p.jwks.fetch, error) ||
-            (!p.jwks.fetch.tls &&
-             !parse_upstream_address(p.jwks.fetch.host_port, p.jwks.fetch.address, p.jwks.fetch.address_len, error)))
+            !parse_upstream_address(p.jwks.fetch.host_port, p.jwks.fetch.address, p.jwks.fetch.address_len, error)) {
             schema::report(diags, j.mark(), j.path("url"), error);
-        else if (p.jwks.fetch.tls)  // never fetched in clear instead
+        } else if (p.jwks.fetch.tls && !module::find("tls")) {  // never fetched in clear instead
             schema::report(diags, j.mark(), j.path("url"),
-                           "https:// is not supported yet (the HTTP client has no TLS): use http:// or jwks: {file: ...}");
+                           "https:// needs the tls module (gatewayd was built --without-tls): use http:// or "
+                           "jwks: {file: ...}");
+        } else if (!p.jwks.ca_file.empty()) {
+            std::string text, why;
+            if (!p.jwks.fetch.tls)
+                schema::report(diags, j.mark(), j.path("ca"), "only with an https:// url");
+            else if (!read_small_file(p.jwks.ca_file, kMaxCaFileBytes, text, why))
+                schema::report(diags, j.mark(), j.path("ca"), "cannot read \"" + p.jwks.ca_file + "\": " + why);
+            else if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+                schema::report(diags, j.mark(), j.path("ca"),
+                               "\"" + p.jwks.ca_file + "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        }
         return;
     }
+    if (!p.jwks.ca_file.empty())
+        schema::report(diags, j.mark(), j.path("ca"), "only with an https:// url");
     if (!p.jwks.cache_file.empty())
         schema::report(diags, j.mark(), j.path("cache_file"), "only with url: (a file: set is its own cache)");
     p.jwks.file = resolve_path(c.prefix, p.jwks.file);
@@ -454,6 +469,7 @@ void dump(const Config& c, std::string& out) {
                 dump::line(out, 8, "timeout", format_duration(p.jwks.timeout));
                 dump::line(out, 8, "kid_miss_interval", format_duration(p.jwks.kid_miss_interval));
                 if (!p.jwks.cache_file.empty()) dump::line(out, 8, "cache_file", dump::quote(p.jwks.cache_file));
+                if (!p.jwks.ca_file.empty()) dump::line(out, 8, "ca", dump::quote(p.jwks.ca_file));
             } else {
                 dump::line(out, 8, "file", dump::quote(p.jwks.file));
             }

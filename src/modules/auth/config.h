@@ -59,8 +59,9 @@ struct Source {
 };
 
 struct JwksSource {
-    std::string url;            // http:// (fetched by the master; https:// not yet)
+    std::string url;            // http:// or https:// (fetched by the master)
     FetchUrl fetch;             // the url taken apart and resolved at load
+    std::string ca_file;        // https://: the CAs its certificate must chain to (empty: the system's)
     std::string file;           // or a local JWK Set (read at load and on HUP)
     Millis refresh = 600000;    // fetched again before this elapses (with jitter)
     Millis timeout = 2000;      // per fetch; also how long a request waits for a kid miss

@@ -13,7 +13,10 @@
 #include "core/metrics/store.h"
 #include "core/small_file.h"
 #include "event/loop.h"
+#include "core/services/registry.h"
 #include "http/client/client.h"
+#include "http/client/tls.h"
+#include "http/transport.h"
 #include "modules/auth/jwks_zone.h"
 #include "modules/auth/jwt/key.h"
 
@@ -79,6 +82,10 @@ struct JwksMaster::Fetcher final : httpc::Handler {
     std::string last_good;           // the JSON published last (empty: none yet)
     event::Timer timer;              // the next scheduled fetch
     httpc::Handle call;              // the fetch in flight
+    // https://: the TLS client to the URL's host (made for src.ca; kept across reloads while
+    // the CA file stays the same); null with tls_error when it could not be made.
+    std::unique_ptr<http::UpstreamTransportFactory> tls;
+    std::string tls_ca, tls_error;
     http::Header headers[2] = {{"Accept", "application/json"}, {"User-Agent", "gatewayd-jwks"}};
     event::Millis last_kid_fetch = -1;  // when a kid miss last caused a fetch (-1: never)
     event::Millis last_warn = -kWarnEvery;
@@ -139,6 +146,27 @@ struct JwksMaster::Fetcher final : httpc::Handler {
                       name.c_str());
     }
 
+    // Makes the TLS client an https:// set needs (again when the CA file changed: a request in
+    // flight on the old one is dropped, and the set is fetched anew). False when it cannot be
+    // made: fetches then fail, counted and logged with tls_error.
+    bool prepare_tls() {
+        if (!src.fetch.tls) {
+            call.cancel();
+            tls.reset();
+            return true;
+        }
+        if (tls && tls_ca == src.ca_file) return true;
+        call.cancel();
+        tls.reset();
+        tls_ca = src.ca_file;
+        tls_error.clear();
+        if (!m.url_tls_)
+            tls_error = "no TLS client (gatewayd was built without the tls module)";
+        else
+            tls = m.url_tls_->make(src.fetch.host_port, src.ca_file, tls_error);
+        return tls != nullptr;
+    }
+
     void schedule(event::Millis delay) { m.loop_.arm(timer, std::max<event::Millis>(delay, 0)); }
 
     // 80% to 100% of `refresh`: before it elapses, spread.
@@ -154,6 +182,12 @@ struct JwksMaster::Fetcher final : httpc::Handler {
             return;
         }
         m.loop_.cancel(timer);
+        if (src.fetch.tls && !tls) {  // the TLS client could not be made: nothing to send
+            if (results[1]) results[1]->fetch_add(1, std::memory_order_relaxed);
+            failed("tls: " + tls_error);
+            answered();
+            return;
+        }
         httpc::Request r;
         r.address = reinterpret_cast<const sockaddr*>(&src.fetch.address);
         r.address_len = src.fetch.address_len;
@@ -163,6 +197,7 @@ struct JwksMaster::Fetcher final : httpc::Handler {
         r.connect_timeout = src.timeout;
         r.timeout = src.timeout;
         r.max_body = kMaxJwksBytes;
+        r.tls = tls.get();
         call = m.http_->fetch(r, *this);
     }
 
@@ -239,6 +274,7 @@ JwksMaster::JwksMaster(module::MasterEnv& env)
       zone_of_(env.zone),
       still_master_(env.still_master),
       notify_workers_(env.notify_workers),
+      url_tls_(env.services.find<httpc::UrlTls>()),
       http_(std::make_unique<httpc::Client>(env.loop)) {}
 
 JwksMaster::~JwksMaster() { fetchers_.clear(); }
@@ -266,7 +302,9 @@ void JwksMaster::configure(const std::shared_ptr<const Config>& config) {
             if (fresh) f = std::make_unique<Fetcher>(*this, p);
             f->src = p.jwks;
             f->attach(*table_);
-            if (fresh)
+            bool tls_remade = f->src.fetch.tls && (!f->tls || f->tls_ca != f->src.ca_file);
+            f->prepare_tls();
+            if (fresh || tls_remade)
                 f->fetch();
             else if (f->rec && f->rec->refetch_wanted.exchange(0, std::memory_order_acq_rel))
                 f->refetch_for_kid();  // asked by a new generation's worker before it was configured

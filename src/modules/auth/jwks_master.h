@@ -9,6 +9,8 @@
 //     (single-flight: every request waiting for it wakes when it is over).
 // The last good set is written to `cache_file` (a temporary file renamed over it) and read from
 // there at start, so that a restart while the identity provider is down still verifies tokens.
+// An https:// set is fetched over TLS (the tls module's client, http/client/tls.h), verified
+// against `ca:` or the system's trust store.
 #pragma once
 
 #include <memory>
@@ -20,6 +22,7 @@
 
 namespace gw::httpc {
 class Client;
+class UrlTls;
 }
 
 namespace gw::auth {
@@ -45,6 +48,7 @@ class JwksMaster final : public module::MasterPart {
     std::function<shm::Zone*(std::string_view)> zone_of_;
     std::function<bool()> still_master_;
     std::function<void(const module::Descriptor&, uint16_t)> notify_workers_;
+    httpc::UrlTls* url_tls_;  // the tls module's (null without it)
     std::unique_ptr<httpc::Client> http_;  // before the fetchers: they cancel their requests on it
     shm::Zone* zone_ = nullptr;
     std::unique_ptr<JwksTable> table_;

@@ -7,11 +7,13 @@
 
 #include "core/config/config.h"
 #include "core/log.h"
+#include "core/services/registry.h"
 #include "modules/tls/module.h"
 #include "modules/tls/ocsp_fetch.h"
 #include "modules/tls/storage.h"
 #include "modules/tls/ticket_keys.h"
 #include "modules/tls/ticket_sync.h"
+#include "modules/tls/url_tls.h"
 
 namespace gw::tls {
 
@@ -28,6 +30,7 @@ constexpr int64_t kRetryMs = 1000;
 }  // namespace
 
 std::unique_ptr<module::MasterPart> make_master(module::MasterEnv& env) {
+    env.services.provide<httpc::UrlTls>(&url_tls());  // for the key sets the auth module fetches
     return std::make_unique<TicketRotator>(env);
 }
 

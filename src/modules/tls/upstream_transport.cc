@@ -234,11 +234,16 @@ bool UpstreamTlsTransport::session_reused() const { return established_ && SSL_s
 
 std::unique_ptr<UpstreamTlsFactory> UpstreamTlsFactory::make(const UpstreamTls& tls, const UpstreamConfig& upstream,
                                                              std::string& error) {
-    SslCtxPtr ctx = build_context(tls, error);
-    if (!ctx) return nullptr;
     std::vector<ServerIdentity> ids;
     for (const UpstreamServerConfig& s : upstream.servers) ids.push_back(server_identity(tls, s.address));
-    return std::unique_ptr<UpstreamTlsFactory>(new UpstreamTlsFactory(tls, std::move(ctx), std::move(ids)));
+    return make(tls, std::move(ids), error);
+}
+
+std::unique_ptr<UpstreamTlsFactory> UpstreamTlsFactory::make(const UpstreamTls& tls, std::vector<ServerIdentity> identities,
+                                                             std::string& error) {
+    SslCtxPtr ctx = build_context(tls, error);
+    if (!ctx) return nullptr;
+    return std::unique_ptr<UpstreamTlsFactory>(new UpstreamTlsFactory(tls, std::move(ctx), std::move(identities)));
 }
 
 UpstreamTlsFactory::UpstreamTlsFactory(const UpstreamTls& tls, SslCtxPtr ctx, std::vector<ServerIdentity> identities)

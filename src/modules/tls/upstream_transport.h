@@ -81,6 +81,9 @@ class UpstreamTlsFactory final : public http::UpstreamTransportFactory {
     // null, with `error` set (OpenSSL's reason included), when it cannot be built.
     static std::unique_ptr<UpstreamTlsFactory> make(const UpstreamTls& tls, const UpstreamConfig& upstream,
                                                     std::string& error);
+    // The same for servers known by their identities (index = server); `tls` outlives the factory.
+    static std::unique_ptr<UpstreamTlsFactory> make(const UpstreamTls& tls, std::vector<ServerIdentity> identities,
+                                                    std::string& error);
     ~UpstreamTlsFactory() override;
 
     http::ClientTransport* open(int fd, size_t server) override;

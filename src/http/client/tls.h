@@ -1,0 +1,33 @@
+// TLS for the outbound HTTP client: https:// URLs (key sets, external authorizers).
+//
+// The client (client.h) speaks TLS through a client transport (http/transport.h) that a factory
+// opens on the connected socket; it names no TLS library. The factories come from the tls module,
+// which provides a UrlTls maker through the process's services registry (the master's and every
+// worker's): a module that fetches https:// URLs asks it for a factory per URL host, once, when it
+// is made, and passes that factory with each request (Request::tls). Without the tls module built
+// in there is no maker, and the configuration refuses https:// URLs when it is loaded.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace gw::http {
+class UpstreamTransportFactory;
+}
+
+namespace gw::httpc {
+
+class UrlTls {
+  public:
+    virtual ~UrlTls() = default;
+    // A factory of client transports to `address` ("HOST:PORT" or "[IPv6]:PORT", HOST a DNS name
+    // or an IP literal): the certificate is verified against `ca_file` (PEM; empty: the system's
+    // trust store) and must carry HOST, which is also the SNI sent (not for an IP literal). Its one
+    // server is index 0. Null with `error` set when it cannot be made (a CA file that does not
+    // load).
+    virtual std::unique_ptr<http::UpstreamTransportFactory> make(std::string_view address, const std::string& ca_file,
+                                                                 std::string& error) = 0;
+};
+
+}  // namespace gw::httpc
