@@ -259,7 +259,7 @@ sub authz_requests { my @l = split /\n/, (slurp($authz_log) // ''); [map { parse
 listeners: [{address: 127.0.0.1:1}]
 auth:
   external:
-    tls: {url: "https://127.0.0.1/check"}
+    ftp: {url: "ftp://127.0.0.1/check"}
     ok: {url: "http://127.0.0.1:9/check", copy_headers: [x-user-id]}
 upstreams: {be: {servers: [{address: 127.0.0.1:9}]}}
 routes:
@@ -267,7 +267,7 @@ routes:
 BAD
     my $e = $t->run('-t', '-p', $t->dir, '-c', $bad);
     isnt($e->{exit}, 0, 'gatewayd -t refuses a bad external provider');
-    like($e->{out}, qr/bad\.conf:4:\d+: auth\.external\.tls\.url: expected an http:\/\/ URL/, '... an https:// url, at FILE:LINE:COL');
+    like($e->{out}, qr/bad\.conf:4:\d+: auth\.external\.ftp\.url: expected an http:\/\/ or https:\/\/ URL/, '... a URL neither http:// nor https://, at FILE:LINE:COL');
     like($e->{out}, qr/bad\.conf:8:\d+: routes\[0\]\.auth: provider "ok" copies x-user-id from the authorizer, which request_headers also sets/,
          '... a copied header the route also sets');
 }

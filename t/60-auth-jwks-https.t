@@ -8,7 +8,9 @@
 #      logged with the verification's reason, and tokens are refused (no set was ever good);
 #   4. the system's trust store by default (no `ca:`): the private CA is not in it, so the same
 #      server is refused too;
-#   5. at load: `ca:` that cannot be read or holds no certificate, FILE:LINE:COL; -T shows `ca:`.
+#   5. an external authorizer at an https:// URL (s_server -WWW answers 200 for a file that
+#      exists: allowed), and one whose certificate the CA did not issue (on_error: deny, 503);
+#   6. at load: `ca:` that cannot be read or holds no certificate, FILE:LINE:COL; -T shows `ca:`.
 
 use strict;
 use warnings;
@@ -101,8 +103,13 @@ auth:
       audiences: [api]
       jwks: {url: "https://127.0.0.1:%%good%%/jwks.json", refresh: 1h, timeout: 2s}
       algorithms: [RS256, ES256]
+  external:
+    authz: {url: "https://127.0.0.1:%%good%%/allow", ca: ca.pem, timeout: 2s}
+    stranger: {url: "https://127.0.0.1:%%stranger%%/allow", ca: ca.pem, timeout: 2s, on_error: deny}
 routes:
   - {name: good, match: {path_prefix: /good/}, auth: [good], return: {body: "ok $consumer"}}
+  - {name: ext, match: {path_prefix: /ext/}, auth: [authz], return: {body: "ok $consumer"}}
+  - {name: ext-stranger, match: {path_prefix: /ext-stranger/}, auth: [stranger], return: {body: "ok $consumer"}}
   - {name: wrong, match: {path_prefix: /wrong/}, auth: [wrong_ca], return: {body: "ok $consumer"}}
   - {name: system, match: {path_prefix: /system/}, auth: [system_store], return: {body: "ok $consumer"}}
 CONF
@@ -140,7 +147,18 @@ ok(wait_until(sub { fetched('system_store', 'failed') >= 1 }, 10), 'without ca: 
 is(fetched('system_store', 'ok'), 0, '... so nothing was accepted');
 is(status(get('/system/x', $a_rsa)), 401, '... and its tokens are refused');
 
-# --- 5. at load -----------------------------------------------------------------------------------
+# --- 5. an external authorizer over https ---------------------------------------------------------
+spew("$www/allow", "yes\n");
+$r = http_get($port, '/ext/x');
+is(status($r), 200, 'an https:// authorizer allows (its certificate verified against ca:)');
+is($r && $r->{body}, 'ok authz', '... the consumer is the provider');
+$r = http_get($port, '/ext-stranger/x');
+is(status($r), 503, 'an authorizer the CA did not certify: on_error deny (503)');
+unlike($r ? $r->{body} : '', qr/certificate|verify/, '... the client is not told why');
+like($t->error_log, qr/auth.*stranger.*certificate verify failed|certificate verify failed.*stranger/,
+     '... logged with the verification\'s reason');
+
+# --- 6. at load -----------------------------------------------------------------------------------
 {
     my $d = $t->run('-T', '-p', $dir, '-c', $t->conf);
     is($d->{exit}, 0, 'gatewayd -T') or diag($d->{out});

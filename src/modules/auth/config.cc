@@ -117,6 +117,32 @@ std::vector<std::pair<std::string, std::string>> read_pairs(MapReader& m, std::s
 }
 
 // jwks: {url: ...} or {file: ...}; a file is read now, its usable keys appended to `keys`.
+// `url` of map `m` (a key set's, an external authorizer's): http:// or https://, taken apart, its
+// host resolved now (the loop never waits for a resolver); and `ca`, an https:// URL's CA file.
+// An https:// URL needs the tls module: it is never fetched in clear instead.
+void read_url(MapReader& m, const std::string& url, const std::string& prefix, FetchUrl& out, std::string& ca_file) {
+    Diagnostics& diags = m.diags();
+    std::string error;
+    if (m.get_string("ca", ca_file)) ca_file = resolve_path(prefix, ca_file);
+    if (!parse_fetch_url(url, out, error) || !parse_upstream_address(out.host_port, out.address, out.address_len, error)) {
+        schema::report(diags, m.mark(), m.path("url"), error);
+        return;
+    }
+    if (out.tls && !module::find("tls")) {
+        schema::report(diags, m.mark(), m.path("url"),
+                       "https:// needs the tls module (gatewayd was built --without-tls)");
+        return;
+    }
+    if (ca_file.empty()) return;
+    std::string text, why;
+    if (!out.tls)
+        schema::report(diags, m.mark(), m.path("ca"), "only with an https:// url");
+    else if (!read_small_file(ca_file, kMaxCaFileBytes, text, why))
+        schema::report(diags, m.mark(), m.path("ca"), "cannot read \"" + ca_file + "\": " + why);
+    else if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        schema::report(diags, m.mark(), m.path("ca"), "\"" + ca_file + "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+}
+
 void read_jwks(MapReader& j, const Config& c, JwtProvider& p, std::vector<jwt::Key>& keys) {
     Diagnostics& diags = j.diags();
     j.get_string("url", p.jwks.url);
@@ -129,30 +155,11 @@ void read_jwks(MapReader& j, const Config& c, JwtProvider& p, std::vector<jwt::K
         schema::report(diags, j.mark(), j.path(), "give exactly one of url: and file:");
         return;
     }
-    if (j.get_string("ca", p.jwks.ca_file)) p.jwks.ca_file = resolve_path(c.prefix, p.jwks.ca_file);
     if (!p.jwks.url.empty()) {
-        std::string error;
-        if (!parse_fetch_url(p.jwks.url, p.jwks.fetch, error) ||
-            !parse_upstream_address(p.jwks.fetch.host_port, p.jwks.fetch.address, p.jwks.fetch.address_len, error)) {
-            schema::report(diags, j.mark(), j.path("url"), error);
-        } else if (p.jwks.fetch.tls && !module::find("tls")) {  // never fetched in clear instead
-            schema::report(diags, j.mark(), j.path("url"),
-                           "https:// needs the tls module (gatewayd was built --without-tls): use http:// or "
-                           "jwks: {file: ...}");
-        } else if (!p.jwks.ca_file.empty()) {
-            std::string text, why;
-            if (!p.jwks.fetch.tls)
-                schema::report(diags, j.mark(), j.path("ca"), "only with an https:// url");
-            else if (!read_small_file(p.jwks.ca_file, kMaxCaFileBytes, text, why))
-                schema::report(diags, j.mark(), j.path("ca"), "cannot read \"" + p.jwks.ca_file + "\": " + why);
-            else if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
-                schema::report(diags, j.mark(), j.path("ca"),
-                               "\"" + p.jwks.ca_file + "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
-        }
+        read_url(j, p.jwks.url, c.prefix, p.jwks.fetch, p.jwks.ca_file);
         return;
     }
-    if (!p.jwks.ca_file.empty())
-        schema::report(diags, j.mark(), j.path("ca"), "only with an https:// url");
+    if (j.key_node("ca")) schema::report(diags, j.mark(), j.path("ca"), "only with an https:// url");
     if (!p.jwks.cache_file.empty())
         schema::report(diags, j.mark(), j.path("cache_file"), "only with url: (a file: set is its own cache)");
     p.jwks.file = resolve_path(c.prefix, p.jwks.file);
@@ -284,40 +291,11 @@ void read_basic(const yaml::MapEntry& e, MapReader& m, const Config& c, Settings
     s.basic.push_back(std::move(p));
 }
 
-// http://HOST[:PORT][/PATH]: the authority resolved now (as an upstream server's address).
-void read_external_url(MapReader& m, ExternalProvider& p) {
-    std::string_view rest = p.url;
-    if (!rest.starts_with("http://")) {
-        schema::report(m.diags(), m.mark(), m.path("url"), "expected an http:// URL");
-        return;
-    }
-    rest.remove_prefix(7);
-    size_t slash = rest.find_first_of("/?#");
-    std::string_view authority = rest.substr(0, slash);
-    std::string_view target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-    if (authority.empty() || authority.find('@') != std::string_view::npos || target.find('#') != std::string_view::npos ||
-        target.front() != '/' ||
-        std::any_of(target.begin(), target.end(), [](char ch) { return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f; })) {
-        schema::report(m.diags(), m.mark(), m.path("url"), "expected http://HOST[:PORT]/PATH (no user info or fragment)");
-        return;
-    }
-    bool has_port = authority.back() != ']' && authority.rfind(':') != std::string_view::npos &&
-                    (authority.front() != '[' || authority.rfind(':') > authority.find(']'));
-    std::string address = std::string(authority) + (has_port ? "" : ":80");
-    std::string error;
-    if (!parse_upstream_address(address, p.address, p.address_len, error)) {
-        schema::report(m.diags(), m.mark(), m.path("url"), error);
-        return;
-    }
-    p.host = authority;
-    p.target = target;
-}
-
-void read_external(const yaml::MapEntry& e, MapReader& m, Settings& s) {
+void read_external(const yaml::MapEntry& e, MapReader& m, const Config& c, Settings& s) {
     ExternalProvider p;
     p.name = e.key.text;
     p.mark = e.key.mark;
-    if (m.require("url") && m.get_string("url", p.url)) read_external_url(m, p);
+    if (m.require("url") && m.get_string("url", p.url)) read_url(m, p.url, c.prefix, p.fetch, p.ca_file);
     m.get_duration("timeout", p.timeout, {1, 60000});
     m.get_duration("cache", p.cache, {0, 3600 * 1000});
     p.forward_headers = read_header_names(m, "forward_headers");
@@ -349,7 +327,7 @@ void read_sections(MapReader& top, Config& c) {
     each("jwt", [&](const yaml::MapEntry& e, MapReader& m) { read_jwt(e, m, c, s); });
     each("api_keys", [&](const yaml::MapEntry& e, MapReader& m) { read_api_keys(e, m, c, s); });
     each("basic", [&](const yaml::MapEntry& e, MapReader& m) { read_basic(e, m, c, s); });
-    each("external", [&](const yaml::MapEntry& e, MapReader& m) { read_external(e, m, s); });
+    each("external", [&](const yaml::MapEntry& e, MapReader& m) { read_external(e, m, c, s); });
     // A route names providers, whatever their kind: a name is one provider.
     std::map<std::string, Mark, std::less<>> names;
     auto unique = [&](const std::string& name, const Mark& mark) {
@@ -499,6 +477,7 @@ void dump(const Config& c, std::string& out) {
     for (const ExternalProvider& p : s->external) {
         dump::line(out, 4, dump::quote(p.name), "");
         dump::line(out, 6, "url", dump::quote(p.url));
+        if (!p.ca_file.empty()) dump::line(out, 6, "ca", dump::quote(p.ca_file));
         dump::line(out, 6, "timeout", format_duration(p.timeout));
         dump::line(out, 6, "cache", format_duration(p.cache));
         if (!p.forward_headers.empty()) dump::line(out, 6, "forward_headers", list_text(p.forward_headers));

@@ -115,11 +115,8 @@ struct ExternalProvider {
     std::vector<std::string> forward_headers;  // lower-case; the cache key is these values
     std::vector<std::string> copy_headers;     // from an allowing answer to the upstream request
     OnError on_error = OnError::Deny;
-    // The url, split and resolved at load: the loop never waits for a resolver.
-    sockaddr_storage address{};
-    socklen_t address_len = 0;
-    std::string host;    // the Host field: the URL's authority
-    std::string target;  // its path and query ("/" when none)
+    FetchUrl fetch;       // the url, split and resolved at load: the loop never waits for a resolver
+    std::string ca_file;  // https://: the CAs its certificate must chain to (empty: the system's)
     Mark mark;
 };
 

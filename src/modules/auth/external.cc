@@ -5,15 +5,25 @@
 
 #include <algorithm>
 
+#include "core/log.h"
 #include "http/chars.h"
+#include "http/client/tls.h"
+#include "http/transport.h"
 
 namespace gw::auth {
 
-ExternalRuntime::ExternalRuntime(const ExternalProvider& provider, httpc::Client& client)
+ExternalRuntime::ExternalRuntime(const ExternalProvider& provider, httpc::Client& client, httpc::UrlTls* url_tls)
     : p_(provider), client_(client) {
     RAND_bytes(secret_.data(), static_cast<int>(secret_.size()));
     headers_.reserve(2 + 4 * p_.forward_headers.size());
+    if (!p_.fetch.tls) return;
+    std::string error = "no TLS client (gatewayd was built without the tls module)";
+    if (url_tls) tls_ = url_tls->make(p_.fetch.host_port, p_.ca_file, error);
+    // Never asked in clear instead: each request then meets on_error.
+    if (!tls_) LOG_ERROR("auth.external.%s: %s: TLS cannot be used: %s", p_.name.c_str(), p_.url.c_str(), error.c_str());
 }
+
+ExternalRuntime::~ExternalRuntime() = default;
 
 Digest ExternalRuntime::key(const http::Request& req) const {
     thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -62,11 +72,14 @@ httpc::Handle ExternalRuntime::ask(const http::Request& req, httpc::Handler& han
             if (h.name.size() == name.size() && http::chars::iequals(h.name, name)) headers_.push_back(h);
         }
     httpc::Request r;
-    r.address = reinterpret_cast<const sockaddr*>(&p_.address);
-    r.address_len = p_.address_len;
+    // An https:// authorizer without its TLS client: no address, so the answer is an error.
+    bool usable = !p_.fetch.tls || tls_;
+    r.address = usable ? reinterpret_cast<const sockaddr*>(&p_.fetch.address) : nullptr;
+    r.address_len = usable ? p_.fetch.address_len : 0;
+    r.tls = tls_.get();
     r.method = "GET";
-    r.target = p_.target;
-    r.host = p_.host;
+    r.target = p_.fetch.target;
+    r.host = p_.fetch.host;
     r.headers = headers_;
     r.connect_timeout = p_.timeout;
     r.timeout = p_.timeout;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "http/client/client.h"
+#include "http/client/tls.h"
 #include "http/identity.h"
 #include "modules/auth/basic.h"  // Digest
 #include "modules/auth/config.h"
@@ -48,7 +49,9 @@ class ExternalRuntime {
     static constexpr size_t kCacheEntries = 4096;
     static constexpr size_t kMaxConsumer = 256;
 
-    ExternalRuntime(const ExternalProvider& provider, httpc::Client& client);
+    // `url_tls`: the tls module's maker of TLS clients, for an https:// url (null without it).
+    ExternalRuntime(const ExternalProvider& provider, httpc::Client& client, httpc::UrlTls* url_tls);
+    ~ExternalRuntime();
     const ExternalProvider& provider() const { return p_; }
 
     // The cache key of a request (its forward_headers' values).
@@ -69,6 +72,9 @@ class ExternalRuntime {
     };
     const ExternalProvider& p_;
     httpc::Client& client_;
+    // https://: the TLS client to the authorizer (its requests are cancelled before it goes:
+    // the filter's per-request state holds them, and streams end before the module's part).
+    std::unique_ptr<http::UpstreamTransportFactory> tls_;
     std::array<unsigned char, 32> secret_{};
     std::unordered_map<Digest, Cached, DigestHash> cache_;
     std::vector<http::Header> headers_;  // the subrequest's extra fields (capacity kept)

@@ -131,12 +131,14 @@ http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t 
     return http::FilterStatus::Done;
 }
 
-void AuthFilter::deny_later(Ctx& c, int status, std::string_view why) {
+// `why` goes to the client (in the error's text) and the log; `detail`, to the log only.
+void AuthFilter::deny_later(Ctx& c, int status, std::string_view why, std::string_view detail) {
     c.status = status;
     std::string_view name = c.provider < names_.size() ? std::string_view(names_[c.provider]) : "";
-    LOG_INFO("client %s: request refused by auth (route \"%s\", provider \"%.*s\"): %.*s",
+    LOG_INFO("client %s: request refused by auth (route \"%s\", provider \"%.*s\"): %.*s%s%.*s",
              c.stream->client_address().data(), config_.routes[static_cast<size_t>(route_)].name.c_str(),
-             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data());
+             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data(),
+             detail.empty() ? "" : " ", static_cast<int>(detail.size()), detail.data());
     std::string message = status == 401 ? "unauthorized" : status == 403 ? "forbidden" : "service unavailable";
     if (!why.empty()) message += std::string(": ") + std::string(why);
     c.handle.respond_error(status, message);
@@ -220,21 +222,26 @@ void AuthFilter::external_answered(Ctx& c, const httpc::Answer& a) {
     std::shared_ptr<const Decision> d = rt.decide(a);
     if (!d) {
         // An error or an unexpected status: on_error decides (and nothing is cached).
-        char why[160];
-        if (a.error != httpc::Error::None)
+        // The client learns that the authorizer failed; the log also why ("Connection refused",
+        // the certificate's verification).
+        char why[64], detail[224] = "";
+        if (a.error != httpc::Error::None) {
             snprintf(why, sizeof why, "the authorizer failed (%.*s)", static_cast<int>(error_name(a.error).size()),
                      error_name(a.error).data());
-        else
+            snprintf(detail, sizeof detail, "(%.*s)", static_cast<int>(std::min<size_t>(a.reason.size(), 200)),
+                     a.reason.data());
+        } else {
             snprintf(why, sizeof why, "the authorizer answered %d", a.status);
+        }
         if (rt.provider().on_error == ExternalProvider::OnError::Allow) {
-            LOG_INFO("client %s: %s; on_error: allow (route \"%s\", provider \"%s\")", c.stream->client_address().data(),
-                     why, config_.routes[static_cast<size_t>(route_)].name.c_str(), rt.provider().name.c_str());
+            LOG_INFO("client %s: %s %s; on_error: allow (route \"%s\", provider \"%s\")", c.stream->client_address().data(),
+                     why, detail, config_.routes[static_cast<size_t>(route_)].name.c_str(), rt.provider().name.c_str());
             count(c.provider, Result::Ok);
             c.handle.resume();
             return;
         }
         count(c.provider, Result::Invalid);
-        deny_later(c, 503, why);
+        deny_later(c, 503, why, detail);
         return;
     }
     if (rt.provider().cache > 0) rt.remember(c.key, d, event::monotonic_ms());

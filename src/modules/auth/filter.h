@@ -63,7 +63,7 @@ class AuthFilter final : public http::Filter {
     http::FilterStatus check_jwt(http::Stream& s, Ctx& c, size_t i, std::string_view credential, bool may_wait);
     static void kid_wake(KidWaiter& w, bool timed_out);
     // deny() for a paused request: answered through its ResumeHandle.
-    void deny_later(Ctx& c, int status, std::string_view why);
+    void deny_later(Ctx& c, int status, std::string_view why, std::string_view detail = {});
     http::FilterStatus check_basic(http::Stream& s, Ctx& c, size_t provider, std::string_view credential);
     static void basic_checked(void* ctx, bool ok);  // CryptWorker's answer, on the loop
     http::FilterStatus check_external(http::Stream& s, Ctx& c, size_t provider);

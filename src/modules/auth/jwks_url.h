@@ -1,5 +1,5 @@
-// The URL of a remote JWK Set, taken apart and resolved when the configuration is loaded, so
-// that the master's fetches never wait for a resolver (http/client/client.h).
+// The URL of a remote JWK Set or of an external authorizer, taken apart and resolved when the
+// configuration is loaded, so that fetches never wait for a resolver (http/client/client.h).
 #pragma once
 
 #include <sys/socket.h>
@@ -10,7 +10,7 @@
 namespace gw::auth {
 
 struct FetchUrl {
-    bool tls = false;           // https:// (refused at load until the HTTP client has TLS)
+    bool tls = false;           // https:// (through the tls module's client: http/client/tls.h)
     std::string host;           // the Host header: the authority as written ("id.example.com:8443")
     std::string target;         // origin-form: "/.well-known/jwks.json?x=1" (no fragment)
     std::string host_port;      // what to resolve: "HOST:PORT" or "[IPv6]:PORT"
