@@ -116,8 +116,7 @@ sub bearer { (Authorization => "Bearer $_[0]") }
     $t->signal('HUP');
     # (Until the old generation's workers stop accepting, one of them may still answer 200.)
     ok(wait_until(sub { status(admin('/health')) == 401 && status(admin('/health/ready')) == 401 }, 10),
-       'protect_health: true: /health without a token is 401');
-    pass('... and /health/ready');
+       'protect_health: true: /health and /health/ready without a token are 401');
     is(status(admin('/health/ready', bearer($token))), 200, '... and 200 with it');
 }
 
