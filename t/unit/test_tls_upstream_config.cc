@@ -202,10 +202,8 @@ TEST_F(UpstreamTlsConfigTest, AUnixSocketServerNeedsSni) {
     EXPECT_TRUE(load_text(conf("{verify: false}", "unix:/run/app.sock")));
 }
 
-TEST_F(UpstreamTlsConfigTest, HealthChecksCannotProbeTlsYet) {
-    expect_errors(conf("{}", "127.0.0.1:8443", "    health_check: {path: /health}\n"),
-                  {at("gw.conf", 5, 10) + "upstreams.u.tls: health_check cannot probe a TLS upstream yet (probes "
-                                          "are plain HTTP); remove one of them"});
+TEST_F(UpstreamTlsConfigTest, HealthChecksProbeOverTls) {
+    EXPECT_TRUE(load_text(conf("{}", "127.0.0.1:8443", "    health_check: {path: /health}\n")));
 }
 
 TEST(UpstreamServerIdentity, FromSniOrTheAddress) {

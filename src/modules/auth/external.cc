@@ -12,13 +12,13 @@
 
 namespace gw::auth {
 
-ExternalRuntime::ExternalRuntime(const ExternalProvider& provider, httpc::Client& client, httpc::UrlTls* url_tls)
+ExternalRuntime::ExternalRuntime(const ExternalProvider& provider, httpc::Client& client, httpc::TlsClients* tls_clients)
     : p_(provider), client_(client) {
     RAND_bytes(secret_.data(), static_cast<int>(secret_.size()));
     headers_.reserve(2 + 4 * p_.forward_headers.size());
     if (!p_.fetch.tls) return;
     std::string error = "no TLS client (gatewayd was built without the tls module)";
-    if (url_tls) tls_ = url_tls->make(p_.fetch.host_port, p_.ca_file, error);
+    if (tls_clients) tls_ = tls_clients->for_url(p_.fetch.host_port, p_.ca_file, error);
     // Never asked in clear instead: each request then meets on_error.
     if (!tls_) LOG_ERROR("auth.external.%s: %s: TLS cannot be used: %s", p_.name.c_str(), p_.url.c_str(), error.c_str());
 }

@@ -49,8 +49,8 @@ class ExternalRuntime {
     static constexpr size_t kCacheEntries = 4096;
     static constexpr size_t kMaxConsumer = 256;
 
-    // `url_tls`: the tls module's maker of TLS clients, for an https:// url (null without it).
-    ExternalRuntime(const ExternalProvider& provider, httpc::Client& client, httpc::UrlTls* url_tls);
+    // `tls_clients`: the tls module's maker of TLS clients, for an https:// url (null without it).
+    ExternalRuntime(const ExternalProvider& provider, httpc::Client& client, httpc::TlsClients* tls_clients);
     ~ExternalRuntime();
     const ExternalProvider& provider() const { return p_; }
 

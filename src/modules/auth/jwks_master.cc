@@ -160,10 +160,10 @@ struct JwksMaster::Fetcher final : httpc::Handler {
         tls.reset();
         tls_ca = src.ca_file;
         tls_error.clear();
-        if (!m.url_tls_)
+        if (!m.tls_clients_)
             tls_error = "no TLS client (gatewayd was built without the tls module)";
         else
-            tls = m.url_tls_->make(src.fetch.host_port, src.ca_file, tls_error);
+            tls = m.tls_clients_->for_url(src.fetch.host_port, src.ca_file, tls_error);
         return tls != nullptr;
     }
 
@@ -274,7 +274,7 @@ JwksMaster::JwksMaster(module::MasterEnv& env)
       zone_of_(env.zone),
       still_master_(env.still_master),
       notify_workers_(env.notify_workers),
-      url_tls_(env.services.find<httpc::UrlTls>()),
+      tls_clients_(env.services.find<httpc::TlsClients>()),
       http_(std::make_unique<httpc::Client>(env.loop)) {}
 
 JwksMaster::~JwksMaster() { fetchers_.clear(); }

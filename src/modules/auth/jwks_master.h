@@ -22,7 +22,7 @@
 
 namespace gw::httpc {
 class Client;
-class UrlTls;
+class TlsClients;
 }
 
 namespace gw::auth {
@@ -48,7 +48,7 @@ class JwksMaster final : public module::MasterPart {
     std::function<shm::Zone*(std::string_view)> zone_of_;
     std::function<bool()> still_master_;
     std::function<void(const module::Descriptor&, uint16_t)> notify_workers_;
-    httpc::UrlTls* url_tls_;  // the tls module's (null without it)
+    httpc::TlsClients* tls_clients_;  // the tls module's (null without it)
     std::unique_ptr<httpc::Client> http_;  // before the fetchers: they cancel their requests on it
     shm::Zone* zone_ = nullptr;
     std::unique_ptr<JwksTable> table_;

@@ -107,9 +107,9 @@ class Worker final : public module::WorkerPart {
         for (auto& b : basic_) rt.basic.push_back(b.get());
         if (uses(settings, ProviderRef::Kind::External)) {
             httpc::Client& http = env.services.http();
-            httpc::UrlTls* url_tls = env.services.find<httpc::UrlTls>();  // the tls module's
+            httpc::TlsClients* tls_clients = env.services.find<httpc::TlsClients>();  // the tls module's
             for (const ExternalProvider& p : settings.external)
-                external_.push_back(std::make_unique<ExternalRuntime>(p, http, url_tls));
+                external_.push_back(std::make_unique<ExternalRuntime>(p, http, tls_clients));
             for (auto& e : external_) rt.external.push_back(e.get());
         }
         if (uses(settings, ProviderRef::Kind::Basic)) {

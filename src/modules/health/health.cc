@@ -7,6 +7,8 @@
 
 #include "core/log.h"
 #include "http/client/client.h"
+#include "http/client/tls.h"
+#include "http/transport.h"
 
 namespace gw::health {
 
@@ -81,6 +83,10 @@ struct Checker::Probe final : httpc::Handler {
     httpc::Handle call;  // the probe in flight; cancelled if the probe goes first (a reload)
     uint64_t rng;
 
+    http::UpstreamTransportFactory* tls = nullptr;  // the upstream's TLS client
+    const std::string* tls_error = nullptr;          // set: TLS wanted, no client (why)
+    size_t index = 0;                                 // the server's in its upstream
+
     Probe(Checker& c, const UpstreamConfig& u, const UpstreamServerConfig& s, Record* r)
         : checker(c), upstream(u.name), address(s.address), server(s), hc(*u.health_check), rec(r) {
         rng = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(this) ^ static_cast<uint64_t>(time(nullptr));
@@ -115,7 +121,10 @@ struct Checker::Probe final : httpc::Handler {
             schedule(hc.interval);
             return;
         }
+        if (tls_error) return finish(false, 0, *tls_error);  // never probed in clear instead
         httpc::Request r;
+        r.tls = tls;
+        r.tls_server = index;
         r.address = reinterpret_cast<const sockaddr*>(&server.sockaddr);
         r.address_len = server.socklen;
         r.target = hc.path;
@@ -165,21 +174,40 @@ struct Checker::Probe final : httpc::Handler {
     }
 };
 
-Checker::Checker(event::Loop& loop, shm::Zone& zone, metrics::Store& metrics)
-    : loop_(loop), http_(std::make_unique<httpc::Client>(loop)), table_(zone), metrics_(metrics) {}
+Checker::Checker(event::Loop& loop, shm::Zone& zone, metrics::Store& metrics, std::function<httpc::TlsClients*()> tls)
+    : loop_(loop), http_(std::make_unique<httpc::Client>(loop)), table_(zone), metrics_(metrics),
+      tls_clients_(std::move(tls)) {}
 
 Checker::~Checker() = default;
 
 void Checker::configure(std::shared_ptr<const Config> config) {
-    probes_.clear();
+    probes_.clear();  // first: their requests use the TLS clients
+    tls_.clear();
+    tls_errors_.clear();
     config_ = std::move(config);
-    for (const UpstreamConfig& u : config_->upstreams) {
+    size_t n = config_->upstreams.size();
+    tls_.resize(n);
+    tls_errors_.resize(n);
+    httpc::TlsClients* makers = tls_clients_ ? tls_clients_() : nullptr;
+    for (size_t i = 0; i < n; ++i) {
+        const UpstreamConfig& u = config_->upstreams[i];
         if (!u.health_check) continue;
-        for (const UpstreamServerConfig& s : u.servers) {
+        if (makers) {
+            tls_[i] = makers->for_upstream(*config_, i, tls_errors_[i]);
+            if (!tls_[i] && !tls_errors_[i].empty()) {
+                tls_errors_[i] = "no TLS client: " + tls_errors_[i];
+                LOG_ERROR("health check: upstream \"%s\": %s", u.name.c_str(), tls_errors_[i].c_str());
+            }
+        }
+        for (size_t k = 0; k < u.servers.size(); ++k) {
+            const UpstreamServerConfig& s = u.servers[k];
             Record* r = table_.find_or_create(u.name, s.address);
             if (!r) LOG_WARN("the \"health\" zone is full: no health checks for server %s of upstream \"%s\"",
                              s.address.c_str(), u.name.c_str());
             probes_.push_back(std::make_unique<Probe>(*this, u, s, r));
+            probes_.back()->tls = tls_[i].get();
+            probes_.back()->tls_error = tls_errors_[i].empty() ? nullptr : &tls_errors_[i];
+            probes_.back()->index = k;
             // The first probe soon (spread by the jitter), so that the state is known early.
             probes_.back()->schedule(0);
         }

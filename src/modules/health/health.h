@@ -29,6 +29,10 @@
 
 namespace gw::httpc {
 class Client;
+class TlsClients;
+}
+namespace gw::http {
+class UpstreamTransportFactory;
 }
 
 namespace gw::health {
@@ -84,10 +88,14 @@ int record_probe(Record* r, bool good, int status, uint32_t fall, uint32_t rise,
 
 // The active checker, in the master: one probe loop per server of every upstream with a
 // `health_check:`. Probes are GETs through the outbound HTTP client (http/client), one
-// connection each, judged on the status alone: the body is not read.
+// connection each, judged on the status alone: the body is not read. An upstream with `tls:` is
+// probed over TLS as the proxy reaches it (the tls module's client context for the upstream:
+// http/client/tls.h): a server whose certificate does not verify fails its probes.
 class Checker {
   public:
-    Checker(event::Loop& loop, shm::Zone& zone, metrics::Store& metrics);
+    // `tls`: the tls module's maker of TLS clients, asked for each configuration (null without
+    // the tls module: the configuration then has no `tls:` upstream).
+    Checker(event::Loop& loop, shm::Zone& zone, metrics::Store& metrics, std::function<httpc::TlsClients*()> tls = {});
     ~Checker();
     // (Re)starts the probes for `config`; records are kept by (upstream, address).
     void configure(std::shared_ptr<const Config> config);
@@ -102,7 +110,12 @@ class Checker {
     Table table_;
     metrics::Store& metrics_;
     std::shared_ptr<const Config> config_;
-    std::vector<std::unique_ptr<Probe>> probes_;
+    std::function<httpc::TlsClients*()> tls_clients_;
+    // By upstream index: the TLS client of an upstream with `tls:` (refers to config_), and why
+    // there is none when it could not be made (its probes then fail, never go in clear).
+    std::vector<std::unique_ptr<http::UpstreamTransportFactory>> tls_;
+    std::vector<std::string> tls_errors_;
+    std::vector<std::unique_ptr<Probe>> probes_;  // last: they go before what they use
     std::function<bool()> is_owner_;
 };
 

@@ -21,7 +21,11 @@ void zones(const Config&, std::vector<ZoneSpec>& out) {
 // The active checks, run by the master once per node (not by each worker).
 class MasterChecks final : public MasterPart {
   public:
-    MasterChecks(MasterEnv& env, shm::Zone& zone) : checker_(env.loop, zone, env.metrics) {
+    // The tls module's maker is looked up at each configuration: its part is made after this
+    // one (the module list's order), and every part is made before the first configuration.
+    MasterChecks(MasterEnv& env, shm::Zone& zone)
+        : checker_(env.loop, zone, env.metrics,
+                   [services = &env.services] { return services->find<httpc::TlsClients>(); }) {
         // Only the master that serves the node probes (during a binary upgrade two run).
         checker_.set_owner_check(env.still_master);
     }

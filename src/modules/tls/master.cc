@@ -13,7 +13,7 @@
 #include "modules/tls/storage.h"
 #include "modules/tls/ticket_keys.h"
 #include "modules/tls/ticket_sync.h"
-#include "modules/tls/url_tls.h"
+#include "modules/tls/tls_clients.h"
 
 namespace gw::tls {
 
@@ -30,7 +30,7 @@ constexpr int64_t kRetryMs = 1000;
 }  // namespace
 
 std::unique_ptr<module::MasterPart> make_master(module::MasterEnv& env) {
-    env.services.provide<httpc::UrlTls>(&url_tls());  // for the key sets the auth module fetches
+    env.services.provide<httpc::TlsClients>(&tls_clients());  // for the key sets the auth module fetches
     return std::make_unique<TicketRotator>(env);
 }
 

@@ -146,11 +146,6 @@ void check_upstream_tls(const UpstreamTls& t, const UpstreamConfig& u, Diagnosti
             break;
         }
     }
-    // The health module's probes go through the outbound HTTP client, which has no TLS yet:
-    // plain HTTP to a TLS port would mark every server down.
-    if (u.health_check)
-        diags.error(t.mark, path + ": health_check cannot probe a TLS upstream yet (probes are plain "
-                                   "HTTP); remove one of them");
 }
 
 void dump_upstream_tls(const UpstreamTls& t, int indent, std::string& out) {

@@ -37,8 +37,8 @@ namespace gw::tls {
 UpstreamTls read_upstream_tls(const schema::Node& node, const std::string& path, const std::string& prefix,
                               Diagnostics& diags);
 
-// After everything was read: what the upstream's servers and other keys make impossible (a unix
-// socket server gives no name to verify; health probes do not speak TLS yet).
+// After everything was read: what the upstream's servers make impossible (a unix socket server
+// gives no name to verify).
 void check_upstream_tls(const UpstreamTls& tls, const UpstreamConfig& upstream, Diagnostics& diags);
 
 // The `tls:` map with every key's effective value, at `indent` spaces.

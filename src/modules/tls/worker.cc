@@ -13,12 +13,12 @@
 #include "modules/tls/storage.h"
 #include "modules/tls/transport.h"
 #include "modules/tls/upstream_transport.h"
-#include "modules/tls/url_tls.h"
+#include "modules/tls/tls_clients.h"
 
 namespace gw::tls {
 
 std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
-    env.services.provide<httpc::UrlTls>(&url_tls());  // for https:// external authorizers
+    env.services.provide<httpc::TlsClients>(&tls_clients());  // for https:// external authorizers
     // Found by name: the Descriptor (module.cc) refers to this function.
     const module::Descriptor* self = module::find("tls");
     const Settings* settings = self ? module::find_part<Settings>(env.config, *self) : nullptr;

@@ -1,8 +1,10 @@
-#include "modules/tls/url_tls.h"
+#include "modules/tls/tls_clients.h"
 
 #include <ctime>
 
+#include "core/config/config.h"
 #include "core/config/diagnostics.h"
+#include "core/module/module.h"
 #include "modules/tls/certs.h"
 #include "modules/tls/config.h"
 #include "modules/tls/upstream_config.h"
@@ -12,7 +14,7 @@ namespace gw::tls {
 
 namespace {
 
-// Owns the `tls:` settings the client context refers to, and the context.
+// A URL's client: owns the `tls:` settings its context refers to, and the context.
 class UrlTlsFactory final : public http::UpstreamTransportFactory {
   public:
     http::ClientTransport* open(int fd, size_t server) override { return inner_->open(fd, server); }
@@ -22,10 +24,10 @@ class UrlTlsFactory final : public http::UpstreamTransportFactory {
     std::unique_ptr<UpstreamTlsFactory> inner_;
 };
 
-class UrlTlsMaker final : public httpc::UrlTls {
+class TlsClientsMaker final : public httpc::TlsClients {
   public:
-    std::unique_ptr<http::UpstreamTransportFactory> make(std::string_view address, const std::string& ca_file,
-                                                         std::string& error) override {
+    std::unique_ptr<http::UpstreamTransportFactory> for_url(std::string_view address, const std::string& ca_file,
+                                                            std::string& error) override {
         auto f = std::make_unique<UrlTlsFactory>();
         if (!ca_file.empty()) {
             // The listeners' loader of client CAs: the same checks and messages.
@@ -43,12 +45,22 @@ class UrlTlsMaker final : public httpc::UrlTls {
         if (!f->inner_) return nullptr;
         return f;
     }
+
+    std::unique_ptr<http::UpstreamTransportFactory> for_upstream(const Config& config, size_t upstream,
+                                                                 std::string& error) override {
+        error.clear();
+        const module::Descriptor* self = module::find("tls");
+        const Settings* settings = self ? module::find_part<Settings>(config, *self) : nullptr;
+        const UpstreamTls* t = settings ? settings->upstream(upstream) : nullptr;
+        if (!t || upstream >= config.upstreams.size()) return nullptr;
+        return UpstreamTlsFactory::make(*t, config.upstreams[upstream], error);
+    }
 };
 
 }  // namespace
 
-httpc::UrlTls& url_tls() {
-    static UrlTlsMaker maker;
+httpc::TlsClients& tls_clients() {
+    static TlsClientsMaker maker;
     return maker;
 }
 
