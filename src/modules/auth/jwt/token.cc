@@ -1,5 +1,7 @@
 #include "modules/auth/jwt/token.h"
 
+#include <simdjson.h>
+
 #include <cmath>
 
 #include "core/base64.h"
@@ -99,6 +101,9 @@ void read_claim(element e, ClaimValue& v) {
 
 }  // namespace
 
+Reader::Reader() : json_(std::make_unique<simdjson::dom::parser>()) {}
+Reader::~Reader() = default;
+
 Failure Reader::read(std::string_view compact, const AlgSet& allowed, std::span<const std::string> wanted,
                      Token& out) {
     if (compact.size() > kMaxTokenBytes) return Failure::Malformed;
@@ -126,7 +131,7 @@ Failure Reader::read(std::string_view compact, const AlgSet& allowed, std::span<
 
 Failure Reader::read_header(Token& out, const AlgSet& allowed) {
     object o;
-    if (!parse_object(json_, header_, o)) return Failure::Malformed;
+    if (!parse_object(*json_, header_, o)) return Failure::Malformed;
     bool seen_alg = false, seen_kid = false;
     std::string_view alg;
     out.kid.clear();
@@ -156,7 +161,7 @@ Failure Reader::read_header(Token& out, const AlgSet& allowed) {
 
 Failure Reader::read_claims(Token& out, std::span<const std::string> wanted) {
     object o;
-    if (!parse_object(json_, payload_, o)) return Failure::Malformed;
+    if (!parse_object(*json_, payload_, o)) return Failure::Malformed;
     out.iss.clear();
     out.sub.clear();
     out.aud.clear();
