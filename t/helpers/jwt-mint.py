@@ -25,9 +25,16 @@ def pem(key):
                              serialization.NoEncryption())
 
 
+_loaded = {}
+
+
 def load(path):
-    with open(path, "rb") as f:
-        return serialization.load_pem_private_key(f.read(), password=None)
+    # Once per key: cryptography checks an RSA key as it loads it (~20 ms), and a bench pool
+    # mints thousands of tokens with one key.
+    if path not in _loaded:
+        with open(path, "rb") as f:
+            _loaded[path] = serialization.load_pem_private_key(f.read(), password=None)
+    return _loaded[path]
 
 
 def keys(d):
