@@ -2,8 +2,8 @@
 // compare, not a signature check. Bounded (least recently used entries go), never past the
 // token's exp, and nothing allocated once its entries have grown to their sizes.
 //
-// Entries are found by a keyed hash of the whole token and compared in constant time
-// (CRYPTO_memcmp): a cached token cannot be found, or guessed byte by byte, from outside. An
+// Entries are found by a keyed hash of the token's tail (its signature) and compared whole in
+// constant time: a cached token cannot be found, or guessed byte by byte, from outside. An
 // entry is the request's http::Identity while a request uses it (pinned: not evicted).
 #pragma once
 

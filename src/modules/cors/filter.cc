@@ -9,7 +9,7 @@ namespace gw::cors {
 
 namespace {
 
-// The request's outcome, kept in the stream's arena from on_request to on_response_head.
+// The request's outcome.
 enum class State : uint8_t {
     None,              // no Origin, or one the policy does not allow: Vary only
     Allowed,           // an actual request from an allowed origin: echo it
@@ -17,6 +17,13 @@ enum class State : uint8_t {
     Preflight,         // a preflight answered 204
     PreflightAny,      // ... allowed by "*"
     PreflightRefused,  // a preflight answered 403
+};
+
+// What on_request leaves in the stream's arena for on_response_head: the outcome and the Origin
+// field's value (a view into the request head, which outlives the response head).
+struct Ctx {
+    State state = State::None;
+    std::string_view origin;
 };
 
 constexpr std::string_view kFieldNames[] = {
@@ -79,20 +86,36 @@ bool preflight_allowed(const Policy& policy, std::string_view method, std::strin
 }
 
 CorsFilter::CorsFilter(const Policy& policy)
-    : http::Filter(http::kHookRequest | http::kHookResponseHead, sizeof(State), alignof(State)), policy_(policy) {}
+    : http::Filter(http::kHookRequest | http::kHookResponseHead, sizeof(Ctx), alignof(Ctx)), policy_(policy) {}
 
 std::span<const std::string_view> CorsFilter::response_field_names() const { return kFieldNames; }
 
+// The policy's answer for one Origin value: the pattern that allows it, or null. A browser app's
+// requests all carry the same Origin: the last value's answer is kept (a compare, not a parse
+// and a match, per request).
+const OriginPattern* CorsFilter::allowed_pattern(std::string_view origin_text) {
+    if (memo_valid_ && origin_text == memo_origin_) return memo_allowed_;
+    std::optional<Origin> origin = parse_origin(origin_text);  // nullopt for a bad one
+    const OriginPattern* allowed = origin ? match(policy_.origins, *origin) : nullptr;
+    if (origin_text.size() <= kMemoMax) {
+        memo_origin_.assign(origin_text);  // (capacity kept: no allocation once warm)
+        memo_allowed_ = allowed;
+        memo_valid_ = true;
+    }
+    return allowed;
+}
+
 http::FilterStatus CorsFilter::on_request(http::Stream& s, void* ctx) {
-    State& state = *new (ctx) State(State::None);
+    Ctx& c = *new (ctx) Ctx();
     const http::Request& req = s.request();
     int origins = 0;
     std::string_view origin_text = single_origin(req, &origins);
     if (origins == 0) return http::FilterStatus::Continue;  // not a CORS request
-    std::optional<Origin> origin = parse_origin(origin_text);  // nullopt for two, or a bad one
-    const OriginPattern* allowed = origin ? match(policy_.origins, *origin) : nullptr;
-    std::string_view wanted_method = req.header("access-control-request-method");
-    if (req.method == "OPTIONS" && !wanted_method.empty()) {
+    c.origin = origin_text;
+    const OriginPattern* allowed = origins == 1 ? allowed_pattern(origin_text) : nullptr;  // two: not allowed
+    State& state = c.state;
+    std::string_view wanted_method = req.method == "OPTIONS" ? req.header("access-control-request-method") : std::string_view();
+    if (!wanted_method.empty()) {
         if (allowed && preflight_allowed(policy_, wanted_method, req.header("access-control-request-headers"))) {
             state = allowed->kind == OriginPattern::Kind::Any ? State::PreflightAny : State::Preflight;
             s.reply(204, {}, {});
@@ -107,7 +130,8 @@ http::FilterStatus CorsFilter::on_request(http::Stream& s, void* ctx) {
 }
 
 void CorsFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHead& head) {
-    State state = *static_cast<State*>(ctx);
+    const Ctx& c = *static_cast<const Ctx*>(ctx);
+    State state = c.state;
     const http::Request& req = s.request();
     switch (state) {
         case State::None: head.add_lines(kVaryActual); return;
@@ -120,14 +144,14 @@ void CorsFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHead
         case State::Allowed:
             head.add_lines(kVaryActual);
             // parse_origin() let only an origin's characters through: safe to echo.
-            head.add("access-control-allow-origin", single_origin(req));
+            head.add("access-control-allow-origin", c.origin);
             head.add_lines(policy_.actual_lines);
             return;
         case State::Preflight:
         case State::PreflightAny: {
             head.add_lines(kVaryPreflight);
             head.add("access-control-allow-origin",
-                     state == State::PreflightAny ? std::string_view("*") : single_origin(req));
+                     state == State::PreflightAny ? std::string_view("*") : c.origin);
             head.add_lines(policy_.preflight_lines);
             // Every item was checked to be a token (preflight_allowed): safe to echo.
             std::string_view wanted = trim(req.header("access-control-request-headers"));

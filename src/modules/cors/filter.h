@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "http/filter.h"
@@ -35,7 +36,14 @@ class CorsFilter final : public http::Filter {
     std::span<const std::string_view> response_field_names() const override;
 
   private:
+    const OriginPattern* allowed_pattern(std::string_view origin_text);
+
+    static constexpr size_t kMemoMax = 256;  // a longer Origin is parsed every time
     const Policy& policy_;
+    // The last Origin value seen and the pattern that allows it (null: none does).
+    std::string memo_origin_;
+    const OriginPattern* memo_allowed_ = nullptr;
+    bool memo_valid_ = false;
 };
 
 // What a preflight asks for, checked against `policy`: the method (exact) and each name in the
