@@ -23,6 +23,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use GatewayTest;
+use TestCerts;
 use RedisServer;
 
 my $t = GatewayTest->new;
@@ -31,11 +32,9 @@ plan skip_all => 'the openssl command is not installed' unless system('openssl v
 my $started = time;
 
 my $dir = $t->dir;
-sub openssl {
-    my $cmd = shift;
-    system("cd '$dir' && openssl $cmd >/dev/null 2>&1") == 0 or BAIL_OUT("openssl $cmd failed");
-}
-my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+my $certs = TestCerts->new($dir);
+sub openssl { $certs->openssl(shift) }    # in $dir; a failure ends the test
+my $ec = $TestCerts::EC;
 openssl("req -x509 $ec -keyout a.key -out a.pem -days 30 -subj /CN=a.test -addext subjectAltName=DNS:a.test");
 openssl("req -x509 $ec -keyout b.key -out b.pem -days 30 -subj /CN=b.test -addext subjectAltName=DNS:b.test");
 openssl("req -x509 $ec -keyout ca.key -out ca.pem -days 30 -subj /CN=Clients");

@@ -31,6 +31,7 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG _exit setpgid);
 use Time::HiRes qw(time sleep);
 use GatewayTest;
+use TestCerts;
 use Backend;
 
 my $t = GatewayTest->new;
@@ -41,22 +42,15 @@ plan skip_all => 'nginx is not installed' unless $NGINX;
 plan skip_all => 'nginx has no ssl module' unless (`$NGINX -V 2>&1` // '') =~ /--with-http_ssl_module/;
 
 my $dir = $t->dir;
-sub openssl {
-    my $cmd = shift;
-    system("cd '$dir' && openssl $cmd >/dev/null 2>&1") == 0 or BAIL_OUT("openssl $cmd failed");
-}
-my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+my $certs = TestCerts->new($dir);
 # The private CA, a second CA nobody trusts here, the backend's certificate (a DNS and an IP
 # name), an expired one for the same names, and a client certificate.
-openssl("req -x509 $ec -keyout ca.key -out ca.pem -days 30 -subj /CN=Upstream\\ CA");
-openssl("req -x509 $ec -keyout other-ca.key -out other-ca.pem -days 30 -subj /CN=Other\\ CA");
-GatewayTest::spew("$dir/san.ext", "subjectAltName=DNS:backend.test,IP:127.0.0.1\n");
-openssl("req $ec -keyout srv.key -out srv.csr -subj /CN=backend.test");
-openssl("x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile san.ext -out srv.pem");
-openssl("req $ec -keyout old.key -out old.csr -subj /CN=backend.test");
-openssl("x509 -req -in old.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days -1 -extfile san.ext -out old.pem");
-openssl("req $ec -keyout client.key -out client.csr -subj /CN=gateway/O=Ops");
-openssl("x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out client.pem");
+$certs->ca('ca', cn => 'Upstream CA');
+$certs->ca('other-ca', cn => 'Other CA');
+my $san = 'DNS:backend.test,IP:127.0.0.1';
+$certs->cert('srv', ca => 'ca', cn => 'backend.test', san => $san);
+$certs->cert('old', ca => 'ca', cn => 'backend.test', san => $san, days => -1);
+$certs->cert('client', ca => 'ca', subj => '/CN=gateway/O=Ops');
 
 # --- the backends: Backend.pm behind nginx terminating TLS ---------------------------------------
 

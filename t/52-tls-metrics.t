@@ -29,6 +29,7 @@ use IO::Socket::INET;
 use Time::HiRes qw(time);
 use Time::Local qw(timegm);
 use GatewayTest;
+use TestCerts;
 use Backend;
 
 my $t = GatewayTest->new;
@@ -37,11 +38,9 @@ plan skip_all => 'the openssl command is not installed' unless system('openssl v
 plan skip_all => 'curl is not installed' unless system('curl --version >/dev/null 2>&1') == 0;
 
 my $dir = $t->dir;
-sub openssl {
-    my $cmd = shift;
-    system("cd '$dir' && openssl $cmd >/dev/null 2>&1") == 0 or BAIL_OUT("openssl $cmd failed");
-}
-my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+my $certs = TestCerts->new($dir);
+sub openssl { $certs->openssl(shift) }    # in $dir; a failure ends the test
+my $ec = $TestCerts::EC;
 my $rsa = '-newkey rsa:2048 -nodes';
 openssl("req -x509 $ec -keyout api.key -out api.pem -days 30 -subj /CN=api.example "
         . "-addext subjectAltName=DNS:api.example,DNS:*.api.example");

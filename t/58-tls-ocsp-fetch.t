@@ -21,17 +21,16 @@ use Test::More;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use GatewayTest;
+use TestCerts;
 
 my $t = GatewayTest->new;
 require_modules('tls');
 plan skip_all => 'the openssl command is not installed' unless system('openssl version >/dev/null 2>&1') == 0;
 
 my $dir = $t->dir;
-sub openssl {
-    my $cmd = shift;
-    system("cd '$dir' && openssl $cmd >/dev/null 2>&1") == 0 or BAIL_OUT("openssl $cmd failed");
-}
-my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+my $certs = TestCerts->new($dir);
+sub openssl { $certs->openssl(shift) }    # in $dir; a failure ends the test
+my $ec = $TestCerts::EC;
 my $ocsp_port = free_port();
 my $dead_port = free_port();   # nothing listens there: a dead AIA responder
 

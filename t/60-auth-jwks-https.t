@@ -16,7 +16,6 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
 use Test::More;
@@ -53,29 +52,9 @@ mkdir $www;
 sub serve { my ($set) = @_; spew("$www/jwks.json.tmp", $json->encode($set)); rename "$www/jwks.json.tmp", "$www/jwks.json" }
 serve($set_a);
 
-my @servers;
-sub start_s_server {
-    my ($cert) = @_;
-    my $port = free_port();
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        chdir $www or die;
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', "$dir/s_server-$cert.log";
-        open STDERR, '>&', \*STDOUT;
-        exec 'openssl', 's_server', '-accept', "127.0.0.1:$port", '-cert', "$dir/$cert.pem", '-key', "$dir/$cert.key",
-            '-WWW', '-quiet';
-        exit 127;
-    }
-    push @servers, $pid;
-    ok(wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) }, 10),
-       "openssl s_server ($cert) listens") or BAIL_OUT('no s_server');
-    return $port;
-}
-END { local $?; kill 'KILL', @servers if @servers; waitpid $_, 0 for @servers }
 
-my $good = start_s_server('idp');
-my $stranger = start_s_server('stranger');
+my $good = $certs->s_server_www($www, 'idp');
+my $stranger = $certs->s_server_www($www, 'stranger');
 $t->set_port('good', $good);
 $t->set_port('stranger', $stranger);
 

@@ -11,7 +11,6 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use IO::Socket::INET;
 use Test::More;
 use GatewayTest;
 use TestCerts;
@@ -32,29 +31,9 @@ mkdir $www;
 spew("$www/hc", "ok\n");
 spew("$www/page", "served over tls\n");
 
-my @servers;
-sub start_s_server {
-    my ($cert) = @_;
-    my $port = free_port();
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        chdir $www or die;
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', "$dir/s_server-$cert.log";
-        open STDERR, '>&', \*STDOUT;
-        exec 'openssl', 's_server', '-accept', "127.0.0.1:$port", '-cert', "$dir/$cert.pem", '-key', "$dir/$cert.key",
-            '-WWW', '-quiet';
-        exit 127;
-    }
-    push @servers, $pid;
-    ok(wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) }, 10),
-       "openssl s_server ($cert) listens") or BAIL_OUT('no s_server');
-    return $port;
-}
-END { local $?; kill 'KILL', @servers if @servers; waitpid $_, 0 for @servers }
 
-my $good = start_s_server('good');
-my $stranger = start_s_server('stranger');
+my $good = $certs->s_server_www($www, 'good');
+my $stranger = $certs->s_server_www($www, 'stranger');
 $t->set_port('good', $good);
 $t->set_port('stranger', $stranger);
 $t->write_conf(<<'CONF');

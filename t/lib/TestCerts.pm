@@ -7,13 +7,18 @@ package TestCerts;
 #   $certs->cert('srv', ca => 'ca', cn => 'backend.test',    # srv.pem, srv.key
 #                san => 'DNS:backend.test,IP:127.0.0.1', days => 30);
 #
+#   my $port = $certs->s_server_www($www, 'srv');           # openssl s_server -WWW over $www
+#
 # Names are file stems in $dir; paths come back from path(). A failing openssl command ends the
 # test (BAIL_OUT) with its output.
 use strict;
 use warnings;
+use IO::Socket::INET;
 use Test::More ();
+use GatewayTest ();
+use Time::HiRes qw(sleep time);
 
-my $EC = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
+our $EC = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
 
 sub available { system('openssl version >/dev/null 2>&1') == 0 }
 
@@ -56,6 +61,39 @@ sub cert {
     $self->openssl("x509 -req -in $stem.csr -CA $ca.pem -CAkey $ca.key -CAcreateserial -days " . ($opt{days} // 30) .
                    " $ext -out $stem.pem");
     return $self->path($stem);
+}
+
+# A TLS server on a free 127.0.0.1 port: `openssl s_server -WWW` with certificate $stem, serving
+# the files of $www (GET /NAME answers "HTTP/1.0 200 ok" and the file - 200 even for a file that
+# is not there - then closes), one connection at a time; its output goes to $dir/s_server-$stem.log.
+# Killed when the test ends. Returns the port once it accepts connections.
+my @servers;
+sub s_server_www {
+    my ($self, $www, $stem) = @_;
+    my $port = GatewayTest::free_port();
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        chdir $www or die "$www: $!";
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$self->{dir}/s_server-$stem.log";
+        open STDERR, '>&', \*STDOUT;
+        exec 'openssl', 's_server', '-accept', "127.0.0.1:$port", '-cert', $self->path($stem), '-key',
+            $self->path($stem, 'key'), '-WWW', '-quiet';
+        exit 127;
+    }
+    push @servers, $pid;
+    my $deadline = time + 10;
+    until (IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1)) {
+        Test::More::BAIL_OUT("openssl s_server ($stem) does not listen on $port") if time > $deadline;
+        sleep 0.05;
+    }
+    return $port;
+}
+
+END {
+    local $?;
+    kill 'KILL', @servers if @servers;
+    waitpid $_, 0 for @servers;
 }
 
 1;
