@@ -45,15 +45,14 @@ struct AuthFilter::Ctx {
     int status = 0;                       // 400/401/403 given by this filter (for the challenge)
     uint8_t provider = 0;                 // which provider decided
     jwt::Failure failure = jwt::Failure::None;
-    // While waiting for a refetched key set (a JWT whose kid is unknown):
-    bool paused = false;                  // answers go through the handle
-    KidWaiter waiter;
-    AuthFilter* filter = nullptr;
     uint32_t retry_after = 0;             // a 429's Retry-After (basic auth's failure limit)
-    // A paused request (a password check on the crypt thread):
+    // A paused request - a JWT whose kid is unknown waits for a refetched key set, a password for
+    // the crypt thread, an external authorizer for its answer; answers go through the handle:
+    bool paused = false;
     AuthFilter* self = nullptr;
-    http::Stream* stream = nullptr;  // valid while paused: on_destroy cancels the check first
+    http::Stream* stream = nullptr;  // valid while paused: on_destroy cancels the wait first
     http::ResumeHandle handle;
+    KidWaiter waiter;
     uint64_t ticket = 0;                      // CryptWorker's, until answered
     const http::Identity* who = nullptr;      // the user, when known
     Digest key{};                             // the good-check (basic) or decision (external) cache's key
@@ -74,13 +73,14 @@ AuthFilter::AuthFilter(const Config& config, const Settings& settings, int route
       route_(route),
       runtimes_(runtimes) {
     // The route's filters share FilterChain::kArenaSize (512) bytes per request: JWT kid waits
-    // and basic/external checks each keep a little state here (merged: both, for now).
-    static_assert(sizeof(Ctx) <= 288, "the auth filter's per-request state grew");
+    // and basic/external checks keep their state here (one back-pointer, one handle for all).
+    static_assert(sizeof(Ctx) <= 272, "the auth filter's per-request state grew");
     if (const std::vector<ProviderRef>* refs = settings.route(static_cast<size_t>(route))) providers_ = *refs;
     std::string_view route_name = config.routes[static_cast<size_t>(route)].name;
     for (const ProviderRef& r : providers_) {
         std::string_view name = provider_name(settings, r);
         names_.emplace_back(name);
+        all_names_ += (all_names_.empty() ? "" : ", ") + std::string(name);
         std::string challenge;
         switch (r.kind) {
             case ProviderRef::Kind::Jwt:
@@ -114,10 +114,12 @@ void AuthFilter::count(size_t provider, Result r) {
 http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why) {
     c.status = status;
     c.provider = static_cast<uint8_t>(provider);
-    std::string_view name = provider < names_.size() ? std::string_view(names_[provider]) : "";
-    LOG_INFO("client %s: request refused by auth (route \"%s\", provider \"%.*s\"): %.*s", s.client_address().data(),
-             config_.routes[static_cast<size_t>(route_)].name.c_str(), static_cast<int>(name.size()), name.data(),
-             static_cast<int>(why.size()), why.data());
+    // No provider applied (no credentials): the log names the route's list.
+    bool one = provider < names_.size();
+    std::string_view name = one ? std::string_view(names_[provider]) : std::string_view(all_names_);
+    LOG_INFO("client %s: request refused by auth (route \"%s\", %s \"%.*s\"): %.*s", s.client_address().data(),
+             config_.routes[static_cast<size_t>(route_)].name.c_str(), one ? "provider" : "providers",
+             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data());
     std::string message = status == 403   ? "forbidden"
                           : status == 400 ? "bad request"
                           : status == 429 ? "too many requests"
@@ -331,7 +333,7 @@ http::FilterStatus AuthFilter::check_jwt(http::Stream& s, Ctx& c, size_t i, std:
     if (!e && why == jwt::Failure::UnknownKey && may_wait && jwt.remote() &&
         jwt.remote()->on_unknown_kid() == RemoteKeys::Miss::Wait) {
         c.stream = &s;
-        c.filter = this;
+        c.self = this;
         c.provider = static_cast<uint8_t>(i);
         c.handle = s.pause_handle();
         c.paused = true;
@@ -365,7 +367,7 @@ http::FilterStatus AuthFilter::check_jwt(http::Stream& s, Ctx& c, size_t i, std:
 void AuthFilter::kid_wake(KidWaiter& w, bool timed_out) {
     Ctx& c = *static_cast<Ctx*>(w.owner);
     if (c.handle.stale()) return;
-    AuthFilter& self = *c.filter;
+    AuthFilter& self = *c.self;
     if (timed_out) {
         c.failure = jwt::Failure::UnknownKey;
         self.count(c.provider, Result::Invalid);

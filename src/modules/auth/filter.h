@@ -81,6 +81,7 @@ class AuthFilter final : public http::Filter {
     std::vector<std::string_view> forwarded_;  // headers its JWT and external providers set
     std::string challenges_;                   // "Bearer realm=\"main\", Basic realm=\"ops\""
     std::vector<std::string> names_;           // by position in providers_
+    std::string all_names_;                    // "main, partners": for a request none applied to
     // gateway_auth_requests_total{route,provider,result}: [provider][result]
     std::vector<std::array<std::atomic<uint64_t>*, 4>> counters_;
 };
