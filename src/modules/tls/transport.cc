@@ -50,24 +50,20 @@ void append_uri_component(std::string& out, std::string_view in) {
 
 // ---- TlsTransport
 
-TlsTransport::~TlsTransport() { SSL_free(ssl_); }
+TlsTransport::~TlsTransport() { SSL_free(io_.ssl); }
 
 bool TlsTransport::attach(SSL_CTX* ctx, int fd) {
     ERR_clear_error();
-    ssl_ = SSL_new(ctx);
-    if (!ssl_ || SSL_set_fd(ssl_, fd) != 1) {
+    io_.ssl = SSL_new(ctx);
+    if (!io_.ssl || SSL_set_fd(io_.ssl, fd) != 1) {
         LOG_ERROR("TLS: cannot make a connection: %s", take_openssl_errors("out of memory").c_str());
-        SSL_free(ssl_);
-        ssl_ = nullptr;
+        SSL_free(io_.ssl);
+        io_.ssl = nullptr;
         return false;
     }
-    SSL_set_accept_state(ssl_);
-    SSL_set_app_data(ssl_, this);  // for the decrypt-ticket callback (metrics.cc)
-    retry_bytes_ = 0;
-    want_ = Want::Read;
-    established_ = false;
-    failed_ = false;
-    protocol_error_ = false;
+    SSL_set_accept_state(io_.ssl);
+    SSL_set_app_data(io_.ssl, this);  // for the decrypt-ticket callback (metrics.cc)
+    io_.reset(io_.ssl, Want::Read);
     ticket_decrypted_ = false;
     subject_made_ = false;
     pem_made_ = false;
@@ -79,37 +75,23 @@ bool TlsTransport::attach(SSL_CTX* ctx, int fd) {
 
 void TlsTransport::detach() {
     // OpenSSL drops the session of a connection that did not exchange close_notify from the
-    // cache (and makes it not resumable): most HTTP clients just close. Keep it unless the
-    // connection broke on a TLS protocol error.
-    if (established_ && !protocol_error_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    // A new SSL per connection (SSL_new is about 1 us, SSL_clear 0.1 us: see the unit test's
-    // TlsCost): nothing of a previous client can survive into the next connection.
-    SSL_free(ssl_);
-    ssl_ = nullptr;
+    // cache: most HTTP clients just close (SslIo::release keeps it). A new SSL per connection
+    // (SSL_new is about 1 us, SSL_clear 0.1 us: see the unit test's TlsCost): nothing of a
+    // previous client can survive into the next connection.
+    io_.release();
 }
 
 int TlsTransport::handshake() {
-    if (established_) return 1;
-    ERR_clear_error();
-    int r = SSL_do_handshake(ssl_);
+    int e = 0, saved_errno = 0;
+    bool was_established = io_.established;
+    int r = io_.handshake_step(e, saved_errno);
     if (r == 1) {
-        established_ = true;
-        count_established();
+        if (!was_established) count_established();
         return 1;
     }
-    int saved_errno = errno;
-    int e = SSL_get_error(ssl_, r);
-    if (e == SSL_ERROR_WANT_READ) {
-        want_ = Want::Read;
-        return 0;
-    }
-    if (e == SSL_ERROR_WANT_WRITE) {
-        want_ = Want::Write;
-        return 0;
-    }
-    failed_ = true;
-    FailReason reason = classify_failure(ssl_, e, saved_errno);
-    factory_.metrics().handshake_failed(protocol_label(ssl_), reason);
+    if (r == 0) return 0;
+    FailReason reason = classify_failure(io_.ssl, e, saved_errno);
+    factory_.metrics().handshake_failed(protocol_label(io_.ssl), reason);
     // The codec logs it at info (a client's failure - a scanner, an old client, plain HTTP on
     // the TLS port - is not the server's error, and must not flood the log at the default
     // level): the text only when that line is written.
@@ -124,118 +106,55 @@ int TlsTransport::handshake() {
 }
 
 void TlsTransport::handshake_timed_out() {
-    if (established_ || failed_ || !ssl_) return;
-    failed_ = true;
-    factory_.metrics().handshake_failed(protocol_label(ssl_), FailReason::Timeout);
+    if (io_.established || io_.failed || !io_.ssl) return;
+    io_.failed = true;
+    factory_.metrics().handshake_failed(protocol_label(io_.ssl), FailReason::Timeout);
 }
 
 void TlsTransport::count_established() {
     if (!factory_.ktls_noted && factory_.contexts().tls().ktls) {
         factory_.ktls_noted = true;
-        bool send = BIO_get_ktls_send(SSL_get_wbio(ssl_)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl_)) == 1;
+        bool send = BIO_get_ktls_send(SSL_get_wbio(io_.ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(io_.ssl)) == 1;
         LOG_NOTICE("ktls: this worker's first TLS connection on the listener has kernel TLS for sending %s, "
                    "for receiving %s (%s)",
-                   send ? "on" : "off", recv ? "on" : "off", SSL_get_cipher_name(ssl_));
+                   send ? "on" : "off", recv ? "on" : "off", SSL_get_cipher_name(io_.ssl));
     }
     ListenerMetrics& m = factory_.metrics();
-    m.handshake_ok(protocol_label(ssl_));
-    if (SSL_session_reused(ssl_) == 1) m.resumed(ticket_decrypted_ ? ResumeKind::Ticket : ResumeKind::Cache);
+    m.handshake_ok(protocol_label(io_.ssl));
+    if (SSL_session_reused(io_.ssl) == 1) m.resumed(ticket_decrypted_ ? ResumeKind::Ticket : ResumeKind::Cache);
 }
 
-ssize_t TlsTransport::fail_io(int ssl_error, const char* what) {
-    int saved_errno = errno;
-    if (ssl_error == SSL_ERROR_SYSCALL) {
-        failed_ = true;
-        ERR_clear_error();
-        errno = saved_errno != 0 && saved_errno != EAGAIN ? saved_errno : EPIPE;
-        return -1;
-    }
-    failed_ = true;
-    protocol_error_ = true;
-    if (log::enabled(LogLevel::Debug)) {
-        std::string why = take_openssl_errors("unknown error");
-        LOG_DEBUG("TLS %s failed: %s", what, why.c_str());
-    }
-    ERR_clear_error();
-    errno = EPROTO;
-    return -1;
-}
-
-ssize_t TlsTransport::read(char* buf, size_t len) {
-    ERR_clear_error();
-    size_t n = 0;
-    if (SSL_read_ex(ssl_, buf, len, &n) == 1) return static_cast<ssize_t>(n);
-    int e = SSL_get_error(ssl_, 0);
-    switch (e) {
-        case SSL_ERROR_WANT_READ:
-            want_ = Want::Read;
-            errno = EAGAIN;
-            return -1;
-        case SSL_ERROR_WANT_WRITE:
-            want_ = Want::Write;
-            errno = EAGAIN;
-            return -1;
-        case SSL_ERROR_ZERO_RETURN:  // close_notify, or an EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
-            return 0;
-        default:
-            return fail_io(e, "read");
-    }
-}
+ssize_t TlsTransport::read(char* buf, size_t len) { return io_.read(buf, len, "TLS read failed"); }
 
 ssize_t TlsTransport::writev(const struct iovec* iov, int count) {
-    int e = 0;
-    ssize_t n = write_records(ssl_, iov, count, factory_.scratch(), retry_bytes_, e);
-    if (n >= 0) return n;
-    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-        want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
-        errno = EAGAIN;
-        return -1;
-    }
-    return fail_io(e, "write");
+    return io_.writev(iov, count, factory_.scratch(), "TLS write failed");
 }
 
-bool TlsTransport::has_buffered_input() const {
-    // Decrypted bytes not yet read, or record bytes read ahead from the socket.
-    return ssl_ && SSL_has_pending(ssl_) == 1;
-}
+bool TlsTransport::has_buffered_input() const { return io_.has_buffered_input(); }
 
-void TlsTransport::shutdown() {
-    // One close_notify, not waiting for the client's: the socket is shut down or closed next.
-    // Never after a fatal error (OpenSSL forbids it) or in the middle of a handshake.
-    if (!ssl_ || failed_ || !established_) return;
-    ERR_clear_error();
-    SSL_shutdown(ssl_);
-    ERR_clear_error();
-}
+void TlsTransport::shutdown() { io_.shutdown(); }
 
-std::string_view TlsTransport::protocol() const {
-    return established_ ? std::string_view(SSL_get_version(ssl_)) : std::string_view();
-}
+std::string_view TlsTransport::protocol() const { return io_.protocol(); }
 
-std::string_view TlsTransport::cipher() const {
-    if (!established_) return {};
-    const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
-    const char* name = c ? SSL_CIPHER_get_name(c) : nullptr;
-    return name ? std::string_view(name) : std::string_view();
-}
+std::string_view TlsTransport::cipher() const { return io_.cipher(); }
 
 std::string_view TlsTransport::server_name() const {
-    if (!ssl_) return {};
-    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    if (!io_.ssl) return {};
+    const char* name = SSL_get_servername(io_.ssl, TLSEXT_NAMETYPE_host_name);
     return name ? std::string_view(name) : std::string_view();
 }
 
-bool TlsTransport::session_reused() const { return established_ && SSL_session_reused(ssl_) == 1; }
+bool TlsTransport::session_reused() const { return io_.session_reused(); }
 
 X509* TlsTransport::verified_peer() const {
-    if (!established_) return nullptr;
-    X509* peer = SSL_get0_peer_certificate(ssl_);
-    return peer && SSL_get_verify_result(ssl_) == X509_V_OK ? peer : nullptr;
+    if (!io_.established) return nullptr;
+    X509* peer = SSL_get0_peer_certificate(io_.ssl);
+    return peer && SSL_get_verify_result(io_.ssl) == X509_V_OK ? peer : nullptr;
 }
 
 bool TlsTransport::peer_certificate(long& verify_result) const {
-    if (!established_ || !SSL_get0_peer_certificate(ssl_)) return false;
-    verify_result = SSL_get_verify_result(ssl_);
+    if (!io_.established || !SSL_get0_peer_certificate(io_.ssl)) return false;
+    verify_result = SSL_get_verify_result(io_.ssl);
     return true;
 }
 

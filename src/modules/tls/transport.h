@@ -23,6 +23,7 @@
 
 #include "http/transport.h"
 #include "modules/tls/record_writer.h"
+#include "modules/tls/ssl_io.h"
 #include "modules/tls/metrics.h"
 
 namespace gw::tls {
@@ -42,7 +43,7 @@ class TlsTransport final : public http::Transport {
     void handshake_timed_out() override;
     ssize_t read(char* buf, size_t len) override;
     ssize_t writev(const struct iovec* iov, int count) override;
-    Want want() const override { return want_; }
+    Want want() const override { return io_.want; }
     bool has_buffered_input() const override;
     void shutdown() override;
     std::string_view protocol() const override;
@@ -72,25 +73,17 @@ class TlsTransport final : public http::Transport {
     // resumption is then by ticket, not from the session cache.
     void note_ticket_decrypted() { ticket_decrypted_ = true; }
 
-    SSL* ssl() const { return ssl_; }  // tests
+    SSL* ssl() const { return io_.ssl; }  // tests
 
   private:
     friend class TlsTransportFactory;
     bool attach(SSL_CTX* ctx, int fd);  // a new connection on socket `fd`
     void detach();                      // the connection is over: ready for the next one
-    ssize_t fail_io(int ssl_error, const char* what);
     void count_established();
-    bool established() const { return established_; }
+    bool established() const { return io_.established; }
 
     TlsTransportFactory& factory_;
-    SSL* ssl_ = nullptr;
-    // A write that OpenSSL could not finish (WANT_WRITE) must be retried with exactly the bytes
-    // of the record it made: how many, 0 when none is pending.
-    size_t retry_bytes_ = 0;
-    Want want_ = Want::Read;
-    bool established_ = false;
-    bool failed_ = false;          // a fatal error: no close_notify may follow
-    bool protocol_error_ = false;  // a TLS error (not a reset): the session is not kept
+    SslIo io_;
     bool ticket_decrypted_ = false;
     mutable bool subject_made_ = false;
     mutable bool pem_made_ = false;

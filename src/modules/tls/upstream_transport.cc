@@ -86,64 +86,45 @@ SslCtxPtr build_context(const UpstreamTls& t, std::string& error) {
 
 // ---- UpstreamTlsTransport
 
-UpstreamTlsTransport::~UpstreamTlsTransport() { SSL_free(ssl_); }
+UpstreamTlsTransport::~UpstreamTlsTransport() { SSL_free(io_.ssl); }
 
 bool UpstreamTlsTransport::attach(SSL_CTX* ctx, int fd, size_t server) {
     ERR_clear_error();
     server_ = server;
-    retry_bytes_ = 0;
-    want_ = Want::Write;
-    established_ = failed_ = protocol_error_ = false;
+    io_.reset(nullptr, Want::Write);
     failure_.clear();
-    ssl_ = SSL_new(ctx);
-    bool ok = ssl_ && SSL_set_fd(ssl_, fd) == 1;
+    io_.ssl = SSL_new(ctx);
+    bool ok = io_.ssl && SSL_set_fd(io_.ssl, fd) == 1;
     if (ok) {
-        SSL_set_connect_state(ssl_);
-        SSL_set_app_data(ssl_, this);  // for the new-session callback
+        SSL_set_connect_state(io_.ssl);
+        SSL_set_app_data(io_.ssl, this);  // for the new-session callback
         const ServerIdentity& id = factory_.identity(server);
-        if (!id.sni.empty()) ok = SSL_set_tlsext_host_name(ssl_, id.sni.c_str()) == 1;
+        if (!id.sni.empty()) ok = SSL_set_tlsext_host_name(io_.ssl, id.sni.c_str()) == 1;
         if (ok && factory_.tls().verify && !id.name.empty()) {
             if (id.is_ip) {
-                ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), id.name.c_str()) == 1;
+                ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(io_.ssl), id.name.c_str()) == 1;
             } else {
-                SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-                ok = SSL_set1_host(ssl_, id.name.c_str()) == 1;
+                SSL_set_hostflags(io_.ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+                ok = SSL_set1_host(io_.ssl, id.name.c_str()) == 1;
             }
         }
         if (ok)
-            if (SSL_SESSION* saved = factory_.saved_session(server)) SSL_set_session(ssl_, saved);
+            if (SSL_SESSION* saved = factory_.saved_session(server)) SSL_set_session(io_.ssl, saved);
     }
     if (!ok) {
         LOG_ERROR("TLS to upstream: cannot make a connection: %s", take_openssl_errors("out of memory").c_str());
-        SSL_free(ssl_);
-        ssl_ = nullptr;
+        SSL_free(io_.ssl);
+        io_.ssl = nullptr;
     }
     return ok;
 }
 
-void UpstreamTlsTransport::detach() {
-    // A connection closed without close_notify from the server makes OpenSSL mark its session
-    // not resumable: keep it unless the connection broke on a TLS error (as the listeners do).
-    if (established_ && !protocol_error_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    SSL_free(ssl_);
-    ssl_ = nullptr;
-}
+void UpstreamTlsTransport::detach() { io_.release(); }
 
 int UpstreamTlsTransport::handshake() {
-    if (established_) return 1;
-    ERR_clear_error();
-    int r = SSL_do_handshake(ssl_);
-    if (r == 1) {
-        established_ = true;
-        return 1;
-    }
-    int saved_errno = errno;
-    int e = SSL_get_error(ssl_, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        want_ = e == SSL_ERROR_WANT_READ ? Want::Read : Want::Write;
-        return 0;
-    }
-    failed_ = true;
+    int e = 0, saved_errno = 0;
+    int r = io_.handshake_step(e, saved_errno);
+    if (r >= 0) return r;
     note_failure(e, saved_errno);
     // The session offered (if any) led here, or the server changed: the next connection
     // starts afresh.
@@ -152,7 +133,7 @@ int UpstreamTlsTransport::handshake() {
 }
 
 void UpstreamTlsTransport::note_failure(int ssl_error, int saved_errno) {
-    long verified = SSL_get_verify_result(ssl_);
+    long verified = SSL_get_verify_result(io_.ssl);
     if (factory_.tls().verify && verified != X509_V_OK) {
         failure_ = "certificate verify failed: ";
         failure_ += X509_verify_cert_error_string(verified);
@@ -166,69 +147,23 @@ void UpstreamTlsTransport::note_failure(int ssl_error, int saved_errno) {
     ERR_clear_error();
 }
 
-ssize_t UpstreamTlsTransport::fail_io(int ssl_error) {
-    int saved_errno = errno;
-    failed_ = true;
-    if (ssl_error == SSL_ERROR_SYSCALL) {
-        ERR_clear_error();
-        errno = saved_errno != 0 && saved_errno != EAGAIN ? saved_errno : EPIPE;
-        return -1;
-    }
-    protocol_error_ = true;
-    if (log::enabled(LogLevel::Debug)) LOG_DEBUG("TLS to upstream: %s", take_openssl_errors("unknown error").c_str());
-    ERR_clear_error();
-    errno = EPROTO;
-    return -1;
-}
-
-ssize_t UpstreamTlsTransport::read(char* buf, size_t len) {
-    ERR_clear_error();
-    size_t n = 0;
-    if (SSL_read_ex(ssl_, buf, len, &n) == 1) return static_cast<ssize_t>(n);
-    int e = SSL_get_error(ssl_, 0);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        want_ = e == SSL_ERROR_WANT_READ ? Want::Read : Want::Write;
-        errno = EAGAIN;
-        return -1;
-    }
-    if (e == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify, or an EOF
-    return fail_io(e);
-}
+ssize_t UpstreamTlsTransport::read(char* buf, size_t len) { return io_.read(buf, len, "TLS to upstream"); }
 
 ssize_t UpstreamTlsTransport::writev(const struct iovec* iov, int count) {
-    int e = 0;
-    ssize_t n = write_records(ssl_, iov, count, factory_.scratch(), retry_bytes_, e);
-    if (n >= 0) return n;
-    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-        want_ = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
-        errno = EAGAIN;
-        return -1;
-    }
-    return fail_io(e);
+    return io_.writev(iov, count, factory_.scratch(), "TLS to upstream");
 }
 
-bool UpstreamTlsTransport::has_buffered_input() const { return ssl_ && SSL_has_pending(ssl_) == 1; }
+bool UpstreamTlsTransport::has_buffered_input() const { return io_.has_buffered_input(); }
 
-void UpstreamTlsTransport::shutdown() {
-    if (!ssl_ || failed_ || !established_) return;
-    ERR_clear_error();
-    SSL_shutdown(ssl_);
-    ERR_clear_error();
-}
+void UpstreamTlsTransport::shutdown() { io_.shutdown(); }
 
-std::string_view UpstreamTlsTransport::protocol() const {
-    return established_ ? std::string_view(SSL_get_version(ssl_)) : std::string_view();
-}
+std::string_view UpstreamTlsTransport::protocol() const { return io_.protocol(); }
 
-std::string_view UpstreamTlsTransport::cipher() const {
-    const SSL_CIPHER* c = established_ ? SSL_get_current_cipher(ssl_) : nullptr;
-    const char* name = c ? SSL_CIPHER_get_name(c) : nullptr;
-    return name ? std::string_view(name) : std::string_view();
-}
+std::string_view UpstreamTlsTransport::cipher() const { return io_.cipher(); }
 
 std::string_view UpstreamTlsTransport::server_name() const { return factory_.identity(server_).sni; }
 
-bool UpstreamTlsTransport::session_reused() const { return established_ && SSL_session_reused(ssl_) == 1; }
+bool UpstreamTlsTransport::session_reused() const { return io_.session_reused(); }
 
 // ---- UpstreamTlsFactory
 

@@ -21,6 +21,7 @@
 
 #include "http/transport.h"
 #include "modules/tls/record_writer.h"
+#include "modules/tls/ssl_io.h"
 #include "modules/tls/config.h"
 #include "modules/tls/context.h"
 #include "modules/tls/upstream_config.h"
@@ -45,7 +46,7 @@ class UpstreamTlsTransport final : public http::ClientTransport {
     // count, the next call starts with the bytes not reported written (at least as many).
     ssize_t read(char* buf, size_t len) override;
     ssize_t writev(const struct iovec* iov, int count) override;
-    Want want() const override { return want_; }
+    Want want() const override { return io_.want; }
     bool has_buffered_input() const override;
     void shutdown() override;
     std::string_view protocol() const override;
@@ -54,24 +55,18 @@ class UpstreamTlsTransport final : public http::ClientTransport {
     bool session_reused() const override;
     std::string_view failure() const override { return failure_; }
 
-    SSL* ssl() const { return ssl_; }  // tests
+    SSL* ssl() const { return io_.ssl; }  // tests
     size_t server() const { return server_; }
 
   private:
     friend class UpstreamTlsFactory;
     bool attach(SSL_CTX* ctx, int fd, size_t server);
     void detach();
-    ssize_t fail_io(int ssl_error);
     void note_failure(int ssl_error, int saved_errno);
 
     UpstreamTlsFactory& factory_;
-    SSL* ssl_ = nullptr;
+    SslIo io_;
     size_t server_ = 0;
-    size_t retry_bytes_ = 0;  // the record a WANT_WRITE left pending (see TlsTransport)
-    Want want_ = Want::Write;
-    bool established_ = false;
-    bool failed_ = false;
-    bool protocol_error_ = false;
     std::string failure_;  // kept with the pooled object
 };
 
