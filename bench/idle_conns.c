@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "idle_hold.h"
+
 enum state { ST_NONE, ST_CONNECTING, ST_SENDING, ST_READING, ST_IDLE, ST_CLOSED, ST_FAILED };
 
 struct conn {
@@ -73,6 +75,24 @@ static long parse_head(const char *buf, size_t len) {
     }
     if (clen < 0) return -2;
     return (long)head_len + clen;
+}
+
+struct hold { struct conn *c; int count; int ep; };
+
+static int hold_open(void *ctx) {
+    struct hold *h = ctx;
+    int n = 0;
+    for (int i = 0; i < h->count; i++) if (h->c[i].st == ST_IDLE) n++;
+    return n;
+}
+
+/* An idle connection turned readable: the server closed it (or sent what it should not). */
+static void hold_event(void *ctx, uint32_t index) {
+    struct hold *h = ctx;
+    struct conn *k = &h->c[index];
+    if (k->st != ST_IDLE) return;
+    epoll_ctl(h->ep, EPOLL_CTL_DEL, k->fd, NULL);
+    close(k->fd); k->fd = -1; k->st = ST_CLOSED;
 }
 
 int main(int argc, char **argv) {
@@ -235,40 +255,8 @@ int main(int argc, char **argv) {
     if (ok == 0) return 1;
 
     /* hold: watch stdin for commands and idle connections for closes */
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
-    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
-    char line[256];
-    size_t line_len = 0;
-    while (!stop_flag) {
-        int n = epoll_wait(ep, evs, 512, 1000);
-        if (n < 0) { if (errno == EINTR) continue; break; }
-        int eof = 0;
-        for (int e = 0; e < n; e++) {
-            if (evs[e].data.u32 == UINT32_MAX) {
-                ssize_t r = read(0, line + line_len, sizeof line - 1 - line_len);
-                if (r <= 0) { eof = 1; break; }
-                line_len += (size_t)r;
-                char *nl;
-                while ((nl = memchr(line, '\n', line_len)) != NULL) {
-                    int open_n = 0;
-                    for (int i = 0; i < count; i++) if (c[i].st == ST_IDLE) open_n++;
-                    printf("open %d\n", open_n);
-                    fflush(stdout);
-                    size_t used = (size_t)(nl - line) + 1;
-                    memmove(line, nl + 1, line_len - used);
-                    line_len -= used;
-                }
-                if (line_len == sizeof line - 1) line_len = 0;
-                continue;
-            }
-            struct conn *k = &c[evs[e].data.u32];
-            if (k->st == ST_IDLE) {
-                epoll_ctl(ep, EPOLL_CTL_DEL, k->fd, NULL);
-                close(k->fd); k->fd = -1; k->st = ST_CLOSED;
-            }
-        }
-        if (eof) break;
-    }
+    struct hold h = {c, count, ep};
+    idle_hold(ep, &stop_flag, hold_open, hold_event, &h);
     for (int i = 0; i < count; i++) if (c[i].fd > 0) close(c[i].fd);
     return 0;
 }

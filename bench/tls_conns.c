@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "idle_hold.h"
+
 enum state { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_WRITING, ST_READING, ST_IDLE, ST_CLOSED, ST_FAILED };
 
 struct conn {
@@ -341,6 +343,27 @@ static int run_load(int conc, double seconds, int resume) {
 }
 
 /* ---------------------------------------------------------------- idle */
+struct hold { struct conn *c; int count; };
+
+static int hold_open(void *ctx) {
+    struct hold *h = ctx;
+    int n = 0;
+    for (int i = 0; i < h->count; i++) n += h->c[i].st == ST_IDLE;
+    return n;
+}
+
+/* An idle connection turned readable: the server closed it (a read that does not want more). */
+static void hold_event(void *ctx, uint32_t index) {
+    struct hold *h = ctx;
+    struct conn *k = &h->c[index];
+    if (k->st != ST_IDLE || k->fd < 0) return;
+    char b[256];
+    int r = SSL_read(k->ssl, b, sizeof b);
+    if (r <= 0 && SSL_get_error(k->ssl, r) == SSL_ERROR_WANT_READ) return;
+    drop(k, 0);
+    k->st = ST_CLOSED;
+}
+
 static int run_idle(int count, int max_in_flight, double timeout) {
     struct conn *c = calloc((size_t)count, sizeof *c);
     if (!c) { perror("calloc"); return 1; }
@@ -393,42 +416,8 @@ static int run_idle(int count, int max_in_flight, double timeout) {
     fflush(stdout);
     if (ok == 0) return 1;
 
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
-    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
-    char line[256];
-    size_t line_len = 0;
-    while (!stop_flag) {
-        int n = epoll_wait(ep, evs, 512, 1000);
-        if (n < 0) { if (errno == EINTR) continue; break; }
-        int eof = 0;
-        for (int e = 0; e < n; e++) {
-            if (evs[e].data.u32 == UINT32_MAX) {
-                ssize_t r = read(0, line + line_len, sizeof line - 1 - line_len);
-                if (r <= 0) { eof = 1; break; }
-                line_len += (size_t)r;
-                char *nl;
-                while ((nl = memchr(line, '\n', line_len)) != NULL) {
-                    int open_n = 0;
-                    for (int i = 0; i < count; i++) open_n += c[i].st == ST_IDLE;
-                    printf("open %d\n", open_n);
-                    fflush(stdout);
-                    size_t used = (size_t)(nl - line) + 1;
-                    memmove(line, nl + 1, line_len - used);
-                    line_len -= used;
-                }
-                if (line_len == sizeof line - 1) line_len = 0;
-                continue;
-            }
-            struct conn *k = &c[evs[e].data.u32];
-            if (k->st != ST_IDLE || k->fd < 0) continue;
-            char b[256];
-            int r = SSL_read(k->ssl, b, sizeof b);
-            if (r <= 0 && SSL_get_error(k->ssl, r) == SSL_ERROR_WANT_READ) continue;
-            drop(k, 0);
-            k->st = ST_CLOSED;
-        }
-        if (eof) break;
-    }
+    struct hold h = {c, count};
+    idle_hold(ep, &stop_flag, hold_open, hold_event, &h);
     for (int i = 0; i < count; i++) if (c[i].fd >= 0) drop(&c[i], 0);
     return 0;
 }
