@@ -832,10 +832,13 @@ void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_b
         s.run_log_filters(e);
         ctx.access_log->write(e);
     }
+    // The counter is found while the stream still holds its identity (the consumer label, with
+    // metrics.per_consumer: the identity belongs to a filter's state, which ends with the stream).
+    std::atomic<uint64_t>* cell = listener_->admin ? nullptr : server_.response_cell(route, status, s.identity());
     end_stream();
     // Counted once the stream has ended - its filters' on_destroy ran, a concurrency lease is
     // given back - so that whoever reads the counts (/status, /metrics) also sees the release.
-    if (!listener_->admin) server_.count_response(route, status, micros);
+    if (!listener_->admin) server_.count_response(route, cell, micros);
     ctx.slot->requests.fetch_add(1, std::memory_order_release);
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;

@@ -31,6 +31,8 @@ std::string route_label(std::string_view name) {
     return "route=\"" + metrics::escape_label_value(name) + "\"";
 }
 
+constexpr std::string_view kRequestsHelp = "Requests answered, by route and status code.";
+
 }  // namespace
 
 Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
@@ -53,6 +55,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         const RouteConfig& rc = cfg.routes[i];
         RouteRuntime& rt = routes_[i];
         rt.name = rc.name;
+        rt.key = static_cast<uint32_t>(i + 1);
         rt.proxied = rc.upstream_index >= 0 || !rc.split.empty();
         auto lists = [&](std::string_view m) {
             return std::find(rc.match.methods.begin(), rc.match.methods.end(), m) != rc.match.methods.end();
@@ -83,6 +86,9 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
         rt->duration = ctx.metrics->histogram("gateway_http_request_duration_seconds", route_label(rt->name),
                                               "Time to answer a request, from its head read to its response queued.",
                                               metrics::kRequestSecondsBuckets);
+
+    if (cfg.metrics.per_consumer)
+        consumers_ = std::make_unique<ConsumerCounts>(*ctx.metrics, cfg.metrics.max_consumers, kRequestsHelp);
 
     build_filter_chains();
     if (ctx.services) error_pages_ = ctx.services->find<const ErrorPages>();
@@ -250,14 +256,21 @@ void Server::observe_overhead(int route, uint64_t micros) {
     if (auto* h = proxy_->route(route).overhead) h->observe_micros(micros);
 }
 
-void Server::count_response(RouteRuntime& route, int status, uint64_t micros) {
+std::atomic<uint64_t>* Server::response_cell(RouteRuntime& route, int status, const Identity* who) {
     if (status < 100 || status > 599) status = 599;
+    if (consumers_ && who) [[unlikely]]
+        return consumers_->cell(route.key, route.name, status, who->consumer());
     std::atomic<uint64_t>*& cell = route.by_status[status];
     if (!cell) {
         std::string labels = route_label(route.name) + ",code=\"" + std::to_string(status) + "\"";
-        cell = ctx_.metrics->counter("gateway_http_requests_total", labels,
-                                     "Requests answered, by route and status code.");
+        // Every series of the metric has the same labels: no identity is consumer="".
+        if (consumers_) labels += ",consumer=\"\"";
+        cell = ctx_.metrics->counter(ConsumerCounts::kMetric, labels, kRequestsHelp);
     }
+    return cell;
+}
+
+void Server::count_response(RouteRuntime& route, std::atomic<uint64_t>* cell, uint64_t micros) {
     if (cell) cell->fetch_add(1, std::memory_order_relaxed);
     if (route.duration) route.duration->observe_micros(micros);
 }

@@ -18,6 +18,7 @@
 #include "event/loop.h"
 #include "http/access_log.h"
 #include "http/buffer_pool.h"
+#include "http/consumer_counts.h"
 #include "http/filter.h"
 #include "http/parser.h"
 #include "http/request_id.h"
@@ -72,6 +73,7 @@ struct WorkerContext {
 // Per-route state of this generation: precomputed header bytes and metric cells.
 struct RouteRuntime {
     std::string name;                 // "" for requests no route matched
+    uint32_t key = 0;                 // index + 1; 0 for requests no route matched
     const ReturnAction* ret = nullptr;
     bool proxied = false;             // `upstream:` or `split:`
     // TRACE and CONNECT are answered 405 unless the route names them in `methods:` (and a
@@ -82,7 +84,9 @@ struct RouteRuntime {
     std::string return_body;          // a `return` body without variables
     bool return_dynamic = false;      // its body or location has variables: rendered per request
     metrics::Histogram* duration = nullptr;
-    std::array<std::atomic<uint64_t>*, 600> by_status{};  // resolved on first use of a status
+    // gateway_http_requests_total by status, resolved on first use of a status; with
+    // metrics.per_consumer, the series of consumer="" (requests without an identity).
+    std::array<std::atomic<uint64_t>*, 600> by_status{};
     const FilterChain* filters = nullptr;  // the route's filters; none: a null pointer
 };
 
@@ -126,7 +130,11 @@ class Server {
     void release_handler(Stream& s);
     void observe_overhead(int route, uint64_t micros);  // gateway time of a proxied request
     IdGenerator& ids() { return ids_; }  // request ids
-    void count_response(RouteRuntime& route, int status, uint64_t micros);
+    // The gateway_http_requests_total cell a response is counted in, found while the stream
+    // still holds its identity (`who`, read only with metrics.per_consumer); then, once the
+    // stream has ended, count_response() adds to it (a null cell: the metrics zone is full).
+    std::atomic<uint64_t>* response_cell(RouteRuntime& route, int status, const Identity* who);
+    void count_response(RouteRuntime& route, std::atomic<uint64_t>* cell, uint64_t micros);
     void release(Connection* c);
     // Calls c->read_buffered_input() from the loop, soon (one timer for the worker, not one per
     // connection: a TLS connection's read-ahead input waits for no event).
@@ -149,6 +157,7 @@ class Server {
     Router router_;
     std::vector<RouteRuntime> routes_;
     RouteRuntime unmatched_;
+    std::unique_ptr<ConsumerCounts> consumers_;  // with metrics.per_consumer only
     ParserLimits limits_;
     DateCache date_;
     BufferPool input_buffers_;

@@ -1723,6 +1723,54 @@ TEST_F(ConfigTest, LogsBadValues) {
                                           "got \"maybe\""});
 }
 
+// --- metrics: the consumer label ----------------------------------------------------------------
+
+TEST_F(ConfigTest, MetricsDefaults) {
+    write("gw.conf", kListener);
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_FALSE(c->metrics.per_consumer);
+    EXPECT_EQ(c->metrics.max_consumers, 100u);
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("\nmetrics:\n  per_consumer: false\n  max_consumers: 100\n"), std::string::npos) << dump;
+}
+
+TEST_F(ConfigTest, MetricsPerConsumerReadsAndDumps) {
+    write("gw.conf", std::string(kListener) +
+                         "metrics:\n"
+                         "  per_consumer: true\n"
+                         "  max_consumers: 10000\n");
+    std::optional<Config> c = load("gw.conf");
+    ASSERT_TRUE(c) << ::testing::PrintToString(errors());
+    EXPECT_TRUE(c->metrics.per_consumer);
+    EXPECT_EQ(c->metrics.max_consumers, 10000u);
+    std::string dump = dump_config(*c);
+    EXPECT_NE(dump.find("\nmetrics:\n  per_consumer: true\n  max_consumers: 10000\n"), std::string::npos) << dump;
+    write("dumped.conf", dump);
+    std::optional<Config> again = load("dumped.conf");
+    ASSERT_TRUE(again) << ::testing::PrintToString(errors()) << "\n" << dump;
+    EXPECT_TRUE(again->metrics.per_consumer);
+    EXPECT_EQ(again->metrics.max_consumers, 10000u);
+}
+
+TEST_F(ConfigTest, MetricsBadValues) {
+    expect_errors(std::string(kListener) +
+                      "metrics:\n"
+                      "  per_consumer: sometimes\n"
+                      "  max_consumers: 0\n"
+                      "  max_consumer: 5\n",
+                  {at("gw.conf", 4, 17) + "metrics.per_consumer: expected a boolean (true/false, on/off, yes/no), "
+                                          "got \"sometimes\"",
+                   at("gw.conf", 5, 18) + "metrics.max_consumers: 0 is out of range (1..10000)",
+                   at("gw.conf", 6, 3) + "unknown key \"max_consumer\" (did you mean \"max_consumers\"?)"});
+    expect_errors(std::string(kListener) + "metrics:\n  max_consumers: 10001\n",
+                  {at("gw.conf", 4, 18) + "metrics.max_consumers: 10001 is out of range (1..10000)"});
+    expect_errors(std::string(kListener) + "metrics: on\n",
+                  {at("gw.conf", 3, 10) + "metrics: expected a map, got \"on\""});
+    expect_errors(std::string(kListener) + "metric:\n  per_consumer: true\n",
+                  {at("gw.conf", 3, 1) + "unknown key \"metric\" (did you mean \"metrics\"?)"});
+}
+
 }  // namespace
 TEST_F(ConfigTest, RouteMatchByListener) {
     write("gw.conf",

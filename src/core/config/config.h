@@ -59,6 +59,15 @@ struct LogsConfig {
     LogsConfig();                   // the built-in lists
 };
 
+// `metrics:` - what the gateway's own metrics are labelled with.
+struct MetricsConfig {
+    // gateway_http_requests_total gets a `consumer` label (the request's authenticated identity;
+    // "" for none). Off by default: one series per consumer is the operator's choice to make.
+    bool per_consumer = false;
+    // Distinct consumers each worker labels; later new ones are counted as consumer="~other".
+    uint32_t max_consumers = 100;
+};
+
 struct ListenerConfig {
     std::string address;       // as written, e.g. "127.0.0.1:8080", "[::1]:8080", "*:80"
     sockaddr_storage sockaddr{};
@@ -326,6 +335,7 @@ struct Config {
     std::vector<ListenerConfig> listeners;
     AccessLogConfig access_log;
     LogsConfig logs;
+    MetricsConfig metrics;
     HttpConfig http;
     std::vector<UpstreamConfig> upstreams;  // in file order; routes refer to them by index
     std::vector<RouteConfig> routes;

@@ -156,6 +156,12 @@ void dump_logs(const Config& c, Writer& w) {
     w.line(1, "log_admin", boolean(a.log_admin));
 }
 
+void dump_metrics(const Config& c, Writer& w) {
+    w.line(0, "metrics", "");
+    w.line(1, "per_consumer", boolean(c.metrics.per_consumer));
+    w.line(1, "max_consumers", std::to_string(c.metrics.max_consumers));
+}
+
 void dump_listeners(const Config& c, Writer& w) {
     w.line(0, "listeners", c.listeners.empty() ? "[]" : "");
     for (size_t i = 0; i < c.listeners.size(); ++i) {
@@ -437,6 +443,7 @@ std::string dump_config(const Config& c) {
     dump_logs(c, w);
     dump_listeners(c, w);
     dump_http(c.http, w);
+    dump_metrics(c, w);
     dump_upstreams(c, w);
     dump_redis(c, w);
     module::dump(c, w.out());  // the modules' sections (rate_limits, ...)
