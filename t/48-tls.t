@@ -13,7 +13,8 @@
 #   6. handshake_timeout 1s: a client that sends nothing is closed within 1-3 s, and it is logged;
 #   7. HSTS on TLS responses, never on the plain listener;
 #   8. require_client_cert: 403 without a client certificate, 200 with one the CA signed
-#      ($ssl_client_s_dn and $ssl_client_fingerprint as openssl prints them); client_auth
+#      ($ssl_client_s_dn and $ssl_client_fingerprint as openssl prints them; $consumer is the
+#      subject); client_auth
 #      mode require: a handshake without a certificate fails;
 #   9. the plain listener's HTTP->HTTPS redirect route: 308 with the https Location;
 #  10. resumption on a one-worker gateway (TLS 1.3 tickets and TLS 1.2): s_client -sess_out then
@@ -96,7 +97,7 @@ routes:
   - name: internal
     match: {path_prefix: /internal}
     require_client_cert: true
-    return: {status: 200, body: "dn=$ssl_client_s_dn fp=$ssl_client_fingerprint\n"}
+    return: {status: 200, body: "dn=$ssl_client_s_dn fp=$ssl_client_fingerprint consumer=$consumer\n"}
   - name: app
     match: {path_prefix: /}
     upstream: app
@@ -304,7 +305,8 @@ is(subject_for($https, 'www2.example', '-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-S
     $fp =~ s/://g;
     chomp $fp;
     like($subject, qr/^OU=Team 1,O=Ops,CN=alice$/, '(openssl prints the subject in RFC 2253 order)');
-    is(slurp($f), "dn=$subject fp=\L$fp\E\n", '$ssl_client_s_dn and $ssl_client_fingerprint as openssl prints them');
+    is(slurp($f), "dn=$subject fp=\L$fp\E consumer=$subject\n",
+       '$ssl_client_s_dn and $ssl_client_fingerprint as openssl prints them; the subject is the consumer');
     ($st, undef, $f) = curl($https, 'api.example', '/echo/nocert-needed');
     is($st, 200, 'a route without require_client_cert: 200 without a certificate (mode optional)');
 

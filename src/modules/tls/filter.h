@@ -1,6 +1,8 @@
 // The tls module's filter on a route: refuses a request of a `require_client_cert: true` route
-// that came without a verified client certificate (403, the usual JSON error body), and adds
-// the listener's Strict-Transport-Security line (`hsts:`) to responses on a TLS listener.
+// that came without a verified client certificate (403, the usual JSON error body) and makes the
+// certificate's subject the consumer of one that came with it (an http::Identity: $consumer,
+// `key: consumer` rate limits, the per-consumer metric label), and adds the listener's
+// Strict-Transport-Security line (`hsts:`) to responses on a TLS listener.
 //
 // Two hooks, each declared only when some route or listener needs it: a route with neither pays
 // nothing (route_filter gives it no filter).
