@@ -30,12 +30,21 @@ namespace {
 // bucket with tokens that share a tail. Equality is always checked on the whole token.
 constexpr size_t kHashedTail = 48;
 
-// Whether a and b (of one size) are equal, in time that depends on the size only: 8 bytes at a
-// time (CRYPTO_memcmp goes a byte at a time: 3,700 instructions for a 700-byte token, more than
-// the rest of a cached check together).
+// Whether a and b (of one size) are equal, in time that depends on the size only: 32 bytes at
+// a time in vector registers (GCC's and Clang's vector extensions: SSE2 on any x86-64), then
+// 8, then 1. CRYPTO_memcmp goes a byte at a time: 3,700 instructions for a 700-byte token, more
+// than the rest of a cached check together; this takes about 120.
 bool equal_constant_time(const char* a, const char* b, size_t n) {
-    uint64_t diff = 0;
+    typedef uint64_t Block __attribute__((vector_size(32)));
+    Block acc = {0, 0, 0, 0};
     size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        Block x, y;
+        std::memcpy(&x, a + i, 32);
+        std::memcpy(&y, b + i, 32);
+        acc |= x ^ y;
+    }
+    uint64_t diff = acc[0] | acc[1] | acc[2] | acc[3];
     for (; i + 8 <= n; i += 8) {
         uint64_t x, y;
         std::memcpy(&x, a + i, 8);
