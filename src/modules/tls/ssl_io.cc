@@ -58,10 +58,8 @@ ssize_t SslIo::fail_io(int ssl_error, const char* who) {
     return -1;
 }
 
-ssize_t SslIo::read(char* buf, size_t len, const char* who) {
-    ERR_clear_error();
-    size_t n = 0;
-    if (SSL_read_ex(ssl, buf, len, &n) == 1) return static_cast<ssize_t>(n);
+// SSL_read_ex said no: wait (EAGAIN), the end (0), or a failure.
+ssize_t SslIo::read_failed(const char* who) {
     int e = SSL_get_error(ssl, 0);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         want = e == SSL_ERROR_WANT_READ ? Want::Read : Want::Write;
@@ -72,10 +70,7 @@ ssize_t SslIo::read(char* buf, size_t len, const char* who) {
     return fail_io(e, who);
 }
 
-ssize_t SslIo::writev(const struct iovec* iov, int count, char* scratch, const char* who) {
-    int e = 0;
-    ssize_t n = write_records(ssl, iov, count, scratch, retry_bytes, e);
-    if (n >= 0) return n;
+ssize_t SslIo::write_failed(int e, const char* who) {
     if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
         want = e == SSL_ERROR_WANT_WRITE ? Want::Write : Want::Read;
         errno = EAGAIN;
@@ -83,9 +78,6 @@ ssize_t SslIo::writev(const struct iovec* iov, int count, char* scratch, const c
     }
     return fail_io(e, who);
 }
-
-// Decrypted bytes not yet read, or record bytes read ahead from the socket.
-bool SslIo::has_buffered_input() const { return ssl && SSL_has_pending(ssl) == 1; }
 
 void SslIo::shutdown() {
     if (!ssl || failed || !established) return;

@@ -6,7 +6,8 @@
 // failed handshake, the session it keeps - stays in its transport.
 #pragma once
 
-#include <openssl/types.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -14,6 +15,7 @@
 #include <string_view>
 
 #include "http/transport.h"
+#include "modules/tls/record_writer.h"
 
 namespace gw::tls {
 
@@ -40,9 +42,20 @@ struct SslIo {
     int handshake_step(int& ssl_error, int& saved_errno);
     // As read(2) / writev(2): bytes (> 0); 0 from read at close_notify (or an EOF); -1 with errno
     // EAGAIN (see `want`), EPROTO (a TLS error, logged at debug with `who`) or the socket's.
-    ssize_t read(char* buf, size_t len, const char* who);
-    ssize_t writev(const struct iovec* iov, int count, char* scratch, const char* who);
-    bool has_buffered_input() const;
+    // (Inline: they run once per event on every TLS connection.)
+    ssize_t read(char* buf, size_t len, const char* who) {
+        ERR_clear_error();
+        size_t n = 0;
+        if (SSL_read_ex(ssl, buf, len, &n) == 1) return static_cast<ssize_t>(n);
+        return read_failed(who);
+    }
+    ssize_t writev(const struct iovec* iov, int count, char* scratch, const char* who) {
+        int e = 0;
+        ssize_t n = write_records(ssl, iov, count, scratch, retry_bytes, e);
+        return n >= 0 ? n : write_failed(e, who);
+    }
+    // Decrypted bytes not yet read, or record bytes read ahead from the socket.
+    bool has_buffered_input() const { return ssl && SSL_has_pending(ssl) == 1; }
     // One close_notify, not waiting for the peer's; never after a fatal error or mid-handshake.
     void shutdown();
 
@@ -51,6 +64,8 @@ struct SslIo {
     bool session_reused() const;
 
   private:
+    ssize_t read_failed(const char* who);
+    ssize_t write_failed(int ssl_error, const char* who);
     ssize_t fail_io(int ssl_error, const char* who);
 };
 
