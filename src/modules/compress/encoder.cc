@@ -1,0 +1,146 @@
+#include "modules/compress/encoder.h"
+
+#include <brotli/encode.h>
+#include <zlib.h>
+#if GW_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#include <algorithm>
+
+namespace gw::compress {
+
+namespace {
+
+constexpr size_t kOutStep = 16 * 1024;  // output room added per library call
+
+class GzipEncoder final : public Encoder {
+  public:
+    GzipEncoder() {
+        // 15 + 16: a gzip wrapper (header and CRC-32 trailer) around deflate, the 32 KiB window.
+        ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    }
+    ~GzipEncoder() override {
+        if (ok_) deflateEnd(&z_);
+    }
+    bool reset(int level) override {
+        return ok_ && deflateReset(&z_) == Z_OK &&
+               deflateParams(&z_, std::clamp(level, 1, 9), Z_DEFAULT_STRATEGY) == Z_OK;
+    }
+    bool write(std::string_view in, bool flush, bool finish, std::string& out) override {
+        int mode = finish ? Z_FINISH : flush ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+        z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        z_.avail_in = static_cast<uInt>(in.size());
+        for (;;) {
+            size_t used = out.size();
+            out.resize(used + kOutStep);
+            z_.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+            z_.avail_out = static_cast<uInt>(kOutStep);
+            int r = deflate(&z_, mode);
+            out.resize(used + (kOutStep - z_.avail_out));
+            if (r == Z_STREAM_ERROR) return false;
+            if (finish ? r == Z_STREAM_END : (z_.avail_in == 0 && z_.avail_out != 0)) return true;
+            if (r == Z_BUF_ERROR && z_.avail_in == 0 && !finish) return true;  // nothing more to do
+        }
+    }
+    Coding coding() const override { return Coding::Gzip; }
+
+  private:
+    z_stream z_{};
+    bool ok_ = false;
+};
+
+class BrotliEncoder final : public Encoder {
+  public:
+    ~BrotliEncoder() override { drop(); }
+    bool reset(int level) override {
+        drop();  // no reset in Brotli's API: a new state per response
+        s_ = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
+        return s_ && BrotliEncoderSetParameter(s_, BROTLI_PARAM_QUALITY, static_cast<uint32_t>(std::clamp(level, 0, 11))) &&
+               BrotliEncoderSetParameter(s_, BROTLI_PARAM_LGWIN, 18);
+    }
+    bool write(std::string_view in, bool flush, bool finish, std::string& out) override {
+        if (!s_) return false;
+        BrotliEncoderOperation op = finish ? BROTLI_OPERATION_FINISH : flush ? BROTLI_OPERATION_FLUSH : BROTLI_OPERATION_PROCESS;
+        size_t avail_in = in.size();
+        const uint8_t* next_in = reinterpret_cast<const uint8_t*>(in.data());
+        for (;;) {
+            size_t used = out.size();
+            out.resize(used + kOutStep);
+            size_t avail_out = kOutStep;
+            uint8_t* next_out = reinterpret_cast<uint8_t*>(out.data() + used);
+            BROTLI_BOOL r = BrotliEncoderCompressStream(s_, op, &avail_in, &next_in, &avail_out, &next_out, nullptr);
+            out.resize(used + (kOutStep - avail_out));
+            if (!r) return false;
+            bool pending = BrotliEncoderHasMoreOutput(s_);
+            if (finish) {
+                if (BrotliEncoderIsFinished(s_)) return true;
+            } else if (avail_in == 0 && !pending) {
+                return true;
+            }
+        }
+    }
+    Coding coding() const override { return Coding::Br; }
+
+  private:
+    void drop() {
+        if (s_) BrotliEncoderDestroyInstance(s_);
+        s_ = nullptr;
+    }
+    BrotliEncoderState* s_ = nullptr;
+};
+
+#if GW_HAVE_ZSTD
+class ZstdEncoder final : public Encoder {
+  public:
+    ZstdEncoder() : c_(ZSTD_createCCtx()) {}
+    ~ZstdEncoder() override { ZSTD_freeCCtx(c_); }
+    bool reset(int level) override {
+        return c_ && !ZSTD_isError(ZSTD_CCtx_reset(c_, ZSTD_reset_session_only)) &&
+               !ZSTD_isError(ZSTD_CCtx_setParameter(c_, ZSTD_c_compressionLevel, std::clamp(level, 1, 19))) &&
+               !ZSTD_isError(ZSTD_CCtx_setParameter(c_, ZSTD_c_windowLog, 18));
+    }
+    bool write(std::string_view in, bool flush, bool finish, std::string& out) override {
+        ZSTD_EndDirective mode = finish ? ZSTD_e_end : flush ? ZSTD_e_flush : ZSTD_e_continue;
+        ZSTD_inBuffer input{in.data(), in.size(), 0};
+        for (;;) {
+            size_t used = out.size();
+            out.resize(used + kOutStep);
+            ZSTD_outBuffer output{out.data() + used, kOutStep, 0};
+            size_t left = ZSTD_compressStream2(c_, &output, &input, mode);
+            out.resize(used + output.pos);
+            if (ZSTD_isError(left)) return false;
+            if (mode == ZSTD_e_continue ? input.pos == input.size : left == 0) return true;
+        }
+    }
+    Coding coding() const override { return Coding::Zstd; }
+
+  private:
+    ZSTD_CCtx* c_;
+};
+#endif
+
+}  // namespace
+
+bool available(Coding c) {
+    switch (c) {
+        case Coding::Gzip:
+        case Coding::Br: return true;
+        case Coding::Zstd: return GW_HAVE_ZSTD != 0;
+        case Coding::Identity: return false;
+    }
+    return false;
+}
+
+std::unique_ptr<Encoder> make_encoder(Coding c) {
+    switch (c) {
+        case Coding::Gzip: return std::make_unique<GzipEncoder>();
+        case Coding::Br: return std::make_unique<BrotliEncoder>();
+#if GW_HAVE_ZSTD
+        case Coding::Zstd: return std::make_unique<ZstdEncoder>();
+#endif
+        default: return nullptr;
+    }
+}
+
+}  // namespace gw::compress

@@ -1,0 +1,43 @@
+// Streaming encoders for the compress module (issue 16): gzip through zlib, br through Brotli,
+// zstd through libzstd (unless ./configure --without-zstd) - each its format's reference library.
+//
+// An encoder serves one response at a time: reset() starts a response at a level, write() takes
+// the body piece by piece and appends what the library gives to `out` (whose capacity the caller
+// keeps). `flush` pushes out what the library holds (a chunk a client should see now, as an event
+// stream's); `finish` ends the stream (the gzip trailer, zstd's end of frame). zlib's and zstd's
+// states are reset, not remade, between responses; Brotli's API has no reset, so its state is
+// made anew per response.
+//
+// Memory: gzip keeps zlib's 256 KiB (windowBits 15, memLevel 8); br a 256 KiB window (lgwin 18,
+// not the 4 MiB default); zstd's window is capped at 256 KiB too (windowLog 18): a client never
+// needs more to decode, and the per-worker bound on compression memory counts on it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "modules/compress/accept_encoding.h"
+
+namespace gw::compress {
+
+class Encoder {
+  public:
+    virtual ~Encoder() = default;
+    // Starts a response at `level` (gzip 1-9, br 0-11, zstd 1-19). False when the library
+    // refuses (out of memory).
+    virtual bool reset(int level) = 0;
+    // Compresses `in` and appends the output to `out`. False on a library error (the response
+    // cannot be finished compressed).
+    virtual bool write(std::string_view in, bool flush, bool finish, std::string& out) = 0;
+    virtual Coding coding() const = 0;
+};
+
+// An encoder for `c` (gzip, br, zstd); null for identity, or zstd when built --without-zstd.
+std::unique_ptr<Encoder> make_encoder(Coding c);
+
+// Whether this build has the coding.
+bool available(Coding c);
+
+}  // namespace gw::compress
