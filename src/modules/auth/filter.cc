@@ -111,15 +111,18 @@ void AuthFilter::count(size_t provider, Result r) {
         if (auto* c = counters_[provider][static_cast<size_t>(r)]) c->fetch_add(1, std::memory_order_relaxed);
 }
 
-http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why) {
+// `why` goes to the client (in the error's text) and the log; `detail`, to the log only.
+http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why,
+                                    std::string_view detail) {
     c.status = status;
     c.provider = static_cast<uint8_t>(provider);
     // No provider applied (no credentials): the log names the route's list.
     bool one = provider < names_.size();
     std::string_view name = one ? std::string_view(names_[provider]) : std::string_view(all_names_);
-    LOG_INFO("client %s: request refused by auth (route \"%s\", %s \"%.*s\"): %.*s", s.client_address().data(),
+    LOG_INFO("client %s: request refused by auth (route \"%s\", %s \"%.*s\"): %.*s%s%.*s", s.client_address().data(),
              config_.routes[static_cast<size_t>(route_)].name.c_str(), one ? "provider" : "providers",
-             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data());
+             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data(),
+             detail.empty() ? "" : " ", static_cast<int>(detail.size()), detail.data());
     std::string message = status == 403   ? "forbidden"
                           : status == 400 ? "bad request"
                           : status == 429 ? "too many requests"
@@ -133,17 +136,9 @@ http::FilterStatus AuthFilter::deny(http::Stream& s, Ctx& c, int status, size_t 
     return http::FilterStatus::Done;
 }
 
-// `why` goes to the client (in the error's text) and the log; `detail`, to the log only.
 void AuthFilter::deny_later(Ctx& c, int status, std::string_view why, std::string_view detail) {
-    c.status = status;
-    std::string_view name = c.provider < names_.size() ? std::string_view(names_[c.provider]) : "";
-    LOG_INFO("client %s: request refused by auth (route \"%s\", provider \"%.*s\"): %.*s%s%.*s",
-             c.stream->client_address().data(), config_.routes[static_cast<size_t>(route_)].name.c_str(),
-             static_cast<int>(name.size()), name.data(), static_cast<int>(why.size()), why.data(),
-             detail.empty() ? "" : " ", static_cast<int>(detail.size()), detail.data());
-    std::string message = status == 401 ? "unauthorized" : status == 403 ? "forbidden" : "service unavailable";
-    if (!why.empty()) message += std::string(": ") + std::string(why);
-    c.handle.respond_error(status, message);
+    c.paused = true;  // the answer goes through the handle
+    deny(*c.stream, c, status, c.provider, why, detail);
 }
 
 // Basic credentials: refused at once when the client is over its failure limit or sends

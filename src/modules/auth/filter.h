@@ -57,7 +57,8 @@ class AuthFilter final : public http::Filter {
     struct Ctx;
     enum class Result : uint8_t { Ok, Missing, Invalid, Forbidden };
 
-    http::FilterStatus deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why);
+    http::FilterStatus deny(http::Stream& s, Ctx& c, int status, size_t provider, std::string_view why,
+                            std::string_view detail = {});
     // The JWT provider at position `i` decides (its credential is there); may pause the request
     // until a refetched key set comes when the token's kid is unknown and `may_wait`.
     http::FilterStatus check_jwt(http::Stream& s, Ctx& c, size_t i, std::string_view credential, bool may_wait);
