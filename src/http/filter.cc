@@ -1,5 +1,6 @@
 #include "http/filter.h"
 
+#include "http/parser.h"
 #include "http/stream.h"
 
 namespace gw::http {
@@ -9,6 +10,18 @@ void ResponseHead::add(std::string_view name, std::string_view value) {
     extra_ += ": ";
     extra_.append(value);
     extra_ += "\r\n";
+}
+
+std::string_view ResponseHead::upstream_header(std::string_view name) const {
+    return upstream_ ? upstream_->header(name) : std::string_view();
+}
+
+bool ResponseHead::replace(std::string_view name) {
+    if (!replaced_ || replaced_->count == Replaced::kMax) return false;
+    for (size_t i = 0; i < replaced_->count; ++i)
+        if (replaced_->names[i] == name) return true;
+    replaced_->names[replaced_->count++] = name;
+    return true;
 }
 
 bool FilterChain::add(Filter* f) {

@@ -29,6 +29,7 @@ namespace gw::http {
 
 class Stream;
 struct AccessLogEntry;
+struct Response;
 
 enum class FilterStatus : uint8_t { Continue, Pause, Done };
 
@@ -41,19 +42,38 @@ enum FilterHook : uint8_t {
     kHookBody = 1u << 4,
 };
 
-// The response head as filters see it: its status, and header lines they may add.
+// The response head as filters see it: its status, the upstream's fields (a proxied response),
+// and header lines they may add.
 class ResponseHead {
   public:
-    ResponseHead(int status, std::string& extra) : status_(status), extra_(extra) {}
+    // The names of the upstream's fields filters replace on this one response (see replace()).
+    struct Replaced {
+        static constexpr size_t kMax = 4;
+        std::string_view names[kMax];
+        uint8_t count = 0;
+        std::span<const std::string_view> span() const { return {names, count}; }
+    };
+    ResponseHead(int status, std::string& extra, const Response* upstream = nullptr, Replaced* replaced = nullptr)
+        : status_(status), extra_(extra), upstream_(upstream), replaced_(replaced) {}
     int status() const { return status_; }
+    // The upstream's response head (null: the gateway answers the request itself).
+    const Response* upstream() const { return upstream_; }
+    // The upstream's first field called `name` (case-insensitive); empty without one.
+    std::string_view upstream_header(std::string_view name) const;
     // One "name: value" header field (no CRLF: it is added).
     void add(std::string_view name, std::string_view value);
     // Ready-made lines, each ending in CRLF.
     void add_lines(std::string_view lines) { extra_.append(lines); }
+    // Drops the upstream's fields called `name` (lower-case, a string that outlives the
+    // response) from this response only - the filter adds its own version (a weakened ETag, a
+    // Vary that also names Accept-Encoding). False when the per-response list is full.
+    bool replace(std::string_view name);
 
   private:
     int status_;
     std::string& extra_;
+    const Response* upstream_;
+    Replaced* replaced_;
 };
 
 class Filter {

@@ -136,10 +136,11 @@ void Stream::add_request_header(std::string_view name, std::string_view value) {
     request_lines_ += "\r\n";
 }
 
-std::string_view Stream::response_head_lines(int status) {
+std::string_view Stream::response_head_lines(int status, const Response* upstream) {
     head_lines_.clear();
+    replaced_.count = 0;
     if (!chain_ || !(chain_->hooks() & kHookResponseHead)) return {};
-    ResponseHead head(status, head_lines_);
+    ResponseHead head(status, head_lines_, upstream, &replaced_);
     const auto& entries = chain_->entries();
     for (size_t i = 0; i < next_filter_; ++i)
         if (entries[i].filter->hooks() & kHookResponseHead) entries[i].filter->on_response_head(*this, ctx(i), head);

@@ -166,8 +166,11 @@ class Stream {
     int reply_status() const { return reply_status_; }
     std::string_view reply_content_type() const { return reply_type_; }
     std::string_view reply_body() const { return reply_body_; }
-    // The header lines filters add to the response head with this status (empty without filters).
-    std::string_view response_head_lines(int status);
+    // The header lines filters add to the response head with this status (empty without
+    // filters); `upstream`: the upstream's response head, for a proxied response.
+    std::string_view response_head_lines(int status, const Response* upstream = nullptr);
+    // The upstream's fields the filters replaced on this response (ResponseHead::replace).
+    std::span<const std::string_view> replaced_fields() const { return replaced_.span(); }
     // The names of the fields those lines may set (see Filter::response_field_names).
     std::span<const std::string_view> response_field_names() const {
         return chain_ ? chain_->response_field_names() : std::span<const std::string_view>();
@@ -222,6 +225,7 @@ class Stream {
     std::string_view reply_type_;
     std::string reply_body_;
     std::string head_lines_;
+    ResponseHead::Replaced replaced_;
     std::string body_scratch_;
     std::string request_lines_;
     const Identity* identity_ = nullptr;

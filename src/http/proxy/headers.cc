@@ -209,6 +209,7 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
         if (h.name.size() == 12 && iequals(h.name, "x-request-id")) has_request_id = true;
         if (!replaced.empty() && names_one_of(h.name, replaced)) continue;
         if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
+        if (!in.replaced_field_names.empty() && names_one_of(h.name, in.replaced_field_names)) continue;
         append_header(out, h.name, h.value);
     }
     append_set_ops(out, in.ops, in.env);

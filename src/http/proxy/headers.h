@@ -58,6 +58,8 @@ struct ClientResponseInput {
     // fields of those names are dropped.
     std::string_view filter_headers;
     std::span<const std::string_view> filter_field_names;
+    // The upstream's fields the filters replaced on this response (lower-case names): dropped.
+    std::span<const std::string_view> replaced_field_names;
 };
 
 // Appends the response head for the client to `out`.

@@ -748,7 +748,7 @@ void Session::handle_head() {
     note_attempt(status_);
     // What the route's filters add to the head; a filter may also take the body (it adds
     // itself to the stream's body filters, e.g. to compress it).
-    std::string_view filter_headers = stream_->response_head_lines(resp_.status);
+    std::string_view filter_headers = stream_->response_head_lines(resp_.status, &resp_);
     transform_ = stream_->has_body_filters() && resp_.body != ResponseBody::None;
     bool http10 = req.version_minor == 0;
     // A transformed body's length is known only at its end: chunked to an HTTP/1.1 client, and
@@ -777,6 +777,7 @@ void Session::handle_head() {
     in.env = &env;
     in.filter_headers = filter_headers;  // RateLimit-*, ...
     in.filter_field_names = stream_->response_field_names();
+    in.replaced_field_names = stream_->replaced_fields();
     std::string& out = io_->output();
     size_t head_start = out.size();
     build_client_response(out, resp_, in);
