@@ -3,10 +3,15 @@
 #include <brotli/encode.h>
 #include <zlib.h>
 #if GW_HAVE_ZSTD
+// For ZSTD_createCCtx_advanced (custom allocators): in libzstd's "experimental" section, but
+// exported by the shared library and unchanged since 1.3.
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #endif
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace gw::compress {
 
@@ -14,9 +19,43 @@ namespace {
 
 constexpr size_t kOutStep = 16 * 1024;  // output room added per library call
 
+// The libraries' allocations, counted: each block starts with its size (the free functions of
+// zlib, Brotli and zstd are not told it), in a header that keeps the block's alignment.
+constexpr size_t kHeader = alignof(std::max_align_t);
+
+void* counted_alloc(void* opaque, size_t n) {
+    auto* e = static_cast<Encoder*>(opaque);
+    auto* p = static_cast<unsigned char*>(std::malloc(n + kHeader));
+    if (!p) return nullptr;
+    std::memcpy(p, &n, sizeof n);
+    e->held_ += n;
+    if (e->meter_) e->meter_->bytes += n;
+    return p + kHeader;
+}
+
+void counted_free(void* opaque, void* block) {
+    if (!block) return;
+    auto* e = static_cast<Encoder*>(opaque);
+    unsigned char* p = static_cast<unsigned char*>(block) - kHeader;
+    size_t n;
+    std::memcpy(&n, p, sizeof n);
+    e->held_ -= n;
+    if (e->meter_) e->meter_->bytes -= n;
+    std::free(p);
+}
+
+voidpf zlib_alloc(voidpf opaque, uInt items, uInt size) {
+    return counted_alloc(opaque, static_cast<size_t>(items) * size);
+}
+void zlib_free(voidpf opaque, voidpf block) { counted_free(opaque, block); }
+
 class GzipEncoder final : public Encoder {
   public:
-    GzipEncoder() {
+    explicit GzipEncoder(Meter* meter) {
+        meter_ = meter;
+        z_.zalloc = zlib_alloc;
+        z_.zfree = zlib_free;
+        z_.opaque = static_cast<Encoder*>(this);
         // 15 + 16: a gzip wrapper (header and CRC-32 trailer) around deflate, the 32 KiB window.
         ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
     }
@@ -52,10 +91,11 @@ class GzipEncoder final : public Encoder {
 
 class BrotliEncoder final : public Encoder {
   public:
+    explicit BrotliEncoder(Meter* meter) { meter_ = meter; }
     ~BrotliEncoder() override { drop(); }
     bool reset(int level) override {
         drop();  // no reset in Brotli's API: a new state per response
-        s_ = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
+        s_ = BrotliEncoderCreateInstance(counted_alloc, counted_free, static_cast<Encoder*>(this));
         return s_ && BrotliEncoderSetParameter(s_, BROTLI_PARAM_QUALITY, static_cast<uint32_t>(std::clamp(level, 0, 11))) &&
                BrotliEncoderSetParameter(s_, BROTLI_PARAM_LGWIN, 18);
     }
@@ -81,6 +121,7 @@ class BrotliEncoder final : public Encoder {
         }
     }
     Coding coding() const override { return Coding::Br; }
+    void idle() override { drop(); }
 
   private:
     void drop() {
@@ -93,7 +134,10 @@ class BrotliEncoder final : public Encoder {
 #if GW_HAVE_ZSTD
 class ZstdEncoder final : public Encoder {
   public:
-    ZstdEncoder() : c_(ZSTD_createCCtx()) {}
+    explicit ZstdEncoder(Meter* meter) {
+        meter_ = meter;
+        c_ = ZSTD_createCCtx_advanced(ZSTD_customMem{counted_alloc, counted_free, static_cast<Encoder*>(this)});
+    }
     ~ZstdEncoder() override { ZSTD_freeCCtx(c_); }
     bool reset(int level) override {
         return c_ && !ZSTD_isError(ZSTD_CCtx_reset(c_, ZSTD_reset_session_only)) &&
@@ -116,7 +160,7 @@ class ZstdEncoder final : public Encoder {
     Coding coding() const override { return Coding::Zstd; }
 
   private:
-    ZSTD_CCtx* c_;
+    ZSTD_CCtx* c_ = nullptr;
 };
 #endif
 
@@ -132,12 +176,12 @@ bool available(Coding c) {
     return false;
 }
 
-std::unique_ptr<Encoder> make_encoder(Coding c) {
+std::unique_ptr<Encoder> make_encoder(Coding c, Meter* meter) {
     switch (c) {
-        case Coding::Gzip: return std::make_unique<GzipEncoder>();
-        case Coding::Br: return std::make_unique<BrotliEncoder>();
+        case Coding::Gzip: return std::make_unique<GzipEncoder>(meter);
+        case Coding::Br: return std::make_unique<BrotliEncoder>(meter);
 #if GW_HAVE_ZSTD
-        case Coding::Zstd: return std::make_unique<ZstdEncoder>();
+        case Coding::Zstd: return std::make_unique<ZstdEncoder>(meter);
 #endif
         default: return nullptr;
     }

@@ -22,6 +22,12 @@
 
 namespace gw::compress {
 
+// The bytes the compression libraries hold in one worker: every allocation of an encoder goes
+// through allocators of ours that count it here (and in the encoder's own memory()).
+struct Meter {
+    size_t bytes = 0;
+};
+
 class Encoder {
   public:
     virtual ~Encoder() = default;
@@ -32,10 +38,20 @@ class Encoder {
     // cannot be finished compressed).
     virtual bool write(std::string_view in, bool flush, bool finish, std::string& out) = 0;
     virtual Coding coding() const = 0;
+    // The encoder waits in its pool: a state that is remade per response anyway (Brotli's) is
+    // freed now, not kept idle.
+    virtual void idle() {}
+    // The bytes the library holds for this encoder now.
+    size_t memory() const { return held_; }
+
+    // For the allocators (encoder.cc).
+    Meter* meter_ = nullptr;
+    size_t held_ = 0;
 };
 
 // An encoder for `c` (gzip, br, zstd); null for identity, or zstd when built --without-zstd.
-std::unique_ptr<Encoder> make_encoder(Coding c);
+// Its library memory is counted in `meter` (may be null).
+std::unique_ptr<Encoder> make_encoder(Coding c, Meter* meter = nullptr);
 
 // Whether this build has the coding.
 bool available(Coding c);

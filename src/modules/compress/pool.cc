@@ -1,0 +1,80 @@
+#include "modules/compress/pool.h"
+
+#include <algorithm>
+
+namespace gw::compress {
+
+namespace {
+
+// First guesses, before an encoder of the coding has run in this worker (measured on x86-64:
+// zlib's deflate state at windowBits 15 / memLevel 8; Brotli quality 4-5 at lgwin 18; zstd
+// level 3 at windowLog 18). Replaced by what encoders are seen to hold.
+constexpr std::array<size_t, 4> kFirstGuess = {0, 280u << 10, 1400u << 10, 1400u << 10};
+
+size_t index(Coding c) { return static_cast<size_t>(c); }
+
+}  // namespace
+
+Pool::Pool(size_t max_memory) : max_memory_(max_memory), estimate_(kFirstGuess) {}
+
+size_t Pool::idle() const {
+    size_t n = 0;
+    for (const auto& v : idle_) n += v.size();
+    return n;
+}
+
+// Frees idle encoders of codings other than `keep` (theirs is memory no response uses) until
+// `need` more bytes fit.
+bool Pool::make_room(size_t need, Coding keep) {
+    for (size_t k = 0; k < idle_.size(); ++k) {
+        if (k == index(keep)) continue;
+        auto& list = idle_[k];
+        while (meter_.bytes + need > max_memory_ && !list.empty()) {
+            Encoder* e = list.back();
+            list.pop_back();
+            auto it = std::find_if(all_.begin(), all_.end(), [e](const auto& p) { return p.get() == e; });
+            if (it != all_.end()) all_.erase(it);
+        }
+    }
+    return meter_.bytes + need <= max_memory_;
+}
+
+Encoder* Pool::acquire(Coding c, int level) {
+    Encoder* e = nullptr;
+    auto& list = idle_[index(c)];
+    if (!list.empty()) {
+        e = list.back();
+        list.pop_back();
+        // An idle encoder holds its state already (Brotli's is remade by reset(): the old one goes
+        // first, so the total does not grow either).
+    } else {
+        if (!make_room(estimate_[index(c)], c)) return nullptr;
+        auto made = make_encoder(c, &meter_);
+        if (!made) return nullptr;
+        e = made.get();
+        all_.push_back(std::move(made));
+    }
+    if (!e->reset(level)) {
+        list.push_back(e);
+        return nullptr;
+    }
+    ++in_use_;
+    return e;
+}
+
+void Pool::release(Encoder* e) {
+    if (!e) return;
+    --in_use_;
+    size_t& est = estimate_[index(e->coding())];
+    est = std::max(est, e->memory());
+    auto& list = idle_[index(e->coding())];
+    if (list.size() >= kMaxIdle) {  // after a burst, the worker keeps only a few
+        auto it = std::find_if(all_.begin(), all_.end(), [e](const auto& p) { return p.get() == e; });
+        if (it != all_.end()) all_.erase(it);
+        return;
+    }
+    e->idle();
+    list.push_back(e);
+}
+
+}  // namespace gw::compress
