@@ -31,11 +31,12 @@ constexpr std::string_view kCodingNames[] = {"gzip", "br", "zstd"};
 constexpr Coding kCodings[] = {Coding::Gzip, Coding::Br, Coding::Zstd};
 
 void read_algorithms(MapReader& m, Policy& p) {
+    const Node* node = m.key_node("algorithms");
     auto items = m.get_list("algorithms", true);
     if (!items) return;
     std::string path = m.path("algorithms");
     if (items->empty()) {
-        schema::report(m.diags(), m.mark(), path, "empty list (say compress: off instead)");
+        schema::report(m.diags(), node ? node->mark : m.mark(), path, "empty list (say compress: off instead)");
         return;
     }
     p.algorithms.clear();
@@ -58,11 +59,12 @@ void read_algorithms(MapReader& m, Policy& p) {
 }
 
 void read_types(MapReader& m, Policy& p) {
+    const Node* node = m.key_node("types");
     auto items = m.get_list("types", true);
     if (!items) return;
     std::string path = m.path("types");
     if (items->empty()) {
-        schema::report(m.diags(), m.mark(), path, "empty list (say compress: off instead)");
+        schema::report(m.diags(), node ? node->mark : m.mark(), path, "empty list (say compress: off instead)");
         return;
     }
     p.types.clear();
