@@ -3,13 +3,18 @@
 // by its module's WorkerPart for the generation's configuration); its per-request state lives in
 // the Stream (`ctx`, ctx_size bytes of the Stream's arena), never in a heap object per request.
 //
-// Hooks run per event, never per byte, in the order of the module list:
+// Hooks run per event, never per byte. The request's hooks run in the order of the module list;
+// the response's in the reverse order, nearest the upstream first (as Envoy's encoder filters,
+// and nginx's body filters after the upstream module): a filter that keeps a response (a cache,
+// an idempotency record) is listed after one that transforms it (compression), so it keeps the
+// upstream's bytes, and what it serves itself is still transformed.
 //   on_request        the request head is read and routed: Continue, Done (a local reply was set
 //                     with Stream::reply*), or Pause (the filter keeps a ResumeHandle and later
 //                     resumes the chain or answers; resuming inline, before returning Pause,
 //                     works too - the chain driver notices);
 //   on_response_head  the response head is being written: the filter may add header lines, and
-//                     may put itself on the response body path (Stream::add_body_filter);
+//                     may put itself on the response body path (Stream::add_body_filter: the
+//                     body then meets the filters in the order they added themselves);
 //   on_body           only for filters that added themselves for this response;
 //   on_log            the access log entry is being written;
 //   on_destroy        always, for every filter whose on_request ran, when the stream ends -

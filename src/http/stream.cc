@@ -142,7 +142,8 @@ std::string_view Stream::response_head_lines(int status, const Response* upstrea
     if (!chain_ || !(chain_->hooks() & kHookResponseHead)) return {};
     ResponseHead head(status, head_lines_, upstream, &replaced_);
     const auto& entries = chain_->entries();
-    for (size_t i = 0; i < next_filter_; ++i)
+    // Nearest the upstream first (filter.h).
+    for (size_t i = next_filter_; i-- > 0;)
         if (entries[i].filter->hooks() & kHookResponseHead) entries[i].filter->on_response_head(*this, ctx(i), head);
     return head_lines_;
 }

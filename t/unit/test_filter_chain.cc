@@ -110,6 +110,8 @@ class ChainTest : public ::testing::Test {
     FilterHarness h;
 };
 
+// Requests meet the filters in list order, responses in the reverse order (nearest the upstream
+// first: src/http/filter.h).
 TEST_F(ChainTest, EveryFilterLetsTheRequestThroughInListOrder) {
     PassFilter a("a"), b("b");
     FilterChain chain;
@@ -117,7 +119,7 @@ TEST_F(ChainTest, EveryFilterLetsTheRequestThroughInListOrder) {
     ASSERT_TRUE(chain.add(&b));
     EXPECT_EQ(h.run(chain), FilterStatus::Continue);
     EXPECT_EQ(h.reply_status(), 0);
-    EXPECT_EQ(h.response_headers(200), "x-a: 200\r\nx-b: 200\r\n");
+    EXPECT_EQ(h.response_headers(200), "x-b: 200\r\nx-a: 200\r\n");
     h.end();
     EXPECT_EQ(g_events, (std::vector<std::string>{"a:request", "b:request", "b:destroy", "a:destroy"}));
 }

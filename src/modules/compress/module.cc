@@ -1,7 +1,7 @@
 // The compress module: `compress:` (a default policy and the per-worker memory bound) and a
-// route's `compress:` key, applied by a filter per route that compresses. Listed last
-// (src/modules/modules.list): the filters before it see and keep the body as the upstream sent
-// it (an idempotency record, a cache object), and compression is the last thing done to it.
+// route's `compress:` key, applied by a filter per route that compresses. Listed before the
+// modules that keep responses (src/modules/modules.list): response hooks run in reverse list
+// order, so they keep the body as the upstream sent it, and compression is the last thing done.
 #include <memory>
 #include <string>
 #include <vector>
