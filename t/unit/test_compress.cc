@@ -206,6 +206,34 @@ TEST(CompressPool, ReusesEncodersAndKeepsToTheBound) {
     pool.release(again);
 }
 
+std::string gunzip(const std::string& in);
+
+TEST(CompressPool, WholeBodyBuffersAndTheDeflaterAreCounted) {
+    Pool pool(4u << 20);
+    WholeGzip* w = pool.whole_gzip(5);
+    ASSERT_NE(w, nullptr);
+    size_t with_deflater = pool.memory();
+    EXPECT_GT(with_deflater, 100u << 10) << "libdeflate's allocations are counted";
+    EXPECT_EQ(pool.whole_gzip(5), w) << "one compressor per level";
+    std::string* b = pool.acquire_buffer(300000);
+    ASSERT_NE(b, nullptr);
+    EXPECT_GE(pool.memory(), with_deflater + 300000 - 16);  // (less the inline room)
+    std::string doc;
+    for (int i = 0; i < 5000; ++i) doc += "{\"n\":" + std::to_string(i) + "},";
+    b->append(doc);
+    std::string out = "x";
+    ASSERT_TRUE(w->compress(*b, out));
+    EXPECT_EQ(gunzip(out.substr(1)), doc) << "appended after what was there";
+    size_t held = pool.memory();
+    pool.release_buffer(b);
+    EXPECT_EQ(pool.in_use(), 0u);
+    std::string* again = pool.acquire_buffer(200000);
+    EXPECT_EQ(again, b) << "an idle buffer is reused";
+    EXPECT_EQ(pool.memory(), held) << "and its capacity is not counted twice";
+    pool.release_buffer(again);
+    EXPECT_EQ(pool.acquire_buffer(8u << 20), nullptr) << "over the bound";
+}
+
 TEST(CompressPool, IdleEncodersOfAnotherCodingMakeRoom) {
     Pool pool(2u << 20);
     std::vector<Encoder*> gz;

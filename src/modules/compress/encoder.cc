@@ -1,6 +1,7 @@
 #include "modules/compress/encoder.h"
 
 #include <brotli/encode.h>
+#include <libdeflate.h>
 #include <zlib.h>
 #if GW_HAVE_ZSTD
 // For ZSTD_createCCtx_advanced (custom allocators): in libzstd's "experimental" section, but
@@ -41,6 +42,33 @@ void counted_free(void* opaque, void* block) {
     std::memcpy(&n, p, sizeof n);
     e->held_ -= n;
     if (e->meter_) e->meter_->bytes -= n;
+    std::free(p);
+}
+
+// libdeflate's allocator is global and has no opaque pointer: the block's header carries its
+// meter too, and the meter of the compressor being made is set around the allocation.
+Meter* g_deflate_meter = nullptr;
+struct DeflateHeader {
+    size_t size;
+    Meter* meter;
+};
+static_assert(sizeof(DeflateHeader) <= kHeader);
+
+void* deflate_alloc(size_t n) {
+    auto* p = static_cast<unsigned char*>(std::malloc(n + kHeader));
+    if (!p) return nullptr;
+    DeflateHeader h{n, g_deflate_meter};
+    std::memcpy(p, &h, sizeof h);
+    if (h.meter) h.meter->bytes += n;
+    return p + kHeader;
+}
+
+void deflate_free(void* block) {
+    if (!block) return;
+    unsigned char* p = static_cast<unsigned char*>(block) - kHeader;
+    DeflateHeader h;
+    std::memcpy(&h, p, sizeof h);
+    if (h.meter) h.meter->bytes -= h.size;
     std::free(p);
 }
 
@@ -165,6 +193,28 @@ class ZstdEncoder final : public Encoder {
 #endif
 
 }  // namespace
+
+WholeGzip::WholeGzip(int level, Meter* meter) {
+    // Installed once, before the first compressor exists (as libdeflate requires).
+    static const bool installed = (libdeflate_set_memory_allocator(deflate_alloc, deflate_free), true);
+    (void)installed;
+    g_deflate_meter = meter;
+    c_ = libdeflate_alloc_compressor(std::clamp(level, 1, 9));
+    g_deflate_meter = nullptr;
+}
+
+WholeGzip::~WholeGzip() {
+    if (c_) libdeflate_free_compressor(c_);
+}
+
+bool WholeGzip::compress(std::string_view in, std::string& out) {
+    if (!c_) return false;
+    size_t used = out.size();
+    out.resize(used + libdeflate_gzip_compress_bound(c_, in.size()));
+    size_t n = libdeflate_gzip_compress(c_, in.data(), in.size(), out.data() + used, out.size() - used);
+    out.resize(used + n);
+    return n != 0;
+}
 
 bool available(Coding c) {
     switch (c) {

@@ -17,6 +17,8 @@ struct Ctx {
     RequestFacts req;
     bool flush_each = false;  // the upstream streams its body (chunked, or until it closes)
     Encoder* enc = nullptr;
+    std::string* whole = nullptr;  // a whole body gathered for one libdeflate call
+    WholeGzip* deflater = nullptr;
 };
 
 // Whether the comma-separated list `value` has the element `token` (case-insensitive).
@@ -111,8 +113,16 @@ void CompressFilter::on_response_head(http::Stream& s, void* ctx, http::Response
     }
     if (v == Verdict::Breach && stats_.skipped_breach) stats_.skipped_breach->fetch_add(1, std::memory_order_relaxed);
     if (v != Verdict::Compress) return;
-    c.enc = pool_.acquire(c.req.coding, policy_.level(c.req.coding));
-    if (!c.enc) {
+    int level = policy_.level(c.req.coding);
+    if (c.req.coding == Coding::Gzip && r.body == http::ResponseBody::ContentLength && r.content_length <= kWholeMax) {
+        // A body of known, moderate length: gathered and compressed in one libdeflate call.
+        if (WholeGzip* w = pool_.whole_gzip(level)) {
+            c.whole = pool_.acquire_buffer(static_cast<size_t>(r.content_length));
+            c.deflater = c.whole ? w : nullptr;
+        }
+    }
+    if (!c.whole) c.enc = pool_.acquire(c.req.coding, level);
+    if (!c.whole && !c.enc) {
         if (stats_.skipped_memory) stats_.skipped_memory->fetch_add(1, std::memory_order_relaxed);
         return;
     }
@@ -134,6 +144,24 @@ void CompressFilter::on_response_head(http::Stream& s, void* ctx, http::Response
 
 void CompressFilter::on_body(http::Stream& s, void* ctx, std::string_view in, bool last, std::string& out) {
     Ctx& c = *static_cast<Ctx*>(ctx);
+    if (c.whole) {
+        c.whole->append(in);
+        if (!last) return;
+        constexpr size_t g = static_cast<size_t>(Coding::Gzip);
+        bool ok = c.deflater->compress(*c.whole, out);
+        if (stats_.bytes_in[g]) stats_.bytes_in[g]->fetch_add(c.whole->size(), std::memory_order_relaxed);
+        if (stats_.bytes_out[g]) stats_.bytes_out[g]->fetch_add(out.size(), std::memory_order_relaxed);
+        if (ok) {
+            if (stats_.responses[g]) stats_.responses[g]->fetch_add(1, std::memory_order_relaxed);
+        } else {
+            LOG_ERROR("compress: gzip failed (route %d, request %.*s); the body is dropped", s.route_index(),
+                      static_cast<int>(s.request_id().size()), s.request_id().data());
+            if (stats_.failed) stats_.failed->fetch_add(1, std::memory_order_relaxed);
+        }
+        pool_.release_buffer(c.whole);
+        c.whole = nullptr;
+        return;
+    }
     // (the encoder failed earlier: nothing more of this body can be sent, and the client's decoder
     // sees a stream without its end - gzip's trailer, Brotli's last block, zstd's frame end)
     if (!c.enc) return;
@@ -163,6 +191,7 @@ void CompressFilter::on_body(http::Stream& s, void* ctx, std::string_view in, bo
 void CompressFilter::on_destroy(http::Stream&, void* ctx) {
     Ctx* c = static_cast<Ctx*>(ctx);
     if (c->enc) pool_.release(c->enc);  // a response cut short
+    if (c->whole) pool_.release_buffer(c->whole);
     c->~Ctx();
 }
 

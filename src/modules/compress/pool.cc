@@ -13,6 +13,11 @@ constexpr std::array<size_t, 4> kFirstGuess = {0, 280u << 10, 1400u << 10, 1400u
 
 size_t index(Coding c) { return static_cast<size_t>(c); }
 
+constexpr size_t kWholeGuess = 800u << 10;
+
+// A buffer's heap bytes (its capacity beyond the string's inline room).
+size_t counted(const std::string& b) { return b.capacity() - std::string().capacity(); }
+
 }  // namespace
 
 Pool::Pool(size_t max_memory) : max_memory_(max_memory), estimate_(kFirstGuess) {}
@@ -60,6 +65,56 @@ Encoder* Pool::acquire(Coding c, int level) {
     }
     ++in_use_;
     return e;
+}
+
+WholeGzip* Pool::whole_gzip(int level) {
+    level = std::clamp(level, 1, 9);
+    auto& w = whole_[static_cast<size_t>(level)];
+    if (!w) {
+        // A level-5 compressor holds about 700 KiB (its hash chains and match finder).
+        if (!make_room(kWholeGuess, Coding::Identity)) return nullptr;
+        w = std::make_unique<WholeGzip>(level, &meter_);
+        if (!w->ok()) {
+            w.reset();
+            return nullptr;
+        }
+    }
+    return w.get();
+}
+
+std::string* Pool::acquire_buffer(size_t size) {
+    std::string* b = nullptr;
+    if (!idle_buffers_.empty()) {
+        b = idle_buffers_.back();
+        idle_buffers_.pop_back();
+    } else {
+        buffers_.push_back(std::make_unique<std::string>());
+        b = buffers_.back().get();
+    }
+    size_t have = counted(*b);
+    if (have < size) {
+        if (!make_room(size - have, Coding::Identity)) {
+            idle_buffers_.push_back(b);
+            return nullptr;
+        }
+        b->reserve(size);
+        meter_.bytes += counted(*b) - have;
+    }
+    b->clear();
+    ++in_use_;
+    return b;
+}
+
+void Pool::release_buffer(std::string* b) {
+    if (!b) return;
+    --in_use_;
+    if (idle_buffers_.size() >= kMaxIdle) {  // after a burst, the worker keeps only a few
+        meter_.bytes -= counted(*b);
+        auto it = std::find_if(buffers_.begin(), buffers_.end(), [b](const auto& p) { return p.get() == b; });
+        if (it != buffers_.end()) buffers_.erase(it);
+        return;
+    }
+    idle_buffers_.push_back(b);
 }
 
 void Pool::release(Encoder* e) {

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "modules/compress/encoder.h"
@@ -29,6 +30,13 @@ class Pool {
     Encoder* acquire(Coding c, int level);
     // Back from a response (complete or not).
     void release(Encoder* e);
+
+    // The libdeflate compressor of `level` (made on first use), or null: over the bound.
+    WholeGzip* whole_gzip(int level);
+    // A buffer to gather a body of `size` bytes in (its capacity counted), or null: over the
+    // bound. Back with release_buffer().
+    std::string* acquire_buffer(size_t size);
+    void release_buffer(std::string* b);
 
     size_t memory() const { return meter_.bytes; }
     size_t max_memory() const { return max_memory_; }
@@ -47,6 +55,9 @@ class Pool {
     std::vector<std::unique_ptr<Encoder>> all_;
     std::array<std::vector<Encoder*>, 4> idle_;  // by Coding
     std::array<size_t, 4> estimate_;             // by Coding: the most one encoder has held
+    std::array<std::unique_ptr<WholeGzip>, 10> whole_;  // by level
+    std::vector<std::unique_ptr<std::string>> buffers_;  // every buffer made
+    std::vector<std::string*> idle_buffers_;
 };
 
 }  // namespace gw::compress
