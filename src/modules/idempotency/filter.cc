@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/metrics/store.h"
 #include "core/redis/client.h"
+#include "event/loop.h"
 #include "http/chars.h"
 #include "http/parser.h"
 #include "http/stream.h"
@@ -47,6 +48,8 @@ struct IdempotencyFilter::Ctx final : redis::Waiter {
     uint32_t token = 0;      // local claim
     uint64_t fence = 0;      // global claim
     std::string blob;        // the response being stored
+    // While the body is awaited (the rare path: made then, not per request).
+    std::unique_ptr<event::Timer> body_timer;
 
     void on_redis_reply(redis::Result result, const redisReply* reply) override;
 };
@@ -190,6 +193,16 @@ void IdempotencyFilter::try_fingerprint(Ctx& c) {
             if (!c.waiting) {
                 c.waiting = true;
                 s.set_input_listener(&IdempotencyFilter::on_input, &c);
+                if (rt_.loop) {
+                    // A client that stops sending holds no stream forever (the codec's own body
+                    // timer does not run while a filter waits).
+                    Ctx* cp = &c;
+                    c.body_timer = std::make_unique<event::Timer>([cp] {
+                        cp->stream->set_input_listener(nullptr, nullptr);
+                        cp->handle.respond_error(408, "the request body did not arrive in time");
+                    });
+                    rt_.loop->arm(*c.body_timer, rt_.body_timeout_ms);
+                }
                 if (req.expect_continue && io.body_size() == 0) {
                     // The client waits for this before it sends the body the fingerprint needs.
                     io.output() += "HTTP/1.1 100 Continue\r\n\r\n";
@@ -202,6 +215,7 @@ void IdempotencyFilter::try_fingerprint(Ctx& c) {
     if (c.waiting) {
         c.waiting = false;
         s.set_input_listener(nullptr, nullptr);
+        c.body_timer.reset();
     }
     c.fp = fingerprint(req.method, req.path, req.query, body);
     claim(c);

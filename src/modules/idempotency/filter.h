@@ -36,6 +36,9 @@
 namespace gw::redis {
 class Client;
 }
+namespace gw::event {
+class Loop;
+}
 namespace gw::metrics {
 class Store;
 }
@@ -48,6 +51,9 @@ struct Runtime {
     std::unique_ptr<Table> table;
     redis::Client* redis = nullptr;
     int slot = -1;
+    // Bounds the wait for a request body (http.client_body_timeout; a null loop: no bound).
+    event::Loop* loop = nullptr;
+    int64_t body_timeout_ms = 60000;
 };
 
 class IdempotencyFilter final : public http::Filter {

@@ -61,6 +61,8 @@ class Worker final : public module::WorkerPart {
         : filters_(config.routes.size()) {
         rt_.table = std::move(table);
         rt_.slot = env.slot;
+        rt_.loop = &env.loop;
+        rt_.body_timeout_ms = config.http.client_body_timeout;
         if (settings.any_global()) {
             rt_.redis = env.services.redis();
             if (rt_.redis) {
