@@ -134,7 +134,7 @@ TEST_F(IdempotencyConfig, DefaultsAndDump) {
                          "idempotency_zone_size: 1m\n"
                          "idempotency:\n"
                          "  plain: {}\n"
-                         "  payments: {methods: [POST], header: X-Key, required: true, ttl: 1h, scope: global,\n"
+                         "  payments: {methods: [POST], header: X-Key, required: true, ttl: 1h, lease: 10s, scope: global,\n"
                          "             max_response: 8k, key_by: [route], fingerprint: none, on_store_error: allow,\n"
                          "             store_5xx: true}\n"
                          "routes:\n"
@@ -151,6 +151,7 @@ TEST_F(IdempotencyConfig, DefaultsAndDump) {
     EXPECT_EQ(d.header, "idempotency-key");
     EXPECT_FALSE(d.required);
     EXPECT_EQ(d.ttl, 24 * 3600 * 1000);
+    EXPECT_EQ(d.lease, 60 * 1000);
     EXPECT_EQ(d.scope, Policy::Scope::Local);
     EXPECT_EQ(d.max_response, 64u * 1024);
     EXPECT_TRUE(d.by_consumer && d.by_route);
@@ -159,6 +160,7 @@ TEST_F(IdempotencyConfig, DefaultsAndDump) {
     EXPECT_FALSE(d.store_5xx);
     const Policy& p = s->policies[1];
     EXPECT_EQ(p.header, "x-key");
+    EXPECT_EQ(p.lease, 10 * 1000);
     EXPECT_TRUE(p.required && p.store_5xx);
     EXPECT_EQ(p.scope, Policy::Scope::Global);
     EXPECT_FALSE(p.by_consumer);
@@ -169,6 +171,7 @@ TEST_F(IdempotencyConfig, DefaultsAndDump) {
     std::string dump;
     gw::idempotency::dump(*c, dump);
     EXPECT_NE(dump.find("    scope: global\n"), std::string::npos) << dump;
+    EXPECT_NE(dump.find("    lease: 10s\n"), std::string::npos) << dump;
     EXPECT_NE(dump.find("    key_by: [\"route\"]\n"), std::string::npos) << dump;
 }
 

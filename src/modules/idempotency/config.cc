@@ -79,6 +79,8 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s, const Confi
     }
     m.get_bool("required", p.required);
     m.get_duration("ttl", p.ttl, {1000, 365ll * 24 * 3600 * 1000});
+    m.get_duration("lease", p.lease, {1000, 365ll * 24 * 3600 * 1000});
+    if (p.lease > p.ttl) p.lease = p.ttl;  // a claim never outlives what it would store
     const Node* scope_node = m.key_node("scope");
     m.get_enum("scope", p.scope, {{"local", Policy::Scope::Local}, {"global", Policy::Scope::Global}});
     if (p.scope == Policy::Scope::Global && !c.redis)
@@ -160,6 +162,7 @@ void dump(const Config& c, std::string& out) {
         dump::line(out, 4, "header", dump::quote(p.header));
         dump::line(out, 4, "required", dump::boolean(p.required));
         dump::line(out, 4, "ttl", format_duration(p.ttl));
+        dump::line(out, 4, "lease", format_duration(p.lease));
         dump::line(out, 4, "scope", p.scope == Policy::Scope::Global ? "global" : "local");
         dump::line(out, 4, "max_response", format_size(p.max_response));
         std::vector<std::string> key_by;

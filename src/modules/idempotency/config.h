@@ -36,6 +36,9 @@ struct Policy {
     std::string header = "idempotency-key";  // lower-case
     bool required = false;
     Millis ttl = 24 * 3600 * 1000;
+    // How long a claim may stay in flight: past it the key is free again (a claim whose holder
+    // died, or a request slower than this; the fencing token tells the backend).
+    Millis lease = 60 * 1000;
     Scope scope = Scope::Local;
     uint64_t max_response = 64 * 1024;  // status line, stored fields and body
     bool by_consumer = true, by_route = true;  // key_by

@@ -224,7 +224,7 @@ void IdempotencyFilter::try_fingerprint(Ctx& c) {
 void IdempotencyFilter::claim(Ctx& c) {
     if (policy_.scope == Policy::Scope::Global && rt_.redis) {
         char ttl[24];
-        size_t n = format_number(ttl, static_cast<uint64_t>(policy_.ttl));
+        size_t n = format_number(ttl, static_cast<uint64_t>(policy_.lease));
         std::string key = key_name(c.key);
         std::string fp = hex(c.fp);
         std::string_view keys[] = {key, global::kFenceKey};
@@ -239,7 +239,7 @@ void IdempotencyFilter::claim(Ctx& c) {
 
 void IdempotencyFilter::claim_local(Ctx& c) {
     uint32_t token = 0;
-    Table::Outcome o = rt_.table->claim(c.key, c.fp, monotonic_ms(), static_cast<uint64_t>(policy_.ttl), rt_.slot,
+    Table::Outcome o = rt_.table->claim(c.key, c.fp, monotonic_ms(), static_cast<uint64_t>(policy_.lease), rt_.slot,
                                         &token, &scratch_);
     switch (o) {
         case Table::Outcome::Claimed:
@@ -398,7 +398,7 @@ void IdempotencyFilter::send_finish(const Digest& key, const Digest& fp, uint64_
     std::string_view args[] = {fph, {fn, format_number(fn, fence)}, blob, {ttl, format_number(ttl, static_cast<uint64_t>(policy_.ttl))}};
     f->pending = rt_.redis->eval(global::finish_script(), keys, args, f);
     if (!f->pending) {
-        // Redis is away: a claim then stays until its ttl (a retry meanwhile gets 409).
+        // Redis is away: a claim then stays until its lease ends (a retry meanwhile gets 409).
         count(kStoreErrors);
         free_finishes_.push_back(f);
     }

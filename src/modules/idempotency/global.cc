@@ -6,7 +6,7 @@ namespace gw::idempotency::global {
 
 namespace {
 
-// KEYS[1]: the key, KEYS[2]: the fencing counter. ARGV[1]: the fingerprint (hex), ARGV[2]: ttl ms.
+// KEYS[1]: the key, KEYS[2]: the fencing counter. ARGV[1]: the fingerprint (hex), ARGV[2]: the lease, ms.
 // Returns {0, fence} claimed, {1} in flight, {2} other fingerprint, {3, 0, blob} completed.
 constexpr const char* kClaim = R"lua(-- gatewayd: idempotency claim (src/modules/idempotency/global.h)
 local v = redis.call('GET', KEYS[1])

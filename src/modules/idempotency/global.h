@@ -2,7 +2,7 @@
 //
 // Claim: ONE round trip, an EVALSHA of claim_script(): when the key is absent it takes the next
 // fencing token (INCR of "gw:idem:fence") and sets the key, with the request's fingerprint and
-// the token, for the ttl (SET PX); otherwise it answers what the key holds: in flight, another
+// the token, for the policy's lease (SET PX: a claim whose holder never finishes frees itself); otherwise it answers what the key holds: in flight, another
 // fingerprint, or the completed response (which the gateway replays).
 // Complete / release: one EVALSHA of finish_script(), a compare-and-set: only the claim that
 // holds the key (same fingerprint and fencing token) replaces it with the response, or deletes

@@ -13,7 +13,7 @@
 //
 // Stale claims: an in-flight claim records the worker's board slot; when the master reaps a
 // worker (any exit, SIGKILL too) it releases that worker's claims (release_owner). A claim also
-// expires after the policy's ttl like any entry.
+// ends after the policy's lease.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +36,8 @@ class Table {
     enum class Outcome : uint8_t { Claimed, InFlight, Mismatch, Completed, Full };
     // Claims `key` for a request with fingerprint `fp`: Claimed (with *token, to complete or
     // release it), InFlight, Mismatch (a live entry with another fingerprint), Completed (the
-    // stored response copied into *replay), or Full. `now_ms`: CLOCK_MONOTONIC.
+    // stored response copied into *replay), or Full. `now_ms`: CLOCK_MONOTONIC; a claim is
+    // kept for `ttl_ms` (the policy's lease), a completed key for complete()'s.
     Outcome claim(const Digest& key, const Digest& fp, uint64_t now_ms, uint64_t ttl_ms, int owner,
                   uint32_t* token, std::string* replay);
     // Stores the response of the claim `token` (which stays in the table until now + ttl).
