@@ -286,7 +286,10 @@ void Connection::read_while_paused(uint32_t events) {
         close();
         return;
     }
-    if (n > 0) in_len_ += static_cast<uint32_t>(n);
+    if (n > 0) {
+        in_len_ += static_cast<uint32_t>(n);
+        stream_->input_arrived();  // last: the filter may resume (or answer) the stream here
+    }
 }
 
 void Connection::on_readable() {
@@ -560,7 +563,15 @@ bool Connection::answer_reply() {
         memcpy(type + 14 + ct.size(), "\r\n", 2);
         n = 16 + ct.size();
     }
-    respond(s.reply_status(), {type, n}, s.reply_body(), s.route());
+    if (!s.reply_header_lines().empty()) {
+        // A reply with fields of its own (a replayed response): sent as it is, error pages too.
+        static std::string lines;  // one worker thread: reused
+        lines.assign(type, n);
+        lines += s.reply_header_lines();
+        respond(s.reply_status(), lines, s.reply_body(), s.route(), true);
+    } else {
+        respond(s.reply_status(), {type, n}, s.reply_body(), s.route());
+    }
     return fd_ >= 0 && !close_after_write_;
 }
 

@@ -48,6 +48,10 @@ void ResumeHandle::respond_error(int status, std::string_view message) {
     if (stream_) stream_->respond_from_handle(serial_, status, {}, message, true);
 }
 
+void ResumeHandle::answer() {
+    if (stream_) stream_->answer_from_handle(serial_);
+}
+
 bool ResumeHandle::stale() const { return !stream_ || stream_->serial() != serial_; }
 
 }  // namespace gw::http

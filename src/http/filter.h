@@ -149,6 +149,9 @@ class ResumeHandle {
     void resume();
     void respond(int status, std::string_view content_type, std::string_view body);
     void respond_error(int status, std::string_view message);  // the usual JSON error body
+    // Answers with the reply the filter has set on the stream itself (Stream::reply_with_headers:
+    // an answer with header fields of its own, such as a replayed response).
+    void answer();
     bool stale() const;
 
   private:

@@ -31,6 +31,8 @@ void Stream::end() {
     body_filter_count_ = 0;
     reply_status_ = 0;
     reply_body_.clear();
+    reply_lines_.clear();
+    input_listener_ = nullptr;
     request_lines_.clear();
     identity_ = nullptr;
     handler = nullptr;
@@ -107,6 +109,11 @@ void Stream::respond_from_handle(uint32_t serial, int status, std::string_view c
         reply_error(status, body);
     else
         reply(status, content_type, body);
+    answer_from_handle(serial);
+}
+
+void Stream::answer_from_handle(uint32_t serial) {
+    if (serial != serial_ || (!running_ && !paused_) || reply_status_ == 0) return;
     if (running_) {
         resumed_inline_ = true;
         return;
@@ -119,12 +126,21 @@ void Stream::reply(int status, std::string_view content_type, std::string_view b
     reply_status_ = status;
     reply_type_ = content_type;
     reply_body_.assign(body);
+    reply_lines_.clear();
+}
+
+void Stream::reply_with_headers(int status, std::string_view header_lines, std::string_view body) {
+    reply_status_ = status;
+    reply_type_ = {};
+    reply_body_.assign(body);
+    reply_lines_.assign(header_lines);
 }
 
 void Stream::reply_error(int status, std::string_view message) {
     reply_status_ = status;
     reply_type_ = "application/json";
     reply_body_.clear();
+    reply_lines_.clear();
     append_json_error_body(reply_body_, status, message);
 }
 

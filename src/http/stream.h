@@ -163,6 +163,11 @@ class Stream {
     // A local reply set by a filter (or by the codec): status, content type and body.
     void reply(int status, std::string_view content_type, std::string_view body);
     void reply_error(int status, std::string_view message);  // the usual JSON error body
+    // A reply with header fields of its own ("name: value\r\n" lines, content-type among them
+    // when the body has one): a stored response replayed. The codec frames it (content-length,
+    // connection) and error pages leave it alone.
+    void reply_with_headers(int status, std::string_view header_lines, std::string_view body);
+    std::string_view reply_header_lines() const { return reply_lines_; }
     int reply_status() const { return reply_status_; }
     std::string_view reply_content_type() const { return reply_type_; }
     std::string_view reply_body() const { return reply_body_; }
@@ -188,6 +193,16 @@ class Stream {
     const Identity* identity() const { return identity_; }
     void set_identity(const Identity* who) { identity_ = who; }
     void run_log_filters(AccessLogEntry& e);
+    // While a filter is paused, the codec keeps reading the request (up to its input buffer's
+    // end) and calls `fn(arg)` after each read: a filter that needs the whole body (to hash
+    // it) waits for it this way, looking at io().body_data(). Cleared when the stream ends.
+    void set_input_listener(void (*fn)(void*), void* arg) {
+        input_listener_ = fn;
+        input_listener_arg_ = arg;
+    }
+    void input_arrived() {
+        if (input_listener_) input_listener_(input_listener_arg_);
+    }
     // Response body filters (added in on_response_head) - none for most responses.
     void add_body_filter(Filter* f);
     bool has_body_filters() const { return body_filter_count_ != 0; }
@@ -202,6 +217,7 @@ class Stream {
     void resume_from_handle(uint32_t serial);
     void respond_from_handle(uint32_t serial, int status, std::string_view content_type, std::string_view body,
                              bool json_error);
+    void answer_from_handle(uint32_t serial);
     FilterStatus continue_filters();
     void* ctx(size_t i) { return arena_ + chain_->entries()[i].ctx_offset; }
 
@@ -229,6 +245,11 @@ class Stream {
     std::string body_scratch_;
     std::string request_lines_;
     const Identity* identity_ = nullptr;
+
+    std::string reply_lines_;  // reply_with_headers()
+    // A paused filter waiting for more of the request body (set_input_listener).
+    void (*input_listener_)(void*) = nullptr;
+    void* input_listener_arg_ = nullptr;
 
     bool client_from_header_ = false;
     uint8_t client_len_ = 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -129,6 +130,11 @@ class ServerHarness {
     // One request on a new connection; the raw response (read until `complete` says it is whole,
     // or the server closes).
     std::string request(const std::string& raw, const std::function<bool(const std::string&)>& complete) {
+        return request(std::vector<std::string>{raw}, complete);
+    }
+    // The same, written in `pieces` 20 ms apart (a head, then its body): what the gateway does
+    // must not depend on how the request was split, so the pause only makes the split likely.
+    std::string request(const std::vector<std::string>& pieces, const std::function<bool(const std::string&)>& complete) {
         std::string got;
         std::atomic<bool> done{false};
         std::thread client([&] {
@@ -140,7 +146,10 @@ class ServerHarness {
             timeval tv{5, 0};
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
             if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-                (void)!::write(fd, raw.data(), raw.size());
+                for (size_t i = 0; i < pieces.size(); ++i) {
+                    if (i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                    (void)!::write(fd, pieces[i].data(), pieces[i].size());
+                }
                 char buf[4096];
                 ssize_t n;
                 while (!complete(got) && (n = ::read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));

@@ -333,3 +333,56 @@ TEST_F(ChainTest, BodyFiltersAreOptInPerResponse) {
 }
 
 }  // namespace
+
+namespace {
+
+// Waits for input (Stream::set_input_listener), then answers with fields of its own
+// (Stream::reply_with_headers + ResumeHandle::answer), as a replayed response is answered.
+class WaitInputFilter : public gw::http::Filter {
+  public:
+    WaitInputFilter() : Filter(gw::http::kHookRequest) {}
+    FilterStatus on_request(Stream& s, void*) override {
+        stream = &s;
+        handle = s.pause_handle();
+        s.set_input_listener([](void* self) { static_cast<WaitInputFilter*>(self)->on_input(); }, this);
+        return FilterStatus::Pause;
+    }
+    void on_input() {
+        ++inputs;
+        if (stream->io().body_size() < 5) return;  // not all there yet
+        stream->set_input_listener(nullptr, nullptr);
+        stream->reply_with_headers(201, "content-type: text/plain\r\nx-stored: 1\r\n", "saved");
+        handle.answer();
+    }
+    Stream* stream = nullptr;
+    ResumeHandle handle;
+    int inputs = 0;
+};
+
+}  // namespace
+
+TEST_F(ChainTest, APausedFilterHearsInputAndAnswersWithItsOwnFields) {
+    WaitInputFilter wait;
+    FilterChain chain;
+    chain.add(&wait);
+    EXPECT_EQ(h.run(chain), FilterStatus::Pause);
+    h.io().body = "abc";
+    h.stream().input_arrived();  // as the codec does after each read while paused
+    EXPECT_EQ(wait.inputs, 1);
+    EXPECT_EQ(h.resumed(), 0) << "still waiting";
+    h.io().body = "abcde";
+    h.stream().input_arrived();
+    EXPECT_EQ(h.resumed(), 1);
+    EXPECT_EQ(h.reply_status(), 201);
+    EXPECT_EQ(h.reply_body(), "saved");
+    EXPECT_EQ(h.reply_content_type(), "") << "the type is among the fields";
+    EXPECT_EQ(h.stream().reply_header_lines(), "content-type: text/plain\r\nx-stored: 1\r\n");
+    h.stream().input_arrived();
+    EXPECT_EQ(wait.inputs, 2) << "the listener was removed";
+    h.end();
+    EXPECT_EQ(h.stream().reply_header_lines(), "") << "cleared when the stream ends";
+    // reply() and reply_error() drop fields a reply_with_headers() set.
+    h.stream().reply_with_headers(200, "x: 1\r\n", "");
+    h.stream().reply_error(503, "no");
+    EXPECT_EQ(h.stream().reply_header_lines(), "");
+}
