@@ -16,7 +16,8 @@ package Backend;
 # Options: name, unix => path, idle_timeout => s (close a keep-alive connection idle that long,
 # default 60), close_nth => N (on the Nth and later request of a connection, close it without an
 # answer: a server closing a pooled connection as the request arrives), max_requests => N (answer
-# N requests on a connection, the last one with "connection: close").
+# N requests on a connection, the last one with "connection: close"), handler => CODE (answers
+# of the test's own, tried before the paths below: see dispatch).
 #
 # Behaviour per request, chosen by the path (the query string is ignored unless said):
 #   /echo...          200, JSON: backend, conn, conn_req, method, target, path, query, proto,
@@ -624,6 +625,13 @@ sub dispatch {
     my $name = $self->name;
     my $m = $req->{method};
 
+    # A test's own answers (option handler => sub { my ($conn, $req) = @_; ... }): it may write
+    # with $conn->write_all, read the request body with $conn->read_body($req), and returns true
+    # to keep the connection, false to close it, or undef to leave the request to the paths below.
+    if (my $h = $self->{be}{handler}) {
+        my $r = $h->($self, $req);
+        return $r if defined $r;
+    }
     if ($p eq '/reset') {
         if ($req->{q}{rst}) {
             setsockopt($self->{sock}, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));

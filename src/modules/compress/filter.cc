@@ -43,7 +43,8 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
 
 Verdict decide(const Policy& p, const RequestFacts& req, int status, const http::ResponseHead& head) {
     const http::Response* r = head.upstream();
-    if (!r || r->body == http::ResponseBody::None) return Verdict::NotEligible;
+    // A response to HEAD has no body, but the fields a GET would get (RFC 9110 §9.3.2): Vary too.
+    if (!r || (r->body == http::ResponseBody::None && !req.head)) return Verdict::NotEligible;
     if (status < 200 || status == 204 || status == 206 || status == 304) return Verdict::NotEligible;
     std::string_view ce = r->header("content-encoding");
     if (!ce.empty() && !iequals(ce, "identity")) return Verdict::NotEligible;
@@ -53,7 +54,8 @@ Verdict decide(const Policy& p, const RequestFacts& req, int status, const http:
         !p.compresses_type(ct))
         return Verdict::NotEligible;
     if (list_has(r->header("cache-control"), "no-transform")) return Verdict::NotEligible;
-    if (r->body == http::ResponseBody::ContentLength && r->content_length < p.min_length) return Verdict::NotEligible;
+    // Too short to be worth it - but the same resource at another length is compressed: Vary all the same.
+    if (r->body == http::ResponseBody::ContentLength && r->content_length < p.min_length) return Verdict::NotAccepted;
     if (req.head || req.coding == Coding::Identity) return Verdict::NotAccepted;
     if (p.breach_guard && req.credentials && !r->header("set-cookie").empty()) return Verdict::Breach;
     return Verdict::Compress;

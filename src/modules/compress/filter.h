@@ -47,7 +47,8 @@ struct Stats {
 enum class Verdict : uint8_t {
     Compress,
     NotEligible,   // the response is not one to compress (no Vary added)
-    NotAccepted,   // eligible, but the client takes none of the codings (or the request is HEAD)
+    NotAccepted,   // eligible, but the client takes none of the codings (or the request is HEAD, or
+                   // the body is below min_length): sent as it is, with Vary
     Breach,        // eligible, but breach_guard forbids it
 };
 

@@ -49,9 +49,10 @@ Encoder* Pool::acquire(Coding c, int level) {
     auto& list = idle_[index(c)];
     if (!list.empty()) {
         e = list.back();
+        // An idle encoder holds its state already (zlib's, zstd's) - or freed it in idle() and
+        // remakes it in reset() (Brotli's): that must fit like a new encoder's.
+        if (e->memory() == 0 && !make_room(estimate_[index(c)], c)) return nullptr;
         list.pop_back();
-        // An idle encoder holds its state already (Brotli's is remade by reset(): the old one goes
-        // first, so the total does not grow either).
     } else {
         if (!make_room(estimate_[index(c)], c)) return nullptr;
         auto made = make_encoder(c, &meter_);
