@@ -151,8 +151,11 @@ TEST(CompressDecide, Rules) {
     EXPECT_EQ(head("200 OK", json + "Content-Length: 5000").decide(p), Verdict::Compress);
     EXPECT_EQ(head("200 OK", json + "Transfer-Encoding: chunked").decide(p), Verdict::Compress);  // length unknown
     EXPECT_EQ(head("404 Not Found", json + "Content-Length: 5000").decide(p), Verdict::Compress);
-    EXPECT_EQ(head("200 OK", json + "Content-Length: 1000").decide(p), Verdict::NotEligible);  // < min_length
-    EXPECT_EQ(head("200 OK", json + "Content-Length: 0").decide(p), Verdict::NotEligible);
+    // Below min_length: as it is, but with Vary (the same resource at another length is compressed).
+    EXPECT_EQ(head("200 OK", json + "Content-Length: 1000").decide(p), Verdict::NotAccepted);
+    EXPECT_EQ(head("200 OK", json + "Content-Length: 0").decide(p), Verdict::NotAccepted);  // empty: short
+    // HEAD: no body, but Vary as the GET would get it.
+    EXPECT_EQ(head("200 OK", json + "Content-Length: 0").decide(p, {Coding::Gzip, true, false}), Verdict::NotAccepted);
     EXPECT_EQ(head("204 No Content", json).decide(p), Verdict::NotEligible);
     EXPECT_EQ(head("304 Not Modified", json).decide(p), Verdict::NotEligible);
     EXPECT_EQ(head("206 Partial Content", json + "Content-Range: bytes 0-4999/9000\r\nContent-Length: 5000").decide(p),
@@ -235,7 +238,7 @@ TEST(CompressPool, WholeBodyBuffersAndTheDeflaterAreCounted) {
 }
 
 TEST(CompressPool, IdleEncodersOfAnotherCodingMakeRoom) {
-    Pool pool(2u << 20);
+    Pool pool(3u << 20);
     std::vector<Encoder*> gz;
     while (Encoder* e = pool.acquire(Coding::Gzip, 5)) gz.push_back(e);
     ASSERT_FALSE(gz.empty());
