@@ -15,6 +15,7 @@
 #include "http/admin.h"
 #include "http/error_pages.h"
 #include "http/path.h"
+#include "http/proxy/headers.h"
 #include "http/proxy_protocol.h"
 #include "http/real_ip.h"
 #include "http/server.h"
@@ -554,6 +555,10 @@ bool Connection::answer_reply() {
         may_still_send_ = true;
         body_pos_ = in_len_;
     }
+    if (s.has_stored_reply()) {
+        respond_stored(s.route());
+        return fd_ >= 0 && !close_after_write_;
+    }
     char type[96];
     std::string_view ct = s.reply_content_type();
     size_t n = 0;
@@ -666,6 +671,97 @@ void Connection::stream_error(int status, std::string_view message, std::string_
     if (keep) update_events();
     flush();
     if (keep && fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
+}
+
+void Connection::stream_answer(size_t next_request) {
+    release_handler();
+    phase_ = Phase::Head;
+    bool keep = next_request != kRequestUnread && want_keep_alive();
+    keep_alive_ = keep;
+    may_still_send_ = !keep;
+    body_pos_ = keep ? static_cast<uint32_t>(body_pos_ + next_request) : in_len_;
+    reading_paused_ = false;
+    if (stream_->has_stored_reply())
+        respond_stored(stream_->route());
+    else  // (a handler that gives a stream back has a reply for it: this is a fallback)
+        respond(500, "content-type: application/json\r\n", json_error_body(500, "no response"), stream_->route());
+    if (keep) update_events();
+    flush();
+    if (keep && fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
+}
+
+// A stored response (a cache's object) answered as a proxied response is: its head parsed as an
+// upstream's, shown to the filters, with the route's header changes; its body through the body
+// filters (compressed, say) or as it is. Only the head is parsed: the body is the filter's view.
+void Connection::respond_stored(RouteRuntime& route) {
+    Stream& s = *stream_;
+    static Response resp;  // one worker thread: reused (a Response holds a large field array)
+    static std::string filtered;
+    const Request& req = s.request();
+    bool head_request = req.method == "HEAD";
+    ParserLimits limits;
+    limits.max_header_size = s.stored_head().size() + 1;
+    limits.max_headers = kMaxHeadersHard;
+    ParseError err;
+    if (parse_response_head(s.stored_head(), limits, head_request, resp, err) != ParseResult::Complete) {
+        LOG_ERROR("a stored response of route \"%s\" does not parse (%s); answered 500", route.name.c_str(),
+                  err.reason.data());
+        keep_alive_ = false;
+        respond(500, "content-type: application/json\r\n", json_error_body(500, "stored response unreadable"), route,
+                true);
+        return;
+    }
+    int status = resp.status;
+    std::string_view lines = s.response_head_lines(status, &resp);
+    bool http10 = req.version_minor == 0;
+    bool has_body = resp.body != ResponseBody::None;
+    bool transform = has_body && s.body_transformed();
+    if (transform && http10) keep_alive_ = false;  // its end is the connection's
+    proxy::ClientResponseInput in;
+    in.client_http10 = http10;
+    in.chunked = transform && !http10;
+    in.body_transformed = transform;
+    in.keep_alive = keep_alive_;
+    in.request_id = s.request_id();
+    const Config& config = *server_.ctx().config;
+    int ri = s.route_index();
+    in.ops = ri >= 0 && static_cast<size_t>(ri) < config.routes.size() ? &config.routes[static_cast<size_t>(ri)].response_headers
+                                                                        : nullptr;
+    vars::Env env;
+    env.stream = &s;
+    env.status = status;
+    in.env = &env;
+    in.filter_headers = lines;
+    in.filter_field_names = s.response_field_names();
+    in.replaced_field_names = s.replaced_fields();
+    std::string& out = *out_;
+    size_t head_start = out.size();
+    proxy::build_client_response(out, resp, in);
+    s.response_head_bytes = out.size() - head_start;
+    uint64_t sent = 0;
+    if (has_body) {
+        if (transform) {
+            s.filter_body(s.stored_body(), true, filtered);
+            if (in.chunked) {
+                if (!filtered.empty()) {
+                    char size[24];
+                    int n = snprintf(size, sizeof size, "%zx\r\n", filtered.size());
+                    out.append(size, static_cast<size_t>(n));
+                    out += filtered;
+                    out += "\r\n";
+                }
+                out += "0\r\n\r\n";
+            } else {
+                out += filtered;
+            }
+            sent = filtered.size();
+        } else {
+            if (s.has_body_filters()) s.observe_body(s.stored_body(), true);
+            out += s.stored_body();
+            sent = s.stored_body().size();
+        }
+    }
+    finish_request(route, status, sent);
 }
 
 void Connection::stream_cut(int status, uint64_t body_bytes) {

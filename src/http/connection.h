@@ -64,6 +64,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     void stream_error(int status, std::string_view message, std::string_view headers,
                       size_t next_request) override;
     void stream_cut(int status, uint64_t body_bytes) override;
+    void stream_answer(size_t next_request) override;
     void stream_resumed() override;
     const Transport* transport() const override { return transport_; }
     // Reads what the transport (TLS) holds already and no event will announce (Server::kick).
@@ -90,6 +91,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     bool read_head();            // false: wait for more bytes or stop processing
     bool admit();                // the rest of read_head(), once the filters let the request on
     bool answer_reply();         // a filter answered: send its reply
+    void respond_stored(RouteRuntime& route);  // ...a stored response (Stream::reply_stored)
     void read_while_paused(uint32_t events);
     bool read_body();
     void dispatch();

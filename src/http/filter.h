@@ -16,6 +16,10 @@
 //                     may put itself on the response body path (Stream::add_body_filter: the
 //                     body then meets the filters in the order they added themselves);
 //   on_body           only for filters that added themselves for this response;
+//   on_replace        a proxied response is about to be sent - the upstream's (its head), or the
+//                     gateway's own 502/503/504 after a failed attempt (no upstream head): the
+//                     filter may answer with a stored response instead (Stream::reply_stored)
+//                     and return true (a cache refreshed by a 304, a stale object on an error);
 //   on_log            the access log entry is being written;
 //   on_destroy        always, for every filter whose on_request ran, when the stream ends -
 //                     complete, answered, or its client gone while the filter was paused. It
@@ -45,6 +49,7 @@ enum FilterHook : uint8_t {
     kHookLog = 1u << 2,
     kHookDestroy = 1u << 3,
     kHookBody = 1u << 4,
+    kHookReplace = 1u << 5,
 };
 
 // The response head as filters see it: its status, the upstream's fields (a proxied response),
@@ -90,6 +95,7 @@ class Filter {
     // A body filter: `in` is the next piece of the response body (last: it is the end); what it
     // produces is appended to `out`.
     virtual void on_body(Stream&, void* /*ctx*/, std::string_view /*in*/, bool /*last*/, std::string& /*out*/) {}
+    virtual bool on_replace(Stream&, void* /*ctx*/, int /*status*/, const Response* /*upstream*/) { return false; }
     virtual void on_log(Stream&, void* /*ctx*/, AccessLogEntry&) {}
     virtual void on_destroy(Stream&, void* /*ctx*/) {}
     // The response fields this filter sets itself (lower-case names): when a response's filters

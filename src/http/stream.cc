@@ -1,5 +1,6 @@
 #include "http/stream.h"
 
+#include <bit>
 #include <cstring>
 
 #include "http/response.h"
@@ -29,6 +30,8 @@ void Stream::end() {
     next_filter_ = 0;
     paused_ = running_ = resumed_inline_ = false;
     body_filter_count_ = 0;
+    body_transforms_ = 0;
+    stored_head_ = stored_body_ = {};
     reply_status_ = 0;
     reply_body_.clear();
     reply_lines_.clear();
@@ -127,6 +130,29 @@ void Stream::reply(int status, std::string_view content_type, std::string_view b
     reply_type_ = content_type;
     reply_body_.assign(body);
     reply_lines_.clear();
+    stored_head_ = stored_body_ = {};
+}
+
+void Stream::reply_stored(std::string_view head, std::string_view body) {
+    // "HTTP/1.1 200 ...": the status is the three digits after the version.
+    int status = 0;
+    if (head.size() > 12)
+        for (size_t i = 9; i < 12; ++i) status = status * 10 + (head[i] - '0');
+    reply_status_ = status >= 100 && status <= 599 ? status : 500;
+    reply_type_ = {};
+    reply_body_.clear();
+    reply_lines_.clear();
+    stored_head_ = head;
+    stored_body_ = body;
+}
+
+bool Stream::offer_replacement(int status, const Response* upstream) {
+    if (!chain_ || !(chain_->hooks() & kHookReplace)) return false;
+    const auto& entries = chain_->entries();
+    for (size_t i = next_filter_; i-- > 0;)
+        if ((entries[i].filter->hooks() & kHookReplace) && entries[i].filter->on_replace(*this, ctx(i), status, upstream))
+            return has_stored_reply();
+    return false;
 }
 
 void Stream::reply_with_headers(int status, std::string_view header_lines, std::string_view body) {
@@ -134,6 +160,7 @@ void Stream::reply_with_headers(int status, std::string_view header_lines, std::
     reply_type_ = {};
     reply_body_.assign(body);
     reply_lines_.assign(header_lines);
+    stored_head_ = stored_body_ = {};
 }
 
 void Stream::reply_error(int status, std::string_view message) {
@@ -171,11 +198,12 @@ void Stream::run_log_filters(AccessLogEntry& e) {
         if (entries[i].filter->hooks() & kHookLog) entries[i].filter->on_log(*this, ctx(i), e);
 }
 
-void Stream::add_body_filter(Filter* f) {
+void Stream::add_body_filter(Filter* f, bool transforms) {
     if (!chain_ || body_filter_count_ == kMaxBodyFilters) return;
     const auto& entries = chain_->entries();
     for (size_t i = 0; i < next_filter_; ++i) {
         if (entries[i].filter == f) {
+            if (transforms) body_transforms_ |= static_cast<uint8_t>(1u << body_filter_count_);
             body_filters_[body_filter_count_++] = static_cast<uint8_t>(i);
             return;
         }
@@ -183,18 +211,34 @@ void Stream::add_body_filter(Filter* f) {
 }
 
 void Stream::filter_body(std::string_view in, bool last, std::string& out) {
-    // Each filter reads what the one before it wrote; two buffers take turns.
-    std::string* dst = body_filter_count_ % 2 ? &out : &body_scratch_;
+    // Each transforming filter reads what the one before it wrote, two buffers taking turns; a
+    // reading filter sees the same bytes and writes nothing.
+    // (the last transformer writes into `out`: the turns start from the parity of their count)
+    std::string* dst = std::popcount(body_transforms_) % 2 ? &out : &body_scratch_;
     std::string_view cur = in;
     const auto& entries = chain_->entries();
     for (size_t k = 0; k < body_filter_count_; ++k) {
         size_t i = body_filters_[k];
+        if (!(body_transforms_ & (1u << k))) {
+            observe_scratch_.clear();
+            entries[i].filter->on_body(*this, ctx(i), cur, last, observe_scratch_);
+            continue;
+        }
         dst->clear();
         entries[i].filter->on_body(*this, ctx(i), cur, last, *dst);
         cur = *dst;
         dst = dst == &out ? &body_scratch_ : &out;
     }
-    if (body_filter_count_ == 0) out.assign(in);
+    if (body_transforms_ == 0) out.assign(in);
+}
+
+void Stream::observe_body(std::string_view data, bool last) {
+    const auto& entries = chain_->entries();
+    for (size_t k = 0; k < body_filter_count_; ++k) {
+        size_t i = body_filters_[k];
+        observe_scratch_.clear();
+        entries[i].filter->on_body(*this, ctx(i), data, last, observe_scratch_);
+    }
 }
 
 }  // namespace gw::http

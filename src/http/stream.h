@@ -62,6 +62,9 @@ class StreamIo {
     virtual void stream_error(int status, std::string_view message, std::string_view headers,
                               size_t next_request) = 0;
     virtual void stream_cut(int status, uint64_t body_bytes) = 0;  // deliver what is buffered, then close
+    // The handler gives the stream back before any response was sent: answer it with the
+    // stream's reply (a stored response a filter set: Stream::offer_replacement).
+    virtual void stream_answer(size_t next_request) = 0;
 
     // The filter chain, paused, was resumed (the request goes on) or answered.
     virtual void stream_resumed() = 0;
@@ -167,6 +170,18 @@ class Stream {
     // when the body has one): a stored response replayed. The codec frames it (content-length,
     // connection) and error pages leave it alone.
     void reply_with_headers(int status, std::string_view header_lines, std::string_view body);
+    // A stored response as the reply (a cache's object): `head` is an HTTP/1.1 response head
+    // (status line, fields, CRLF CRLF) with its body's Content-Length, `body` that body; both
+    // stay the filter's and must stay valid until the stream ends. It is answered as a proxied
+    // response is: the response hooks see it as the upstream's (ResponseHead::upstream()), body
+    // filters transform it, the route's header changes apply; error pages leave it alone.
+    void reply_stored(std::string_view head, std::string_view body);
+    bool has_stored_reply() const { return !stored_head_.empty(); }
+    std::string_view stored_head() const { return stored_head_; }
+    std::string_view stored_body() const { return stored_body_; }
+    // Runs the on_replace hooks (filter.h), nearest the upstream first: true when one answered
+    // with reply_stored() instead of `status` (the upstream's response, or the gateway's error).
+    bool offer_replacement(int status, const Response* upstream);
     std::string_view reply_header_lines() const { return reply_lines_; }
     int reply_status() const { return reply_status_; }
     std::string_view reply_content_type() const { return reply_type_; }
@@ -203,11 +218,17 @@ class Stream {
     void input_arrived() {
         if (input_listener_) input_listener_(input_listener_arg_);
     }
-    // Response body filters (added in on_response_head) - none for most responses.
-    void add_body_filter(Filter* f);
+    // Response body filters (added in on_response_head) - none for most responses. A filter
+    // that only reads the body (`transforms` false: a cache's or a record's copy) leaves its
+    // framing and Content-Length alone: when no filter transforms, the body goes out as it came
+    // and the readers see it through observe_body().
+    void add_body_filter(Filter* f, bool transforms = true);
     bool has_body_filters() const { return body_filter_count_ != 0; }
+    bool body_transformed() const { return body_transforms_ != 0; }
     // Passes `in` through the body filters into `out` (cleared first).
     void filter_body(std::string_view in, bool last, std::string& out);
+    // The body as it goes out unchanged, to the reading filters (no filter transforms it).
+    void observe_body(std::string_view data, bool last);
 
     // The terminal handler (the proxy session) while it runs.
     StreamHandler* handler = nullptr;
@@ -237,12 +258,15 @@ class Stream {
     bool resumed_inline_ = false;  // resume() came while the paused filter was still running
     uint8_t body_filter_count_ = 0;
     uint8_t body_filters_[kMaxBodyFilters] = {};
+    uint8_t body_transforms_ = 0;  // a bit per body filter (by its place) that transforms
+    std::string_view stored_head_, stored_body_;  // reply_stored()
     int reply_status_ = 0;
     std::string_view reply_type_;
     std::string reply_body_;
     std::string head_lines_;
     ResponseHead::Replaced replaced_;
     std::string body_scratch_;
+    std::string observe_scratch_;  // what a reading body filter would write (nothing)
     std::string request_lines_;
     const Identity* identity_ = nullptr;
 

@@ -35,10 +35,12 @@ class FakeStreamIo final : public http::StreamIo {
     void stream_done(int, uint64_t, bool, size_t, uint64_t) override {}
     void stream_error(int, std::string_view, std::string_view, size_t) override {}
     void stream_cut(int, uint64_t) override {}
+    void stream_answer(size_t) override { ++answered; }
     void stream_resumed() override { ++resumed; }
 
     std::string body;
     std::string out;
+    int answered = 0;  // stream_answer() calls
     int resumed = 0;  // stream_resumed() calls: a paused chain went on, or answered
 };
 

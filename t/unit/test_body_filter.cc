@@ -2,7 +2,12 @@
 // a filter that adds itself in its response-head hook gets the body, decoded, and the client
 // gets the result framed anew (chunked to HTTP/1.1, close-delimited to HTTP/1.0); a response it
 // does not take keeps the zero-copy path and its Content-Length.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -97,6 +102,148 @@ TEST(BodyFilter, Http10ClientGetsACloseDelimitedBody) {
     EXPECT_NE(r.find("\r\nconnection: close\r\n"), std::string::npos) << r;
     EXPECT_EQ(r.find("transfer-encoding"), std::string::npos) << r;
     EXPECT_EQ(body_of(r), "OK|END");
+}
+
+// A reading body filter (a cache's copy): the body goes out as it came, framing and
+// Content-Length kept, and the filter sees every byte and the end.
+class CopyFilter : public gw::http::Filter {
+  public:
+    CopyFilter() : Filter(gw::http::kHookRequest | gw::http::kHookResponseHead | gw::http::kHookBody) {}
+    void on_response_head(Stream& s, void*, gw::http::ResponseHead&) override { s.add_body_filter(this, false); }
+    void on_body(Stream&, void*, std::string_view in, bool last, std::string& out) override {
+        copy += in;
+        if (last) ++ends;
+        EXPECT_TRUE(out.empty());
+    }
+    std::string copy;
+    int ends = 0;
+};
+
+class CopyPart : public gw::module::WorkerPart {
+  public:
+    gw::http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
+    CopyFilter filter;
+};
+
+TEST(BodyFilter, AReadingFilterLeavesTheFramingAlone) {
+    gw::test::TinyBackend be("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
+    gw::test::ServerHarness h(kConf, be.port());
+    CopyPart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    std::string r = h.request("GET /up HTTP/1.1\r\nHost: x\r\n\r\n",
+                              [](const std::string& s) { return s.ends_with("hello world"); });
+    EXPECT_NE(r.find("\r\nContent-Length: 11\r\n"), std::string::npos) << r;
+    EXPECT_EQ(r.find("transfer-encoding"), std::string::npos) << r;
+    EXPECT_EQ(part.filter.copy, "hello world");
+    EXPECT_EQ(part.filter.ends, 1);
+    gw::test::TinyBackend chunked("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    gw::test::ServerHarness h2(kConf, chunked.port());
+    CopyPart part2;
+    h2.ctx().modules.push_back(&part2);
+    ASSERT_TRUE(h2.start());
+    std::string r2 = h2.request("GET /up HTTP/1.1\r\nHost: x\r\n\r\n", ends_chunked);
+    EXPECT_EQ(part2.filter.copy, "abcde") << "decoded, whatever the framing";
+    EXPECT_EQ(part2.filter.ends, 1);
+    EXPECT_NE(r2.find("\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), std::string::npos) << "the chunks as they came: " << r2;
+}
+
+// A filter that answers with a stored response: at the request (a hit), in place of the
+// upstream's 304 (a revalidation), and in place of the gateway's 502 (stale-if-error).
+const std::string kStoredHead = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"s\"\r\nContent-Length: 6\r\n\r\n";
+const std::string kStoredBody = "stored";
+
+class StoreFilter : public gw::http::Filter {
+  public:
+    StoreFilter()
+        : Filter(gw::http::kHookRequest | gw::http::kHookResponseHead | gw::http::kHookReplace) {}
+    FilterStatus on_request(Stream& s, void*) override {
+        if (s.request().path != "/up/hit") return FilterStatus::Continue;
+        s.reply_stored(kStoredHead, kStoredBody);
+        return FilterStatus::Done;
+    }
+    void on_response_head(Stream&, void*, gw::http::ResponseHead& head) override {
+        heads.push_back(head.upstream() ? head.upstream_header("etag") : "(none)");
+        head.add("x-seen", "1");
+    }
+    bool on_replace(Stream& s, void*, int status, const gw::http::Response* upstream) override {
+        replaced.push_back(status);
+        if (status == 304 || (!upstream && status == 502)) {
+            s.reply_stored(kStoredHead, kStoredBody);
+            return true;
+        }
+        return false;
+    }
+    std::vector<std::string_view> heads;
+    std::vector<int> replaced;
+};
+
+class StorePart : public gw::module::WorkerPart {
+  public:
+    gw::http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
+    StoreFilter filter;
+};
+
+bool ends_stored(const std::string& s) { return s.ends_with("stored"); }
+
+TEST(StoredReply, AHitIsAnsweredAsAProxiedResponse) {
+    gw::test::TinyBackend be("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup");
+    gw::test::ServerHarness h(kConf, be.port());
+    StorePart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    std::string r = h.request("GET /up/hit HTTP/1.1\r\nHost: x\r\n\r\n", ends_stored);
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_NE(r.find("\r\nContent-Length: 6\r\n"), std::string::npos) << r;
+    EXPECT_NE(r.find("\r\nx-seen: 1\r\n"), std::string::npos) << "the response hooks ran: " << r;
+    EXPECT_NE(r.find("\r\nx-request-id: "), std::string::npos) << r;
+    ASSERT_EQ(part.filter.heads.size(), 1u);
+    EXPECT_EQ(part.filter.heads[0], "\"s\"") << "the stored head shown as the upstream's";
+    std::string head_only = h.request("HEAD /up/hit HTTP/1.1\r\nHost: x\r\n\r\n",
+                                      [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+    EXPECT_NE(head_only.find("\r\nContent-Length: 6\r\n"), std::string::npos) << head_only;
+    EXPECT_TRUE(head_only.ends_with("\r\n\r\n")) << "no body for HEAD: " << head_only;
+}
+
+TEST(StoredReply, ReplacesTheUpstreams304) {
+    gw::test::TinyBackend be("HTTP/1.1 304 Not Modified\r\nETag: \"s\"\r\n\r\n");
+    gw::test::ServerHarness h(kConf, be.port());
+    StorePart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    std::string r = h.request("GET /up/x HTTP/1.1\r\nHost: x\r\n\r\n", ends_stored);
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_NE(r.find("\r\nContent-Length: 6\r\n"), std::string::npos) << r;
+    EXPECT_EQ(part.filter.replaced, std::vector<int>{304});
+    // The connection goes on.
+    std::string again = h.request("GET /up/x HTTP/1.1\r\nHost: x\r\n\r\n", ends_stored);
+    EXPECT_EQ(again.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << again;
+}
+
+// A loopback port nothing listens on (bound, then closed: connections to it are refused).
+int dead_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST(StoredReply, ReplacesTheGateways502) {
+    gw::test::ServerHarness h(kConf, dead_port());
+    StorePart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    std::string r = h.request("GET /up/x HTTP/1.1\r\nHost: x\r\n\r\n", ends_stored);
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+    EXPECT_EQ(part.filter.replaced, std::vector<int>{502});
+    std::string other = h.request("GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+                                  [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos && s.ends_with("}\n"); });
+    EXPECT_EQ(other.rfind("HTTP/1.1 502 ", 0), 0u) << "a route without it: the gateway's own answer: " << other;
 }
 
 }  // namespace

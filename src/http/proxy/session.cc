@@ -743,13 +743,21 @@ void Session::handle_head() {
         retry();
         return;
     }
+    // A filter may answer with a stored response instead (a cache revalidated by this 304, or
+    // serving a stale object on this error).
+    if (stream_->offer_replacement(resp_.status, &resp_)) {
+        note_attempt(resp_.status);
+        answer_stored();
+        return;
+    }
     if (resp_.status >= 400 && intercepted()) return;
     status_ = resp_.status;
     note_attempt(status_);
     // What the route's filters add to the head; a filter may also take the body (it adds
     // itself to the stream's body filters, e.g. to compress it).
     std::string_view filter_headers = stream_->response_head_lines(resp_.status, &resp_);
-    transform_ = stream_->has_body_filters() && resp_.body != ResponseBody::None;
+    transform_ = stream_->body_transformed() && resp_.body != ResponseBody::None;
+    observe_ = !transform_ && stream_->has_body_filters() && resp_.body != ResponseBody::None;
     bool http10 = req.version_minor == 0;
     // A transformed body's length is known only at its end: chunked to an HTTP/1.1 client, and
     // delimited by closing the connection for HTTP/1.0 (which cannot take chunked either).
@@ -828,6 +836,7 @@ void Session::pump_body() {
             if (transform_) {
                 transform({up_->in.data(), n}, false);
             } else {
+                if (observe_) stream_->observe_body({up_->in.data(), n}, false);
                 body_bytes_ += n;
                 // Straight from the upstream buffer to the client, with the head if still pending.
                 io_->write_through({up_->in.data(), n});
@@ -840,6 +849,7 @@ void Session::pump_body() {
             if (transform_) {
                 transform({up_->in.data(), up_->in.len}, false);
             } else {
+                if (observe_) stream_->observe_body({up_->in.data(), up_->in.len}, false);
                 body_bytes_ += up_->in.len;
                 io_->write_through({up_->in.data(), up_->in.len});
                 if (e != epoch_) return;
@@ -852,6 +862,7 @@ void Session::pump_body() {
                 std::string_view data;
                 ParseError err;
                 auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
+                if (observe_ && !data.empty()) stream_->observe_body(data, false);
                 if (transform_) {
                     if (!data.empty()) transform(data, false);
                 } else if (dechunk_) {
@@ -980,6 +991,7 @@ bool Session::close_tunnel() {
 void Session::complete(bool upstream_reusable) {
     proxy_.loop().cancel(timer_);
     if (transform_) transform({}, true);  // the filters' last words, and the chunked end
+    if (observe_) stream_->observe_body({}, true);
     uint64_t upstream_us = upstream_micros();
     if (server_->response_time) server_->response_time->observe_micros(upstream_us);
     if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);
@@ -1180,8 +1192,39 @@ bool Session::intercepted() {
     return true;
 }
 
+// The stream is answered with the stored response a filter set (Stream::offer_replacement): the
+// upstream's answer is dropped - its connection reused when it had no body to skip (a 304).
+void Session::answer_stored() {
+    proxy_.loop().cancel(timer_);
+    breaker_release();
+    release_slot();
+    if (up_) {
+        bool reusable = resp_.body == ResponseBody::None && resp_.keep_alive && up_->in.len == resp_.head_length &&
+                        body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size();
+        if (reusable) {
+            up_->in.consume(resp_.head_length);
+            proxy_.release(up_, true);
+            up_ = nullptr;
+        } else {
+            drop_upstream();
+        }
+    }
+    status_ = stream_->reply_status();
+    state_ = State::Idle;
+    epoch_++;
+    io_->stream_answer(body_complete_ ? valid_end_ : StreamIo::kRequestUnread);
+}
+
 void Session::respond_error(int status, const char* message, std::string_view headers) {
     drop_upstream();
+    // The gateway's own 5xx after a failed attempt: a filter may have a stored response to
+    // answer with instead (a cache's stale object, stale-if-error).
+    if (status >= 500 && stream_->offer_replacement(status, nullptr)) {
+        state_ = State::Idle;
+        epoch_++;
+        io_->stream_answer(body_complete_ ? valid_end_ : StreamIo::kRequestUnread);
+        return;
+    }
     state_ = State::Idle;
     epoch_++;
     // The gateway's own answer keeps the client connection when the whole request has been

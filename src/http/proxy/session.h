@@ -83,6 +83,7 @@ class Session final : public StreamHandler {
     void retry();
     void drop_upstream();
     bool intercepted();  // intercept_errors took the response (answered with the error page)
+    void answer_stored();  // a filter answered with a stored response instead (offer_replacement)
     void respond_error(int status, const char* message, std::string_view headers = {});
     void breaker_outcome(bool failure);  // the attempt's verdict, for the server's breaker
     void breaker_release();              // the attempt ended with no verdict
@@ -156,6 +157,7 @@ class Session final : public StreamHandler {
     bool dechunk_ = false;       // HTTP/1.0 client (or body filters): strip the chunked framing
     bool transform_ = false;     // the body goes through the stream's body filters
     bool chunk_out_ = false;     // ...and is framed chunked anew for the client
+    bool observe_ = false;       // body filters only read the body (it goes out as it came)
     std::string filtered_;       // what the body filters made of the last piece
     bool client_keep_alive_ = true;
     int status_ = 0;
