@@ -131,7 +131,7 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     paused_ = false;
     interim_count_ = 0;
     interim_bytes_ = 0;
-    transform_ = chunk_out_ = false;
+    transform_ = chunk_out_ = observe_ = false;
     up_ = nullptr;
     server_ = nullptr;
 

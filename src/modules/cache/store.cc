@@ -1,0 +1,281 @@
+#include "modules/cache/store.h"
+
+#include <cstring>
+#include <new>
+
+namespace gw::cache {
+
+namespace {
+
+constexpr uint64_t kMagic = 0x3145484341435747ULL;  // "GWCACHE1"
+constexpr uint32_t kDead = 1u << 31;                 // in Entry::state, above the pin count
+constexpr uint32_t kMarker = 1;                      // Entry::flags: a Vary marker
+constexpr size_t kFills = 512;
+constexpr size_t kFillProbe = 16;
+
+struct Fill {
+    uint64_t hash;  // 0: free
+    int64_t started_ms;
+};
+
+}  // namespace
+
+struct Store::Entry {
+    uint64_t hash;
+    uint64_t next;      // bucket chain (zone offsets)
+    uint64_t lru_prev;  // towards the most recently used
+    uint64_t lru_next;
+    std::atomic<uint32_t> state;  // pins, and kDead
+    uint32_t flags;
+    uint32_t key_len;
+    uint32_t head_len;  // a marker's: the length of its field names
+    uint64_t body_len;
+    uint64_t size;      // of the allocation
+    Meta meta;
+    std::atomic<int64_t> updating_until;  // a stale-while-revalidate refresh runs until then
+
+    char* key() { return reinterpret_cast<char*>(this + 1); }
+    std::string_view key_view() { return {key(), key_len}; }
+    std::string_view head() { return {key() + key_len, head_len}; }
+    std::string_view body() { return {key() + key_len + head_len, body_len}; }
+};
+
+struct Store::Root {
+    uint64_t magic;
+    uint64_t nbuckets;
+    uint64_t buckets;  // offset of uint64_t[nbuckets]
+    uint64_t lru_head, lru_tail;
+    uint64_t objects, bytes, evictions;
+    Fill fills[kFills];
+};
+
+uint64_t Store::hash(std::string_view key) {
+    // FNV-1a: the same in every binary (the zone outlives a binary upgrade), and keys are short.
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : key) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;  // (0 marks a free fill slot)
+}
+
+bool Store::init(shm::Zone& zone) {
+    shm::LockGuard g(zone.mutex());
+    uint64_t root_off = zone.alloc(sizeof(Root));
+    if (!root_off) return false;
+    // About one bucket per 4 KiB of zone: chains stay short for objects of a few KiB and more.
+    uint64_t n = 256;
+    while (n * 4096 < zone.size() && n < (1u << 22)) n <<= 1;
+    uint64_t buckets = zone.alloc(n * sizeof(uint64_t));
+    if (!buckets) return false;
+    std::memset(zone.base() + buckets, 0, n * sizeof(uint64_t));
+    Root* r = new (zone.base() + root_off) Root{};
+    r->nbuckets = n;
+    r->buckets = buckets;
+    r->magic = kMagic;
+    zone.header()->root = root_off;
+    return true;
+}
+
+std::unique_ptr<Store> Store::attach(shm::Zone& zone) {
+    Root* r = zone.at<Root>(zone.header()->root);
+    if (!r || r->magic != kMagic) return nullptr;
+    return std::unique_ptr<Store>(new Store(zone, r));
+}
+
+Store::Entry* Store::lookup(std::string_view key, uint64_t h) {
+    uint64_t* buckets = zone_.at<uint64_t>(root_->buckets);
+    for (uint64_t off = buckets[h & (root_->nbuckets - 1)]; off;) {
+        Entry* e = zone_.at<Entry>(off);
+        if (e->hash == h && e->key_view() == key) return e;
+        off = e->next;
+    }
+    return nullptr;
+}
+
+void Store::unlink(Entry* e) {
+    uint64_t self = static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base());
+    uint64_t* link = &zone_.at<uint64_t>(root_->buckets)[e->hash & (root_->nbuckets - 1)];
+    while (*link && *link != self) link = &zone_.at<Entry>(*link)->next;
+    if (*link) *link = e->next;
+    if (e->lru_prev) zone_.at<Entry>(e->lru_prev)->lru_next = e->lru_next;
+    else root_->lru_head = e->lru_next;
+    if (e->lru_next) zone_.at<Entry>(e->lru_next)->lru_prev = e->lru_prev;
+    else root_->lru_tail = e->lru_prev;
+    e->next = e->lru_prev = e->lru_next = 0;
+}
+
+// Unlinked and dead; freed now unless pinned (then by the last unpin).
+void Store::kill(Entry* e) {
+    unlink(e);
+    if (!(e->flags & kMarker)) --root_->objects;
+    root_->bytes -= e->size;
+    uint32_t before = e->state.fetch_or(kDead, std::memory_order_acq_rel);
+    if ((before & ~kDead) == 0) zone_.free(static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base()));
+}
+
+void Store::unpin(Object& o) {
+    if (!o.entry) return;
+    Entry* e = o.entry;
+    o.entry = nullptr;
+    uint32_t before = e->state.fetch_sub(1, std::memory_order_acq_rel);
+    if (before == (kDead | 1)) {  // the last pin of a dead entry
+        shm::LockGuard g(zone_.mutex());
+        zone_.free(static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base()));
+    }
+}
+
+Store::Object Store::find(std::string_view key, VariantFn variant, void* arg, std::string& scratch) {
+    shm::LockGuard g(zone_.mutex());
+    Entry* e = lookup(key, hash(key));
+    if (e && (e->flags & kMarker)) {
+        scratch.assign(key);
+        variant(e->head(), arg, scratch);
+        e = lookup(scratch, hash(scratch));
+    }
+    if (!e) return {};
+    e->state.fetch_add(1, std::memory_order_acq_rel);
+    // Most recently used first.
+    uint64_t self = static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base());
+    if (root_->lru_head != self) {
+        if (e->lru_prev) zone_.at<Entry>(e->lru_prev)->lru_next = e->lru_next;
+        if (e->lru_next) zone_.at<Entry>(e->lru_next)->lru_prev = e->lru_prev;
+        else root_->lru_tail = e->lru_prev;
+        e->lru_prev = 0;
+        e->lru_next = root_->lru_head;
+        if (root_->lru_head) zone_.at<Entry>(root_->lru_head)->lru_prev = self;
+        root_->lru_head = self;
+    }
+    Object o;
+    o.entry = e;
+    o.head = e->head();
+    o.body = e->body();
+    o.meta = e->meta;
+    return o;
+}
+
+// Evicts from the least recently used end until `size` bytes can be allocated.
+bool Store::make_room(uint64_t size) {
+    for (int tries = 0; tries < 4096; ++tries) {
+        uint64_t off = zone_.alloc(size);
+        if (off) {
+            zone_.free(off);
+            return true;
+        }
+        if (!root_->lru_tail) return false;
+        kill(zone_.at<Entry>(root_->lru_tail));
+        ++root_->evictions;
+    }
+    return false;
+}
+
+bool Store::insert(std::string_view key, std::string_view vary_names, std::string_view variant_key,
+                   std::string_view head, std::string_view body, const Meta& meta) {
+    auto place = [&](std::string_view k, std::string_view h, std::string_view b, uint32_t flags) -> bool {
+        uint64_t size = sizeof(Entry) + k.size() + h.size() + b.size();
+        uint64_t off = zone_.alloc(size);
+        if (!off && (!make_room(size) || !(off = zone_.alloc(size)))) return false;
+        Entry* e = new (zone_.base() + off) Entry{};
+        e->hash = hash(k);
+        e->flags = flags;
+        e->key_len = static_cast<uint32_t>(k.size());
+        e->head_len = static_cast<uint32_t>(h.size());
+        e->body_len = b.size();
+        e->size = size;
+        e->meta = meta;
+        std::memcpy(e->key(), k.data(), k.size());
+        std::memcpy(e->key() + k.size(), h.data(), h.size());
+        if (!b.empty()) std::memcpy(e->key() + k.size() + h.size(), b.data(), b.size());
+        uint64_t* bucket = &zone_.at<uint64_t>(root_->buckets)[e->hash & (root_->nbuckets - 1)];
+        e->next = *bucket;
+        *bucket = off;
+        e->lru_next = root_->lru_head;
+        if (root_->lru_head) zone_.at<Entry>(root_->lru_head)->lru_prev = off;
+        root_->lru_head = off;
+        if (!root_->lru_tail) root_->lru_tail = off;
+        if (!(flags & kMarker)) ++root_->objects;
+        root_->bytes += size;
+        return true;
+    };
+    shm::LockGuard g(zone_.mutex());
+    Entry* at_key = lookup(key, hash(key));
+    if (vary_names.empty()) {
+        if (at_key) kill(at_key);  // an older object, or a marker of older variants
+        return place(key, head, body, 0);
+    }
+    if (at_key && (!(at_key->flags & kMarker) || at_key->head() != vary_names)) {
+        kill(at_key);
+        at_key = nullptr;
+    }
+    if (!at_key && !place(key, vary_names, {}, kMarker)) return false;
+    if (Entry* old = lookup(variant_key, hash(variant_key))) kill(old);
+    return place(variant_key, head, body, 0);
+}
+
+size_t Store::purge(std::string_view key, bool prefix) {
+    shm::LockGuard g(zone_.mutex());
+    size_t n = 0;
+    auto matches = [&](Entry* e) {
+        std::string_view k = e->key_view();
+        if (prefix) return k.starts_with(key);
+        // Exactly the key, or one of its variants (the key, a NUL, the variant's values).
+        return k == key || (k.size() > key.size() && k.starts_with(key) && k[key.size()] == '\0');
+    };
+    for (uint64_t off = root_->lru_head; off;) {
+        Entry* e = zone_.at<Entry>(off);
+        off = e->lru_next;
+        if (!matches(e)) continue;
+        if (!(e->flags & kMarker)) ++n;
+        kill(e);
+    }
+    return n;
+}
+
+Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
+    shm::LockGuard g(zone_.mutex());
+    Fill* free_slot = nullptr;
+    for (size_t i = 0; i < kFillProbe; ++i) {
+        Fill& f = root_->fills[(key_hash + i) % kFills];
+        bool live = f.hash && now_ms - f.started_ms < lock_ms;
+        if (f.hash == key_hash) {
+            if (live) return Claim::Busy;
+            f.started_ms = now_ms;  // a fill that outlived its lock (its worker died, or it is slow)
+            return Claim::Claimed;
+        }
+        if (!live && !free_slot) free_slot = &f;
+    }
+    if (!free_slot) return Claim::NoRoom;
+    free_slot->hash = key_hash;
+    free_slot->started_ms = now_ms;
+    return Claim::Claimed;
+}
+
+void Store::end_fill(uint64_t key_hash) {
+    shm::LockGuard g(zone_.mutex());
+    for (size_t i = 0; i < kFillProbe; ++i) {
+        Fill& f = root_->fills[(key_hash + i) % kFills];
+        if (f.hash == key_hash) f.hash = 0;
+    }
+}
+
+bool Store::fill_pending(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
+    shm::LockGuard g(zone_.mutex());
+    for (size_t i = 0; i < kFillProbe; ++i) {
+        const Fill& f = root_->fills[(key_hash + i) % kFills];
+        if (f.hash == key_hash && now_ms - f.started_ms < lock_ms) return true;
+    }
+    return false;
+}
+
+bool Store::claim_update(const Object& o, int64_t now_s, int64_t until_s) {
+    if (!o.entry) return false;
+    int64_t cur = o.entry->updating_until.load(std::memory_order_acquire);
+    return cur <= now_s && o.entry->updating_until.compare_exchange_strong(cur, until_s, std::memory_order_acq_rel);
+}
+
+Store::Stats Store::stats() const {
+    shm::LockGuard g(zone_.mutex());
+    return {root_->objects, root_->bytes, root_->evictions};
+}
+
+}  // namespace gw::cache
