@@ -31,7 +31,7 @@ void read_zone(const yaml::MapEntry& e, MapReader& m, Settings& s) {
     ZoneConfig z;
     z.name = e.key.text;
     if (z.name.size() > 24)
-        schema::report(m.diags(), e.key.mark, "cache.zones", "zone name \"" + z.name + "\" is longer than 24 characters");
+        schema::report(m.diags(), e.key.mark, m.path(), "zone name \"" + z.name + "\" is longer than 24 characters");
     if (!m.key_node("size")) m.require("size");
     m.get_size("size", z.size, {1ull << 20, 1ull << 40});
     m.get_size("max_object", z.max_object, {1, 1ull << 32});
@@ -103,8 +103,18 @@ void read_sections(MapReader& top, Config& c) {
     auto m = top.get_map("cache");
     if (!m) return;
     Settings& s = building(c);
-    config_detail::for_each_named(*m, "zones", "cache zone",
-                                  [&](const yaml::MapEntry& e, MapReader& zm) { read_zone(e, zm, s); });
+    if (const Node* zones = m->take("zones")) {
+        std::string path = m->path("zones");
+        if (schema::expect_map(*zones, path, m->diags())) {
+            for (const yaml::MapEntry& e : zones->entries) {
+                if (!config_detail::valid_name(e.key.text))
+                    schema::report(m->diags(), e.key.mark, path,
+                                   "bad cache zone name \"" + e.key.text + "\" (use letters, digits, '_', '.', '-')");
+                MapReader zm(e.value, schema::join_path(path, e.key.text), m->diags());
+                read_zone(e, zm, s);
+            }
+        }
+    }
     if (const Node* v = m->take("status_header")) {
         std::string path = m->path("status_header");
         if (v->is_scalar() && (v->text == "off" || v->text == "false")) {

@@ -28,7 +28,4 @@ class PurgeFilter final : public http::Filter {
     std::string body_;
 };
 
-// Percent-decodes `in` ('+' stays '+'); false on a bad escape.
-bool percent_decode(std::string_view in, std::string& out);
-
 }  // namespace gw::cache
