@@ -256,6 +256,11 @@ TEST_F(CacheStore, FillClaims) {
     store_->end_fill(h);
     EXPECT_FALSE(store_->fill_pending(h, 7001, 5000));
     EXPECT_EQ(store_->claim_fill(h, 7002, 5000), Store::Claim::Claimed);
+    // Hit-for-pass: a fill whose response could not be stored lets the key's requests through.
+    store_->end_fill(h, 7010, 10000);
+    EXPECT_EQ(store_->claim_fill(h, 7011, 5000), Store::Claim::Pass);
+    EXPECT_FALSE(store_->fill_pending(h, 7011, 5000));
+    EXPECT_EQ(store_->claim_fill(h, 17011, 5000), Store::Claim::Claimed) << "after the pass";
 }
 
 TEST_F(CacheStore, KeptByAnotherAttach) {

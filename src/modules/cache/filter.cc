@@ -49,6 +49,8 @@ const char* status_text(State s) {
 
 int64_t now_s() { return now_seconds(); }
 
+constexpr int64_t kPassMs = 10000;  // hit-for-pass: how long a key whose response was not storable passes
+
 int64_t age_of(const Meta& m, int64_t now) { return m.initial_age + std::max<int64_t>(0, now - m.stored_at); }
 
 // Strong or weak, an entity tag compares without its W/ for a GET's If-None-Match (RFC 9110
@@ -225,6 +227,10 @@ CacheFilter::Next CacheFilter::look(http::Stream& s, Ctx& c) {
         case Store::Claim::Busy:
             if (c.state == State::Waiting && rt_.loop().now() >= c.waiter.deadline) break;  // waited enough
             return Next::Wait;
+        case Store::Claim::Pass:  // the key's responses may not be stored: no waiting, no storing
+            c.state = State::Upstream;
+            count(rt_.counters().miss);
+            return Next::Upstream;
         case Store::Claim::Claimed: c.claimed = true; [[fallthrough]];
         case Store::Claim::NoRoom:
             if (c.obj) {
@@ -324,7 +330,10 @@ void CacheFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHea
     bool too_large = r.body == http::ResponseBody::ContentLength && r.content_length > max_object_;
     if (!d.store || too_large || r.body == http::ResponseBody::UntilClose) {
         if (d.store) count(rt_.counters().not_stored);
-        end_fill(c);
+        // Hit-for-pass: a response of the key that may not be stored (an error excepted: the
+        // next one may be) lets the key's requests go upstream at once for a while, instead of
+        // each waiting for the one before it.
+        end_fill(c, r.status < 500 ? kPassMs : 0);
         return;
     }
     c.capture = rt_.take_capture();
@@ -347,7 +356,7 @@ void CacheFilter::on_body(http::Stream& s, void* ctx, std::string_view in, bool 
             c.capture->too_large = true;
             c.capture->body.clear();
             count(rt_.counters().not_stored);
-            end_fill(c);  // the waiters go upstream now, not at this body's end
+            end_fill(c, kPassMs);  // the waiters go upstream now, not at this body's end
         } else {
             c.capture->body.append(in);
         }
@@ -376,10 +385,10 @@ void CacheFilter::store(http::Stream& s, Ctx& c) {
     end_fill(c);
 }
 
-void CacheFilter::end_fill(Ctx& c) {
+void CacheFilter::end_fill(Ctx& c, int64_t pass_ms) {
     if (!c.claimed) return;
     c.claimed = false;
-    store_.end_fill(c.hash);
+    store_.end_fill(c.hash, rt_.loop().now(), pass_ms);
     rt_.fill_ended(policy_.zone);
 }
 

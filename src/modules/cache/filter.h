@@ -45,7 +45,7 @@ class CacheFilter final : public http::Filter {
     enum class Next : uint8_t { Answered, Upstream, Wait };
     Next look(http::Stream& s, Ctx& c);
     void wake(Ctx& c);
-    void end_fill(Ctx& c);
+    void end_fill(Ctx& c, int64_t pass_ms = 0);
     void store(http::Stream& s, Ctx& c);
     bool answer_conditional(http::Stream& s, Ctx& c);
     void answer(http::Stream& s, Ctx& c);

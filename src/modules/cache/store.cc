@@ -16,6 +16,7 @@ constexpr size_t kFillProbe = 16;
 struct Fill {
     uint64_t hash;  // 0: free
     int64_t started_ms;
+    int64_t pass_until_ms;  // hit-for-pass: the key's requests do not wait until then
 };
 
 }  // namespace
@@ -236,10 +237,12 @@ Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_m
     Fill* free_slot = nullptr;
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
-        bool live = f.hash && now_ms - f.started_ms < lock_ms;
+        bool live = f.hash && (now_ms - f.started_ms < lock_ms || now_ms < f.pass_until_ms);
         if (f.hash == key_hash) {
-            if (live) return Claim::Busy;
+            if (now_ms < f.pass_until_ms) return Claim::Pass;
+            if (now_ms - f.started_ms < lock_ms) return Claim::Busy;
             f.started_ms = now_ms;  // a fill that outlived its lock (its worker died, or it is slow)
+            f.pass_until_ms = 0;
             return Claim::Claimed;
         }
         if (!live && !free_slot) free_slot = &f;
@@ -247,14 +250,21 @@ Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_m
     if (!free_slot) return Claim::NoRoom;
     free_slot->hash = key_hash;
     free_slot->started_ms = now_ms;
+    free_slot->pass_until_ms = 0;
     return Claim::Claimed;
 }
 
-void Store::end_fill(uint64_t key_hash) {
+void Store::end_fill(uint64_t key_hash, int64_t now_ms, int64_t pass_ms) {
     shm::LockGuard g(zone_.mutex());
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
-        if (f.hash == key_hash) f.hash = 0;
+        if (f.hash != key_hash) continue;
+        if (pass_ms > 0) {
+            f.started_ms = INT64_MIN / 2;  // not filling: passing
+            f.pass_until_ms = now_ms + pass_ms;
+        } else {
+            f.hash = 0;
+        }
     }
 }
 
@@ -262,7 +272,7 @@ bool Store::fill_pending(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
     shm::LockGuard g(zone_.mutex());
     for (size_t i = 0; i < kFillProbe; ++i) {
         const Fill& f = root_->fills[(key_hash + i) % kFills];
-        if (f.hash == key_hash && now_ms - f.started_ms < lock_ms) return true;
+        if (f.hash == key_hash && now_ms - f.started_ms < lock_ms && now_ms >= f.pass_until_ms) return true;
     }
     return false;
 }
