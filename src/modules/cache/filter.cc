@@ -146,7 +146,8 @@ CacheFilter::CacheFilter(const RoutePolicy& policy, Runtime& rt, BackgroundRefre
       rt_(rt),
       store_(*rt.store(policy.zone)),
       max_object_(rt.settings().zones[policy.zone].max_object),
-      refresh_(refresh) {}
+      refresh_(refresh),
+      status_field_(rt.settings().status_header) {}
 
 std::span<const std::string_view> CacheFilter::request_field_names() const {
     static constexpr std::string_view kNames[] = {"if-none-match", "if-modified-since"};
@@ -154,8 +155,9 @@ std::span<const std::string_view> CacheFilter::request_field_names() const {
 }
 
 std::span<const std::string_view> CacheFilter::response_field_names() const {
-    // (only dropped when the filters add lines: the cache always does, with its status field)
-    return {};
+    // An upstream's own status field (a cache behind this one) would contradict ours.
+    if (status_field_.empty()) return {};
+    return {&status_field_, 1};
 }
 
 static void variant_fn(std::string_view names, void* arg, std::string& out) {

@@ -55,6 +55,7 @@ class CacheFilter final : public http::Filter {
     Store& store_;
     uint64_t max_object_;
     BackgroundRefresh* refresh_;
+    std::string_view status_field_;  // the configured status field's name ("": none)
     std::string key_;      // scratch: a key being built
     std::string variant_;  // scratch: a variant key
 };
