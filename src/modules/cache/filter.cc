@@ -418,7 +418,9 @@ bool CacheFilter::on_replace(http::Stream& s, void* ctx, int status, const http:
             variant_ = key_;
             append_variant(cap->vary, s.request(), variant_);
         }
-        if (d.store) store_.insert(key_, cap->vary, variant_, cap->head, c.obj.body, meta_of(f, d, c.request_time, now));
+        Meta fresh = meta_of(f, d, c.request_time, now);
+        if (d.store) store_.insert(key_, cap->vary, variant_, cap->head, c.obj.body, fresh);
+        c.obj.meta = fresh;  // (its Age is the refreshed one's)
         c.capture = cap;
         c.state = State::Revalidated;
         count(rt_.counters().revalidated);
