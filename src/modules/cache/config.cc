@@ -17,16 +17,6 @@ namespace {
 
 Settings& building(Config& c) { return module::loading_part<Settings>(c, cache_module); }
 
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        if (!ok) return false;
-    }
-    return true;
-}
-
 void read_zone(const yaml::MapEntry& e, MapReader& m, Settings& s) {
     ZoneConfig z;
     z.name = e.key.text;
@@ -65,10 +55,10 @@ void read_key(MapReader& m, RoutePolicy& p) {
         else if (t == "path") k.kind = KeyPart::Kind::Path;
         else if (t == "query") k.kind = KeyPart::Kind::Query;
         else if (t == "consumer") k.kind = KeyPart::Kind::Consumer;
-        else if (t.starts_with("header:") && is_token(t.substr(7))) {
+        else if (t.starts_with("header:") && config_detail::is_token(t.substr(7))) {
             k.kind = KeyPart::Kind::Header;
             k.name = config_detail::to_lower(std::string(t.substr(7)));
-        } else if (t.starts_with("cookie:") && is_token(t.substr(7))) {
+        } else if (t.starts_with("cookie:") && config_detail::is_token(t.substr(7))) {
             k.kind = KeyPart::Kind::Cookie;
             k.name = std::string(t.substr(7));
         } else {
@@ -120,7 +110,7 @@ void read_sections(MapReader& top, Config& c) {
         if (v->is_scalar() && (v->text == "off" || v->text == "false")) {
             s.status_header.clear();
         } else if (auto t = schema::read_string(*v, path, m->diags())) {
-            if (!is_token(*t)) schema::report(m->diags(), v->mark, path, "\"" + *t + "\" is not a header name (or off)");
+            if (!config_detail::is_token(*t)) schema::report(m->diags(), v->mark, path, "\"" + *t + "\" is not a header name (or off)");
             else s.status_header = config_detail::to_lower(*t);
         }
     }

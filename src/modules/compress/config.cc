@@ -20,13 +20,6 @@ namespace {
 
 Settings& building(Config& c) { return module::loading_part<Settings>(c, compress_module); }
 
-bool is_token_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
-
 constexpr std::string_view kCodingNames[] = {"gzip", "br", "zstd"};
 constexpr Coding kCodings[] = {Coding::Gzip, Coding::Br, Coding::Zstd};
 
@@ -77,7 +70,7 @@ void read_types(MapReader& m, Policy& p) {
         size_t slash = t.find('/');
         std::string_view type = std::string_view(t).substr(0, slash);
         std::string_view sub = slash == std::string::npos ? std::string_view() : std::string_view(t).substr(slash + 1);
-        if (slash == std::string::npos || !is_token(type) || (sub != "*" && !is_token(sub)) || type == "*") {
+        if (slash == std::string::npos || !config_detail::is_token(type) || (sub != "*" && !config_detail::is_token(sub)) || type == "*") {
             schema::report(m.diags(), n.mark, item_path,
                            "\"" + *text + "\" is not a media type (type/subtype, or type/* for all of a type's subtypes)");
             continue;

@@ -19,17 +19,6 @@ namespace {
 
 Settings& building(Config& c) { return module::loading_part<Settings>(c, cors_module); }
 
-// A field name: an RFC 9110 token.
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        if (!ok) return false;
-    }
-    return true;
-}
-
 // A list of strings at `key`, each checked by `item`, which reports and returns false for a bad
 // one. An empty list is refused (leave the key out instead). False when the key is absent.
 template <class Item>
@@ -91,7 +80,7 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s) {
             schema::report(diags, n.mark, path, "\"*\" is not taken: list the header names");
             return false;
         }
-        if (!is_token(text)) {
+        if (!config_detail::is_token(text)) {
             schema::report(diags, n.mark, path, "\"" + text + "\" is not a header name");
             return false;
         }

@@ -18,16 +18,6 @@ namespace {
 
 Settings& building(Config& c) { return module::loading_part<Settings>(c, idempotency_module); }
 
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        if (!ok) return false;
-    }
-    return true;
-}
-
 // A non-empty list of strings at `key`, each checked by `item`; false when absent or bad.
 template <class Item>
 bool read_strings(MapReader& m, std::string_view key, std::vector<std::string>& out, Item&& item) {
@@ -72,7 +62,7 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s, const Confi
     });
     if (const Node* v = m.take("header")) {
         auto text = schema::read_string(*v, m.path("header"), diags);
-        if (text && !is_token(*text))
+        if (text && !config_detail::is_token(*text))
             schema::report(diags, v->mark, m.path("header"), "\"" + *text + "\" is not a header name");
         else if (text)
             p.header = config_detail::to_lower(*text);
