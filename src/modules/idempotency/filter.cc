@@ -341,12 +341,11 @@ void IdempotencyFilter::on_response_head(http::Stream& s, void* ctx, http::Respo
         return;
     }
     c.capturing = true;
-    s.add_body_filter(this);
+    s.add_body_filter(this, false);  // it only reads the body: framing and Content-Length stay
 }
 
-void IdempotencyFilter::on_body(http::Stream&, void* ctx, std::string_view in, bool last, std::string& out) {
+void IdempotencyFilter::on_body(http::Stream&, void* ctx, std::string_view in, bool last, std::string&) {
     Ctx& c = *static_cast<Ctx*>(ctx);
-    out.append(in);  // the body passes unchanged
     if (!c.capturing) return;
     if (c.blob.size() + in.size() > policy_.max_response) {
         // Too large to store: released at the end (a retry goes upstream again).
