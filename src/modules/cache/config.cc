@@ -101,6 +101,8 @@ void read_sections(MapReader& top, Config& c) {
                     schema::report(m->diags(), e.key.mark, path,
                                    "bad cache zone name \"" + e.key.text + "\" (use letters, digits, '_', '.', '-')");
                 MapReader zm(e.value, schema::join_path(path, e.key.text), m->diags());
+                if (s.zones.size() == 16)  // (a fill's notice across workers names its zone in 4 bits)
+                    schema::report(m->diags(), e.key.mark, path, "at most 16 cache zones");
                 read_zone(e, zm, s);
             }
         }

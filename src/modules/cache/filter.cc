@@ -184,6 +184,7 @@ http::FilterStatus CacheFilter::on_request(http::Stream& s, void* ctx) {
     c->state = State::Waiting;
     c->handle = s.pause_handle();
     c->waiter.hash = c->hash;
+    c->waiter.zone = policy_.zone;
     c->waiter.deadline = rt_.loop().now() + policy_.lock_timeout;
     c->waiter.wake = [this, c] { wake(*c); };
     count(rt_.counters().coalesced);
@@ -391,7 +392,7 @@ void CacheFilter::end_fill(Ctx& c, int64_t pass_ms) {
     if (!c.claimed) return;
     c.claimed = false;
     store_.end_fill(c.hash, rt_.loop().now(), pass_ms);
-    rt_.fill_ended(policy_.zone);
+    rt_.fill_ended(policy_.zone, c.hash);
 }
 
 bool CacheFilter::on_replace(http::Stream& s, void* ctx, int status, const http::Response* upstream) {

@@ -4,7 +4,7 @@
 // upstream's own bytes and what it answers with is compressed on the way out.
 //
 // Coalescing across workers: a worker whose fill ends tells the master (ask_master), which tells
-// every worker (notify_workers); each wakes its waiters, which look again.
+// every worker (notify_workers); each wakes that key's waiters, which look again.
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,8 +75,8 @@ class Worker final : public module::WorkerPart {
     Worker(module::WorkerEnv& env, const Settings& settings, std::vector<std::unique_ptr<Store>> stores)
         : config_(env.config), settings_(settings), metrics_(env.metrics) {
         auto ask = env.ask_master;
-        rt_ = std::make_unique<Runtime>(settings, std::move(stores), env.loop, [ask](uint16_t zone) {
-            if (ask) ask(module::cache_module, zone);
+        rt_ = std::make_unique<Runtime>(settings, std::move(stores), env.loop, [ask](uint16_t code) {
+            if (ask) ask(module::cache_module, code);
         });
         Counters& c = rt_->counters();
         auto status = [&](const char* s) { return env.metrics.counter("gateway_cache_requests_total", std::string("cache_status=\"") + s + "\"", kRequestsHelp); };
@@ -123,7 +123,7 @@ class Worker final : public module::WorkerPart {
         return route >= 0 && static_cast<size_t>(route) < filters_.size() ? filters_[static_cast<size_t>(route)].get()
                                                                           : nullptr;
     }
-    void on_notify(uint16_t zone) override { rt_->on_notice(zone); }
+    void on_notify(uint16_t code) override { rt_->on_notice(code); }
     void refresh_metrics() override {
         for (size_t i = 0; i < settings_.zones.size(); ++i) {
             Store* st = rt_->store(i);

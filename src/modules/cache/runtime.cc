@@ -24,23 +24,31 @@ void Runtime::stop_waiting(Waiter* w) {
     if (waiters_.empty()) loop_.cancel(timer_);
 }
 
-// Every waiter looks again (its own fill ended, or another's: a waiter whose key is still being
-// filled goes back to waiting). A notice names the zone, not the key: cheap, and a fill's end is
-// rare next to the requests it answers.
-void Runtime::wake_all() {
-    std::vector<Waiter*> now;
-    now.swap(waiters_);
-    loop_.cancel(timer_);
-    for (Waiter* w : now) w->wake();  // (a waiter may wait again: it is pushed back)
+// The waiters woken look again: answered from the new object, or (another key's fill, or a fill
+// that failed) waiting again or going upstream.
+template <class Match>
+void Runtime::wake(Match&& match) {
+    std::vector<Waiter*> due;
+    for (size_t i = 0; i < waiters_.size();) {
+        if (match(*waiters_[i])) {
+            due.push_back(waiters_[i]);
+            waiters_[i] = waiters_.back();
+            waiters_.pop_back();
+        } else {
+            ++i;
+        }
+    }
+    if (waiters_.empty()) loop_.cancel(timer_);
+    for (Waiter* w : due) w->wake();  // (a waiter may wait again: it is pushed back)
 }
 
-void Runtime::fill_ended(size_t zone) {
-    if (!waiters_.empty()) wake_all();
-    if (tell_others_) tell_others_(static_cast<uint16_t>(zone));
+void Runtime::fill_ended(size_t zone, uint64_t hash) {
+    if (!waiters_.empty()) wake([&](const Waiter& w) { return w.hash == hash && w.zone == zone; });
+    if (tell_others_) tell_others_(notice_code(zone, hash));
 }
 
-void Runtime::on_notice(uint16_t) {
-    if (!waiters_.empty()) wake_all();
+void Runtime::on_notice(uint16_t code) {
+    if (!waiters_.empty()) wake([&](const Waiter& w) { return notice_code(w.zone, w.hash) == code; });
 }
 
 void Runtime::on_timer() {

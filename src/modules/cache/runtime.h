@@ -43,6 +43,7 @@ struct Capture {
 // One request paused for another's fill (its state lives in the filter's Ctx).
 struct Waiter {
     uint64_t hash = 0;
+    size_t zone = 0;
     event::Millis deadline = 0;
     std::function<void()> wake;  // (set once per waiter, from the filter)
 };
@@ -60,16 +61,23 @@ class Runtime {
     // Coalescing.
     void wait(Waiter* w);
     void stop_waiting(Waiter* w);
-    // A fill of zone `zone` ended here: waiters here are woken, and the other workers told.
-    void fill_ended(size_t zone);
-    // Another worker's fill of zone `zone` ended (its notice, through the master).
-    void on_notice(uint16_t zone);
+    // A fill of the key `hash` of zone `zone` ended here: its waiters here are woken, and the
+    // other workers told (a notice carries the zone and 12 bits of the key's hash: a waiter of
+    // another key with the same 12 bits looks again for nothing, and waits on).
+    void fill_ended(size_t zone, uint64_t hash);
+    // Another worker's fill ended (its notice, through the master).
+    void on_notice(uint16_t code);
+    static uint16_t notice_code(size_t zone, uint64_t hash) {
+        return static_cast<uint16_t>(((zone & 0xF) << 12) | (hash & 0xFFF));
+    }
 
     Capture* take_capture();
     void give_capture(Capture* c);
 
   private:
-    void wake_all();
+    // Wakes the waiters `match` says yes to.
+    template <class Match>
+    void wake(Match&& match);
     void arm();
     void on_timer();
 
