@@ -699,13 +699,8 @@ void Connection::respond_stored(RouteRuntime& route) {
     static std::string filtered;
     const Request& req = s.request();
     bool head_request = req.method == "HEAD";
-    ParserLimits limits;
-    limits.max_header_size = s.stored_head().size() + 1;
-    limits.max_headers = kMaxHeadersHard;
-    ParseError err;
-    if (parse_response_head(s.stored_head(), limits, head_request, resp, err) != ParseResult::Complete) {
-        LOG_ERROR("a stored response of route \"%s\" does not parse (%s); answered 500", route.name.c_str(),
-                  err.reason.data());
+    if (!split_own_response_head(s.stored_head(), head_request, resp)) {
+        LOG_ERROR("a stored response of route \"%s\" is not a head the gateway wrote; answered 500", route.name.c_str());
         keep_alive_ = false;
         respond(500, "content-type: application/json\r\n", json_error_body(500, "stored response unreadable"), route,
                 true);

@@ -138,4 +138,10 @@ struct Response {
 ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits,
                                 bool request_method_head, Response& out, ParseError& err);
 
+// A head the gateway wrote itself (a cache's stored response: its fields were an upstream's,
+// parsed by parse_response_head when they arrived, and its framing is one Content-Length):
+// split into `out` without validating it again - the status line, "name: value" lines, the
+// blank line. False when it is not of that shape (then parse it with parse_response_head).
+bool split_own_response_head(std::string_view head, bool request_method_head, Response& out);
+
 }  // namespace gw::http

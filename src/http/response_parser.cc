@@ -296,6 +296,53 @@ std::string_view Response::header(std::string_view name) const {
     return chars::find_header(headers, header_count, name);
 }
 
+bool split_own_response_head(std::string_view head, bool request_method_head, Response& out) {
+    // "HTTP/1.1 200 OK\r\n"
+    if (head.size() < 16 || !head.starts_with("HTTP/1.1 ") || !head.ends_with("\r\n\r\n")) return false;
+    int status = 0;
+    for (size_t i = 9; i < 12; ++i) {
+        if (!chars::is_digit(head[i])) return false;
+        status = status * 10 + (head[i] - '0');
+    }
+    size_t eol = head.find("\r\n");
+    out.status = status;
+    out.version_minor = 1;
+    out.reason = eol > 13 ? head.substr(13, eol - 13) : std::string_view();
+    out.header_count = 0;
+    out.keep_alive = true;
+    out.upgrade = out.untrusted_framing = false;
+    out.head_length = head.size();
+    out.content_length = 0;
+    bool has_length = false;
+    size_t at = eol + 2;
+    while (at < head.size() - 2) {
+        size_t end = head.find("\r\n", at);
+        size_t colon = head.find(':', at);
+        if (end == std::string_view::npos || colon == std::string_view::npos || colon > end ||
+            out.header_count == kMaxHeadersHard)
+            return false;
+        std::string_view value = head.substr(colon + 1, end - colon - 1);
+        while (!value.empty() && chars::is_ows(value.front())) value.remove_prefix(1);
+        Header& h = out.headers[out.header_count++];
+        h.name = head.substr(at, colon - at);
+        h.value = value;
+        if (h.name.size() == 14 && chars::iequals(h.name, "content-length")) {
+            uint64_t n = 0;
+            for (char c : value) {
+                if (!chars::is_digit(c)) return false;
+                n = n * 10 + static_cast<uint64_t>(c - '0');
+            }
+            out.content_length = n;
+            has_length = true;
+        }
+        at = end + 2;
+    }
+    bool bodiless = request_method_head || status < 200 || status == 204 || status == 304;
+    out.body = bodiless || !has_length ? ResponseBody::None : ResponseBody::ContentLength;  // (as the parser: 0 too)
+    if (bodiless) out.content_length = 0;
+    return bodiless || has_length;
+}
+
 ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits,
                                 bool request_method_head, Response& out, ParseError& err) {
     const size_t n = buf.size();

@@ -317,9 +317,13 @@ void CacheFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHea
     if (!name.empty()) head.add(name, status_text(c.state));
     if (from_cache && c.obj) {
         head.replace("age");
-        char age[24];
-        int n = snprintf(age, sizeof age, "%lld", static_cast<long long>(age_of(c.obj.meta, now_s())));
-        head.add("age", {age, static_cast<size_t>(n)});
+        char digits[24];
+        char* end = digits + sizeof digits;
+        char* p = end;
+        uint64_t age = static_cast<uint64_t>(std::max<int64_t>(0, age_of(c.obj.meta, now_s())));
+        do *--p = static_cast<char>('0' + age % 10);
+        while (age /= 10);
+        head.add("age", {p, static_cast<size_t>(end - p)});
         return;
     }
     if ((c.state != State::Miss && c.state != State::Expired) || !head.upstream()) {
