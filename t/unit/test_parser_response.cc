@@ -635,3 +635,33 @@ TEST(ResponseParser, ReusedResponseIsReset) {
 
 }  // namespace
 }  // namespace gw::http
+
+// A head the gateway wrote itself (a cache's stored head) splits as the parser would parse it.
+TEST(ResponseParser, OwnHeadSplitsAsItParses) {
+    using namespace gw::http;
+    const std::string head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\netag: \"x\"\r\nvary: Accept-Encoding\r\n"
+                             "content-length: 12\r\n\r\n";
+    static Response a, b;
+    ParseError err;
+    ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, a, err), ParseResult::Complete);
+    ASSERT_TRUE(split_own_response_head(head, false, b));
+    EXPECT_EQ(b.status, a.status);
+    EXPECT_EQ(b.reason, a.reason);
+    EXPECT_EQ(b.body, a.body);
+    EXPECT_EQ(b.content_length, a.content_length);
+    EXPECT_EQ(b.head_length, a.head_length);
+    ASSERT_EQ(b.header_count, a.header_count);
+    for (size_t i = 0; i < a.header_count; ++i) {
+        EXPECT_EQ(b.headers[i].name, a.headers[i].name);
+        EXPECT_EQ(b.headers[i].value, a.headers[i].value);
+    }
+    ASSERT_TRUE(split_own_response_head(head, true, b));
+    EXPECT_EQ(b.body, ResponseBody::None) << "HEAD";
+    EXPECT_EQ(b.header("content-length"), "12") << "its length stays in the fields";
+    ASSERT_TRUE(split_own_response_head("HTTP/1.1 304 Not Modified\r\netag: \"x\"\r\n\r\n", false, b));
+    EXPECT_EQ(b.body, ResponseBody::None);
+    for (const char* bad : {"", "HTTP/1.0 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+                            "HTTP/1.1 200 OK\r\ncontent-length: 1x\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n",
+                            "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n"})
+        EXPECT_FALSE(split_own_response_head(bad, false, b)) << bad;
+}
