@@ -546,11 +546,17 @@ void Connection::respond_local(int status, std::string_view headers, std::string
 }
 
 // A filter answered (403, 429, ...). A request body is not read (nor is 100 Continue sent), so
-// a request that has one closes the connection after the answer.
+// a request that has one closes the connection after the answer - unless all of its body
+// (Content-Length) is in the buffer already.
 bool Connection::answer_reply() {
     Stream& s = *stream_;
     keep_alive_ = want_keep_alive();
-    if (s.request().body != BodyKind::None) {
+    const Request& req = s.request();
+    if (req.body == BodyKind::ContentLength && !req.expect_continue && in_len_ - body_pos_ >= req.content_length) {
+        // The whole body is here already (a small one, or one a filter waited for): skipped,
+        // the connection goes on after it.
+        body_pos_ += static_cast<uint32_t>(req.content_length);
+    } else if (req.body != BodyKind::None) {
         keep_alive_ = false;
         may_still_send_ = true;
         body_pos_ = in_len_;

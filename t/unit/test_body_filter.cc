@@ -247,3 +247,38 @@ TEST(StoredReply, ReplacesTheGateways502) {
 }
 
 }  // namespace
+
+namespace {
+
+// A filter's refusal of a request whose body is all in the buffer keeps the connection: the body
+// is skipped and the pipelined request behind it is served.
+class DenyFilter : public gw::http::Filter {
+  public:
+    DenyFilter() : Filter(gw::http::kHookRequest) {}
+    FilterStatus on_request(Stream& s, void*) override {
+        s.reply_error(403, "no");
+        return FilterStatus::Done;
+    }
+};
+
+class DenyPart : public gw::module::WorkerPart {
+  public:
+    gw::http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
+    DenyFilter filter;
+};
+
+TEST(FilterReply, ABufferedBodyIsSkippedAndTheConnectionGoesOn) {
+    gw::test::TinyBackend be("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    gw::test::ServerHarness h(kConf, be.port());
+    DenyPart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    std::string r = h.request("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                              "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+                              [](const std::string& s) { return s.ends_with("\r\n\r\nok"); });
+    EXPECT_EQ(r.rfind("HTTP/1.1 403 ", 0), 0u) << r;
+    EXPECT_NE(r.find("connection: keep-alive"), std::string::npos) << r;
+    EXPECT_NE(r.find("HTTP/1.1 200 OK"), std::string::npos) << "the pipelined request was served: " << r;
+}
+
+}  // namespace
