@@ -1,6 +1,9 @@
 // The cache module's pieces: RFC 9111 freshness (Cache-Control, HTTP-dates, what is stored and
 // for how long, age), the shared-memory store (variants, replacement, purge, eviction, pins,
 // fill claims), stored heads refreshed by a 304, and the configuration.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -273,6 +276,25 @@ TEST_F(CacheStore, KeptByAnotherAttach) {
     ASSERT_TRUE(o);
     EXPECT_EQ(o.body, "hello");
     again->unpin(o);
+}
+
+TEST_F(CacheStore, AWorkerThatDiesHoldingTheLockEmptiesTheStore) {
+    Meta m;
+    ASSERT_TRUE(store_->insert("GET a /x", "", "", head(5), "hello", m));
+    pid_t pid = fork();
+    if (pid == 0) {  // a worker killed in the middle of a store operation
+        zone_->mutex().lock();
+        _exit(0);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_FALSE(find("GET a /x")) << "emptied, not walked half-linked";
+    EXPECT_EQ(store_->stats().objects, 0u);
+    ASSERT_TRUE(store_->insert("GET a /y", "", "", head(5), "again", m)) << "and usable at once";
+    Store::Object o = find("GET a /y");
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o.body, "again");
+    store_->unpin(o);
 }
 
 TEST(CacheStored, Merge304) {

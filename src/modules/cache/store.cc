@@ -3,6 +3,8 @@
 #include <cstring>
 #include <new>
 
+#include "core/log.h"
+
 namespace gw::cache {
 
 namespace {
@@ -43,12 +45,41 @@ struct Store::Entry {
 
 struct Store::Root {
     uint64_t magic;
+    uint64_t resets;  // times the store was emptied after a worker died holding its mutex
     uint64_t nbuckets;
     uint64_t buckets;  // offset of uint64_t[nbuckets]
     uint64_t lru_head, lru_tail;
     uint64_t objects, bytes, evictions;
     Fill fills[kFills];
 };
+
+// The zone mutex, held by a store operation. A worker that died holding it (SIGKILL in the middle
+// of an insert) may have left a list half-linked: the store is emptied, never walked in that
+// state. The unreachable entries' memory is lost to the zone until it is made anew (a restart,
+// or a reload with another size); objects other workers have pinned stay readable.
+class Store::Locked {
+  public:
+    explicit Locked(const Store& s) : s_(s) {
+        if (s_.zone_.mutex().lock()) s_.empty_after_death();
+    }
+    ~Locked() { s_.zone_.mutex().unlock(); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+  private:
+    const Store& s_;
+};
+
+void Store::empty_after_death() const {
+    LOG_ERROR("cache zone \"%s\": a worker died holding its lock; the cache is emptied (%llu bytes of objects lost "
+              "to the zone until it is made anew)",
+              zone_.name().c_str(), static_cast<unsigned long long>(root_->bytes));
+    std::memset(zone_.base() + root_->buckets, 0, root_->nbuckets * sizeof(uint64_t));
+    root_->lru_head = root_->lru_tail = 0;
+    root_->objects = root_->bytes = 0;
+    std::memset(root_->fills, 0, sizeof root_->fills);
+    ++root_->resets;
+}
 
 uint64_t Store::hash(std::string_view key) {
     // FNV-1a: the same in every binary (the zone outlives a binary upgrade), and keys are short.
@@ -121,13 +152,13 @@ void Store::unpin(Object& o) {
     o.entry = nullptr;
     uint32_t before = e->state.fetch_sub(1, std::memory_order_acq_rel);
     if (before == (kDead | 1)) {  // the last pin of a dead entry
-        shm::LockGuard g(zone_.mutex());
+        Locked g(*this);
         zone_.free(static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base()));
     }
 }
 
 Store::Object Store::find(std::string_view key, VariantFn variant, void* arg, std::string& scratch) {
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     Entry* e = lookup(key, hash(key));
     if (e && (e->flags & kMarker)) {
         scratch.assign(key);
@@ -198,7 +229,7 @@ bool Store::insert(std::string_view key, std::string_view vary_names, std::strin
         root_->bytes += size;
         return true;
     };
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     Entry* at_key = lookup(key, hash(key));
     if (vary_names.empty()) {
         if (at_key) kill(at_key);  // an older object, or a marker of older variants
@@ -214,7 +245,7 @@ bool Store::insert(std::string_view key, std::string_view vary_names, std::strin
 }
 
 size_t Store::purge(std::string_view key, bool prefix) {
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     size_t n = 0;
     auto matches = [&](Entry* e) {
         std::string_view k = e->key_view();
@@ -233,7 +264,7 @@ size_t Store::purge(std::string_view key, bool prefix) {
 }
 
 Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     Fill* free_slot = nullptr;
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
@@ -255,7 +286,7 @@ Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_m
 }
 
 void Store::end_fill(uint64_t key_hash, int64_t now_ms, int64_t pass_ms) {
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
         if (f.hash != key_hash) continue;
@@ -269,7 +300,7 @@ void Store::end_fill(uint64_t key_hash, int64_t now_ms, int64_t pass_ms) {
 }
 
 bool Store::fill_pending(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     for (size_t i = 0; i < kFillProbe; ++i) {
         const Fill& f = root_->fills[(key_hash + i) % kFills];
         if (f.hash == key_hash && now_ms - f.started_ms < lock_ms && now_ms >= f.pass_until_ms) return true;
@@ -284,7 +315,7 @@ bool Store::claim_update(const Object& o, int64_t now_s, int64_t until_s) {
 }
 
 Store::Stats Store::stats() const {
-    shm::LockGuard g(zone_.mutex());
+    Locked g(*this);
     return {root_->objects, root_->bytes, root_->evictions};
 }
 

@@ -94,6 +94,8 @@ class Store {
 
   private:
     struct Root;
+    class Locked;
+    void empty_after_death() const;
     Store(shm::Zone& zone, Root* root) : zone_(zone), root_(root) {}
     Entry* lookup(std::string_view key, uint64_t h);
     void unlink(Entry* e);
