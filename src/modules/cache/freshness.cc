@@ -121,7 +121,7 @@ int64_t parse_http_date(std::string_view t) {
     size_t comma = t.find(',');
     if (comma != std::string_view::npos) {
         std::string_view rest = trim(t.substr(comma + 1));
-        if (rest.size() == 24 - 5 + 1 && rest[2] == ' ') {
+        if (rest.size() == 24 && rest[2] == ' ') {
             // IMF-fixdate: "06 Nov 1994 08:49:37 GMT"
             if (!num(rest.substr(0, 2), day) || (mon = month_of(rest.substr(3, 3))) < 0 || rest[6] != ' ' ||
                 !num(rest.substr(7, 4), year) || rest[11] != ' ' || !hms(rest.substr(12, 8), tm) ||
