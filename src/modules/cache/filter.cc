@@ -309,7 +309,10 @@ void CacheFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHea
     if (from_cache && c.obj) {
         head.replace("age");
         char age[24];
-        int n = snprintf(age, sizeof age, "%lld", static_cast<long long>(age_of(c.obj.meta, now_s())));
+        // A revalidated object's age starts again at the 304 (RFC 9111 §4.3.4, §5.1): the old
+        // one's would tell a downstream cache that the response it just got is already stale.
+        const Meta& m = c.state == State::Revalidated && c.capture ? c.capture->meta : c.obj.meta;
+        int n = snprintf(age, sizeof age, "%lld", static_cast<long long>(age_of(m, now_s())));
         head.add("age", {age, static_cast<size_t>(n)});
         return;
     }
@@ -407,7 +410,8 @@ bool CacheFilter::on_replace(http::Stream& s, void* ctx, int status, const http:
             variant_ = key_;
             append_variant(cap->vary, s.request(), variant_);
         }
-        if (d.store) store_.insert(key_, cap->vary, variant_, cap->head, c.obj.body, meta_of(f, d, c.request_time, now));
+        cap->meta = meta_of(f, d, c.request_time, now);  // (its Age is the refreshed one's)
+        if (d.store) store_.insert(key_, cap->vary, variant_, cap->head, c.obj.body, cap->meta);
         c.capture = cap;
         c.state = State::Revalidated;
         count(rt_.counters().revalidated);
