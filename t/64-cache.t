@@ -578,10 +578,17 @@ sub concurrent {
     }
     my %by = map { fileno($_->{s}) => $_ } @c;
     my $left = $n;
-    my $deadline = time + ($o{timeout} // 20);
+    my $start = time;
+    my $deadline = $start + ($o{timeout} // 20);
+    # abandon => [SECONDS, INDEX...]: those clients leave (close) that long after the start
+    my ($leave_at, @leave) = @{ $o{abandon} || [] };
     while ($left && time < $deadline) {
-        $poll->poll(0.5);
+        $poll->poll(defined $leave_at ? 0.01 : 0.5);
         my $now = time;
+        if (defined $leave_at && $now >= $start + $leave_at) {
+            for my $x (@c[@leave]) { $poll->remove($x->{s}); shutdown($x->{s}, 2); $x->{left} = 1; $left-- }
+            undef $leave_at;
+        }
         for my $fh ($poll->handles(POLLOUT)) {
             my $x = $by{ fileno $fh };
             my $w = syswrite($fh, $x->{out});
@@ -601,6 +608,7 @@ sub concurrent {
         }
     }
     for my $x (@c) {
+        next if $x->{left};
         close $x->{s};
         my ($head, $body) = split /\r\n\r\n/, $x->{in}, 2;
         $x->{status} = $head && $head =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0;
@@ -664,6 +672,52 @@ case 'coalescing: a failed fill wakes the waiters' => sub {
         ok($took < 3, sprintf('%s: all answered in %.0f ms (lock_timeout is 5 s: they were woken)', $fail, $took * 1000));
         is(xcs(get($path)), 'HIT', "$fail: then HIT");
     }
+};
+
+# The filling request, from a child process: its answer ("STATUS XCS N") on the returned handle;
+# with $leave, the client closes its connection that many seconds after sending instead.
+sub filler {
+    my ($path, $leave) = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    return $fh if $pid;
+    my $c = http_connect($port, timeout => 15);
+    $c->send(build_request('GET', $path, host => 'cache.test', headers => [['Connection', 'close']]));
+    if ($leave) {
+        my $until = time + $leave;    # a client that gives up after $leave s
+        sleep 0.01 while time < $until;
+        POSIX::_exit(0);
+    }
+    my $r = $c->read_response(timeout => 15);
+    printf "%s %s %s\n", $r ? $r->{status} : 0, xcs($r), nth($r);
+    POSIX::_exit(0);
+}
+
+case 'coalescing: clients that leave' => sub {
+    # waiters that leave: the others are answered from the fill
+    my $path = '/co/leave-w?' . qs(cc => 'max-age=60', delay1 => 600);
+    my $fh = filler($path);
+    ok(wait_until(sub { upstream_count('/co/leave-w') >= 1 }, 5, 0.01), 'the fill reached the backend');
+    my @c = concurrent(10, $path, timeout => 10, abandon => [0.1, 0 .. 4]);
+    is(join(' ', map { "$_->{status}/$_->{xcs}/" . nth($_) } @c[5 .. 9]), join(' ', ('200/HIT/1') x 5),
+       '5 of 10 waiters left: the other 5 got the fill\'s object');
+    is(scalar(<$fh>), "200 MISS 1\n", 'the fill completed');
+    close $fh;
+    is(upstream_count('/co/leave-w'), 1, 'one upstream request');
+
+    # the filler's client leaves: its fill ends there, the waiters go on without it
+    $path = '/co/leave-f?' . qs(cc => 'max-age=60', delay1 => 600);
+    $fh = filler($path, 0.2);
+    ok(wait_until(sub { upstream_count('/co/leave-f') >= 1 }, 5, 0.01), 'the fill reached the backend');
+    my $t0 = time;
+    @c = concurrent(10, $path, timeout => 10);
+    my $took = time - $t0;
+    close $fh;
+    is(scalar(grep { $_->{status} == 200 && nth($_) == 2 } @c), 10, 'the filler\'s client left: the 10 waiters got the next fill (n=2)')
+        or diag(join ' ', map { "$_->{status}/$_->{xcs}/" . nth($_) } @c);
+    is(join(' ', sort map { $_->{xcs} } @c), join(' ', ('HIT') x 9, 'MISS'), 'one of them filled (MISS), 9 HIT');
+    ok($took < 1.5, sprintf('... within %.0f ms (woken when the fill ended, not after lock_timeout)', $took * 1000));
+    is(upstream_count('/co/leave-f'), 2, 'two upstream requests: the abandoned fill and the next');
+    is(metric('gateway_worker_restarts_total'), 0, 'no worker died');
 };
 
 case 'coalescing: lock_timeout' => sub {
