@@ -177,6 +177,7 @@ routes:
   - {name: dttl, match: {path_prefix: /dttl/}, upstream: be, compress: off, cache: {zone: main, default_ttl: 60s}}
   - {name: swr, match: {path_prefix: /swr/}, upstream: be, compress: off, cache: {zone: main, stale_while_revalidate: 30s}}
   - {name: sie, match: {path_prefix: /sie/}, upstream: be2, compress: off, cache: {zone: main, stale_if_error: 2s}}
+  - {name: siet, match: {path_prefix: /siet/}, upstream: be, compress: off, timeout: {read: 300ms}, cache: {zone: main, stale_if_error: 30s}}
   - {name: lock, match: {path_prefix: /lock/}, upstream: be, compress: off, cache: {zone: main, lock_timeout: 300ms}}
   - {name: small, match: {path_prefix: /small/}, upstream: be, compress: off, cache: {zone: small}}
   - {name: gets, match: {path_prefix: /gets/}, upstream: be, compress: off, cache: {zone: main, methods: [GET]}}
@@ -404,6 +405,8 @@ case 'Vary: two variants of one key' => sub {
 case 'revalidation (304) and conditional requests' => sub {
     second_start();
     my $p = '/r/etag?' . qs(cc => 'max-age=1', cc2 => 'max-age=60', etag => '"v1"');
+    my $pc = '/r/many?' . qs(cc => 'max-age=1', cc2 => 'max-age=60', etag => '"m1"');
+    is(xcs(get($pc)), 'MISS', 'another: MISS');
     my $r = get($p);
     is(xcs($r), 'MISS', 'MISS');
     my $t_after = time;
@@ -429,6 +432,13 @@ case 'revalidation (304) and conditional requests' => sub {
     $r = get($p);
     is(xcs($r), 'HIT', 'next: HIT');
     like($r->{body}, qr/ n=1 /, '... the stored body');
+    # 50 at once for a stale object: one revalidation, the others wait for it
+    my @c = concurrent(50, $pc, timeout => 10);
+    my %st;
+    $st{"$_->{status}/$_->{xcs}"}++ for @c;
+    is(join(' ', map { "$_:$st{$_}" } sort keys %st), '200/HIT:49 200/REVALIDATED:1', '50 concurrent on a stale object: 1 REVALIDATED, 49 HIT');
+    is(scalar(grep { $_->{body} =~ /^path=\/r\/many n=1 / } @c), 50, '... all with the stored body');
+    is(upstream_count('/r/many'), 2, '... one revalidation request');
     is($r->{headers}{'cache-control'}, 'max-age=60', 'the 304\'s Cache-Control was merged in');
 
     # Last-Modified: If-Modified-Since from the cache
@@ -497,7 +507,9 @@ case 'stale-if-error' => sub {
     my $pm = '/f/siemr?' . qs(cc => 'max-age=1, stale-if-error=30, must-revalidate', status2 => 500);
     # the route's stale_if_error (2s), the backend stopped after
     my $pd = '/sie/down?' . qs(cc => 'max-age=1');
-    is(xcs(get($_)), 'MISS', "$_: MISS") for $p, $pm, $pd;
+    # the route's stale_if_error (30s), the backend too slow after (read timeout 300ms: 504)
+    my $pt = '/siet/slow?' . qs(cc => 'max-age=1', delay2 => 2000);
+    is(xcs(get($_)), 'MISS', "$_: MISS") for $p, $pm, $pd, $pt;
     my $t_after = time;
     ok(wait_past($t_after, 1), 'waited until stale');
     my $r = get($p);
@@ -505,6 +517,9 @@ case 'stale-if-error' => sub {
     like($r->{body}, qr/ n=1 /, '... with the old body');
     $r = get($pm);
     is($r->{status}, 500, 'must-revalidate: the 500, never stale');
+    $r = get($pt);
+    is($r->{status} . ' ' . xcs($r), '200 STALE', 'backend too slow (504): STALE');
+    like($r->{body}, qr/^path=\/siet\/slow n=1 /, '... with the old body');
     $be2->stop;
     $r = get($pd);
     is($r->{status} . ' ' . xcs($r), '200 STALE', 'backend down: STALE');
