@@ -9,14 +9,17 @@
 #   3. revalidation with ETag (304 upstream -> REVALIDATED), 304 from the cache, the client's
 #      conditional fields not forwarded;
 #   4. stale-while-revalidate: UPDATING at once, one background request, then the new body;
-#   5. stale-if-error: backend 500 or down -> STALE; past the window -> the error;
+#   5. stale-if-error: backend 500, down or too slow (504) -> STALE; past the window -> the error;
 #   6. purge by key and prefix on the admin listener; zone counts; unknown zone;
 #   7. coalescing: 1,000 concurrent requests for one cold key across 2 workers -> 1 upstream
-#      request, the waiters answered within milliseconds of the fill; a failed fill (500, closed
-#      mid-body) wakes them; lock_timeout;
-#   8. HEAD; max_object; eviction in a small zone; compressed hits;
-#   9. survives a reload and a binary upgrade;
+#      request, the waiters answered within milliseconds of the fill (the spread is printed);
+#      a failed fill (500, closed mid-body) wakes them; clients that leave (waiters, the
+#      filler's); lock_timeout;
+#   8. HEAD; stored heads (no hop-by-hop fields) and keys of headers and cookies; max_object;
+#      eviction in a small zone; compressed hits;
+#   9. survives a reload and a binary upgrade; the metrics;
 #  10. `gatewayd -t` errors at FILE:LINE:COL.
+# CACHE_TEST_ONLY=REGEX runs only the subtests whose name matches.
 #
 # Time: objects with max-age=1 must go stale, and freshness is counted in whole seconds (the
 # gateway's clock): such a test waits, with a deadline, until the wall clock has passed the next
@@ -87,6 +90,7 @@ sub handler {
     my ($be) = @_;
     return sub {
         my ($c, $req) = @_;
+        return undef if $req->{path} eq '/hop';    # Backend.pm's own answer (hop-by-hop fields)
         my %q = map { my ($k, $v) = split /=/, $_, 2; ($k => unescape($v // '')) } split /&/, $req->{query};
         $c->read_body($req);
         my $n = log_request($be, $req);
@@ -181,6 +185,8 @@ routes:
   - {name: lock, match: {path_prefix: /lock/}, upstream: be, compress: off, cache: {zone: main, lock_timeout: 300ms}}
   - {name: small, match: {path_prefix: /small/}, upstream: be, compress: off, cache: {zone: small}}
   - {name: gets, match: {path_prefix: /gets/}, upstream: be, compress: off, cache: {zone: main, methods: [GET]}}
+  - {name: hop, match: {path_prefix: /builtin/}, strip_prefix: /builtin, upstream: be, compress: off, cache: {zone: main, default_ttl: 60s}}
+  - {name: keyed, match: {path_prefix: /k/}, upstream: be, compress: off, cache: {zone: main, key: [path, header:x-tenant, cookie:plan]}}
   - {name: gz, match: {path_prefix: /gz/}, upstream: be, cache: {zone: main}}
   - {name: plain, match: {path_prefix: /}, upstream: be, compress: off, cache: {zone: main}}
 CONF
@@ -792,6 +798,33 @@ case 'HEAD' => sub {
     is(xcs(req('HEAD', $p)), 'BYPASS', 'methods: [GET]: HEAD is BYPASS') ;
 };
 
+case 'stored heads and keys' => sub {
+    # hop-by-hop fields are not stored (Backend.pm's /hop: Connection: keep-alive, X-Hop; X-Hop;
+    # Keep-Alive; Proxy-Connection; X-Kept)
+    is(statuses('/builtin/hop', 2), 'MISS HIT', '/hop: stored');
+    my $r = get('/builtin/hop');
+    is(xcs($r), 'HIT', 'HIT');
+    ok(!exists $r->{headers}{$_}, "a hit has no $_") for qw(x-hop keep-alive proxy-connection);
+    like($r->{headers}{connection} // 'none', qr/^(close|none)$/i, 'a hit\'s Connection is the gateway\'s own');
+    is($r->{headers}{'x-kept'} // '', 'yes', 'a hit keeps the end-to-end fields') or diag($r->{head});
+    is($r->{body}, 'hop', '... and the body');
+
+    # key: [path, header:x-tenant, cookie:plan]
+    my $p = '/k/a?' . qs(cc => 'max-age=60');
+    my @a = (['X-Tenant', 'a'], ['Cookie', 'x=1; plan=gold']);
+    my @b = (['X-Tenant', 'b'], ['Cookie', 'plan=gold']);
+    is(statuses($p, 2, @a), 'MISS HIT', 'tenant a: MISS, HIT');
+    is(statuses($p, 2, @b), 'MISS HIT', 'tenant b: another object');
+    is(statuses('/k/a?other=1', 1, @a), 'HIT', 'the query is not in this key');
+    is(statuses($p, 1, ['X-Tenant', 'a'], ['Cookie', 'plan=free']), 'MISS', 'another plan cookie: another object');
+    my $c = http_connect($t->port('admin'));
+    $c->send(build_request('DELETE', '/cache/main?key=' . enc('/k/a a gold'), host => 'admin'));
+    $r = $c->read_response;
+    is((parse_json($r->{body}) // {})->{purged}, 1, 'purge by the key "/k/a a gold"') or diag($r->{body});
+    is(statuses($p, 1, @a), 'MISS', 'tenant a: MISS after it');
+    is(statuses($p, 1, @b), 'HIT', 'tenant b: still HIT');
+};
+
 case 'max_object' => sub {
     my $n0 = metric('gateway_cache_not_stored_total');
     my $p = '/m/big?' . qs(cc => 'max-age=60', len => 1536 * 1024);
@@ -873,6 +906,22 @@ case 'survives a reload and a binary upgrade' => sub {
     is(nth($r), 1, '... the same object');
     is(upstream_count('/ru/a'), 1, 'one upstream request in all');
     like($t->error_log, qr/zone "cache\.main" adopted/, 'the zone was adopted') or diag(join "\n", grep { /cache/ } split /\n/, $t->error_log);
+};
+
+case 'metrics' => sub {
+    my $m = $t->metrics // {};
+    for my $st (qw(HIT MISS EXPIRED STALE UPDATING REVALIDATED BYPASS)) {
+        ok((metric_sum($m, 'gateway_cache_requests_total', { cache_status => $st }) // 0) > 0,
+           "gateway_cache_requests_total{cache_status=\"$st\"} counted");
+    }
+    ok((metric_sum($m, $_) // 0) > 0, "$_ counted") for qw(gateway_cache_stored_total gateway_cache_stored_bytes_total
+                                                         gateway_cache_served_bytes_total gateway_cache_coalesced_total);
+    my $objects;
+    ok(wait_until(sub {
+        my $j = parse_json(($t->admin_get('/cache/main') // {})->{body} // '') // {};
+        $objects = $j->{objects};
+        defined $objects && (metric_sum($t->metrics // {}, 'gateway_cache_objects', { zone => 'main' }) // -1) == $objects;
+    }, 5, 0.1), "gateway_cache_objects{zone=\"main\"} is /cache/main's count ($objects)");
 };
 
 case 'configuration errors at FILE:LINE:COL' => sub {
