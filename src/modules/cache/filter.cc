@@ -83,6 +83,7 @@ void count(std::atomic<uint64_t>* c, uint64_t n = 1) {
 struct CacheFilter::Ctx {
     State state = State::Bypass;
     bool claimed = false;       // this request fills its key
+    int64_t claim_ms = 0;       // since when (the claim's identity for end_fill)
     bool authorization = false;
     uint64_t hash = 0;
     int64_t request_time = 0;
@@ -221,7 +222,7 @@ CacheFilter::Next CacheFilter::look(http::Stream& s, Ctx& c) {
         return Next::Upstream;
     }
     // A miss, or a stale object to revalidate: one request per key fills; the others wait.
-    switch (store_.claim_fill(c.hash, rt_.loop().now(), policy_.lock_timeout)) {
+    switch (store_.claim_fill(c.hash, rt_.loop().now(), policy_.lock_timeout, &c.claim_ms)) {
         case Store::Claim::Busy:
             if (c.state == State::Waiting && rt_.loop().now() >= c.waiter.deadline) break;  // waited enough
             return Next::Wait;
@@ -382,7 +383,7 @@ void CacheFilter::store(http::Stream& s, Ctx& c) {
 void CacheFilter::end_fill(Ctx& c) {
     if (!c.claimed) return;
     c.claimed = false;
-    store_.end_fill(c.hash);
+    store_.end_fill(c.hash, c.claim_ms);
     rt_.fill_ended(policy_.zone);
 }
 

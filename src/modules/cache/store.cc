@@ -231,8 +231,9 @@ size_t Store::purge(std::string_view key, bool prefix) {
     return n;
 }
 
-Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
+Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms, int64_t* started_ms) {
     shm::LockGuard g(zone_.mutex());
+    if (started_ms) *started_ms = now_ms;
     Fill* free_slot = nullptr;
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
@@ -250,11 +251,11 @@ Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_m
     return Claim::Claimed;
 }
 
-void Store::end_fill(uint64_t key_hash) {
+void Store::end_fill(uint64_t key_hash, int64_t started_ms) {
     shm::LockGuard g(zone_.mutex());
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
-        if (f.hash == key_hash) f.hash = 0;
+        if (f.hash == key_hash && f.started_ms == started_ms) f.hash = 0;
     }
 }
 
