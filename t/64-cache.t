@@ -183,6 +183,7 @@ routes:
   - {name: sie, match: {path_prefix: /sie/}, upstream: be2, compress: off, cache: {zone: main, stale_if_error: 2s}}
   - {name: siet, match: {path_prefix: /siet/}, upstream: be, compress: off, timeout: {read: 300ms}, cache: {zone: main, stale_if_error: 30s}}
   - {name: lock, match: {path_prefix: /lock/}, upstream: be, compress: off, cache: {zone: main, lock_timeout: 300ms}}
+  - {name: lock1, match: {path_prefix: /lock1/}, upstream: be, compress: off, cache: {zone: main, lock_timeout: 1s}}
   - {name: small, match: {path_prefix: /small/}, upstream: be, compress: off, cache: {zone: small}}
   - {name: gets, match: {path_prefix: /gets/}, upstream: be, compress: off, cache: {zone: main, methods: [GET]}}
   - {name: hop, match: {path_prefix: /builtin/}, strip_prefix: /builtin, upstream: be, compress: off, cache: {zone: main, default_ttl: 60s}}
@@ -772,6 +773,30 @@ case 'coalescing: lock_timeout' => sub {
     my $r = get($path);
     is(xcs($r), 'HIT', 'the fill\'s response was stored');
     is(nth($r), 1, '... the fill\'s (n=1), not a waiter\'s');
+};
+
+case 'coalescing: a fill that outlived its lock does not end the next one\'s' => sub {
+    # route lock1: lock_timeout 1s. A's fill takes 3 s and may not be stored (no-store); B comes
+    # at 2.5 s, when A's claim has expired: B claims the fill anew (its fill takes 1 s, stored).
+    # A ends at 3 s; C comes right after: B's claim is live (until 3.5 s), so C waits for B's
+    # fill and is answered from it (HIT, n=2). A's end must not release B's claim.
+    my $path = '/lock1/takeover?' . qs(cc => 'no-store', cc2 => 'max-age=60', delay1 => 3000, delay2 => 1000);
+    my $t0 = time;
+    my $fa = filler($path);
+    ok(wait_until(sub { upstream_count('/lock1/takeover') >= 1 }, 5, 0.01), 'A reached the backend');
+    ok(wait_until(sub { time >= $t0 + 2.5 }, 4, 0.01), 'waited until A\'s claim has expired (lock_timeout 1 s)');
+    my $fb = filler($path);
+    ok(wait_until(sub { upstream_count('/lock1/takeover') >= 2 }, 5, 0.01), 'B reached the backend: it claimed the fill');
+    is(scalar(<$fa>), "200 MISS 1\n", 'A completed (not stored: no-store)');
+    close $fa;
+    my $tc = time - $t0;
+    my $r = get($path);
+    my $why = sprintf('C asked at %.2f s, answered at %.2f s: %s; backend requests: %s', $tc, time - $t0, xcs($r),
+                      join(' ', map { sprintf('n=%d at %.2f s', $_->{n}, $_->{time} - $t0) } seen('/lock1/takeover')));
+    is(xcs($r) . ' n=' . nth($r), 'HIT n=2', 'C, right after A: waited for B\'s fill and got its object') or diag($why);
+    is(scalar(<$fb>), "200 MISS 2\n", 'B completed');
+    close $fb;
+    is(upstream_count('/lock1/takeover'), 2, 'two upstream requests (A, B), not three');
 };
 
 case 'HEAD' => sub {
