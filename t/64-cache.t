@@ -50,7 +50,8 @@ my $LOG = "$tmp/backend.log";    # one line per request the backends get
 
 # ---------------------------------------------------------------------------------------------
 # the backends' handler: any path; the query says how to answer (values %-encoded):
-#   cc, cc2        Cache-Control (cc2: for the 2nd and later request of this path)
+#   cc, cc2        Cache-Control (cc2: for the 2nd and later request of this path; from2=K: the
+#                  Kth and later)
 #   status, status2
 #   etag           ETag (quoted by the test); a request whose If-None-Match has it gets 304
 #                  (with cc2 // cc)
@@ -96,7 +97,7 @@ sub handler {
         my $n = log_request($be, $req);
         my $delay = $q{delay} // ($n == 1 ? $q{delay1} : $q{delay2}) // 0;
         sleep $delay / 1000 if $delay;
-        my $cc = $n >= 2 && defined $q{cc2} ? $q{cc2} : $q{cc};
+        my $cc = $n >= ($q{from2} // 2) && defined $q{cc2} ? $q{cc2} : $q{cc};
         my $status = $n >= 2 && defined $q{status2} ? $q{status2} : $q{status} // 200;
         $status = 500 if $n == 1 && ($q{fail1} // '') eq '500';
         my $al = Backend::Conn::hdr($req, 'accept-language') // '';
@@ -486,6 +487,20 @@ case 'stale-while-revalidate' => sub {
     like($hit->{body}, qr/ n=2 /, '... with the new body');
     is(upstream_count('/swr/a'), 2, 'exactly one background request');
     is((seen('/swr/a'))[1]{host}, 'cache.test', 'the background request carries the client\'s Host');
+
+    # a variant (Vary: Accept-Language) is refreshed as that variant
+    second_start();
+    $p = '/swr/vary?' . qs(cc => 'max-age=1', cc2 => 'max-age=60', from2 => 3, vary => 'Accept-Language');
+    my ($en, $fr) = (['Accept-Language', 'en'], ['Accept-Language', 'fr']);
+    is(xcs(get($p, $en)) . ' ' . xcs(get($p, $fr)), 'MISS MISS', 'two variants: MISS MISS');
+    ok(wait_past(time, 1), 'waited until stale');
+    is(xcs(get($p, $en)), 'UPDATING', 'en: UPDATING');
+    ok(wait_until(sub { $r = get($p, $en); xcs($r) eq 'HIT' }, 5, 0.05), 'en: then HIT');
+    like($r->{body}, qr/ n=3 al=en$/m, '... the refreshed en body');
+    is((seen('/swr/vary'))[2]{al}, 'en', 'the background request asked for en');
+    $r = get($p, $fr);
+    is(xcs($r) . ' ' . ($r->{body} =~ /al=(\w+)/)[0], 'UPDATING fr', 'fr: still its own (stale) variant, UPDATING')
+        or diag("fr: Age $r->{headers}{age}, body $r->{body}; backend: " . join(' ', map { "n=$_->{n}/al=$_->{al}" } seen('/swr/vary')));
 
     # a request with Authorization is not refreshed in the background: revalidated by itself
     second_start();
