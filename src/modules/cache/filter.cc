@@ -168,6 +168,13 @@ http::FilterStatus CacheFilter::on_request(http::Stream& s, void* ctx) {
     bool get = req.method == "GET";
     bool head = req.method == "HEAD" && policy_.head;
     if ((!get && !head) || !req.header("range").empty()) {
+        // The client's conditional fields are dropped on this route (request_field_names): a
+        // request the cache does not answer takes them upstream as they came (a PUT with
+        // If-None-Match: * must not become an unconditional overwrite).
+        for (size_t i = 0; i < req.header_count; ++i) {
+            std::string_view n = req.headers[i].name;
+            if (iequals(n, "if-none-match") || iequals(n, "if-modified-since")) s.add_request_header(n, req.headers[i].value);
+        }
         count(rt_.counters().bypass);
         return http::FilterStatus::Continue;
     }
