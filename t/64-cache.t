@@ -467,6 +467,25 @@ case 'revalidation (304) and conditional requests' => sub {
     is(xcs(get($p)), 'HIT', 'stored');
 };
 
+case 'conditional fields of requests the cache does not answer reach the upstream' => sub {
+    # A PUT with If-None-Match: * creates only when nothing is there (RFC 9110 §13.1.2): the
+    # upstream must see the field. The cache drops the client's If-None-Match and
+    # If-Modified-Since on its routes (CacheFilter::request_field_names: it answers them for the
+    # requests it serves); a request it passes by (BYPASS) must carry them still.
+    my $c = http_connect($port) or return fail('connect');
+    $c->send(build_request('PUT', '/f/put', host => 'cache.test', body => 'new',
+                           headers => [['If-None-Match', '*'], ['Connection', 'close']]));
+    my $r = $c->read_response;
+    is($r->{status} . ' ' . xcs($r), '200 BYPASS', 'PUT on a cache route: BYPASS');
+    my @s = seen('/f/put');
+    is($s[0]{method}, 'PUT', 'the PUT reached the upstream');
+    is($s[0]{inm}, '*', '... with its If-None-Match: *');
+    $r = get('/f/range', ['Range', 'bytes=0-3'], ['If-None-Match', '"r1"'], ['If-Modified-Since', 'Wed, 02 Dec 2026 10:00:00 GMT']);
+    is(xcs($r), 'BYPASS', 'a Range GET: BYPASS');
+    @s = seen('/f/range');
+    is("$s[0]{inm} | $s[0]{ims}", '"r1" | Wed, 02 Dec 2026 10:00:00 GMT', '... its If-None-Match and If-Modified-Since reach the upstream');
+};
+
 case 'stale-while-revalidate' => sub {
     second_start();
     my $p = '/swr/a?' . qs(cc => 'max-age=1', cc2 => 'max-age=60', delay2 => 1500);
