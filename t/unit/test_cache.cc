@@ -251,16 +251,19 @@ TEST_F(CacheStore, APinnedObjectOutlivesItsEviction) {
 
 TEST_F(CacheStore, FillClaims) {
     uint64_t h = Store::hash("GET a /x");
-    EXPECT_EQ(store_->claim_fill(h, 1000, 5000), Store::Claim::Claimed);
+    int64_t first = 0, second = 0, third = 0;
+    EXPECT_EQ(store_->claim_fill(h, 1000, 5000, &first), Store::Claim::Claimed);
     EXPECT_EQ(store_->claim_fill(h, 1001, 5000), Store::Claim::Busy);
     EXPECT_TRUE(store_->fill_pending(h, 1001, 5000));
     EXPECT_FALSE(store_->fill_pending(h, 7000, 5000)) << "past lock_timeout";
-    EXPECT_EQ(store_->claim_fill(h, 7000, 5000), Store::Claim::Claimed) << "taken over after lock_timeout";
-    store_->end_fill(h);
+    EXPECT_EQ(store_->claim_fill(h, 7000, 5000, &second), Store::Claim::Claimed) << "taken over after lock_timeout";
+    store_->end_fill(h, first);
+    EXPECT_TRUE(store_->fill_pending(h, 7001, 5000)) << "the first fill's end leaves the newer claim alone";
+    store_->end_fill(h, second);
     EXPECT_FALSE(store_->fill_pending(h, 7001, 5000));
-    EXPECT_EQ(store_->claim_fill(h, 7002, 5000), Store::Claim::Claimed);
+    EXPECT_EQ(store_->claim_fill(h, 7002, 5000, &third), Store::Claim::Claimed);
     // Hit-for-pass: a fill whose response could not be stored lets the key's requests through.
-    store_->end_fill(h, 7010, 10000);
+    store_->end_fill(h, third, 7010, 10000);
     EXPECT_EQ(store_->claim_fill(h, 7011, 5000), Store::Claim::Pass);
     EXPECT_FALSE(store_->fill_pending(h, 7011, 5000));
     EXPECT_EQ(store_->claim_fill(h, 17011, 5000), Store::Claim::Claimed) << "after the pass";

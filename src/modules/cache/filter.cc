@@ -85,6 +85,7 @@ void count(std::atomic<uint64_t>* c, uint64_t n = 1) {
 struct CacheFilter::Ctx {
     State state = State::Bypass;
     bool claimed = false;       // this request fills its key
+    int64_t claim_ms = 0;       // since when (the claim's identity for end_fill)
     bool authorization = false;
     uint64_t hash = 0;
     int64_t request_time = 0;
@@ -171,6 +172,13 @@ http::FilterStatus CacheFilter::on_request(http::Stream& s, void* ctx) {
     bool get = req.method == "GET";
     bool head = req.method == "HEAD" && policy_.head;
     if ((!get && !head) || !req.header("range").empty()) {
+        // The client's conditional fields are dropped on this route (request_field_names): a
+        // request the cache does not answer takes them upstream as they came (a PUT with
+        // If-None-Match: * must not become an unconditional overwrite).
+        for (size_t i = 0; i < req.header_count; ++i) {
+            std::string_view n = req.headers[i].name;
+            if (iequals(n, "if-none-match") || iequals(n, "if-modified-since")) s.add_request_header(n, req.headers[i].value);
+        }
         count(rt_.counters().bypass);
         return http::FilterStatus::Continue;
     }
@@ -226,7 +234,7 @@ CacheFilter::Next CacheFilter::look(http::Stream& s, Ctx& c) {
         return Next::Upstream;
     }
     // A miss, or a stale object to revalidate: one request per key fills; the others wait.
-    switch (store_.claim_fill(c.hash, rt_.loop().now(), policy_.lock_timeout)) {
+    switch (store_.claim_fill(c.hash, rt_.loop().now(), policy_.lock_timeout, &c.claim_ms)) {
         case Store::Claim::Busy:
             if (c.state == State::Waiting && rt_.loop().now() >= c.waiter.deadline) break;  // waited enough
             return Next::Wait;
@@ -395,7 +403,7 @@ void CacheFilter::store(http::Stream& s, Ctx& c) {
 void CacheFilter::end_fill(Ctx& c, int64_t pass_ms) {
     if (!c.claimed) return;
     c.claimed = false;
-    store_.end_fill(c.hash, rt_.loop().now(), pass_ms);
+    store_.end_fill(c.hash, c.claim_ms, rt_.loop().now(), pass_ms);
     rt_.fill_ended(policy_.zone, c.hash);
 }
 

@@ -177,11 +177,12 @@ StoreDecision decide_store(const ResponseFacts& r, bool authorization, const Pol
         d.lifetime = p.default_ttl;
     }
     // Heuristically cacheable statuses (RFC 9110 §15.1) may be stored under default_ttl; any
-    // other only with explicit freshness. Never 206 (no ranges are kept) or 1xx/304.
+    // other only with explicit freshness. Never 206 (no ranges are kept), 1xx/304 or 5xx.
     bool heuristic = r.status == 200 || r.status == 203 || r.status == 204 || r.status == 300 || r.status == 301 ||
-                     r.status == 308 || r.status == 404 || r.status == 405 || r.status == 410 || r.status == 414 ||
-                     r.status == 501;
-    if (r.status < 200 || r.status == 206 || r.status == 304) return d.why_not = "status", d;
+                     r.status == 308 || r.status == 404 || r.status == 405 || r.status == 410 || r.status == 414;
+    // Never 5xx either: an error is not an answer to serve to every client (and a fill that fails
+    // with one must leave its waiters to go upstream themselves).
+    if (r.status < 200 || r.status == 206 || r.status == 304 || r.status >= 500) return d.why_not = "status", d;
     if (!explicit_lifetime && !heuristic) return d.why_not = "status without explicit freshness", d;
     // no-cache: stored, but revalidated before every use (lifetime 0) - worth it with a validator.
     if (cc.no_cache) {

@@ -263,8 +263,9 @@ size_t Store::purge(std::string_view key, bool prefix) {
     return n;
 }
 
-Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms) {
+Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms, int64_t* started_ms) {
     Locked g(*this);
+    if (started_ms) *started_ms = now_ms;
     Fill* free_slot = nullptr;
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
@@ -285,11 +286,11 @@ Store::Claim Store::claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_m
     return Claim::Claimed;
 }
 
-void Store::end_fill(uint64_t key_hash, int64_t now_ms, int64_t pass_ms) {
+void Store::end_fill(uint64_t key_hash, int64_t started_ms, int64_t now_ms, int64_t pass_ms) {
     Locked g(*this);
     for (size_t i = 0; i < kFillProbe; ++i) {
         Fill& f = root_->fills[(key_hash + i) % kFills];
-        if (f.hash != key_hash) continue;
+        if (f.hash != key_hash || f.started_ms != started_ms) continue;  // (not a newer claim)
         if (pass_ms > 0) {
             f.started_ms = INT64_MIN / 2;  // not filling: passing
             f.pass_until_ms = now_ms + pass_ms;

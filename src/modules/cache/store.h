@@ -70,15 +70,17 @@ class Store {
     // entry whose key starts with `key` when `prefix`; how many objects went.
     size_t purge(std::string_view key, bool prefix);
 
-    // Coalescing: a miss claims the fill of `key_hash`. Claimed: go fill it (end_fill() after);
-    // Busy: another request fills it (started less than `lock_ms` ago) - wait; Pass: the key's
-    // last response could not be stored (hit-for-pass, as Varnish: go upstream, do not wait);
-    // NoRoom: no claim could be recorded (proceed without coalescing).
+    // Coalescing: a miss claims the fill of `key_hash`. Claimed: go fill it (end_fill() after,
+    // with the claim's start, `*started_ms`); Busy: another request fills it (started less than
+    // `lock_ms` ago) - wait; Pass: the key's last response could not be stored (hit-for-pass, as
+    // Varnish: go upstream, do not wait); NoRoom: no claim could be recorded (proceed without
+    // coalescing).
     enum class Claim : uint8_t { Claimed, Busy, Pass, NoRoom };
-    Claim claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms);
-    // The fill ended; `pass_ms` > 0: its response may not be stored, so that for that long the
-    // key's requests go upstream at once instead of each waiting for the one before it.
-    void end_fill(uint64_t key_hash, int64_t now_ms = 0, int64_t pass_ms = 0);
+    Claim claim_fill(uint64_t key_hash, int64_t now_ms, int64_t lock_ms, int64_t* started_ms = nullptr);
+    // Ends the claim that started at `started_ms` - not a newer one that took over this key after
+    // the first outlived its lock. `pass_ms` > 0: its response may not be stored, so that for that
+    // long the key's requests go upstream at once instead of each waiting for the one before it.
+    void end_fill(uint64_t key_hash, int64_t started_ms, int64_t now_ms = 0, int64_t pass_ms = 0);
     bool fill_pending(uint64_t key_hash, int64_t now_ms, int64_t lock_ms);
 
     // A background refresh (stale-while-revalidate) of the entry: true for the one caller that
