@@ -106,6 +106,10 @@ TEST(CacheFreshness, WhatIsStored) {
     EXPECT_TRUE(decide(f).store) << "any status with explicit freshness";
     f.status = 206;
     EXPECT_FALSE(decide(f).store);
+    f.status = 500;
+    EXPECT_FALSE(decide(f).store) << "an error is not kept, whatever its freshness";
+    f.status = 501;
+    EXPECT_FALSE(decide(f, false, {120, 0, 0}).store);
     // no-cache: stored, revalidated before every use, when it has a validator.
     f.status = 200;
     f.cc = cc({"no-cache, max-age=60"});

@@ -64,7 +64,8 @@ struct StoreDecision {
     bool must_revalidate = false;  // never served stale (no SWR, no SIE)
 };
 
-// Whether a shared cache may store the response to a GET, and its freshness. `authorization`:
+// Whether a shared cache may store the response to a GET, and its freshness (never a 1xx, 206,
+// 304 or 5xx: an error is not kept to answer later requests with). `authorization`:
 // the request carried Authorization (stored only when the response allows it: public,
 // s-maxage, must-revalidate - §3.5). A response that sets a cookie is not stored (a per-user
 // answer is the risk nginx also avoids by default).
