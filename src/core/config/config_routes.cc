@@ -677,6 +677,17 @@ std::string to_lower(std::string_view s) {
     return out;
 }
 
+int find_named(std::string_view name, const std::vector<std::string>& names, std::string_view noun,
+               const yaml::Node& node, std::string_view path, Diagnostics& diags) {
+    for (size_t i = 0; i < names.size(); ++i)
+        if (names[i] == name) return static_cast<int>(i);
+    std::string msg = "unknown " + std::string(noun) + " \"" + std::string(name) + "\"";
+    std::string_view hint = schema::suggest(name, names);
+    if (!hint.empty()) msg += " (did you mean \"" + std::string(hint) + "\"?)";
+    schema::report(diags, node.mark, path, msg);
+    return -1;
+}
+
 bool valid_name(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
                return is_alnum(c) || c == '_' || c == '.' || c == '-';

@@ -59,6 +59,11 @@ void read_hash_key(const yaml::Node& v, std::string_view path, HashKey& key, Dia
 // Names of routes and upstreams appear in logs and metrics labels: [A-Za-z0-9_.-]+.
 bool valid_name(std::string_view s);
 
+// The index in `names` of `name`, the value of `node` at `path` naming one of them (`noun`: "CORS
+// policy"); -1 after reporting "unknown NOUN" with a did-you-mean at the node (config_routes.cc).
+int find_named(std::string_view name, const std::vector<std::string>& names, std::string_view noun,
+               const yaml::Node& node, std::string_view path, Diagnostics& diags);
+
 // A top-level map of named entries (`upstreams:`, `rate_limits:`): takes `key` from `top` and
 // calls read(entry, reader) for each, where `reader` reads the entry's map at KEY.NAME. A bad
 // name is reported ("bad WHAT name ...") but the entry is still read, so that what refers to

@@ -132,21 +132,10 @@ void read_route(MapReader& route, Config& c, size_t index) {
     if (!m.key_node("zone")) m.require("zone");
     if (m.get_string("zone", zone)) {
         std::vector<std::string> known;
-        bool found = false;
-        for (size_t i = 0; i < s.zones.size(); ++i) {
-            known.push_back(s.zones[i].name);
-            if (s.zones[i].name == zone) {
-                p.zone = i;
-                found = true;
-            }
-        }
-        if (!found) {
-            std::string msg = "unknown cache zone \"" + zone + "\"";
-            std::string_view hint = schema::suggest(zone, known);
-            if (!hint.empty()) msg += " (did you mean \"" + std::string(hint) + "\"?)";
-            else if (known.empty()) msg += " (define it in cache.zones)";
-            schema::report(route.diags(), m.key_node("zone") ? m.key_node("zone")->mark : v->mark, m.path("zone"), msg);
-        }
+        for (const ZoneConfig& z : s.zones) known.push_back(z.name);
+        int found = config_detail::find_named(zone, known, "cache zone", m.key_node("zone") ? *m.key_node("zone") : *v,
+                                              m.path("zone"), route.diags());
+        if (found >= 0) p.zone = static_cast<size_t>(found);
     }
     read_key(m, p);
     m.get_duration("default_ttl", p.default_ttl, {0, 365LL * 86400000});

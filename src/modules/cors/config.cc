@@ -147,19 +147,10 @@ void read_route(MapReader& route, Config& c, size_t index) {
     auto name = schema::read_string(*v, path, route.diags());
     if (!name) return;
     Settings& s = building(c);
-    int found = -1;
     std::vector<std::string> known;
-    for (size_t i = 0; i < s.policies.size(); ++i) {
-        if (s.policies[i].name == *name) found = static_cast<int>(i);
-        known.push_back(s.policies[i].name);
-    }
-    if (found < 0) {
-        std::string msg = "unknown CORS policy \"" + *name + "\"";
-        std::string_view hint = schema::suggest(*name, known);
-        if (!hint.empty()) msg += " (did you mean \"" + std::string(hint) + "\"?)";
-        schema::report(route.diags(), v->mark, path, msg);
-        return;
-    }
+    for (const Policy& p : s.policies) known.push_back(p.name);
+    int found = config_detail::find_named(*name, known, "CORS policy", *v, path, route.diags());
+    if (found < 0) return;
     if (s.routes.size() <= index) {
         s.routes.resize(index + 1, -1);
         s.route_marks.resize(index + 1);
