@@ -228,7 +228,11 @@ CacheFilter::Next CacheFilter::look(http::Stream& s, Ctx& c) {
             }
         }
     }
-    if (req.method == "HEAD") {  // a HEAD miss goes upstream as it is, and is not stored
+    if (req.method == "HEAD") {
+        // A HEAD miss goes upstream as it is, and is not stored - but a GET's fill of the key in
+        // progress is waited for, as a GET would (it answers HEAD too).
+        bool waited_enough = c.state == State::Waiting && rt_.loop().now() >= c.waiter.deadline;
+        if (!waited_enough && store_.fill_pending(c.hash, rt_.loop().now(), policy_.lock_timeout)) return Next::Wait;
         c.state = State::Upstream;
         count(rt_.counters().miss);
         return Next::Upstream;
