@@ -304,6 +304,41 @@ TEST_F(CacheStore, AWorkerThatDiesHoldingTheLockEmptiesTheStore) {
     store_->unpin(o);
 }
 
+TEST_F(CacheStore, TheMasterDropsTheLostPinsOfAnExitedWorker) {
+    Meta m;
+    ASSERT_TRUE(store_->insert("GET a /x", "", "", head(5), "hello", m));
+    pid_t pid = fork();
+    if (pid == 0) {  // worker slot 3, killed while it answers from the object (pinned)
+        std::unique_ptr<Store> mine = Store::attach(*zone_, 3);
+        std::string scratch;
+        Store::Object o = mine->find("GET a /x", nullptr, nullptr, scratch);
+        _exit(o && o.pin >= 0 ? 0 : 1);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the child pinned and recorded it";
+    uint64_t bytes = store_->stats().bytes;
+    EXPECT_EQ(store_->purge("GET a /x", false), 1u);
+    EXPECT_EQ(store_->stats().bytes, 0u);
+    // Purged while pinned: its memory is held by the lost pin until the master drops it.
+    std::unique_ptr<Store> master = Store::attach(*zone_);
+    uint64_t in_use = shm::Slab::stats(zone_->base()).bytes_in_use;
+    EXPECT_EQ(master->release_slot(3), 1u);
+    EXPECT_LT(shm::Slab::stats(zone_->base()).bytes_in_use, in_use) << "the object's memory went back to the zone";
+    EXPECT_EQ(master->release_slot(3), 0u) << "once";
+    EXPECT_GT(bytes, 0u);
+    // A live worker's own pins and unpins leave no records behind.
+    std::unique_ptr<Store> live = Store::attach(*zone_, 4);
+    ASSERT_TRUE(store_->insert("GET a /y", "", "", head(5), "hello", m));
+    std::string scratch;
+    for (int i = 0; i < 200; ++i) {  // more than the records a slot has, one at a time
+        Store::Object o = live->find("GET a /y", nullptr, nullptr, scratch);
+        ASSERT_TRUE(o);
+        live->unpin(o);
+    }
+    EXPECT_EQ(master->release_slot(4), 0u);
+}
+
 TEST(CacheStored, Merge304) {
     std::string stored = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\netag: \"1\"\r\ncache-control: max-age=1\r\n"
                          "content-length: 5\r\n\r\n";

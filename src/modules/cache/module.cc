@@ -6,6 +6,7 @@
 // Coalescing across workers: a worker whose fill ends tells the master (ask_master), which tells
 // every worker (notify_workers); each wakes that key's waiters, which look again.
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,17 @@ bool attach_zone(shm::Zone& zone, const module::ZoneSpec& spec) {
     return true;
 }
 
+// The names of every cache zone a configuration of this master asked for: on_worker_exit is
+// told the exited worker's slot and given its zones by name, not its configuration.
+std::set<std::string>& known_zones() {
+    static std::set<std::string> names;
+    return names;
+}
+
 void zones(const Config& config, std::vector<module::ZoneSpec>& out) {
     const Settings* s = settings(config);
     if (!s) return;
+    for (const ZoneConfig& z : s->zones) known_zones().insert(z.shm_name());
     for (const ZoneConfig& z : s->zones)
         out.push_back({.name = z.shm_name(),
                        .size = z.size,
@@ -49,6 +58,19 @@ void zones(const Config& config, std::vector<module::ZoneSpec>& out) {
                        .kept = "its objects",
                        .lost = "the cache starts empty",
                        .attach = attach_zone});
+}
+
+// A worker is gone: the pins it held (a SIGKILL in the middle of answering from an object) are
+// dropped, so that those objects' memory can go back to the zone.
+void on_worker_exit(int slot, const std::function<shm::Zone*(std::string_view name)>& zone) {
+    for (const std::string& name : known_zones()) {
+        shm::Zone* z = zone(name);
+        std::unique_ptr<Store> st = z ? Store::attach(*z) : nullptr;
+        if (!st) continue;
+        if (size_t n = st->release_slot(slot))
+            LOG_NOTICE("cache zone \"%s\": %zu pin%s of the exited worker (slot %d) dropped", name.c_str(), n,
+                       n == 1 ? "" : "s", slot);
+    }
 }
 
 // Relays a worker's "a fill of zone N ended" to every worker.
@@ -165,7 +187,7 @@ std::unique_ptr<module::WorkerPart> make_worker(module::WorkerEnv& env) {
     std::vector<std::unique_ptr<Store>> stores;
     for (const ZoneConfig& z : s->zones) {
         shm::Zone* zone = env.zone(z.shm_name());
-        std::unique_ptr<Store> st = zone ? Store::attach(*zone) : nullptr;
+        std::unique_ptr<Store> st = zone ? Store::attach(*zone, env.slot) : nullptr;
         if (!st) {
             LOG_ALERT("cache zone \"%s\" is not usable in this worker", z.name.c_str());
             env.failed = true;
@@ -193,6 +215,7 @@ extern const Descriptor cache_module = {
     .zones = gw::cache::zones,
     .make_master = gw::cache::make_master,
     .make_worker = gw::cache::make_worker,
+    .on_worker_exit = gw::cache::on_worker_exit,
 };
 
 }  // namespace gw::module

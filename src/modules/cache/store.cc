@@ -13,6 +13,8 @@ constexpr uint64_t kMagic = 0x3145484341435747ULL;  // "GWCACHE1"
 constexpr uint32_t kDead = 1u << 31;                 // in Entry::state, above the pin count
 constexpr uint32_t kMarker = 1;                      // Entry::flags: a Vary marker
 constexpr size_t kFills = 512;
+constexpr size_t kSlots = 2048;        // the status board's worker slots (core/status.h)
+constexpr size_t kPinsPerSlot = 64;    // pins a worker records at once; more are not recorded
 constexpr size_t kFillProbe = 16;
 
 struct Fill {
@@ -51,6 +53,7 @@ struct Store::Root {
     uint64_t lru_head, lru_tail;
     uint64_t objects, bytes, evictions;
     Fill fills[kFills];
+    uint64_t pins[kSlots];  // per worker slot: the offset of its pin records (0: none yet)
 };
 
 // The zone mutex, held by a store operation. A worker that died holding it (SIGKILL in the middle
@@ -109,10 +112,38 @@ bool Store::init(shm::Zone& zone) {
     return true;
 }
 
-std::unique_ptr<Store> Store::attach(shm::Zone& zone) {
+std::unique_ptr<Store> Store::attach(shm::Zone& zone, int slot) {
     Root* r = zone.at<Root>(zone.header()->root);
     if (!r || r->magic != kMagic) return nullptr;
-    return std::unique_ptr<Store>(new Store(zone, r));
+    return std::unique_ptr<Store>(new Store(zone, r, slot >= 0 && static_cast<size_t>(slot) < kSlots ? slot : -1));
+}
+
+// This worker's pin records (made on first use, under the zone lock), or null.
+std::atomic<uint64_t>* Store::pin_records(bool make) {
+    if (slot_ < 0) return nullptr;
+    uint64_t& off = root_->pins[slot_];
+    if (!off && make) {
+        off = zone_.alloc(kPinsPerSlot * sizeof(std::atomic<uint64_t>));
+        if (off) new (zone_.base() + off) std::atomic<uint64_t>[kPinsPerSlot]{};
+    }
+    return off ? zone_.at<std::atomic<uint64_t>>(off) : nullptr;
+}
+
+size_t Store::release_slot(int slot) {
+    if (slot < 0 || static_cast<size_t>(slot) >= kSlots) return 0;
+    Locked g(*this);
+    uint64_t off = root_->pins[slot];
+    if (!off) return 0;
+    auto* records = zone_.at<std::atomic<uint64_t>>(off);
+    size_t n = 0;
+    for (size_t i = 0; i < kPinsPerSlot; ++i) {
+        uint64_t e_off = records[i].exchange(0, std::memory_order_acq_rel);
+        if (!e_off) continue;
+        ++n;
+        Entry* e = zone_.at<Entry>(e_off);
+        if (e->state.fetch_sub(1, std::memory_order_acq_rel) == (kDead | 1)) zone_.free(e_off);
+    }
+    return n;
 }
 
 Store::Entry* Store::lookup(std::string_view key, uint64_t h) {
@@ -150,6 +181,10 @@ void Store::unpin(Object& o) {
     if (!o.entry) return;
     Entry* e = o.entry;
     o.entry = nullptr;
+    if (o.pin >= 0) {
+        if (std::atomic<uint64_t>* records = pin_records(false)) records[o.pin].store(0, std::memory_order_release);
+        o.pin = -1;
+    }
     uint32_t before = e->state.fetch_sub(1, std::memory_order_acq_rel);
     if (before == (kDead | 1)) {  // the last pin of a dead entry
         Locked g(*this);
@@ -167,6 +202,19 @@ Store::Object Store::find(std::string_view key, VariantFn variant, void* arg, st
     }
     if (!e) return {};
     e->state.fetch_add(1, std::memory_order_acq_rel);
+    // Recorded under the worker's slot (a record is cleared before the pin is dropped: a worker
+    // that dies between the two leaks one pin rather than dropping it twice).
+    int pin = -1;
+    if (std::atomic<uint64_t>* records = pin_records(true)) {
+        for (size_t i = 0; i < kPinsPerSlot; ++i) {
+            if (records[i].load(std::memory_order_relaxed) == 0) {
+                records[i].store(static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base()),
+                                 std::memory_order_release);
+                pin = static_cast<int>(i);
+                break;
+            }
+        }
+    }
     // Most recently used first.
     uint64_t self = static_cast<uint64_t>(reinterpret_cast<char*>(e) - zone_.base());
     if (root_->lru_head != self) {
@@ -180,6 +228,7 @@ Store::Object Store::find(std::string_view key, VariantFn variant, void* arg, st
     }
     Object o;
     o.entry = e;
+    o.pin = pin;
     o.head = e->head();
     o.body = e->body();
     o.meta = e->meta;

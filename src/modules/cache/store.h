@@ -24,7 +24,7 @@
 
 namespace gw::cache {
 
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;
 
 struct Meta {
     int64_t stored_at = 0;    // when the response arrived (seconds since the epoch)
@@ -42,7 +42,12 @@ class Store {
     // Lays out a fresh zone (the ZoneSpec's attach hook); false when it is too small.
     static bool init(shm::Zone& zone);
     // The store in a zone init() laid out (or one adopted with the same layout); null otherwise.
-    static std::unique_ptr<Store> attach(shm::Zone& zone);
+    // `slot`: the worker's board slot (WorkerEnv::slot): its pins are recorded under it, so that
+    // release_slot() can drop them if it dies holding some; -1: not recorded.
+    static std::unique_ptr<Store> attach(shm::Zone& zone, int slot = -1);
+    // In the master, for a worker it reaped: the pins it held are dropped (a worker SIGKILLed in
+    // the middle of answering from an object would otherwise keep that object's memory forever).
+    size_t release_slot(int slot);
 
     // A pinned object: its head (an HTTP/1.1 response head with Content-Length) and body stay
     // valid until unpin().
@@ -50,6 +55,7 @@ class Store {
         Entry* entry = nullptr;
         std::string_view head, body;
         Meta meta;
+        int pin = -1;  // its record among the worker's pins (-1: none)
         explicit operator bool() const { return entry != nullptr; }
     };
 
@@ -98,13 +104,15 @@ class Store {
     struct Root;
     class Locked;
     void empty_after_death() const;
-    Store(shm::Zone& zone, Root* root) : zone_(zone), root_(root) {}
+    Store(shm::Zone& zone, Root* root, int slot) : zone_(zone), root_(root), slot_(slot) {}
+    std::atomic<uint64_t>* pin_records(bool make);
     Entry* lookup(std::string_view key, uint64_t h);
     void unlink(Entry* e);
     void kill(Entry* e);
     bool make_room(uint64_t size);
     shm::Zone& zone_;
     Root* root_;
+    int slot_;
 };
 
 }  // namespace gw::cache
