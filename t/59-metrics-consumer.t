@@ -177,6 +177,10 @@ sub show { my $h = shift; join(' ', map { "$_=$h->{$_}" } sort keys %{ $h // {} 
     $t->write_conf(config(workers => 1, per_consumer => 'on', max_consumers => 100, tag => 'v2'));
     $t->signal('HUP');
     ok(wait_until(sub { my $r = ask_fresh($t, '/open/'); $r && $r->{body} eq 'v2' }, 10), 'reloaded');
+    # A new worker answering is not enough: until the old one drains (it stops accepting), a new
+    # connection may still land on it.
+    ok(wait_until(sub { !grep { $_->{title} eq 'gatewayd: worker process (generation 1)' } $t->workers }, 10),
+       'the old generation stopped accepting');
     is(ask_fresh($t, '/api/2', 'alice')->{body}, 'ok alice v2', 'on after the reload: alice');
     is(status(ask_fresh($t, '/api/2')), 401, 'on after the reload: no key');
     $want = { %$want, 'api,200,alice' => 1, 'api,401,' => 1 };
