@@ -2,6 +2,7 @@
 // helpers modules' readers share with it (for_each_named, to_lower, ...).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,40 @@ std::string to_lower(std::string_view s);
 // A request key (`hash_key:` of an upstream, `split_by:` of a route): `ip`, `path`,
 // `header:NAME` or `cookie:NAME` (config_upstreams.cc).
 void read_hash_key(const yaml::Node& v, std::string_view path, HashKey& key, Diagnostics& diags);
+
+// A non-empty list of strings at `key` of `m`, each checked by `item(node, path, text)`, which
+// reports and returns false for a bad one; a name listed twice is reported too. `out` is replaced
+// only when every item is good. False when the key is absent or anything was bad.
+template <class Item>
+bool read_strings(schema::MapReader& m, std::string_view key, std::vector<std::string>& out, Item&& item) {
+    const yaml::Node* v = m.take(key);
+    if (!v) return false;
+    std::string path = m.path(key);
+    auto items = schema::read_list(*v, path, true, m.diags());
+    if (!items) return false;
+    if (items->empty()) {
+        schema::report(m.diags(), v->mark, path, "empty list (leave the key out instead)");
+        return false;
+    }
+    std::vector<std::string> got;
+    bool ok = true;
+    for (size_t i = 0; i < items->size(); ++i) {
+        std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
+        auto text = schema::read_string(*(*items)[i], item_path, m.diags());
+        if (!text || !item(*(*items)[i], item_path, *text)) {
+            ok = false;
+            continue;
+        }
+        if (std::find(got.begin(), got.end(), *text) != got.end()) {
+            schema::report(m.diags(), (*items)[i]->mark, item_path, "\"" + *text + "\" is listed twice");
+            ok = false;
+            continue;
+        }
+        got.push_back(std::move(*text));
+    }
+    if (ok) out = std::move(got);
+    return ok;
+}
 
 // Names of routes and upstreams appear in logs and metrics labels: [A-Za-z0-9_.-]+.
 bool valid_name(std::string_view s);

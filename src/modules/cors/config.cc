@@ -19,34 +19,6 @@ namespace {
 
 Settings& building(Config& c) { return module::loading_part<Settings>(c, cors_module); }
 
-// A list of strings at `key`, each checked by `item`, which reports and returns false for a bad
-// one. An empty list is refused (leave the key out instead). False when the key is absent.
-template <class Item>
-bool read_strings(MapReader& m, std::string_view key, std::vector<std::string>& out, Item&& item) {
-    const Node* v = m.take(key);
-    if (!v) return false;
-    std::string path = m.path(key);
-    auto items = schema::read_list(*v, path, true, m.diags());
-    if (!items) return false;
-    if (items->empty()) {
-        schema::report(m.diags(), v->mark, path, "empty list (leave the key out instead)");
-        return false;
-    }
-    out.clear();
-    for (size_t i = 0; i < items->size(); ++i) {
-        std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
-        auto text = schema::read_string(*(*items)[i], item_path, m.diags());
-        if (!text) continue;
-        if (!item(*(*items)[i], item_path, *text)) continue;
-        if (std::find(out.begin(), out.end(), *text) != out.end()) {
-            schema::report(m.diags(), (*items)[i]->mark, item_path, "\"" + *text + "\" is listed twice");
-            continue;
-        }
-        out.push_back(std::move(*text));
-    }
-    return true;
-}
-
 void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s) {
     Policy p;
     p.name = e.key.text;
@@ -55,7 +27,7 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s) {
     std::vector<const Node*> origin_nodes;
     std::vector<std::string> origin_texts;
     if (!m.key_node("origins")) m.require("origins");
-    read_strings(m, "origins", origin_texts, [&](const Node& n, const std::string& path,
+    config_detail::read_strings(m, "origins", origin_texts, [&](const Node& n, const std::string& path,
                                                                      const std::string& text) {
         std::string why;
         std::optional<OriginPattern> pattern = parse_pattern(text, why);
@@ -68,7 +40,7 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s) {
         return true;
     });
     p.methods = {"GET", "HEAD", "POST"};
-    read_strings(m, "methods", p.methods, [&](const Node& n, const std::string& path, const std::string& text) {
+    config_detail::read_strings(m, "methods", p.methods, [&](const Node& n, const std::string& path, const std::string& text) {
         if (config_detail::is_method_name(text)) return true;
         schema::report(diags, n.mark, path, "\"" + text + "\" is not a method (methods are upper-case tokens)");
         return false;
@@ -87,8 +59,8 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s) {
         text = config_detail::to_lower(text);
         return true;
     };
-    read_strings(m, "headers", p.headers, header_name);
-    read_strings(m, "expose_headers", p.expose_headers, header_name);
+    config_detail::read_strings(m, "headers", p.headers, header_name);
+    config_detail::read_strings(m, "expose_headers", p.expose_headers, header_name);
     m.get_bool("credentials", p.credentials);
     m.get_duration("max_age", p.max_age, {0, 86400000});
     if (p.max_age >= 0 && p.max_age % 1000 != 0)

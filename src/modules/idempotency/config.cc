@@ -18,44 +18,12 @@ namespace {
 
 Settings& building(Config& c) { return module::loading_part<Settings>(c, idempotency_module); }
 
-// A non-empty list of strings at `key`, each checked by `item`; false when absent or bad.
-template <class Item>
-bool read_strings(MapReader& m, std::string_view key, std::vector<std::string>& out, Item&& item) {
-    const Node* v = m.take(key);
-    if (!v) return false;
-    std::string path = m.path(key);
-    auto items = schema::read_list(*v, path, true, m.diags());
-    if (!items) return false;
-    if (items->empty()) {
-        schema::report(m.diags(), v->mark, path, "empty list (leave the key out instead)");
-        return false;
-    }
-    std::vector<std::string> got;
-    bool ok = true;
-    for (size_t i = 0; i < items->size(); ++i) {
-        std::string item_path = v->is_sequence() ? schema::index_path(path, i) : path;
-        auto text = schema::read_string(*(*items)[i], item_path, m.diags());
-        if (!text || !item(*(*items)[i], item_path, *text)) {
-            ok = false;
-            continue;
-        }
-        if (std::find(got.begin(), got.end(), *text) != got.end()) {
-            schema::report(m.diags(), (*items)[i]->mark, item_path, "\"" + *text + "\" is listed twice");
-            ok = false;
-            continue;
-        }
-        got.push_back(std::move(*text));
-    }
-    if (ok) out = std::move(got);
-    return ok;
-}
-
 void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s, const Config& c) {
     Policy p;
     p.name = e.key.text;
     p.mark = e.key.mark;
     Diagnostics& diags = m.diags();
-    read_strings(m, "methods", p.methods, [&](const Node& n, const std::string& path, const std::string& text) {
+    config_detail::read_strings(m, "methods", p.methods, [&](const Node& n, const std::string& path, const std::string& text) {
         if (config_detail::is_method_name(text)) return true;
         schema::report(diags, n.mark, path, "\"" + text + "\" is not a method (methods are upper-case tokens)");
         return false;
@@ -78,7 +46,7 @@ void read_policy(const yaml::MapEntry& e, MapReader& m, Settings& s, const Confi
                        "global needs a top-level redis: section (the Redis server that keeps the keys)");
     m.get_size("max_response", p.max_response, {0, 64ull << 20});
     std::vector<std::string> key_by;
-    if (read_strings(m, "key_by", key_by, [&](const Node& n, const std::string& path, const std::string& text) {
+    if (config_detail::read_strings(m, "key_by", key_by, [&](const Node& n, const std::string& path, const std::string& text) {
             if (text == "consumer" || text == "route") return true;
             std::string msg = "\"" + text + "\" is not a key part (consumer, route)";
             static const std::vector<std::string> kParts = {"consumer", "route"};
