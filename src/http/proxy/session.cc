@@ -1193,7 +1193,7 @@ bool Session::intercepted() {
 }
 
 // The stream is answered with the stored response a filter set (Stream::offer_replacement): the
-// upstream's answer is dropped - its connection reused when it had no body to skip (a 304).
+// upstream's answer, if any, is dropped - its connection reused when it had no body to skip (a 304).
 void Session::answer_stored() {
     proxy_.loop().cancel(timer_);
     breaker_release();
@@ -1220,9 +1220,7 @@ void Session::respond_error(int status, const char* message, std::string_view he
     // The gateway's own 5xx after a failed attempt: a filter may have a stored response to
     // answer with instead (a cache's stale object, stale-if-error).
     if (status >= 500 && stream_->offer_replacement(status, nullptr)) {
-        state_ = State::Idle;
-        epoch_++;
-        io_->stream_answer(body_complete_ ? valid_end_ : StreamIo::kRequestUnread);
+        answer_stored();
         return;
     }
     state_ = State::Idle;
