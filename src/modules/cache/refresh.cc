@@ -135,8 +135,9 @@ void BackgroundRefresh::Job::on_http_answer(httpc::Answer& a) {
     Store* store = b.rt_.store(policy->zone);
     Counters& counters = b.rt_.counters();
     if (a.error != httpc::Error::None || !a.head || !store) {
-        LOG_INFO("cache: the background refresh of \"%s\" failed: %.*s", key.c_str(), static_cast<int>(a.reason.size()),
-                 a.reason.data());
+        // (the key is not logged: its parts may be a header's or a cookie's value)
+        LOG_INFO("cache: a background refresh to %s%s failed: %.*s", host.c_str(), target.c_str(),
+                 static_cast<int>(a.reason.size()), a.reason.data());
         b.done(this);
         return;
     }
