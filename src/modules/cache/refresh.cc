@@ -135,9 +135,11 @@ void BackgroundRefresh::Job::on_http_answer(httpc::Answer& a) {
     Store* store = b.rt_.store(policy->zone);
     Counters& counters = b.rt_.counters();
     if (a.error != httpc::Error::None || !a.head || !store) {
-        // (the key is not logged: its parts may be a header's or a cookie's value)
-        LOG_INFO("cache: a background refresh to %s%s failed: %.*s", host.c_str(), target.c_str(),
-                 static_cast<int>(a.reason.size()), a.reason.data());
+        // (neither the key nor the query is logged: a key part may be a header's or a cookie's
+        // value, a query a token)
+        std::string_view path = std::string_view(target).substr(0, target.find('?'));
+        LOG_INFO("cache: a background refresh to %s%.*s failed: %.*s", host.c_str(), static_cast<int>(path.size()),
+                 path.data(), static_cast<int>(a.reason.size()), a.reason.data());
         b.done(this);
         return;
     }
