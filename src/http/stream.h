@@ -71,6 +71,9 @@ class StreamIo {
 
     // What carries the connection's bytes (TLS), or null: the socket itself.
     virtual const Transport* transport() const { return nullptr; }
+    // The client takes a chunked response's trailer fields (an HTTP/2 stream: gRPC's
+    // grpc-status); HTTP/1.1 clients do not get them (no field arrives after the head's checks).
+    virtual bool forwards_trailers() const { return false; }
 
   protected:
     ~StreamIo() = default;

@@ -54,6 +54,8 @@ class Transport {
     virtual std::string_view cipher() const = 0;       // "TLS_AES_128_GCM_SHA256"
     virtual std::string_view server_name() const = 0;  // the SNI the client sent
     virtual bool session_reused() const = 0;
+    // The application protocol ALPN settled ("h2", "http/1.1"); empty when none was.
+    virtual std::string_view alpn() const { return {}; }
 };
 
 class TransportFactory {

@@ -122,6 +122,7 @@ std::optional<Config> load_config(const std::string& path, const std::string& pr
         read_logs(top, c);
         read_listeners(top, c);
         read_http(top, c);
+        read_http2(top, c);
         read_metrics(top, c);
         read_upstreams(top, c);
         read_redis(top, c);

@@ -78,7 +78,23 @@ struct ListenerConfig {
     // proxy_protocol_timeout of the accept; without one it is closed.
     bool proxy_protocol = false;
     Millis proxy_protocol_timeout = 5000;
+    // `http2:` false (HTTP/1.1 only); true: h2 by ALPN on a TLS listener, and h2c with prior
+    // knowledge (the connection preface) beside HTTP/1.1 on a plain one; prior_knowledge: the
+    // latter, said explicitly (plain listeners only).
+    enum class Http2 : uint8_t { Off, On, PriorKnowledge };
+    Http2 http2 = Http2::Off;
     Mark mark;
+};
+
+// `http2:` - the HTTP/2 codec's settings and per-connection budgets (src/http/h2/).
+struct Http2Config {
+    uint32_t max_concurrent_streams = 128;     // SETTINGS_MAX_CONCURRENT_STREAMS
+    uint32_t initial_window_size = 256 * 1024;  // per stream, both ways (bytes buffered per stream)
+    uint32_t max_header_list_size = 32 * 1024;  // decoded header bytes (name + value + 32 each)
+    uint32_t max_headers = 100;                 // header fields per block (a count, not only bytes)
+    uint32_t max_resets_per_minute = 500;       // streams the client resets; beyond: GOAWAY ENHANCE_YOUR_CALM
+    uint32_t max_continuation_frames = 8;       // CONTINUATION frames per header block
+    Millis idle_timeout = 180000;               // no stream open: GOAWAY and close
 };
 
 // HTTP/1.1 server limits and timeouts (the `http:` map).
@@ -293,6 +309,12 @@ struct UpstreamConfig {
         Millis timeout = 1000;
     };
     Queue queue;
+    // `protocol:` how requests reach the servers: HTTP/1.1, or HTTP/2 with TLS (h2: needs `tls:`)
+    // or over plain TCP with prior knowledge (h2c), streams multiplexed over a few connections
+    // per worker, at most `max_streams_per_connection` on each.
+    enum class Protocol : uint8_t { Http1, H2, H2c };
+    Protocol protocol = Protocol::Http1;
+    uint32_t max_streams_per_connection = 100;
     bool has_max_conns() const {
         for (const UpstreamServerConfig& s : servers)
             if (s.max_conns) return true;
@@ -337,6 +359,7 @@ struct Config {
     LogsConfig logs;
     MetricsConfig metrics;
     HttpConfig http;
+    Http2Config http2;
     std::vector<UpstreamConfig> upstreams;  // in file order; routes refer to them by index
     std::vector<RouteConfig> routes;
     std::optional<RedisConfig> redis;             // `redis:`, for rate limits of scope global

@@ -171,6 +171,9 @@ void dump_listeners(const Config& c, Writer& w) {
         w.line(2, "backlog", std::to_string(l.backlog));
         w.line(2, "proxy_protocol", boolean(l.proxy_protocol));
         w.line(2, "proxy_protocol_timeout", format_duration(l.proxy_protocol_timeout));
+        w.line(2, "http2", l.http2 == ListenerConfig::Http2::On               ? "true"
+                           : l.http2 == ListenerConfig::Http2::PriorKnowledge ? "prior_knowledge"
+                                                                              : "false");
         module::dump_listener(c, i, 4, w.out());
     }
 }
@@ -193,6 +196,17 @@ void dump_http(const HttpConfig& h, Writer& w) {
     std::string extra;
     for (const std::string& name : h.extra_methods) extra += (extra.empty() ? "" : ", ") + quote(name);
     w.line(1, "extra_methods", "[" + extra + "]");
+}
+
+void dump_http2(const Http2Config& h, Writer& w) {
+    w.line(0, "http2", "");
+    w.line(1, "max_concurrent_streams", std::to_string(h.max_concurrent_streams));
+    w.line(1, "initial_window_size", format_size(h.initial_window_size));
+    w.line(1, "max_header_list_size", format_size(h.max_header_list_size));
+    w.line(1, "max_headers", std::to_string(h.max_headers));
+    w.line(1, "max_resets_per_minute", std::to_string(h.max_resets_per_minute));
+    w.line(1, "max_continuation_frames", std::to_string(h.max_continuation_frames));
+    w.line(1, "idle_timeout", format_duration(h.idle_timeout));
 }
 
 const char* balance_name(UpstreamConfig::Balance b) {
@@ -280,6 +294,10 @@ void dump_upstreams(const Config& c, Writer& w) {
         w.line(2, "fail_timeout", format_duration(u.fail_timeout));
         w.line(2, "all_down", u.all_down == UpstreamConfig::AllDown::Reject ? "reject" : "route_to_all");
         w.line(2, "queue", "{size: " + std::to_string(u.queue.size) + ", timeout: " + format_duration(u.queue.timeout) + "}");
+        w.line(2, "protocol", u.protocol == UpstreamConfig::Protocol::H2    ? "h2"
+                              : u.protocol == UpstreamConfig::Protocol::H2c ? "h2c"
+                                                                            : "http1");
+        w.line(2, "max_streams_per_connection", std::to_string(u.max_streams_per_connection));
         module::dump_upstream(c, i, 4, w.out());  // the modules' keys (tls:)
     }
 }
@@ -443,6 +461,7 @@ std::string dump_config(const Config& c) {
     dump_logs(c, w);
     dump_listeners(c, w);
     dump_http(c.http, w);
+    dump_http2(c.http2, w);
     dump_metrics(c, w);
     dump_upstreams(c, w);
     dump_redis(c, w);

@@ -72,4 +72,22 @@ void read_http(schema::MapReader& top, Config& c) {
     m->finish();
 }
 
+// `http2:` - the HTTP/2 codec's settings and per-connection budgets.
+void read_http2(schema::MapReader& top, Config& c) {
+    std::optional<schema::MapReader> m = top.get_map("http2");
+    if (!m) return;
+    Http2Config& h = c.http2;
+    m->get_int("max_concurrent_streams", h.max_concurrent_streams, {1, 10000});
+    // At least the protocol's default window (RFC 9113 6.9.2); at most 2^31-1.
+    uint64_t window = h.initial_window_size;
+    if (m->get_size("initial_window_size", window, {65535, (1u << 31) - 1})) h.initial_window_size = static_cast<uint32_t>(window);
+    uint64_t list = h.max_header_list_size;
+    if (m->get_size("max_header_list_size", list, {kK, kM})) h.max_header_list_size = static_cast<uint32_t>(list);
+    m->get_int("max_headers", h.max_headers, {1, 1000});
+    m->get_int("max_resets_per_minute", h.max_resets_per_minute, {1, 1000000});
+    m->get_int("max_continuation_frames", h.max_continuation_frames, {0, 1000});
+    m->get_duration("idle_timeout", h.idle_timeout, {1, kDay});
+    m->finish();
+}
+
 }  // namespace gw::config_detail

@@ -72,6 +72,10 @@ void read_listeners(MapReader& top, Config& c) {
         m.get_int("backlog", l.backlog, {1, 65535});
         m.get_bool("proxy_protocol", l.proxy_protocol);
         m.get_duration("proxy_protocol_timeout", l.proxy_protocol_timeout, {1, 3600 * 1000});
+        m.get_enum("http2", l.http2,
+                   {{"false", ListenerConfig::Http2::Off},
+                    {"true", ListenerConfig::Http2::On},
+                    {"prior_knowledge", ListenerConfig::Http2::PriorKnowledge}});
         module::read_listener(m, c, c.listeners.size());  // the modules' keys
         m.finish();
         c.listeners.push_back(std::move(l));

@@ -33,6 +33,7 @@ void read_process_keys(schema::MapReader& top, Config& c);  // config.cc
 void read_logs(schema::MapReader& top, Config& c);          // config_logs.cc
 void read_listeners(schema::MapReader& top, Config& c);     // config_listeners.cc
 void read_http(schema::MapReader& top, Config& c);          // config_http.cc
+void read_http2(schema::MapReader& top, Config& c);         // config_http.cc
 void read_metrics(schema::MapReader& top, Config& c);       // config_metrics.cc
 void read_upstreams(schema::MapReader& top, Config& c);     // config_upstreams.cc
 void read_redis(schema::MapReader& top, Config& c);         // config_redis.cc

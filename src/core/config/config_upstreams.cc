@@ -440,6 +440,11 @@ void read_upstreams(MapReader& top, Config& c) {
         m.get_enum("all_down", u.all_down,
                    {{"route_to_all", UpstreamConfig::AllDown::RouteToAll}, {"reject", UpstreamConfig::AllDown::Reject}});
         read_queue(m, u);
+        m.get_enum("protocol", u.protocol,
+                   {{"http1", UpstreamConfig::Protocol::Http1},
+                    {"h2", UpstreamConfig::Protocol::H2},
+                    {"h2c", UpstreamConfig::Protocol::H2c}});
+        m.get_int("max_streams_per_connection", u.max_streams_per_connection, {1, 100000});
         module::read_upstream(m, c, c.upstreams.size());  // the modules' keys (tls:)
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also

@@ -867,6 +867,10 @@ void Session::pump_body() {
                     if (!data.empty()) transform(data, false);
                 } else if (dechunk_) {
                     out.append(data);
+                } else if (io_->forwards_trailers()) {
+                    // An HTTP/2 client: the trailer section goes too (its codec turns it into a
+                    // trailing HEADERS frame and drops the fields trailers may not carry).
+                    out.append(up_->in.data(), consumed);
                 } else {
                     // Trailer fields are dropped, as on requests (no Set-Cookie or framing field
                     // arrives after the head's checks): the consumed bytes end with the ones of

@@ -29,20 +29,31 @@ constexpr size_t kMaxServerName = 255;
 
 // HTTP/1.1 is the only protocol offered until HTTP/2 (issue 17).
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                void*) {
-    static constexpr std::string_view kHttp11 = "http/1.1";
+                void* arg) {
+    static constexpr std::string_view kHttp11 = "http/1.1", kH2 = "h2";
+    // The server's preference (RFC 7301 3.2): h2 when the listener speaks it, then http/1.1.
+    const bool http2 = arg && static_cast<const ListenerContexts*>(arg)->http2();
+    const unsigned char* h11 = nullptr;
     for (unsigned int i = 0; i < inlen;) {
         unsigned int n = in[i];
         if (i + 1 + n > inlen) break;
-        if (std::string_view(reinterpret_cast<const char*>(in + i + 1), n) == kHttp11) {
+        std::string_view name(reinterpret_cast<const char*>(in + i + 1), n);
+        if (http2 && name == kH2) {
             *out = in + i + 1;
             *outlen = static_cast<unsigned char>(n);
             return SSL_TLSEXT_ERR_OK;
         }
+        if (name == kHttp11 && !h11) h11 = in + i + 1;
         i += 1 + n;
     }
-    // The client speaks none of ours (say, h2 only): a fatal no_application_protocol alert is
-    // better than answering HTTP/1.1 to a client that will not read it.
+    if (h11) {
+        *out = h11;
+        *outlen = static_cast<unsigned char>(kHttp11.size());
+        return SSL_TLSEXT_ERR_OK;
+    }
+    // The client speaks none of ours (say, h2 only, to a listener without http2): a fatal
+    // no_application_protocol alert is better than answering HTTP/1.1 to a client that will
+    // not read it.
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
@@ -312,7 +323,7 @@ bool ListenerContexts::apply_server_settings(SSL_CTX* ctx, std::string& error) c
         error = std::string("groups ") + kGroups + ": " + take_openssl_errors("unsupported");
         return false;
     }
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, const_cast<ListenerContexts*>(this));
     // On every context: OpenSSL calls the callback of the context the connection is on, and a
     // pooled connection object may still be on the one a previous client's SNI chose.
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, const_cast<ListenerContexts*>(this));

@@ -76,8 +76,12 @@ class ListenerContexts {
 
     size_t context_count() const { return contexts_.size(); }
     const ListenerTls& tls() const { return *tls_; }
+    // The listener speaks HTTP/2 (`http2:`): ALPN prefers h2. Set before build().
+    void set_http2(bool on) { http2_ = on; }
+    bool http2() const { return http2_; }
 
   private:
+    bool http2_ = false;
     struct NameHash {
         using is_transparent = void;
         size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

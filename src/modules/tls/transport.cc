@@ -146,6 +146,14 @@ std::string_view TlsTransport::server_name() const {
 
 bool TlsTransport::session_reused() const { return io_.session_reused(); }
 
+std::string_view TlsTransport::alpn() const {
+    if (!io_.ssl) return {};
+    const unsigned char* p = nullptr;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(io_.ssl, &p, &n);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
 X509* TlsTransport::verified_peer() const {
     if (!io_.established) return nullptr;
     X509* peer = SSL_get0_peer_certificate(io_.ssl);

@@ -50,6 +50,7 @@ class TlsTransport final : public http::Transport {
     std::string_view cipher() const override;
     std::string_view server_name() const override;
     bool session_reused() const override;
+    std::string_view alpn() const override;
 
     // The client's certificate when it was verified against client_auth's CAs (in this
     // handshake, or in the one that made the resumed session), else null.

@@ -71,6 +71,7 @@ bool TlsWorker::build(const module::WorkerEnv& env, std::string& error) {
         auto contexts = std::make_unique<ListenerContexts>();
         std::string why;
         resumptions_[i] = make_resumption(env, i);
+        contexts->set_http2(config_.listeners[i].http2 != ListenerConfig::Http2::Off);
         if (!contexts->build(*tls, address, resumptions_[i].get(), why, staples_.get())) {
             error = "listener " + address + (tls->mark.file ? " (" + tls->mark.str() + ")" : "") + ": " + why;
             return false;
