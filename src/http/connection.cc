@@ -13,7 +13,8 @@
 #include "core/log.h"
 #include "core/text_format.h"
 #include "http/admin.h"
-#include "http/error_pages.h"
+#include "http/exchange.h"
+#include "http/h2/server_session.h"
 #include "http/path.h"
 #include "http/proxy/headers.h"
 #include "http/proxy_protocol.h"
@@ -26,14 +27,12 @@ namespace gw::http {
 namespace {
 
 constexpr size_t kOutputHighWater = 64 * 1024;  // stop answering pipelined requests beyond this
+// HTTP/2: frames queued for the socket before the session stops making more, and reading
+// stops (a client that does not read its answers - or its PING acks - cannot grow it).
+constexpr size_t kH2OutputHighWater = 256 * 1024;
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr event::Millis kLingeringTimeout = 5000;
 
-uint64_t micros_since(const struct timespec& start) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<uint64_t>(now.tv_sec - start.tv_sec) * 1000000 +
-           (now.tv_nsec - start.tv_nsec) / 1000;
-}
 
 }  // namespace
 
@@ -113,6 +112,11 @@ void Connection::continue_handshake() {
     }
     phase_ = Phase::Head;
     server_.ctx().loop->cancel(timer_);  // the request's own timers take over
+    if (listener_->http2 != ListenerConfig::Http2::Off && transport_->alpn() == "h2") {
+        ensure_buffers();
+        enter_h2(0);
+        return;
+    }
     update_events();
     arm_timer();
 }
@@ -145,6 +149,7 @@ void Connection::read_buffered_input() {
 
 void Connection::close() {
     if (fd_ < 0) return;
+    if (h2_) h2_.reset();  // its streams' exchanges are dropped (their handlers' on_abort)
     if (phase_ == Phase::Handler && stream_ && stream_->handler) stream_->handler->on_abort();
     release_handler();
     end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
@@ -183,6 +188,14 @@ bool Connection::close_tunnel() {
 bool Connection::close_if_idle() {
     if (fd_ < 0) return false;
     if (close_tunnel()) return true;
+    if (phase_ == Phase::H2) {
+        if (h2_->open_streams() > 0) {
+            on_drain();  // GOAWAY; the streams finish, then the connection closes
+            return false;
+        }
+        close();
+        return true;
+    }
     bool idle = (phase_ == Phase::Head && in_len_ == in_pos_ && !write_blocked_ && pending_output() == 0) ||
                 phase_ == Phase::ProxyHeader || phase_ == Phase::Handshake;  // no request has started
     if (!idle) return false;
@@ -249,6 +262,11 @@ void Connection::on_io(uint32_t events) {
         }
         continue_handshake();
         if (fd_ >= 0 && phase_ == Phase::Head && transport_->has_buffered_input()) on_readable();
+        if (fd_ >= 0 && phase_ == Phase::H2 && transport_->has_buffered_input()) h2_read();
+        return;
+    }
+    if (phase_ == Phase::H2) {
+        h2_on_io(events);
         return;
     }
     if ((events & EPOLLOUT) || (transport_ && write_blocked_ && (events & EPOLLIN) &&
@@ -430,6 +448,10 @@ bool Connection::read_proxy_header() {
 bool Connection::read_head() {
     std::string_view buf(in_.get() + in_pos_, in_len_ - in_pos_);
     if (buf.empty()) return false;
+    if (requests_ == 0 && listener_->http2 != ListenerConfig::Http2::Off && !transport_ && h2c_preface(buf)) {
+        if (buf.size() >= kH2Preface.size()) enter_h2(in_pos_);
+        return false;
+    }
     if (!head_timer_armed_) {
         // client_header_timeout runs from the first byte of a request, not from the last read:
         // a client trickling bytes cannot hold the connection for ever.
@@ -455,11 +477,7 @@ bool Connection::read_head() {
     s.mark_start();
     head_timer_armed_ = false;
     ++requests_;
-    s.set_client(client_ip_, peer_, peer_len_, socket_peer_, client_port_);
-    if (forwarded_trusted_) {
-        const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
-        s.set_client_text(real_ip::forwarded_client(req, real_ip.header, real_ip.trusted, socket_ip_));
-    }
+    fill_client(s);
     head_parsed_ = true;
     s.set_request_id(req.header("x-request-id"), server_.ids());
     body_pos_ = in_pos_ + static_cast<uint32_t>(req.head_length);
@@ -489,46 +507,30 @@ bool Connection::read_head() {
     return admit();
 }
 
+void Connection::fill_client(Stream& s) const {
+    s.set_client(client_ip_, peer_, peer_len_, socket_peer_, client_port_);
+    if (forwarded_trusted_) {
+        const RealIpConfig& real_ip = *server_.ctx().config->real_ip;
+        s.set_client_text(real_ip::forwarded_client(s.request(), real_ip.header, real_ip.trusted, socket_ip_));
+    }
+}
+
 // Before routing, so that routes, rewrites, rate-limit keys and the upstream see one canonical
 // path (src/http/path.h). The target as sent stays in the request's target for the access log.
 bool Connection::normalize_path() {
-    Request& req = stream_->request();
-    std::string_view path = req.path;
-    if (path.empty() || path[0] != '/') return true;  // "*" of OPTIONS, CONNECT's authority
-    if (path_is_plain(path)) return true;
     std::string_view why;
-    std::string& buf = stream_->path_buf;
-    switch (normalize_path_full(path, server_.ctx().config->http.path, buf, why)) {
-        case PathVerdict::Unchanged: return true;
-        case PathVerdict::Normalized:
-            if (buf != path) req.path = buf;
-            return true;
-        case PathVerdict::Invalid: break;
-    }
+    if (exchange::normalize_path(*stream_, server_.ctx().config->http, why)) return true;
     LOG_INFO("client %s sent an invalid request: %.*s", stream_->client_address().data(), static_cast<int>(why.size()),
              why.data());
     respond_error(400, why);
     return false;
 }
 
-// OPTIONS * is about the server, not a resource: the gateway answers it. TRACE (it echoes
-// credentials back: cross-site tracing) and CONNECT (the proxy does not tunnel it) get 405
-// unless the matched route names them in `methods:`.
+// OPTIONS * (200 with Allow), TRACE and CONNECT (405 unless the route names them).
 bool Connection::answer_special_method() {
-    static constexpr std::string_view kAllow = "allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n";
-    const Request& req = stream_->request();
-    const std::string_view m = req.method;
-    if (m.size() == 7 && m == "OPTIONS" && req.path == "*") {
-        respond_local(200, kAllow, {});
-        return true;
-    }
-    const bool trace = m == "TRACE", connect = m == "CONNECT";
-    if (!trace && !connect) return false;
-    const RouteRuntime& route = stream_->route();
-    if (stream_->route_index() != Router::kNoRoute && (trace ? route.allows_trace : route.allows_connect))
-        return false;
-    std::string body = json_error_body(405, "method not allowed");
-    respond_local(405, kAllow, body);
+    int status = exchange::special_method_status(*stream_);
+    if (status == 0) return false;
+    respond_local(status, exchange::kAllow, status == 405 ? json_error_body(405, "method not allowed") : std::string());
     return true;
 }
 
@@ -565,24 +567,8 @@ bool Connection::answer_reply() {
         respond_stored(s.route());
         return fd_ >= 0 && !close_after_write_;
     }
-    char type[96];
-    std::string_view ct = s.reply_content_type();
-    size_t n = 0;
-    if (!ct.empty() && ct.size() + 18 <= sizeof type) {
-        memcpy(type, "content-type: ", 14);
-        memcpy(type + 14, ct.data(), ct.size());
-        memcpy(type + 14 + ct.size(), "\r\n", 2);
-        n = 16 + ct.size();
-    }
-    if (!s.reply_header_lines().empty()) {
-        // A reply with fields of its own (a replayed response): sent as it is, error pages too.
-        static std::string lines;  // one worker thread: reused
-        lines.assign(type, n);
-        lines += s.reply_header_lines();
-        respond(s.reply_status(), lines, s.reply_body(), s.route(), true);
-    } else {
-        respond(s.reply_status(), {type, n}, s.reply_body(), s.route());
-    }
+    uint64_t sent = exchange::append_reply(server_, s, *out_, keep_alive_);
+    finish_request(s.route(), s.reply_status(), sent);
     return fd_ >= 0 && !close_after_write_;
 }
 
@@ -652,7 +638,7 @@ void Connection::stream_done(int status, uint64_t body_bytes, bool keep_alive, s
     bool client_finished = !req.keep_alive && req.body == BodyKind::None;
     if (next >= in_len_ && !keep_alive && !client_finished) may_still_send_ = true;
     body_pos_ = static_cast<uint32_t>(next);
-    uint64_t total = micros_since(stream_->start());
+    uint64_t total = exchange::micros_since(stream_->start());
     server_.observe_overhead(stream_->route_index(), total > upstream_micros ? total - upstream_micros : 0);
     finish_request(stream_->route(), status, body_bytes);
     reading_paused_ = false;
@@ -696,73 +682,10 @@ void Connection::stream_answer(size_t next_request) {
     if (keep && fd_ >= 0 && !close_after_write_ && !write_blocked_) process();
 }
 
-// A stored response (a cache's object) answered as a proxied response is: its head parsed as an
-// upstream's, shown to the filters, with the route's header changes; its body through the body
-// filters (compressed, say) or as it is. Only the head is parsed: the body is the filter's view.
+// A stored response (a cache's object) answered as a proxied response is (exchange.h).
 void Connection::respond_stored(RouteRuntime& route) {
-    Stream& s = *stream_;
-    static Response resp;  // one worker thread: reused (a Response holds a large field array)
-    static std::string filtered;
-    const Request& req = s.request();
-    bool head_request = req.method == "HEAD";
-    if (!split_own_response_head(s.stored_head(), head_request, resp)) {
-        LOG_ERROR("a stored response of route \"%s\" is not a head the gateway wrote; answered 500", route.name.c_str());
-        keep_alive_ = false;
-        respond(500, "content-type: application/json\r\n", json_error_body(500, "stored response unreadable"), route,
-                true);
-        return;
-    }
-    int status = resp.status;
-    std::string_view lines = s.response_head_lines(status, &resp);
-    bool http10 = req.version_minor == 0;
-    bool has_body = resp.body != ResponseBody::None;
-    bool transform = has_body && s.body_transformed();
-    if (transform && http10) keep_alive_ = false;  // its end is the connection's
-    proxy::ClientResponseInput in;
-    in.client_http10 = http10;
-    in.chunked = transform && !http10;
-    in.body_transformed = transform;
-    in.keep_alive = keep_alive_;
-    in.request_id = s.request_id();
-    const Config& config = *server_.ctx().config;
-    int ri = s.route_index();
-    in.ops = ri >= 0 && static_cast<size_t>(ri) < config.routes.size() ? &config.routes[static_cast<size_t>(ri)].response_headers
-                                                                        : nullptr;
-    vars::Env env;
-    env.stream = &s;
-    env.status = status;
-    in.env = &env;
-    in.filter_headers = lines;
-    in.filter_field_names = s.response_field_names();
-    in.replaced_field_names = s.replaced_fields();
-    std::string& out = *out_;
-    size_t head_start = out.size();
-    proxy::build_client_response(out, resp, in);
-    s.response_head_bytes = out.size() - head_start;
-    uint64_t sent = 0;
-    if (has_body) {
-        if (transform) {
-            s.filter_body(s.stored_body(), true, filtered);
-            if (in.chunked) {
-                if (!filtered.empty()) {
-                    char size[24];
-                    int n = snprintf(size, sizeof size, "%zx\r\n", filtered.size());
-                    out.append(size, static_cast<size_t>(n));
-                    out += filtered;
-                    out += "\r\n";
-                }
-                out += "0\r\n\r\n";
-            } else {
-                out += filtered;
-            }
-            sent = filtered.size();
-        } else {
-            if (s.has_body_filters()) s.observe_body(s.stored_body(), true);
-            out += s.stored_body();
-            sent = s.stored_body().size();
-        }
-    }
-    finish_request(route, status, sent);
+    exchange::Sent sent = exchange::append_stored(server_, *stream_, *out_, keep_alive_);
+    finish_request(route, sent.status, sent.body_bytes);
 }
 
 void Connection::stream_cut(int status, uint64_t body_bytes) {
@@ -820,134 +743,26 @@ bool Connection::read_body() {
 
 void Connection::dispatch() {
     keep_alive_ = want_keep_alive();
-    if (listener_->admin) {
-        AdminResponse a;
-        handle_admin(server_, stream_->request(), a);
-        std::string headers = "content-type: ";
-        headers += a.content_type;
-        headers += "\r\ncache-control: no-store\r\n";
-        respond(a.status, headers, a.body, server_.route(Router::kNoRoute), true);
-        return;
-    }
-    RouteRuntime& route = stream_->route();
-    if (stream_->route_index() == Router::kNoRoute) {
-        std::string body = json_error_body(404, "no route matches the request");
-        respond(404, "content-type: application/json\r\n", body, route);
-        return;
-    }
-    // A `return:` route.
-    const ReturnAction& ret = *route.ret;
-    if (!route.return_dynamic) {
-        respond(ret.status, route.fixed_headers, route.return_body, route, true);
-        return;
-    }
-    static std::string headers, body;  // one worker thread; reused, so no allocation once grown
-    vars::Env env;
-    env.stream = stream_;
-    env.status = ret.status;
-    headers = route.fixed_headers;
-    if (!ret.location.empty()) {
-        size_t start = headers.size();
-        headers += "location: ";
-        size_t value = headers.size();
-        ret.location.render(env, headers, vars::Template::Escape::Header);
-        if (headers.size() == value)
-            headers.resize(start);  // nothing to redirect to: no field
-        else
-            headers += "\r\n";
-    }
-    body.clear();
-    ret.body.render(env, body, vars::Template::Escape::Text);
-    respond(ret.status, headers, body, route, true);
+    exchange::LocalAnswer a = exchange::local_answer(server_, *stream_, listener_->admin);
+    RouteRuntime& route = listener_->admin ? server_.route(Router::kNoRoute) : stream_->route();
+    respond(a.status, a.headers, a.body, route, a.own_answer);
 }
 
 void Connection::respond(int status, std::string_view fixed_headers, std::string_view body,
                          RouteRuntime& route, bool own_answer) {
-    if (status >= 400 && !own_answer) {
-        if (const ErrorPages* pages = server_.error_pages()) {
-            if (const ErrorPage* page = pages->find(stream_->route_index(), status)) {
-                // The page replaces the body and its type; the other fields stay (Allow,
-                // Retry-After, RateLimit-*). The gateway's error heads start with their type.
-                static std::string headers, text;  // one worker thread: reused
-                if (fixed_headers.starts_with("content-type:")) {
-                    size_t eol = fixed_headers.find("\r\n");
-                    fixed_headers.remove_prefix(eol == std::string_view::npos ? fixed_headers.size() : eol + 2);
-                }
-                headers = "content-type: ";
-                headers += page->content_type;
-                headers += "\r\n";
-                headers += fixed_headers;
-                vars::Env env;
-                env.stream = stream_;
-                env.status = status;
-                text.clear();
-                page->body.render(env, text, vars::Template::Escape::Text);
-                respond(status, headers, text, route, true);
-                return;
-            }
-        }
-    }
-    bool head = stream_->request().method == "HEAD";
-    bool bodiless_status = status < 200 || status == 204 || status == 304;
-    std::string& out = *out_;
-    size_t head_start = out.size();
-    out += "HTTP/1.1 ";
-    append_number(out, static_cast<uint64_t>(status));
-    out += ' ';
-    out += reason_phrase(status);
-    out += "\r\nserver: gatewayd\r\ndate: ";
-    out += server_.date().get();
-    if (!bodiless_status) {
-        out += "\r\ncontent-length: ";
-        append_number(out, body.size());
-    }
-    out += keep_alive_ ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
-    out += fixed_headers;
-    out += stream_->response_head_lines(status);  // what filters add (RateLimit-*, ...)
-    out += stream_->id_line();  // x-request-id and the head's end
-    stream_->response_head_bytes = out.size() - head_start;
-    bool send_body = !head && !bodiless_status;
-    if (send_body) out += body;
-    finish_request(route, status, send_body ? body.size() : 0);
+    uint64_t sent = exchange::append_response(server_, *stream_, *out_, status, fixed_headers, body, keep_alive_, own_answer);
+    finish_request(route, status, sent);
 }
 
 void Connection::finish_request(RouteRuntime& route, int status, uint64_t body_bytes) {
     Stream& s = *stream_;
-    uint64_t micros = micros_since(s.start());
-    WorkerContext& ctx = server_.ctx();
-    // Admin listeners (scrapes, probes) are logged only when asked for.
-    if (ctx.access_log->enabled() && (!listener_->admin || ctx.config->access_log.log_admin)) {
-        const Request& req = s.request();
-        AccessLogEntry e;
-        e.remote_addr = s.client_address();
-        e.method = req.method;
-        e.uri = req.target;
-        e.version_minor = req.version_minor;
-        e.status = status;
-        e.body_bytes_sent = body_bytes;
-        e.bytes_sent = s.response_head_bytes + body_bytes;
-        e.request_time = static_cast<double>(micros) / 1e6;
-        e.route = route.name;
-        e.host = req.host;
-        if (ctx.access_log->builtin_fields()) {  // (a template reads what it names itself)
-            e.user_agent = req.header("user-agent");
-            e.referer = req.header("referer");
-        }
-        e.generation = ctx.generation;
-        e.request_id = s.request_id();
-        e.upstream = &s.upstream_trace();
-        e.stream = &s;
-        s.run_log_filters(e);
-        ctx.access_log->write(e);
-    }
-    // The counter is found while the stream still holds its identity (the consumer label, with
-    // metrics.per_consumer: the identity belongs to a filter's state, which ends with the stream).
-    std::atomic<uint64_t>* cell = listener_->admin ? nullptr : server_.response_cell(route, status, s.identity());
+    uint64_t micros = exchange::micros_since(s.start());
+    std::atomic<uint64_t>* cell = exchange::log_exchange(server_, s, *listener_, route, status, body_bytes, micros);
     end_stream();
     // Counted once the stream has ended - its filters' on_destroy ran, a concurrency lease is
     // given back - so that whoever reads the counts (/status, /metrics) also sees the release.
     if (!listener_->admin) server_.count_response(route, cell, micros);
-    ctx.slot->requests.fetch_add(1, std::memory_order_release);
+    server_.ctx().slot->requests.fetch_add(1, std::memory_order_release);
     in_pos_ = body_pos_;  // the next request starts after this one's body
     if (!keep_alive_) close_after_write_ = true;
 }
@@ -1103,6 +918,10 @@ void Connection::on_timeout() {
         close();
         return;
     }
+    if (phase_ == Phase::H2) {
+        h2_timeout();
+        return;
+    }
     if (phase_ == Phase::ProxyHeader) {
         LOG_INFO("client %s on %s sent no PROXY protocol header in time; closing the connection", socket_peer_,
                  listener_->address.c_str());
@@ -1116,6 +935,159 @@ void Connection::on_timeout() {
         return;
     }
     close();
+}
+
+
+// ---- HTTP/2 (h2/server_session.h): this connection keeps the socket, the transport and the
+// timer; the session has the protocol.
+
+// The h2c connection preface, or the start of one (then more bytes are awaited).
+bool Connection::h2c_preface(std::string_view buf) {
+    size_t n = std::min(buf.size(), kH2Preface.size());
+    return buf.substr(0, n) == kH2Preface.substr(0, n);
+}
+
+void Connection::enter_h2(size_t from) {
+    phase_ = Phase::H2;
+    server_.ctx().loop->cancel(timer_);
+    head_timer_armed_ = false;
+    if (stream_) {  // the HTTP/1 stream is not needed: each h2 stream takes its own
+        server_.requests().put(std::move(stream_->request_storage));
+        server_.streams().put(stream_);
+        stream_ = nullptr;
+    }
+    h2_ = std::make_unique<h2::ServerSession>(server_, *this, *listener_, listener_index_);
+    if (!h2_->ok()) {
+        LOG_ERROR("client %s on %s: no HTTP/2 session could be made; closing the connection", peer_,
+                  listener_->address.c_str());
+        close();
+        return;
+    }
+    size_t n = in_len_ - from;
+    in_len_ = in_pos_ = body_pos_ = 0;
+    if (n && !h2_->receive(in_.get() + from, n)) {
+        h2_send();
+        return;
+    }
+    h2_send();
+}
+
+void Connection::on_drain() {
+    if (fd_ < 0 || phase_ != Phase::H2) return;
+    h2_->shutdown();
+    h2_send();
+}
+
+void Connection::h2_on_io(uint32_t events) {
+    if (events & EPOLLERR) {
+        close();
+        return;
+    }
+    if ((events & EPOLLOUT) || (transport_ && write_blocked_ && (events & EPOLLIN) &&
+                                transport_->want() == Transport::Want::Read)) {
+        h2_send();
+        if (fd_ < 0) return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) h2_read();
+    if (fd_ >= 0) h2_->collect();
+    if (transport_ && fd_ >= 0 && (events_ & EPOLLIN) && !kick_pending_ && transport_->has_buffered_input()) {
+        kick_pending_ = true;
+        server_.kick(this);
+    }
+}
+
+void Connection::h2_read() {
+    if (fd_ < 0 || pending_output() >= kH2OutputHighWater) return;
+    size_t cap = server_.input_buffers().size();
+    ssize_t n = receive(in_.get(), cap);
+    if (n == 0) {
+        close();  // the client is gone: its streams' exchanges are dropped
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) close();
+        return;
+    }
+    h2_->receive(in_.get(), static_cast<size_t>(n));
+    h2_send();
+}
+
+void Connection::h2_send() {
+    if (fd_ < 0 || !h2_ || h2_sending_) return;
+    h2_sending_ = true;
+    for (;;) {
+        size_t before = out_->size();
+        bool notified = !write_blocked_ && h2_->produce(*out_, kH2OutputHighWater);
+        bool made = out_->size() > before;
+        if (!h2_write()) return;  // closed
+        if (write_blocked_ || (!made && !notified)) break;
+    }
+    h2_sending_ = false;
+    if (h2_->finished() && pending_output() == 0) {
+        close();
+        return;
+    }
+    h2_update_events();
+    h2_arm_timer();
+}
+
+bool Connection::h2_write() {
+    while (out_off_ < out_->size()) {
+        struct iovec iov = {out_->data() + out_off_, out_->size() - out_off_};
+        ssize_t n = send_iov(&iov, 1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                if (!write_blocked_) {
+                    write_blocked_ = true;
+                    server_.ctx().loop->arm(timer_, server_.ctx().config->http.send_timeout);
+                }
+                return true;
+            }
+            close();  // EPIPE, ECONNRESET: the client went away
+            return false;
+        }
+        out_off_ += static_cast<size_t>(n);
+    }
+    out_->clear();
+    out_off_ = 0;
+    write_blocked_ = false;
+    return true;
+}
+
+void Connection::h2_update_events() {
+    uint32_t ev = EPOLLRDHUP;
+    if (write_blocked_) ev |= EPOLLOUT;
+    if (pending_output() < kH2OutputHighWater) ev |= EPOLLIN;
+    if (transport_ && write_blocked_ && transport_->want() == Transport::Want::Read) ev |= EPOLLIN;
+    set_events(ev);
+}
+
+// One timer, for what the connection waits for: a blocked write (send_timeout), the second
+// GOAWAY of a graceful end, or, with no stream open, the idle timeout.
+void Connection::h2_arm_timer() {
+    if (write_blocked_) return;  // armed when the write blocked
+    event::Loop& loop = *server_.ctx().loop;
+    if (h2_->shutdown_pending())
+        loop.arm(timer_, 1000);
+    else if (h2_->open_streams() == 0)
+        loop.arm(timer_, server_.ctx().config->http2.idle_timeout);
+    else
+        loop.cancel(timer_);
+}
+
+void Connection::h2_timeout() {
+    if (write_blocked_) {
+        LOG_INFO("client %s on %s did not read its HTTP/2 responses in time; closing the connection", peer_,
+                 listener_->address.c_str());
+        close();
+        return;
+    }
+    if (h2_->shutdown_pending())
+        h2_->on_shutdown_timer();
+    else if (h2_->open_streams() == 0)
+        h2_->idle_goaway();
+    h2_send();
 }
 
 }  // namespace gw::http

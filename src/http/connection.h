@@ -27,6 +27,10 @@ struct ListenerConfig;
 
 namespace gw::http {
 
+namespace h2 {
+class ServerSession;
+}
+
 class Server;
 class Transport;
 class TransportFactory;
@@ -69,6 +73,15 @@ class Connection final : public event::IoHandler, public StreamIo {
     const Transport* transport() const override { return transport_; }
     // Reads what the transport (TLS) holds already and no event will announce (Server::kick).
     void read_buffered_input();
+    // The worker drains (a reload, a stop): an HTTP/2 connection starts its graceful GOAWAY.
+    void on_drain();
+
+    // For the HTTP/2 streams (h2/): the client as this connection knows it (the TCP peer, a
+    // PROXY header's source, or a trusted forwarding header of the stream's request).
+    void fill_client(Stream& s) const;
+    const char* peer_text() const { return peer_; }
+    // Writes what the HTTP/2 session has ready (re-entered calls return at once).
+    void h2_send();
 
   private:
     // ProxyHeader: on a `proxy_protocol` listener, before the PROXY header is read.
@@ -76,7 +89,8 @@ class Connection final : public event::IoHandler, public StreamIo {
     // Body: a local answer's request body is read and discarded.
     // Handler: the stream's terminal handler (the proxy) drives the connection.
     // Handshake: on a listener with a transport (TLS), until its handshake is done.
-    enum class Phase : uint8_t { Head, Filters, Body, Handler, Lingering, ProxyHeader, Handshake };
+    // H2: the connection speaks HTTP/2 (ALPN h2, or the h2c preface): h2_ drives it.
+    enum class Phase : uint8_t { Head, Filters, Body, Handler, Lingering, ProxyHeader, Handshake, H2 };
 
     void on_readable();
     void process();
@@ -121,6 +135,15 @@ class Connection final : public event::IoHandler, public StreamIo {
     void consume_body_bytes(size_t n);
     void end_stream();
     bool keep_alive_allowed(bool client_wants) const;
+    // HTTP/2 (h2/server_session.h): entered with the bytes in_[from, in_len_) already read.
+    bool h2c_preface(std::string_view buf);  // true: the preface came (or may be coming)
+    void enter_h2(size_t from);
+    void h2_on_io(uint32_t events);
+    void h2_read();
+    bool h2_write();  // false: the connection closed
+    void h2_update_events();
+    void h2_arm_timer();
+    void h2_timeout();
 
     Server& server_;
     int fd_ = -1;
@@ -159,6 +182,8 @@ class Connection final : public event::IoHandler, public StreamIo {
     uint64_t body_left_ = 0;  // Phase::Body, Content-Length: bytes still to discard
 
     Stream* stream_ = nullptr;  // the current request's, from the worker's pool
+    std::unique_ptr<h2::ServerSession> h2_;  // Phase::H2
+    bool h2_sending_ = false;
 
     std::unique_ptr<std::string> out_;  // from the worker's pool while a request is in progress
     size_t out_off_ = 0;

@@ -201,6 +201,9 @@ void Server::drain() {
         close(a->listen.fd);  // the master keeps its copy, so the accept queue lives on
         a->listen.fd = -1;
     }
+    // HTTP/2 connections say so now (GOAWAY), so that clients take new requests elsewhere.
+    for (auto& c : pool_)
+        if (c->is_open()) c->on_drain();
     // The Acceptor objects stay until the Server goes: an event for one may still be in the
     // batch being dispatched (accept_from ignores it once draining).
     if (active_ == 0 && on_drained) on_drained();

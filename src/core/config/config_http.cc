@@ -83,7 +83,7 @@ void read_http2(schema::MapReader& top, Config& c) {
     if (m->get_size("initial_window_size", window, {65535, (1u << 31) - 1})) h.initial_window_size = static_cast<uint32_t>(window);
     uint64_t list = h.max_header_list_size;
     if (m->get_size("max_header_list_size", list, {kK, kM})) h.max_header_list_size = static_cast<uint32_t>(list);
-    m->get_int("max_headers", h.max_headers, {1, 1000});
+    m->get_int("max_headers", h.max_headers, {1, 250});  // (the request holds 256 fields: host and cookie made, pseudo ones)
     m->get_int("max_resets_per_minute", h.max_resets_per_minute, {1, 1000000});
     m->get_int("max_continuation_frames", h.max_continuation_frames, {0, 1000});
     m->get_duration("idle_timeout", h.idle_timeout, {1, kDay});
