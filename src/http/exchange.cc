@@ -10,6 +10,8 @@
 #include "core/text_format.h"
 #include "http/admin.h"
 #include "http/error_pages.h"
+#include "http/grpc/grpc.h"
+#include "http/grpc/routes.h"
 #include "http/path.h"
 #include "http/proxy/headers.h"
 #include "http/response.h"
@@ -91,8 +93,54 @@ LocalAnswer local_answer(Server& server, Stream& s, bool admin) {
     return {ret.status, headers, body, true};
 }
 
+namespace {
+
+// A gRPC route's own error to a gRPC request: 200 with grpc-status and grpc-message, no body
+// (gRPC's Trailers-Only response), the filters' fields (RateLimit-*, Retry-After) kept.
+uint64_t append_grpc_error(Server& server, Stream& s, std::string& out, int status, std::string_view message,
+                           bool keep_alive) {
+    size_t head_start = out.size();
+    out += "HTTP/1.1 200 OK\r\nserver: gatewayd\r\ndate: ";
+    out += server.date().get();
+    out += "\r\ncontent-length: 0";
+    out += keep_alive ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
+    out += "content-type: application/grpc\r\ngrpc-status: ";
+    int code = static_cast<int>(grpc::status_for_http(status));
+    append_number(out, static_cast<uint64_t>(code));
+    out += "\r\ngrpc-message: ";
+    grpc::append_message(message, out);
+    out += "\r\n";
+    out += s.response_head_lines(status);
+    out += s.id_line();
+    s.response_head_bytes = out.size() - head_start;
+    if (GrpcRoutes* g = server.grpc_routes()) {
+        char text[4];
+        int n = snprintf(text, sizeof text, "%d", code);
+        g->count_status(s.route_index(), {text, static_cast<size_t>(n)});
+    }
+    return 0;
+}
+
+// The message of the gateway's JSON error body ({"status":N,"error":"..."}), for grpc-message.
+std::string_view error_message(std::string_view body, int status) {
+    constexpr std::string_view kKey = "\"error\":\"";
+    size_t at = body.find(kKey);
+    if (at != std::string_view::npos) {
+        size_t from = at + kKey.size(), to = body.find('"', from);
+        if (to != std::string_view::npos) return body.substr(from, to - from);
+    }
+    return reason_phrase(status);
+}
+
+}  // namespace
+
 uint64_t append_response(Server& server, Stream& s, std::string& out, int status, std::string_view fixed_headers,
                          std::string_view body, bool keep_alive, bool own_answer) {
+    if (status >= 400) {
+        GrpcRoutes* g = server.grpc_routes();
+        if (g && g->is_grpc(s.route_index()) && is_grpc_content_type(s.request().header("content-type")))
+            return append_grpc_error(server, s, out, status, error_message(body, status), keep_alive);
+    }
     if (status >= 400 && !own_answer) {
         if (const ErrorPages* pages = server.error_pages()) {
             if (const ErrorPage* page = pages->find(s.route_index(), status)) {

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "core/log.h"
+#include "http/grpc/routes.h"
 #include "core/memory.h"
 #include "core/module/module.h"
 #include "core/services/registry.h"
@@ -92,6 +93,7 @@ Server::Server(WorkerContext& ctx, std::vector<Listen> listens)
 
     build_filter_chains();
     if (ctx.services) error_pages_ = ctx.services->find<const ErrorPages>();
+    if (ctx.services) grpc_routes_ = ctx.services->find<GrpcRoutes>();
     if (ctx.services) transports_ = ctx.services->find<const Transports>();
 
     if (!cfg.upstreams.empty())

@@ -33,6 +33,7 @@ class WorkerPart;
 namespace gw::http {
 
 class ErrorPages;
+class GrpcRoutes;
 class TransportFactory;
 struct Transports;
 
@@ -94,6 +95,8 @@ class Server {
   public:
     // The error pages (the error_pages module), or null.
     const ErrorPages* error_pages() const { return error_pages_; }
+    // The gRPC routes (the grpc module), or null.
+    GrpcRoutes* grpc_routes() const { return grpc_routes_; }
     // The transport of listener `index` (TLS), or null: the socket itself.
     TransportFactory* transport(size_t index) const;
     struct Listen {
@@ -142,6 +145,7 @@ class Server {
 
   private:
     const ErrorPages* error_pages_ = nullptr;
+    GrpcRoutes* grpc_routes_ = nullptr;
     const Transports* transports_ = nullptr;
     struct Acceptor : event::IoHandler {
         Server* server;

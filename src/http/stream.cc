@@ -16,6 +16,7 @@ void Stream::begin(StreamIo* io, size_t listener_index) {
     match_.route = -1;
     match_.captures = 0;
     upstream_trace_.clear();
+    upstream_deadline_ = 0;
     response_head_bytes = 0;
 }
 

@@ -153,6 +153,10 @@ class Stream {
     std::string_view id_line() const { return {id_line_, kIdPrefix + request_id_len_ + 4u}; }
 
     UpstreamTrace& upstream_trace() { return upstream_trace_; }
+    // A deadline for the upstream exchange on the worker loop's clock (a gRPC call's
+    // grpc-timeout): the proxy's timeouts end no later; 0: none.
+    void set_upstream_deadline(int64_t at_ms) { upstream_deadline_ = at_ms; }
+    int64_t upstream_deadline() const { return upstream_deadline_; }
     uint64_t response_head_bytes = 0;  // the response head's size (for bytes_sent)
     // The normalised path's storage (the request's path points here when it was rewritten).
     std::string path_buf;
@@ -290,6 +294,7 @@ class Stream {
     char id_line_[kIdPrefix + kMaxRequestId + 4] = "x-request-id: ";
     RouteMatchResult match_;
     UpstreamTrace upstream_trace_;
+    int64_t upstream_deadline_ = 0;
     alignas(std::max_align_t) unsigned char arena_[FilterChain::kArenaSize];
 };
 

@@ -9,6 +9,7 @@
 #include "http/chars.h"
 #include "http/connection.h"
 #include "http/exchange.h"
+#include "http/grpc/routes.h"
 #include "http/h2/server_session.h"
 #include "http/response.h"
 #include "http/server.h"
@@ -581,6 +582,7 @@ void ServerStream::translate() {
             if (st == ChunkedDecoder::Status::Done) {
                 data_eof_ = true;
                 out_state_ = Out::Done;
+                count_grpc_status();
             } else if (consumed == 0) {
                 break;
             }
@@ -592,6 +594,24 @@ void ServerStream::translate() {
         }
     }
     out_.erase(0, pos);
+}
+
+// A gRPC route's response ends with grpc-status in its trailers: counted by it.
+void ServerStream::count_grpc_status() {
+    GrpcRoutes* g = stream_ ? server().grpc_routes() : nullptr;
+    if (!g || !g->is_grpc(stream_->route_index())) return;
+    constexpr std::string_view kField = "grpc-status:";
+    std::string_view t = trailer_raw_;
+    for (size_t pos = 0; pos < t.size();) {
+        size_t end = t.find("\r\n", pos);
+        if (end == std::string_view::npos) end = t.size();
+        std::string_view line = t.substr(pos, end - pos);
+        if (line.size() > kField.size() && chars::iequals(line.substr(0, kField.size()), kField)) {
+            g->count_status(stream_->route_index(), chars::trim_ows(line.substr(kField.size())));
+            return;
+        }
+        pos = end + 2;
+    }
 }
 
 void ServerStream::submit_head(std::string_view head) {

@@ -107,6 +107,7 @@ class ServerStream final : public StreamIo {
     void release_handler();
     void translate();           // out_ (HTTP/1 bytes) -> HEADERS, DATA, trailers
     void submit_head(std::string_view head);
+    void count_grpc_status();
     void reset(uint32_t error_code);
     void open_window();         // WINDOW_UPDATE for what the handler took
     void close_chunk();

@@ -93,7 +93,13 @@ Session::Session(Proxy& proxy) : proxy_(proxy) {
 
 Session::~Session() { abort(); }
 
-void Session::arm(event::Millis ms) { proxy_.loop().arm(timer_, ms); }
+void Session::arm(event::Millis ms) {
+    if (int64_t deadline = stream_ ? stream_->upstream_deadline() : 0) {  // (a gRPC call's grpc-timeout)
+        event::Millis now = proxy_.loop().now();
+        ms = std::min<event::Millis>(ms, deadline > now ? deadline - now : 1);
+    }
+    proxy_.loop().arm(timer_, ms);
+}
 
 uint64_t Session::upstream_micros() const {
     if (sent_at_.tv_sec == 0) return 0;
