@@ -174,8 +174,8 @@ void AccessLog::write_json(const AccessLogEntry& e) {
     o.set_escape(Mode::Json);
     append_redacted_target(o, e.uri, logs_);
     o.set_escape(Mode::None);
-    o += "\",\"protocol\":\"HTTP/1.";
-    o += static_cast<char>('0' + e.version_minor);
+    o += e.http2 ? std::string_view("\",\"protocol\":\"HTTP/2.") : std::string_view("\",\"protocol\":\"HTTP/1.");
+    o += static_cast<char>('0' + (e.http2 ? 0 : e.version_minor));
     o += "\",\"status\":";
     o.number(static_cast<uint64_t>(std::max(e.status, 0)));
     o += ",\"body_bytes_sent\":";
@@ -245,8 +245,8 @@ void AccessLog::write_combined(const AccessLogEntry& e) {
     o.set_escape(Mode::Log);
     append_redacted_target(o, e.uri, logs_);
     o.set_escape(Mode::None);
-    o += " HTTP/1.";
-    o += static_cast<char>('0' + e.version_minor);
+    o += e.http2 ? std::string_view(" HTTP/2.") : std::string_view(" HTTP/1.");
+    o += static_cast<char>('0' + (e.http2 ? 0 : e.version_minor));
     o += "\" ";
     o.number(static_cast<uint64_t>(std::max(e.status, 0)));
     o += ' ';

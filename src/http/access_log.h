@@ -44,6 +44,7 @@ struct AccessLogEntry {
     std::string_view method;
     std::string_view uri;
     int version_minor = 1;
+    bool http2 = false;  // logged as HTTP/2.0
     int status = 0;
     uint64_t body_bytes_sent = 0;
     uint64_t bytes_sent = 0;    // head and body

@@ -784,6 +784,7 @@ void Connection::respond_error(int status, std::string_view message) {
         req.host = {};
         req.header_count = 0;
         req.version_minor = 1;
+        req.http2 = false;
         req.keep_alive = false;
         req.body = BodyKind::None;
         s.mark_start();

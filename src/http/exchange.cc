@@ -283,6 +283,7 @@ std::atomic<uint64_t>* log_exchange(Server& server, Stream& s, const ListenerCon
         e.method = req.method;
         e.uri = req.target;
         e.version_minor = req.version_minor;
+        e.http2 = req.http2;
         e.status = status;
         e.body_bytes_sent = body_bytes;
         e.bytes_sent = s.response_head_bytes + body_bytes;

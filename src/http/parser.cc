@@ -153,6 +153,7 @@ ParseResult parse_request_line(std::string_view line, const ParserLimits& limits
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
         return fail(err, 505, "unsupported HTTP version");
     out.version_minor = v[7] - '0';
+    out.http2 = false;
     return parse_target(out, err);
 }
 

@@ -26,6 +26,7 @@ struct Request {
     std::string_view path;     // target without the query (origin-form), or the path of absolute-form
     std::string_view query;    // after '?', without it; empty if none
     int version_minor = 1;     // HTTP/1.<minor>; only 1.0 and 1.1 are accepted
+    bool http2 = false;        // an HTTP/2 stream's request (h2/server_stream.cc; version_minor 1)
     size_t header_count = 0;
 
     // Derived from the headers while parsing:

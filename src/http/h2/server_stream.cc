@@ -99,6 +99,7 @@ void ServerStream::open(ServerSession& session, int32_t id) {
     Request& req = stream_->request();
     req.method = req.target = req.path = req.query = req.host = {};
     req.version_minor = 1;  // (to the gateway's HTTP/1 writers: a client that takes chunked)
+    req.http2 = true;
     req.header_count = 0;
     req.body = BodyKind::None;
     req.content_length = 0;

@@ -48,7 +48,7 @@ bool scheme(const Env& env, std::string_view, TextWriter& out) {
 bool server_protocol(const Env& env, std::string_view, TextWriter& out) {
     const Request* r = request_of(env);
     if (!r) return false;
-    out += r->version_minor == 0 ? std::string_view("HTTP/1.0") : std::string_view("HTTP/1.1");
+    out += r->http2 ? std::string_view("HTTP/2.0") : r->version_minor == 0 ? std::string_view("HTTP/1.0") : std::string_view("HTTP/1.1");
     return true;
 }
 
@@ -97,7 +97,7 @@ bool request_line(const Env& env, std::string_view, TextWriter& out) {
     out += r->method;
     out += ' ';
     write_target(env, *r, out);
-    out += r->version_minor == 0 ? std::string_view(" HTTP/1.0") : std::string_view(" HTTP/1.1");
+    out += r->http2 ? std::string_view(" HTTP/2.0") : r->version_minor == 0 ? std::string_view(" HTTP/1.0") : std::string_view(" HTTP/1.1");
     return true;
 }
 
