@@ -16,7 +16,8 @@
 # "headers": [[n, v], ...] (all HEADERS blocks before the body, 1xx included in "informational"),
 # "trailers": [[n, v], ...] or null, "body_len", "sha256", "body" (first keep_body bytes,
 # latin-1), "reset": error code or null, "refused": bool, "ended": bool}],
-# "goaway": {"error_code", "last_stream_id"} or null, "error": text or null, "closed": bool}
+# "goaway": {"error_code", "last_stream_id"} or null, "error": text or null, "closed": bool,
+# "remote_settings": {"3": max concurrent streams, "4": initial window size, ...}}
 import hashlib
 import json
 import select
@@ -222,6 +223,7 @@ def run(spec, out):
             open_streams()
             pump_bodies()
             wbuf += conn.data_to_send()
+    out['remote_settings'] = {str(int(k)): v for k, v in conn.remote_settings.items()}
     try:
         sock.setblocking(True)
         sock.settimeout(1)
