@@ -275,7 +275,8 @@ case 'every route type per stream on one connection' => sub {
     is($j->{proto}, 'HTTP/1.1', 'proxied: HTTP/1.1 upstream');
     is(echo_hdr($j, 'x-client'), 'h2', 'proxied: a request field');
     is(echo_hdr($j, 'host'), 'h2.test', 'proxied: :authority becomes Host');
-    is(echo_hdr($j, 'x-request-id'), hdr($r, 'x-request-id'), 'proxied: the x-request-id sent upstream is the response\'s');
+    ok(defined hdr($r, 'x-request-id') && (echo_hdr($j, 'x-request-id') // '') eq hdr($r, 'x-request-id'),
+       'proxied: the x-request-id sent upstream is the response\'s');
     is(hdr($r, 'x-backend'), 'be', 'proxied: a response field');
 
     $r = resp($res, 2);
@@ -314,7 +315,7 @@ case 'every route type per stream on one connection' => sub {
         my $b = resp(h2($h2c, ['/cached/one']), 0);
         is(hdr($a, 'x-cache-status'), 'MISS', 'cache: MISS first');
         is(hdr($b, 'x-cache-status'), 'HIT', 'cache: HIT on a second connection');
-        is($b->{body}, $a->{body}, 'cache: the stored body');
+        ok(length $a->{body} && $b->{body} eq $a->{body}, 'cache: the stored body');
     }
 
     # one access log line per stream, with its status
@@ -322,7 +323,7 @@ case 'every route type per stream on one connection' => sub {
     my $e = access_log_entry($log, '/hello?s=1') // {};
     is($e->{status}, 200, 'access log: the return route\'s line, status 200');
     like($e->{protocol} // '', qr{^HTTP/2}, 'access log: protocol HTTP/2');
-    is($e->{request_id}, $ids[0], 'access log: the request id of the response');
+    ok(defined $ids[0] && ($e->{request_id} // '') eq $ids[0], 'access log: the request id of the response');
     $e = access_log_entry($log, '/nothing/here') // {};
     is($e->{status}, 404, 'access log: the 404 line');
     $e = access_log_entry($log, '/be/echo?s=2') // {};

@@ -223,6 +223,9 @@ def run(spec, out):
             open_streams()
             pump_bodies()
             wbuf += conn.data_to_send()
+    if closed and not all_done() and not out['error']:
+        out['error'] = 'the connection closed with %d streams unfinished' % (
+            sum(1 for st in streams.values() if not (st['r']['ended'] or st['r']['reset'] is not None)) + len(pending))
     out['remote_settings'] = {str(int(k)): v for k, v in conn.remote_settings.items()}
     try:
         sock.setblocking(True)
