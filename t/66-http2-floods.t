@@ -73,15 +73,22 @@ sub rss { Backend::rss_kb($worker) // 0 }
 # One flood: %f = (mode, n, size, path, kind, codes => [acceptable GOAWAY codes], close_ok => a
 # plain close without GOAWAY is acceptable, what). Checks the answer, the counter, the log line,
 # and that the worker kept serving. With quiet => 1 only returns whether the answer was right.
+my $FLOOD_NO = 0;
 sub flood {
     my (%f) = @_;
     my $what = $f{what} // $f{mode};
     my $kind = $f{kind};
     my $before = floods($kind);
     my $log0 = length $t->error_log;
-    my $slow = $f{quiet} ? undef
-             : H2Client::h2_request_start(port => $port, authority => 'h2.test', timeout => 20,
-                                          requests => [{ path => '/be/slow-head/800' }]);
+    my $slow;
+    unless ($f{quiet}) {
+        # a slow stream on another connection, in flight while the flood comes
+        my $tag = ++$FLOOD_NO;
+        $slow = H2Client::h2_request_start(port => $port, authority => 'h2.test', timeout => 20,
+                                           requests => [{ path => "/be/slow-head/1000?flood=$tag" }]);
+        wait_until(sub { $backend->count_requests(qr{^/slow-head/1000\?flood=$tag$}) }, 10)
+            or diag('the slow stream did not reach the backend');
+    }
     my %args = (mode => $f{mode});
     $args{$_} = $f{$_} for grep { defined $f{$_} } qw(n size path);
     my $r = raw(%args);
