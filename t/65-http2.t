@@ -81,6 +81,8 @@ sub read_sha {
              cl => $cl // '', trailers => \@trailers };
 }
 
+sub TEXT { substr(join('', map { "line $_: the gateway speaks HTTP/2 to this client\n" } 1 .. 1000), 0, 20000) }
+
 sub handler {
     my ($c, $req) = @_;
     my $p = $req->{path};
@@ -98,8 +100,7 @@ sub handler {
     }
     if ($p eq '/text') {
         $c->read_body($req);
-        my $body = substr(join('', map { "line $_: the gateway speaks HTTP/2 to this client\n" } 1 .. 1000), 0, 20000);
-        return $c->respond($req, 200, $body, ['Content-Type', 'text/plain']);
+        return $c->respond($req, 200, TEXT(), ['Content-Type', 'text/plain']);
     }
     if ($p =~ m{^/cached/}) {
         $c->read_body($req);
@@ -284,7 +285,7 @@ case 'every route type per stream on one connection' => sub {
     is($r->{body}, "h2 page: 404 for /nothing/here\n", 'no route: the error page') if has_modules('error_pages');
 
     SKIP: {
-        skip 'gatewayd without compress', 4 unless has_modules('compress');
+        skip 'gatewayd without compress', 5 unless has_modules('compress');
         $r = resp($res, 3);
         is(hdr($r, 'content-encoding'), 'gzip', 'accept-encoding: gzip -> gzip');
         my $out;
@@ -292,8 +293,10 @@ case 'every route type per stream on one connection' => sub {
         # the helper keeps the first 4096 bytes only: ask again for the whole body
         my $full = h2($h2c, [{ path => '/gz/text', headers => [['accept-encoding', 'gzip']], keep_body => 1 << 20 }]);
         $in = resp($full, 0)->{body};
+        utf8::downgrade($in);    # JSON strings are characters; these are bytes
+        is(length $in, resp($full, 0)->{body_len}, 'gzip: the whole compressed body');
         gunzip(\$in => \$out) or diag("gunzip: $GunzipError");
-        is(length($out // ''), 20000, 'gzip: the body decodes to the 20000 bytes');
+        is($out // '', TEXT(), 'gzip: the body decodes to the 20000 bytes the backend sent');
         is(hdr(resp($res, 4), 'content-encoding'), undef, 'no accept-encoding: not compressed');
         is(resp($res, 4)->{body_len}, 20000, 'no accept-encoding: 20000 bytes');
     }
@@ -401,10 +404,18 @@ case 'many concurrent streams' => sub {
     is(scalar @ok, 50, 'nghttp -m 50: 50 times 200 on one connection');
     my $f = nghttp_frames($c->{out});
     ok(!grep({ $_->{dir} eq 'recv' && $_->{type} =~ /^(RST_STREAM|GOAWAY)$/ } @$f), 'nghttp -m 50: no RST_STREAM or GOAWAY');
+    # streams sent before the client has the server's SETTINGS, beyond max_concurrent_streams 100:
+    # the extra ones are refused (RST_STREAM REFUSED_STREAM), the connection goes on
+    my $pre = h2($h2c, [map { "/hello?pre=$_" } 1 .. 150], wait_settings => JSON::PP::false);
+    my @rs = @{ $pre->{responses} };
+    is(scalar(grep { ($_->{status} // 0) == 200 } @rs), 100, '150 streams before SETTINGS: 100 (max_concurrent_streams) answered')
+        or diag(why($pre));
+    is(scalar(grep { $_->{refused} } @rs), 50, '... the other 50 refused (RST_STREAM REFUSED_STREAM)');
+    is($pre->{goaway}, undef, '... no GOAWAY');
     # the same with our client: 300 streams (above max_concurrent_streams 100: it waits for room)
     my $res = h2($h2c, [map { "/be/echo?i=$_" } 1 .. 300], timeout => 60);
     is(scalar(grep { ($_->{status} // 0) == 200 } @{ $res->{responses} }), 300, 'h2req: 300 proxied streams on one connection, all 200')
-        or diag(why($res));
+        or diag(why($res) . ': ' . join(', ', map { "$_->{stream_id}: " . sum_of($_) } grep { ($_->{status} // 0) != 200 } @{ $res->{responses} }[0 .. 299]));
 };
 
 case 'response trailers from a chunked upstream' => sub {
@@ -418,7 +429,7 @@ case 'response trailers from a chunked upstream' => sub {
         or diag($c->{out});
     my ($last) = grep { $_->{type} eq 'HEADERS' } reverse @f;
     is(header_of($last && $last->{headers}, 'x-t'), 'tv', 'the trailer x-t: tv is in that HEADERS frame');
-    like($c->{out}, qr/abcdef/, 'the body');
+    like($c->{out}, qr/abc.*def/s, 'the body');
     my $res = h2($h2c, ['/be/trailers', '/be/chunked/5000']);
     is_deeply(resp($res, 0)->{trailers}, [['x-t', 'tv']], 'h2req: trailers [x-t: tv]') or diag(why($res));
     is(resp($res, 0)->{body}, 'abcdef', 'h2req: the body');
@@ -448,9 +459,11 @@ case 'reload: GOAWAY lets in-flight streams finish' => sub {
 
 # h2load (nghttp2 1.52) does not open a new connection after GOAWAY: a client whose connection
 # got one ends (it prints "Process Request Failure") and, in -D mode, sends nothing more for the
-# rest of the run. So h2load runs here again and again (-n 1000 -c 4 -m 10) for the whole time of
-# the reloads, and its counts are summed: every run must end by itself with 0 failed / 0 errored
-# and started == done (no stream it sent was lost). Beside it, a client loop that reconnects
+# rest of the run; with -n, the requests it had not sent yet are counted "failed" and "errored"
+# (a run cut by a reload: "1000 total, 120 started, 120 done, 120 succeeded, 880 failed, 880
+# errored"). So "0 failed" cannot be asked of h2load 1.52 here: it runs again and again (-n 1000
+# -c 4 -m 10) for the whole time of the reloads, its counts are summed, and every stream it did
+# send must succeed (started == succeeded; failed == total - started). Beside it, a client loop that reconnects
 # (h2req.py, 50 streams a connection): streams above GOAWAY's last stream id are retried on the
 # next connection; none may end in any other way than a 200.
 case 'h2load during 20 reloads' => sub {
@@ -513,8 +526,12 @@ case 'h2load during 20 reloads' => sub {
     note("h2load, $nruns runs during the reloads: " . join(', ', map { "$_ " . ($sum{$_} // 0) } qw(total started done succeeded failed errored timeout)));
     ok($nruns >= 3 && ($sum{succeeded} // 0) > 1000, "h2load: $nruns runs, " . ($sum{succeeded} // 0) . ' requests succeeded');
     my @lines = split /\n/, $runs;
-    is($sum{failed} // 0, 0, 'h2load: 0 failed over all runs') or diag(join "\n", @lines[0 .. ($#lines < 29 ? $#lines : 29)]);
-    is($sum{errored} // 0, 0, 'h2load: 0 errored');
+    my @failing = grep { (/started=(\d+) .*succeeded=(\d+)/ && $1 != $2) .. /^\s+\| requests:/ } @lines;
+    is($sum{started} // 0, $sum{succeeded} // -1, 'h2load: every stream it sent succeeded (none lost or refused)')
+        or diag(join "\n", @failing[0 .. ($#failing < 29 ? $#failing : 29)]);
+    is($sum{failed} // 0, ($sum{total} // 0) - ($sum{started} // 0),
+       'h2load: its only failures are the requests it never sent (it does not reconnect after GOAWAY)');
+    is($sum{errored} // 0, $sum{failed} // 0, 'h2load: errored = failed (no other kind of error)');
     is($sum{timed_out} // 0, 0, 'h2load: every run ended by itself');
     is($sum{started} // 0, $sum{done} // -1, 'h2load: every stream it started is done');
     is($sum{'2xx'} // 0, $sum{succeeded} // -1, 'h2load: every success is a 2xx');

@@ -162,7 +162,8 @@ sub nghttp_frames {
     my ($out) = @_;
     my (@f, %pending);
     for my $l (split /\n/, $out) {
-        if ($l =~ /^\[\s*[\d.]+\] (recv|send) (\w+) frame <length=(\d+), flags=0x([0-9a-f]+), stream_id=(\d+)>/) {
+        # (a DATA frame's line may follow the body bytes nghttp printed without -n)
+        if ($l =~ /\[\s*[\d.]+\] (recv|send) (\w+) frame <length=(\d+), flags=0x([0-9a-f]+), stream_id=(\d+)>/) {
             my $f = { dir => $1, type => $2, length => $3, flags => hex($4), stream_id => $5, headers => [] };
             # nghttp prints a received block's fields before the frame's own line
             $f->{headers} = delete $pending{$5} // [] if $1 eq 'recv' && $2 eq 'HEADERS';

@@ -7,7 +7,9 @@
 #
 # SPEC: {"port": N, "host": "127.0.0.1", "tls": false, "alpn": ["h2"], "sni": "name",
 #        "authority": "h2.test", "timeout": 20, "window": 65535 (our stream window),
-#        "conn_window": 0 (extra connection window), "stagger": false,
+#        "conn_window": 0 (extra connection window), "max_open": N (streams open at once, at
+#        most the server's SETTINGS_MAX_CONCURRENT_STREAMS), "wait_settings": true (open streams
+#        only once the server's SETTINGS arrived; false: at once, as many as asked),
 #        "requests": [{"method": "GET", "path": "/x", "headers": [[name, value], ...],
 #                      "body": "text" | "body_pattern": N, "content_length": true|false,
 #                      "trailers": [[name, value], ...], "sha256": true, "keep_body": 4096}]}
@@ -119,12 +121,20 @@ def run(spec, out):
     scheme = 'https' if spec.get('tls') else 'http'
 
     pending = list(enumerate(spec.get('requests', [])))
+    goaway_seen = [False]
+    rbuf = b''
     streams = {}   # stream id -> state
     wbuf = b''
 
+    got_settings = [not spec.get('wait_settings', True)]
+
     def open_streams():
+        # streams are opened once the server's SETTINGS (its MAX_CONCURRENT_STREAMS) are known,
+        # unless wait_settings is false
+        if not got_settings[0] or goaway_seen[0]:
+            return
         while pending:
-            limit = conn.remote_settings.max_concurrent_streams
+            limit = min(conn.remote_settings.max_concurrent_streams, int(spec.get('max_open', 1 << 31)))
             if conn.open_outbound_streams >= limit:
                 return
             idx, rq = pending.pop(0)
@@ -167,7 +177,7 @@ def run(spec, out):
                 st['done_sending'] = True
 
     def all_done():
-        if pending:
+        if pending and not goaway_seen[0]:
             return False
         return all(st['r']['ended'] or st['r']['reset'] is not None for st in streams.values())
 
@@ -211,13 +221,21 @@ def run(spec, out):
                 closed = True
                 out['closed'] = True
             elif data:
+                # GOAWAY is taken out of the byte stream here: the h2 package closes the whole
+                # connection on it, while the streams up to its last stream id go on
+                rbuf += data
+                data, rbuf = split_goaway(rbuf, out, streams)
+                if out['goaway'] is not None:
+                    goaway_seen[0] = True
                 try:
-                    events = conn.receive_data(data)
+                    events = conn.receive_data(data) if data else []
                 except h2.exceptions.ProtocolError as e:
                     out['error'] = 'protocol: %s' % e
                     events = []
                     closed = True
                 for ev in events:
+                    if isinstance(ev, h2.events.RemoteSettingsChanged):
+                        got_settings[0] = True
                     handle(conn, ev, streams, out)
         if not closed:
             open_streams()
@@ -235,6 +253,31 @@ def run(spec, out):
         sock.close()
     except Exception:  # noqa: BLE001
         pass
+
+
+def split_goaway(buf, out, streams):
+    """Whole frames of buf without the GOAWAY frames (recorded in out), and the rest of buf."""
+    keep = []
+    off = 0
+    while len(buf) - off >= 9:
+        n = int.from_bytes(buf[off:off + 3], 'big')
+        if len(buf) - off < 9 + n:
+            break
+        if buf[off + 3] == 7:
+            payload = buf[off + 9:off + 9 + n]
+            last = int.from_bytes(payload[0:4], 'big') & 0x7fffffff
+            code = int.from_bytes(payload[4:8], 'big')
+            out['goaway'] = {'error_code': code, 'last_stream_id': last}
+            out.setdefault('goaways', []).append(dict(out['goaway']))
+            # streams above last_stream_id were never processed: they end now (a client may retry)
+            for s, x in streams.items():
+                if s > last and not x['r']['ended'] and x['r']['reset'] is None:
+                    x['r']['reset'] = 7
+                    x['r']['refused'] = True
+        else:
+            keep.append(buf[off:off + 9 + n])
+        off += 9 + n
+    return b''.join(keep), buf[off:]
 
 
 def handle(conn, ev, streams, out):
