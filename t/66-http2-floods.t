@@ -33,7 +33,16 @@ if (my $why = H2Client::missing('python3-h2')) { plan skip_all => $why }
 my $backend = Backend->new(name => 'be')->start;
 my $t = GatewayTest->new;
 $t->set_port('be', $backend->port);
-$t->write_conf(<<'EOF');
+my $TLS = has_modules('tls') && do { require TestCerts; TestCerts::available() };
+my $tls_listener = '';
+if ($TLS) {
+    my $certs = TestCerts->new($t->dir);
+    $certs->ca('ca');
+    $certs->cert('srv', ca => 'ca', cn => 'localhost', san => 'DNS:localhost,IP:127.0.0.1');
+    $tls_listener = "  - address: 127.0.0.1:%%https%%\n    tls: {certificates: [{cert: " . $certs->path('srv')
+                  . ", key: " . $certs->path('srv', 'key') . "}]}\n    http2: true\n";
+}
+$t->write_conf(<<'EOF' =~ s/^#TLS\n/$tls_listener/mr);
 worker_processes: 1
 pid: logs/gatewayd.pid
 error_log: {path: logs/error.log, level: info}
@@ -49,6 +58,7 @@ listeners:
   - address: 127.0.0.1:%%http%%
     http2: true
   - {address: 127.0.0.1:%%admin%%, admin: true}
+#TLS
 upstreams:
   be: {servers: [{address: 127.0.0.1:%%be%%}]}
 routes:
@@ -167,6 +177,26 @@ case 'idle_timeout: GOAWAY and close' => sub {
     is($r->{goaway}, 0, 'then, idle, GOAWAY NO_ERROR');
     is($r->{closed}, 'fin', 'and the connection is closed');
     ok($r->{elapsed} >= 1.8 && $r->{elapsed} < 6, "after about idle_timeout 2s ($r->{elapsed} s)");
+};
+
+case 'floods over TLS (ALPN h2)' => sub {
+    plan skip_all => 'gatewayd without tls or no openssl command' unless $TLS;
+    my $tp = $t->port('https');
+    for my $f ({ mode => 'rapid_reset', n => 100, kind => 'rapid_reset', code => 0xb },
+               { mode => 'header_count', n => 80, kind => 'header_count', code => 0xb },
+               { mode => 'ping', n => 10000, kind => 'control_frames', code => 0xb },
+               { mode => 'hpack_table_size', size => 65536, kind => undef, code => 0x9 }) {
+        my $before = $f->{kind} ? floods($f->{kind}) : 0;
+        my %a = (mode => $f->{mode}, tls => 1, port => $tp);
+        $a{$_} = $f->{$_} for grep { defined $f->{$_} } qw(n size);
+        my $r = h2_raw(timeout => 10, path => '/hello', %a);
+        is($r->{goaway}, $f->{code}, "TLS, $f->{mode}: GOAWAY $f->{code} ($r->{line})") or diag($r->{error} // '');
+        like($r->{closed}, qr/^(fin|rst)$/, "TLS, $f->{mode}: closed");
+        ok(wait_until(sub { floods($f->{kind}) > $before }, 5), "TLS, $f->{mode}: counted as $f->{kind}") if $f->{kind};
+    }
+    my $ok = h2_raw(mode => 'normal', n => 2, tls => 1, port => $tp, path => '/hello', timeout => 10);
+    is($ok->{ok}, 2, "TLS: a normal client is served ($ok->{line})");
+    is(join(',', map { $_->{pid} } $t->workers), $worker, 'the same worker (no crash)');
 };
 
 case 'the worker\'s memory stays bounded' => sub {
