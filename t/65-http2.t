@@ -43,6 +43,7 @@ my $dir = $t->dir;
 # the backend: Backend.pm's paths plus
 #   /sha          reads the body (Content-Length or chunked) into a SHA-256: JSON {len, sha256,
 #                 chunked, cl, trailers}
+#   /hold         as /sha, but the body is read only once the file DIR/release exists
 #   /trailers     200 chunked "abc" + "def" with "Trailer: x-t" and the trailer "x-t: tv"
 #   /text         20000 bytes of text/plain (compressible)
 #   /cached/...   Cache-Control: max-age=60, the body names the time it was made
@@ -87,6 +88,13 @@ sub handler {
     my ($c, $req) = @_;
     my $p = $req->{path};
     if ($p eq '/sha') {
+        my $j = read_sha($c, $req);
+        return $c->respond($req, 200, JSON::PP->new->canonical->encode($j), ['Content-Type', 'application/json']);
+    }
+    if ($p eq '/hold') {
+        # the body is left unread until the test creates the file "release" (at most 30 s)
+        my $until = time + 30;
+        sleep 0.01 while !-e "$dir/release" && time < $until;
         my $j = read_sha($c, $req);
         return $c->respond($req, 200, JSON::PP->new->canonical->encode($j), ['Content-Type', 'application/json']);
     }
@@ -384,6 +392,30 @@ case 'large bodies both ways (10 MB, sha256)' => sub {
         local $TODO = 'request trailers upstream: not in the helper\'s brief (issue 17 says "trailers both ways")';
         is(join(',', map { "$_->[0]=$_->[1]" } @{ $j->{trailers} || [] }), 'x-req-t=rt', 'request trailers reach the upstream');
     }
+};
+
+case 'flow control: an upstream that does not read holds the upload back' => sub {
+    # 30 MB up to a backend that reads nothing until told: the gateway must not buffer the body
+    # (it takes at most initial_window_size per stream beyond what the upstream socket took), so
+    # the worker's RSS stays put while the client is held back by the windows
+    my ($worker) = map { $_->{pid} } $t->workers;
+    my $rss0 = Backend::rss_kb($worker);
+    my $n = 30_000_000;
+    my $job = H2Client::h2_request_start(port => $h2c, authority => 'h2.test', timeout => 60,
+                                         requests => [{ method => 'POST', path => '/be/hold', body_pattern => $n }]);
+    ok(wait_until(sub { $backend->count_requests(qr{^/hold$}) }, 10), 'the upload reached the backend, which does not read it');
+    # over 2 s of the hold (30 MB would cross loopback many times over), the highest RSS
+    my $max = $rss0;
+    my $t0 = time;
+    wait_until(sub { my $r = Backend::rss_kb($worker) // 0; $max = $r if $r > $max; time - $t0 > 2 }, 5, 0.05);
+    ok($max - $rss0 < 8 * 1024, "while the upstream reads nothing, the worker's RSS grows by less than 8 MiB ("
+       . ($max - $rss0) . " kB; a buffered body would be 29000+)");
+    spew("$dir/release", '');
+    my $res = H2Client::h2_request_finish($job, 70);
+    my $j = parse_json(resp($res, 0)->{body}) // {};
+    is($j->{len}, $n, 'released: the backend got the 30 MB') or diag(why($res));
+    is($j->{sha256}, pattern_sha($n), 'released: sha256');
+    unlink "$dir/release";
 };
 
 case 'many concurrent streams' => sub {
