@@ -26,7 +26,7 @@
 #                   2 PRIORITY), then N GETs to PATH one after the other
 # Prints one line of key=value:
 #   mode=M goaway=CODE|none last=ID|- closed=fin|rst|no rst=COUNT rst_codes=C,C|- ok=COUNT
-#   statuses=S,S|- refused=COUNT elapsed=SECONDS sent=all|BYTES error=TEXT|-
+#   statuses=S,S|- refused=COUNT elapsed=SECONDS sent=all|BYTES error=TEXT|- debug=GOAWAY'S_DEBUG_DATA|-
 # (ok: responses with a :status; refused: RST_STREAM with REFUSED_STREAM.)
 import argparse
 import errno
@@ -89,6 +89,7 @@ class Peer:
         self.start = time.time()
         self.deadline = self.start + a.timeout
         self.remote_settings = {}
+        self.goaway_debug = ''
 
     def block(self, headers, huffman=False):
         return self.enc.encode(headers, huffman=huffman)
@@ -163,6 +164,7 @@ class Peer:
             elif ftype == GOAWAY:
                 last, code = struct.unpack('>II', payload[:8])
                 self.goaway = (code, last & 0x7fffffff)
+                self.goaway_debug = payload[8:].decode('latin-1')
             elif ftype == RST_STREAM:
                 self.rst.append((sid, struct.unpack('>I', payload[:4])[0]))
                 self.ended.add(sid)
@@ -206,13 +208,14 @@ class Peer:
         sts = [self.status[s] for s in sorted(self.status)]
         refused = sum(1 for _, c in self.rst if c == 7)
         print('mode=%s goaway=%s last=%s closed=%s rst=%d rst_codes=%s ok=%d statuses=%s refused=%d '
-              'elapsed=%.3f sent=%s error=%s' % (
+              'elapsed=%.3f sent=%s error=%s debug=%s' % (
                   mode, self.goaway[0] if self.goaway else 'none',
                   self.goaway[1] if self.goaway else '-', self.closed, len(self.rst),
                   ','.join(str(c) for c in codes) or '-', len(sts),
                   ','.join(str(s) for s in sorted(set(sts))) or '-', refused,
                   time.time() - self.start, 'all' if not self.wbuf else str(self.sent),
-                  (self.error or '-').replace(' ', '_')))
+                  (self.error or '-').replace(' ', '_'),
+                  ''.join(c if 32 < ord(c) < 127 else '_' for c in self.goaway_debug[:200]) or '-'))
 
 
 def main():
