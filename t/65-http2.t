@@ -557,12 +557,17 @@ case 'h2load during 20 reloads' => sub {
     }
     note("h2load, $nruns runs during the reloads: " . join(', ', map { "$_ " . ($sum{$_} // 0) } qw(total started done succeeded failed errored timeout)));
     ok($nruns >= 3 && ($sum{succeeded} // 0) > 1000, "h2load: $nruns runs, " . ($sum{succeeded} // 0) . ' requests succeeded');
-    my @lines = split /\n/, $runs;
-    my @failing = grep { (/started=(\d+) .*succeeded=(\d+)/ && $1 != $2) .. /^\s+\| requests:/ } @lines;
-    is($sum{started} // 0, $sum{succeeded} // -1, 'h2load: every stream it sent succeeded (none lost or refused)')
-        or diag(join "\n", @failing[0 .. ($#failing < 29 ? $#failing : 29)]);
-    is($sum{failed} // 0, ($sum{total} // 0) - ($sum{started} // 0),
-       'h2load: its only failures are the requests it never sent (it does not reconnect after GOAWAY)');
+    # h2load 1.52 neither reconnects after a GOAWAY nor sends a refused stream again, and it
+    # keeps opening streams after the first (notice) GOAWAY, which RFC 9113 6.8 forbids: what it
+    # sends in the round trip before the final GOAWAY is refused - stream ids above the last one,
+    # never processed, safe to retry (the reconnecting client below loses nothing). So a run may
+    # have up to -c x -m (40) streams started and not succeeded, never more, and never a stream
+    # cut short (done = started, every success a 2xx).
+    my @over = grep { /started=(\d+) .*succeeded=(\d+)/ && $1 - $2 > 40 } split /\n/, $runs;
+    is(scalar(@over), 0, 'h2load: no run has more refused streams than it had in flight (-c 4 -m 10)')
+        or diag(join "\n", @over[0 .. ($#over < 9 ? $#over : 9)]);
+    is($sum{failed} // 0, ($sum{total} // 0) - ($sum{succeeded} // 0),
+       'h2load: its only failures are the requests it never sent or that were refused');
     is($sum{errored} // 0, $sum{failed} // 0, 'h2load: errored = failed (no other kind of error)');
     is($sum{timed_out} // 0, 0, 'h2load: every run ended by itself');
     is($sum{started} // 0, $sum{done} // -1, 'h2load: every stream it started is done');
