@@ -1073,8 +1073,10 @@ void Connection::h2_arm_timer() {
         loop.arm(timer_, 1000);
     else if (h2_->open_streams() == 0)
         loop.arm(timer_, server_.ctx().config->http2.idle_timeout);
+    else if (h2_->header_pending())
+        loop.arm(timer_, server_.ctx().config->http.client_header_timeout);
     else
-        loop.cancel(timer_);
+        loop.cancel(timer_);  // the streams' handlers keep their own time
 }
 
 void Connection::h2_timeout() {
@@ -1084,10 +1086,16 @@ void Connection::h2_timeout() {
         close();
         return;
     }
-    if (h2_->shutdown_pending())
+    if (h2_->shutdown_pending()) {
         h2_->on_shutdown_timer();
-    else if (h2_->open_streams() == 0)
+    } else if (h2_->open_streams() == 0) {
         h2_->idle_goaway();
+    } else if (h2_->header_pending()) {
+        LOG_INFO("client %s on %s did not finish an HTTP/2 header block in time; closing the connection", peer_,
+                 listener_->address.c_str());
+        close();
+        return;
+    }
     h2_send();
 }
 

@@ -212,6 +212,12 @@ void ServerSession::abort_all() {
     --depth_;
 }
 
+bool ServerSession::header_pending() const {
+    for (const ServerStream* s : live_)
+        if (!s->started() && !s->is_closed()) return true;
+    return false;
+}
+
 void ServerSession::stream_closed(ServerStream* s) {
     for (size_t i = 0; i < live_.size(); ++i)
         if (live_[i] == s) {

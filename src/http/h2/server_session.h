@@ -71,6 +71,9 @@ class ServerSession {
     // Gives closed streams back to the pool (the connection calls it at the end of its events).
     void collect() { free_dead(); }
     size_t open_streams() const { return live_.size(); }
+    // A stream whose header block is not complete yet (a client that stops in the middle of
+    // one holds the connection: http.client_header_timeout bounds it).
+    bool header_pending() const;
     bool shutting_down() const { return shutdown_started_; }
     // One of the connection's timer's reasons: the second GOAWAY is due (no PING answer).
     void on_shutdown_timer();

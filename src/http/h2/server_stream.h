@@ -60,6 +60,7 @@ class ServerStream final : public StreamIo {
     // while its exchange still finishes (the stream is released when it does).
     bool closed(uint32_t error_code);
     bool is_closed() const { return closed_; }
+    bool started() const { return started_ || reset_; }
     // The frame that ended our side was sent; resets the stream when the client has not
     // finished its request (RFC 9113 8.1: the answer came before the body was read).
     void response_sent();
