@@ -466,6 +466,12 @@ bool Connection::read_head() {
     if (r == ParseResult::Error) {
         LOG_INFO("client %s sent an invalid request: %.*s", peer_, static_cast<int>(err.reason.size()),
                  err.reason.data());
+        if (requests_ == 0 && listener_->http2 != ListenerConfig::Http2::Off && !transport_ && !speaks_http1(buf)) {
+            // Neither HTTP/1.x nor the HTTP/2 preface on an h2c port: a client that would not
+            // read an HTTP/1.1 error (an HTTP/2 client with a bad preface, RFC 9113 3.4).
+            close();
+            return false;
+        }
         respond_error(err.status, err.reason);
         return false;
     }
@@ -941,6 +947,16 @@ void Connection::on_timeout() {
 
 // ---- HTTP/2 (h2/server_session.h): this connection keeps the socket, the transport and the
 // timer; the session has the protocol.
+
+// The first line names HTTP/1.x (or is not complete yet).
+bool Connection::speaks_http1(std::string_view buf) {
+    size_t eol = buf.find('\n');
+    std::string_view line = buf.substr(0, eol);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t sp = line.rfind(' ');
+    std::string_view version = sp == std::string_view::npos ? line : line.substr(sp + 1);
+    return version.starts_with("HTTP/1.") || eol == std::string_view::npos;
+}
 
 // The h2c connection preface, or the start of one (then more bytes are awaited).
 bool Connection::h2c_preface(std::string_view buf) {

@@ -137,6 +137,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     bool keep_alive_allowed(bool client_wants) const;
     // HTTP/2 (h2/server_session.h): entered with the bytes in_[from, in_len_) already read.
     bool h2c_preface(std::string_view buf);  // true: the preface came (or may be coming)
+    static bool speaks_http1(std::string_view buf);
     void enter_h2(size_t from);
     void h2_on_io(uint32_t events);
     void h2_read();

@@ -63,7 +63,8 @@ ServerSession::ServerSession(Server& server, Connection& conn, const ListenerCon
     // The library's own Rapid Reset bucket answers INTERNAL_ERROR: left above ours.
     uint64_t resets = std::max<uint64_t>(config_.max_resets_per_minute, 1);
     nghttp2_option_set_stream_reset_rate_limit(opt, resets * 2 + 100, resets);
-    nghttp2_option_set_no_closed_streams(opt, 1);
+    // (Closed streams are remembered, as the protocol needs to answer DATA on one with
+    // STREAM_CLOSED; nghttp2 keeps a bounded number of them.)
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, kEncoderTable);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
@@ -78,7 +79,6 @@ ServerSession::ServerSession(Server& server, Connection& conn, const ListenerCon
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, config_.initial_window_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, config_.max_header_list_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     // The connection's window: room for several streams' bodies at once (the protocol's

@@ -92,7 +92,7 @@ void ServerStream::open(ServerSession& session, int32_t id) {
     trailer_seen_ = 0;
     trailer_raw_.clear();
     submitted_ = data_eof_ = deferred_ = cut_ = false;
-    end_sent_ = lingering_ = false;
+    end_sent_ = lingering_ = answer_at_end_ = answer_ready_ = false;
     Server& sv = session.server();
     stream_ = sv.streams().get();
     stream_->request_storage = sv.requests().get();
@@ -207,6 +207,10 @@ void ServerStream::close_chunk() {
 
 void ServerStream::body_done() {
     body_ended_ = true;
+    if (answer_at_end_) {
+        answer_at_end_ = false;
+        answer_ready_ = true;  // answered after the read (input_settled), not inside nghttp2's callback
+    }
     if (chunked_in_ && body_wanted_ && stream_) {
         close_chunk();
         body_ += "0\r\n\r\n";
@@ -215,6 +219,11 @@ void ServerStream::body_done() {
 }
 
 void ServerStream::input_settled() {
+    if (answer_ready_) {
+        answer_ready_ = false;
+        if (stream_ && exchange_running_) answer_local();
+        return;
+    }
     close_chunk();
     open_window();
     if (!new_input_) return;
@@ -328,11 +337,16 @@ bool ServerStream::admit() {
         sv.start_proxy(s);
         return true;
     }
-    // A local answer: the body is not read (the client is told with RST_STREAM(NO_ERROR)
-    // after the answer, RFC 9113 8.1).
+    // A local answer comes once the request has ended, as on HTTP/1.1 (its body is read and
+    // dropped): a malformed one (a content-length its DATA does not match) is reset by nghttp2
+    // rather than answered.
     body_wanted_ = false;
     body_.clear();
     open_window();
+    if (!body_ended_) {
+        answer_at_end_ = true;
+        return false;
+    }
     answer_local();
     return false;
 }

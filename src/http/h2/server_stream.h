@@ -159,6 +159,8 @@ class ServerStream final : public StreamIo {
     bool cut_ = false;          // reset after the buffered bytes (stream_cut)
     bool end_sent_ = false;     // our END_STREAM went out
     bool lingering_ = false;    // closed by nghttp2 while the exchange finishes
+    bool answer_at_end_ = false;  // a local answer waits for the request's end
+    bool answer_ready_ = false;   // ...which came in this read
     FieldList fields_out_;
 };
 
