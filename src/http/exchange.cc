@@ -98,13 +98,15 @@ namespace {
 // A gRPC route's own error to a gRPC request: 200 with grpc-status and grpc-message, no body
 // (gRPC's Trailers-Only response), the filters' fields (RateLimit-*, Retry-After) kept.
 uint64_t append_grpc_error(Server& server, Stream& s, std::string& out, int status, std::string_view message,
-                           bool keep_alive) {
+                           bool keep_alive, std::string_view type) {
     size_t head_start = out.size();
     out += "HTTP/1.1 200 OK\r\nserver: gatewayd\r\ndate: ";
     out += server.date().get();
     out += "\r\ncontent-length: 0";
     out += keep_alive ? "\r\nconnection: keep-alive\r\n" : "\r\nconnection: close\r\n";
-    out += "content-type: application/grpc\r\ngrpc-status: ";
+    out += "content-type: ";
+    out += type;
+    out += "\r\ngrpc-status: ";
     int code = static_cast<int>(grpc::status_for_http(status));
     append_number(out, static_cast<uint64_t>(code));
     out += "\r\ngrpc-message: ";
@@ -138,8 +140,10 @@ uint64_t append_response(Server& server, Stream& s, std::string& out, int status
                          std::string_view body, bool keep_alive, bool own_answer) {
     if (status >= 400) {
         GrpcRoutes* g = server.grpc_routes();
-        if (g && g->is_grpc(s.route_index()) && is_grpc_content_type(s.request().header("content-type")))
-            return append_grpc_error(server, s, out, status, error_message(body, status), keep_alive);
+        if (g && g->is_grpc(s.route_index())) {
+            std::string_view type = grpc_answer_type(s.request().header("content-type"));
+            if (!type.empty()) return append_grpc_error(server, s, out, status, error_message(body, status), keep_alive, type);
+        }
     }
     if (status >= 400 && !own_answer) {
         if (const ErrorPages* pages = server.error_pages()) {

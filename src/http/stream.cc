@@ -17,6 +17,8 @@ void Stream::begin(StreamIo* io, size_t listener_index) {
     match_.captures = 0;
     upstream_trace_.clear();
     upstream_deadline_ = 0;
+    want_trailers_ = false;
+    trailers_.clear();
     response_head_bytes = 0;
 }
 

@@ -230,6 +230,12 @@ class Stream {
     // framing and Content-Length alone: when no filter transforms, the body goes out as it came
     // and the readers see it through observe_body().
     void add_body_filter(Filter* f, bool transforms = true);
+    // The upstream's response trailers, for a filter that asks (a gRPC-Web translation puts
+    // them into the body): a chunked response's trailer section ("name: value\r\n" lines, then
+    // CRLF), complete before the body filters' last call. Asked for in on_response_head.
+    void want_response_trailers() { want_trailers_ = true; }
+    bool wants_response_trailers() const { return want_trailers_; }
+    std::string& response_trailers() { return trailers_; }
     bool has_body_filters() const { return body_filter_count_ != 0; }
     bool body_transformed() const { return body_transforms_ != 0; }
     // Passes `in` through the body filters into `out` (cleared first).
@@ -295,6 +301,8 @@ class Stream {
     RouteMatchResult match_;
     UpstreamTrace upstream_trace_;
     int64_t upstream_deadline_ = 0;
+    bool want_trailers_ = false;
+    std::string trailers_;
     alignas(std::max_align_t) unsigned char arena_[FilterChain::kArenaSize];
 };
 

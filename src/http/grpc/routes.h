@@ -15,6 +15,7 @@ namespace gw::http {
 
 class GrpcRoutes {
   public:
+    // `grpc: true` or `grpc_web: true`.
     virtual bool is_grpc(int route) const = 0;
     // A gRPC response of route `route` ended with `grpc_status` (its text: digits).
     virtual void count_status(int route, std::string_view grpc_status) = 0;
@@ -33,6 +34,26 @@ inline bool is_grpc_content_type(std::string_view ct) {
         if (c != kGrpc[i]) return false;
     }
     return ct.size() == kGrpc.size() || ct[kGrpc.size()] == '+' || ct[kGrpc.size()] == ';';
+}
+
+// The content type of a gateway's answer to a request of type `ct`: application/grpc for gRPC,
+// application/grpc-web or application/grpc-web-text for gRPC-Web; empty when the request is
+// neither.
+inline std::string_view grpc_answer_type(std::string_view ct) {
+    if (is_grpc_content_type(ct)) return "application/grpc";
+    constexpr std::string_view kWeb = "application/grpc-web", kText = "application/grpc-web-text";
+    auto starts = [&](std::string_view p) {
+        if (ct.size() < p.size()) return false;
+        for (size_t i = 0; i < p.size(); ++i) {
+            char c = ct[i];
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+            if (c != p[i]) return false;
+        }
+        return ct.size() == p.size() || ct[p.size()] == '+' || ct[p.size()] == ';';
+    };
+    if (starts(kText)) return kText;
+    if (starts(kWeb)) return kWeb;
+    return {};
 }
 
 }  // namespace gw::http

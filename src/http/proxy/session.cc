@@ -869,6 +869,16 @@ void Session::pump_body() {
                 ParseError err;
                 auto st = resp_chunked_.feed({up_->in.data(), up_->in.len}, consumed, data, err);
                 if (observe_ && !data.empty()) stream_->observe_body(data, false);
+                if (stream_->wants_response_trailers()) [[unlikely]] {
+                    // A filter reads the trailer section (gRPC-Web puts it into the body): the
+                    // bytes of it this call consumed are the last ones.
+                    size_t section = resp_chunked_.trailer_bytes();
+                    size_t seen = stream_->response_trailers().size();
+                    if (section > seen) {
+                        size_t n = std::min(consumed, section - seen);
+                        stream_->response_trailers().append(up_->in.data() + consumed - n, n);
+                    }
+                }
                 if (transform_) {
                     if (!data.empty()) transform(data, false);
                 } else if (dechunk_) {
