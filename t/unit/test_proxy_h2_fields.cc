@@ -72,6 +72,7 @@ TEST(ProxyH2Fields, Response) {
     Response r;
     ASSERT_TRUE(h2_response(200, lines, false, head, r));
     EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.reason, "OK");
     EXPECT_EQ(r.body, ResponseBody::ContentLength);
     EXPECT_EQ(r.content_length, 5u);
     EXPECT_EQ(r.header("Content-Type"), "text/plain");

@@ -1,6 +1,7 @@
 #include "http/proxy/h2_fields.h"
 
 #include "http/chars.h"
+#include "http/response.h"
 
 namespace gw::http::proxy {
 
@@ -95,7 +96,9 @@ bool h2_response(int status, std::string_view lines, bool request_method_head, s
     if (status < 100 || status > 999) return false;
     head = "HTTP/1.1 ";
     head += std::to_string(status);
-    head += " \r\n";
+    head += ' ';
+    head += reason_phrase(status);  // HTTP/2 has none: the standard one for the client
+    head += "\r\n";
     head.append(lines);
     head += "\r\n";
     ParserLimits limits;

@@ -1,0 +1,260 @@
+#!/usr/bin/perl
+# HTTP/2 to upstreams (issue 17): `protocol: h2c` and `protocol: h2` (TLS, ALPN h2), HTTP/1.1
+# clients in front, real HTTP/2 servers behind - nghttpd (Debian's nghttp2-server) and a
+# python3-grpcio greeter (t/helpers/grpc_greeter.py).
+#   1. h2c: GET (a 1.5 MB file) and POST bodies both ways (1.2 MB, Content-Length and chunked),
+#      the response head as for HTTP/1 (reason phrase, x-request-id);
+#   2. h2 over TLS: the same through nghttpd with a certificate of a private CA;
+#   3. multiplexing: 50 concurrent calls with max_streams_per_connection: 10 use 5 upstream
+#      connections (ss), all answered;
+#   4. the upstream going away (nghttpd killed, restarted on the same port): 502 while it is
+#      down, then served again on a new connection;
+#   5. a gRPC-shaped unary call (HTTP/1.1 POST, application/grpc, te: trailers, a 5-byte framed
+#      message): the reply message arrives, chunked (the trailers are not for HTTP/1.1);
+#   6. a circuit breaker in front of an h2c server: opened by connect failures, 503 at once.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::INET;
+use POSIX qw(_exit);
+use Time::HiRes qw(time sleep);
+use GatewayTest;
+use TestCerts;
+use Backend;
+
+my $NGHTTPD = (grep { -x } '/usr/sbin/nghttpd', '/usr/bin/nghttpd')[0];
+plan skip_all => 'nghttpd is not installed (nghttp2-server)' unless $NGHTTPD;
+my $PY = '/usr/bin/python3';
+my $have_grpc = -x $PY && system("$PY -c 'import grpc' >/dev/null 2>&1") == 0;
+my $have_tls = has_modules('tls') && TestCerts::available();
+
+my $t = GatewayTest->new;
+my $dir = $t->dir;
+my @children;
+END { kill 'TERM', $_ for grep { $_ } @children; }
+
+sub spawn {
+    my ($log, @cmd) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $log or _exit(126);
+        open STDERR, '>&', \*STDOUT or _exit(126);
+        exec { $cmd[0] } @cmd or _exit(127);
+    }
+    push @children, $pid;
+    return $pid;
+}
+
+sub stop_child {
+    my ($pid) = @_;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    @children = grep { $_ != $pid } @children;
+}
+
+sub wait_port {
+    my ($port) = @_;
+    return wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) ? 1 : 0 }, 10);
+}
+
+# Established TCP connections to 127.0.0.1:$port (the gateway's, from the upstream's side).
+sub conns_to {
+    my ($port) = @_;
+    my @l = grep { /\S/ } `ss -Htn state established '( dport = :$port )' 2>/dev/null`;
+    return scalar @l;
+}
+
+# --- the servers ---------------------------------------------------------------------------------
+
+my $www = "$dir/www";
+mkdir $www;
+my $big = join '', map { chr(($_ * 7 + 3) % 256) } 0 .. 1_500_000 - 1;
+spew("$www/big.bin", $big);
+spew("$www/index.html", "hello h2\n");
+
+my $h2c_port = $t->port('h2c');
+my $h2c = spawn("$dir/nghttpd-h2c.log", $NGHTTPD, '--no-tls', '--echo-upload', '-d', $www, $h2c_port);
+ok(wait_port($h2c_port), 'nghttpd (h2c) listens') or BAIL_OUT('no nghttpd');
+
+my $certs;
+my $tls_upstream = '';
+if ($have_tls) {
+    $certs = TestCerts->new($dir);
+    $certs->ca('ca', cn => 'H2 CA');
+    $certs->cert('srv', ca => 'ca', cn => 'backend.test', san => 'DNS:backend.test,IP:127.0.0.1');
+    my $p = $t->port('h2tls');
+    spawn("$dir/nghttpd-tls.log", $NGHTTPD, '--echo-upload', '-d', $www, $p, $certs->path('srv', 'key'),
+          $certs->path('srv'));
+    ok(wait_port($p), 'nghttpd (TLS) listens');
+    $tls_upstream = <<"U";
+  tls:
+    servers: [{address: 127.0.0.1:%%h2tls%%}]
+    protocol: h2
+    tls: {ca: ca.pem, sni: backend.test}
+U
+}
+
+my $grpc_port = $t->port('grpc');
+if ($have_grpc) {
+    spawn("$dir/greeter.log", $PY, "$FindBin::Bin/helpers/grpc_greeter.py", $grpc_port);
+    ok(wait_port($grpc_port), 'the gRPC greeter listens');
+}
+
+my $dead = $t->port('dead');
+$t->write_conf(conf_head(1) . <<"EOF");
+http:
+  client_max_body_size: 8m
+upstreams:
+  h2c:
+    servers: [{address: 127.0.0.1:%%h2c%%}]
+    protocol: h2c
+    max_streams_per_connection: 10
+$tls_upstream  greeter:
+    servers: [{address: 127.0.0.1:%%grpc%%}]
+    protocol: h2c
+    max_streams_per_connection: 10
+  broken:
+    servers: [{address: 127.0.0.1:%%dead%%}]
+    protocol: h2c
+    circuit_breaker: {consecutive_failures: 3, open_for: 1m}
+    max_fails: 0
+routes:
+  - {name: grpc, match: {path_prefix: /helloworld.Greeter/}, upstream: greeter}
+  - {name: tls, match: {path_prefix: /tls/}, upstream: tls, strip_prefix: /tls}
+  - {name: broken, match: {path_prefix: /broken/}, upstream: broken}
+  - {name: h2c, match: {path_prefix: /}, upstream: h2c}
+EOF
+$t->write_conf(do { my $c = slurp($t->conf); $c =~ s/^  - \{name: tls.*\n//m unless $have_tls; $c });
+$t->start;
+my $port = $t->port('http');
+
+sub post {
+    my ($path, $body, %opt) = @_;
+    my $req = "POST $path HTTP/1.1\r\nHost: app.test\r\n";
+    $req .= "$_: $opt{headers}{$_}\r\n" for sort keys %{ $opt{headers} // {} };
+    if ($opt{chunked}) {
+        $req .= "Transfer-Encoding: chunked\r\n\r\n";
+        for (my $i = 0; $i < length $body; $i += 70000) {
+            my $piece = substr($body, $i, 70000);
+            $req .= sprintf("%x;ext=1\r\n%s\r\n", length $piece, $piece);
+        }
+        $req .= "0\r\nX-Trailer: dropped\r\n\r\n";
+    } else {
+        $req .= "Content-Length: " . length($body) . "\r\n\r\n$body";
+    }
+    return http_request($port, $req, timeout => 20);
+}
+
+# --- 1. h2c --------------------------------------------------------------------------------------
+
+subtest 'h2c: GET and POST bodies both ways' => sub {
+    my $r = $t->get('/index.html');
+    is($r->{status}, 200, 'GET 200');
+    is($r->{reason}, 'OK', 'with the standard reason phrase');
+    is($r->{body}, "hello h2\n", 'the body');
+    ok($r->{headers}{'x-request-id'}, 'x-request-id added');
+    like($r->{headers}{server} // '', qr/nghttpd/, 'the upstream answered');
+    $r = http_get($port, '/big.bin', {}, timeout => 20);
+    is($r->{status}, 200, 'GET 1.5 MB');
+    ok(defined $r->{body} && $r->{body} eq $big, '1.5 MB intact');
+    my $up = substr($big, 0, 1_200_000);
+    $r = post('/index.html', $up);
+    is($r->{status}, 200, 'POST 1.2 MB (content-length)');
+    ok(defined $r->{body} && $r->{body} eq $up, 'echoed intact');
+    $r = post('/index.html', $up, chunked => 1);
+    is($r->{status}, 200, 'POST 1.2 MB chunked');
+    ok(defined $r->{body} && $r->{body} eq $up, 'unframed, echoed intact');
+    $r = $t->get('/missing');
+    is($r->{status}, 404, 'an upstream 404 passed on');
+};
+
+# --- 2. h2 over TLS -------------------------------------------------------------------------------
+
+subtest 'h2 over TLS (ALPN h2)' => sub {
+    plan skip_all => 'no tls module or openssl' unless $have_tls;
+    my $r = http_get($port, '/tls/big.bin', {}, timeout => 20);
+    is($r->{status}, 200, 'GET through TLS');
+    ok(defined $r->{body} && $r->{body} eq $big, '1.5 MB intact');
+    my $up = substr($big, 0, 1_100_000);
+    $r = post('/tls/index.html', $up, chunked => 1);
+    is($r->{status}, 200, 'chunked POST through TLS');
+    ok(defined $r->{body} && $r->{body} eq $up, 'echoed intact');
+};
+
+# --- 3. gRPC --------------------------------------------------------------------------------------
+
+my $msg = "\n\x05world";
+my $grpc_body = "\0" . pack('N', length $msg) . $msg;
+
+subtest 'gRPC unary call from an HTTP/1.1 client' => sub {
+    plan skip_all => 'no python3-grpcio' unless $have_grpc;
+    my $r = post('/helloworld.Greeter/SayHello', $grpc_body,
+                 headers => {'Content-Type' => 'application/grpc', 'TE' => 'trailers'});
+    is($r->{status}, 200, 'status 200');
+    is($r->{headers}{'content-type'}, 'application/grpc', 'content-type');
+    like($r->{headers}{'transfer-encoding'} // '', qr/chunked/, 'no length: chunked to the client');
+    like($r->{body} // '', qr/Hello world/, 'the reply message');
+    is(scalar @{ $r->{trailers} // [] }, 0, 'no trailers for an HTTP/1.1 client');
+    like($r->{headers}{'x-seen-grpc-timeout'} // '', qr/none/, 'the greeter saw no deadline');
+};
+
+# --- 4. multiplexing ------------------------------------------------------------------------------
+
+subtest '50 concurrent calls, max_streams_per_connection 10: 5 connections' => sub {
+    plan skip_all => 'no python3-grpcio' unless $have_grpc;
+    my $m = "\n\x0asleep:1500";
+    my $body = "\0" . pack('N', length $m) . $m;
+    my @c;
+    for (1 .. 50) {
+        my $c = http_connect($port, timeout => 30) or last;
+        $c->send("POST /helloworld.Greeter/SayHello HTTP/1.1\r\nHost: g\r\nContent-Type: application/grpc\r\n"
+                 . "TE: trailers\r\nContent-Length: " . length($body) . "\r\n\r\n$body");
+        push @c, $c;
+    }
+    is(scalar @c, 50, '50 clients sent');
+    my $max = 0;
+    wait_until(sub { my $n = conns_to($grpc_port); $max = $n if $n > $max; $max >= 5 }, 5);
+    sleep 0.3;
+    my $n = conns_to($grpc_port);
+    $max = $n if $n > $max;
+    is($max, 5, 'five upstream connections carry the 50 streams');
+    my $ok = 0;
+    for my $c (@c) {
+        my $r = $c->read_response(timeout => 30);
+        $ok++ if $r && $r->{status} == 200 && $r->{body} =~ /Hello sleep:1500/;
+        $c->close;
+    }
+    is($ok, 50, 'all 50 answered');
+};
+
+# --- 5. the upstream going away -------------------------------------------------------------------
+
+subtest 'nghttpd killed and restarted' => sub {
+    is($t->get('/index.html')->{status}, 200, 'served before');
+    stop_child($h2c);
+    ok(wait_until(sub { conns_to($h2c_port) == 0 }, 5), 'the pooled connection is gone');
+    my $r = $t->get('/index.html');
+    is($r->{status}, 502, '502 while it is down');
+    $h2c = spawn("$dir/nghttpd-h2c.log", $NGHTTPD, '--no-tls', '--echo-upload', '-d', $www, $h2c_port);
+    ok(wait_port($h2c_port), 'restarted');
+    $r = $t->get('/index.html');
+    is($r->{status}, 200, 'served again');
+    is($r->{body}, "hello h2\n", 'the body');
+};
+
+# --- 6. circuit breaker ---------------------------------------------------------------------------
+
+subtest 'circuit breaker of an h2c upstream' => sub {
+    my @st = map { $t->get('/broken/x')->{status} } 1 .. 3;
+    is("@st", '502 502 502', 'three connect failures: 502');
+    my $r = $t->get('/broken/x');
+    is($r->{status}, 503, 'then the circuit is open: 503 at once');
+    like($r->{body}, qr/circuit breaker open/, 'says why');
+};
+
+unlike($t->error_log, qr/\[(crit|alert|emerg)\]/, 'no critical errors logged');
+$t->stop;
+done_testing;
