@@ -94,6 +94,7 @@ if ($have_tls) {
     servers: [{address: 127.0.0.1:%%h2tls%%}]
     protocol: h2
     tls: {ca: ca.pem, sni: backend.test}
+    health_check: {path: /index.html, interval: 300ms, timeout: 250ms, fall: 1, rise: 1}
 U
 }
 
@@ -116,6 +117,10 @@ $tls_upstream  greeter:
     servers: [{address: 127.0.0.1:%%grpc%%}]
     protocol: h2c
     max_streams_per_connection: 10
+  probed:
+    servers: [{address: 127.0.0.1:%%h2c%%}]
+    protocol: h2c
+    health_check: {path: /index.html, interval: 300ms, timeout: 250ms, fall: 1, rise: 1}
   broken:
     servers: [{address: 127.0.0.1:%%dead%%}]
     protocol: h2c
@@ -124,6 +129,7 @@ $tls_upstream  greeter:
 routes:
   - {name: grpc, match: {path_prefix: /helloworld.Greeter/}, upstream: greeter}
   - {name: tls, match: {path_prefix: /tls/}, upstream: tls, strip_prefix: /tls}
+  - {name: probed, match: {path_prefix: /probed/}, upstream: probed, strip_prefix: /probed}
   - {name: broken, match: {path_prefix: /broken/}, upstream: broken}
   - {name: h2c, match: {path_prefix: /}, upstream: h2c}
 EOF
@@ -230,6 +236,25 @@ subtest '50 concurrent calls, max_streams_per_connection 10: 5 connections' => s
     is($ok, 50, 'all 50 answered');
 };
 
+# --- health checks ------------------------------------------------------------------------------
+
+sub probes {
+    my ($upstream, $result) = @_;
+    metric_sum($t->metrics // {}, 'gateway_health_checks_total', { upstream => $upstream, result => $result }) // 0;
+}
+sub server_up { metric_sum($t->metrics // {}, 'gateway_upstream_server_up', { upstream => $_[0] }) // -1 }
+
+subtest 'health checks speak h2c / h2 to such upstreams' => sub {
+    ok(wait_until(sub { probes('probed', 'good') >= 3 }, 5), 'h2c probes succeed');
+    is(probes('probed', 'bad'), 0, 'none failed');
+    is(server_up('probed'), 1, 'the server is up');
+    if ($have_tls) {
+        ok(wait_until(sub { probes('tls', 'good') >= 3 }, 5), 'h2 (TLS) probes succeed');
+        is(probes('tls', 'bad'), 0, 'none failed');
+    }
+    is($t->get('/probed/index.html')->{status}, 200, 'served');
+};
+
 # --- 5. the upstream going away -------------------------------------------------------------------
 
 subtest 'nghttpd killed and restarted' => sub {
@@ -238,10 +263,12 @@ subtest 'nghttpd killed and restarted' => sub {
     ok(wait_until(sub { conns_to($h2c_port) == 0 }, 5), 'the pooled connection is gone');
     my $r = $t->get('/index.html');
     is($r->{status}, 502, '502 while it is down');
+    ok(wait_until(sub { server_up('probed') == 0 }, 5), 'the health check sees it down');
     $h2c = spawn("$dir/nghttpd-h2c.log", $NGHTTPD, '--no-tls', '--echo-upload', '-d', $www, $h2c_port);
     ok(wait_port($h2c_port), 'restarted');
     $r = $t->get('/index.html');
     is($r->{status}, 200, 'served again');
+    ok(wait_until(sub { server_up('probed') == 1 }, 5), 'and the health check up again');
     is($r->{body}, "hello h2\n", 'the body');
 };
 
