@@ -104,6 +104,12 @@ if ($have_grpc) {
     ok(wait_port($grpc_port), 'the gRPC greeter listens');
 }
 
+my $have_h2py = -x $PY && system("$PY -c 'import h2' >/dev/null 2>&1") == 0;
+if ($have_h2py) {
+    spawn("$dir/goaway.log", $PY, "$FindBin::Bin/helpers/h2_goaway_server.py", $t->port('goaway'));
+    ok(wait_port($t->port('goaway')), 'the GOAWAY server listens');
+}
+
 my $dead = $t->port('dead');
 $t->write_conf(conf_head(1) . <<"EOF");
 http:
@@ -121,6 +127,9 @@ $tls_upstream  greeter:
     servers: [{address: 127.0.0.1:%%h2c%%}]
     protocol: h2c
     health_check: {path: /index.html, interval: 300ms, timeout: 250ms, fall: 1, rise: 1}
+  goaway:
+    servers: [{address: 127.0.0.1:%%goaway%%}]
+    protocol: h2c
   broken:
     servers: [{address: 127.0.0.1:%%dead%%}]
     protocol: h2c
@@ -130,6 +139,7 @@ routes:
   - {name: grpc, match: {path_prefix: /helloworld.Greeter/}, upstream: greeter}
   - {name: tls, match: {path_prefix: /tls/}, upstream: tls, strip_prefix: /tls}
   - {name: probed, match: {path_prefix: /probed/}, upstream: probed, strip_prefix: /probed}
+  - {name: goaway, match: {path_prefix: /goaway/}, upstream: goaway}
   - {name: broken, match: {path_prefix: /broken/}, upstream: broken}
   - {name: h2c, match: {path_prefix: /}, upstream: h2c}
 EOF
@@ -270,6 +280,28 @@ subtest 'nghttpd killed and restarted' => sub {
     is($r->{status}, 200, 'served again');
     ok(wait_until(sub { server_up('probed') == 1 }, 5), 'and the health check up again');
     is($r->{body}, "hello h2\n", 'the body');
+};
+
+# --- GOAWAY with streams in flight ---------------------------------------------------------------
+
+subtest 'GOAWAY: streams above its last-stream-id retried on a new connection' => sub {
+    plan skip_all => 'no python3-h2' unless $have_h2py;
+    my $r = $t->get('/goaway/warm');
+    is($r->{status}, 200, 'a first request opens the connection');
+    my ($n) = ($r->{body} // '') =~ /^conn (\d+) stream 1$/;
+    ok($n, 'on a new connection (stream 1)');
+    $n //= 0;
+    # Two requests at once on the pooled connection: the server answers one and sends GOAWAY
+    # naming it; the other (a POST: not idempotent, but never processed) goes on connection 2.
+    my @c = map { http_connect($port, timeout => 10) } 1 .. 2;
+    $c[0]->send("POST /goaway/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    $c[1]->send("POST /goaway/b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    my @r = map { $_->read_response(timeout => 10) } @c;
+    is_deeply([map { $_ ? $_->{status} : 0 } @r], [200, 200], 'both answered');
+    my @bodies = sort map { $_ ? $_->{body} : '' } @r;
+    like($bodies[0], qr/^conn $n stream 3$/, 'one on the pooled connection (stream 3)');
+    like($bodies[1], qr/^conn @{[ $n + 1 ]} stream 1$/, 'the refused one (stream 5) retried on a new connection');
+    like($t->error_log, qr/upstream reset the HTTP\/2 stream \(REFUSED_STREAM\)/, 'the refusal is logged');
 };
 
 # --- 6. circuit breaker ---------------------------------------------------------------------------
