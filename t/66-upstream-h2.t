@@ -314,6 +314,20 @@ subtest 'circuit breaker of an h2c upstream' => sub {
     like($r->{body}, qr/circuit breaker open/, 'says why');
 };
 
+subtest '-t: protocol: h2 needs tls:' => sub {
+    my $f = $t->write_conf(conf_head(1) . <<'EOF', 'h2-no-tls.conf');
+upstreams:
+  a:
+    servers: [{address: 127.0.0.1:1}]
+    protocol: h2
+routes:
+  - {name: a, match: {path_prefix: /}, upstream: a}
+EOF
+    my $r = $t->run('-t', '-p', $dir, '-c', $f);
+    isnt($r->{exit}, 0, 'refused');
+    like($r->{stderr}, qr{h2-no-tls\.conf:\d+:\d+: upstreams\.a\.protocol: h2 is HTTP/2 over TLS}, 'with FILE:LINE:COL');
+};
+
 unlike($t->error_log, qr/\[(crit|alert|emerg)\]/, 'no critical errors logged');
 $t->stop;
 done_testing;
