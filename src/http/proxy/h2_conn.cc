@@ -109,7 +109,8 @@ void H2Conn::join(Session* s) {
         s->h2_ready();
         return;
     }
-    if (state_ != State::Dead) proxy_.loop().arm(timer_, server_.upstream->config->connect_timeout);
+    if (state_ != State::Dead && !timer_.armed())
+        proxy_.loop().arm(timer_, server_.upstream->config->connect_timeout);
     waiters_.push_back(s);
 }
 
@@ -135,8 +136,8 @@ void H2Conn::leave(Session* s, int32_t id) {
         for (size_t i = 0; i < streams_.size(); ++i)
             if (streams_[i].first == id && streams_[i].second == s) {
                 streams_.erase(streams_.begin() + static_cast<long>(i));
-                if (state_ == State::Ready && nghttp2_session_find_stream(session_, id))
-                    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+                // Open, or still queued (then the library drops its HEADERS unsent).
+                if (state_ == State::Ready) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
                 break;
             }
         send();
@@ -174,12 +175,14 @@ void H2Conn::became_ready() {
     up_->watch_write(false);
     std::vector<Session*> w;
     w.swap(waiters_);
+    depth_++;
     for (Session* s : w) {
-        if (state_ != State::Ready) {  // died meanwhile: the rest was told by die()
-            break;
-        }
-        s->h2_ready();
+        if (state_ == State::Ready)
+            s->h2_ready();
+        else  // died meanwhile (die() told those it knew of)
+            s->h2_lost(ErrorKind::Reset, "upstream closed the HTTP/2 connection", 0);
     }
+    depth_--;
     send();
     check_idle();
 }
