@@ -55,6 +55,8 @@ bool H2Exchange::feed(std::string_view in, std::string& http1, std::string& out)
     sink_ = nullptr;
     if (rv < 0) failed_ = true;
     drain(out);
+    // A protocol error ends the session (a GOAWAY queued, nothing more read): not HTTP/2.
+    if (!ended_ && !nghttp2_session_want_read(session_)) failed_ = true;
     return !failed_;
 }
 
