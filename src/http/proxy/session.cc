@@ -757,15 +757,17 @@ void Session::handle_head() {
         pump_tunnel();
         return;
     }
-    if (!begin_response()) return;
+    if (!start_response()) return;
     up_->in.consume(resp_.head_length);
     pump_body();
 }
 
+bool Session::begin_response() { return start_response(); }
+
 // The final response head is in resp_ (from either protocol): the breaker's verdict, a retry,
 // a filter's stored answer or an error page, or else the head for the client in its output and
 // the body next (state Body). False when the session went another way (or ended).
-bool Session::begin_response() {
+bool Session::start_response() {
     const Request& req = stream_->request();
     const RouteConfig& rc = proxy_.config().routes[route_];
     // The server's verdict is its response head (what follows does not change it).

@@ -84,6 +84,7 @@ class Session final : public StreamHandler {
     void read_upstream_from();
     void handle_head();
     bool begin_response();  // the final response head in resp_: to the client (false: handled otherwise)
+    [[gnu::always_inline]] inline bool start_response();  // its body, inlined on the HTTP/1 path
     void h2_start();        // start_attempt() for an HTTP/2 upstream
     void h2_detach();       // the stream is left (reset if still open)
     void h2_send();         // more request body for the stream
