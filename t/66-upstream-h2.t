@@ -244,6 +244,10 @@ subtest '50 concurrent calls, max_streams_per_connection 10: 5 connections' => s
         $c->close;
     }
     is($ok, 50, 'all 50 answered');
+    my $conns = sub { metric_sum($t->metrics // {}, 'gateway_upstream_connections', { upstream => 'greeter', state => $_[0] }) // -1 };
+    ok(wait_until(sub { $conns->('idle') == 5 }, 5), 'then five idle connections (gateway_upstream_connections)')
+        or diag('idle ' . $conns->('idle'));
+    is($conns->('active'), 0, 'none active');
 };
 
 # --- health checks ------------------------------------------------------------------------------

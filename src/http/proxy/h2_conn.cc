@@ -33,6 +33,7 @@ H2Conn::H2Conn(Proxy& proxy, ServerRuntime& server) : proxy_(proxy), server_(ser
 
 H2Conn::~H2Conn() {
     proxy_.loop().cancel(timer_);
+    mark_idle(false);
     if (up_) {
         up_->h2 = nullptr;
         up_->close();
@@ -105,6 +106,7 @@ bool H2Conn::open() {
 
 void H2Conn::join(Session* s) {
     proxy_.loop().cancel(timer_);
+    mark_idle(false);
     if (state_ == State::Ready) {
         s->h2_ready();
         return;
@@ -308,20 +310,31 @@ void H2Conn::check_idle() {
         die(ErrorKind::Reset, "done", 0);
         return;
     }
-    size_t idle = 0;
-    for (auto& c : server_.h2)
-        if (c->state_ == State::Ready && c->streams_.empty() && c->waiters_.empty()) idle++;
+    size_t idle = 0;  // the upstream's, as keepalive counts HTTP/1 connections
+    for (ServerRuntime& sr : server_.upstream->servers)
+        for (auto& c : sr.h2)
+            if (c->state_ == State::Ready && c->streams_.empty() && c->waiters_.empty()) idle++;
     if (idle > server_.upstream->config->keepalive) {
         die(ErrorKind::Reset, "done", 0);
         return;
     }
     if (!timer_.armed()) proxy_.loop().arm(timer_, server_.upstream->config->keepalive_timeout);
+    mark_idle(true);
+}
+
+void H2Conn::mark_idle(bool idle) {
+    if (idle == idle_) return;
+    idle_ = idle;
+    UpstreamRuntime& u = *server_.upstream;
+    (idle ? u.conns_active : u.conns_idle).dec();
+    (idle ? u.conns_idle : u.conns_active).inc();
 }
 
 void H2Conn::die(ErrorKind kind, const char* what, int err) {
     if (state_ == State::Dead) return;
     state_ = State::Dead;
     proxy_.loop().cancel(timer_);
+    mark_idle(false);  // (closing counts it out of "active")
     if (up_) {
         up_->h2 = nullptr;
         up_->close();

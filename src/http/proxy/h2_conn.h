@@ -7,7 +7,7 @@
 // The pool: every server keeps its connections (ServerRuntime::h2); acquire() hands out one with
 // room for a stream (below max_streams_per_connection and the server's
 // SETTINGS_MAX_CONCURRENT_STREAMS, no GOAWAY received), or opens a new one. A connection left
-// without streams stays for keepalive_timeout (at most `keepalive` idle ones per server).
+// without streams stays for keepalive_timeout (at most `keepalive` idle ones per upstream).
 //
 // Flow control: the connection window is given back as DATA arrives; a stream's window only
 // when its Session has passed the bytes on to the client (consume()): a slow client holds at
@@ -67,6 +67,7 @@ class H2Conn {
     void read();
     void die(ErrorKind kind, const char* what, int err);
     void check_idle();
+    void mark_idle(bool idle);  // gateway_upstream_connections{state="idle"} or "active"
     Session* owner(int32_t id) const;
     Session* take(int32_t id);
 
@@ -85,6 +86,7 @@ class H2Conn {
     UpstreamConn* up_ = nullptr;
     nghttp2_session* session_ = nullptr;
     State state_ = State::Connecting;
+    bool idle_ = false;            // counted as idle (no stream)
     bool goaway_ = false;          // no new streams (GOAWAY received, or stream ids used up)
     int depth_ = 0;
     bool in_lib_ = false;          // inside mem_recv/mem_send: send() later
