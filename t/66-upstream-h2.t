@@ -11,7 +11,14 @@
 #      down, then served again on a new connection;
 #   5. a gRPC-shaped unary call (HTTP/1.1 POST, application/grpc, te: trailers, a 5-byte framed
 #      message): the reply message arrives, chunked (the trailers are not for HTTP/1.1);
-#   6. a circuit breaker in front of an h2c server: opened by connect failures, 503 at once.
+#   6. health checks speak h2c and h2 (probes counted good; a killed server seen down, then up);
+#   7. GOAWAY with two streams in flight (a python3-h2 server, t/helpers/h2_goaway_server.py):
+#      the stream above last-stream-id (a POST) is retried on a new connection;
+#   8. the request's fields as the server sees them (pseudo-headers, hop-by-hop fields gone,
+#      X-Forwarded-For, x-request-id, traceparent, request_headers, te: trailers only when the
+#      client's TE lists trailers); response_headers; retries on a 503 per stream; compress;
+#   9. a circuit breaker in front of an h2c server: opened by connect failures, 503 at once;
+#  10. -t: protocol: h2 without tls: is refused with FILE:LINE:COL.
 use strict;
 use warnings;
 use FindBin;
@@ -130,6 +137,9 @@ $tls_upstream  greeter:
   goaway:
     servers: [{address: 127.0.0.1:%%goaway%%}]
     protocol: h2c
+  pair:
+    servers: [{address: 127.0.0.1:%%goaway%%}, {address: 127.0.0.1:%%h2c%%}]
+    protocol: h2c
   broken:
     servers: [{address: 127.0.0.1:%%dead%%}]
     protocol: h2c
@@ -139,11 +149,29 @@ routes:
   - {name: grpc, match: {path_prefix: /helloworld.Greeter/}, upstream: greeter}
   - {name: tls, match: {path_prefix: /tls/}, upstream: tls, strip_prefix: /tls}
   - {name: probed, match: {path_prefix: /probed/}, upstream: probed, strip_prefix: /probed}
+  - name: fields
+    match: {path_prefix: /fields/}
+    upstream: goaway
+    strip_prefix: /fields
+    request_headers: {set: {x-route: r1}, remove: [x-secret]}
+    response_headers: {set: {x-resp: r2}}
   - {name: goaway, match: {path_prefix: /goaway/}, upstream: goaway}
+  - {name: retry, match: {path_prefix: /retry/}, upstream: pair, retries: {attempts: 2, on: [503], budget: 1}}
+  - {name: noretry, match: {path_prefix: /noretry/}, upstream: pair}
+  - name: gz
+    match: {path_prefix: /gz/}
+    strip_prefix: /gz
+    upstream: h2c
+    compress: {algorithms: [gzip], types: [text/*], min_length: 0}
   - {name: broken, match: {path_prefix: /broken/}, upstream: broken}
   - {name: h2c, match: {path_prefix: /}, upstream: h2c}
 EOF
-$t->write_conf(do { my $c = slurp($t->conf); $c =~ s/^  - \{name: tls.*\n//m unless $have_tls; $c });
+$t->write_conf(do {
+    my $c = slurp($t->conf);
+    $c =~ s/^  - \{name: tls.*\n//m unless $have_tls;
+    $c =~ s/^    compress: .*\n//m unless has_modules('compress');
+    $c
+});
 $t->start;
 my $port = $t->port('http');
 
@@ -306,6 +334,68 @@ subtest 'GOAWAY: streams above its last-stream-id retried on a new connection' =
     like($bodies[0], qr/^conn $n stream 3$/, 'one on the pooled connection (stream 3)');
     like($bodies[1], qr/^conn @{[ $n + 1 ]} stream 1$/, 'the refused one (stream 5) retried on a new connection');
     like($t->error_log, qr/upstream reset the HTTP\/2 stream \(REFUSED_STREAM\)/, 'the refusal is logged');
+};
+
+# --- the request's fields ------------------------------------------------------------------------
+
+subtest 'the request fields sent over HTTP/2 follow the HTTP/1 rules' => sub {
+    plan skip_all => 'no python3-h2' unless $have_h2py;
+    my $r = http_request($port, "GET /fields/a/echo?q=1 HTTP/1.1\r\nHost: app.test:8080\r\nConnection: keep-alive, x-hop\r\n"
+        . "X-Hop: 1\r\nKeep-Alive: 5\r\nTE: trailers, gzip\r\nX-Secret: s\r\nX-Custom: c\r\n"
+        . "X-Forwarded-For: 10.9.9.9\r\nUpgrade: h2c\r\n\r\n");
+    is($r->{status}, 200, 'answered');
+    is($r->{headers}{'x-resp'}, 'r2', 'response_headers applied');
+    my %f;
+    my @names;
+    for (split /\n/, $r->{body} // '') {
+        my ($n, $v) = /^([^:]*|:[^:]+): (.*)$/ or next;
+        push @names, $n;
+        $f{$n} = $v;
+    }
+    is($f{':method'}, 'GET', ':method');
+    is($f{':scheme'}, 'http', ':scheme');
+    is($f{':authority'}, 'app.test:8080', ':authority from Host');
+    is($f{':path'}, '/a/echo?q=1', ':path (strip_prefix, query kept)');
+    ok(!exists $f{host}, 'no host field beside :authority');
+    is($f{te}, 'trailers', 'te: trailers, as the client listed trailers');
+    is($f{'x-custom'}, 'c', 'a client field passed');
+    is($f{'x-route'}, 'r1', 'request_headers set');
+    ok(!exists $f{'x-secret'}, 'request_headers remove');
+    ok(!exists $f{$_}, "no $_") for qw(connection keep-alive x-hop upgrade transfer-encoding);
+    is($f{'x-forwarded-for'}, '10.9.9.9, 127.0.0.1', 'X-Forwarded-For appended');
+    ok($f{'x-request-id'}, 'x-request-id');
+    like($f{traceparent} // '', qr/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'traceparent');
+    ok(!grep({ /[A-Z]/ } @names), 'every name lower-case');
+    $r = http_request($port, "POST /fields/b/echo HTTP/1.1\r\nHost: h\r\nTE: gzip\r\nContent-Length: 2\r\n\r\nab");
+    my %g = map { /^([^:]*|:[^:]+): (.*)$/ ? ($1 => $2) : () } split /\n/, $r->{body} // '';
+    ok(!exists $g{te}, 'no te when the client did not list trailers');
+    is($g{'content-length'}, '2', 'content-length passed');
+};
+
+# --- retries and filters ------------------------------------------------------------------------
+
+subtest 'retries on a status, per stream' => sub {
+    plan skip_all => 'no python3-h2' unless $have_h2py;
+    my %seen;
+    $seen{ $t->get('/noretry/x/s503')->{status} }++ for 1 .. 4;
+    is($seen{503}, 2, 'without retries: the 503 server answers every other request');
+    %seen = ();
+    $seen{ $t->get('/retry/x/s503')->{status} }++ for 1 .. 4;
+    is($seen{503} // 0, 0, 'with retries on 503: retried on the other server');
+    is($seen{404}, 4, '(which has no such file)');
+};
+
+subtest 'response body filters (compress)' => sub {
+    plan skip_all => 'no compress module' unless has_modules('compress');
+    my $text = join(' ', map { qw(alpha beta gamma delta)[$_ % 4] } 1 .. 100000);
+    spew("$www/text.txt", $text);
+    my $r = http_get($port, '/gz/text.txt', {'Accept-Encoding' => 'gzip'}, timeout => 10);
+    is($r->{status}, 200, 'status 200');
+    is($r->{headers}{'content-encoding'}, 'gzip', 'gzip');
+    like($r->{headers}{'transfer-encoding'} // '', qr/chunked/, 'chunked (length unknown)');
+    ok(length($r->{body}) < length($text) / 10, 'compressed');
+    spew("$dir/gz.bin", $r->{body});
+    is(scalar(`gzip -dc '$dir/gz.bin'`), $text, 'decodes to the file');
 };
 
 # --- 6. circuit breaker ---------------------------------------------------------------------------

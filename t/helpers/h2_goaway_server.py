@@ -6,7 +6,9 @@
 Each connection answers "conn N stream S" (N counts connections from 1). When two or more
 requests are waiting on a connection, it answers the first, sends GOAWAY with that stream as
 the last one processed (the others were not processed: a client may retry them anywhere), and
-closes the connection a moment later. A lone request is answered after 300 ms of quiet.
+closes the connection a moment later. A lone request is answered after 300 ms of quiet. A request for a path that ends with /echo is
+answered at once with its fields, one "name: value" line each, as they arrived; one for a path
+that ends with /s503 with a 503.
 """
 import socket, sys, threading, time
 import h2.config, h2.connection, h2.events
@@ -15,9 +17,10 @@ count = 0
 lock = threading.Lock()
 
 
-def respond(conn, sid, n):
-    body = ("conn %d stream %d\n" % (n, sid)).encode()
-    conn.send_headers(sid, [(":status", "200"), ("content-length", str(len(body)))])
+def respond(conn, sid, n, body=None, status="200"):
+    if body is None:
+        body = ("conn %d stream %d\n" % (n, sid)).encode()
+    conn.send_headers(sid, [(":status", status), ("content-length", str(len(body)))])
     conn.send_data(sid, body, end_stream=True)
 
 
@@ -27,6 +30,7 @@ def handle(sock, n):
     sock.sendall(conn.data_to_send())
     sock.settimeout(0.3)
     pending = []
+    fields = {}
     try:
         while True:
             try:
@@ -37,10 +41,19 @@ def handle(sock, n):
                 data = None
             if data:
                 for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        fields[ev.stream_id] = ev.headers
                     if isinstance(ev, h2.events.DataReceived):
                         conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                     elif isinstance(ev, h2.events.StreamEnded):
-                        pending.append(ev.stream_id)
+                        hs = fields.pop(ev.stream_id, [])
+                        path = dict(hs).get(b":path", b"")
+                        if path.split(b"?")[0].endswith(b"/echo"):
+                            respond(conn, ev.stream_id, n, b"".join(k + b": " + v + b"\n" for k, v in hs))
+                        elif path.split(b"?")[0].endswith(b"/s503"):
+                            respond(conn, ev.stream_id, n, b"busy\n", "503")
+                        else:
+                            pending.append(ev.stream_id)
             if len(pending) >= 2:
                 respond(conn, pending[0], n)
                 conn.close_connection(last_stream_id=pending[0])
