@@ -130,6 +130,7 @@ $tls_upstream  greeter:
     servers: [{address: 127.0.0.1:%%grpc%%}]
     protocol: h2c
     max_streams_per_connection: 10
+    max_fails: 0
   probed:
     servers: [{address: 127.0.0.1:%%h2c%%}]
     protocol: h2c
@@ -146,6 +147,7 @@ $tls_upstream  greeter:
     circuit_breaker: {consecutive_failures: 3, open_for: 1m}
     max_fails: 0
 routes:
+  - {name: grpcslow, match: {path_prefix: /slow/}, strip_prefix: /slow, upstream: greeter, timeout: {read: 400ms}}
   - {name: grpc, match: {path_prefix: /helloworld.Greeter/}, upstream: greeter}
   - {name: tls, match: {path_prefix: /tls/}, upstream: tls, strip_prefix: /tls}
   - {name: probed, match: {path_prefix: /probed/}, upstream: probed, strip_prefix: /probed}
@@ -243,6 +245,31 @@ subtest 'gRPC unary call from an HTTP/1.1 client' => sub {
     like($r->{body} // '', qr/Hello world/, 'the reply message');
     is(scalar @{ $r->{trailers} // [] }, 0, 'no trailers for an HTTP/1.1 client');
     like($r->{headers}{'x-seen-grpc-timeout'} // '', qr/none/, 'the greeter saw no deadline');
+};
+
+subtest 'gRPC: server streaming, a read timeout per stream' => sub {
+    plan skip_all => 'no python3-grpcio' unless $have_grpc;
+    my $r = post('/helloworld.Greeter/SayHelloStreamReply', $grpc_body,
+                 headers => {'Content-Type' => 'application/grpc', 'TE' => 'trailers'});
+    is($r->{status}, 200, 'streaming call answered');
+    my @msgs = ($r->{body} // '') =~ /Hello world #(\d)/g;
+    is("@msgs", '0 1 2', 'three messages in order');
+    # A stream that times out is reset; the connection goes on with the others.
+    my $m = "\n\x0asleep:1500";
+    my $slow = "\0" . pack('N', length $m) . $m;
+    my $c = http_connect($port, timeout => 10);
+    $c->send("POST /slow/helloworld.Greeter/SayHello HTTP/1.1\r\nHost: g\r\nContent-Type: application/grpc\r\n"
+             . "TE: trailers\r\nContent-Length: " . length($slow) . "\r\n\r\n$slow");
+    my $t0 = time;
+    $r = post('/helloworld.Greeter/SayHello', $grpc_body, headers => {'Content-Type' => 'application/grpc', 'TE' => 'trailers'});
+    like($r->{body} // '', qr/Hello world/, 'another call meanwhile');
+    # The greeter sends its headers at once: the head is out, the body is cut at the timeout.
+    my $s = $c->read_response(timeout => 10);
+    ok(!$s && $c->is_eof, 'the slow one: cut after the read timeout (its head had gone out)');
+    ok(time - $t0 < 1.4, 'before the server would have answered');
+    like($t->error_log, qr/upstream timed out while sending the body, route: "grpcslow"/, 'logged');
+    $r = post('/helloworld.Greeter/SayHello', $grpc_body, headers => {'Content-Type' => 'application/grpc', 'TE' => 'trailers'});
+    like($r->{body} // '', qr/Hello world/, 'the connection serves on');
 };
 
 # --- 4. multiplexing ------------------------------------------------------------------------------
