@@ -64,6 +64,14 @@ TEST(ProxyH2Fields, HeadToNv) {
     EXPECT_FALSE(head_to_nv("GET / HTTP/1.1\r\n", "http", false, storage, nva));
 }
 
+TEST(ProxyH2Fields, StatusValue) {
+    EXPECT_EQ(status_value("200"), 200);
+    EXPECT_EQ(status_value("103"), 103);
+    EXPECT_EQ(status_value(""), 1000);
+    EXPECT_EQ(status_value("20x"), 1000);
+    EXPECT_EQ(status_value("2000"), 1000);
+}
+
 TEST(ProxyH2Fields, Response) {
     std::string lines, head;
     append_field(lines, ":status", "200");  // not a line

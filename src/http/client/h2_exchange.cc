@@ -66,9 +66,7 @@ int H2Exchange::on_header(nghttp2_session*, const nghttp2_frame* frame, const ui
     if (frame->hd.stream_id != x->id_ || x->final_) return 0;  // (trailers: dropped)
     std::string_view n(reinterpret_cast<const char*>(name), namelen), v(reinterpret_cast<const char*>(value), valuelen);
     if (n == ":status") {
-        int st = 0;
-        for (char c : v) st = c >= '0' && c <= '9' && st < 1000 ? st * 10 + (c - '0') : 1000;
-        x->status_ = st;
+        x->status_ = http::proxy::status_value(v);
     } else if (x->lines_.size() < 64 * 1024) {
         http::proxy::append_field(x->lines_, n, v);
         if (n == "content-length") x->chunked_ = false;

@@ -84,6 +84,16 @@ bool head_to_nv(std::string_view head, std::string_view scheme, bool te_trailers
     return true;
 }
 
+int status_value(std::string_view v) {
+    int st = 0;
+    if (v.empty() || v.size() > 3) return 1000;
+    for (char c : v) {
+        if (c < '0' || c > '9') return 1000;
+        st = st * 10 + (c - '0');
+    }
+    return st;
+}
+
 void append_field(std::string& lines, std::string_view name, std::string_view value) {
     if (name.empty() || name.front() == ':') return;
     lines.append(name);

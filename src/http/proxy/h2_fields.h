@@ -27,6 +27,9 @@ bool te_has_trailers(std::string_view te);
 bool head_to_nv(std::string_view head, std::string_view scheme, bool te_trailers, std::string& storage,
                 std::vector<nghttp2_nv>& nva);
 
+// The value of :status as a number; 1000 (invalid) when it is not 1 to 3 digits.
+int status_value(std::string_view v);
+
 // Appends one response field as a head line ("name: value\r\n"). Pseudo-fields are not lines.
 void append_field(std::string& lines, std::string_view name, std::string_view value);
 

@@ -116,9 +116,7 @@ ssize_t Session::h2_read_body(char* buf, size_t len, uint32_t* flags) {
 
 void Session::h2_field(std::string_view name, std::string_view value) {
     if (name == ":status") {
-        int st = 0;
-        for (char c : value) st = c >= '0' && c <= '9' && st < 1000 ? st * 10 + (c - '0') : 1000;
-        h2_status_ = st;
+        h2_status_ = status_value(value);
         return;
     }
     if (h2_lines_.size() + name.size() + value.size() + 4 > kMaxH2Head) {
