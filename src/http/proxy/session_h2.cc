@@ -36,7 +36,10 @@ void Session::h2_start() {
         return;
     }
     h2_ = c;
-    reused_ = c->used();
+    // A connection lost under a stream that got no answer: retried for free (as a pooled HTTP/1
+    // connection the server closed as it was used) only when the method is idempotent - the
+    // server may have processed it. A stream it refused (GOAWAY, REFUSED_STREAM) always is.
+    reused_ = c->used() && idempotent_;
     state_ = State::Connecting;
     const RouteTimeouts& t = proxy_.config().routes[route_].timeout;
     arm(t.connect ? t.connect : proxy_.upstream(upstream_).config->connect_timeout);
