@@ -393,6 +393,15 @@ subtest 'the request fields sent over HTTP/2 follow the HTTP/1 rules' => sub {
     ok($f{'x-request-id'}, 'x-request-id');
     like($f{traceparent} // '', qr/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'traceparent');
     ok(!grep({ /[A-Z]/ } @names), 'every name lower-case');
+    my $c = http_connect($port, timeout => 5);
+    $c->send("GET /fields/x/hints HTTP/1.1\r\nHost: h\r\n\r\n");
+    my $i = $c->read_response;
+    is($i && $i->{status}, 103, 'a 103 Early Hints passed on to the HTTP/1.1 client');
+    is($i && $i->{headers}{link}, '</a.css>; rel=preload', 'with its fields');
+    is($i && $i->{headers}{'x-resp'}, 'r2', 'and response_headers applied');
+    my $f = $c->read_response;
+    is($f && $f->{body}, "hinted\n", 'then the response');
+    $c->close;
     $r = http_request($port, "POST /fields/b/echo HTTP/1.1\r\nHost: h\r\nTE: gzip\r\nContent-Length: 2\r\n\r\nab");
     my %g = map { /^([^:]*|:[^:]+): (.*)$/ ? ($1 => $2) : () } split /\n/, $r->{body} // '';
     ok(!exists $g{te}, 'no te when the client did not list trailers');

@@ -8,7 +8,7 @@ requests are waiting on a connection, it answers the first, sends GOAWAY with th
 the last one processed (the others were not processed: a client may retry them anywhere), and
 closes the connection a moment later. A lone request is answered after 300 ms of quiet. A request for a path that ends with /echo is
 answered at once with its fields, one "name: value" line each, as they arrived; one for a path
-that ends with /s503 with a 503.
+that ends with /s503 with a 503, and /hints with a 103 Early Hints before its 200.
 """
 import socket, sys, threading, time
 import h2.config, h2.connection, h2.events
@@ -50,6 +50,9 @@ def handle(sock, n):
                         path = dict(hs).get(b":path", b"")
                         if path.split(b"?")[0].endswith(b"/echo"):
                             respond(conn, ev.stream_id, n, b"".join(k + b": " + v + b"\n" for k, v in hs))
+                        elif path.split(b"?")[0].endswith(b"/hints"):
+                            conn.send_headers(ev.stream_id, [(":status", "103"), ("link", "</a.css>; rel=preload")])
+                            respond(conn, ev.stream_id, n, b"hinted\n")
                         elif path.split(b"?")[0].endswith(b"/s503"):
                             respond(conn, ev.stream_id, n, b"busy\n", "503")
                         else:

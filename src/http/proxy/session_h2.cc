@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "http/proxy/h2_conn.h"
 #include "http/proxy/h2_fields.h"
+#include "http/proxy/headers.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
 #include "http/stream.h"
@@ -20,7 +21,8 @@ namespace {
 
 constexpr size_t kClientHighWater = 64 * 1024;  // as session.cc: client output before pausing
 constexpr size_t kMaxH2Head = 64 * 1024;        // response fields (or trailers) kept, bytes
-constexpr uint32_t kMaxInterim = 16;
+constexpr uint32_t kMaxInterim = 16;            // as session.cc: interim responses, count
+constexpr size_t kMaxInterimBytes = 16 * 1024;  // ...and bytes of their fields
 
 }  // namespace
 
@@ -135,14 +137,29 @@ void Session::h2_headers_end(bool end_stream) {
         if (end_stream) h2_end();
         return;
     }
+    const Request& req = stream_->request();
     if (h2_status_ >= 100 && h2_status_ < 200 && !end_stream) {
-        // Interim: not passed on (the gateway answered Expect itself); bounded.
+        // Interim (103 Early Hints...): passed on to HTTP/1.1 clients as on the HTTP/1 path, but
+        // for 100 (the gateway answered Expect itself); bounded.
+        interim_bytes_ += h2_lines_.size();
+        if (++interim_count_ > kMaxInterim || interim_bytes_ > kMaxInterimBytes) {
+            fail(ErrorKind::InvalidResponse, 502, "upstream sent too many interim responses", 0);
+            return;
+        }
+        if (h2_status_ != 100 && req.version_minor >= 1 && !h2_too_big_ &&
+            h2_response(h2_status_, h2_lines_, false, h2_head_, resp_)) {
+            vars::Env env;
+            env.stream = stream_;
+            env.status = resp_.status;
+            build_interim_response(io_->output(), resp_, &proxy_.config().routes[route_].response_headers, &env);
+            uint32_t e = epoch_;
+            io_->flush();
+            if (e != epoch_ || !io_->is_open()) return;
+        }
         h2_lines_.clear();
         h2_status_ = 0;
-        if (++interim_count_ > kMaxInterim) fail(ErrorKind::InvalidResponse, 502, "upstream sent too many interim responses", 0);
         return;
     }
-    const Request& req = stream_->request();
     if (h2_too_big_ || !h2_response(h2_status_, h2_lines_, req.method == "HEAD", h2_head_, resp_) ||
         resp_.status < 200) {
         fail(ErrorKind::InvalidResponse, 502, "upstream sent an invalid response", 0);
