@@ -23,6 +23,11 @@ constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 }  // namespace
 
 H2Conn::H2Conn(Proxy& proxy, ServerRuntime& server) : proxy_(proxy), server_(server) {
+    flush_timer_.set_callback([this] {
+        depth_++;
+        send();
+        depth_--;
+    });
     timer_.set_callback([this] {
         if (state_ == State::Ready)
             die(ErrorKind::Reset, "idle", 0);  // keepalive_timeout: no stream to tell
@@ -33,6 +38,7 @@ H2Conn::H2Conn(Proxy& proxy, ServerRuntime& server) : proxy_(proxy), server_(ser
 
 H2Conn::~H2Conn() {
     proxy_.loop().cancel(timer_);
+    proxy_.loop().cancel(flush_timer_);
     mark_idle(false);
     if (up_) {
         up_->h2 = nullptr;
@@ -142,9 +148,13 @@ void H2Conn::leave(Session* s, int32_t id) {
                 if (state_ == State::Ready) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
                 break;
             }
-        send();
+        send_soon();
     }
     check_idle();
+}
+
+void H2Conn::send_soon() {
+    if (state_ == State::Ready && !flush_timer_.armed()) proxy_.loop().arm(flush_timer_, 0);
 }
 
 void H2Conn::resume(int32_t id) {
@@ -334,6 +344,7 @@ void H2Conn::die(ErrorKind kind, const char* what, int err) {
     if (state_ == State::Dead) return;
     state_ = State::Dead;
     proxy_.loop().cancel(timer_);
+    proxy_.loop().cancel(flush_timer_);
     mark_idle(false);  // (closing counts it out of "active")
     if (up_) {
         up_->h2 = nullptr;

@@ -51,6 +51,9 @@ class H2Conn {
     void resume(int32_t id);                  // more request body to send
     void consume(int32_t id, size_t n);       // the client took n bytes of this stream's DATA
     void send();                              // writes what the session has to send
+    // send() at the end of this loop iteration: the frames of the streams started, resumed or
+    // reset meanwhile go out in one write.
+    void send_soon();
     void on_io(uint32_t events);
     void close() { die(ErrorKind::Reset, "upstream connection closed by the gateway", 0); }
 
@@ -97,6 +100,7 @@ class H2Conn {
     std::string out_;              // frames not yet written
     size_t out_sent_ = 0;
     event::Timer timer_;           // connect (and handshake) timeout, then the idle timeout
+    event::Timer flush_timer_;     // send_soon()
 };
 
 }  // namespace gw::http::proxy

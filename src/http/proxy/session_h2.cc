@@ -81,7 +81,7 @@ void Session::h2_ready() {
         state_ = State::Sending;
         arm(proxy_.config().http.client_body_timeout);
     }
-    h2_->send();
+    h2_->send_soon();
 }
 
 // More of the client's body arrived (or the stream may take more).
@@ -92,7 +92,7 @@ void Session::h2_send() {
         h2_deferred_ = false;
         h2_->resume(h2_id_);
     }
-    h2_->send();
+    h2_->send_soon();
 }
 
 ssize_t Session::h2_read_body(char* buf, size_t len, uint32_t* flags) {
@@ -213,7 +213,7 @@ void Session::h2_flow() {
     }
     h2_->consume(h2_id_, h2_unconsumed_);
     h2_unconsumed_ = 0;
-    h2_->send();
+    h2_->send_soon();
 }
 
 void Session::h2_end() {
