@@ -446,6 +446,11 @@ void read_upstreams(MapReader& top, Config& c) {
                     {"h2c", UpstreamConfig::Protocol::H2c}});
         m.get_int("max_streams_per_connection", u.max_streams_per_connection, {1, 100000});
         module::read_upstream(m, c, c.upstreams.size());  // the modules' keys (tls:)
+        if (u.protocol == UpstreamConfig::Protocol::H2 && !m.key_node("tls")) {
+            const schema::Node* p = m.key_node("protocol");
+            schema::report(m.diags(), p ? p->mark : m.mark(), m.path("protocol"),
+                           "h2 is HTTP/2 over TLS: the upstream needs tls: (or protocol: h2c, without TLS)");
+        }
         m.finish();
         // Kept even when something above was wrong, so that routes naming it are not also
         // reported as naming an unknown upstream.

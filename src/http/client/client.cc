@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "http/client/h2_exchange.h"
 #include "http/client/request_head.h"
 #include "http/client/transport.h"
 #include "http/transport.h"
@@ -109,6 +110,10 @@ struct Call final : event::IoHandler {
     http::ChunkedDecoder chunked;
     uint64_t body_left = 0;  // ResponseBody::ContentLength: bytes still to come
     std::string body;
+    // HTTP/2 (Request::http2): the exchange, its response as HTTP/1 bytes not yet taken, and
+    // its frames not yet written.
+    std::unique_ptr<H2Exchange> h2;
+    std::string h2_in, h2_out;
     // Failing: what the answer will say. The reason points at static text or at reason_buf.
     Error failure = Error::None;
     std::string_view failure_reason;
@@ -133,6 +138,14 @@ void Call::start(const Request& r, Handler& h) {
     tls_server = r.tls_server;
     std::string_view why = write_request_head(r, out);
     if (!why.empty()) return fail_later(Error::Invalid, why);
+    h2.reset();
+    h2_in.clear();
+    h2_out.clear();
+    if (r.http2) {
+        h2 = std::make_unique<H2Exchange>();
+        std::string head = out;
+        if (!h2->start(head, r.tls != nullptr, out)) return fail_later(Error::Invalid, "cannot make an HTTP/2 request");
+    }
     std::memcpy(&address, r.address, r.address_len);
     address_len = r.address_len;
     if (!in) in = std::make_unique<char[]>(kBufferSize);
@@ -234,7 +247,7 @@ void Call::read_some() {
     for (;;) {
         read_once();
         if (ended) return;
-        if (!transport.has_buffered_input()) break;
+        if (!transport.has_buffered_input() && h2_in.empty()) break;
     }
     ended_flag = nullptr;
 }
@@ -242,12 +255,36 @@ void Call::read_some() {
 void Call::read_once() {
     size_t room = state == State::Head ? kBufferSize - in_len : kBufferSize;
     char* at = state == State::Head ? in.get() + in_len : in.get();
-    ssize_t n = transport.read(at, room);
-    if (n < 0) {
-        if (errno == EAGAIN) return wait_for(transport.wants_write());
-        return finish(Error::Io, errno_text(errno));
+    ssize_t n;
+    if (h2) {
+        if (h2_in.empty()) {
+            char buf[kBufferSize];
+            ssize_t got = transport.read(buf, sizeof buf);
+            if (got < 0) {
+                if (errno == EAGAIN) return wait_for(transport.wants_write());
+                return finish(Error::Io, errno_text(errno));
+            }
+            if (got == 0) return on_eof();
+            if (!h2->feed({buf, static_cast<size_t>(got)}, h2_in, h2_out))
+                return finish(Error::BadResponse, "not a valid HTTP/2 response");
+            if (!h2_out.empty()) {  // acknowledgements: best effort, the rest with the next read
+                ssize_t w = transport.write(h2_out.data(), h2_out.size());
+                if (w > 0) h2_out.erase(0, static_cast<size_t>(w));
+            }
+            if (h2_in.empty()) return;
+        }
+        n = static_cast<ssize_t>(std::min(room, h2_in.size()));
+        std::memcpy(at, h2_in.data(), static_cast<size_t>(n));
+        h2_in.erase(0, static_cast<size_t>(n));
+        if (n == 0) return finish(Error::BadResponse, "response head too long");
+    } else {
+        n = transport.read(at, room);
+        if (n < 0) {
+            if (errno == EAGAIN) return wait_for(transport.wants_write());
+            return finish(Error::Io, errno_text(errno));
+        }
+        if (n == 0) return on_eof();
     }
-    if (n == 0) return on_eof();
     if (state == State::Body) {
         if (consume_body({at, static_cast<size_t>(n)}) == Progress::Done) finish(Error::None, {});
         return;

@@ -79,6 +79,10 @@ struct Request {
     // false: answered as soon as the head is in, without reading the body (a probe that only
     // wants the status); the connection is then closed.
     bool read_body = true;
+    // HTTP/2 with prior knowledge (over TLS: the transport's ALPN must offer h2), for servers that
+    // speak nothing else (health probes of upstreams with protocol: h2c | h2). The answer is
+    // the same; trailers are dropped.
+    bool http2 = false;
 };
 
 // The outcome of a request. Everything it points to is valid during the handler's call only.

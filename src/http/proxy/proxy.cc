@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/services/registry.h"
 #include "http/error_pages.h"
+#include "http/proxy/h2_conn.h"
 #include "http/proxy/queue_wake.h"
 #include "http/proxy/session.h"
 #include "modules/breaker/worker.h"
@@ -151,6 +152,11 @@ void Proxy::release_session(Session* s) { free_sessions_.give(std::unique_ptr<Se
 size_t Proxy::trim() { return free_sessions_.trim() + buffers_.trim(); }
 
 void Proxy::close_all() {
+    for (UpstreamRuntime& u : upstreams_)
+        for (ServerRuntime& s : u.servers) {
+            for (auto& c : s.h2) c->close();
+            s.h2.clear();
+        }
     for (auto& c : conns_)
         if (c->fd >= 0) c->close();
 }

@@ -122,6 +122,7 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
         if (!key.empty()) split_key = upstream::hash_key(key);
     }
     upstream_ = proxy_.choose_upstream(route_index, split_key);
+    h2_mode_ = proxy_.upstream(upstream_).config->protocol != UpstreamConfig::Protocol::Http1;
     idempotent_ = is_idempotent(req.method);
     replayable_ = true;
     attempts_ = 1;
@@ -243,6 +244,22 @@ bool Session::validate_body() {
         std::string_view data;
         ParseError err;
         auto st = chunked_.feed({io_->body_data() + valid_end_, end - valid_end_}, consumed, data, err);
+        if (h2_mode_ && st != ChunkedDecoder::Status::Error) {
+            // DATA frames carry the body itself: the framing goes, as it is validated.
+            size_t pre = data.empty() ? consumed : static_cast<size_t>(data.data() - (io_->body_data() + valid_end_));
+            size_t post = consumed - pre - data.size();
+            size_t n = data.size();
+            if (post) io_->body_erase(valid_end_ + pre + n, post);
+            if (pre) io_->body_erase(valid_end_, pre);
+            valid_end_ += n;
+            end -= consumed - n;
+            if (st == ChunkedDecoder::Status::Done) {
+                body_complete_ = true;
+                break;
+            }
+            if (consumed == 0) break;
+            continue;
+        }
         valid_end_ += consumed;
         if (st == ChunkedDecoder::Status::Error) {
             respond_error(err.status, err.reason.data());
@@ -274,7 +291,7 @@ void Session::drop_request_trailers() {
 // End of the body bytes that may be sent: the validated ones, short of a trailer section still
 // being read (dropped once complete).
 size_t Session::send_end() const {
-    return body_complete_ || stream_->request().body != BodyKind::Chunked ? valid_end_ : valid_end_ - chunked_.trailer_bytes();
+    return body_complete_ || h2_mode_ || stream_->request().body != BodyKind::Chunked ? valid_end_ : valid_end_ - chunked_.trailer_bytes();
 }
 
 // Drops body bytes already sent upstream to make room for more. From now on the request
@@ -418,6 +435,10 @@ void Session::start_attempt() {
     head_sent_ = 0;
     sent_end_ = 0;
     got_bytes_ = false;
+    if (h2_mode_) {
+        h2_start();
+        return;
+    }
     up_ = proxy_.acquire_idle(*server_);
     reused_ = up_ != nullptr;
     if (!up_) {
@@ -494,6 +515,10 @@ void Session::connected() {
 }
 
 void Session::send() {
+    if (h2_) {
+        h2_send();
+        return;
+    }
     uint32_t e = epoch_;
     const RouteConfig& rc = proxy_.config().routes[route_];
     for (;;) {
@@ -738,6 +763,19 @@ void Session::handle_head() {
         pump_tunnel();
         return;
     }
+    if (!start_response()) return;
+    up_->in.consume(resp_.head_length);
+    pump_body();
+}
+
+bool Session::begin_response() { return start_response(); }
+
+// The final response head is in resp_ (from either protocol): the breaker's verdict, a retry,
+// a filter's stored answer or an error page, or else the head for the client in its output and
+// the body next (state Body). False when the session went another way (or ended).
+bool Session::start_response() {
+    const Request& req = stream_->request();
+    const RouteConfig& rc = proxy_.config().routes[route_];
     // The server's verdict is its response head (what follows does not change it).
     if (const auto& cb = proxy_.upstream(upstream_).config->circuit_breaker)
         breaker_outcome(breaker_status_failure(resp_.status, cb->failure_on));
@@ -747,16 +785,16 @@ void Session::handle_head() {
         log_error("upstream answered with a status to retry", 0);
         drop_upstream();
         retry();
-        return;
+        return false;
     }
     // A filter may answer with a stored response instead (a cache revalidated by this 304, or
     // serving a stale object on this error).
     if (stream_->offer_replacement(resp_.status, &resp_)) {
         note_attempt(resp_.status);
         answer_stored();
-        return;
+        return false;
     }
-    if (resp_.status >= 400 && intercepted()) return;
+    if (resp_.status >= 400 && intercepted()) return false;
     status_ = resp_.status;
     note_attempt(status_);
     // What the route's filters add to the head; a filter may also take the body (it adds
@@ -796,7 +834,6 @@ void Session::handle_head() {
     size_t head_start = out.size();
     build_client_response(out, resp_, in);
     stream_->response_head_bytes = out.size() - head_start;
-    up_->in.consume(resp_.head_length);
     response_started_ = true;
     resp_left_ = resp_.content_length;
     resp_chunked_.reset();
@@ -804,7 +841,7 @@ void Session::handle_head() {
     state_ = State::Body;
     paused_ = false;
     arm(rc.timeout.read);
-    pump_body();
+    return true;
 }
 
 // Moves response body bytes from the upstream buffer to the client's output.
@@ -927,7 +964,11 @@ void Session::pump_body() {
 
 void Session::on_output_drained() {
     uint32_t e = epoch_;
-    if (state_ == State::Body && paused_) {
+    if (h2_ && state_ == State::Body && paused_) {
+        paused_ = false;
+        arm(proxy_.config().routes[route_].timeout.read);
+        h2_flow();
+    } else if (state_ == State::Body && paused_) {
         paused_ = false;
         arm(proxy_.config().routes[route_].timeout.read);
         pump_body();
@@ -1019,7 +1060,10 @@ void Session::complete(bool upstream_reusable) {
     breaker_release();  // no-op: the verdict was given at the head
     // A connection is reused only after a whole exchange: all of the request was sent.
     bool reusable = upstream_reusable && body_complete_ && sent_end_ == valid_end_ && head_sent_ == head_.size();
-    proxy_.release(up_, reusable);
+    if (h2_)
+        h2_detach();
+    else
+        proxy_.release(up_, reusable);
     up_ = nullptr;
     server_ = nullptr;
     state_ = State::Idle;
@@ -1033,6 +1077,7 @@ void Session::drop_upstream() {
     breaker_release();  // an attempt that ends here without a verdict (client gone, 408, ...)
     leave_queue();
     release_slot();     // (also when the connect failed at once and there is no up_)
+    if (h2_) h2_detach();
     if (!up_) return;
     up_->owner = nullptr;
     up_->close();
@@ -1148,7 +1193,8 @@ void Session::fail(ErrorKind kind, int status, const char* what, int err) {
     log_error(what, err);
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     // The upstream closed a pooled connection just as we used it: not the request's fault.
-    bool free_retry = stale_pooled && replayable_ && !free_retry_used_;
+    // Or an HTTP/2 stream the server refused (GOAWAY, REFUSED_STREAM): it was not processed.
+    bool free_retry = (stale_pooled || h2_refused_) && replayable_ && !free_retry_used_;
     if (server_) {
         if (auto* c = server_->errors[static_cast<int>(kind)]) c->fetch_add(1, std::memory_order_relaxed);
         if (server_->breaker.enabled()) {
@@ -1216,6 +1262,7 @@ bool Session::intercepted() {
 // upstream's answer, if any, is dropped - its connection reused when it had no body to skip (a 304).
 void Session::answer_stored() {
     proxy_.loop().cancel(timer_);
+    if (h2_) h2_detach();
     breaker_release();
     release_slot();
     if (up_) {
@@ -1293,7 +1340,7 @@ void Session::on_client_eof() {
 }
 
 void Session::abort() {
-    if (state_ == State::Idle && !up_) return;
+    if (state_ == State::Idle && !up_ && !h2_) return;
     drop_upstream();
     state_ = State::Idle;
     epoch_++;

@@ -50,6 +50,16 @@ class Session final : public StreamHandler {
     // delivered, the request is logged). False when this session is not a tunnel.
     bool close_tunnel() override;
 
+    // protocol: h2c | h2 (session_h2.cc): the events of this session's stream, from its H2Conn.
+    void h2_ready();                                       // the connection is up: submit
+    void h2_lost(ErrorKind kind, const char* what, int err);  // the connection failed or closed
+    void h2_field(std::string_view name, std::string_view value);
+    void h2_headers_end(bool end_stream);
+    void h2_data(std::string_view data);
+    void h2_end();                                         // END_STREAM after the response
+    void h2_closed(uint32_t error_code);                   // reset (or refused) before its end
+    ssize_t h2_read_body(char* buf, size_t len, uint32_t* flags);  // request body for DATA
+
   private:
     friend class UpstreamQueue;  // links waiting sessions, starts them (resume_from_queue)
     // Queued: every server is at its max_conns; waiting in the upstream's queue.
@@ -73,6 +83,12 @@ class Session final : public StreamHandler {
     template <bool kTls>
     void read_upstream_from();
     void handle_head();
+    bool begin_response();  // the final response head in resp_: to the client (false: handled otherwise)
+    [[gnu::always_inline]] inline bool start_response();  // its body, inlined on the HTTP/1 path
+    void h2_start();        // start_attempt() for an HTTP/2 upstream
+    void h2_detach();       // the stream is left (reset if still open)
+    void h2_send();         // more request body for the stream
+    void h2_flow();         // client output taken: give the stream's window back, or pause
     void pump_body();
     void transform(std::string_view data, bool last);
     void pump_tunnel();
@@ -140,6 +156,8 @@ class Session final : public StreamHandler {
     bool body_complete_ = false; // every body byte has been validated (the request's end is known)
     uint64_t cl_left_ = 0;       // Content-Length bytes not yet validated
     ChunkedDecoder chunked_;
+    bool h2_mode_ = false;       // the upstream speaks HTTP/2: the body buffer holds the body
+                                 // unframed (a chunked body's framing is cut as it is validated)
 
     // The upstream side.
     UpstreamConn* up_ = nullptr;
@@ -163,6 +181,19 @@ class Session final : public StreamHandler {
     int status_ = 0;
     uint64_t body_bytes_ = 0;
     struct timespec sent_at_ {};
+
+    // HTTP/2 upstream stream (h2_mode_).
+    class H2Conn* h2_ = nullptr;
+    int32_t h2_id_ = -1;
+    int h2_status_ = 0;
+    bool h2_final_ = false;      // the final response head arrived
+    bool h2_refused_ = false;    // the stream was refused (never processed): retried for free
+    bool h2_deferred_ = false;   // nghttp2 waits for more request body
+    bool h2_frame_ = false;      // the client gets the body chunked (no content-length)
+    bool h2_too_big_ = false;
+    size_t h2_unconsumed_ = 0;   // DATA bytes not yet given back to the stream's window
+    std::string h2_lines_;       // fields of the head (then trailers) being received
+    std::string h2_head_;        // the HTTP/1 head resp_ points into
 };
 
 }  // namespace gw::http::proxy

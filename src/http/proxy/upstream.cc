@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "http/proxy/h2_conn.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
 
@@ -24,6 +25,10 @@ std::string_view error_kind_name(ErrorKind k) {
         default: return "unknown";
     }
 }
+
+ServerRuntime::ServerRuntime() = default;
+ServerRuntime::~ServerRuntime() = default;
+ServerRuntime::ServerRuntime(ServerRuntime&&) noexcept = default;
 
 UpstreamConn::UpstreamConn(Proxy& proxy) : proxy_(proxy) {
     idle_timer.set_callback([this] { close(); });
@@ -106,6 +111,8 @@ void UpstreamConn::on_io(uint32_t events) {
     if (fd < 0) return;
     if (owner)
         owner->on_upstream_io(events);
+    else if (h2)
+        h2->on_io(events);
     else if (idle)
         proxy_.on_idle_event(this);
 }

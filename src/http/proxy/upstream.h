@@ -26,6 +26,7 @@
 namespace gw::http::proxy {
 
 class Session;
+class H2Conn;
 struct ServerRuntime;
 class Proxy;
 
@@ -55,6 +56,7 @@ class UpstreamConn final : public event::IoHandler {
     int fd = -1;
     ServerRuntime* server = nullptr;
     Session* owner = nullptr;     // while a request uses it
+    H2Conn* h2 = nullptr;         // the HTTP/2 connection it carries (protocol: h2c | h2)
     uint32_t requests = 0;        // requests sent on this connection
     bool connected = false;
     bool idle = false;
@@ -85,6 +87,11 @@ struct ServerRuntime {
     std::atomic<int64_t>* circuit_state = nullptr;   // gateway_circuit_state
     std::atomic<uint64_t>* circuit_entered[3] = {};  // gateway_circuit_transitions_total, by State
     LogThrottle error_log;         // this worker's error lines about the server (a failed attempt)
+    // protocol: h2c | h2 - this worker's HTTP/2 connections to the server (h2_conn.h).
+    std::vector<std::unique_ptr<H2Conn>> h2;
+    ServerRuntime();
+    ~ServerRuntime();
+    ServerRuntime(ServerRuntime&&) noexcept;
 };
 
 struct UpstreamRuntime {

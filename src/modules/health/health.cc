@@ -86,9 +86,11 @@ struct Checker::Probe final : httpc::Handler {
     http::UpstreamTransportFactory* tls = nullptr;  // the upstream's TLS client
     const std::string* tls_error = nullptr;          // set: TLS wanted, no client (why)
     size_t index = 0;                                 // the server's in its upstream
+    bool http2 = false;                               // protocol: h2c | h2
 
     Probe(Checker& c, const UpstreamConfig& u, const UpstreamServerConfig& s, Record* r)
         : checker(c), upstream(u.name), address(s.address), server(s), hc(*u.health_check), rec(r) {
+        http2 = u.protocol != UpstreamConfig::Protocol::Http1;
         rng = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(this) ^ static_cast<uint64_t>(time(nullptr));
         host = hc.host.empty() ? (s.address.rfind("unix:", 0) == 0 ? "localhost" : s.address) : hc.host;
         std::string labels = "upstream=\"" + metrics::escape_label_value(upstream) + "\",server=\"" +
@@ -133,6 +135,7 @@ struct Checker::Probe final : httpc::Handler {
         r.connect_timeout = hc.timeout;
         r.timeout = hc.timeout;  // connecting, sending and the response head together
         r.read_body = false;     // the status decides
+        r.http2 = http2;         // protocol: h2c | h2 - the servers may speak nothing else
         call = checker.http_->fetch(r, *this);
     }
 

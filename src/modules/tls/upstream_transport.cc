@@ -16,8 +16,10 @@ namespace gw::tls {
 
 namespace {
 
-// Offered to every server: the proxy speaks HTTP/1.1 upstream.
+// Offered to every server: the proxy speaks HTTP/1.1 upstream, or HTTP/2 to an upstream with
+// `protocol: h2` (then only "h2": the connection checks that the server chose it).
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnH2[] = {2, 'h', '2'};
 
 SslCtxPtr build_context(const UpstreamTls& t, std::string& error) {
     SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
@@ -161,6 +163,14 @@ std::string_view UpstreamTlsTransport::protocol() const { return io_.protocol();
 
 std::string_view UpstreamTlsTransport::cipher() const { return io_.cipher(); }
 
+std::string_view UpstreamTlsTransport::alpn() const {
+    if (!io_.ssl) return {};
+    const unsigned char* p = nullptr;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(io_.ssl, &p, &n);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
 std::string_view UpstreamTlsTransport::server_name() const { return factory_.identity(server_).sni; }
 
 bool UpstreamTlsTransport::session_reused() const { return io_.session_reused(); }
@@ -171,7 +181,13 @@ std::unique_ptr<UpstreamTlsFactory> UpstreamTlsFactory::make(const UpstreamTls& 
                                                              std::string& error) {
     std::vector<ServerIdentity> ids;
     for (const UpstreamServerConfig& s : upstream.servers) ids.push_back(server_identity(tls, s.address));
-    return make(tls, std::move(ids), error);
+    std::unique_ptr<UpstreamTlsFactory> f = make(tls, std::move(ids), error);
+    if (f && upstream.protocol == UpstreamConfig::Protocol::H2 &&
+        SSL_CTX_set_alpn_protos(f->ctx_.get(), kAlpnH2, sizeof kAlpnH2) != 0) {
+        error = "ALPN: " + take_openssl_errors("out of memory");
+        return nullptr;
+    }
+    return f;
 }
 
 std::unique_ptr<UpstreamTlsFactory> UpstreamTlsFactory::make(const UpstreamTls& tls, std::vector<ServerIdentity> identities,

@@ -52,6 +52,7 @@ class UpstreamTlsTransport final : public http::ClientTransport {
     std::string_view protocol() const override;
     std::string_view cipher() const override;
     std::string_view server_name() const override;  // the SNI sent
+    std::string_view alpn() const override;         // "h2" for an upstream with protocol: h2
     bool session_reused() const override;
     std::string_view failure() const override { return failure_; }
 
