@@ -227,6 +227,10 @@ void Session::h2_end() {
         if (io_->forwards_trailers()) out += h2_lines_;  // the client's codec checks them
         out += "\r\n";
     }
+    if (stream_->wants_response_trailers()) [[unlikely]] {  // (gRPC-Web: into the body)
+        stream_->response_trailers() = h2_lines_;
+        stream_->response_trailers() += "\r\n";
+    }
     h2_lines_.clear();
     complete(true);
 }
