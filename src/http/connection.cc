@@ -38,7 +38,6 @@ constexpr event::Millis kLingeringTimeout = 5000;
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
-    h2_send_timer_.set_callback([this] { h2_send(); });
 }
 
 Connection::~Connection() {
@@ -150,10 +149,7 @@ void Connection::read_buffered_input() {
 
 void Connection::close() {
     if (fd_ < 0) return;
-    if (h2_) {
-        h2_.reset();  // its streams' exchanges are dropped (their handlers' on_abort)
-        server_.ctx().loop->cancel(h2_send_timer_);
-    }
+    if (h2_) h2_.reset();  // its streams' exchanges are dropped (their handlers' on_abort)
     if (phase_ == Phase::Handler && stream_ && stream_->handler) stream_->handler->on_abort();
     release_handler();
     end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
@@ -1031,10 +1027,6 @@ void Connection::h2_read() {
     }
     h2_->receive(in_.get(), static_cast<size_t>(n));
     h2_send();
-}
-
-void Connection::h2_send_soon() {
-    if (fd_ >= 0 && !h2_send_timer_.armed()) server_.ctx().loop->arm(h2_send_timer_, 0);
 }
 
 void Connection::h2_send() {

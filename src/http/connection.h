@@ -82,9 +82,6 @@ class Connection final : public event::IoHandler, public StreamIo {
     const char* peer_text() const { return peer_; }
     // Writes what the HTTP/2 session has ready (re-entered calls return at once).
     void h2_send();
-    // ...from the loop, soon: what the streams write during one loop iteration goes out in one
-    // write (a response's HEADERS and DATA together, many streams' frames at once).
-    void h2_send_soon();
 
   private:
     // ProxyHeader: on a `proxy_protocol` listener, before the PROXY header is read.
@@ -188,7 +185,6 @@ class Connection final : public event::IoHandler, public StreamIo {
     Stream* stream_ = nullptr;  // the current request's, from the worker's pool
     std::unique_ptr<h2::ServerSession> h2_;  // Phase::H2
     bool h2_sending_ = false;
-    event::Timer h2_send_timer_;
 
     std::unique_ptr<std::string> out_;  // from the worker's pool while a request is in progress
     size_t out_off_ = 0;
