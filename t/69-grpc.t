@@ -3,8 +3,9 @@
 # (an h2c listener, and a TLS one with ALPN h2) -> python3-grpcio's server
 # (t/helpers/grpc_greeter.py) over h2c, on a `grpc: true` route:
 #   1. unary calls with their metadata and trailers (grpc-status, a custom trailer), server
-#      streaming, bidi streaming, a 2 MB request and a 2 MB reply (flow control both ways), over
-#      h2c and over TLS;
+#      streaming, bidi streaming (first and later calls of a channel: the request's messages go
+#      on upstream while replies come back), a 2 MB request and a 2 MB reply (flow control both
+#      ways), over h2c and over TLS;
 #   2. statuses: the upstream's own (status:8 -> RESOURCE_EXHAUSTED with its message), a deadline
 #      (the client's 300 ms against a 2 s call: DEADLINE_EXCEEDED; the greeter saw the
 #      grpc-timeout), the gateway's: a rate limit's 429 -> RESOURCE_EXHAUSTED, a stopped upstream
@@ -117,35 +118,26 @@ for my $via ('h2c', 'tls') {
     subtest "calls over $via" => sub {
         plan skip_all => 'no TLS (tls module or openssl)' if $via eq 'tls' && !$TLS;
         my $target = $via eq 'h2c' ? $t->port('h2c') : { tls => $t->port('https') };
+        my ($b) = calls($target, 'bidi:a,b,c');  # (the first call of its channel)
         my ($u, $s, $up, $big) = calls($target, 'unary:world', 'stream:s', 'upload:2000000', 'unary:big:2000000');
-        # (a bidi call as the first call of its channel; grpc-python's BDP probe stalls one made
-        # later on the channel - an open question, see below)
-        my ($b) = calls($target, 'bidi:a,b,c');
         is($u->{code}, 'OK', 'unary: OK');
         is_deeply($u->{replies}, ['Hello world'], 'unary: the reply');
         is($u->{trailing}{'x-trailer'}, 't1', 'unary: the server\'s custom trailer arrives');
         ok(exists $u->{initial}{'x-seen-grpc-timeout'}, 'unary: initial metadata arrives');
         is($s->{code}, 'OK', 'server streaming: OK');
         is_deeply($s->{replies}, ['Hello s #0', 'Hello s #1', 'Hello s #2'], 'server streaming: 3 replies in order');
-      TODO: {
-            # grpc-python 1.51 (grpc-core 29) sometimes never delivers a bidi call's messages
-            # through the gateway: it parses the response's initial and trailing metadata but not
-            # the DATA between them, and the call ends at its deadline. The frames on the wire
-            # decode valid (their HPACK too); nghttp and unary or server-streaming calls are not
-            # affected. Open (issue 17's session notes).
-            local $TODO = 'grpc-python bidi through the gateway stalls at times (open question)';
-            is($b->{code}, 'OK', 'bidi: OK');
-            is_deeply($b->{replies}, ['Hello a', 'Hello b', 'Hello c'], 'bidi: one reply per request');
-        }
+        is($b->{code}, 'OK', 'bidi: OK');
+        is_deeply($b->{replies}, ['Hello a', 'Hello b', 'Hello c'], 'bidi: one reply per request');
         is($up->{code}, 'OK', 'a 2 MB request: OK');
         is_deeply($up->{replies}, [2000006], '... answered with its 2 MB (flow control upstream)');
         is($big->{code}, 'OK', 'a 2 MB reply: OK');
         is_deeply($big->{replies}, [2000000], '... of 2 MB (flow control downstream)');
-      TODO: {
-            local $TODO = 'grpc-python 1.51: a bidi call after another call on the same channel through the gateway stalls (open question: the frames on the wire decode valid)';
-            my (undef, $b2) = calls($target, 'unary:first', 'bidi:d,e');
-            is($b2->{code}, 'OK', 'bidi as the second call of a channel');
-        }
+        # The request's messages keep flowing upstream while the response streams back (the
+        # proxy once stopped forwarding a request body when an HTTP/2 upstream began to answer).
+        my (undef, $b2, $b3) = calls($target, 'unary:first', 'bidi:d,e', 'bidi:f,g,h,i');
+        is($b2->{code}, 'OK', 'bidi as the second call of a channel: OK');
+        is_deeply($b2->{replies}, ['Hello d', 'Hello e'], '... its replies');
+        is_deeply($b3->{replies}, ['Hello f', 'Hello g', 'Hello h', 'Hello i'], 'and a third call, 4 messages');
     };
 }
 

@@ -567,6 +567,8 @@ void Session::on_body_input() {
         pump_tunnel();
     } else if (state_ == State::Sending) {
         send();
+    } else if (h2_ && (state_ == State::Waiting || state_ == State::Body)) {
+        h2_send();  // an HTTP/2 upstream takes the rest of the body while it answers (bidi streaming)
     } else if (state_ == State::Queued || state_ == State::Connecting || state_ == State::Handshake ||
                state_ == State::Waiting || state_ == State::Body) {
         validate_body();  // bytes are forwarded once connected (or kept for the next request)
