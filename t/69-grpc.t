@@ -10,7 +10,11 @@
 #      (the client's 300 ms against a 2 s call: DEADLINE_EXCEEDED; the greeter saw the
 #      grpc-timeout), the gateway's: a rate limit's 429 -> RESOURCE_EXHAUSTED, a stopped upstream
 #      -> UNAVAILABLE;
-#   3. gateway_grpc_responses_total by grpc-status.
+#   3. gateway_grpc_responses_total by grpc-status;
+#   4. gRPC-Web (a `grpc_web: true` route, the same greeter): binary and -text calls over
+#      HTTP/1.1 (curl, as browsers send them) and over h2 (nghttp): the reply's message and its
+#      trailers as the last frame of the body (flag 0x80), base64 for -text; an error status; the
+#      gateway's own error as a gRPC-Web status; a CORS preflight and the exposed grpc-status.
 
 use strict;
 use warnings;
@@ -23,6 +27,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use GatewayTest;
 use TestCerts;
+use H2Client;
 
 my $PY = '/usr/bin/python3';
 plan skip_all => 'no python3-grpcio for /usr/bin/python3 (Debian package python3-grpcio)'
@@ -54,6 +59,7 @@ sub wait_port {
 }
 
 my $greeter_port = $t->port('greeter');
+$t->set_port('dead', do { my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', Listen => 1); my $p = $s->sockport; close $s; $p });
 my $greeter = spawn("$dir/greeter.log", $PY, "$FindBin::Bin/helpers/grpc_greeter.py", $greeter_port);
 ok(wait_port($greeter_port), 'the gRPC greeter listens');
 
@@ -86,10 +92,25 @@ upstreams:
     servers: [{address: 127.0.0.1:%%greeter%%}]
     protocol: h2c
     max_fails: 0
+  dead:
+    servers: [{address: 127.0.0.1:%%dead%%}]
+    protocol: h2c
+    max_fails: 0
 EOF
 $conf .= "rate_limits:\n  once: {key: global, rate: 1/h, burst: 1, algorithm: token_bucket}\n" if has_modules('ratelimit');
-$conf .= "routes:\n";
-$conf .= <<'EOF';
+$conf .= <<'EOF' if has_modules('cors');
+cors:
+  web:
+    origins: ["https://app.example.com"]
+    methods: [POST]
+    headers: [content-type, x-grpc-web, x-user-agent, grpc-timeout]
+    expose_headers: [grpc-status, grpc-message]
+EOF
+my $cors = has_modules('cors') ? ', cors: web' : '';
+$conf .= <<"EOF";
+routes:
+  - {name: web, match: {path_prefix: /web/}, strip_prefix: /web, upstream: greeter, grpc_web: true$cors}
+  - {name: web-dead, match: {path_prefix: /webdead/}, upstream: dead, grpc_web: true}
   - {name: grpc, match: {path_prefix: /helloworld.Greeter/}, upstream: greeter, grpc: true}
 EOF
 $t->write_conf($conf);
@@ -164,6 +185,86 @@ subtest 'statuses' => sub {
     ok(wait_port($greeter_port), 'the greeter is back');
     my ($again) = calls($t->port('h2c'), 'unary:again');
     is($again->{code}, 'OK', 'and calls succeed again');
+};
+
+# gRPC-Web frames: [[flags, payload], ...] of a body.
+sub web_frames {
+    my ($b) = @_;
+    my @f;
+    while (length($b) >= 5) {
+        my ($flags, $len) = unpack('C N', substr($b, 0, 5));
+        push @f, [$flags, substr($b, 5, $len)];
+        substr($b, 0, 5 + $len, '');
+    }
+    return @f;
+}
+sub hello { my $name = shift; my $m = "\x0a" . chr(length $name) . $name; return pack('C N', 0, length $m) . $m }
+
+subtest 'gRPC-Web' => sub {
+    require MIME::Base64;
+    my $port = $t->port('h2c');
+    my $req = "$dir/web.bin";
+    open(my $fh, '>:raw', $req) or die;
+    print $fh hello('web');
+    close $fh;
+    my $curl = sub {
+        my ($type, $file, $path) = @_;
+        my $r = run_cmd({ timeout => 10 }, 'curl', '-s', '--http1.1', '-D', "$dir/web.head", '-o', "$dir/web.out",
+                        '-H', "content-type: $type", '-H', 'x-grpc-web: 1', '--data-binary', "\@$file",
+                        "http://127.0.0.1:$port" . ($path // '/web/helloworld.Greeter/SayHello'));
+        return (slurp("$dir/web.head") // '', slurp("$dir/web.out") // '');
+    };
+    my ($head, $body) = $curl->('application/grpc-web+proto', $req);
+    like($head, qr{^HTTP/1\.1 200}, 'binary: 200');
+    like($head, qr{\r\ncontent-type: application/grpc-web\+proto\r\n}i, 'binary: content-type application/grpc-web+proto');
+    my @f = web_frames($body);
+    is(scalar @f, 2, 'binary: a message frame and a trailer frame');
+    is($f[0][1], "\x0a\x09Hello web", 'binary: the reply');
+    is($f[1][0], 0x80, 'binary: the last frame is the trailers (flag 0x80)');
+    like($f[1][1] // '', qr/^grpc-status:0\r\n/m, 'binary: grpc-status 0 in it');
+    like($f[1][1] // '', qr/^x-trailer:t1\r\n/m, 'binary: the server\'s own trailer too');
+
+    open($fh, '>', "$dir/web.b64") or die;
+    print $fh MIME::Base64::encode_base64(hello('text'), '');
+    close $fh;
+    ($head, $body) = $curl->('application/grpc-web-text', "$dir/web.b64");
+    like($head, qr{\r\ncontent-type: application/grpc-web-text\r\n}i, 'text: content-type application/grpc-web-text');
+    my @t = web_frames(join '', map { MIME::Base64::decode_base64($_) } $body =~ /([A-Za-z0-9+\/]+=*)/g);
+    is($t[0][1], "\x0a\x0aHello text", 'text: the base64 reply decodes to the message');
+    like($t[1][1] // '', qr/^grpc-status:0\r\n/m, '... and the trailer frame');
+
+    open($fh, '>:raw', "$dir/web8.bin") or die;
+    print $fh hello('status:8');
+    close $fh;
+    ($head, $body) = $curl->('application/grpc-web', "$dir/web8.bin");
+    my @e = web_frames($body);
+    is($e[-1][0], 0x80, 'an error status: a trailer frame');
+    like($e[-1][1] // '', qr/^grpc-status:8\r\n/m, '... with grpc-status 8');
+    like($e[-1][1] // '', qr/^grpc-message:asked for it\r\n/m, '... and its message');
+    ($head, $body) = $curl->('application/grpc-web', $req, '/webdead/helloworld.Greeter/SayHello');
+    like($head, qr{\r\ncontent-type: application/grpc-web\r\n.*grpc-status: 14\r\n}s,
+         'the gateway\'s own error: a gRPC-Web answer with grpc-status 14');
+
+    # over h2, with nghttp
+    my $r = run_cmd({ timeout => 10 }, 'nghttp', '-v', '-H', ':method: POST', '-H', 'content-type: application/grpc-web',
+                    '-d', $req, "http://127.0.0.1:$port/web/helloworld.Greeter/SayHello");
+    my @h = grep { $_->{dir} eq 'recv' && $_->{type} eq 'HEADERS' } @{ nghttp_frames($r->{out}) };
+    is(scalar @h, 1, 'h2: one HEADERS (the trailers are in the body)');
+    is(header_of($h[0]{headers}, 'content-type'), 'application/grpc-web', 'h2: content-type application/grpc-web');
+
+  SKIP: {
+        skip 'no cors module', 3 unless has_modules('cors');
+        my $p = run_cmd({ timeout => 10 }, 'curl', '-s', '-D', '-', '-o', '/dev/null', '-X', 'OPTIONS',
+                        '-H', 'origin: https://app.example.com', '-H', 'access-control-request-method: POST',
+                        '-H', 'access-control-request-headers: content-type,x-grpc-web',
+                        "http://127.0.0.1:$port/web/helloworld.Greeter/SayHello");
+        like($p->{out}, qr{^HTTP/1\.1 204}, 'CORS: the preflight is answered');
+        like($p->{out}, qr{access-control-allow-headers: [^\r]*x-grpc-web}i, '... allowing x-grpc-web');
+        my $c = run_cmd({ timeout => 10 }, 'curl', '-s', '--http1.1', '-D', '-', '-o', '/dev/null', '-H', 'origin: https://app.example.com',
+                        '-H', 'content-type: application/grpc-web', '--data-binary', "\@$req",
+                        "http://127.0.0.1:$port/web/helloworld.Greeter/SayHello");
+        like($c->{out}, qr{access-control-expose-headers: [^\r]*grpc-status}i, 'CORS: grpc-status is exposed to the page');
+    }
 };
 
 SKIP: {

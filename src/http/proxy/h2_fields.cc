@@ -1,6 +1,7 @@
 #include "http/proxy/h2_fields.h"
 
 #include "http/chars.h"
+#include "http/grpc/routes.h"
 #include "http/response.h"
 
 namespace gw::http::proxy {
@@ -75,6 +76,9 @@ bool head_to_nv(std::string_view head, std::string_view scheme, bool te_trailers
             if (!authority) nva[2] = make_nv(":authority", value);
             authority = true;
         } else if (!dropped(name)) {
+            // gRPC over HTTP/2 needs "te: trailers" (a gRPC-Web request translated to gRPC
+            // has none of its own).
+            if (name == "content-type" && is_grpc_content_type(value)) te_trailers = true;
             nva.push_back(make_nv(name, value));
         }
         pos = end + 2;
