@@ -365,3 +365,24 @@ TEST(H2Server, TrailersAfterTheServersResetAreIgnored) {
 
 }  // namespace
 }  // namespace gw::test
+
+namespace gw::test {
+namespace {
+
+// The header-count and header-size budgets are per header block (server_session.h): a request
+// whose head and trailers are each within them, together above, is served.
+TEST(H2Server, BudgetsArePerHeaderBlock) {
+    Fixture f;
+    H2Client c(f.h);
+    H2Fields head, trailers;
+    for (int i = 0; i < 15; ++i) head.emplace_back("x-h" + std::to_string(i), std::string(150, 'h'));
+    for (int i = 0; i < 15; ++i) trailers.emplace_back("x-t" + std::to_string(i), std::string(150, 't'));
+    std::string body = "abc";
+    int32_t id = c.request("POST", "/up/post", head, &body, false, trailers);
+    ASSERT_TRUE(c.run([&] { return c.streams[id].closed || c.goaway || c.eof; }));
+    EXPECT_FALSE(c.goaway) << "GOAWAY error " << c.goaway_error;
+    EXPECT_EQ(c.streams[id].status, 200);
+}
+
+}  // namespace
+}  // namespace gw::test

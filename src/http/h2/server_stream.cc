@@ -153,6 +153,7 @@ ServerStream::FieldResult ServerStream::add_field(std::string_view name, std::st
 void ServerStream::headers_done(bool end_stream) {
     if (!stream_) return;
     head_done_ = true;
+    field_count_ = field_bytes_ = 0;  // the budgets are per block: the trailers have their own
     Request& req = stream_->request();
     std::string_view target = req.target;
     size_t q = target.find('?');
