@@ -40,6 +40,22 @@ RecordingBackend::Answer answers(RecordingBackend*& self) {
             b.wait_close(fd, 5000);
             return false;
         }
+        if (req.find(" /up/interim103 ") != std::string::npos) {  // an interim head, then the upstream dies
+            b.write_all(fd, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+            return false;
+        }
+        if (req.find(" /up/interim100 ") != std::string::npos) {
+            b.write_all(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+            return false;
+        }
+        if (req.find(" /up/untilclose ") != std::string::npos) {  // no length: the body ends with the connection
+            b.write_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
+            return false;
+        }
+        if (req.find(" /up/cut ") != std::string::npos) {  // a body cut short
+            b.write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+            return false;
+        }
         if (req.find(" /up/large ") != std::string::npos) {
             b.write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kLarge) + "\r\n\r\n");
             std::string piece(1 << 16, 'L');
@@ -382,6 +398,51 @@ TEST(H2Server, BudgetsArePerHeaderBlock) {
     ASSERT_TRUE(c.run([&] { return c.streams[id].closed || c.goaway || c.eof; }));
     EXPECT_FALSE(c.goaway) << "GOAWAY error " << c.goaway_error;
     EXPECT_EQ(c.streams[id].status, 200);
+}
+
+}  // namespace
+}  // namespace gw::test
+
+namespace gw::test {
+namespace {
+
+TEST(H2Server, ResponseUntilTheUpstreamCloses) {
+    Fixture f;
+    H2Client c(f.h);
+    int32_t id = c.get("/up/untilclose");
+    ASSERT_TRUE(c.run_until_closed(id));
+    EXPECT_EQ(c.streams[id].status, 200);
+    EXPECT_EQ(c.streams[id].body, "until the end");
+    EXPECT_EQ(c.streams[id].error_code, 0u);
+}
+
+TEST(H2Server, ResponseCutShortIsReset) {
+    Fixture f;
+    H2Client c(f.h);
+    int32_t id = c.get("/up/cut");
+    ASSERT_TRUE(c.run_until_closed(id));
+    EXPECT_EQ(c.streams[id].status, 200);
+    EXPECT_EQ(c.streams[id].body, "only part");
+    EXPECT_NE(c.streams[id].error_code, 0u) << "the client sees the body is incomplete";
+    int32_t id2 = c.get("/hello");
+    ASSERT_TRUE(c.run_until_closed(id2));
+    EXPECT_EQ(c.streams[id2].status, 200);
+}
+
+// An upstream that sends an interim head and dies: the stream ends (a 502, or a reset), the
+// connection and the worker go on.
+TEST(H2Server, InterimHeadThenUpstreamGone) {
+    Fixture f;
+    H2Client c(f.h);
+    int32_t id = c.get("/up/interim103");
+    ASSERT_TRUE(c.run_until_closed(id));
+    std::string body = "abc";
+    int32_t id2 = c.request("POST", "/up/interim100", {{"expect", "100-continue"}}, &body, true);
+    ASSERT_TRUE(c.run_until_closed(id2));
+    int32_t id3 = c.get("/hello");
+    ASSERT_TRUE(c.run_until_closed(id3));
+    EXPECT_EQ(c.streams[id3].status, 200);
+    EXPECT_FALSE(c.goaway);
 }
 
 }  // namespace
