@@ -139,6 +139,14 @@ class H2Client {
     bool run_until_closed(int32_t id, int ms = 5000) {
         return run([&] { return streams[id].closed || eof; }, ms);
     }
+    // The client vanishes: the socket is closed with a TCP reset (SO_LINGER 0), nothing sent.
+    void reset_connection() {
+        linger l{1, 0};
+        setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(fd_);
+        fd_ = -1;
+        eof = true;
+    }
     // Bytes written as they are (frames the library would not send).
     void send_raw(const std::string& bytes) { out_ += bytes; }
     // The client's windows open from now on, for what came and what comes.

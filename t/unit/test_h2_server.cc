@@ -35,6 +35,12 @@ RecordingBackend::Answer answers(RecordingBackend*& self) {
         if (req.find(" /up/trailers ") != std::string::npos)
             return b.write_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"
                                    "5\r\nhello\r\n6\r\n world\r\n0\r\ngrpc-status: 0\r\ngrpc-message: fine\r\n\r\n");
+        if (req.find(" /up/later ") != std::string::npos) {  // a head, then the body 300 ms later
+            b.write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + std::string(1000, 'a'));
+            usleep(300 * 1000);
+            b.write_all(fd, std::string(199000, 'b'));
+            return false;
+        }
         if (req.find(" /up/slow ") != std::string::npos) {
             b.write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + std::string(1000, 's'));
             b.wait_close(fd, 5000);
@@ -443,6 +449,99 @@ TEST(H2Server, InterimHeadThenUpstreamGone) {
     ASSERT_TRUE(c.run_until_closed(id3));
     EXPECT_EQ(c.streams[id3].status, 200);
     EXPECT_FALSE(c.goaway);
+}
+
+}  // namespace
+}  // namespace gw::test
+
+#include "core/module/module.h"
+#include "http/filter.h"
+#include "http/stream.h"
+
+namespace gw::test {
+namespace {
+
+// A request filter that pauses every request and keeps its handle (the test resumes it, as an
+// auth or rate-limit lookup would from a later event).
+class PauseFilter : public http::Filter {
+  public:
+    PauseFilter() : Filter(http::kHookRequest) {}
+    http::FilterStatus on_request(http::Stream& s, void*) override {
+        handle = s.pause_handle();
+        paused = true;
+        return http::FilterStatus::Pause;
+    }
+    http::ResumeHandle handle;
+    bool paused = false;
+};
+
+class PausePart : public module::WorkerPart {
+  public:
+    http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
+    PauseFilter filter;
+};
+
+// A paused request resumed after its client vanished (a TCP reset), with body bytes the
+// gateway has not yet given back to the client's window: the local answer must not touch the
+// session the failed write closed.
+TEST(H2Server, ResumeAfterTheClientVanished) {
+    TinyBackend be("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    ServerHarness h("    http2: prior_knowledge\n"
+                    "http2: {initial_window_size: 65535}\n"
+                    "routes:\n"
+                    "  - {name: hello, match: {path: /hello}, return: {body: \"hello\\n\"}}\n",
+                    be.port());
+    PausePart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    H2Client c(h);
+    // A body larger than a window, and no handler yet: the buffer fills past a window and the
+    // gateway keeps the client's window shut (what came since is not given back).
+    std::string body(300000, 'd');
+    c.request("POST", "/hello", {}, &body, false);
+    ASSERT_TRUE(c.run([&] { return part.filter.paused; }));
+    c.run([] { return false; }, 200);
+    c.reset_connection();
+    usleep(50 * 1000);
+    // The lookup ends: the chain resumes (from outside the connection's own events). The local
+    // answer gives the window back first (WINDOW_UPDATE); that write fails (the reset) and closes
+    // the connection, its session and this stream with it - then the answer is made.
+    part.filter.handle.resume();
+    redis_test::run_until(h.loop(), [] { return false; }, 100);
+    // The next client (on the same pooled connection object) is served.
+    part.filter.paused = false;
+    H2Client c2(h);
+    int32_t id = c2.get("/hello");
+    ASSERT_TRUE(c2.run([&] { return part.filter.paused; }, 2000)) << "nothing read on the reused connection object";
+    part.filter.handle.resume();
+    ASSERT_TRUE(c2.run_until_closed(id, 2000));
+    EXPECT_EQ(c2.streams[id].status, 200);
+    EXPECT_EQ(c2.streams[id].body, "hello\n");
+    SUCCEED() << "no crash";
+}
+
+}  // namespace
+}  // namespace gw::test
+
+namespace gw::test {
+namespace {
+
+// A write to a client that vanished (a TCP reset) closes the connection - and the connection
+// object, pooled, serves the next client as well as any other.
+TEST(H2Server, NextClientAfterAFailedWrite) {
+    Fixture f;
+    {
+        H2Client c(f.h);
+        int32_t id = c.get("/up/later");
+        ASSERT_TRUE(c.run([&] { return c.streams[id].body.size() >= 1000; }));
+        c.reset_connection();
+        // The rest of the body comes: the gateway's write fails.
+        redis_test::run_until(f.h.loop(), [] { return false; }, 600);
+    }
+    H2Client c2(f.h);
+    int32_t id = c2.get("/hello");
+    ASSERT_TRUE(c2.run_until_closed(id, 2000)) << "no answer on the reused connection object";
+    EXPECT_EQ(c2.streams[id].status, 200);
 }
 
 }  // namespace

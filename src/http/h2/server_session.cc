@@ -170,7 +170,7 @@ bool ServerSession::finished() const {
 
 void ServerSession::want_write() {
     if (depth_ > 0) return;  // the read or write under way writes before it returns
-    conn_.h2_send();
+    conn_.h2_stream_send();
 }
 
 void ServerSession::shutdown() {
