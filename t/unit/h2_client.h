@@ -94,7 +94,10 @@ class H2Client {
             prd.read_callback = read_body;
         }
         int32_t id = nghttp2_submit_request(s_, nullptr, nv.data(), nv.size(), body ? &prd : nullptr, nullptr);
-        if (id > 0) streams[id];
+        if (id > 0) {
+            streams[id];
+            if (body) body_of_[id] = &bodies_.back();
+        }
         return id;
     }
     int32_t get(const std::string& path, const H2Fields& extra = {}) { return request("GET", path, extra); }
@@ -139,6 +142,8 @@ class H2Client {
     bool run_until_closed(int32_t id, int ms = 5000) {
         return run([&] { return streams[id].closed || eof; }, ms);
     }
+    // Request body bytes nghttp2 took from the data provider so far (what the windows let out).
+    size_t body_sent(int32_t id) { return body_of_.count(id) ? body_of_[id]->off : 0; }
     // The client vanishes: the socket is closed with a TCP reset (SO_LINGER 0), nothing sent.
     void reset_connection() {
         linger l{1, 0};
@@ -236,6 +241,7 @@ class H2Client {
     std::string out_;
     std::list<Body> bodies_;
     std::map<int32_t, size_t> unconsumed_;
+    std::map<int32_t, Body*> body_of_;
 };
 
 // A backend on a thread of its own that reads whole requests (a body by Content-Length or

@@ -546,3 +546,39 @@ TEST(H2Server, NextClientAfterAFailedWrite) {
 
 }  // namespace
 }  // namespace gw::test
+
+namespace gw::test {
+namespace {
+
+// A request body nobody takes yet (a filter waits): the gateway buffers about two windows of
+// it and the client's window stays shut beyond that; once the request goes on, all of it comes.
+TEST(H2Server, RequestBodyBufferedAtMostTwoWindows) {
+    RecordingBackend* self = nullptr;
+    RecordingBackend backend{answers(self)};
+    self = &backend;
+    ServerHarness h("    http2: prior_knowledge\n"
+                    "http2: {initial_window_size: 65535}\n"
+                    "upstreams:\n  b: {servers: [{address: \"127.0.0.1:%BACKEND%\"}]}\n"
+                    "routes:\n  - {name: up, match: {path_prefix: /up}, upstream: b}\n",
+                    backend.port());
+    PausePart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    H2Client c(h);
+    std::string body(600000, 'p');
+    int32_t id = c.request("POST", "/up/post", {}, &body, true);
+    ASSERT_TRUE(c.run([&] { return part.filter.paused; }));
+    c.run([] { return false; }, 500);
+    size_t sent = c.body_sent(id);
+    EXPECT_GE(sent, 65535u);
+    EXPECT_LE(sent, 2u * 65535 + 16384) << "the client's window was opened past what the stream may buffer";
+    part.filter.handle.resume();
+    ASSERT_TRUE(c.run_until_closed(id, 10000));
+    EXPECT_EQ(c.streams[id].status, 200);
+    auto reqs = backend.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].size() - (reqs[0].find("\r\n\r\n") + 4), body.size());
+}
+
+}  // namespace
+}  // namespace gw::test
