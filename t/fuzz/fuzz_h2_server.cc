@@ -13,6 +13,7 @@
 // The input's first byte picks how it is written: in one piece, or cut into pieces at
 // positions from the rest of the input (so that frames split over reads are covered).
 #include <arpa/inet.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -87,7 +88,7 @@ class Backend {
                                          ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
                                          : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
                                            "X-Up: 1\r\n\r\n5\r\nhello\r\n0\r\nx-trailer: t\r\ngrpc-status: 0\r\n\r\n";
-                (void)!::write(c, r.data(), r.size());
+                (void)!::send(c, r.data(), r.size(), MSG_NOSIGNAL);  // (the gateway may have closed it)
             }
             ::close(c);
         }
@@ -112,6 +113,7 @@ struct World {
 
     World() {
         gw::log::set_level(gw::LogLevel::Crit);  // the codec's info lines about each bad input
+        signal(SIGPIPE, SIG_IGN);  // as the daemon does (main.cc)
         backend = std::make_unique<Backend>();
         char tmpl[] = "/tmp/gw-fuzz-h2-XXXXXX";
         dir = mkdtemp(tmpl);
