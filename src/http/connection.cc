@@ -150,6 +150,7 @@ void Connection::read_buffered_input() {
 void Connection::close() {
     if (fd_ < 0) return;
     if (h2_) h2_.reset();  // its streams' exchanges are dropped (their handlers' on_abort)
+    h2_sending_ = h2_in_stream_ = h2_close_pending_ = false;  // (the object is pooled)
     if (phase_ == Phase::Handler && stream_ && stream_->handler) stream_->handler->on_abort();
     release_handler();
     end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
@@ -996,7 +997,7 @@ void Connection::on_drain() {
 }
 
 void Connection::h2_on_io(uint32_t events) {
-    if (events & EPOLLERR) {
+    if ((events & EPOLLERR) || h2_close_pending_) {
         close();
         return;
     }
@@ -1014,7 +1015,7 @@ void Connection::h2_on_io(uint32_t events) {
 }
 
 void Connection::h2_read() {
-    if (fd_ < 0 || pending_output() >= kH2OutputHighWater) return;
+    if (fd_ < 0 || h2_close_pending_ || pending_output() >= kH2OutputHighWater) return;
     size_t cap = server_.input_buffers().size();
     ssize_t n = receive(in_.get(), cap);
     if (n == 0) {
@@ -1029,8 +1030,19 @@ void Connection::h2_read() {
     h2_send();
 }
 
+void Connection::h2_stream_send() {
+    h2_in_stream_ = true;
+    h2_send();
+    h2_in_stream_ = false;
+}
+
+void Connection::h2_close_later() {
+    h2_close_pending_ = true;
+    server_.ctx().loop->arm(timer_, 0);
+}
+
 void Connection::h2_send() {
-    if (fd_ < 0 || !h2_ || h2_sending_) return;
+    if (fd_ < 0 || !h2_ || h2_sending_ || h2_close_pending_) return;
     h2_sending_ = true;
     for (;;) {
         size_t before = out_->size();
@@ -1041,7 +1053,10 @@ void Connection::h2_send() {
     }
     h2_sending_ = false;
     if (h2_->finished() && pending_output() == 0) {
-        close();
+        if (h2_in_stream_)
+            h2_close_later();
+        else
+            close();
         return;
     }
     h2_update_events();
@@ -1061,7 +1076,11 @@ bool Connection::h2_write() {
                 }
                 return true;
             }
-            close();  // EPIPE, ECONNRESET: the client went away
+            // EPIPE, ECONNRESET: the client went away.
+            if (h2_in_stream_)
+                h2_close_later();
+            else
+                close();
             return false;
         }
         out_off_ += static_cast<size_t>(n);
@@ -1096,6 +1115,10 @@ void Connection::h2_arm_timer() {
 }
 
 void Connection::h2_timeout() {
+    if (h2_close_pending_) {
+        close();
+        return;
+    }
     if (write_blocked_) {
         LOG_INFO("client %s on %s did not read its HTTP/2 responses in time; closing the connection", peer_,
                  listener_->address.c_str());

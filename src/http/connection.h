@@ -82,6 +82,10 @@ class Connection final : public event::IoHandler, public StreamIo {
     const char* peer_text() const { return peer_; }
     // Writes what the HTTP/2 session has ready (re-entered calls return at once).
     void h2_send();
+    // The same, asked by a stream (ServerSession::want_write): the session and the stream are
+    // on the stack, so a connection that must close (a failed write) closes from the timer,
+    // not under them.
+    void h2_stream_send();
 
   private:
     // ProxyHeader: on a `proxy_protocol` listener, before the PROXY header is read.
@@ -145,6 +149,7 @@ class Connection final : public event::IoHandler, public StreamIo {
     void h2_update_events();
     void h2_arm_timer();
     void h2_timeout();
+    void h2_close_later();
 
     Server& server_;
     int fd_ = -1;
@@ -185,6 +190,8 @@ class Connection final : public event::IoHandler, public StreamIo {
     Stream* stream_ = nullptr;  // the current request's, from the worker's pool
     std::unique_ptr<h2::ServerSession> h2_;  // Phase::H2
     bool h2_sending_ = false;
+    bool h2_in_stream_ = false;       // inside h2_stream_send
+    bool h2_close_pending_ = false;   // closes from the timer (h2_close_later)
 
     std::unique_ptr<std::string> out_;  // from the worker's pool while a request is in progress
     size_t out_off_ = 0;

@@ -122,6 +122,9 @@ class ServerHarness {
         std::filesystem::remove_all(dir_);
     }
     http::WorkerContext& ctx() { return ctx_; }
+    // For clients of other kinds (h2_client.h): the loop to run and the port to connect to.
+    event::Loop& loop() { return loop_; }
+    int port() const { return port_; }
     bool start() {
         if (!config_) return false;
         server_ = std::make_unique<http::Server>(ctx_, std::vector<http::Server::Listen>{{listen_fd_, &config_->listeners[0]}});

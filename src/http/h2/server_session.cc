@@ -170,7 +170,7 @@ bool ServerSession::finished() const {
 
 void ServerSession::want_write() {
     if (depth_ > 0) return;  // the read or write under way writes before it returns
-    conn_.h2_send();
+    conn_.h2_stream_send();
 }
 
 void ServerSession::shutdown() {
@@ -261,6 +261,12 @@ void ServerSession::refill_budgets() {
     control_left_ = std::min(kControlBurst, control_left_ + seconds * kControlPerSecond);
 }
 
+bool ServerSession::recently_reset(int32_t id) const {
+    for (int32_t r : recent_resets_)
+        if (r == id) return true;
+    return false;
+}
+
 bool ServerSession::spend_control(uint32_t) {
     control_left_ -= 1;
     if (control_left_ >= 0) return true;
@@ -280,7 +286,11 @@ int ServerSession::on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd
             if (hd->stream_id > me.last_client_stream_) {
                 me.last_client_stream_ = hd->stream_id;
                 me.control_left_ = std::min(kControlBurst, me.control_left_ + kControlPerStream);
-            } else if (!nghttp2_session_find_stream(s, hd->stream_id) && !me.shutdown_started_) {
+            } else if (!nghttp2_session_find_stream(s, hd->stream_id) && !me.shutdown_started_ &&
+                       !me.recently_reset(hd->stream_id)) {
+                // (RFC 9113 5.1: frames on a stream the gateway reset are ignored - a client's
+                // trailers may have crossed the RST_STREAM - for the last kRecentResets such
+                // streams; nghttp2 ignores the block.)
                 nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
                 return 0;
             }
@@ -391,6 +401,10 @@ int ServerSession::on_stream_close(nghttp2_session* s, int32_t id, uint32_t erro
 
 int ServerSession::on_frame_send(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
     ServerSession& me = self(user);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        me.recent_resets_[me.recent_reset_next_] = frame->hd.stream_id;
+        me.recent_reset_next_ = (me.recent_reset_next_ + 1) % kRecentResets;
+    }
     if (frame->hd.type == NGHTTP2_DATA) me.control_left_ = std::min(kControlBurst, me.control_left_ + kControlPerDataSent);
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         if (ServerStream* st = stream_of(s, frame->hd.stream_id)) st->response_sent();

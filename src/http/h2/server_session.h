@@ -104,6 +104,7 @@ class ServerSession {
     static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user);
     static int on_invalid_frame(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user);
     bool spend_control(uint32_t type);
+    bool recently_reset(int32_t id) const;
     void refill_budgets();
     void settle();  // after a read: streams' input settled, ready requests started
     void free_dead();
@@ -129,6 +130,11 @@ class ServerSession {
     double resets_left_ = 0;     // token bucket, refilled max_resets_per_minute per minute
     double control_left_ = 0;    // token bucket for frames that do no work
     uint64_t last_refill_ms_ = 0;
+    // The last streams the gateway sent RST_STREAM for: a HEADERS frame for one of them (the
+    // client's trailers, sent before the reset reached it) is ignored, not a connection error.
+    static constexpr size_t kRecentResets = 16;
+    int32_t recent_resets_[kRecentResets] = {};
+    size_t recent_reset_next_ = 0;
 };
 
 }  // namespace gw::http::h2

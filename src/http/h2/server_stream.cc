@@ -27,8 +27,10 @@ constexpr size_t kSpareStreams = 256;
 constexpr size_t kKeepBuffer = 256 * 1024;  // a pooled stream's buffer larger than this is freed
 
 std::vector<ServerStream*>& spare() {
-    static std::vector<ServerStream*> v;  // one worker thread
-    return v;
+    // One worker thread. Never destroyed: a vector destroyed at exit would leave the streams it
+    // held unreachable (LeakSanitizer reports them at exit), and nothing needs them freed then.
+    static std::vector<ServerStream*>* v = new std::vector<ServerStream*>();
+    return *v;
 }
 
 ssize_t read_callback(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
@@ -66,7 +68,7 @@ const Transport* ServerStream::transport() const { return session_->connection()
 void ServerStream::open(ServerSession& session, int32_t id) {
     session_ = &session;
     id_ = id;
-    exchange_running_ = started_ = closed_ = reset_ = body_ended_ = false;
+    exchange_running_ = started_ = head_done_ = closed_ = reset_ = body_ended_ = false;
     body_wanted_ = true;
     chunked_in_ = chunk_open_ = new_input_ = drain_notice_ = false;
     head_request_ = has_length_ = false;
@@ -114,7 +116,9 @@ ServerStream::FieldResult ServerStream::add_field(std::string_view name, std::st
     field_bytes_ += static_cast<uint32_t>(name.size() + value.size() + 32);
     if (field_bytes_ > c.max_header_list_size) return FieldResult::TooLarge;
     if (field_count_ > c.max_headers + 5) return FieldResult::TooMany;  // (+ the pseudo-fields)
-    if (started_ || !stream_) return FieldResult::Ok;  // trailers: counted, not kept
+    // Trailers: counted, not kept. (head_done_, not started_: trailers that come in the same
+    // read as the head arrive before the request starts, and must not become its fields.)
+    if (head_done_ || !stream_) return FieldResult::Ok;
     if (fields_.size() + name.size() + value.size() > fields_.capacity()) return FieldResult::TooLarge;
     size_t at = fields_.size();
     fields_.append(name);
@@ -150,6 +154,8 @@ ServerStream::FieldResult ServerStream::add_field(std::string_view name, std::st
 
 void ServerStream::headers_done(bool end_stream) {
     if (!stream_) return;
+    head_done_ = true;
+    field_count_ = field_bytes_ = 0;  // the budgets are per block: the trailers have their own
     Request& req = stream_->request();
     std::string_view target = req.target;
     size_t q = target.find('?');

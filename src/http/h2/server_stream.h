@@ -120,6 +120,7 @@ class ServerStream final : public StreamIo {
     Stream* stream_ = nullptr;  // while the exchange runs
     bool exchange_running_ = false;
     bool started_ = false;
+    bool head_done_ = false;    // the request's header block is complete (what follows: trailers)
     bool closed_ = false;
     bool reset_ = false;        // we reset it (RST_STREAM sent or queued)
     bool body_ended_ = false;   // the client sent END_STREAM
