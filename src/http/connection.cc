@@ -38,6 +38,7 @@ constexpr event::Millis kLingeringTimeout = 5000;
 
 Connection::Connection(Server& server) : server_(server) {
     timer_.set_callback([this] { on_timeout(); });
+    h2_send_timer_.set_callback([this] { h2_send(); });
 }
 
 Connection::~Connection() {
@@ -151,6 +152,7 @@ void Connection::close() {
     if (fd_ < 0) return;
     if (h2_) h2_.reset();  // its streams' exchanges are dropped (their handlers' on_abort)
     h2_sending_ = h2_in_stream_ = h2_close_pending_ = false;  // (the object is pooled)
+    server_.ctx().loop->cancel(h2_send_timer_);
     if (phase_ == Phase::Handler && stream_ && stream_->handler) stream_->handler->on_abort();
     release_handler();
     end_stream();  // a filter that waits is told (on_destroy) and cancels what it waits for
@@ -1031,9 +1033,7 @@ void Connection::h2_read() {
 }
 
 void Connection::h2_stream_send() {
-    h2_in_stream_ = true;
-    h2_send();
-    h2_in_stream_ = false;
+    if (fd_ >= 0 && !h2_send_timer_.armed()) server_.ctx().loop->arm(h2_send_timer_, 0);
 }
 
 void Connection::h2_close_later() {

@@ -192,6 +192,9 @@ class Connection final : public event::IoHandler, public StreamIo {
     bool h2_sending_ = false;
     bool h2_in_stream_ = false;       // inside h2_stream_send
     bool h2_close_pending_ = false;   // closes from the timer (h2_close_later)
+    // What streams write during one loop iteration goes out in one write, from this timer
+    // (0 ms): a response's HEADERS and DATA together, many streams' frames at once.
+    event::Timer h2_send_timer_;
 
     std::unique_ptr<std::string> out_;  // from the worker's pool while a request is in progress
     size_t out_off_ = 0;

@@ -671,6 +671,9 @@ void ServerStream::submit_head(std::string_view head) {
 }
 
 ssize_t ServerStream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
+    // What the handler wrote without a flush (it holds back while this much waits) is body
+    // bytes too: taken now, or the stream would wait for a flush that waits for this.
+    if (data_off_ == data_.size() && !out_.empty() && out_state_ != Out::Head) translate();
     size_t avail = data_.size() - data_off_;
     size_t n = std::min(avail, length);
     if (n) memcpy(buf, data_.data() + data_off_, n);

@@ -167,6 +167,11 @@ void Session::h2_headers_end(bool end_stream) {
     }
     h2_final_ = true;
     h2_lines_.clear();
+    // A client that takes trailers (an HTTP/2 one: gRPC's grpc-status) gets a body with a
+    // Content-Length chunked too, so that trailers after it still have their place (the length
+    // stays in the head, and its codec checks the body against it).
+    if (resp_.body == ResponseBody::ContentLength && resp_.content_length > 0 && io_->forwards_trailers())
+        resp_.body = ResponseBody::Chunked;
     uint32_t e = epoch_;
     if (!begin_response() || e != epoch_) return;
     h2_frame_ = resp_.body == ResponseBody::Chunked && !dechunk_ && !transform_;
