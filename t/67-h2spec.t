@@ -112,7 +112,8 @@ sub parse_report {
             }
             for (@r{qw(desc detail)}) {
                 next unless defined;
-                s/&#xA;|&#10;/\n/g; s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&#39;/'/g; s/&amp;/&/g;
+                s/&#x([0-9a-fA-F]+);/chr(hex $1)/ge; s/&#(\d+);/chr($1)/ge;
+                s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&apos;/'/g; s/&amp;/&/g;
             }
             push @tests, \%r;
         }
@@ -137,10 +138,13 @@ for my $run (@runs) {
          @n{qw(passed skipped failed)}, $summary // 'no summary', $took);
     diag("$name: not passed: " . join(' ', map { $_->{id} . ($_->{result} eq 'skipped' ? ' (skipped)' : '') } @bad))
         if @bad;
+    # h2spec's failure text: the frames or events it expected, one a line, then what it got.
     for my $b (grep { $_->{result} eq 'failed' } @bad) {
-        my $detail = $b->{detail} // '';
-        $detail =~ s/\s*\n\s*/ | /g;
-        diag("  $b->{id} $b->{desc}: $detail");
+        my @l = grep { /\S/ } map { s/^\s+|\s+$//gr } split /\n/, $b->{detail} // '';
+        s/^(?:Expect(?:ed)?|Actual):\s*// for @l;
+        @l = grep { /\S/ } @l;
+        my $got = pop(@l) // '?';
+        diag("  $b->{id} $b->{desc}: expected " . (join(' or ', @l) || '?') . "; got $got");
     }
     ok($st != -1, "$name: h2spec finished within 600 s") or next;
     ok(@tests > 0, "$name: h2spec wrote a JUnit report with its tests")
