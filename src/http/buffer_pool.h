@@ -42,7 +42,10 @@ class SpareList {
     std::vector<Item>& items() { return items_; }
 
   private:
-    static constexpr size_t kMaxFree = 256;
+    // Spares above what one burst needs are freed on release; trim() frees those unused for a
+    // while, so a high cap costs memory only while the concurrency is there (1,000 streams in
+    // flight on a few HTTP/2 connections churned sessions and requests at 256).
+    static constexpr size_t kMaxFree = 4096;
     std::vector<Item> items_;
     size_t low_ = 0;
 };
