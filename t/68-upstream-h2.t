@@ -25,9 +25,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
-use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);
 use GatewayTest;
+use Children;
 use TestCerts;
 use Backend;
 
@@ -39,33 +39,6 @@ my $have_tls = has_modules('tls') && TestCerts::available();
 
 my $t = GatewayTest->new;
 my $dir = $t->dir;
-my @children;
-END { kill 'TERM', $_ for grep { $_ } @children; }
-
-sub spawn {
-    my ($log, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', $log or _exit(126);
-        open STDERR, '>&', \*STDOUT or _exit(126);
-        exec { $cmd[0] } @cmd or _exit(127);
-    }
-    push @children, $pid;
-    return $pid;
-}
-
-sub stop_child {
-    my ($pid) = @_;
-    kill 'KILL', $pid;
-    waitpid $pid, 0;
-    @children = grep { $_ != $pid } @children;
-}
-
-sub wait_port {
-    my ($port) = @_;
-    return wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) ? 1 : 0 }, 10);
-}
 
 # Established TCP connections to 127.0.0.1:$port (the gateway's, from the upstream's side).
 sub conns_to {

@@ -22,10 +22,10 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use IO::Socket::INET;
 use JSON::PP;
-use POSIX qw(_exit);
 use Test::More;
 use Time::HiRes qw(time sleep);
 use GatewayTest;
+use Children;
 use TestCerts;
 use H2Client;
 
@@ -37,26 +37,6 @@ my $TLS = has_modules('tls') && TestCerts::available();
 
 my $t = GatewayTest->new;
 my $dir = $t->dir;
-my @children;
-END { kill 'TERM', $_ for grep { $_ } @children; }
-
-sub spawn {
-    my ($log, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>>', $log or _exit(126);
-        open STDERR, '>&', \*STDOUT or _exit(126);
-        exec { $cmd[0] } @cmd or _exit(127);
-    }
-    push @children, $pid;
-    return $pid;
-}
-
-sub wait_port {
-    my ($port) = @_;
-    return wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1) ? 1 : 0 }, 10);
-}
 
 my $greeter_port = $t->port('greeter');
 $t->set_port('dead', do { my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', Listen => 1); my $p = $s->sockport; close $s; $p });
@@ -175,9 +155,7 @@ subtest 'statuses' => sub {
     like($seen->{initial}{'x-seen-grpc-timeout'} // '', qr/^(4\d{3}|5000)ms$/, "the greeter saw the grpc-timeout ($seen->{initial}{'x-seen-grpc-timeout'})");
 
     # The upstream away: the gateway's 502 is UNAVAILABLE to the client.
-    kill 'KILL', $greeter;
-    waitpid $greeter, 0;
-    @children = grep { $_ != $greeter } @children;
+    stop_child($greeter);
     my ($down) = calls($t->port('h2c'), 'unary:world');
     is($down->{code}, 'UNAVAILABLE', 'a stopped upstream: UNAVAILABLE');
     ok(count('grpc', 14) >= 1, 'gateway_grpc_responses_total{grpc_status="14"}');

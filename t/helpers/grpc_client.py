@@ -15,27 +15,15 @@ Output: {"call", "code" (OK, DEADLINE_EXCEEDED, ...), "details", "replies" (deco
 their lengths past 100 bytes), "initial" and "trailing" metadata, "secs"}.
 """
 import json
+import os
 import sys
 import time
 
 import grpc
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def enc(s):
-    b = s.encode() if isinstance(s, str) else s
-    return b"\x0a" + varint(len(b)) + b
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from grpc_greeter import enc_string1 as enc  # noqa: E402 (the greeter's own encoding)
 
 
 def dec(buf):

@@ -24,35 +24,26 @@ class GrpcRoutes {
     ~GrpcRoutes() = default;
 };
 
-// A gRPC request: content-type application/grpc, +proto and the like (not gRPC-Web).
-inline bool is_grpc_content_type(std::string_view ct) {
-    constexpr std::string_view kGrpc = "application/grpc";
-    if (ct.size() < kGrpc.size()) return false;
-    for (size_t i = 0; i < kGrpc.size(); ++i) {
+// `ct` is the media type `type` (any case), alone or with a suffix ("+proto") or parameters.
+inline bool is_media_type(std::string_view ct, std::string_view type) {
+    if (ct.size() < type.size()) return false;
+    for (size_t i = 0; i < type.size(); ++i) {
         char c = ct[i];
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-        if (c != kGrpc[i]) return false;
+        if (c != type[i]) return false;
     }
-    return ct.size() == kGrpc.size() || ct[kGrpc.size()] == '+' || ct[kGrpc.size()] == ';';
+    return ct.size() == type.size() || ct[type.size()] == '+' || ct[type.size()] == ';';
 }
+
+// A gRPC request: content-type application/grpc, +proto and the like (not gRPC-Web).
+inline bool is_grpc_content_type(std::string_view ct) { return is_media_type(ct, "application/grpc"); }
 
 // The content type of a gateway's answer to a request of type `ct`: application/grpc for gRPC,
 // application/grpc-web or application/grpc-web-text for gRPC-Web; empty when the request is
 // neither.
 inline std::string_view grpc_answer_type(std::string_view ct) {
-    if (is_grpc_content_type(ct)) return "application/grpc";
-    constexpr std::string_view kWeb = "application/grpc-web", kText = "application/grpc-web-text";
-    auto starts = [&](std::string_view p) {
-        if (ct.size() < p.size()) return false;
-        for (size_t i = 0; i < p.size(); ++i) {
-            char c = ct[i];
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-            if (c != p[i]) return false;
-        }
-        return ct.size() == p.size() || ct[p.size()] == '+' || ct[p.size()] == ';';
-    };
-    if (starts(kText)) return kText;
-    if (starts(kWeb)) return kWeb;
+    for (std::string_view t : {"application/grpc", "application/grpc-web-text", "application/grpc-web"})
+        if (is_media_type(ct, t)) return t;
     return {};
 }
 

@@ -51,7 +51,8 @@ bool split_head(std::string_view head, bool head_request, int& status, ResponseB
     framing = ResponseBody::UntilClose;
     content_length = 0;
     // "HTTP/1.x NNN reason\r\n"
-    if (head.size() < 14 || head.substr(0, 7) != "HTTP/1." || head[8] != ' ') return false;
+    if (head.size() < 14 || head.substr(0, 7) != "HTTP/1." || head[8] != ' ' || (head[12] != ' ' && head[12] != '\r'))
+        return false;
     status = 0;
     for (size_t i = 9; i < 12; ++i) {
         if (head[i] < '0' || head[i] > '9') return false;

@@ -96,4 +96,12 @@ std::string_view SslIo::cipher() const {
 
 bool SslIo::session_reused() const { return established && SSL_session_reused(ssl) == 1; }
 
+std::string_view SslIo::alpn() const {
+    if (!ssl) return {};
+    const unsigned char* p = nullptr;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
 }  // namespace gw::tls

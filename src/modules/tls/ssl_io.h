@@ -62,6 +62,7 @@ struct SslIo {
     std::string_view protocol() const;
     std::string_view cipher() const;
     bool session_reused() const;
+    std::string_view alpn() const;  // the protocol ALPN settled, or empty
 
   private:
     ssize_t read_failed(const char* who);

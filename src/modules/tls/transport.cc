@@ -146,13 +146,7 @@ std::string_view TlsTransport::server_name() const {
 
 bool TlsTransport::session_reused() const { return io_.session_reused(); }
 
-std::string_view TlsTransport::alpn() const {
-    if (!io_.ssl) return {};
-    const unsigned char* p = nullptr;
-    unsigned int n = 0;
-    SSL_get0_alpn_selected(io_.ssl, &p, &n);
-    return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
-}
+std::string_view TlsTransport::alpn() const { return io_.alpn(); }
 
 X509* TlsTransport::verified_peer() const {
     if (!io_.established) return nullptr;

@@ -163,13 +163,7 @@ std::string_view UpstreamTlsTransport::protocol() const { return io_.protocol();
 
 std::string_view UpstreamTlsTransport::cipher() const { return io_.cipher(); }
 
-std::string_view UpstreamTlsTransport::alpn() const {
-    if (!io_.ssl) return {};
-    const unsigned char* p = nullptr;
-    unsigned int n = 0;
-    SSL_get0_alpn_selected(io_.ssl, &p, &n);
-    return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
-}
+std::string_view UpstreamTlsTransport::alpn() const { return io_.alpn(); }
 
 std::string_view UpstreamTlsTransport::server_name() const { return factory_.identity(server_).sni; }
 
