@@ -157,7 +157,8 @@ sub h2load_summary {
 
 # The frames of `nghttp -v` output: [{dir => recv|send, type => HEADERS, flags => 0x05 (a
 # number), stream_id, length, headers => [[name, value], ...] (for HEADERS, the lines printed
-# after it)}].
+# after it)}]. (A field sent as never indexed - the gateway's x-request-id - is printed
+# "(stream_id=N, sensitive)".)
 sub nghttp_frames {
     my ($out) = @_;
     my (@f, %pending);
@@ -168,7 +169,7 @@ sub nghttp_frames {
             # nghttp prints a received block's fields before the frame's own line
             $f->{headers} = delete $pending{$5} // [] if $1 eq 'recv' && $2 eq 'HEADERS';
             push @f, $f;
-        } elsif ($l =~ /^\[\s*[\d.]+\] recv \(stream_id=(\d+)\) (:?[^:\s]+): (.*)$/) {
+        } elsif ($l =~ /^\[\s*[\d.]+\] recv \(stream_id=(\d+)(?:, sensitive)?\) (:?[^:\s]+): (.*)$/) {
             push @{ $pending{$1} }, [$2, $3];
         }
     }

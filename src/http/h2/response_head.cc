@@ -9,14 +9,18 @@ namespace {
 void add(FieldList& out, std::string_view name, std::string_view value) {
     // Offsets first: `storage` may move while it grows; the pointers are set at the end.
     size_t at = out.storage.size();
-    for (char c : name) out.storage += chars::ascii_lower(c);
-    out.storage += value;
+    out.storage.append(name);
+    char* p = out.storage.data() + at;
+    for (size_t i = 0; i < name.size(); ++i) p[i] = chars::ascii_lower(p[i]);
+    out.storage.append(value);
     nghttp2_nv nv{};
     nv.name = reinterpret_cast<uint8_t*>(at);  // an offset until fix_pointers()
     nv.namelen = name.size();
     nv.value = reinterpret_cast<uint8_t*>(at + name.size());
     nv.valuelen = value.size();
-    nv.flags = NGHTTP2_NV_FLAG_NONE;
+    // A value new in every response (the request id) is not put in the HPACK table: it would
+    // only push out what repeats (content-type, server), and nghttp2 searches the table for it.
+    nv.flags = name.size() == 12 && chars::iequals(name, "x-request-id") ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
     out.nv.push_back(nv);
 }
 
@@ -41,13 +45,20 @@ bool split_line(std::string_view line, std::string_view& name, std::string_view&
 
 bool is_connection_specific(std::string_view n, std::string_view value) {
     using chars::iequals;
-    return iequals(n, "connection") || iequals(n, "keep-alive") || iequals(n, "proxy-connection") ||
-           iequals(n, "transfer-encoding") || iequals(n, "upgrade") || (iequals(n, "te") && !iequals(value, "trailers"));
+    switch (n.size()) {  // (by length first: most fields are none of these)
+        case 2: return iequals(n, "te") && !iequals(value, "trailers");
+        case 7: return iequals(n, "upgrade");
+        case 10: return iequals(n, "connection") || iequals(n, "keep-alive");
+        case 16: return iequals(n, "proxy-connection");
+        case 17: return iequals(n, "transfer-encoding");
+        default: return false;
+    }
 }
 
 bool split_head(std::string_view head, bool head_request, int& status, ResponseBody& framing, uint64_t& content_length,
                 FieldList& out) {
     out.clear();
+    out.storage.reserve(head.size());  // (no more than the head: its names and values)
     framing = ResponseBody::UntilClose;
     content_length = 0;
     // "HTTP/1.x NNN reason\r\n"
@@ -72,12 +83,12 @@ bool split_head(std::string_view head, bool head_request, int& status, ResponseB
         std::string_view name, value;
         if (!split_line(head.substr(pos, end - pos), name, value)) return false;
         pos = end + 2;
-        if (chars::iequals(name, "transfer-encoding")) {
+        if (name.size() == 17 && chars::iequals(name, "transfer-encoding")) {
             chunked = true;  // (the gateway sends only "chunked")
             continue;
         }
         if (is_connection_specific(name, value)) continue;
-        if (chars::iequals(name, "content-length")) {
+        if (name.size() == 14 && chars::iequals(name, "content-length")) {
             uint64_t n = 0;
             if (value.empty() || value.size() > 19) return false;
             for (char c : value) {

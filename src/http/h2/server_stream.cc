@@ -650,6 +650,11 @@ void ServerStream::submit_head(std::string_view head) {
         return;
     }
     submitted_ = true;
+    // The final head's and the trailers' fields stay in fields_out_ until nghttp2 has sent them
+    // (nothing rewrites it before: a stream's DATA, and so its trailers, come after its HEADERS;
+    // a closed stream's frames are dropped): nghttp2 need not copy them. (An interim head above
+    // is copied: the final one may follow in the same call.)
+    for (nghttp2_nv& nv : fields_out_.nv) nv.flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
     if (framing == ResponseBody::None || (framing == ResponseBody::ContentLength && length == 0)) {
         out_state_ = Out::Done;
         nghttp2_submit_response(ss, id_, fields_out_.nv.data(), fields_out_.nv.size(), nullptr);
@@ -687,6 +692,7 @@ ssize_t ServerStream::read_data(uint8_t* buf, size_t length, uint32_t* flags) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!trailer_raw_.empty()) {
             split_trailers(trailer_raw_, fields_out_);
+            for (nghttp2_nv& nv : fields_out_.nv) nv.flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
             if (!fields_out_.nv.empty() &&
                 nghttp2_submit_trailer(session_->session(), id_, fields_out_.nv.data(), fields_out_.nv.size()) == 0)
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
