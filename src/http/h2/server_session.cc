@@ -317,11 +317,18 @@ int ServerSession::on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd
 
 int ServerSession::on_begin_headers(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
     ServerSession& me = self(user);
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {  // trailers: their fields go to the stream
+        me.block_id_ = frame->hd.stream_id;
+        me.block_stream_ = stream_of(s, frame->hd.stream_id);
+        return 0;
+    }
     ServerStream* st = acquire_stream();
     st->open(me, frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
     me.live_.push_back(st);
+    me.block_id_ = frame->hd.stream_id;  // the fields that follow are this block's (on_header)
+    me.block_stream_ = st;
     return 0;
 }
 
@@ -329,7 +336,8 @@ int ServerSession::on_header(nghttp2_session* s, const nghttp2_frame* frame, con
                              const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     ServerSession& me = self(user);
     if (me.failed_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    ServerStream* st = stream_of(s, frame->hd.stream_id);
+    // (a header block's fields come one after the other: its stream is found once)
+    ServerStream* st = frame->hd.stream_id == me.block_id_ ? me.block_stream_ : stream_of(s, frame->hd.stream_id);
     if (!st) return 0;
     auto r = st->add_field({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
     if (r == ServerStream::FieldResult::Ok) return 0;
@@ -392,6 +400,7 @@ int ServerSession::on_data_chunk(nghttp2_session* s, uint8_t, int32_t id, const 
 
 int ServerSession::on_stream_close(nghttp2_session* s, int32_t id, uint32_t error_code, void* user) {
     ServerSession& me = self(user);
+    if (id == me.block_id_) me.block_stream_ = nullptr;
     ServerStream* st = stream_of(s, id);
     if (!st) return 0;
     nghttp2_session_set_stream_user_data(s, id, nullptr);

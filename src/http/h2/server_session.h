@@ -121,6 +121,8 @@ class ServerSession {
     bool goaway_sent_ = false;
     int32_t last_client_stream_ = 0;
     std::vector<int32_t> ready_;         // streams whose requests start after this read
+    int32_t block_id_ = 0;               // the header block being decoded, and its stream
+    ServerStream* block_stream_ = nullptr;
     std::vector<int32_t> with_input_;    // streams that got body bytes in this read
     std::vector<ServerStream*> dead_;    // closed, freed by collect()
     // Streams not yet given back (open, or closed by nghttp2 while their exchanges finish).
