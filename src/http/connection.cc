@@ -151,7 +151,7 @@ void Connection::read_buffered_input() {
 void Connection::close() {
     if (fd_ < 0) return;
     if (h2_) h2_.reset();  // its streams' exchanges are dropped (their handlers' on_abort)
-    h2_sending_ = h2_in_stream_ = h2_close_pending_ = false;  // (the object is pooled)
+    h2_sending_ = false;  // (the object is pooled)
     server_.ctx().loop->cancel(h2_send_timer_);
     if (phase_ == Phase::Handler && stream_ && stream_->handler) stream_->handler->on_abort();
     release_handler();
@@ -999,7 +999,7 @@ void Connection::on_drain() {
 }
 
 void Connection::h2_on_io(uint32_t events) {
-    if ((events & EPOLLERR) || h2_close_pending_) {
+    if (events & EPOLLERR) {
         close();
         return;
     }
@@ -1017,7 +1017,7 @@ void Connection::h2_on_io(uint32_t events) {
 }
 
 void Connection::h2_read() {
-    if (fd_ < 0 || h2_close_pending_ || pending_output() >= kH2OutputHighWater) return;
+    if (fd_ < 0 || pending_output() >= kH2OutputHighWater) return;
     size_t cap = server_.input_buffers().size();
     ssize_t n = receive(in_.get(), cap);
     if (n == 0) {
@@ -1036,13 +1036,8 @@ void Connection::h2_stream_send() {
     if (fd_ >= 0 && !h2_send_timer_.armed()) server_.ctx().loop->arm(h2_send_timer_, 0);
 }
 
-void Connection::h2_close_later() {
-    h2_close_pending_ = true;
-    server_.ctx().loop->arm(timer_, 0);
-}
-
 void Connection::h2_send() {
-    if (fd_ < 0 || !h2_ || h2_sending_ || h2_close_pending_) return;
+    if (fd_ < 0 || !h2_ || h2_sending_) return;
     h2_sending_ = true;
     for (;;) {
         size_t before = out_->size();
@@ -1053,10 +1048,7 @@ void Connection::h2_send() {
     }
     h2_sending_ = false;
     if (h2_->finished() && pending_output() == 0) {
-        if (h2_in_stream_)
-            h2_close_later();
-        else
-            close();
+        close();
         return;
     }
     h2_update_events();
@@ -1076,11 +1068,7 @@ bool Connection::h2_write() {
                 }
                 return true;
             }
-            // EPIPE, ECONNRESET: the client went away.
-            if (h2_in_stream_)
-                h2_close_later();
-            else
-                close();
+            close();  // EPIPE, ECONNRESET: the client went away
             return false;
         }
         out_off_ += static_cast<size_t>(n);
@@ -1115,10 +1103,6 @@ void Connection::h2_arm_timer() {
 }
 
 void Connection::h2_timeout() {
-    if (h2_close_pending_) {
-        close();
-        return;
-    }
     if (write_blocked_) {
         LOG_INFO("client %s on %s did not read its HTTP/2 responses in time; closing the connection", peer_,
                  listener_->address.c_str());

@@ -82,9 +82,9 @@ class Connection final : public event::IoHandler, public StreamIo {
     const char* peer_text() const { return peer_; }
     // Writes what the HTTP/2 session has ready (re-entered calls return at once).
     void h2_send();
-    // The same, asked by a stream (ServerSession::want_write): the session and the stream are
-    // on the stack, so a connection that must close (a failed write) closes from the timer,
-    // not under them.
+    // The same, asked by a stream (ServerSession::want_write): from the loop, soon (a 0 ms timer).
+    // What the streams write during one loop iteration goes out in one write, and a connection
+    // that must close (a failed write) never closes under the stream and session that asked.
     void h2_stream_send();
 
   private:
@@ -149,7 +149,6 @@ class Connection final : public event::IoHandler, public StreamIo {
     void h2_update_events();
     void h2_arm_timer();
     void h2_timeout();
-    void h2_close_later();
 
     Server& server_;
     int fd_ = -1;
@@ -190,8 +189,6 @@ class Connection final : public event::IoHandler, public StreamIo {
     Stream* stream_ = nullptr;  // the current request's, from the worker's pool
     std::unique_ptr<h2::ServerSession> h2_;  // Phase::H2
     bool h2_sending_ = false;
-    bool h2_in_stream_ = false;       // inside h2_stream_send
-    bool h2_close_pending_ = false;   // closes from the timer (h2_close_later)
     // What streams write during one loop iteration goes out in one write, from this timer
     // (0 ms): a response's HEADERS and DATA together, many streams' frames at once.
     event::Timer h2_send_timer_;
