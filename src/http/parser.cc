@@ -313,14 +313,10 @@ ParseResult parse_headers(std::string_view buf, size_t p, size_t end, size_t max
         ++p;
         while (p < end && is_ows(b[p])) ++p;
         const size_t value_start = p;
+        p = chars::skip_value_text(b, p, end);
         size_t value_end = p;
-        while (p < end) {
-            char c = b[p];
-            if (has(c, kValueBad)) break;
-            ++p;
-            if (!is_ows(c)) value_end = p;
-        }
-        if (b[p] != '\r') return fail(err, 400, "control character in header value");
+        while (value_end > value_start && is_ows(b[value_end - 1])) --value_end;
+        if (p >= end || b[p] != '\r') return fail(err, 400, "control character in header value");
         if (b[p + 1] != '\n') return fail(err, 400, "bare CR in header");
         p += 2;
         h.value = buf.substr(value_start, value_end - value_start);

@@ -25,6 +25,7 @@
 #include "http/parser.h"
 #include "http/request_id.h"
 #include "http/router.h"
+#include "http/response_fields.h"
 
 namespace gw::http {
 
@@ -71,6 +72,9 @@ class StreamIo {
 
     // What carries the connection's bytes (TLS), or null: the socket itself.
     virtual const Transport* transport() const { return nullptr; }
+    // The codec takes a final response head as fields (HTTP/2), or null: HTTP/1 bytes in
+    // output(). Asked for each head; null too when output() still holds bytes to send first.
+    virtual ResponseFieldSink* field_sink() { return nullptr; }
     // The client takes a chunked response's trailer fields (an HTTP/2 stream: gRPC's
     // grpc-status); HTTP/1.1 clients do not get them (no field arrives after the head's checks).
     virtual bool forwards_trailers() const { return false; }

@@ -263,5 +263,70 @@ TEST(H2ResponseHead, TrailersForbiddenFields) {
     EXPECT_TRUE(trailers("content-length: 1\r\nset-cookie: x\r\n").empty()) << "all of them dropped";
 }
 
+TEST(H2ResponseHead, BuilderFieldByField) {
+    FieldList out;
+    HeadBuilder b(out);
+    b.status(201);
+    EXPECT_TRUE(b.field("Content-Type", "text/plain"));
+    EXPECT_TRUE(b.field("Connection", "keep-alive"));        // dropped
+    EXPECT_TRUE(b.field("Transfer-Encoding", "chunked"));    // dropped: the caller says chunked
+    EXPECT_TRUE(b.field("Content-Length", "12"));
+    EXPECT_TRUE(b.lines("X-A: 1\r\nx-b:  two  \r\nKeep-Alive: 5"));  // the last CRLF missing
+    EXPECT_FALSE(b.lines("no colon here\r\n"));
+    ResponseBody framing;
+    uint64_t length = 0;
+    b.finish(false, false, framing, length);
+    EXPECT_EQ(b.status_code(), 201);
+    EXPECT_EQ(framing, ResponseBody::ContentLength);
+    EXPECT_EQ(length, 12u);
+    EXPECT_EQ(fields_of(out), (Fields{{":status", "201"}, {"content-type", "text/plain"}, {"content-length", "12"},
+                                      {"x-a", "1"}, {"x-b", "two"}}));
+    EXPECT_GT(b.http1_bytes(), 60u);
+}
+
+TEST(H2ResponseHead, BuilderFraming) {
+    struct Case {
+        int status;
+        bool head_request, chunked;
+        const char* length;
+        ResponseBody want;
+    } cases[] = {
+        {200, false, true, nullptr, ResponseBody::Chunked},   {200, false, false, nullptr, ResponseBody::UntilClose},
+        {200, true, false, "5", ResponseBody::None},          {204, false, false, nullptr, ResponseBody::None},
+        {304, false, false, "9", ResponseBody::None},         {200, false, true, "3", ResponseBody::Chunked},
+        {500, false, false, "0", ResponseBody::ContentLength},
+    };
+    for (const Case& c : cases) {
+        FieldList out;
+        HeadBuilder b(out);
+        b.status(c.status);
+        if (c.length) { EXPECT_TRUE(b.field("content-length", c.length)); }
+        ResponseBody framing;
+        uint64_t length = 0;
+        b.finish(c.head_request, c.chunked, framing, length);
+        EXPECT_EQ(framing, c.want) << c.status << (c.head_request ? " HEAD" : "") << (c.chunked ? " chunked" : "");
+    }
+    FieldList out;
+    HeadBuilder b(out);
+    b.status(200);
+    EXPECT_FALSE(b.field("Content-Length", "12a"));
+    EXPECT_FALSE(b.field("Content-Length", ""));
+    EXPECT_FALSE(b.field("Content-Length", "123456789012345678901"));
+}
+
+TEST(H2ResponseHead, RequestIdIsNeverIndexed) {
+    FieldList out;
+    HeadBuilder b(out);
+    b.status(200);
+    b.field("X-Request-Id", "abc");
+    b.field("x-request-idx", "abc");
+    ResponseBody framing;
+    uint64_t length = 0;
+    b.finish(false, false, framing, length);
+    ASSERT_EQ(out.nv.size(), 3u);
+    EXPECT_EQ(out.nv[1].flags, NGHTTP2_NV_FLAG_NO_INDEX);
+    EXPECT_EQ(out.nv[2].flags, NGHTTP2_NV_FLAG_NONE);
+}
+
 }  // namespace
 }  // namespace gw::http::h2

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "http/parser.h"
 #include "http/proxy/headers.h"
@@ -213,4 +214,81 @@ TEST(ProxyHeaders, InterimResponse) {
     ops.index();  // (as the configuration loader does)
     build_interim_response(out, resp, &ops);
     EXPECT_EQ(out, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nx-gw: yes\r\n\r\n");
+}
+
+TEST(ProxyHeaders, ConnectionListedFields) {
+    // Only what lists a field that is not hop-by-hop anyway needs the walk per field.
+    EXPECT_EQ(connection_listed_fields(""), "");
+    EXPECT_EQ(connection_listed_fields("keep-alive"), "");
+    EXPECT_EQ(connection_listed_fields("Close"), "");
+    EXPECT_EQ(connection_listed_fields("keep-alive, Upgrade, te, trailer, transfer-encoding"), "");
+    EXPECT_EQ(connection_listed_fields("close, x-hop"), "close, x-hop");
+    EXPECT_EQ(connection_listed_fields("content-length"), "content-length");
+    EXPECT_EQ(connection_listed_fields("proxy-foo"), "proxy-foo");
+    EXPECT_EQ(connection_listed_fields("keep-alive,,x-a"), "keep-alive,,x-a");
+}
+
+namespace {
+
+// What a codec that takes fields got: "status" then "name=value" in order, and the framing.
+struct RecordingSink final : ResponseFieldSink {
+    std::vector<std::string> got;
+    bool chunked = false, ended = false;
+    void head_status(int status) override { got.push_back(std::to_string(status)); }
+    void head_field(std::string_view name, std::string_view value) override {
+        got.push_back(std::string(name) + "=" + std::string(value));
+    }
+    void head_lines(std::string_view lines) override {
+        while (!lines.empty()) {
+            size_t end = lines.find("\r\n");
+            std::string_view line = lines.substr(0, end);
+            size_t colon = line.find(": ");
+            got.push_back(std::string(line.substr(0, colon)) + "=" + std::string(line.substr(colon + 2)));
+            lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 2);
+        }
+    }
+    uint64_t head_end(bool c) override {
+        chunked = c;
+        ended = true;
+        return 42;
+    }
+};
+
+}  // namespace
+
+TEST(ProxyHeaders, ClientResponseAsFieldsMatchesTheBytes) {
+    std::string head =
+        "HTTP/1.1 200 OK\r\nConnection: x-hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=3\r\n"
+        "Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\nX-Frame-Options: SAMEORIGIN\r\nSet-Cookie: a=1\r\n\r\n";
+    Response resp;
+    ParseError err;
+    ASSERT_EQ(parse_response_head(head, ParserLimits{}, false, resp, err), ParseResult::Complete);
+    gw::HeaderOps ops;
+    ops.set.push_back({"x-frame-options", gw::http::vars::literal("DENY"), "x-frame-options: "});
+    ops.index();
+    ClientResponseInput in;
+    in.chunked = true;
+    in.request_id = "rid";
+    in.ops = &ops;
+    in.filter_headers = "ratelimit-limit: 10\r\nset-cookie: b=2\r\n";
+    std::string_view filter_names[] = {"ratelimit-limit", "set-cookie"};
+    in.filter_field_names = filter_names;
+    RecordingSink sink;
+    EXPECT_EQ(build_client_response(sink, resp, in), 42u);
+    EXPECT_TRUE(sink.ended);
+    EXPECT_TRUE(sink.chunked);
+    std::vector<std::string> want = {"200", "Content-Type=text/plain", "x-frame-options=DENY", "x-request-id=rid",
+                                     "ratelimit-limit=10", "set-cookie=b=2"};
+    EXPECT_EQ(sink.got, want);
+    // The same fields, in the same order, as the HTTP/1 bytes have.
+    std::string out;
+    build_client_response(out, resp, in);
+    size_t at = 0;
+    for (size_t i = 1; i < want.size(); ++i) {
+        std::string line = want[i];
+        line.replace(line.find('='), 1, ": ");
+        size_t found = out.find(line + "\r\n", at);
+        ASSERT_NE(found, std::string::npos) << line << " in\n" << out;
+        at = found;
+    }
 }

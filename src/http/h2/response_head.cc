@@ -2,6 +2,8 @@
 
 #include "http/chars.h"
 
+#include <cstring>
+
 namespace gw::http::h2 {
 
 namespace {
@@ -11,16 +13,16 @@ void add(FieldList& out, std::string_view name, std::string_view value) {
     size_t at = out.storage.size();
     out.storage.append(name);
     char* p = out.storage.data() + at;
-    for (size_t i = 0; i < name.size(); ++i) p[i] = chars::ascii_lower(p[i]);
-    out.storage.append(value);
+    chars::lower_in_place(p, name.size());
     nghttp2_nv nv{};
+    // A value new in every response (the request id) is not put in the HPACK table: it would
+    // only push out what repeats (content-type, server), and nghttp2 searches the table for it.
+    nv.flags = name.size() == 12 && memcmp(p, "x-request-id", 12) == 0 ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
+    out.storage.append(value);  // (`p` may move)
     nv.name = reinterpret_cast<uint8_t*>(at);  // an offset until fix_pointers()
     nv.namelen = name.size();
     nv.value = reinterpret_cast<uint8_t*>(at + name.size());
     nv.valuelen = value.size();
-    // A value new in every response (the request id) is not put in the HPACK table: it would
-    // only push out what repeats (content-type, server), and nghttp2 searches the table for it.
-    nv.flags = name.size() == 12 && chars::iequals(name, "x-request-id") ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
     out.nv.push_back(nv);
 }
 
@@ -55,6 +57,60 @@ bool is_connection_specific(std::string_view n, std::string_view value) {
     }
 }
 
+void HeadBuilder::status(int status) {
+    out_.clear();
+    status_ = status;
+    has_length_ = false;
+    length_ = 0;
+    http1_bytes_ = 19;  // "HTTP/1.1 NNN OK\r\n" and the blank line
+    char code[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                    static_cast<char>('0' + status % 10)};
+    add(out_, ":status", {code, 3});
+}
+
+bool HeadBuilder::field(std::string_view name, std::string_view value) {
+    http1_bytes_ += name.size() + value.size() + 4;
+    if (name.size() == 17 && chars::iequals(name, "transfer-encoding")) return true;  // the caller says chunked
+    if (is_connection_specific(name, value)) return true;
+    if (name.size() == 14 && chars::iequals(name, "content-length")) {
+        uint64_t n = 0;
+        if (value.empty() || value.size() > 19) return false;
+        for (char c : value) {
+            if (c < '0' || c > '9') return false;
+            n = n * 10 + static_cast<uint64_t>(c - '0');
+        }
+        has_length_ = true;
+        length_ = n;
+    }
+    add(out_, name, value);
+    return true;
+}
+
+bool HeadBuilder::lines(std::string_view lines) {
+    size_t pos = 0;
+    while (pos < lines.size()) {
+        size_t end = lines.find("\r\n", pos);
+        if (end == std::string_view::npos) end = lines.size();
+        std::string_view name, value;
+        if (!split_line(lines.substr(pos, end - pos), name, value) || !field(name, value)) return false;
+        pos = end + 2;
+    }
+    return true;
+}
+
+void HeadBuilder::finish(bool head_request, bool chunked, ResponseBody& framing, uint64_t& content_length) {
+    content_length = length_;
+    if (head_request || status_ < 200 || status_ == 204 || status_ == 304)
+        framing = ResponseBody::None;
+    else if (chunked)
+        framing = ResponseBody::Chunked;
+    else if (has_length_)
+        framing = ResponseBody::ContentLength;
+    else
+        framing = ResponseBody::UntilClose;
+    fix_pointers(out_);
+}
+
 bool split_head(std::string_view head, bool head_request, int& status, ResponseBody& framing, uint64_t& content_length,
                 FieldList& out) {
     out.clear();
@@ -72,9 +128,9 @@ bool split_head(std::string_view head, bool head_request, int& status, ResponseB
     if (status < 100 || status > 599) return false;
     size_t eol = head.find("\r\n");
     if (eol == std::string_view::npos) return false;
-    char code[3] = {head[9], head[10], head[11]};
-    add(out, ":status", {code, 3});
-    bool chunked = false, has_length = false;
+    HeadBuilder b(out);
+    b.status(status);
+    bool chunked = false;
     size_t pos = eol + 2;
     for (;;) {
         size_t end = head.find("\r\n", pos);
@@ -83,30 +139,11 @@ bool split_head(std::string_view head, bool head_request, int& status, ResponseB
         std::string_view name, value;
         if (!split_line(head.substr(pos, end - pos), name, value)) return false;
         pos = end + 2;
-        if (name.size() == 17 && chars::iequals(name, "transfer-encoding")) {
+        if (name.size() == 17 && chars::iequals(name, "transfer-encoding"))
             chunked = true;  // (the gateway sends only "chunked")
-            continue;
-        }
-        if (is_connection_specific(name, value)) continue;
-        if (name.size() == 14 && chars::iequals(name, "content-length")) {
-            uint64_t n = 0;
-            if (value.empty() || value.size() > 19) return false;
-            for (char c : value) {
-                if (c < '0' || c > '9') return false;
-                n = n * 10 + static_cast<uint64_t>(c - '0');
-            }
-            has_length = true;
-            content_length = n;
-        }
-        add(out, name, value);
+        if (!b.field(name, value)) return false;
     }
-    if (head_request || status < 200 || status == 204 || status == 304)
-        framing = ResponseBody::None;
-    else if (chunked)
-        framing = ResponseBody::Chunked;
-    else if (has_length)
-        framing = ResponseBody::ContentLength;
-    fix_pointers(out);
+    b.finish(head_request, chunked, framing, content_length);
     return true;
 }
 

@@ -31,6 +31,31 @@ struct FieldList {
     }
 };
 
+// A response head built field by field into a FieldList: lower-case names, the fields HTTP/2
+// forbids dropped, the body's framing worked out. split_head() uses it on HTTP/1 bytes; the
+// proxy's heads come through it directly (ResponseFieldSink).
+class HeadBuilder {
+  public:
+    explicit HeadBuilder(FieldList& out) : out_(out) {}
+    void status(int status);  // first
+    // False when the field is malformed (a Content-Length that is not a number).
+    bool field(std::string_view name, std::string_view value);
+    // "name: value\r\n" lines (the last CRLF may be missing); false on a line without a name.
+    bool lines(std::string_view lines);
+    // Done: how the body is framed (a response to HEAD, 1xx, 204 and 304 has none) and its
+    // length for ResponseBody::ContentLength; the pointers in `out` are set.
+    void finish(bool head_request, bool chunked, ResponseBody& framing, uint64_t& content_length);
+    int status_code() const { return status_; }
+    uint64_t http1_bytes() const { return http1_bytes_; }  // about what HTTP/1.1 bytes it would be
+
+  private:
+    FieldList& out_;
+    int status_ = 0;
+    bool has_length_ = false;
+    uint64_t length_ = 0;
+    uint64_t http1_bytes_ = 0;
+};
+
 // True for fields an HTTP/2 message must not carry (connection-specific: Connection,
 // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; TE other than "trailers").
 bool is_connection_specific(std::string_view lower_name, std::string_view value);

@@ -635,6 +635,37 @@ void ServerStream::count_grpc_status() {
     }
 }
 
+ResponseFieldSink* ServerStream::field_sink() {
+    // Bytes written before (an interim head) go first, as bytes.
+    return out_state_ == Out::Head && out_.empty() && session_ ? this : nullptr;
+}
+
+void ServerStream::head_status(int status) {
+    head_bad_ = false;
+    head_.status(status);
+}
+
+void ServerStream::head_field(std::string_view name, std::string_view value) {
+    if (!head_.field(name, value)) head_bad_ = true;
+}
+
+void ServerStream::head_lines(std::string_view lines) {
+    if (!head_.lines(lines)) head_bad_ = true;
+}
+
+uint64_t ServerStream::head_end(bool chunked) {
+    ResponseBody framing;
+    uint64_t length = 0;
+    head_.finish(head_request_, chunked, framing, length);
+    if (head_bad_) {
+        LOG_ERROR("HTTP/2 stream %d: a response head with a malformed field; resetting the stream", id_);
+        reset(NGHTTP2_INTERNAL_ERROR);
+    } else if (out_state_ == Out::Head) {
+        submit_fields(head_.status_code(), framing, length);
+    }
+    return head_.http1_bytes();
+}
+
 void ServerStream::submit_head(std::string_view head) {
     int status = 0;
     ResponseBody framing;
@@ -644,6 +675,10 @@ void ServerStream::submit_head(std::string_view head) {
         reset(NGHTTP2_INTERNAL_ERROR);
         return;
     }
+    submit_fields(status, framing, length);
+}
+
+void ServerStream::submit_fields(int status, ResponseBody framing, uint64_t length) {
     nghttp2_session* ss = session_->session();
     if (status < 200) {  // interim (100 Continue, 103): the final head follows
         if (status != 101) nghttp2_submit_headers(ss, NGHTTP2_FLAG_NONE, id_, nullptr, fields_out_.nv.data(), fields_out_.nv.size(), nullptr);

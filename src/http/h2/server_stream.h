@@ -11,7 +11,8 @@
 //
 // Response: the handler writes HTTP/1.1 bytes to output(); the stream turns the head into
 // HEADERS (response_head.h) and the body, unframed, into DATA that nghttp2 takes as the
-// client's window allows; a chunked body's trailer section becomes trailing HEADERS.
+// client's window allows; a chunked body's trailer section becomes trailing HEADERS. The
+// proxy gives its final heads as fields instead (ResponseFieldSink): nothing to split.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
@@ -33,7 +34,7 @@ namespace gw::http::h2 {
 
 class ServerSession;
 
-class ServerStream final : public StreamIo {
+class ServerStream final : public StreamIo, public ResponseFieldSink {
   public:
     ServerStream() = default;
     ServerStream(const ServerStream&) = delete;
@@ -96,6 +97,13 @@ class ServerStream final : public StreamIo {
     void stream_resumed() override;
     const Transport* transport() const override;
     bool forwards_trailers() const override { return true; }
+    ResponseFieldSink* field_sink() override;
+
+    // ---- ResponseFieldSink: the proxy's final head as fields (no HTTP/1 bytes to split).
+    void head_status(int status) override;
+    void head_field(std::string_view name, std::string_view value) override;
+    void head_lines(std::string_view lines) override;
+    uint64_t head_end(bool chunked) override;
 
   private:
     void run();                 // routing, filters, then the handler or a local answer
@@ -108,6 +116,7 @@ class ServerStream final : public StreamIo {
     void release_handler();
     void translate();           // out_ (HTTP/1 bytes) -> HEADERS, DATA, trailers
     void submit_head(std::string_view head);
+    void submit_fields(int status, ResponseBody framing, uint64_t length);
     void count_grpc_status();
     void reset(uint32_t error_code);
     void open_window();         // WINDOW_UPDATE for what the handler took
@@ -163,6 +172,8 @@ class ServerStream final : public StreamIo {
     bool answer_at_end_ = false;  // a local answer waits for the request's end
     bool answer_ready_ = false;   // ...which came in this read
     FieldList fields_out_;
+    HeadBuilder head_{fields_out_};
+    bool head_bad_ = false;     // a field the builder refused (the stream is reset)
 };
 
 // Streams are pooled per worker (their buffers stay grown).

@@ -107,6 +107,20 @@ bool valid_traceparent(std::string_view v) {
            hex(flags);
 }
 
+std::string_view connection_listed_fields(std::string_view connection_value) {
+    bool other = any_token(connection_value, [](std::string_view t) {
+        switch (t.size()) {  // the options and fields that are hop-by-hop whatever Connection says
+            case 2: return !iequals(t, "te");
+            case 5: return !iequals(t, "close");
+            case 7: return !iequals(t, "upgrade") && !iequals(t, "trailer");
+            case 10: return !iequals(t, "keep-alive");
+            case 17: return !iequals(t, "transfer-encoding");
+            default: return true;
+        }
+    });
+    return other ? connection_value : std::string_view();
+}
+
 bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
     switch (name.size()) {
         case 2: if (iequals(name, "te")) return true; break;
@@ -129,7 +143,7 @@ void build_upstream_request(std::string& out, const Request& req, const Upstream
     out += in.target;
     out += " HTTP/1.1\r\n";
     append_host(out, req, in);
-    std::string_view connection = req.header("connection");
+    std::string_view connection = connection_listed_fields(req.header("connection"));
     size_t xff_count = 0;
     for (size_t i = 0; i < req.header_count; ++i) {
         const Header& h = req.headers[i];
@@ -197,9 +211,40 @@ void append_status_line(std::string& out, const Response& resp) {
 
 }  // namespace
 
-void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in) {
-    append_status_line(out, resp);
-    std::string_view connection = resp.header("connection");
+namespace {
+
+// Where a client response head goes: HTTP/1 bytes ...
+struct Http1Head {
+    std::string& out;
+    void status(const Response& resp) { append_status_line(out, resp); }
+    void field(std::string_view name, std::string_view value) { append_header(out, name, value); }
+    void lines(std::string_view lines) { out += lines; }
+    void set_ops(const HeaderOps* ops, const vars::Env* env) { append_set_ops(out, ops, env); }
+};
+
+// ... or fields, for a codec that takes them (HTTP/2).
+struct SinkHead {
+    ResponseFieldSink& sink;
+    void status(const Response& resp) { sink.head_status(resp.status); }
+    void field(std::string_view name, std::string_view value) { sink.head_field(name, value); }
+    void lines(std::string_view lines) {
+        if (!lines.empty()) sink.head_lines(lines);
+    }
+    void set_ops(const HeaderOps* ops, const vars::Env* env) {
+        if (!ops || (ops->set.empty() && ops->add.empty())) return;
+        thread_local std::string rendered;  // (reused: no allocation per response)
+        rendered.clear();
+        append_set_ops(rendered, ops, env);
+        lines(rendered);
+    }
+};
+
+// The status and the fields of the head for the client, without the framing and connection
+// fields (those differ by protocol).
+template <typename Head>
+void write_client_head(Head& head, const Response& resp, const ClientResponseInput& in) {
+    head.status(resp);
+    std::string_view connection = connection_listed_fields(resp.header("connection"));
     bool has_request_id = false;
     // The upstream's fields that the filters set themselves go.
     std::span<const std::string_view> replaced = in.filter_headers.empty() ? std::span<const std::string_view>() : in.filter_field_names;
@@ -210,12 +255,19 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
         if (!replaced.empty() && names_one_of(h.name, replaced)) continue;
         if (in.body_transformed && h.name.size() == 14 && iequals(h.name, "content-length")) continue;
         if (!in.replaced_field_names.empty() && names_one_of(h.name, in.replaced_field_names)) continue;
-        append_header(out, h.name, h.value);
+        head.field(h.name, h.value);
     }
-    append_set_ops(out, in.ops, in.env);
+    head.set_ops(in.ops, in.env);
     if (!has_request_id && !in.request_id.empty() && !in_ops(in.ops, "x-request-id"))
-        append_header(out, "x-request-id", in.request_id);
-    out += in.filter_headers;
+        head.field("x-request-id", in.request_id);
+    head.lines(in.filter_headers);
+}
+
+}  // namespace
+
+void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in) {
+    Http1Head head{out};
+    write_client_head(head, resp, in);
     if (in.upgrade) {
         append_header(out, "upgrade", resp.header("upgrade"));
         out += "connection: upgrade\r\n\r\n";
@@ -225,9 +277,15 @@ void build_client_response(std::string& out, const Response& resp, const ClientR
     out += in.keep_alive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
 }
 
+uint64_t build_client_response(ResponseFieldSink& sink, const Response& resp, const ClientResponseInput& in) {
+    SinkHead head{sink};
+    write_client_head(head, resp, in);
+    return sink.head_end(in.chunked);
+}
+
 void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops, const vars::Env* env) {
     append_status_line(out, resp);
-    std::string_view connection = resp.header("connection");
+    std::string_view connection = connection_listed_fields(resp.header("connection"));
     for (size_t i = 0; i < resp.header_count; ++i) {
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(ops, h.name)) continue;

@@ -12,6 +12,7 @@
 #include "http/chars.h"
 #include "http/parser.h"
 #include "http/request_id.h"
+#include "http/response_fields.h"
 
 namespace gw::http::proxy {
 
@@ -64,6 +65,9 @@ struct ClientResponseInput {
 
 // Appends the response head for the client to `out`.
 void build_client_response(std::string& out, const Response& resp, const ClientResponseInput& in);
+// The same head (not an upgrade) given to a codec as fields; the head's size as HTTP/1.1
+// bytes (ResponseFieldSink::head_end).
+uint64_t build_client_response(ResponseFieldSink& sink, const Response& resp, const ClientResponseInput& in);
 
 // Appends an interim (1xx other than 101) head for the client to `out`: hop-by-hop headers
 // removed and the route's response header changes applied, as on the final response.
@@ -75,6 +79,10 @@ void build_interim_response(std::string& out, const Response& resp, const Header
 // header (Content-Length) named in Connection is not hop-by-hop: dropping it would leave the
 // message without its length.
 bool is_hop_by_hop(std::string_view name, std::string_view connection_value);
+// The Connection value to give is_hop_by_hop(): itself when it lists a field that is not
+// hop-by-hop anyway, else empty - the usual "keep-alive" or "close" then costs no token walk
+// per field.
+std::string_view connection_listed_fields(std::string_view connection_value);
 
 // The one ASCII case-insensitive comparison (http/chars.h), named here for the proxy's files.
 using chars::iequals;

@@ -832,10 +832,14 @@ bool Session::start_response() {
     in.filter_headers = filter_headers;  // RateLimit-*, ...
     in.filter_field_names = stream_->response_field_names();
     in.replaced_field_names = stream_->replaced_fields();
-    std::string& out = io_->output();
-    size_t head_start = out.size();
-    build_client_response(out, resp_, in);
-    stream_->response_head_bytes = out.size() - head_start;
+    if (ResponseFieldSink* sink = io_->field_sink()) {  // HTTP/2: the head as fields
+        stream_->response_head_bytes = build_client_response(*sink, resp_, in);
+    } else {
+        std::string& out = io_->output();
+        size_t head_start = out.size();
+        build_client_response(out, resp_, in);
+        stream_->response_head_bytes = out.size() - head_start;
+    }
     response_started_ = true;
     resp_left_ = resp_.content_length;
     resp_chunked_.reset();
