@@ -20,7 +20,9 @@
 #      created on first use appear (a retry, a gRPC response, an HTTP/2 rapid-reset flood).
 #      A histogram's _bucket/_sum/_count are its family; recording-rule names (with a colon) and
 #      Prometheus's own `up` are not gatewayd's. Fails with the list of unknown names. It also
-#      lists the families /metrics exports that the dashboard does not show.
+#      lists the families /metrics exports that the dashboard does not show;
+#   5. promtool evaluates every panel query and recording rule over that scrape (held as a series
+#      of job gatewayd): each must have a result (a misspelt label matcher has none).
 
 use strict;
 use warnings;
@@ -477,8 +479,60 @@ EOF
     }
     my @not_shown = grep { !$shown{$_} } sort keys %{ $m->{types} };
     note('families of /metrics the dashboard does not show: ' . (@not_shown ? "@not_shown" : 'none'));
+
+    # --- the queries on this scrape ----------------------------------------------------------
+    # promtool evaluates every panel query (Grafana's variables as "All": .*, the intervals 5m and
+    # 1m) and every recording rule over this scrape, held for 10 minutes as job gatewayd, and
+    # wants a result from each: a misspelt label matcher or an expression Prometheus refuses
+    # fails here. (Counters do not move in a held scrape: rates are 0 and ratios NaN, which are
+    # results too.) Skipped: the annotation (changes() > 0 is empty by design) and the excused
+    # and the tracing names as above.
+  SKIP: {
+        skip "$PROMTOOL is missing", 1 unless -x $PROMTOOL;
+        my @series;
+        for my $s (@{ $m->{samples} }) {
+            my %l = (%{ $s->{labels} }, job => 'gatewayd', instance => 'gw1:9901');
+            my $sel = $s->{name} . '{' . join(',', map { my $v = $l{$_}; $v =~ s/(["\\])/\\$1/g; "$_=\"$v\"" } sort keys %l) . '}';
+            my $v = $s->{value} == 9**9**9 ? 'Inf' : $s->{value};
+            push @series, "      - series: " . yaml_quote($sel) . "\n        values: '$v+0x20'\n";
+        }
+        my (@exprs, %what);
+        for my $q (@queries) {
+            my ($where, $expr, $row) = @$q;
+            next if $where =~ /^annotation/;
+            next if !$tracing && $row eq $TRACING_ROW;
+            next if grep { $excused{$_} } metric_names($expr);
+            (my $e = $expr) =~ s/\$__rate_interval\b/5m/g;
+            $e =~ s/\$__interval\b/1m/g;
+            $e =~ s/\$(?:instance|route|upstream)\b/.*/g;
+            push @exprs, $e;
+            push @{ $what{$e} }, $where;
+        }
+        for my $r (sort keys %recorded) {
+            next if grep { $excused{$_} } metric_names(join ' ', map { $_->[1] } grep { $_->[0] eq $r } @rule_exprs);
+            push @exprs, $r;
+            push @{ $what{$r} }, "recording rule $r";
+        }
+        my %seen;
+        @exprs = grep { !$seen{$_}++ } @exprs;
+        my $yml = "rule_files: [" . yaml_quote($RULES) . "]\nevaluation_interval: 30s\ntests:\n  - interval: 30s\n    input_series:\n"
+                . join('', @series) . "    promql_expr_test:\n"
+                . join('', map { "      - expr: " . yaml_quote("absent($_)") . "\n        eval_time: 10m\n        exp_samples: []\n" } @exprs);
+        my $file = "$dir/queries.test.yml";
+        spew($file, $yml);
+        my $out = `'$PROMTOOL' test rules '$file' 2>&1`;
+        my @empty;
+        while ($out =~ /^\s*expr: "absent\((.*)\)", time:/mg) {
+            (my $e = $1) =~ s/\\(["\\])/$1/g;
+            push @empty, map { "$_: $e" } @{ $what{$e} || ["?"] };
+        }
+        ok($? == 0 && $out =~ /SUCCESS/, scalar(@exprs) . ' panel queries and recording rules have results on this scrape')
+            or diag(@empty ? join("\n", 'without a result:', @empty) : $out);
+    }
     $t->stop;
 }
+
+sub yaml_quote { my ($s) = @_; $s =~ s/(["\\])/\\$1/g; return "\"$s\"" }
 
 done_testing;
 
