@@ -430,7 +430,7 @@ EOF
         is($f->{goaway}, 11, 'a rapid-reset flood gets GOAWAY(ENHANCE_YOUR_CALM)') or diag($f->{line});
     }
     # the admin listener refuses a request without the token
-    is(http_get($t->port('admin'), '/metrics')->{status}, 401, 'admin_auth refuses /metrics without the token');
+    is((http_get($t->port('admin'), '/metrics') // {})->{status}, 401, 'admin_auth refuses /metrics without the token');
 
     # --- names ---------------------------------------------------------------------------------
     my (%used, %where);    # name -> where it is used
