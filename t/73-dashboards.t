@@ -15,7 +15,8 @@
 #      rules' expressions is exported by a live gatewayd: one started with what the dashboard
 #      covers (routes, an upstream with health checks and a breaker, a dead one behind a queue,
 #      retries, rate limits local and on Redis, cache, compression, access rules, API keys and a
-#      JWKS provider, admin_auth, idempotency, a TLS listener with a test certificate, HTTP/2, a
+#      JWKS provider, admin_auth, idempotency, a TLS listener with a test certificate (OCSP fetch
+#      from a dead responder), HTTP/2, a
 #      grpc route; tracing when the binary has the module), with traffic that makes the families
 #      created on first use appear (a retry, a gRPC response, an HTTP/2 rapid-reset flood).
 #      A histogram's _bucket/_sum/_count are its family; recording-rule names (with a colon) and
@@ -277,7 +278,7 @@ subtest 'dashboard: structure' => sub {
     for my $m (qw(gateway_http_requests_total gateway_upstream_server_up gateway_circuit_state gateway_circuit_transitions_total
                   gateway_ratelimit_decisions_total gateway_connections_active gateway_config_reloads_total gateway_config_generation
                   gateway_binary_upgrades_total gateway_worker_restarts_total gateway_tls_handshakes_total
-                  gateway_tls_handshake_errors_total gateway_tls_resumed_total gateway_tls_certificate_expiry_timestamp_seconds
+                  gateway_tls_handshake_errors_total gateway_tls_resumed_total gateway_tls_certificate_expiry_timestamp_seconds gateway_tls_ocsp_fetches_total
                   gateway_cache_requests_total gateway_compress_responses_total gateway_http2_floods_total
                   gateway_grpc_responses_total gateway_auth_requests_total gateway_tracing_spans_total gateway_tracing_exports_total)) {
         like($all, qr/\b\Q$m\E\b/, "the dashboard shows $m");
@@ -305,6 +306,9 @@ SKIP: {
     my $certs = TestCerts->new($dir);
     $certs->ca('ca');
     $certs->cert('srv', ca => 'ca', cn => 'localhost', san => 'DNS:localhost,IP:127.0.0.1');
+    # the chain (for an OCSP request the issuer is needed); its responder is an address nothing
+    # listens on: gateway_tls_ocsp_fetches_total counts the master's failed fetches
+    spew("$dir/chain.pem", slurp("$dir/srv.pem") . slurp("$dir/ca.pem"));
     my $api_key = 'key-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
     spew("$dir/api-keys.yaml", "partner-one:\n  - \"sha256:" . sha256_hex($api_key) . "\"\n");
     my $token = join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 40;
@@ -346,7 +350,8 @@ listeners:
   - address: 127.0.0.1:%%https%%
     http2: true
     tls:
-      certificates: [{cert: srv.pem, key: srv.key}]
+      certificates:
+        - {cert: chain.pem, key: srv.key, ocsp_staple: {fetch: true, responder: "http://127.0.0.1:%%dead%%/"}}
   - {address: 127.0.0.1:%%admin%%, admin: true}
 upstreams:
   app:
