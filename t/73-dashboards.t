@@ -16,9 +16,9 @@
 #      covers (routes, an upstream with health checks and a breaker, a dead one behind a queue,
 #      retries, rate limits local and on Redis, cache, compression, access rules, API keys and a
 #      JWKS provider, admin_auth, idempotency, a TLS listener with a test certificate (OCSP fetch
-#      from a dead responder), HTTP/2, a
-#      grpc route; tracing when the binary has the module), with traffic that makes the families
-#      created on first use appear (a retry, a gRPC response, an HTTP/2 rapid-reset flood).
+#      from a dead responder), HTTP/2, a grpc route; tracing when the binary has the module), with
+#      traffic that makes the families created on first use appear (a retry, a gRPC response, an
+#      HTTP/2 rapid-reset flood).
 #      A histogram's _bucket/_sum/_count are its family; recording-rule names (with a colon) and
 #      Prometheus's own `up` are not gatewayd's. Fails with the list of unknown names. It also
 #      lists the families /metrics exports that the dashboard does not show;
