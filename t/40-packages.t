@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # The packages: `make deb` and `make rpm` on this tree, then
 #   1. the .deb's files, modes, conffiles, dependencies (dpkg-shlibdeps) and maintainer scripts;
+#      the examples: the configuration, the Grafana dashboard and the Prometheus rules (contrib/);
 #   2. the .rpm's files, modes, %config(noreplace), dependencies and scriptlets;
 #   3. the .deb unpacked into a scratch root (dpkg -x) with its maintainer scripts run there, as
 #      dpkg runs them with --force-script-chrootless (DPKG_ROOT=<root>), the commands that would
@@ -84,6 +85,9 @@ my %expect = (
     '/usr/share/man/man5/gateway.conf.5.gz'  => '-rw-r--r--',
     '/usr/share/doc/gatewayd/copyright'      => '-rw-r--r--',
     '/usr/share/doc/gatewayd/examples/gateway.conf' => '-rw-r--r--',
+    '/usr/share/doc/gatewayd/examples/gatewayd.json' => '-rw-r--r--',           # contrib/grafana
+    '/usr/share/doc/gatewayd/examples/gatewayd-rules.yml' => '-rw-r--r--',      # contrib/prometheus
+    '/usr/share/doc/gatewayd/examples/gatewayd-rules.test.yml' => '-rw-r--r--',
     '/var/log/gatewayd'                      => 'drwxr-xr-x',
 );
 for my $path (sort keys %expect) {
@@ -206,6 +210,22 @@ if (have('systemd-analyze')) {
 like(slurp("$root/usr/share/doc/gatewayd/copyright") // '', qr/^License: Apache-2\.0$/m, '.deb copyright: Apache-2.0');
 is(`rpm -qp --qf '%{LICENSE}' '$rpm'`, 'Apache-2.0', '.rpm License: Apache-2.0');
 like(`rpm -qpL '$rpm' 2>/dev/null`, qr{^/usr/share/licenses/gatewayd[^/]*/LICENSE$}m, '.rpm ships LICENSE as %license');
+# The dashboard and the Prometheus rules (t/73-dashboards.t checks them): contrib/'s files as they
+# are, and the rules' unit tests run where they are installed.
+{
+    my $ex = "$root/usr/share/doc/gatewayd/examples";
+    for (['grafana/gatewayd.json', 'gatewayd.json'], ['prometheus/gatewayd-rules.yml', 'gatewayd-rules.yml'],
+         ['prometheus/gatewayd-rules.test.yml', 'gatewayd-rules.test.yml']) {
+        my ($src, $name) = @$_;
+        ok(defined slurp("$ex/$name") && slurp("$ex/$name") eq (slurp("$top/contrib/$src") // ''),
+           ".deb: examples/$name is contrib/$src");
+    }
+  SKIP: {
+        skip 'promtool not installed (Debian package prometheus)', 1 unless -x '/usr/bin/promtool';
+        my $p = sh("cd '$ex' && /usr/bin/promtool test rules gatewayd-rules.test.yml");
+        is($p->[0], 0, 'promtool test rules passes in the installed examples directory') or diag($p->[1]);
+    }
+}
 
 # In the scratch root: the FHS paths moved under it, free ports, and the user where there is none.
 my $http = $work->port('http');
