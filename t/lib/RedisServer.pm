@@ -51,8 +51,8 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', "$self->{dir}/stderr";
-        exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-             '--dir', "$self->{dir}", '--loglevel', 'warning';
+        { exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+               '--dir', "$self->{dir}", '--loglevel', 'warning' }  # (a block: no "unlikely to be reached")
         _exit(127);
     }
     $self->{pid} = $pid;
