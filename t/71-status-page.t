@@ -23,6 +23,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Digest::SHA qw(sha256_base64);
 use File::Path qw(make_path);
+use POSIX ();
 use GatewayTest;
 use Backend;
 use TestCerts;
@@ -198,11 +199,34 @@ sub chromium {
     return ($? >> 8, $out);
 }
 
+# Requests to route app while the browser runs, so that its rates, percentiles and sparklines
+# have something to show. A child of this test, ended by its pid; it leaves with _exit (no END
+# blocks: the gateway is this process's to stop).
+sub with_traffic {
+    my ($code) = @_;
+    my $port = $t->port('http');
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        my $end = time + 60;
+        my $i = 0;
+        while (time < $end) {
+            http_get($port, ++$i % 10 ? '/app/id' : '/app/fail-on/a/404');
+            sleep 0.002;
+        }
+        POSIX::_exit(0);
+    }
+    my @r = $code->();
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    return @r;
+}
+
 SKIP: {
     skip "$chromium is missing (Debian's chromium package: auto/install-deps test)", 16 unless $have_chromium;
 
     # The script's first refresh is at once, then every 2 s: 5 s of virtual time is three.
-    my ($rc, $dom) = chromium('--virtual-time-budget=5000', '--dump-dom');
+    my ($rc, $dom) = with_traffic(sub { chromium('--virtual-time-budget=5000', '--dump-dom') });
     is($rc, 0, 'chromium --dump-dom ran') or diag($t->slurp($t->path('chromium.err')));
     $dom //= '';
     like($dom, qr{<span id="live-state" class="live">live · updated \d\d:\d\d:\d\d UTC</span>},
@@ -228,7 +252,9 @@ SKIP: {
     make_path($dir);
     my $png = "$dir/status-page.png";
     unlink $png;
-    ($rc) = chromium('--virtual-time-budget=5000', '--hide-scrollbars', "--screenshot=$png", '--window-size=1280,2000');
+    ($rc) = with_traffic(sub {
+        chromium('--virtual-time-budget=9000', '--hide-scrollbars', "--screenshot=$png", '--window-size=1280,2000')
+    });
     is($rc, 0, 'chromium --screenshot ran');
     ok(-s $png && -s $png > 10_000, 'the screenshot is kept: ' . $png . ' (' . (-s $png // 0) . ' bytes)');
     open(my $fh, '<:raw', $png);

@@ -117,7 +117,7 @@ constexpr std::string_view kScript = R"JS(
     svg.setAttribute('role', 'img');
     var line = document.createElementNS(SVG, 'polyline'), pts = [];
     a.forEach(function (v, i) {
-      var x = a.length > 1 ? i * w / (KEEP - 1) : 0;
+      var x = a.length > 1 ? i * (w - 1) / (a.length - 1) : w / 2;
       pts.push(x.toFixed(1) + ',' + (h - 1 - (h - 2) * v / max).toFixed(1));
     });
     line.setAttribute('points', pts.join(' '));
