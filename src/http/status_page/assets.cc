@@ -165,6 +165,8 @@ constexpr std::string_view kScript = R"JS(
       var w = workers[row.dataset.k];
       if (!w) { badge(row, 'state', 'gone'); return; }
       badge(row, 'state', w.state);
+      put(row, 'pid', w.pid);
+      put(row, 'generation', w.generation);
       put(row, 'requests', w.requests);
       put(row, 'connections', w.connections);
     });

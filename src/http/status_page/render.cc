@@ -138,10 +138,15 @@ bool has_series(const Families& fams, std::string_view name) {
     return f && !(*f)["series"].items.empty();
 }
 
+// A cell the page's script fills: data-f names the field; `cls` "n" right-aligns a number.
 void cell(std::string& o, std::string_view field, std::string_view cls = "n") {
-    o += "<td class=\"";
-    o += cls;
-    o += "\" data-f=\"";
+    o += "<td";
+    if (!cls.empty()) {
+        o += " class=\"";
+        o += cls;
+        o += '"';
+    }
+    o += " data-f=\"";
     o += field;  // a literal of this file
     o += "\">";
 }
@@ -193,9 +198,11 @@ void workers(std::string& o, const Json& d) {
         esc(o, w["slot"].str());
         o += "\"><td>";
         esc(o, w["slot"].str());
-        o += "</td><td>";
+        o += "</td>";
+        cell(o, "pid", "");
         esc(o, w["pid"].str());
-        o += "</td><td>";
+        o += "</td>";
+        cell(o, "generation", "");
         esc(o, w["generation"].str());
         o += "</td>";
         cell(o, "state", "s");
