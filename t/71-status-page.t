@@ -106,6 +106,7 @@ is(server_field('brk', $B, 'circuit'), 'open', "brk's breaker is open (after $n 
 my %rl;
 for (1 .. 8) { my $r = $t->get('/limited'); $rl{ $r ? $r->{status} : 'none' }++ }
 is_deeply(\%rl, { 200 => 5, 429 => 3 }, 'rate limit tight: 5 allowed, 3 rejected');
+is($t->get('/nowhere')->{status}, 404, 'a request no route matches: 404');
 
 # --- 1. the page without JavaScript -------------------------------------------------------------
 my $page;
@@ -144,6 +145,8 @@ my $page;
     like($page, qr{<tr data-k="app">.*?data-f="p99">[\d.]+ (?:µs|ms|s)</td>}, 'snapshot: route app has a p99');
     like($page, qr{<tr data-k="tight">.*?data-f="allowed">5</td>.*?data-f="rejected">3</td>}, 'snapshot: 5 allowed, 3 rejected');
     like($page, qr{<tr data-k="idle.route-1">.*?data-f="requests">0</td>}, 'snapshot: an idle route shows 0');
+    like($page, qr{<tr data-k=""><td class="name"><em>no route</em></td><td>404</td><td class="n" data-f="requests">1</td>},
+         'snapshot: the request no route matched has a row');
     like($page, qr{<td>127\.0\.0\.1:\d+</td><td><span class="badge b-yes">yes</span></td><td>on</td>},
          'snapshot: the TLS listener with http2');
 

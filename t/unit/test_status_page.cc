@@ -155,7 +155,8 @@ const char* kDoc = R"({"version":"0.1.0","generation":3,"uptime_seconds":3725,"m
  "metrics":[
   {"name":"gateway_http_requests_total","type":"counter","help":"","series":[
     {"labels":{"route":"<script>alert(1)</script>","code":"200"},"value":90},
-    {"labels":{"route":"<script>alert(1)</script>","code":"503"},"value":10}]},
+    {"labels":{"route":"<script>alert(1)</script>","code":"503"},"value":10},
+    {"labels":{"route":"","code":"404"},"value":3}]},
   {"name":"gateway_http_request_duration_seconds","type":"histogram","help":"","series":[
     {"labels":{"route":"<script>alert(1)</script>"},"le":[0.001,0.01,0.1],"buckets":[50,90,100,100],"sum":0.5,"count":100}]},
   {"name":"gateway_ratelimit_decisions_total","type":"counter","help":"","series":[
@@ -205,6 +206,10 @@ TEST(StatusPageRender, Figures) {
     EXPECT_NE(page.find("data-f=\"rejected\">4</td>"), std::string::npos);
     EXPECT_NE(page.find("data-f=\"allowed\">40</td>"), std::string::npos);
     EXPECT_NE(page.find("<td>return 204</td>"), std::string::npos);
+    // Requests no route matched: a row of their own, keyed "".
+    EXPECT_NE(page.find("<tr data-k=\"\"><td class=\"name\"><em>no route</em></td><td>404</td>"
+                        "<td class=\"n\" data-f=\"requests\">3</td>"),
+              std::string::npos);
     EXPECT_NE(page.find("<section id=\"tls\">"), std::string::npos);
     EXPECT_NE(page.find("<section id=\"grpc\">"), std::string::npos);
     EXPECT_EQ(page.find("<section id=\"cache\">"), std::string::npos);  // no cache configured

@@ -238,68 +238,79 @@ void listeners(std::string& o, const Json& d) {
     o += "</tbody></table></section>\n";
 }
 
+// One route's row; `r` null: the requests no route matched (route="", answered 404).
+void route_row(std::string& o, const Families& fams, std::string_view name, const Json* r) {
+    double n = 0, c4 = 0, c5 = 0;
+    if (const Json* req = family(fams, "gateway_http_requests_total"))
+        for (const Json& s : (*req)["series"].items) {
+            if (s["labels"]["route"].str() != name) continue;
+            double v = s["value"].num();
+            n += v;
+            std::string_view code = s["labels"]["code"].str();
+            if (code.starts_with("4")) c4 += v;
+            if (code.starts_with("5")) c5 += v;
+        }
+    Hist h = histogram(fams, "gateway_http_request_duration_seconds", "route", name);
+    o += "<tr data-k=\"";
+    esc(o, name);
+    o += "\"><td class=\"name\">";
+    if (!r) {
+        o += "<em>no route</em></td><td>404";
+    } else {
+        esc(o, name);
+        o += "</td><td>";
+        const Json& route = *r;
+        if (!route["upstream"].is_null()) {
+            esc(o, route["upstream"].str());
+        } else if (route["split"].is_array()) {
+            o += "split: ";
+            bool first = true;
+            for (const Json& u : route["split"].items) {
+                if (!first) o += ", ";
+                first = false;
+                esc(o, u.str());
+            }
+        } else if (!route["return"].is_null()) {
+            o += "return ";
+            esc(o, route["return"].str());
+        }
+    }
+    o += "</td>";
+    cell(o, "requests");
+    count(o, n);
+    o += "</td>";
+    cell(o, "rps");
+    o += "\xe2\x80\x93</td>";
+    cell(o, "e4");
+    ratio(o, c4, n);
+    o += "</td>";
+    cell(o, "e5");
+    ratio(o, c5, n);
+    o += "</td>";
+    cell(o, "p50");
+    seconds(o, h.quantile(0.5));
+    o += "</td>";
+    cell(o, "p90");
+    seconds(o, h.quantile(0.9));
+    o += "</td>";
+    cell(o, "p99");
+    seconds(o, h.quantile(0.99));
+    o += "</td>";
+    cell(o, "spark", "spark");
+    o += "</td></tr>\n";
+}
+
 void routes(std::string& o, const Json& d, const Families& fams) {
     section_head(o, "routes", "Routes");
     o += "<table><thead><tr><th>route</th><th>target</th><th class=\"n\">requests</th>"
          "<th class=\"n\">req/s</th><th class=\"n\">4xx</th><th class=\"n\">5xx</th><th class=\"n\">p50</th>"
          "<th class=\"n\">p90</th><th class=\"n\">p99</th><th>trend</th></tr></thead><tbody>\n";
-    const Json* req = family(fams, "gateway_http_requests_total");
-    for (const Json& r : d["routes"].items) {
-        std::string_view name = r["name"].str();
-        double n = 0, c4 = 0, c5 = 0;
-        if (req)
-            for (const Json& s : (*req)["series"].items) {
-                if (s["labels"]["route"].str() != name) continue;
-                double v = s["value"].num();
-                n += v;
-                std::string_view code = s["labels"]["code"].str();
-                if (code.starts_with("4")) c4 += v;
-                if (code.starts_with("5")) c5 += v;
-            }
-        Hist h = histogram(fams, "gateway_http_request_duration_seconds", "route", name);
-        o += "<tr data-k=\"";
-        esc(o, name);
-        o += "\"><td class=\"name\">";
-        esc(o, name);
-        o += "</td><td>";
-        if (!r["upstream"].is_null()) {
-            esc(o, r["upstream"].str());
-        } else if (r["split"].is_array()) {
-            o += "split: ";
-            bool first = true;
-            for (const Json& u : r["split"].items) {
-                if (!first) o += ", ";
-                first = false;
-                esc(o, u.str());
-            }
-        } else if (!r["return"].is_null()) {
-            o += "return ";
-            esc(o, r["return"].str());
-        }
-        o += "</td>";
-        cell(o, "requests");
-        count(o, n);
-        o += "</td>";
-        cell(o, "rps");
-        o += "\xe2\x80\x93</td>";
-        cell(o, "e4");
-        ratio(o, c4, n);
-        o += "</td>";
-        cell(o, "e5");
-        ratio(o, c5, n);
-        o += "</td>";
-        cell(o, "p50");
-        seconds(o, h.quantile(0.5));
-        o += "</td>";
-        cell(o, "p90");
-        seconds(o, h.quantile(0.9));
-        o += "</td>";
-        cell(o, "p99");
-        seconds(o, h.quantile(0.99));
-        o += "</td>";
-        cell(o, "spark", "spark");
-        o += "</td></tr>\n";
-    }
+    for (const Json& r : d["routes"].items) route_row(o, fams, r["name"].str(), &r);
+    // Requests no route matched are counted under route="" once there are some.
+    bool unmatched = false;
+    if (const Json* req = family(fams, "gateway_http_requests_total"))
+        for (const Json& s : (*req)["series"].items) unmatched = unmatched || s["labels"]["route"].str().empty();
+    if (unmatched) route_row(o, fams, "", nullptr);
     o += "</tbody></table></section>\n";
 }
 
