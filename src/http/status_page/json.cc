@@ -1,6 +1,6 @@
 #include "http/status_page/json.h"
 
-#include <cstdlib>
+#include <charconv>
 
 namespace gw::http::status_page {
 
@@ -110,7 +110,7 @@ struct Reader {
         }
         out.kind = Json::Kind::Number;
         out.text.assign(s.substr(start, i - start));
-        out.number = std::strtod(out.text.c_str(), nullptr);
+        std::from_chars(out.text.data(), out.text.data() + out.text.size(), out.number);
         return true;
     }
     bool value(Json& out, int depth) {
@@ -156,9 +156,9 @@ struct Reader {
             out.kind = Json::Kind::String;
             return string(out.text);
         }
-        if (literal("true")) { out.kind = Json::Kind::Bool; out.boolean = true; return true; }
-        if (literal("false")) { out.kind = Json::Kind::Bool; return true; }
-        if (literal("null")) return true;
+        if (c == 't') return literal("true") && (out.kind = Json::Kind::Bool, out.boolean = true);
+        if (c == 'f') return literal("false") && (out.kind = Json::Kind::Bool, true);
+        if (c == 'n') return literal("null");
         return number(out);
     }
 };
