@@ -3,11 +3,11 @@
 #include <ctime>
 
 #include "core/module/module.h"
-#include "http/status_page/live.h"
-#include "http/status_page/page.h"
 #include "http/proxy/proxy.h"
 #include "http/response.h"
 #include "http/server.h"
+#include "http/status_page/live.h"
+#include "http/status_page/page.h"
 
 namespace gw::http {
 

@@ -150,6 +150,7 @@ const char* kDoc = R"({"version":"0.1.0","generation":3,"uptime_seconds":3725,"m
    {"address":"10.0.0.1:80","health":"down","passive_fails":2,"circuit":"open"},
    {"address":"10.0.0.2:80","health":"<b>up</b>","circuit":"closed"}]}],
  "time_ms":1796432147749,
+ "tracing":{"exported":12,"dropped":0,"collector":"<u>x</u>","batches":[1,2]},
  "listeners":[{"address":"127.0.0.1:80","admin":false,"tls":true,"http2":"on","proxy_protocol":false}],
  "routes":[{"name":"<script>alert(1)</script>","upstream":"app"},{"name":"ok","return":204}],
  "metrics":[
@@ -213,6 +214,11 @@ TEST(StatusPageRender, Figures) {
     EXPECT_NE(page.find("<section id=\"tls\">"), std::string::npos);
     EXPECT_NE(page.find("<section id=\"grpc\">"), std::string::npos);
     EXPECT_EQ(page.find("<section id=\"cache\">"), std::string::npos);  // no cache configured
+    // A /status member the page has no section for (a module's) is shown flattened.
+    EXPECT_NE(page.find("<section class=\"other\"><h2>tracing</h2>"), std::string::npos);
+    EXPECT_NE(page.find("<tr><td>exported</td><td class=\"n\">12</td></tr>"), std::string::npos);
+    EXPECT_NE(page.find("<tr><td>collector</td><td class=\"n\">&lt;u&gt;x&lt;/u&gt;</td></tr>"), std::string::npos);
+    EXPECT_NE(page.find("<tr><td>batches[1]</td><td class=\"n\">2</td></tr>"), std::string::npos);
 }
 
 std::string sha256_b64(std::string_view s) {

@@ -550,6 +550,55 @@ void tls(std::string& o, const Families& fams) {
     o += "</section>\n";
 }
 
+// The values of a /status member the page has no section for (what a module adds), flattened:
+// one row per value, its path ("zone.objects", "list[2]") beside it. At most 200 rows.
+void flatten(const Json& v, std::string& path, std::vector<std::pair<std::string, const Json*>>& rows) {
+    if (rows.size() >= 200) return;
+    if (v.is_object()) {
+        for (const auto& [k, m] : v.members) {
+            size_t n = path.size();
+            if (!path.empty()) path += '.';
+            path += k;
+            flatten(m, path, rows);
+            path.resize(n);
+        }
+    } else if (v.is_array()) {
+        for (size_t i = 0; i < v.items.size(); ++i) {
+            size_t n = path.size();
+            path += '[' + std::to_string(i) + ']';
+            flatten(v.items[i], path, rows);
+            path.resize(n);
+        }
+    } else {
+        rows.emplace_back(path, &v);
+    }
+}
+
+void other_members(std::string& o, const Json& d) {
+    static constexpr std::string_view shown[] = {"version",   "generation", "uptime_seconds", "master_pid",
+                                                 "workers",   "upstreams",  "time_ms",        "listeners",
+                                                 "routes",    "metrics",    "cache"};
+    for (const auto& [name, v] : d.members) {
+        bool known = false;
+        for (std::string_view k : shown) known = known || name == k;
+        if (known) continue;
+        std::vector<std::pair<std::string, const Json*>> rows;
+        std::string path;
+        flatten(v, path, rows);
+        o += "<section class=\"other\"><h2>";
+        esc(o, name);
+        o += "</h2>\n<table><tbody>\n";
+        for (const auto& [p, value] : rows) {
+            o += "<tr><td>";
+            esc(o, p.empty() ? std::string_view(name) : std::string_view(p));
+            o += "</td><td class=\"n\">";
+            esc(o, value->is_null() ? std::string_view("null") : value->str());
+            o += "</td></tr>\n";
+        }
+        o += "</tbody></table></section>\n";
+    }
+}
+
 }  // namespace
 
 void render_page(const Json& d, std::string& o) {
@@ -580,6 +629,7 @@ void render_page(const Json& d, std::string& o) {
         family_table(o, fams, "gateway_grpc_responses_total", "Responses by gRPC status");
         o += "</section>\n";
     }
+    other_members(o, d);
     o += "</main>\n<footer><a href=\"/status/live\">/status/live</a> \xc2\xb7 <a href=\"/status\">/status</a> "
          "\xc2\xb7 <a href=\"/metrics\">/metrics</a></footer>\n<script>";
     o += page_script();
