@@ -215,6 +215,7 @@ void workers(std::string& o, const Json& d) {
         esc(o, w["connections"].str());
         o += "</td></tr>\n";
     }
+    if (d["workers"].items.empty()) o += "<tr><td colspan=\"6\">no workers</td></tr>\n";
     o += "</tbody></table></section>\n";
 }
 
@@ -311,6 +312,7 @@ void routes(std::string& o, const Json& d, const Families& fams) {
     if (const Json* req = family(fams, "gateway_http_requests_total"))
         for (const Json& s : (*req)["series"].items) unmatched = unmatched || s["labels"]["route"].str().empty();
     if (unmatched) route_row(o, fams, "", nullptr);
+    if (d["routes"].items.empty() && !unmatched) o += "<tr><td colspan=\"10\">no routes</td></tr>\n";
     o += "</tbody></table></section>\n";
 }
 
