@@ -3,6 +3,7 @@
 // configuration or from requests can add an element or a script).
 #include <openssl/evp.h>
 
+#include <cmath>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include "core/metrics/store.h"
 #include "core/text_escape.h"
 #include "http/status_page/assets.h"
+#include "http/status_page/figures.h"
+#include "http/status_page/html.h"
 #include "http/status_page/json.h"
 #include "http/status_page/page.h"
 
@@ -219,6 +222,44 @@ TEST(StatusPageRender, Figures) {
     EXPECT_NE(page.find("<tr><td>exported</td><td class=\"n\">12</td></tr>"), std::string::npos);
     EXPECT_NE(page.find("<tr><td>collector</td><td class=\"n\">&lt;u&gt;x&lt;/u&gt;</td></tr>"), std::string::npos);
     EXPECT_NE(page.find("<tr><td>batches[1]</td><td class=\"n\">2</td></tr>"), std::string::npos);
+}
+
+TEST(StatusPageFigures, Quantiles) {
+    using gw::http::status_page::Hist;
+    Hist empty;
+    EXPECT_TRUE(std::isnan(empty.quantile(0.5)));
+    Hist none{{0.1, 1}, {0, 0, 0}};
+    EXPECT_TRUE(std::isnan(none.quantile(0.5)));
+    Hist h{{0.1, 1}, {10, 20, 20}};                // 10 in (0, 0.1], 10 in (0.1, 1]
+    EXPECT_DOUBLE_EQ(h.quantile(0.25), 0.05);      // from 0 in the first bucket
+    EXPECT_DOUBLE_EQ(h.quantile(0.5), 0.1);
+    EXPECT_DOUBLE_EQ(h.quantile(0.75), 0.55);
+    Hist inf{{0.1, 1}, {1, 1, 10}};                // most in +Inf: the highest finite bound
+    EXPECT_DOUBLE_EQ(inf.quantile(0.99), 1);
+    Hist gap{{0.1, 1, 2}, {5, 5, 10, 10}};         // an empty bucket is skipped
+    EXPECT_DOUBLE_EQ(gap.quantile(0.75), 1.5);
+}
+
+TEST(StatusPageFigures, Formats) {
+    namespace sp = gw::http::status_page;
+    auto seconds = [](double v) { std::string o; sp::seconds(o, v); return o; };
+    EXPECT_EQ(seconds(NAN), "\xe2\x80\x93");
+    EXPECT_EQ(seconds(0.000123), "123 \xc2\xb5s");
+    EXPECT_EQ(seconds(0.0025), "2.50 ms");
+    EXPECT_EQ(seconds(0.0123), "12.3 ms");
+    EXPECT_EQ(seconds(0.25), "250 ms");
+    EXPECT_EQ(seconds(1.5), "1.50 s");
+    auto ratio = [](double a, double b) { std::string o; sp::ratio(o, a, b); return o; };
+    EXPECT_EQ(ratio(1, 8), "12.50 %");
+    EXPECT_EQ(ratio(0, 0), "\xe2\x80\x93");
+    auto duration = [](double v) { std::string o; sp::duration(o, v); return o; };
+    EXPECT_EQ(duration(4), "4s");
+    EXPECT_EQ(duration(184), "3m 4s");
+    EXPECT_EQ(duration(7384), "2h 3m 4s");
+    EXPECT_EQ(duration(93784), "1d 2h 3m");
+    auto badge = [](std::string_view v) { std::string o; sp::badge(o, v); return o; };
+    EXPECT_EQ(badge("half-open"), "<span class=\"badge b-half-open\">half-open</span>");
+    EXPECT_EQ(badge("x\" onclick=\"y"), "<span class=\"badge b-other\">x&quot; onclick=&quot;y</span>");
 }
 
 std::string sha256_b64(std::string_view s) {
