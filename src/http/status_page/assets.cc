@@ -55,24 +55,52 @@ constexpr std::string_view kScript = R"JS(
   var state = document.getElementById('live-state');
   var prev = null, hist = {};
 
-  function byName(d) { var m = {}; (d.metrics || []).forEach(function (f) { m[f.name] = f; }); return m; }
-  function series(m, name) { return (m && m[name] && m[name].series) || []; }
-  function match(s, want) { for (var k in want) if (s.labels[k] !== want[k]) return false; return true; }
-  function sum(m, name, want, test) {
-    var t = 0;
-    series(m, name).forEach(function (s) { if (match(s, want || {}) && (!test || test(s.labels))) t += s.value; });
-    return t;
+  function dict() { return Object.create(null); }
+  function series(d, name) {
+    if (!d.families) { d.families = dict(); (d.metrics || []).forEach(function (f) { d.families[f.name] = f; }); }
+    return (d.families[name] && d.families[name].series) || [];
   }
-  function histo(m, name, want) {
-    var h = null;
-    series(m, name).forEach(function (s) {
-      if (!match(s, want)) return;
-      if (!h) h = { le: s.le.slice(), b: s.buckets.map(function () { return 0; }) };
+  function is4(l) { return String(l.code).charAt(0) === '4'; }
+  function is5(l) { return String(l.code).charAt(0) === '5'; }
+  // One pass over a family: its values summed by one or two labels (keys joined by U+0000).
+  function sums(d, name, k1, k2, test) {
+    var o = dict();
+    series(d, name).forEach(function (s) {
+      if (test && !test(s.labels)) return;
+      var key = s.labels[k1] + (k2 ? '\u0000' + s.labels[k2] : '');
+      o[key] = (o[key] || 0) + s.value;
+    });
+    return o;
+  }
+  // One pass over a histogram family: its series added up by one label.
+  function histos(d, name, key) {
+    var o = dict();
+    series(d, name).forEach(function (s) {
+      var h = o[s.labels[key]] || (o[s.labels[key]] = { le: s.le.slice(), b: s.buckets.map(function () { return 0; }) });
       if (h.b.length !== s.buckets.length) return;
       s.buckets.forEach(function (v, i) { h.b[i] += v; });
     });
-    return h;
+    return o;
   }
+  // What the rows read, indexed once per document (and kept with it for the next interval).
+  function index(d) {
+    if (d.idx) return d.idx;
+    var r = 'gateway_http_requests_total', u = 'gateway_upstream_';
+    d.idx = {
+      requests: sums(d, r, 'route'), c4: sums(d, r, 'route', null, is4), c5: sums(d, r, 'route', null, is5),
+      duration: histos(d, 'gateway_http_request_duration_seconds', 'route'),
+      active: sums(d, u + 'active_requests', 'upstream', 'server'),
+      upstream: sums(d, u + 'requests_total', 'upstream', 'server'),
+      errors: sums(d, u + 'errors_total', 'upstream', 'server'),
+      limits: sums(d, 'gateway_ratelimit_decisions_total', 'policy', 'result'),
+      handshakes: sums(d, 'gateway_tls_handshakes_total', 'listener', 'result'),
+      resumed: sums(d, 'gateway_tls_resumed_total', 'listener'),
+      tlsErrors: sums(d, 'gateway_tls_handshake_errors_total', 'listener')
+    };
+    return d.idx;
+  }
+  function total(o) { var t = 0; for (var k in o) t += o[k]; return t; }
+  function at(o, k1, k2) { return (o && o[k1 + (k2 === undefined ? '' : '\u0000' + k2)]) || 0; }
   function minus(a, b) {
     if (!a) return null;
     if (!b || b.b.length !== a.b.length) return a;
@@ -145,14 +173,12 @@ constexpr std::string_view kScript = R"JS(
     // Intervals by the page's clock (when each document arrived): a browser's virtual time
     // (headless tests) and a throttled background tab both keep it right.
     d.arrived = performance.now();
-    var m = byName(d), p = prev && byName(prev), dt = prev ? (d.arrived - prev.arrived) / 1000 : 0;
+    var m = index(d), p = prev ? index(prev) : null, dt = prev ? (d.arrived - prev.arrived) / 1000 : 0;
     function per(now, before) { return dt > 0 ? (now - before) / dt : NaN; }
-    function is5(l) { return String(l.code).charAt(0) === '5'; }
-    function is4(l) { return String(l.code).charAt(0) === '4'; }
 
     document.getElementById('uptime').textContent = duration(d.uptime_seconds);
-    var all = sum(m, 'gateway_http_requests_total'), allBefore = sum(p, 'gateway_http_requests_total');
-    var e5 = sum(m, 'gateway_http_requests_total', {}, is5), e5Before = sum(p, 'gateway_http_requests_total', {}, is5);
+    var all = total(m.requests), allBefore = p ? total(p.requests) : 0;
+    var e5 = total(m.c5), e5Before = p ? total(p.c5) : 0;
     document.getElementById('total-requests').textContent = all;
     var totalRate = per(all, allBefore);
     document.getElementById('total-rps').textContent = rate(totalRate);
@@ -172,52 +198,46 @@ constexpr std::string_view kScript = R"JS(
     });
 
     rows('routes').forEach(function (row) {
-      var want = { route: row.dataset.k };
-      var n = sum(m, 'gateway_http_requests_total', want), n0 = sum(p, 'gateway_http_requests_total', want);
-      var c4 = sum(m, 'gateway_http_requests_total', want, is4), c40 = sum(p, 'gateway_http_requests_total', want, is4);
-      var c5 = sum(m, 'gateway_http_requests_total', want, is5), c50 = sum(p, 'gateway_http_requests_total', want, is5);
-      var h = histo(m, 'gateway_http_request_duration_seconds', want);
+      var k = row.dataset.k, n = at(m.requests, k);
       put(row, 'requests', n);
       if (!prev) return;
-      var r = per(n, n0), win = minus(h, histo(p, 'gateway_http_request_duration_seconds', want));
+      var n0 = at(p.requests, k), r = per(n, n0), win = minus(m.duration[k], p.duration[k]);
       put(row, 'rps', rate(r));
-      put(row, 'e4', pct(c4 - c40, n - n0));
-      put(row, 'e5', pct(c5 - c50, n - n0));
+      put(row, 'e4', pct(at(m.c4, k) - at(p.c4, k), n - n0));
+      put(row, 'e5', pct(at(m.c5, k) - at(p.c5, k), n - n0));
       put(row, 'p50', secs(quantile(win, 0.5)));
       put(row, 'p90', secs(quantile(win, 0.9)));
       put(row, 'p99', secs(quantile(win, 0.99)));
-      spark(cell(row, 'spark'), remember('route ' + row.dataset.k, r));
+      spark(cell(row, 'spark'), remember('route ' + k, r));
     });
 
-    var servers = {};
+    var servers = dict();
     (d.upstreams || []).forEach(function (u) {
       (u.servers || []).forEach(function (s) { servers[u.name + ' ' + s.address] = { u: u.name, s: s }; });
     });
     rows('upstreams').forEach(function (row) {
       var x = servers[row.dataset.k];
       if (!x) return;
-      var want = { upstream: x.u, server: x.s.address };
+      var n = at(m.upstream, x.u, x.s.address);
       badge(row, 'health', x.s.health);
       badge(row, 'circuit', x.s.circuit);
-      put(row, 'inflight', sum(m, 'gateway_upstream_active_requests', want));
+      put(row, 'inflight', at(m.active, x.u, x.s.address));
       put(row, 'fails', x.s.passive_fails === undefined ? DASH : x.s.passive_fails);
-      var n = sum(m, 'gateway_upstream_requests_total', want);
       put(row, 'requests', n);
-      put(row, 'errors', sum(m, 'gateway_upstream_errors_total', want));
+      put(row, 'errors', at(m.errors, x.u, x.s.address));
       if (!prev) return;
-      var r = per(n, sum(p, 'gateway_upstream_requests_total', want));
+      var r = per(n, at(p.upstream, x.u, x.s.address));
       put(row, 'rps', rate(r));
       spark(cell(row, 'spark'), remember('server ' + row.dataset.k, r));
     });
 
     rows('ratelimits').forEach(function (row) {
-      var f = 'gateway_ratelimit_decisions_total', pol = row.dataset.k;
-      function of(mm, result) { return sum(mm, f, { policy: pol, result: result }); }
-      var fb = function (mm) { return of(mm, 'fallback_allowed') + of(mm, 'fallback_rejected') + of(mm, 'fallback_dry_run_rejected'); };
+      var pol = row.dataset.k;
+      function of(ix, result) { return at(ix.limits, pol, result); }
       put(row, 'allowed', of(m, 'allowed'));
       put(row, 'rejected', of(m, 'rejected'));
       put(row, 'dry', of(m, 'dry_run_rejected'));
-      put(row, 'fallback', fb(m));
+      put(row, 'fallback', of(m, 'fallback_allowed') + of(m, 'fallback_rejected') + of(m, 'fallback_dry_run_rejected'));
       if (!prev) return;
       put(row, 'aps', rate(per(of(m, 'allowed'), of(p, 'allowed'))));
       var rr = per(of(m, 'rejected'), of(p, 'rejected'));
@@ -235,21 +255,20 @@ constexpr std::string_view kScript = R"JS(
     });
 
     rows('tls').forEach(function (row) {
-      var l = { listener: row.dataset.k }, hs = 'gateway_tls_handshakes_total';
-      var ok = sum(m, hs, { listener: l.listener, result: 'ok' }), resumed = sum(m, 'gateway_tls_resumed_total', l);
+      var l = row.dataset.k, ok = at(m.handshakes, l, 'ok'), resumed = at(m.resumed, l);
       put(row, 'ok', ok);
-      put(row, 'failed', sum(m, hs, { listener: l.listener, result: 'failed' }));
+      put(row, 'failed', at(m.handshakes, l, 'failed'));
       put(row, 'resumed', resumed);
       put(row, 'resumption', pct(resumed, ok));
-      put(row, 'errors', sum(m, 'gateway_tls_handshake_errors_total', l));
+      put(row, 'errors', at(m.tlsErrors, l));
     });
 
     document.querySelectorAll('table.family').forEach(function (table) {
       var keys = [];
       table.querySelectorAll('thead th').forEach(function (th) { keys.push(th.textContent); });
       keys.pop();
-      var values = {};
-      series(m, table.dataset.family).forEach(function (s) {
+      var values = dict();
+      series(d, table.dataset.family).forEach(function (s) {
         values[keys.map(function (k) { return (s.labels[k] || '') + '\ufffd'; }).join('')] = s.value;
       });
       table.querySelectorAll('tbody tr[data-k]').forEach(function (row) {

@@ -15,20 +15,6 @@ const Json* family(const Families& fams, std::string_view name) {
     return it == fams.end() ? nullptr : it->second;
 }
 
-double sum(const Families& fams, std::string_view name,
-           std::initializer_list<std::pair<std::string_view, std::string_view>> want) {
-    const Json* f = family(fams, name);
-    if (!f) return 0;
-    double total = 0;
-    for (const Json& s : (*f)["series"].items) {
-        bool match = true;
-        for (auto& [k, v] : want)
-            if (s["labels"][k].str() != v) match = false;
-        if (match) total += s["value"].num();
-    }
-    return total;
-}
-
 double Hist::quantile(double q) const {
     double n = total();
     if (n <= 0 || le.empty()) return NAN;
@@ -39,25 +25,6 @@ double Hist::quantile(double q) const {
     double lo = i ? le[i - 1] : 0, prev = i ? cum[i - 1] : 0;
     double in = cum[i] - prev;
     return in > 0 ? lo + (le[i] - lo) * (rank - prev) / in : le[i];
-}
-
-Hist histogram(const Families& fams, std::string_view name, std::string_view key, std::string_view value) {
-    Hist h;
-    const Json* f = family(fams, name);
-    if (!f) return h;
-    for (const Json& s : (*f)["series"].items) {
-        if (s["labels"][key].str() != value) continue;
-        const auto& le = s["le"].items;
-        const auto& b = s["buckets"].items;
-        if (b.size() != le.size() + 1) continue;
-        if (h.cum.empty()) {
-            for (const Json& x : le) h.le.push_back(x.num());
-            h.cum.assign(b.size(), 0);
-        }
-        if (h.cum.size() != b.size()) continue;
-        for (size_t i = 0; i < b.size(); ++i) h.cum[i] += b[i].num();
-    }
-    return h;
 }
 
 bool has_series(const Families& fams, std::string_view name) {
@@ -74,6 +41,54 @@ std::vector<std::string_view> label_values(const Families& fams, std::string_vie
             for (std::string_view x : out) seen = seen || x == v;
             if (!seen) out.push_back(v);
         }
+    return out;
+}
+
+SumsBy sums_by(const Families& fams, std::string_view name, std::string_view k1, std::string_view k2) {
+    SumsBy out;
+    if (const Json* f = family(fams, name))
+        for (const Json& s : (*f)["series"].items) {
+            const Json& l = s["labels"];
+            out[{l[k1].str(), k2.empty() ? std::string_view() : l[k2].str()}] += s["value"].num();
+        }
+    return out;
+}
+
+double at(const SumsBy& sums, std::string_view v1, std::string_view v2) {
+    auto it = sums.find({v1, v2});
+    return it == sums.end() ? 0 : it->second;
+}
+
+std::map<std::string_view, RouteCounts> route_counts(const Families& fams) {
+    std::map<std::string_view, RouteCounts> out;
+    if (const Json* f = family(fams, "gateway_http_requests_total"))
+        for (const Json& s : (*f)["series"].items) {
+            RouteCounts& c = out[s["labels"]["route"].str()];
+            double v = s["value"].num();
+            std::string_view code = s["labels"]["code"].str();
+            c.all += v;
+            if (code.starts_with("4")) c.c4xx += v;
+            if (code.starts_with("5")) c.c5xx += v;
+        }
+    return out;
+}
+
+std::map<std::string_view, Hist> histograms_by(const Families& fams, std::string_view name, std::string_view key) {
+    std::map<std::string_view, Hist> out;
+    const Json* f = family(fams, name);
+    if (!f) return out;
+    for (const Json& s : (*f)["series"].items) {
+        const auto& le = s["le"].items;
+        const auto& b = s["buckets"].items;
+        if (b.size() != le.size() + 1) continue;
+        Hist& h = out[s["labels"][key].str()];
+        if (h.cum.empty()) {
+            for (const Json& x : le) h.le.push_back(x.num());
+            h.cum.assign(b.size(), 0);
+        }
+        if (h.cum.size() != b.size()) continue;  // other bounds: not added up
+        for (size_t i = 0; i < b.size(); ++i) h.cum[i] += b[i].num();
+    }
     return out;
 }
 

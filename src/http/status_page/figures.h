@@ -1,9 +1,8 @@
-// Reading figures out of a /status/live document's metric families: sums of series by labels,
+// Reading figures out of a /status/live document's metric families: series summed by labels,
 // histograms added up and their quantiles (the page's script does the same in JavaScript, on
 // the difference of two documents).
 #pragma once
 
-#include <initializer_list>
 #include <map>
 #include <string_view>
 #include <utility>
@@ -22,10 +21,6 @@ const Json* family(const Families& fams, std::string_view name);
 // It exists and has at least one series.
 bool has_series(const Families& fams, std::string_view name);
 
-// The sum of a counter or gauge family's series whose labels match all of `want`.
-double sum(const Families& fams, std::string_view name,
-           std::initializer_list<std::pair<std::string_view, std::string_view>> want);
-
 // The distinct values of label `key` in a family, in the order they first appear.
 std::vector<std::string_view> label_values(const Families& fams, std::string_view name, std::string_view key);
 
@@ -38,7 +33,21 @@ struct Hist {
     double quantile(double q) const;
 };
 
-// The histograms of family `name` whose label `key` is `value`, added bucket by bucket.
-Hist histogram(const Families& fams, std::string_view name, std::string_view key, std::string_view value);
+// One pass over a family: its series summed by the values of labels `k1` and `k2` (`k2` empty:
+// by `k1` alone, the second of the pair ""). Each section reads its rows from one of these, so
+// a page costs a pass per family, not one per row.
+using SumsBy = std::map<std::pair<std::string_view, std::string_view>, double>;
+SumsBy sums_by(const Families& fams, std::string_view name, std::string_view k1, std::string_view k2 = {});
+double at(const SumsBy& sums, std::string_view v1, std::string_view v2 = {});
+
+// The requests of each route (gateway_http_requests_total by route), all and by class.
+struct RouteCounts {
+    double all = 0, c4xx = 0, c5xx = 0;
+};
+std::map<std::string_view, RouteCounts> route_counts(const Families& fams);
+
+// The histograms of family `name` by the value of label `key`, each added up over the other
+// labels.
+std::map<std::string_view, Hist> histograms_by(const Families& fams, std::string_view name, std::string_view key);
 
 }  // namespace gw::http::status_page

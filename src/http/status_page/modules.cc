@@ -92,6 +92,7 @@ void ratelimits_section(std::string& o, const Families& fams) {
     o += "<table><thead><tr><th>policy</th><th class=\"n\">allowed</th><th class=\"n\">rejected</th>"
          "<th class=\"n\">dry-run rejected</th><th class=\"n\">fallback</th><th class=\"n\">allowed/s</th>"
          "<th class=\"n\">rejected/s</th><th>trend</th></tr></thead><tbody>\n";
+    SumsBy by = sums_by(fams, fam, "policy", "result");
     for (std::string_view p : label_values(fams, fam, "policy")) {
         o += "<tr data-k=\"";
         esc(o, p);
@@ -99,18 +100,17 @@ void ratelimits_section(std::string& o, const Families& fams) {
         esc(o, p);
         o += "</td>";
         cell(o, "allowed");
-        count(o, sum(fams, fam, {{"policy", p}, {"result", "allowed"}}));
+        count(o, at(by, p, "allowed"));
         o += "</td>";
         cell(o, "rejected");
-        count(o, sum(fams, fam, {{"policy", p}, {"result", "rejected"}}));
+        count(o, at(by, p, "rejected"));
         o += "</td>";
         cell(o, "dry");
-        count(o, sum(fams, fam, {{"policy", p}, {"result", "dry_run_rejected"}}));
+        count(o, at(by, p, "dry_run_rejected"));
         o += "</td>";
         cell(o, "fallback");
-        count(o, sum(fams, fam, {{"policy", p}, {"result", "fallback_allowed"}}) +
-                     sum(fams, fam, {{"policy", p}, {"result", "fallback_rejected"}}) +
-                     sum(fams, fam, {{"policy", p}, {"result", "fallback_dry_run_rejected"}}));
+        count(o, at(by, p, "fallback_allowed") + at(by, p, "fallback_rejected") +
+                     at(by, p, "fallback_dry_run_rejected"));
         o += "</td>";
         cell(o, "aps");
         o += kDash;
@@ -163,10 +163,13 @@ void tls_section(std::string& o, const Families& fams) {
     if (has_series(fams, hs)) {
         o += "<table><thead><tr><th>listener</th><th class=\"n\">handshakes</th><th class=\"n\">failed</th>"
              "<th class=\"n\">resumed</th><th class=\"n\">resumption</th><th class=\"n\">errors</th></tr></thead><tbody>\n";
+        SumsBy handshakes = sums_by(fams, hs, "listener", "result");
+        SumsBy resumptions = sums_by(fams, "gateway_tls_resumed_total", "listener");
+        SumsBy errors = sums_by(fams, "gateway_tls_handshake_errors_total", "listener");
         for (std::string_view l : label_values(fams, hs, "listener")) {
-            double ok = sum(fams, hs, {{"listener", l}, {"result", "ok"}});
-            double failed = sum(fams, hs, {{"listener", l}, {"result", "failed"}});
-            double resumed = sum(fams, "gateway_tls_resumed_total", {{"listener", l}});
+            double ok = at(handshakes, l, "ok");
+            double failed = at(handshakes, l, "failed");
+            double resumed = at(resumptions, l);
             o += "<tr data-k=\"";
             esc(o, l);
             o += "\"><td class=\"name\">";
@@ -185,7 +188,7 @@ void tls_section(std::string& o, const Families& fams) {
             ratio(o, resumed, ok);
             o += "</td>";
             cell(o, "errors");
-            count(o, sum(fams, "gateway_tls_handshake_errors_total", {{"listener", l}}));
+            count(o, at(errors, l));
             o += "</td></tr>\n";
         }
         o += "</tbody></table>\n";

@@ -98,18 +98,8 @@ void listeners_section(std::string& o, const Json& d) {
 namespace {
 
 // One route's row; `r` null: the requests no route matched (route="", answered 404).
-void route_row(std::string& o, const Families& fams, std::string_view name, const Json* r) {
-    double n = 0, c4 = 0, c5 = 0;
-    if (const Json* req = family(fams, "gateway_http_requests_total"))
-        for (const Json& s : (*req)["series"].items) {
-            if (s["labels"]["route"].str() != name) continue;
-            double v = s["value"].num();
-            n += v;
-            std::string_view code = s["labels"]["code"].str();
-            if (code.starts_with("4")) c4 += v;
-            if (code.starts_with("5")) c5 += v;
-        }
-    Hist h = histogram(fams, "gateway_http_request_duration_seconds", "route", name);
+void route_row(std::string& o, std::string_view name, const Json* r, const RouteCounts& c, const Hist& h) {
+    double n = c.all, c4 = c.c4xx, c5 = c.c5xx;
     o += "<tr data-k=\"";
     esc(o, name);
     o += "\"><td class=\"name\">";
@@ -167,12 +157,17 @@ void routes_section(std::string& o, const Json& d, const Families& fams) {
     o += "<table><thead><tr><th>route</th><th>target</th><th class=\"n\">requests</th>"
          "<th class=\"n\">req/s</th><th class=\"n\">4xx</th><th class=\"n\">5xx</th><th class=\"n\">p50</th>"
          "<th class=\"n\">p90</th><th class=\"n\">p99</th><th>trend</th></tr></thead><tbody>\n";
-    for (const Json& r : d["routes"].items) route_row(o, fams, r["name"].str(), &r);
+    auto counts = route_counts(fams);
+    auto hists = histograms_by(fams, "gateway_http_request_duration_seconds", "route");
+    auto row = [&](std::string_view name, const Json* r) {
+        auto c = counts.find(name);
+        auto h = hists.find(name);
+        route_row(o, name, r, c == counts.end() ? RouteCounts{} : c->second, h == hists.end() ? Hist{} : h->second);
+    };
+    for (const Json& r : d["routes"].items) row(r["name"].str(), &r);
     // Requests no route matched are counted under route="" once there are some.
-    bool unmatched = false;
-    if (const Json* req = family(fams, "gateway_http_requests_total"))
-        for (const Json& s : (*req)["series"].items) unmatched = unmatched || s["labels"]["route"].str().empty();
-    if (unmatched) route_row(o, fams, "", nullptr);
+    bool unmatched = counts.contains("");
+    if (unmatched) row("", nullptr);
     if (d["routes"].items.empty() && !unmatched) o += "<tr><td colspan=\"10\">no routes</td></tr>\n";
     o += "</tbody></table></section>\n";
 }
@@ -183,6 +178,9 @@ void upstreams_section(std::string& o, const Json& d, const Families& fams) {
     o += "<table><thead><tr><th>upstream</th><th>server</th><th>health</th><th>breaker</th>"
          "<th class=\"n\">in flight</th><th class=\"n\">passive failures</th><th class=\"n\">requests</th>"
          "<th class=\"n\">req/s</th><th class=\"n\">errors</th><th>trend</th></tr></thead><tbody>\n";
+    SumsBy active = sums_by(fams, "gateway_upstream_active_requests", "upstream", "server");
+    SumsBy requests = sums_by(fams, "gateway_upstream_requests_total", "upstream", "server");
+    SumsBy errors = sums_by(fams, "gateway_upstream_errors_total", "upstream", "server");
     for (const Json& u : d["upstreams"].items) {
         std::string_view un = u["name"].str();
         for (const Json& s : u["servers"].items) {
@@ -204,20 +202,20 @@ void upstreams_section(std::string& o, const Json& d, const Families& fams) {
             else badge(o, s["circuit"].str());
             o += "</td>";
             cell(o, "inflight");
-            count(o, sum(fams, "gateway_upstream_active_requests", {{"upstream", un}, {"server", addr}}));
+            count(o, at(active, un, addr));
             o += "</td>";
             cell(o, "fails");
             if (s["passive_fails"].is_null()) o += kDash;
             else esc(o, s["passive_fails"].str());
             o += "</td>";
             cell(o, "requests");
-            count(o, sum(fams, "gateway_upstream_requests_total", {{"upstream", un}, {"server", addr}}));
+            count(o, at(requests, un, addr));
             o += "</td>";
             cell(o, "rps");
             o += kDash;
             o += "</td>";
             cell(o, "errors");
-            count(o, sum(fams, "gateway_upstream_errors_total", {{"upstream", un}, {"server", addr}}));
+            count(o, at(errors, un, addr));
             o += "</td>";
             cell(o, "spark", "spark");
             o += "</td></tr>\n";
