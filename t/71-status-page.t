@@ -13,7 +13,7 @@
 #      injected element), and what the script filled in from /status/live (the live state, the
 #      req/s cells, sparklines); the screenshot is kept in t/artifacts/status-page.png.
 #   4. admin_auth applies to / and /status/live.
-# The browser parts are skipped when /usr/bin/chromium is missing. About 10 s.
+# The browser parts are skipped when /usr/bin/chromium is missing. About 5 s.
 
 use strict;
 use warnings;

@@ -53,7 +53,7 @@ constexpr std::string_view kScript = R"JS(
   var BADGES = ['up', 'down', 'passive_down', 'closed', 'open', 'half-open', 'ready', 'starting', 'draining', 'yes', 'no'];
   var generation = document.getElementById('generation').textContent;
   var state = document.getElementById('live-state');
-  var prev = null, hist = {};
+  var prev = null, hist = Object.create(null);  // sparkline samples by row
 
   function dict() { return Object.create(null); }
   function series(d, name) {
