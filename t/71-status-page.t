@@ -181,6 +181,7 @@ my $page;
     my $r = http_get($admin, '/status/live');
     is($r && $r->{status}, 200, '/status/live: 200');
     like($r && $r->{headers}{'content-type'}, qr{^application/json}, '... JSON');
+    is($r && $r->{headers}{'x-content-type-options'}, 'nosniff', '... nosniff');
     my $j = parse_json($r && $r->{body});
     ok($j && ref $j eq 'HASH', '... valid JSON') or diag($r && $r->{body});
     $j ||= {};

@@ -104,6 +104,7 @@ void handle_admin(Server& server, const Request& req, AdminResponse& out) {
         metrics(server, out);
     } else if (req.path == "/status/live") {
         status_page::render_live(server, out.body);
+        out.extra_headers = "x-content-type-options: nosniff\r\n";
     } else if (req.path == "/") {
         status_page::serve_page(server, out);
     } else {
