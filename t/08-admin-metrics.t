@@ -66,7 +66,7 @@ my $master = $t->pid;
         ok(defined $w->{connections} && $w->{connections} =~ /^\d+$/, "worker slot $w->{slot}: connections is a number");
     }
 
-    for my $p ('/', '/nope', '/health/', '/statusx', '/metrics/x') {
+    for my $p ('/nope', '/index.html', '/health/', '/statusx', '/status/live/', '/metrics/x') {
         $r = $t->admin_get($p);
         is($r && $r->{status}, 404, "admin $p -> 404");
         my $j = parse_json($r && $r->{body});

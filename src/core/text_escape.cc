@@ -184,4 +184,40 @@ template void append_json_escaped_text(TextWriter&, std::string_view);
 template void append_log_escaped(std::string&, std::string_view);
 template void append_log_escaped(TextWriter&, std::string_view);
 
+void append_html_escaped(std::string& out, std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            size_t n = utf8_sequence_length(s.substr(i));
+            // C1 controls (U+0080..U+009F) are no more allowed in HTML than C0 ones.
+            bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+            if (n && !c1) {
+                out.append(s.substr(i, n));
+                i += n;
+            } else {
+                out += "\xef\xbf\xbd";  // U+FFFD
+                i += n ? n : 1;
+            }
+            continue;
+        }
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            case '\t':
+            case '\n':
+            case '\r': out.push_back(char(c)); break;
+            default:
+                if (c < 0x20 || c == 0x7f)
+                    out += "\xef\xbf\xbd";
+                else
+                    out.push_back(char(c));
+        }
+        ++i;
+    }
+}
+
 }  // namespace gw

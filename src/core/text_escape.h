@@ -29,6 +29,12 @@ void append_json_escaped_text(Out& out, std::string_view s);
 template <class Out>
 void append_log_escaped(Out& out, std::string_view s);
 
+// Appends `s` as HTML text or as the value of a double-quoted attribute: `&`, `<`, `>`, `"` and
+// `'` become character references; control characters other than tab, LF and CR, and bytes that
+// are not part of well-formed UTF-8, become U+FFFD. No value can open an element or leave its
+// attribute (the admin status page).
+void append_html_escaped(std::string& out, std::string_view s);
+
 // The length of the start of `s` that both escapers copy as it is (printable ASCII other than
 // '"' and '\\'): all of `s` for most values, which then need no escaping pass at all.
 size_t plain_prefix(std::string_view s);

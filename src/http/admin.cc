@@ -6,6 +6,8 @@
 #include "http/proxy/proxy.h"
 #include "http/response.h"
 #include "http/server.h"
+#include "http/status_page/live.h"
+#include "http/status_page/page.h"
 
 namespace gw::http {
 
@@ -29,13 +31,14 @@ void health_ready(const StatusBoard& board, AdminResponse& out) {
                "\",\"generation\":" + std::to_string(gen) + "}\n";
 }
 
+}  // namespace
+
 // The node and its workers (the status board), the upstream servers as this worker's proxy
 // sees them, and what the modules add.
-void status(Server& server, AdminResponse& out) {
+void append_status_object(Server& server, std::string& o) {
     const StatusBoard& board = *server.ctx().board;
-    std::string& o = out.body;
     int64_t started = board.master_started_unix.load();
-    o = "{\"version\":\"" GW_VERSION "\",\"generation\":" + std::to_string(board.generation.load()) +
+    o += "{\"version\":\"" GW_VERSION "\",\"generation\":" + std::to_string(board.generation.load()) +
         ",\"uptime_seconds\":" + std::to_string(started ? time(nullptr) - started : 0) +
         ",\"master_pid\":" + std::to_string(board.master_pid.load()) + ",\"workers\":[";
     bool first = true;
@@ -54,8 +57,10 @@ void status(Server& server, AdminResponse& out) {
     if (proxy::Proxy* p = server.proxy()) p->append_status(o);
     for (module::WorkerPart* part : server.ctx().modules)
         if (part) part->status(o);
-    o += "}\n";
+    o += "}";
 }
+
+namespace {
 
 void metrics(Server& server, AdminResponse& out) {
     const StatusBoard& board = *server.ctx().board;
@@ -93,12 +98,19 @@ void handle_admin(Server& server, const Request& req, AdminResponse& out) {
     } else if (req.path == "/health/ready") {
         health_ready(board, out);
     } else if (req.path == "/status") {
-        status(server, out);
+        append_status_object(server, out.body);
+        out.body += "\n";
     } else if (req.path == "/metrics") {
         metrics(server, out);
+    } else if (req.path == "/status/live") {
+        status_page::render_live(server, out.body);
+        out.extra_headers = "x-content-type-options: nosniff\r\n";
+    } else if (req.path == "/") {
+        status_page::serve_page(server, out);
     } else {
         out.status = 404;
-        out.body = json_error_body(404, "unknown admin endpoint (try /health, /health/ready, /status, /metrics)");
+        out.body = json_error_body(
+            404, "unknown admin endpoint (try /, /health, /health/ready, /status, /status/live, /metrics)");
     }
 }
 

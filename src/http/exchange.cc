@@ -63,6 +63,7 @@ LocalAnswer local_answer(Server& server, Stream& s, bool admin) {
         headers = "content-type: ";
         headers += r.content_type;
         headers += "\r\ncache-control: no-store\r\n";
+        headers += r.extra_headers;
         body = std::move(r.body);
         return {r.status, headers, body, true};
     }

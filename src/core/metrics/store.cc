@@ -24,6 +24,9 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <vector>
+
+#include "core/text_escape.h"
 
 namespace gw::metrics {
 
@@ -535,6 +538,127 @@ void Store::render(std::string& out) const {
             }
         }
     }
+}
+
+void Store::render_json(std::string& out) const {
+    out.push_back('[');
+    const Root* root = root_of(zone_);
+    bool first_family = true;
+    for (uint64_t f = root ? root->first_family.load(std::memory_order_acquire) : 0; f;
+         f = zone_.at<Family>(f)->next.load(std::memory_order_acquire)) {
+        const Family* fam = zone_.at<Family>(f);
+        if (!first_family) out.push_back(',');
+        first_family = false;
+        out += "{\"name\":\"";
+        append_json_escaped_text(out, str_at(zone_, fam->name));
+        out += fam->type == Type::Counter ? "\",\"type\":\"counter\""
+               : fam->type == Type::Gauge ? "\",\"type\":\"gauge\""
+                                          : "\",\"type\":\"histogram\"";
+        out += ",\"help\":\"";
+        append_json_escaped_text(out, str_at(zone_, fam->help));
+        out += "\",\"series\":[";
+        bool first_series = true;
+        for (uint64_t s = fam->first_series.load(std::memory_order_acquire); s;
+             s = zone_.at<Series>(s)->family_next.load(std::memory_order_acquire)) {
+            if (!first_series) out.push_back(',');
+            first_series = false;
+            out += "{\"labels\":";
+            append_labels_json(out, str_at(zone_, zone_.at<Series>(s)->labels));
+            const char* value = zone_.base() + s + kValueOffset;
+            switch (fam->type) {
+                case Type::Counter:
+                    out += ",\"value\":";
+                    append_uint(out, reinterpret_cast<const std::atomic<uint64_t>*>(value)->load(
+                                         std::memory_order_relaxed));
+                    break;
+                case Type::Gauge:
+                    out += ",\"value\":";
+                    append_int(out, reinterpret_cast<const std::atomic<int64_t>*>(value)->load(
+                                        std::memory_order_relaxed));
+                    break;
+                case Type::Histogram: {
+                    const auto* h = reinterpret_cast<const Histogram*>(value);
+                    out += ",\"le\":[";
+                    for (uint32_t i = 0; i < h->bucket_count; ++i) {
+                        if (i) out.push_back(',');
+                        append_bound(out, h->bounds[i]);
+                    }
+                    // Cumulative, and count from the same loads (as render() does).
+                    out += "],\"buckets\":[";
+                    uint64_t cumulative = 0;
+                    for (uint32_t i = 0; i <= h->bucket_count; ++i) {
+                        if (i) out.push_back(',');
+                        cumulative += h->buckets[i].load(std::memory_order_relaxed);
+                        append_uint(out, cumulative);
+                    }
+                    out += "],\"sum\":";
+                    append_micros_as_seconds(out, h->sum_micros.load(std::memory_order_relaxed));
+                    out += ",\"count\":";
+                    append_uint(out, cumulative);
+                    break;
+                }
+            }
+            out.push_back('}');
+        }
+        out += "]}";
+    }
+    out.push_back(']');
+}
+
+void append_labels_json(std::string& out, std::string_view labels) {
+    // Parsed first, written after: text not in the expected form is written whole instead.
+    std::vector<std::pair<std::string_view, std::string>> pairs;
+    size_t i = 0;
+    bool ok = true;
+    while (ok && i < labels.size()) {
+        size_t eq = labels.find('=', i);
+        if (eq == std::string_view::npos || eq == i || eq + 1 >= labels.size() || labels[eq + 1] != '"') {
+            ok = false;
+            break;
+        }
+        std::string_view name = labels.substr(i, eq - i);
+        std::string value;
+        size_t j = eq + 2;
+        bool closed = false;
+        while (j < labels.size()) {
+            char c = labels[j++];
+            if (c == '"') {
+                closed = true;
+                break;
+            }
+            if (c == '\\') {
+                if (j >= labels.size()) break;
+                char e = labels[j++];
+                value.push_back(e == 'n' ? '\n' : e);
+            } else {
+                value.push_back(c);
+            }
+        }
+        if (!closed) ok = false;
+        pairs.emplace_back(name, std::move(value));
+        if (j < labels.size()) {
+            if (labels[j] != ',') ok = false;
+            ++j;
+            if (j == labels.size()) ok = false;  // a trailing comma
+        }
+        i = j;
+    }
+    out.push_back('{');
+    if (!ok) {
+        out += "\"_labels\":\"";
+        append_json_escaped_text(out, labels);
+        out += "\"}";
+        return;
+    }
+    for (size_t k = 0; k < pairs.size(); ++k) {
+        if (k) out.push_back(',');
+        out.push_back('"');
+        append_json_escaped_text(out, pairs[k].first);
+        out += "\":\"";
+        append_json_escaped_text(out, pairs[k].second);
+        out.push_back('"');
+    }
+    out.push_back('}');
 }
 
 std::string escape_label_value(std::string_view value) {

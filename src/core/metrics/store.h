@@ -156,6 +156,14 @@ class Store {
     // series in creation order. Appends to `out`.
     void render(std::string& out) const;
 
+    // The same families as JSON (the admin /status/live): an array of
+    //   {"name":..,"type":"counter"|"gauge"|"histogram","help":..,"series":[..]}
+    // with each series {"labels":{"route":"x",..},"value":N}, or for a histogram
+    // {"labels":{..},"le":[bounds..],"buckets":[cumulative counts.., the +Inf one],"sum":S,
+    // "count":N}. Label values are unescaped from the exposition format and escaped as JSON.
+    // Appends to `out`.
+    void render_json(std::string& out) const;
+
   private:
     uint64_t new_ledger_entry(uint64_t gauge_offset);  // under the zone mutex
 
@@ -170,5 +178,10 @@ class Store {
 
 // Escapes a label value for the exposition format (backslash, double quote, newline).
 std::string escape_label_value(std::string_view value);
+
+// Appends the inside of a series' braces (`route="a\"b",code="200"`, as escape_label_value
+// wrote the values) as a JSON object: {"route":"a\"b","code":"200"}. Text that is not in that
+// form (never written by the gateway) is kept whole as the value of a member "_labels".
+void append_labels_json(std::string& out, std::string_view labels);
 
 }  // namespace gw::metrics

@@ -24,6 +24,9 @@ void Proxy::append_status(std::string& o) {
             o += ",\"health\":\"";
             o += health::actively_down(h) ? "down" : health::passively_down(h, now) ? "passive_down" : "up";
             o += '"';
+            // Passive failures in the current fail_timeout window (with max_fails).
+            if (h && ur.config->max_fails)
+                o += ",\"passive_fails\":" + std::to_string(h->fails.load(std::memory_order_relaxed));
             if (h && ur.config->health_check) {
                 o += ",\"checks\":" + std::to_string(h->observation.load()) +
                      ",\"last_status\":" + std::to_string(h->last_status.load());
