@@ -161,7 +161,10 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     request_id_len_ = rid.size();
     memcpy(request_id_, rid.data(), rid.size());
     std::string_view tp = req.header("traceparent");
-    if (valid_traceparent(tp)) {
+    TraceContext* trace = stream_->trace();
+    if (trace) [[unlikely]] {
+        trace_start(*trace, tp);
+    } else if (valid_traceparent(tp)) {
         memcpy(traceparent_, tp.data(), sizeof traceparent_);
     } else {
         // A new trace: the trace id doubles as the request id's randomness, the span is ours.
@@ -205,6 +208,16 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     in.env = &env;
     head_.clear();
     build_upstream_request(head_, req, in);
+    trace_at_ = 0;
+    if (trace && trace->sampled) [[unlikely]] {
+        // The span id part of our traceparent, rewritten for each attempt (absent when a route's
+        // header operations set traceparent themselves).
+        size_t at = head_.find(std::string_view(traceparent_, sizeof traceparent_));
+        if (at != std::string::npos) {
+            trace_at_ = static_cast<uint32_t>(at + 36);
+            trace->attempt_spans = true;
+        }
+    }
 
     const UpstreamConfig& uc = *proxy_.upstream(upstream_).config;
     hash_ = 0;
@@ -432,6 +445,7 @@ void Session::attempt() {
 }
 
 void Session::start_attempt() {
+    if (trace_at_) [[unlikely]] trace_attempt();
     head_sent_ = 0;
     sent_end_ = 0;
     got_bytes_ = false;
@@ -1152,8 +1166,51 @@ void Session::log_error(const char* what, int err) {
                      static_cast<int>(request_id_len_), request_id_);
 }
 
-void Session::note_attempt(int status) {
-    if (server_) stream_->upstream_trace().add(server_->config->address, status, upstream_micros());
+void Session::note_attempt(int status, uint8_t error) {
+    if (!server_) return;
+    UpstreamTrace& t = stream_->upstream_trace();
+    t.add(server_->config->address, status, upstream_micros());
+    if (trace_at_) [[unlikely]] trace_note(t, error);
+}
+
+// A traced request's traceparent: sampled, its trace id and (per attempt, trace_attempt()) the
+// attempt's span id, flags 01; unsampled (a new trace the tracing did not sample), the incoming
+// one as it is, or a new trace id with flags 00, so that the services behind us do not record
+// the children of a span nobody exports.
+void Session::trace_start(const TraceContext& t, std::string_view incoming) {
+    if (!t.sampled && valid_traceparent(incoming)) {
+        memcpy(traceparent_, incoming.data(), sizeof traceparent_);
+        return;
+    }
+    memcpy(traceparent_, "00-", 3);
+    if (t.sampled)
+        memcpy(traceparent_ + 3, t.trace_id, 32);
+    else
+        proxy_.ids().request_id(traceparent_ + 3);
+    traceparent_[35] = '-';
+    proxy_.ids().span_id(traceparent_ + 36);
+    memcpy(traceparent_ + 52, t.sampled ? "-01" : "-00", 3);
+}
+
+// A new attempt of a traced request: its own span id, sent upstream in traceparent.
+void Session::trace_attempt() {
+    proxy_.ids().span_id(trace_span_);
+    memcpy(head_.data() + trace_at_, trace_span_, sizeof trace_span_);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    trace_attempt_ns_ = static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
+// The attempt just noted: its span (the first UpstreamTrace::kMax attempts only).
+void Session::trace_note(UpstreamTrace& t, uint8_t error) {
+    if (t.count == 0 || t.count > UpstreamTrace::kMax) return;
+    UpstreamTrace::Attempt& a = t.attempts[t.count - 1];
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    a.span_start_ns = trace_attempt_ns_;
+    a.span_end_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
+    memcpy(a.span_id, trace_span_, sizeof trace_span_);
+    a.error = error;
 }
 
 bool Session::can_retry() const {
@@ -1191,7 +1248,7 @@ void Session::retry() {
 }
 
 void Session::fail(ErrorKind kind, int status, const char* what, int err) {
-    if (!response_started_) note_attempt(status);  // (a started response has its status noted)
+    if (!response_started_) note_attempt(status, static_cast<uint8_t>(static_cast<uint8_t>(kind) + 1));  // (a started response has its status noted)
     log_error(what, err);
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     // The upstream closed a pooled connection just as we used it: not the request's fault.
