@@ -28,24 +28,23 @@ struct UpstreamTrace {
         std::string_view addr;  // the server's configured address (lives as long as the config)
         int status = 0;
         uint64_t micros = 0;    // from the request first sent upstream to this attempt's head or failure
-        // Set for a traced request only (Stream::trace(), sampled): the attempt's span - its
-        // id (as sent upstream in traceparent), monotonic start and end (ns), and its failure
-        // (0: none; else 1 + the proxy's ErrorKind).
-        uint64_t span_start_ns = 0, span_end_ns = 0;
-        char span_id[16];
-        uint8_t error = 0;
+    };
+    // The attempts' spans, for a traced request only (Stream::trace(), sampled, attempt_spans;
+    // set by the proxy, read by the tracing module): the span's id (as sent upstream in
+    // traceparent), its monotonic start and end (ns; end 0: it lasted until the response's end),
+    // and its failure (0: none; else 1 + the proxy's ErrorKind).
+    struct Span {
+        uint64_t start_ns, end_ns;
+        char id[16];
+        uint8_t error;
     };
     Attempt attempts[kMax];
+    Span spans[kMax];
     uint32_t count = 0;         // attempts made; those beyond kMax are only counted
 
     void clear() { count = 0; }
     void add(std::string_view addr, int status, uint64_t micros) {
-        if (count < kMax) {
-            Attempt& a = attempts[count];  // (the span fields are the tracing's to set)
-            a.addr = addr;
-            a.status = status;
-            a.micros = micros;
-        }
+        if (count < kMax) attempts[count] = {addr, status, micros};
         ++count;
     }
 };

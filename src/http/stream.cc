@@ -41,7 +41,6 @@ void Stream::end() {
     input_listener_ = nullptr;
     request_lines_.clear();
     identity_ = nullptr;
-    trace_ = nullptr;
     handler = nullptr;
     ++serial_;  // every handle given out so far is stale now
 }

@@ -154,7 +154,8 @@ class Stream {
     std::string_view id_line() const { return {id_line_, kIdPrefix + request_id_len_ + 4u}; }
 
     UpstreamTrace& upstream_trace() { return upstream_trace_; }
-    // The request's trace (the tracing module's, set by its filter); null: not traced.
+    // The request's trace (the tracing module's, set by its filter, which clears it again in
+    // its on_destroy); null: not traced.
     TraceContext* trace() const { return trace_; }
     void set_trace(TraceContext* t) { trace_ = t; }
     // A deadline for the upstream exchange on the worker loop's clock (a gRPC call's

@@ -73,7 +73,7 @@ TEST(TracingEncode, Structure) {
 TEST(TracingEncode, EscapesWhatRequestsHold) {
     SpanRing ring(2);
     Span& s = server_span(ring);
-    s.path.set(std::string_view("/q\"\\\n\x01\xff/\xc3\xa9", 12));
+    s.path.set("/q\"\\\n\x01\xff/\xc3\xa9");
     s.user_agent.set("a \"quoted\" agent\t");
     s.route = "r\"oute";
     std::string out;
@@ -242,12 +242,12 @@ TEST_F(TracingConfigTest, Errors) {
                       "  service_name: \"\"\n" +
                       kRoutes,
                   {
-                      at("gw.conf", 4, 19) + "tracing.otlp.endpoint: an endpoint is an http:// or https:// URL",
-                      at("gw.conf", 4, 38) + "tracing.otlp.batch: 0 is out of range (1..100000)",
-                      at("gw.conf", 4, 50) + "tracing.otlp.timeout: 5m is out of range (10ms..1m)",
-                      at("gw.conf", 4, 54) + "tracing.otlp: unknown key \"extra\"",
+                      at("gw.conf", 4, 20) + "tracing.otlp.endpoint: an endpoint is an http:// or https:// URL",
+                      at("gw.conf", 4, 39) + "tracing.otlp.batch: 0 is out of range (1..100000)",
+                      at("gw.conf", 4, 51) + "tracing.otlp.timeout: 5m is out of range (10ms..1m)",
+                      at("gw.conf", 4, 55) + "unknown key \"extra\"",
                       at("gw.conf", 5, 11) + "tracing.sample: 1.5 is out of range (0..1, or 0%..100%)",
-                      at("gw.conf", 4, 3) + "tracing.service_name: empty name",
+                      at("gw.conf", 6, 17) + "tracing.service_name: empty name",
                   });
 }
 

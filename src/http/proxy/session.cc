@@ -161,8 +161,8 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     request_id_len_ = rid.size();
     memcpy(request_id_, rid.data(), rid.size());
     std::string_view tp = req.header("traceparent");
-    TraceContext* trace = stream_->trace();
-    if (trace) [[unlikely]] {
+    trace_at_ = 0;
+    if (TraceContext* trace = stream_->trace()) [[unlikely]] {
         trace_start(*trace, tp);
     } else if (valid_traceparent(tp)) {
         memcpy(traceparent_, tp.data(), sizeof traceparent_);
@@ -208,16 +208,6 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     in.env = &env;
     head_.clear();
     build_upstream_request(head_, req, in);
-    trace_at_ = 0;
-    if (trace && trace->sampled) [[unlikely]] {
-        // The span id part of our traceparent, rewritten for each attempt (absent when a route's
-        // header operations set traceparent themselves).
-        size_t at = head_.find(std::string_view(traceparent_, sizeof traceparent_));
-        if (at != std::string::npos) {
-            trace_at_ = static_cast<uint32_t>(at + 36);
-            trace->attempt_spans = true;
-        }
-    }
 
     const UpstreamConfig& uc = *proxy_.upstream(upstream_).config;
     hash_ = 0;
@@ -1166,11 +1156,8 @@ void Session::log_error(const char* what, int err) {
                      static_cast<int>(request_id_len_), request_id_);
 }
 
-void Session::note_attempt(int status, uint8_t error) {
-    if (!server_) return;
-    UpstreamTrace& t = stream_->upstream_trace();
-    t.add(server_->config->address, status, upstream_micros());
-    if (trace_at_) [[unlikely]] trace_note(t, error);
+void Session::note_attempt(int status) {
+    if (server_) stream_->upstream_trace().add(server_->config->address, status, upstream_micros());
 }
 
 // A traced request's traceparent: sampled, its trace id and (per attempt, trace_attempt()) the
@@ -1178,6 +1165,7 @@ void Session::note_attempt(int status, uint8_t error) {
 // one as it is, or a new trace id with flags 00, so that the services behind us do not record
 // the children of a span nobody exports.
 void Session::trace_start(const TraceContext& t, std::string_view incoming) {
+    if (t.sampled) trace_at_ = kTraceLocate;  // (found in head_ at the first attempt)
     if (!t.sampled && valid_traceparent(incoming)) {
         memcpy(traceparent_, incoming.data(), sizeof traceparent_);
         return;
@@ -1192,25 +1180,51 @@ void Session::trace_start(const TraceContext& t, std::string_view incoming) {
     memcpy(traceparent_ + 52, t.sampled ? "-01" : "-00", 3);
 }
 
-// A new attempt of a traced request: its own span id, sent upstream in traceparent.
-void Session::trace_attempt() {
-    proxy_.ids().span_id(trace_span_);
-    memcpy(head_.data() + trace_at_, trace_span_, sizeof trace_span_);
+namespace {
+
+uint64_t monotonic_ns() {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    trace_attempt_ns_ = static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
+    return static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
 }
 
-// The attempt just noted: its span (the first UpstreamTrace::kMax attempts only).
-void Session::trace_note(UpstreamTrace& t, uint8_t error) {
+}  // namespace
+
+// A new attempt of a traced request: its own span id, sent upstream in traceparent, and its
+// span's start in the attempt's UpstreamTrace entry (the one note_attempt() fills next; the
+// first UpstreamTrace::kMax attempts only). The attempt before it ended now.
+void Session::trace_attempt() {
+    if (trace_at_ == kTraceLocate) {
+        // The span id part of our traceparent (absent when the route's header operations set
+        // traceparent themselves: then the attempts have no spans).
+        size_t at = head_.find(std::string_view(traceparent_, sizeof traceparent_));
+        trace_at_ = at == std::string::npos ? 0 : static_cast<uint32_t>(at + 36);
+        if (!trace_at_) return;
+        stream_->trace()->attempt_spans = true;
+    }
+    UpstreamTrace& t = stream_->upstream_trace();
+    uint64_t now = monotonic_ns();
+    if (t.count > 0 && t.count <= UpstreamTrace::kMax && t.spans[t.count - 1].end_ns == 0)
+        t.spans[t.count - 1].end_ns = now;
+    if (t.count >= UpstreamTrace::kMax) {
+        proxy_.ids().span_id(head_.data() + trace_at_);  // (no room to record it)
+        return;
+    }
+    UpstreamTrace::Span& span = t.spans[t.count];
+    proxy_.ids().span_id(span.id);
+    memcpy(head_.data() + trace_at_, span.id, sizeof span.id);
+    span.start_ns = now;
+    span.end_ns = 0;
+    span.error = 0;
+}
+
+// The attempt just noted failed (`kind`): its span ends now, with that error.
+void Session::trace_failed(ErrorKind kind) {
+    UpstreamTrace& t = stream_->upstream_trace();
     if (t.count == 0 || t.count > UpstreamTrace::kMax) return;
-    UpstreamTrace::Attempt& a = t.attempts[t.count - 1];
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    a.span_start_ns = trace_attempt_ns_;
-    a.span_end_ns = static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
-    memcpy(a.span_id, trace_span_, sizeof trace_span_);
-    a.error = error;
+    UpstreamTrace::Span& span = t.spans[t.count - 1];
+    span.end_ns = monotonic_ns();
+    span.error = static_cast<uint8_t>(static_cast<uint8_t>(kind) + 1);
 }
 
 bool Session::can_retry() const {
@@ -1248,7 +1262,10 @@ void Session::retry() {
 }
 
 void Session::fail(ErrorKind kind, int status, const char* what, int err) {
-    if (!response_started_) note_attempt(status, static_cast<uint8_t>(static_cast<uint8_t>(kind) + 1));  // (a started response has its status noted)
+    if (!response_started_) {  // (a started response has its status noted)
+        note_attempt(status);
+        if (trace_at_) [[unlikely]] trace_failed(kind);
+    }
     log_error(what, err);
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     // The upstream closed a pooled connection just as we used it: not the request's fault.

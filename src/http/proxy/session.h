@@ -110,12 +110,11 @@ class Session final : public StreamHandler {
     size_t send_end() const;
     void make_room();
     void log_error(const char* what, int err);
-    // This attempt's outcome, for the access log (upstream_*); `error`: 0, or 1 + its ErrorKind.
-    void note_attempt(int status, uint8_t error = 0);
-    // A traced request (Stream::trace(), sampled): its traceparent, the span of each attempt.
+    void note_attempt(int status);  // this attempt's outcome, for the access log (upstream_*)
+    // A traced request (Stream::trace()): its traceparent; sampled, the span of each attempt.
     void trace_start(const TraceContext& t, std::string_view incoming);
     void trace_attempt();
-    void trace_note(UpstreamTrace& t, uint8_t error);
+    void trace_failed(ErrorKind kind);
     uint64_t upstream_micros() const;
     // The request's value of `key` (balance: hash, split_by); empty when it has none.
     std::string_view request_key(const HashKey& key) const;
@@ -155,9 +154,10 @@ class Session final : public StreamHandler {
     char request_id_[128];
     size_t request_id_len_ = 0;
     char traceparent_[55];
-    uint32_t trace_at_ = 0;      // traced: where the attempt's span id goes in head_ (0: not traced)
-    uint64_t trace_attempt_ns_ = 0;  // traced: the attempt's start (monotonic)
-    char trace_span_[16];        // traced: the attempt's span id
+    // Sampled: where the attempt's span id goes in head_ (kTraceLocate: to be found at the first
+    // attempt); 0: not traced.
+    static constexpr uint32_t kTraceLocate = 1;
+    uint32_t trace_at_ = 0;
     // Body bytes live in the stream's body buffer (offsets from its first byte) up to:
     size_t valid_end_ = 0;       // end of the body bytes validated so far
     size_t sent_end_ = 0;        // end of the body bytes written upstream in this attempt

@@ -73,6 +73,7 @@ void TracingFilter::on_destroy(http::Stream& s, void* p) {
     Ctx* c = static_cast<Ctx*>(p);
     // A sampled request that ended without a response (its client went away): its spans still go.
     if (!c->done) record(*c, s, 0, true);
+    s.set_trace(nullptr);  // (the stream does not clear it: only this filter sets it)
 }
 
 void TracingFilter::finish(http::TraceContext& t, http::Stream& s, int status, uint64_t) {
@@ -127,23 +128,23 @@ void TracingFilter::record(Ctx& c, http::Stream& s, int status, bool aborted) {
 
     for (size_t i = 0; i < attempts; ++i) {
         const http::UpstreamTrace::Attempt& a = ut.attempts[i];
+        const http::UpstreamTrace::Span& as = ut.spans[i];
         Span& cs = *ex.ring().push();
         cs.clear(Span::kClient);
         memcpy(cs.trace_id, c.trace.trace_id, 32);
-        memcpy(cs.span_id, a.span_id, 16);
+        memcpy(cs.span_id, as.id, 16);
         memcpy(cs.parent_id, c.trace.span_id, 16);
         cs.has_parent = true;
-        cs.start_ns = unix_ns(a.span_start_ns);
-        // The last attempt, answered, lasts until the response is complete; the others (and a
-        // failed one) end at their response head or failure.
-        bool last = i + 1 == attempts && i + 1 == ut.count;
-        cs.end_ns = last && a.error == 0 && !aborted ? ns_of(real) : unix_ns(a.span_end_ns);
+        cs.start_ns = unix_ns(as.start_ns);
+        // An attempt ends when it failed or the next one started; the answered one lasts
+        // until the response is complete.
+        cs.end_ns = as.end_ns ? unix_ns(as.end_ns) : ns_of(real);
         cs.method.set(req.method);
         cs.route = route_;
         cs.upstream = a.addr;
-        if (a.error) {
+        if (as.error) {
             cs.error = true;
-            cs.error_message = http::proxy::error_kind_name(static_cast<http::proxy::ErrorKind>(a.error - 1));
+            cs.error_message = http::proxy::error_kind_name(static_cast<http::proxy::ErrorKind>(as.error - 1));
         } else {
             cs.status = a.status;
             cs.error = a.status >= 500;
