@@ -23,7 +23,7 @@ use GatewayTest;
 use Backend;
 use Load;
 
-require_modules('tracing');
+require_modules('tracing', 'cache', 'ratelimit');
 my $python = '/usr/bin/python3';
 plan skip_all => 'python3 is needed for the OTLP receiver' unless -x $python;
 
@@ -74,6 +74,10 @@ tracing:
   otlp: {endpoint: "$endpoint", timeout: 300ms, batch: 512, flush: $flush, headers: {authorization: "Bearer sekrit-token"}}
   sample: $sample
   service_name: gw-test
+cache:
+  zones: {main: {size: 4m}}
+rate_limits:
+  lim: {key: ip, rate: 100000/s, burst: 100000, algorithm: token_bucket}
 upstreams:
   be:
     servers: [{address: 127.0.0.1:%%be%%}]
@@ -89,6 +93,12 @@ routes:
     strip_prefix: /r
     upstream: rf
     retries: {attempts: 2, on: [connect_failure], budget: 1}
+  - name: cached
+    match: {path_prefix: /c/}
+    strip_prefix: /c
+    upstream: be
+    cache: {zone: main, default_ttl: 1h}
+    rate_limit: [lim]
   - name: off
     match: {path_prefix: /off/}
     strip_prefix: /off
@@ -244,6 +254,18 @@ is($r && $r->{status}, 503, '503 proxied');
 ($server) = grep { $_->{span}{kind} == 2 } @s;
 is($server && $server->{span}{status}{code}, 2, '5xx: the server span has status error');
 is($server && attrs($server->{span})->{'http.response.status_code'}, 503, '... and its status code');
+
+# The cache's status and the rate limits' outcome.
+my @ct = map { hex_id(16) } 1 .. 2;
+$t->get('/c/id', { traceparent => "00-$_-" . hex_id(8) . '-01' }) for @ct;
+my @miss = wait_spans($ct[0], 2);
+my @hit = wait_spans($ct[1], 1);
+($server) = grep { $_->{span}{kind} == 2 } @miss;
+is($server && attrs($server->{span})->{'gateway.cache_status'}, 'MISS', 'gateway.cache_status MISS');
+is($server && attrs($server->{span})->{'gateway.ratelimit'}, 'allowed', 'gateway.ratelimit allowed');
+($server) = grep { $_->{span}{kind} == 2 } @hit;
+is($server && attrs($server->{span})->{'gateway.cache_status'}, 'HIT', 'gateway.cache_status HIT');
+is(scalar(grep { $_->{span}{kind} == 3 } @hit), 0, 'a cache hit has no client span');
 
 # --- 2. sampling decisions -------------------------------------------------------------------
 my $before = () = all_spans();

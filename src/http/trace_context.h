@@ -19,6 +19,10 @@ struct TraceContext {
     // Set by the proxy when it records a span per attempt (UpstreamTrace::Attempt's span fields):
     // false when the route's own header operations set traceparent.
     bool attempt_spans = false;
+    // What other filters decided, for the span's attributes (static texts; set only when sampled):
+    // the cache's status (HIT, MISS...), the rate limits' outcome (allowed, rejected).
+    const char* cache_status = nullptr;
+    const char* ratelimit = nullptr;
     // Called by the codec once the response is complete (before the stream ends and its
     // filters' state with it: the identity, the upstream attempts are still there).
     void (*finish)(TraceContext& t, Stream& s, int status, uint64_t body_bytes) = nullptr;

@@ -1176,7 +1176,10 @@ void Session::trace_start(const TraceContext& t, std::string_view incoming) {
     else
         proxy_.ids().request_id(traceparent_ + 3);
     traceparent_[35] = '-';
-    proxy_.ids().span_id(traceparent_ + 36);
+    if (t.sampled)
+        memcpy(traceparent_ + 36, t.span_id, 16);  // (each attempt puts its own in its place)
+    else
+        proxy_.ids().span_id(traceparent_ + 36);
     memcpy(traceparent_ + 52, t.sampled ? "-01" : "-00", 3);
 }
 
@@ -1197,8 +1200,8 @@ void Session::trace_attempt() {
     if (trace_at_ == kTraceLocate) {
         // The span id part of our traceparent (absent when the route's header operations set
         // traceparent themselves: then the attempts have no spans).
-        size_t at = head_.find(std::string_view(traceparent_, sizeof traceparent_));
-        trace_at_ = at == std::string::npos ? 0 : static_cast<uint32_t>(at + 36);
+        const void* at = memmem(head_.data(), head_.size(), traceparent_, sizeof traceparent_);
+        trace_at_ = at ? static_cast<uint32_t>(static_cast<const char*>(at) - head_.data() + 36) : 0;
         if (!trace_at_) return;
         stream_->trace()->attempt_spans = true;
     }

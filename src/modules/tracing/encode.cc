@@ -2,7 +2,7 @@
 // ExportTraceServiceRequest, in the protobuf JSON mapping OTLP/HTTP specifies: lowerCamelCase
 // field names, trace and span ids as hex strings, 64-bit integers as decimal strings, enums as
 // numbers).
-#include <cstdio>
+#include <charconv>
 #include <string>
 
 #include "core/text_escape.h"
@@ -20,8 +20,8 @@ void quoted(std::string& out, std::string_view s) {
 
 void number(std::string& out, uint64_t v) {
     char buf[24];
-    int n = snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-    out.append(buf, static_cast<size_t>(n));
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
 // Attributes: {"key":K,"value":{"stringValue":V}} / {"intValue":"N"}, comma-separated.

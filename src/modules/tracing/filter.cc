@@ -121,6 +121,8 @@ void TracingFilter::record(Ctx& c, http::Stream& s, int status, bool aborted) {
     if (!aborted)
         if (const http::Identity* who = s.identity()) sp.consumer.set(who->consumer());
     sp.request_id.set(s.request_id());
+    if (c.trace.cache_status) sp.cache_status = c.trace.cache_status;
+    if (c.trace.ratelimit) sp.ratelimit = c.trace.ratelimit;
     if (ut.count) {
         sp.upstream = ut.attempts[std::min<size_t>(ut.count, http::UpstreamTrace::kMax) - 1].addr;
         sp.retries = ut.count - 1;
