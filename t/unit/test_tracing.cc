@@ -183,7 +183,7 @@ TEST(TracingEndpoint, Parse) {
     EXPECT_EQ(e.host_port, "[::1]:4318");
     EXPECT_EQ(e.target, "/otlp/v1/traces?x=1");
     for (const char* bad : {"ftp://x/", "http://", "http://user:pw@host/", "http://host:0/", "http://host:99999/",
-                            "http://host:/", "http://ho st/", "http://host/a#frag", "http://[::1/", "http://h\x01/"})
+                            "http://host:/", "http://ho st/", "http://host/a#frag", "http://[::1/", "http://h\x01/", "https://h/:\x90t/"})
         EXPECT_FALSE(parse_endpoint(bad, e, err)) << bad;
 }
 

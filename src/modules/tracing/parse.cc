@@ -9,7 +9,7 @@ namespace {
 bool visible(std::string_view s) {
     for (char c : s) {
         auto u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || u == 0x7f) return false;
+        if (u <= 0x20 || u >= 0x7f) return false;
     }
     return true;
 }
@@ -43,7 +43,7 @@ bool parse_endpoint(std::string_view url, Endpoint& out, std::string& error) {
         return false;
     }
     if (!visible(url)) {
-        error = "a URL may not hold spaces or control characters";
+        error = "a URL may not hold spaces, control characters or non-ASCII bytes (percent-encode them)";
         return false;
     }
     size_t end = rest.find_first_of("/?#");

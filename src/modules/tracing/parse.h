@@ -16,8 +16,8 @@ struct Endpoint {
     std::string target;         // origin-form path (and query)
 };
 
-// Takes `url` apart: http[s]://HOST[:PORT][/PATH][?QUERY] (no user info, no fragment, no
-// spaces or control characters); the path defaults to /v1/traces (the OTLP/HTTP one) when
+// Takes `url` apart: http[s]://HOST[:PORT][/PATH][?QUERY] (no user info, no fragment, nothing
+// but visible ASCII); the path defaults to /v1/traces (the OTLP/HTTP one) when
 // absent. False with `error` saying why.
 bool parse_endpoint(std::string_view url, Endpoint& out, std::string& error);
 
