@@ -11,7 +11,8 @@
 #   3. a dead collector (port closed) and a stalling one: requests keep their latency, the
 #      drop/failure metrics count; a collector back after being down receives spans again; the
 #      exports go on across reloads; a graceful stop flushes what is buffered;
-#   4. config errors at FILE:LINE:COL.
+#   4. an https:// collector (the tls module's client, the collector's CA from otlp.ca);
+#   5. config errors at FILE:LINE:COL.
 
 use strict;
 use warnings;
@@ -22,6 +23,7 @@ use Time::HiRes qw(time sleep);
 use GatewayTest;
 use Backend;
 use Load;
+use TestCerts;
 
 require_modules('tracing', 'cache', 'ratelimit');
 my $python = '/usr/bin/python3';
@@ -382,7 +384,52 @@ $t->signal('QUIT');
 ok($t->wait_exit(10), 'graceful stop');
 is(scalar spans_of_trace($last), 2, 'a graceful stop exports what is buffered');
 
-# --- 4. config errors ----------------------------------------------------------------------------
+# --- 4. an https:// collector ------------------------------------------------------------------
+SKIP: {
+    skip 'no tls module or no openssl', 3 unless has_modules('tls') && TestCerts::available();
+    my $t2 = GatewayTest->new;
+    my $certs = TestCerts->new($t2->dir);
+    $certs->ca('ca');
+    $certs->cert('collector', ca => 'ca', cn => 'collector.test', san => 'IP:127.0.0.1');
+    my $tls_file = $t2->dir . '/tls-spans.jsonl';
+    my $tls_pid = open(my $tls_out, '-|', $python, "$FindBin::Bin/helpers/otlp_receiver.py", $tls_file, 0,
+                       $certs->path('collector'), $certs->path('collector', 'key'))
+        or BAIL_OUT("cannot start otlp_receiver.py: $!");
+    my $tls_port = <$tls_out>;
+    chomp $tls_port;
+    $t2->set_port('otlps', $tls_port);
+    $t2->set_port('be', $be->port);
+    my $ca = $certs->path('ca');
+    $t2->write_conf(<<"CONF");
+worker_processes: 1
+pid: logs/gatewayd.pid
+error_log: {path: logs/error.log, level: info}
+listeners:
+  - address: 127.0.0.1:%%http%%
+  - {address: 127.0.0.1:%%admin%%, admin: true}
+tracing:
+  otlp: {endpoint: "https://127.0.0.1:%%otlps%%/v1/traces", ca: "$ca", flush: 100ms}
+  sample: 1
+upstreams:
+  be:
+    servers: [{address: 127.0.0.1:%%be%%}]
+routes:
+  - name: tls-traced
+    match: {path_prefix: /}
+    upstream: be
+CONF
+    $t2->start;
+    my $tr = hex_id(16);
+    is($t2->get('/id', { traceparent => "00-$tr-" . hex_id(8) . '-01' })->{status}, 200, 'request through the https-exporting gateway');
+    ok(wait_until(sub { (slurp($tls_file) // '') =~ /$tr/ }, 5, 0.1), 'spans arrive at an https:// collector')
+        or diag($t2->error_log);
+    like(slurp($tls_file) // '', qr/"name": "GET tls-traced"/, '... whole');
+    $t2->stop;
+    kill 'KILL', $tls_pid;
+    { local $?; close $tls_out; }
+}
+
+# --- 5. config errors ----------------------------------------------------------------------------
 my $bad = $t->write_conf(<<'CONF', 'bad.conf');
 listeners:
   - address: 127.0.0.1:%%http%%

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # A small OTLP/HTTP JSON trace receiver for t/72-tracing.t (Python's standard library only).
-#   otlp_receiver.py OUTFILE [PORT]
-# Listens on 127.0.0.1:PORT (default: a free port), prints the port on stdout, and appends one
+#   otlp_receiver.py OUTFILE [PORT [CERT KEY]]
+# Listens on 127.0.0.1:PORT (default, or 0: a free port; with CERT and KEY, PEM files: over TLS),
+# prints the port on stdout, and appends one
 # line per export it receives to OUTFILE: the request body, decoded and dumped again as one line
 # of JSON, or {"invalid": "why", "body": "..."} when it is not valid JSON (or not an
 # ExportTraceServiceRequest's shape), and {"headers": {...}} fields it saw.
@@ -10,6 +11,7 @@
 #   GET /mode?set=MODE    changes the mode (ok, fail, stall); answers 200 "MODE"
 #   GET /count            the number of exports stored so far
 import json
+import ssl
 import sys
 import threading
 import time
@@ -93,5 +95,9 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
 server.daemon_threads = True
+if len(sys.argv) > 4:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[3], sys.argv[4])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

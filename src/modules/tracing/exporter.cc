@@ -26,16 +26,9 @@ Exporter::Exporter(const TracingConfig& config, const LogsConfig& logs, event::L
     : config_(config),
       logs_(logs),
       loop_(loop),
+      services_(services),
       http_(services.http()),
       ring_(config.buffer ? config.buffer : config.batch * 4) {
-    if (config.endpoint.tls) {
-        if (httpc::TlsClients* clients = services.find<httpc::TlsClients>())
-            tls_ = clients->for_url(config.endpoint.host_port, config.ca_file, tls_error_);
-        else
-            tls_error_ = "no TLS client (the tls module is not in use)";
-        if (!tls_)
-            LOG_ERROR("tracing: cannot export to %s over TLS: %s", config.endpoint.url.c_str(), tls_error_.c_str());
-    }
     headers_.push_back({"Content-Type", "application/json"});
     for (const auto& [name, value] : config.headers) headers_.push_back({name, value});
     log_endpoint_ = config.endpoint.url.substr(0, config.endpoint.url.find('?'));
@@ -98,6 +91,18 @@ void Exporter::export_now(bool all) {
     r.connect_timeout = config_.timeout;
     r.read_body = false;
     in_flight_ = n;
+    if (config_.endpoint.tls && !tls_ && !tls_tried_) {
+        // At the first export: the tls module's worker part, listed after this one, provides
+        // the maker only once the parts are made.
+        tls_tried_ = true;
+        if (httpc::TlsClients* clients = services_.find<httpc::TlsClients>())
+            tls_ = clients->for_url(config_.endpoint.host_port, config_.ca_file, tls_error_);
+        else
+            tls_error_ = "no TLS client (the tls module is not built in)";
+        if (!tls_)
+            LOG_ERROR("tracing: cannot export to %s over TLS: %s", log_endpoint_.c_str(), tls_error_.c_str());
+        r.tls = tls_.get();
+    }
     if (config_.endpoint.tls && !tls_) {
         // No way to speak TLS to it: a failed export, without a connection.
         httpc::Answer a;

@@ -72,9 +72,11 @@ class Exporter final : public httpc::Handler {
     const TracingConfig& config_;
     const LogsConfig& logs_;
     event::Loop& loop_;
+    services::Registry& services_;
     httpc::Client& http_;
     std::unique_ptr<http::UpstreamTransportFactory> tls_;
     std::string tls_error_;  // why there is no TLS factory for an https:// endpoint
+    bool tls_tried_ = false;  // the factory was asked for (at the first export)
     std::vector<http::Header> headers_;
     std::string log_endpoint_;  // the endpoint without its query (a token there stays out of logs)
     SpanRing ring_;
