@@ -72,6 +72,7 @@ logs: {repeat_interval: 1s}
 listeners:
   - address: 127.0.0.1:%%http%%
   - {address: 127.0.0.1:%%admin%%, admin: true}
+  - {address: 127.0.0.1:%%h2%%, http2: prior_knowledge}
 tracing:
   otlp: {endpoint: "$endpoint", timeout: 300ms, batch: 512, flush: $flush, headers: {authorization: "Bearer sekrit-token"}}
   sample: $sample
@@ -256,6 +257,18 @@ is($r && $r->{status}, 503, '503 proxied');
 ($server) = grep { $_->{span}{kind} == 2 } @s;
 is($server && $server->{span}{status}{code}, 2, '5xx: the server span has status error');
 is($server && attrs($server->{span})->{'http.response.status_code'}, 503, '... and its status code');
+
+# An HTTP/2 request (h2c, curl).
+SKIP: {
+    skip 'no curl', 3 unless system('curl --version >/dev/null 2>&1') == 0;
+    my $tr = hex_id(16);
+    my $out = `curl -s --http2-prior-knowledge -H 'traceparent: 00-$tr-00f067aa0ba902b7-01' http://127.0.0.1:@{[$t->port('h2')]}/p/echo`;
+    like($out, qr/"traceparent"/, 'h2 request proxied');
+    my @h2 = wait_spans($tr, 2);
+    my ($h2s) = grep { $_->{span}{kind} == 2 } @h2;
+    is($h2s && attrs($h2s->{span})->{'network.protocol.version'}, '2', 'an HTTP/2 request: network.protocol.version 2');
+    is(scalar(grep { $_->{span}{kind} == 3 } @h2), 1, '... and its client span');
+}
 
 # The cache's status and the rate limits' outcome.
 my @ct = map { hex_id(16) } 1 .. 2;
