@@ -20,12 +20,13 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
+use Digest::SHA qw(sha256_hex);
 use GatewayTest;
 use Backend;
 use Load;
 use TestCerts;
 
-require_modules('tracing', 'cache', 'ratelimit');
+require_modules('tracing', 'cache', 'ratelimit', 'auth');
 my $python = '/usr/bin/python3';
 plan skip_all => 'python3 is needed for the OTLP receiver' unless -x $python;
 
@@ -57,6 +58,8 @@ $t->set_port('dead', Backend::dead_port());
 $t->set_port('deadcol', Backend::dead_port());
 
 my $be = Backend->new(name => 'a')->start;
+my $api_key = 'k3y-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
+spew($t->dir . '/api-keys.yaml', "partner-one:\n  - \"sha256:" . sha256_hex($api_key) . "\"\n");
 $t->set_port('be', $be->port);
 
 sub config {
@@ -77,6 +80,9 @@ tracing:
   otlp: {endpoint: "$endpoint", timeout: 300ms, batch: 512, flush: $flush, headers: {authorization: "Bearer sekrit-token"}}
   sample: $sample
   service_name: gw-test
+auth:
+  api_keys:
+    partners: {keys_file: api-keys.yaml}
 cache:
   zones: {main: {size: 4m}}
 rate_limits:
@@ -102,6 +108,11 @@ routes:
     upstream: be
     cache: {zone: main, default_ttl: 1h}
     rate_limit: [lim]
+  - name: keyed
+    match: {path_prefix: /k/}
+    strip_prefix: /k
+    upstream: be
+    auth: [partners]
   - name: off
     match: {path_prefix: /off/}
     strip_prefix: /off
@@ -257,6 +268,19 @@ is($r && $r->{status}, 503, '503 proxied');
 ($server) = grep { $_->{span}{kind} == 2 } @s;
 is($server && $server->{span}{status}{code}, 2, '5xx: the server span has status error');
 is($server && attrs($server->{span})->{'http.response.status_code'}, 503, '... and its status code');
+
+# The consumer an auth provider set; a refused request is traced too (first in the filter order).
+my @kt = map { hex_id(16) } 1 .. 2;
+is($t->get('/k/id', { traceparent => "00-$kt[0]-" . hex_id(8) . '-01', 'x-api-key' => $api_key })->{status}, 200, 'API key accepted');
+is($t->get('/k/id', { traceparent => "00-$kt[1]-" . hex_id(8) . '-01' })->{status}, 401, 'no key: 401');
+my @ks = wait_spans($kt[0], 2);
+($server) = grep { $_->{span}{kind} == 2 } @ks;
+is($server && attrs($server->{span})->{'gateway.consumer'}, 'partner-one', 'gateway.consumer');
+my @ks2 = wait_spans($kt[1], 1);
+is(scalar @ks2, 1, 'a request auth refused has its server span (and no client span)');
+is(@ks2 && attrs($ks2[0]{span})->{'http.response.status_code'}, 401, '... with its 401');
+ok(@ks2 && !$ks2[0]{span}{status}, '... which is not an error of the gateway');
+unlike(slurp($spans_file) // '', qr/\Q$api_key\E/, 'the API key is in no span');
 
 # An HTTP/2 request (h2c, curl).
 SKIP: {
