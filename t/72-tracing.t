@@ -4,7 +4,9 @@
 #   1. structure: a server span per sampled request (parent: the incoming span), a client span
 #      per upstream attempt (its id is the one the backend received in traceparent), a retried
 #      request has two; trace id kept, tracestate passed through, attributes (url.path without
-#      the query), 5xx -> status error; the collector's auth header is sent (and not in -T);
+#      the query, the consumer, the cache's status, the rate limits' outcome), 5xx -> status
+#      error, a request auth refuses is traced, HTTP/2; the collector's auth header is sent (and
+#      not in -T);
 #   2. sampling: `sample: 0` traces only sampled incoming traceparents (a new trace goes upstream
 #      unsampled, -00); `tracing: false` routes are not traced; `sample: 0.1` over 10,000
 #      requests gives 1,000 +- 20%;
