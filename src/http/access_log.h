@@ -29,7 +29,17 @@ struct UpstreamTrace {
         int status = 0;
         uint64_t micros = 0;    // from the request first sent upstream to this attempt's head or failure
     };
+    // The attempts' spans, for a traced request only (Stream::trace(), sampled, attempt_spans;
+    // set by the proxy, read by the tracing module): the span's id (as sent upstream in
+    // traceparent), its monotonic start and end (ns; end 0: it lasted until the response's end),
+    // and its failure (0: none; else 1 + the proxy's ErrorKind).
+    struct Span {
+        uint64_t start_ns, end_ns;
+        char id[16];
+        uint8_t error;
+    };
     Attempt attempts[kMax];
+    Span spans[kMax];
     uint32_t count = 0;         // attempts made; those beyond kMax are only counted
 
     void clear() { count = 0; }

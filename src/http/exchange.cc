@@ -280,6 +280,7 @@ Sent append_stored(Server& server, Stream& s, std::string& out, bool& keep_alive
 std::atomic<uint64_t>* log_exchange(Server& server, Stream& s, const ListenerConfig& listener, RouteRuntime& route,
                                     int status, uint64_t body_bytes, uint64_t micros) {
     WorkerContext& ctx = server.ctx();
+    if (TraceContext* t = s.trace()) t->finish(*t, s, status, body_bytes);
     // Admin listeners (scrapes, probes) are logged only when asked for.
     if (ctx.access_log->enabled() && (!listener.admin || ctx.config->access_log.log_admin)) {
         const Request& req = s.request();

@@ -26,6 +26,7 @@
 #include "http/request_id.h"
 #include "http/router.h"
 #include "http/response_fields.h"
+#include "http/trace_context.h"
 
 namespace gw::http {
 
@@ -157,6 +158,10 @@ class Stream {
     std::string_view id_line() const { return {id_line_, kIdPrefix + request_id_len_ + 4u}; }
 
     UpstreamTrace& upstream_trace() { return upstream_trace_; }
+    // The request's trace (the tracing module's, set by its filter, which clears it again in
+    // its on_destroy); null: not traced.
+    TraceContext* trace() const { return trace_; }
+    void set_trace(TraceContext* t) { trace_ = t; }
     // A deadline for the upstream exchange on the worker loop's clock (a gRPC call's
     // grpc-timeout): the proxy's timeouts end no later; 0: none.
     void set_upstream_deadline(int64_t at_ms) { upstream_deadline_ = at_ms; }
@@ -304,6 +309,7 @@ class Stream {
     char id_line_[kIdPrefix + kMaxRequestId + 4] = "x-request-id: ";
     RouteMatchResult match_;
     UpstreamTrace upstream_trace_;
+    TraceContext* trace_ = nullptr;
     int64_t upstream_deadline_ = 0;
     bool want_trailers_ = false;
     std::string trailers_;

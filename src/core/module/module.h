@@ -122,6 +122,11 @@ class WorkerPart {
     // A notification the module's master part sent (MasterEnv::notify_workers): say, a key
     // set it fetched is in the module's zone, or a fill waiters wait for is complete.
     virtual void on_notify(uint16_t /*code*/) {}
+    // The worker is about to exit (drained after a graceful stop or a reload, or stopped): a
+    // part with last work to do on the loop (spans to export) starts it and returns true; the
+    // worker then runs its loop until a part calls Loop::stop(), which the part does when that
+    // work is done or after a bound of its own.
+    virtual bool on_exit() { return false; }
 };
 
 // What make_worker() gets; valid during the call only, but what its references name (the

@@ -184,6 +184,15 @@ int Worker::run() {
     send_message(spec_.channel_fd, Command::Ready, spec_.generation);
     loop_.run();
 
+    // Last work of the modules on the loop (the tracing's buffered spans), each bounded.
+    bool last_work = false;
+    for (const std::unique_ptr<module::WorkerPart>& part : parts_)
+        if (part && part->on_exit()) last_work = true;
+    if (last_work) {
+        loop_.cancel(shutdown_timer_);
+        loop_.run();
+    }
+
     access_log_.flush();
     server_.reset();
     return 0;

@@ -141,6 +141,7 @@ void Call::start(const Request& r, Handler& h) {
     h2.reset();
     h2_in.clear();
     h2_out.clear();
+    if (r.http2 && !r.body.empty()) return fail_later(Error::Invalid, "no request body over HTTP/2");
     if (r.http2) {
         h2 = std::make_unique<H2Exchange>();
         std::string head = out;

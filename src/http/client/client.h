@@ -9,7 +9,7 @@
 // behind the same interface if a user ever calls often.
 //
 // What it does:
-//   - GET (or another method without a request body) with a Host and extra header lines, to a
+//   - GET (or another method; a POST with a body of known length) with a Host and extra header lines, to a
 //     resolved address: TCP (IPv4, IPv6) or a unix socket. Addresses are resolved by the caller
 //     beforehand (the configuration does it when loaded): the loop never waits for a resolver.
 //   - a connect timeout and a total timeout (connecting included), and a cap on the body;
@@ -69,7 +69,10 @@ struct Request {
     // as its requests), and the server's index in it. Null: plain.
     http::UpstreamTransportFactory* tls = nullptr;
     size_t tls_server = 0;
-    std::string_view method = "GET";   // a token; no request body is sent
+    std::string_view method = "GET";   // a token
+    // A request body (POST: the tracing's span batches), sent with its Content-Length after the
+    // head; empty: none. Copied by fetch(), like the rest. Not with http2.
+    std::string_view body;
     std::string_view target = "/";     // origin-form: the path and query, as they go on the wire
     std::string_view host;             // the Host header (required)
     std::span<const http::Header> headers;  // more header lines, as given (no CR/LF in them)

@@ -1,5 +1,7 @@
 #include "http/client/request_head.h"
 
+#include <string>
+
 #include "http/chars.h"
 #include "http/client/client.h"
 
@@ -45,7 +47,9 @@ std::string_view write_request_head(const Request& r, std::string& out) {
     }
     out.append(r.method).append(" ").append(r.target).append(" HTTP/1.1\r\nHost: ").append(r.host).append("\r\n");
     for (const http::Header& h : r.headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+    if (!r.body.empty()) out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
     out.append("Connection: close\r\n\r\n");
+    out.append(r.body);
     return {};
 }
 

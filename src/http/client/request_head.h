@@ -10,7 +10,8 @@ namespace gw::httpc {
 
 struct Request;
 
-// Writes "METHOD target HTTP/1.1", Host, the extra headers and "Connection: close" into `out`
+// Writes "METHOD target HTTP/1.1", Host, the extra headers (Content-Length with a body) and
+// "Connection: close" into `out`, then the body if any
 // (replacing what it held). Returns "" on success, or why the request cannot be sent.
 std::string_view write_request_head(const Request& request, std::string& out);
 

@@ -161,7 +161,10 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     request_id_len_ = rid.size();
     memcpy(request_id_, rid.data(), rid.size());
     std::string_view tp = req.header("traceparent");
-    if (valid_traceparent(tp)) {
+    trace_at_ = 0;
+    if (TraceContext* trace = stream_->trace()) [[unlikely]] {
+        trace_start(*trace, tp);
+    } else if (valid_traceparent(tp)) {
         memcpy(traceparent_, tp.data(), sizeof traceparent_);
     } else {
         // A new trace: the trace id doubles as the request id's randomness, the span is ours.
@@ -432,6 +435,7 @@ void Session::attempt() {
 }
 
 void Session::start_attempt() {
+    if (trace_at_) [[unlikely]] trace_attempt();
     head_sent_ = 0;
     sent_end_ = 0;
     got_bytes_ = false;
@@ -1160,6 +1164,76 @@ void Session::note_attempt(int status) {
     if (server_) stream_->upstream_trace().add(server_->config->address, status, upstream_micros());
 }
 
+// A traced request's traceparent: sampled, its trace id and (per attempt, trace_attempt()) the
+// attempt's span id, flags 01; unsampled (a new trace the tracing did not sample), the incoming
+// one as it is, or a new trace id with flags 00, so that the services behind us do not record
+// the children of a span nobody exports.
+void Session::trace_start(const TraceContext& t, std::string_view incoming) {
+    if (t.sampled) trace_at_ = kTraceLocate;  // (found in head_ at the first attempt)
+    if (!t.sampled && valid_traceparent(incoming)) {
+        memcpy(traceparent_, incoming.data(), sizeof traceparent_);
+        return;
+    }
+    memcpy(traceparent_, "00-", 3);
+    if (t.sampled)
+        memcpy(traceparent_ + 3, t.trace_id, 32);
+    else
+        proxy_.ids().request_id(traceparent_ + 3);
+    traceparent_[35] = '-';
+    if (t.sampled)
+        memcpy(traceparent_ + 36, t.span_id, 16);  // (each attempt puts its own in its place)
+    else
+        proxy_.ids().span_id(traceparent_ + 36);
+    memcpy(traceparent_ + 52, t.sampled ? "-01" : "-00", 3);
+}
+
+namespace {
+
+uint64_t monotonic_ns() {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1000000000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
+}  // namespace
+
+// A new attempt of a traced request: its own span id, sent upstream in traceparent, and its
+// span's start in the attempt's UpstreamTrace entry (the one note_attempt() fills next; the
+// first UpstreamTrace::kMax attempts only). The attempt before it ended now.
+void Session::trace_attempt() {
+    if (trace_at_ == kTraceLocate) {
+        // The span id part of our traceparent (absent when the route's header operations set
+        // traceparent themselves: then the attempts have no spans).
+        const void* at = memmem(head_.data(), head_.size(), traceparent_, sizeof traceparent_);
+        trace_at_ = at ? static_cast<uint32_t>(static_cast<const char*>(at) - head_.data() + 36) : 0;
+        if (!trace_at_) return;
+        stream_->trace()->attempt_spans = true;
+    }
+    UpstreamTrace& t = stream_->upstream_trace();
+    uint64_t now = monotonic_ns();
+    if (t.count > 0 && t.count <= UpstreamTrace::kMax && t.spans[t.count - 1].end_ns == 0)
+        t.spans[t.count - 1].end_ns = now;
+    if (t.count >= UpstreamTrace::kMax) {
+        proxy_.ids().span_id(head_.data() + trace_at_);  // (no room to record it)
+        return;
+    }
+    UpstreamTrace::Span& span = t.spans[t.count];
+    proxy_.ids().span_id(span.id);
+    memcpy(head_.data() + trace_at_, span.id, sizeof span.id);
+    span.start_ns = now;
+    span.end_ns = 0;
+    span.error = 0;
+}
+
+// The attempt just noted failed (`kind`): its span ends now, with that error.
+void Session::trace_failed(ErrorKind kind) {
+    UpstreamTrace& t = stream_->upstream_trace();
+    if (t.count == 0 || t.count > UpstreamTrace::kMax) return;
+    UpstreamTrace::Span& span = t.spans[t.count - 1];
+    span.end_ns = monotonic_ns();
+    span.error = static_cast<uint8_t>(static_cast<uint8_t>(kind) + 1);
+}
+
 bool Session::can_retry() const {
     const RetryPolicy& p = proxy_.config().routes[route_].retries;
     if (!replayable_ || attempts_ >= p.attempts) return false;
@@ -1195,7 +1269,10 @@ void Session::retry() {
 }
 
 void Session::fail(ErrorKind kind, int status, const char* what, int err) {
-    if (!response_started_) note_attempt(status);  // (a started response has its status noted)
+    if (!response_started_) {  // (a started response has its status noted)
+        note_attempt(status);
+        if (trace_at_) [[unlikely]] trace_failed(kind);
+    }
     log_error(what, err);
     bool stale_pooled = reused_ && kind == ErrorKind::Reset && !got_bytes_ && !response_started_;
     // The upstream closed a pooled connection just as we used it: not the request's fault.

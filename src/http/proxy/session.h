@@ -111,6 +111,10 @@ class Session final : public StreamHandler {
     void make_room();
     void log_error(const char* what, int err);
     void note_attempt(int status);  // this attempt's outcome, for the access log (upstream_*)
+    // A traced request (Stream::trace()): its traceparent; sampled, the span of each attempt.
+    void trace_start(const TraceContext& t, std::string_view incoming);
+    void trace_attempt();
+    void trace_failed(ErrorKind kind);
     uint64_t upstream_micros() const;
     // The request's value of `key` (balance: hash, split_by); empty when it has none.
     std::string_view request_key(const HashKey& key) const;
@@ -150,6 +154,10 @@ class Session final : public StreamHandler {
     char request_id_[128];
     size_t request_id_len_ = 0;
     char traceparent_[55];
+    // Sampled: where the attempt's span id goes in head_ (kTraceLocate: to be found at the first
+    // attempt); 0: not traced.
+    static constexpr uint32_t kTraceLocate = 1;
+    uint32_t trace_at_ = 0;
     // Body bytes live in the stream's body buffer (offsets from its first byte) up to:
     size_t valid_end_ = 0;       // end of the body bytes validated so far
     size_t sent_end_ = 0;        // end of the body bytes written upstream in this attempt

@@ -327,6 +327,7 @@ void CacheFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHea
     bool from_cache = c.state == State::Hit || c.state == State::Updating || c.state == State::Stale ||
                       c.state == State::Revalidated;
     if (!name.empty()) head.add(name, status_text(c.state));
+    if (http::TraceContext* t = s.trace(); t && t->sampled) [[unlikely]] t->cache_status = status_text(c.state);
     if (from_cache && c.obj) {
         head.replace("age");
         char digits[24];

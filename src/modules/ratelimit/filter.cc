@@ -43,8 +43,10 @@ void RateLimitFilter::decided(void* state) {
         st->handle.resume();
 }
 
-void RateLimitFilter::on_response_head(http::Stream&, void* ctx, http::ResponseHead& head) {
+void RateLimitFilter::on_response_head(http::Stream& s, void* ctx, http::ResponseHead& head) {
     State* st = static_cast<State*>(ctx);
+    if (http::TraceContext* t = s.trace(); t && t->sampled) [[unlikely]]
+        t->ratelimit = st->verdict.rejected ? "rejected" : "allowed";
     if (!st->verdict.rejected && !st->verdict.headers) return;
     char buf[kMaxHeaderBytes];
     head.add_lines({buf, st->verdict.format(buf, sizeof buf)});
