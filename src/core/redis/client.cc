@@ -401,6 +401,10 @@ void Client::cancel(Pending* p) {
     loop_.cancel(p->timer);
 }
 
+void Client::flush(Pending* p) {
+    if (p && p->conn && p->conn->ac) redisAsyncHandleWrite(p->conn->ac);
+}
+
 void Client::reply_callback(redisAsyncContext*, void* reply, void* privdata) {
     auto* p = static_cast<Pending*>(privdata);
     p->client->complete(p, static_cast<redisReply*>(reply));

@@ -100,6 +100,10 @@ class Client {
                   std::span<const std::string_view> args, Waiter* waiter);
     // The waiter will not be called (it is going away). The command itself still completes.
     void cancel(Pending* pending);
+    // Writes the command now instead of when the loop next finds the socket writable: for a
+    // command that must reach Redis before what the caller writes next (an idempotency
+    // record before the response it records reaches the client, who may retry on another node).
+    void flush(Pending* pending);
 
     // Redis's clock (TIME, in microseconds) at the moment a command sent now would time out
     // here, as far as the last connection's TIME reply tells (it errs early, by up to that

@@ -400,7 +400,11 @@ void IdempotencyFilter::send_finish(const Digest& key, const Digest& fp, uint64_
         // Redis is away: a claim then stays until its lease ends (a retry meanwhile gets 409).
         count(kStoreErrors);
         free_finishes_.push_back(f);
+        return;
     }
+    // Written now, before the response's last bytes go to the client: a client that retries on
+    // another node at once finds the record, not the claim (that would be a 409).
+    rt_.redis->flush(f->pending);
 }
 
 void IdempotencyFilter::on_destroy(http::Stream&, void* ctx) {
