@@ -285,7 +285,7 @@ my $cmd = fork // die "fork: $!";
 if ($cmd == 0) {
     open STDOUT, '>', $out or POSIX::_exit(126);
     open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-    exec $GatewayTest::BINARY, '-p', $t->dir, '-c', $t->conf, '-s', 'upgrade';
+    { exec $GatewayTest::BINARY, '-p', $t->dir, '-c', $t->conf, '-s', 'upgrade' }
     POSIX::_exit(127);
 }
 my $new_master;

@@ -70,8 +70,8 @@ sub start_responder {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', $responder_log or POSIX::_exit(126);
         open STDERR, '>&', \*STDOUT;
-        exec 'openssl', 'ocsp', '-index', 'index.txt', '-port', $ocsp_port, '-rsigner', 'responder.pem',
-            '-rkey', 'responder.key', '-CA', 'sca.pem', '-text', '-ndays', '1';
+        { exec 'openssl', 'ocsp', '-index', 'index.txt', '-port', $ocsp_port, '-rsigner', 'responder.pem',
+              '-rkey', 'responder.key', '-CA', 'sca.pem', '-text', '-ndays', '1' }
         POSIX::_exit(127);
     }
     # It says so once it listens (a probe connection would be a request it logs as an error).
