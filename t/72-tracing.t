@@ -228,6 +228,20 @@ SKIP: {
     like($server->{headers}{'content-type'}, qr{^application/json}, '... and JSON');
 }
 
+# A client that goes away before its response: the server span still arrives, as an error.
+{
+    my $tr = hex_id(16);
+    my $c = http_connect($t->port('http'));
+    $c->send("GET /p/slow-head/400 HTTP/1.1\r\nHost: x\r\ntraceparent: 00-$tr-" . hex_id(8) . "-01\r\n\r\n");
+    sleep 0.1;
+    $c->close;
+    my @x = wait_spans($tr, 1);
+    my ($gone) = grep { $_->{span}{kind} == 2 } @x;
+    ok($gone, 'a client that went away: its server span is exported');
+    is($gone && $gone->{span}{status}{code}, 2, '... with status ERROR');
+    like($gone && $gone->{span}{status}{message} // '', qr/went away/, '... saying the client went away');
+}
+
 # A retried request: two client spans, the first failed (connect refused). The balancer tries
 # the dead server first on one of the first requests (then it is skipped as down).
 my %sent;

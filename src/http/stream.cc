@@ -23,6 +23,11 @@ void Stream::begin(StreamIo* io, size_t listener_index) {
 }
 
 void Stream::end() {
+    if (trace_) [[unlikely]] {
+        TraceContext* t = trace_;
+        trace_ = nullptr;
+        if (t->ended) t->ended(*t, *this);
+    }
     if (chain_ && (chain_->hooks() & kHookDestroy)) {
         // Last in, first out; only filters whose on_request ran have a state to end.
         const auto& entries = chain_->entries();

@@ -26,6 +26,10 @@ struct TraceContext {
     // Called by the codec once the response is complete (before the stream ends and its
     // filters' state with it: the identity, the upstream attempts are still there).
     void (*finish)(TraceContext& t, Stream& s, int status, uint64_t body_bytes) = nullptr;
+    // Called when the stream ends (Stream::end, before its filters' on_destroy), finished or
+    // not - a client that went away before its response was complete. The stream forgets the
+    // context then.
+    void (*ended)(TraceContext& t, Stream& s) = nullptr;
 };
 
 }  // namespace gw::http

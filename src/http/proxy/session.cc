@@ -160,11 +160,11 @@ void Session::start(Stream& stream, int route_index, const RouteMatchResult& mat
     std::string_view rid = stream_->request_id();  // made once per request by the codec
     request_id_len_ = rid.size();
     memcpy(request_id_, rid.data(), rid.size());
-    std::string_view tp = req.header("traceparent");
     trace_at_ = 0;
+    std::string_view tp;
     if (TraceContext* trace = stream_->trace()) [[unlikely]] {
-        trace_start(*trace, tp);
-    } else if (valid_traceparent(tp)) {
+        trace_start(*trace);  // (the tracing filter read the incoming traceparent)
+    } else if (tp = req.header("traceparent"); valid_traceparent(tp)) {
         memcpy(traceparent_, tp.data(), sizeof traceparent_);
     } else {
         // A new trace: the trace id doubles as the request id's randomness, the span is ours.
@@ -1165,15 +1165,11 @@ void Session::note_attempt(int status) {
 }
 
 // A traced request's traceparent: sampled, its trace id and (per attempt, trace_attempt()) the
-// attempt's span id, flags 01; unsampled (a new trace the tracing did not sample), the incoming
-// one as it is, or a new trace id with flags 00, so that the services behind us do not record
-// the children of a span nobody exports.
-void Session::trace_start(const TraceContext& t, std::string_view incoming) {
+// attempt's span id, flags 01; unsampled (a new trace the tracing did not sample: a valid
+// incoming one, sampled or not, the filter leaves to the proxy as it came), a new trace id with
+// flags 00, so that the services behind us do not record the children of a span nobody exports.
+void Session::trace_start(const TraceContext& t) {
     if (t.sampled) trace_at_ = kTraceLocate;  // (found in head_ at the first attempt)
-    if (!t.sampled && valid_traceparent(incoming)) {
-        memcpy(traceparent_, incoming.data(), sizeof traceparent_);
-        return;
-    }
     memcpy(traceparent_, "00-", 3);
     if (t.sampled)
         memcpy(traceparent_ + 3, t.trace_id, 32);

@@ -112,7 +112,7 @@ class Session final : public StreamHandler {
     void log_error(const char* what, int err);
     void note_attempt(int status);  // this attempt's outcome, for the access log (upstream_*)
     // A traced request (Stream::trace()): its traceparent; sampled, the span of each attempt.
-    void trace_start(const TraceContext& t, std::string_view incoming);
+    void trace_start(const TraceContext& t);
     void trace_attempt();
     void trace_failed(ErrorKind kind);
     uint64_t upstream_micros() const;

@@ -31,7 +31,7 @@ Sampler::Sampler(double ratio, uint64_t seed) : state_(seed) {
 }
 
 TracingFilter::TracingFilter(Recorder& recorder, std::string_view route_name)
-    : http::Filter(http::kHookRequest | http::kHookDestroy, sizeof(Ctx), alignof(Ctx)),
+    : http::Filter(http::kHookRequest, sizeof(Ctx), alignof(Ctx)),  // (the stream's end: ended())
       recorder_(recorder),
       route_(route_name) {}
 
@@ -47,12 +47,14 @@ http::FilterStatus TracingFilter::on_request(http::Stream& s, void* p) {
         // A new trace nobody records: the proxy sends it unsampled.
         c->trace.attempt_spans = false;
         c->trace.finish = finish_unsampled;
+        c->trace.ended = nullptr;
         s.set_trace(&c->trace);
         return http::FilterStatus::Continue;
     }
     c->trace.sampled = true;
     c->trace.attempt_spans = false;
     c->trace.finish = finish;
+    c->trace.ended = ended;
     c->self = this;
     c->done = false;
     c->https = s.io().transport() != nullptr;
@@ -69,11 +71,11 @@ http::FilterStatus TracingFilter::on_request(http::Stream& s, void* p) {
     return http::FilterStatus::Continue;
 }
 
-void TracingFilter::on_destroy(http::Stream& s, void* p) {
-    Ctx* c = static_cast<Ctx*>(p);
-    // A sampled request that ended without a response (its client went away): its spans still go.
-    if (!c->done) record(*c, s, 0, true);
-    s.set_trace(nullptr);  // (the stream does not clear it: only this filter sets it)
+// The stream ends (it forgets the context): a sampled request that ended without its response
+// (the client went away) still has its spans recorded.
+void TracingFilter::ended(http::TraceContext& t, http::Stream& s) {
+    Ctx& c = reinterpret_cast<Ctx&>(t);
+    if (!c.done) c.self->record(c, s, 0, true);
 }
 
 void TracingFilter::finish(http::TraceContext& t, http::Stream& s, int status, uint64_t) {

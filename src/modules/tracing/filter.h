@@ -65,7 +65,6 @@ class TracingFilter final : public http::Filter {
     TracingFilter(Recorder& recorder, std::string_view route_name);
 
     http::FilterStatus on_request(http::Stream& s, void* ctx) override;
-    void on_destroy(http::Stream& s, void* ctx) override;
 
     struct Ctx {
         http::TraceContext trace;  // first: finish() finds the Ctx from it
@@ -79,6 +78,7 @@ class TracingFilter final : public http::Filter {
   private:
     static void finish(http::TraceContext& t, http::Stream& s, int status, uint64_t body_bytes);
     static void finish_unsampled(http::TraceContext&, http::Stream&, int, uint64_t) {}
+    static void ended(http::TraceContext& t, http::Stream& s);
     void record(Ctx& c, http::Stream& s, int status, bool aborted);
 
     Recorder& recorder_;
