@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/metrics/store.h"
 #include "http/connection.h"
+#include "http/h2/memory.h"
 #include "http/h2/server_stream.h"
 #include "http/server.h"
 
@@ -68,7 +69,7 @@ ServerSession::ServerSession(Server& server, Connection& conn, const ListenerCon
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, kEncoderTable);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
-    int rv = nghttp2_session_server_new2(&session_, callbacks, this, opt);
+    int rv = nghttp2_session_server_new3(&session_, callbacks, this, opt, pooled_mem());
     nghttp2_option_del(opt);
     if (rv != 0) {
         session_ = nullptr;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "core/log.h"
+#include "http/h2/memory.h"
 #include "http/proxy/proxy.h"
 #include "http/proxy/session.h"
 
@@ -94,7 +95,7 @@ bool H2Conn::open() {
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, server_.upstream->config->max_streams_per_connection);
-    int rv = nghttp2_session_client_new2(&session_, callbacks(), this, opt);
+    int rv = nghttp2_session_client_new3(&session_, callbacks(), this, opt, h2::pooled_mem());
     nghttp2_option_del(opt);
     if (rv != 0) {
         session_ = nullptr;
