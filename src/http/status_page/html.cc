@@ -70,6 +70,20 @@ void cell(std::string& o, std::string_view field, std::string_view cls) {
     o += "\">";
 }
 
+void row_named(std::string& o, std::string_view key) {
+    o += "<tr data-k=\"";
+    esc(o, key);
+    o += "\"><td class=\"name\">";
+    esc(o, key);
+    o += "</td>";
+}
+
+void count_cell(std::string& o, std::string_view field, double v) {
+    cell(o, field);
+    count(o, v);
+    o += "</td>";
+}
+
 void section_head(std::string& o, std::string_view id, std::string_view title) {
     o += "<section id=\"";
     o += id;

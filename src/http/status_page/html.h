@@ -25,6 +25,10 @@ void duration(std::string& o, double secs);
 void badge(std::string& o, std::string_view value);
 // Opens a cell the page's script fills: data-f names the field; `cls` "n" right-aligns a number.
 void cell(std::string& o, std::string_view field, std::string_view cls = "n");
+// Opens a row keyed (data-k) and named (its first cell, class "name") by `key`, escaped.
+void row_named(std::string& o, std::string_view key);
+// A cell the script fills (cell()) holding a count, closed.
+void count_cell(std::string& o, std::string_view field, double v);
 // Opens <section id=ID><h2>TITLE</h2> (both literals of the caller).
 void section_head(std::string& o, std::string_view id, std::string_view title);
 

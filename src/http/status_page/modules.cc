@@ -94,24 +94,12 @@ void ratelimits_section(std::string& o, const Families& fams) {
          "<th class=\"n\">rejected/s</th><th>trend</th></tr></thead><tbody>\n";
     SumsBy by = sums_by(fams, fam, "policy", "result");
     for (std::string_view p : label_values(fams, fam, "policy")) {
-        o += "<tr data-k=\"";
-        esc(o, p);
-        o += "\"><td class=\"name\">";
-        esc(o, p);
-        o += "</td>";
-        cell(o, "allowed");
-        count(o, at(by, p, "allowed"));
-        o += "</td>";
-        cell(o, "rejected");
-        count(o, at(by, p, "rejected"));
-        o += "</td>";
-        cell(o, "dry");
-        count(o, at(by, p, "dry_run_rejected"));
-        o += "</td>";
-        cell(o, "fallback");
-        count(o, at(by, p, "fallback_allowed") + at(by, p, "fallback_rejected") +
+        row_named(o, p);
+        count_cell(o, "allowed", at(by, p, "allowed"));
+        count_cell(o, "rejected", at(by, p, "rejected"));
+        count_cell(o, "dry", at(by, p, "dry_run_rejected"));
+        count_cell(o, "fallback", at(by, p, "fallback_allowed") + at(by, p, "fallback_rejected") +
                      at(by, p, "fallback_dry_run_rejected"));
-        o += "</td>";
         cell(o, "aps");
         o += kDash;
         o += "</td>";
@@ -170,20 +158,10 @@ void tls_section(std::string& o, const Families& fams) {
             double ok = at(handshakes, l, "ok");
             double failed = at(handshakes, l, "failed");
             double resumed = at(resumptions, l);
-            o += "<tr data-k=\"";
-            esc(o, l);
-            o += "\"><td class=\"name\">";
-            esc(o, l);
-            o += "</td>";
-            cell(o, "ok");
-            count(o, ok);
-            o += "</td>";
-            cell(o, "failed");
-            count(o, failed);
-            o += "</td>";
-            cell(o, "resumed");
-            count(o, resumed);
-            o += "</td>";
+            row_named(o, l);
+            count_cell(o, "ok", ok);
+            count_cell(o, "failed", failed);
+            count_cell(o, "resumed", resumed);
             cell(o, "resumption");
             ratio(o, resumed, ok);
             o += "</td>";

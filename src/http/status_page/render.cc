@@ -125,9 +125,7 @@ void route_row(std::string& o, std::string_view name, const Json* r, const Route
         }
     }
     o += "</td>";
-    cell(o, "requests");
-    count(o, n);
-    o += "</td>";
+    count_cell(o, "requests", n);
     cell(o, "rps");
     o += kDash;
     o += "</td>";
@@ -201,22 +199,16 @@ void upstreams_section(std::string& o, const Json& d, const Families& fams) {
             if (s["circuit"].is_null()) o += kDash;
             else badge(o, s["circuit"].str());
             o += "</td>";
-            cell(o, "inflight");
-            count(o, at(active, un, addr));
-            o += "</td>";
+            count_cell(o, "inflight", at(active, un, addr));
             cell(o, "fails");
             if (s["passive_fails"].is_null()) o += kDash;
             else esc(o, s["passive_fails"].str());
             o += "</td>";
-            cell(o, "requests");
-            count(o, at(requests, un, addr));
-            o += "</td>";
+            count_cell(o, "requests", at(requests, un, addr));
             cell(o, "rps");
             o += kDash;
             o += "</td>";
-            cell(o, "errors");
-            count(o, at(errors, un, addr));
-            o += "</td>";
+            count_cell(o, "errors", at(errors, un, addr));
             cell(o, "spark", "spark");
             o += "</td></tr>\n";
         }
