@@ -114,16 +114,20 @@ nghttp2_mem mem = {nullptr, pool_malloc, pool_free, pool_calloc, pool_realloc};
 // Under AddressSanitizer nghttp2 keeps the system allocator (null: its default), so that a
 // use after free inside a session is still caught rather than hidden by a recycled block.
 #if defined(__SANITIZE_ADDRESS__)
-nghttp2_mem* pooled_mem() { return nullptr; }
+#define GW_H2_NO_POOL 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-nghttp2_mem* pooled_mem() { return nullptr; }
-#else
-nghttp2_mem* pooled_mem() { return &mem; }
+#define GW_H2_NO_POOL 1
 #endif
-#else
-nghttp2_mem* pooled_mem() { return &mem; }
 #endif
+
+nghttp2_mem* pooled_mem() {
+#ifdef GW_H2_NO_POOL
+    return nullptr;
+#else
+    return &mem;
+#endif
+}
 
 size_t pooled_free_bytes() {
     size_t total = 0;
