@@ -174,6 +174,31 @@ case 'max_concurrent_streams: a client past the limit it acknowledged loses the 
     is(join(',', map { $_->{pid} } $t->workers), $worker, 'the same worker (no crash)');
 };
 
+case 'PRIORITY frames and frames on closed streams (RFC 9113 5.1, 5.3.1, 6.3)' => sub {
+    # nghttp2 leaves these to the gateway with RFC 7540 priorities off (frame_scanner.h).
+    my $r = raw(mode => 'priority_zero', timeout => 5);
+    is($r->{goaway}, '1', "PRIORITY on stream 0: GOAWAY PROTOCOL_ERROR ($r->{line})");
+    like($r->{closed}, qr/^(fin|rst)$/, '... and the connection is closed');
+    $r = raw(mode => 'priority_self', timeout => 5);
+    is($r->{goaway}, '1', "PRIORITY making a stream depend on itself: GOAWAY PROTOCOL_ERROR ($r->{line})");
+    like($r->{closed}, qr/^(fin|rst)$/, '... and the connection is closed');
+    for my $m (qw(data_after_reset data_after_close)) {
+        $r = raw(mode => $m, timeout => 5);
+        like($r->{rst_codes}, qr/(^|,)5(,|$)/, "$m: RST_STREAM STREAM_CLOSED ($r->{line})");
+        is($r->{goaway}, 'none', "$m: no GOAWAY");
+        is($r->{closed}, 'no', "$m: the connection stays open");
+        ok($r->{ok} >= 1 && $r->{statuses} eq '200', "$m: the next stream is answered");
+    }
+    $r = raw(mode => 'data_after_server_reset', n => 5, path => '/hello', timeout => 5);
+    is($r->{rst_codes}, '1', "DATA that crossed the gateway's own RST_STREAM: ignored ($r->{line})");
+    is($r->{goaway}, 'none', '... no GOAWAY');
+    is($r->{closed}, 'no', '... the connection stays open');
+    ok($r->{ok} >= 1, '... and the next stream is answered');
+    $r = raw(mode => 'normal', n => 2);
+    is($r->{ok}, 2, "PRIORITY frames of a normal client are fine ($r->{line})");
+    is($r->{goaway}, 'none', '... no GOAWAY');
+};
+
 case 'idle_timeout: GOAWAY and close' => sub {
     my $r = raw(mode => 'idle', wait => 8, timeout => 12);
     is($r->{ok}, 1, "the request is answered ($r->{line})");

@@ -64,8 +64,6 @@ ServerSession::ServerSession(Server& server, Connection& conn, const ListenerCon
     // The library's own Rapid Reset bucket answers INTERNAL_ERROR: left above ours.
     uint64_t resets = std::max<uint64_t>(config_.max_resets_per_minute, 1);
     nghttp2_option_set_stream_reset_rate_limit(opt, resets * 2 + 100, resets);
-    // (Closed streams are remembered, as the protocol needs to answer DATA on one with
-    // STREAM_CLOSED; nghttp2 keeps a bounded number of them.)
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, kEncoderTable);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
@@ -80,6 +78,10 @@ ServerSession::ServerSession(Server& server, Connection& conn, const ListenerCon
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, config_.initial_window_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, config_.max_header_list_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        // RFC 9218: no RFC 7540 priority tree (deprecated by RFC 9113 5.3.2); nghttp2 then
+        // schedules streams by urgency and keeps no closed streams - the checks that leaves
+        // out are the FrameScanner's (check_data, check_priority).
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     // The connection's window: room for several streams' bodies at once (the protocol's
@@ -101,7 +103,20 @@ bool ServerSession::receive(const char* data, size_t n) {
     if (failed_) return false;
     ++depth_;
     refill_budgets();
-    ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), n);
+    // nghttp2 reads up to each frame the scanner stops at; the frame is checked there.
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(data);
+    ssize_t rv = 0;
+    while (n > 0 && !failed_) {
+        FrameScanner::Stop stop = scanner_.next(p, n);
+        rv = nghttp2_session_mem_recv(session_, p, stop.at);
+        if (rv < 0) break;
+        p += stop.at;
+        n -= stop.at;
+        if (stop.kind == FrameScanner::Kind::Data)
+            check_data(stop.stream);
+        else if (stop.kind == FrameScanner::Kind::Priority)
+            check_priority(stop.stream, stop.depends_on);
+    }
     --depth_;
     if (rv < 0) {
         if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
@@ -262,6 +277,36 @@ void ServerSession::refill_budgets() {
     control_left_ = std::min(kControlBurst, control_left_ + seconds * kControlPerSecond);
 }
 
+// A DATA frame's header has been read by nghttp2. On a closed stream (below the last one the
+// client opened, and gone from nghttp2) the protocol wants STREAM_CLOSED (RFC 9113 5.1), unless
+// the gateway reset the stream itself: then the frame may have crossed the RST_STREAM and is
+// ignored. nghttp2 ignores the frame either way (and counts it against the connection window);
+// the answer is a stream error, which costs a well-behaved client nothing even if the stream
+// is one the gateway reset so long ago that it is no longer among the recent ones.
+void ServerSession::check_data(int32_t id) {
+    if (id == 0 || !(id & 1) || id > last_client_stream_ || nghttp2_session_find_stream(session_, id)) return;
+    // (nghttp2 does not tell of an ignored frame: it costs from the budget here)
+    if (!spend_control(NGHTTP2_DATA) || recently_reset(id) || shutdown_started_) return;
+    note_reset(id);  // (once per stream: its next DATA frames are ignored)
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED);
+}
+
+// A whole PRIORITY frame has been read (nghttp2 checked its length). RFC 9113 6.3: on stream 0
+// it is a connection error; 5.3.1: a stream that depends on itself is an error too (a
+// connection error here, as nghttp2 makes it with the priority tree on).
+void ServerSession::check_priority(int32_t id, int32_t depends_on) {
+    if (id != 0 && id != depends_on) return;
+    LOG_INFO("client %s: HTTP/2 protocol error: PRIORITY frame %s; closing the connection", conn_.peer_text(),
+             id == 0 ? "on stream 0" : "making a stream depend on itself");
+    failed_ = true;
+    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+}
+
+void ServerSession::note_reset(int32_t id) {
+    recent_resets_[recent_reset_next_] = id;
+    recent_reset_next_ = (recent_reset_next_ + 1) % kRecentResets;
+}
+
 bool ServerSession::recently_reset(int32_t id) const {
     for (int32_t r : recent_resets_)
         if (r == id) return true;
@@ -411,10 +456,7 @@ int ServerSession::on_stream_close(nghttp2_session* s, int32_t id, uint32_t erro
 
 int ServerSession::on_frame_send(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
     ServerSession& me = self(user);
-    if (frame->hd.type == NGHTTP2_RST_STREAM) {
-        me.recent_resets_[me.recent_reset_next_] = frame->hd.stream_id;
-        me.recent_reset_next_ = (me.recent_reset_next_ + 1) % kRecentResets;
-    }
+    if (frame->hd.type == NGHTTP2_RST_STREAM && !me.recently_reset(frame->hd.stream_id)) me.note_reset(frame->hd.stream_id);
     if (frame->hd.type == NGHTTP2_DATA) me.control_left_ = std::min(kControlBurst, me.control_left_ + kControlPerDataSent);
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         if (ServerStream* st = stream_of(s, frame->hd.stream_id)) st->response_sent();

@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/h2/frame_scanner.h"
+
 namespace gw {
 struct ListenerConfig;
 struct Http2Config;
@@ -105,6 +107,9 @@ class ServerSession {
     static int on_invalid_frame(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user);
     bool spend_control(uint32_t type);
     bool recently_reset(int32_t id) const;
+    void note_reset(int32_t id);
+    void check_data(int32_t id);
+    void check_priority(int32_t id, int32_t depends_on);
     void refill_budgets();
     void settle();  // after a read: streams' input settled, ready requests started
     void free_dead();
@@ -132,9 +137,10 @@ class ServerSession {
     double resets_left_ = 0;     // token bucket, refilled max_resets_per_minute per minute
     double control_left_ = 0;    // token bucket for frames that do no work
     uint64_t last_refill_ms_ = 0;
-    // The last streams the gateway sent RST_STREAM for: a HEADERS frame for one of them (the
-    // client's trailers, sent before the reset reached it) is ignored, not a connection error.
-    static constexpr size_t kRecentResets = 16;
+    FrameScanner scanner_;  // the client's frame headers, a step ahead of nghttp2
+    // The last streams the gateway sent RST_STREAM for: a HEADERS or DATA frame for one of them
+    // (sent before the reset reached the client) is ignored, not an error.
+    static constexpr size_t kRecentResets = 32;
     int32_t recent_resets_[kRecentResets] = {};
     size_t recent_reset_next_ = 0;
 };

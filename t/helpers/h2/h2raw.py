@@ -22,6 +22,13 @@
 #                   frames (HEADERS + up to N CONTINUATION)
 #   concurrent      N GET streams to PATH at once (END_STREAM); waits for every stream to end
 #   idle            one GET to PATH, then waits (up to --wait) for GOAWAY and the close
+#   priority_zero   a PRIORITY frame on stream 0
+#   priority_self   a PRIORITY frame making stream 1 depend on itself
+#   data_after_reset  HEADERS (POST PATH, no END_STREAM) and RST_STREAM(CANCEL) on stream 1, then
+#                   DATA on it; then a GET on stream 3
+#   data_after_close  a GET on stream 1, after its response DATA on it; then a GET on stream 3
+#   data_after_server_reset  a POST with content-length: 2 and 5 bytes of DATA on stream 1 (the
+#                   server resets it), N more DATA frames on it; then a GET on stream 3
 #   normal          a normal client's few control frames (3 PING, 2 SETTINGS, 3 WINDOW_UPDATE,
 #                   2 PRIORITY), then N GETs to PATH one after the other
 # Prints one line of key=value:
@@ -321,6 +328,32 @@ def main():
         p.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, p.block(p.get_headers())))
         p.run(until=lambda: 1 in p.ended)
         p.run(until=lambda: p.goaway is not None, deadline=time.time() + a.wait)
+    elif m == 'priority_zero':
+        p.send(frame(PRIORITY, 0, 0, struct.pack('>IB', 0, 15)))
+        p.run()
+    elif m == 'priority_self':
+        p.send(frame(PRIORITY, 0, 1, struct.pack('>IB', 1, 15)))
+        p.run()
+    elif m == 'data_after_reset':
+        p.send(frame(HEADERS, END_HEADERS, 1, p.block(p.get_headers(method='POST'))))
+        p.send(frame(RST_STREAM, 0, 1, struct.pack('>I', 8)))
+        p.send(frame(DATA, END_STREAM, 1, b'test'))
+        p.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, p.block(p.get_headers())))
+        p.run(until=lambda: 3 in p.ended and any(sid == 1 for sid, _ in p.rst))
+    elif m == 'data_after_close':
+        p.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, p.block(p.get_headers())))
+        p.run(until=lambda: 1 in p.ended)
+        p.send(frame(DATA, END_STREAM, 1, b'test'))
+        p.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, p.block(p.get_headers())))
+        p.run(until=lambda: 3 in p.ended and any(sid == 1 for sid, _ in p.rst))
+    elif m == 'data_after_server_reset':
+        p.send(frame(HEADERS, END_HEADERS, 1, p.block(p.get_headers(method='POST', extra=[('content-length', '2')]))))
+        p.send(frame(DATA, 0, 1, b'12345'))
+        p.run(until=lambda: any(sid == 1 for sid, _ in p.rst))
+        p.send(b''.join(frame(DATA, 0, 1, b'more') for _ in range(a.n)))
+        p.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, p.block(p.get_headers())))
+        p.run(until=lambda: 3 in p.ended)
+        p.run(deadline=time.time() + 0.3)  # (an RST_STREAM that should not come)
     elif m == 'normal':
         p.send(b''.join(frame(PING, 0, 0, struct.pack('>Q', i)) for i in range(3)))
         p.send(frame(SETTINGS, 0, 0, struct.pack('>HI', 4, 1 << 20)) + frame(SETTINGS, 0, 0))
