@@ -47,12 +47,15 @@ Millis Loop::update_time() { return now_ = monotonic_ms(); }
 
 void Loop::arm(Timer& timer, Millis delay) {
     timer.loop_ = this;
-    timer.deadline_ = now_ + (delay < 0 ? 0 : delay);
+    timer.due_ = now_ + (delay < 0 ? 0 : delay);
     if (timer.armed()) {
+        // Later than its place in the heap: it stays there until that comes (run_timers).
+        if (timer.due_ >= timer.deadline_) return;
+        timer.deadline_ = timer.due_;
         heap_up(timer.index_);
-        heap_down(timer.index_);
         return;
     }
+    timer.deadline_ = timer.due_;
     timer.index_ = heap_.size();
     heap_.push_back(&timer);
     heap_up(timer.index_);
@@ -106,6 +109,11 @@ void Loop::heap_remove(size_t i) {
 void Loop::run_timers() {
     while (!heap_.empty() && heap_.front()->deadline_ <= now_) {
         Timer* t = heap_.front();
+        if (t->due_ > now_) {  // re-armed for later since it took this place: to its real one
+            t->deadline_ = t->due_;
+            heap_down(0);
+            continue;
+        }
         heap_remove(0);
         if (t->cb_) t->cb_();  // may re-arm itself or destroy its owner
     }

@@ -2,6 +2,8 @@
 //
 // Timers live inside the objects that own them (a connection has one), are kept in a binary heap
 // that records each timer's index, and are armed and cancelled in O(log n) without allocating.
+// Re-arming an armed timer for later - a timeout renewed on activity, several times a request -
+// costs no heap work: the timer keeps its earlier place and is moved when that place comes up.
 #pragma once
 
 #include <cstddef>
@@ -34,14 +36,15 @@ class Timer {
 
     void set_callback(std::function<void()> cb) { cb_ = std::move(cb); }
     bool armed() const { return index_ != kNotArmed; }
-    Millis deadline() const { return deadline_; }
+    Millis deadline() const { return due_; }
 
   private:
     friend class Loop;
     static constexpr size_t kNotArmed = static_cast<size_t>(-1);
     std::function<void()> cb_;
     Loop* loop_ = nullptr;
-    Millis deadline_ = 0;
+    Millis deadline_ = 0;  // its key in the heap: never later than due_
+    Millis due_ = 0;       // when it fires
     size_t index_ = kNotArmed;
 };
 

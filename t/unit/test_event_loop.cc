@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
 
 #include "event/loop.h"
@@ -65,6 +66,72 @@ TEST(EventLoop, ManyTimersHeapInvariant) {
     ASSERT_EQ(fired.size(), 200u - 67u);
     for (size_t k = 1; k < fired.size(); ++k)
         EXPECT_LE((fired[k - 1] * 7919) % 50, (fired[k] * 7919) % 50);
+}
+
+// A timer re-armed for later keeps its earlier place in the heap (no heap work); it must still
+// fire at the later time, never at the earlier one, and in order with the others.
+TEST(EventLoop, RearmedLaterFiresAtTheLaterTime) {
+    Loop loop;
+    gw::event::Millis start = loop.now(), fired_at = -1, other_at = -1;
+    Timer a([&] { fired_at = loop.now(); }), other([&] { other_at = loop.now(); });
+    Timer stop([&] { loop.stop(); });
+    loop.arm(a, 10);
+    loop.arm(other, 30);
+    loop.arm(a, 50);  // later: stays at its place, moved when 10 ms have passed
+    EXPECT_EQ(a.deadline(), start + 50);
+    EXPECT_EQ(loop.timer_count(), 2u);
+    loop.arm(stop, 80);
+    loop.run();
+    EXPECT_GE(other_at, start + 30);
+    EXPECT_GE(fired_at, start + 50) << "not at its first deadline";
+    EXPECT_GT(fired_at, other_at) << "after the timer due before it";
+    EXPECT_FALSE(a.armed());
+}
+
+TEST(EventLoop, RearmedLaterThenEarlier) {
+    Loop loop;
+    gw::event::Millis start = loop.now(), fired_at = -1;
+    int fired = 0;
+    Timer a([&] { fired_at = loop.now(); ++fired; });
+    Timer stop([&] { loop.stop(); });
+    loop.arm(a, 40);
+    loop.arm(a, 100);  // later (no heap work) ...
+    loop.arm(a, 5);    // ... then earlier than both: moved up
+    EXPECT_EQ(a.deadline(), start + 5);
+    loop.arm(stop, 60);
+    loop.run();
+    EXPECT_EQ(fired, 1);
+    EXPECT_GE(fired_at, start + 5);
+    EXPECT_LT(fired_at, start + 40) << "at the earliest deadline asked last";
+}
+
+TEST(EventLoop, RenewedTimersNeverFireEarly) {
+    Loop loop;
+    constexpr int kTimers = 300;
+    std::vector<std::unique_ptr<Timer>> timers;
+    std::vector<gw::event::Millis> due(kTimers), fired_at(kTimers, -1);
+    unsigned seed = 12345;
+    auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 16) % 60; };
+    for (int i = 0; i < kTimers; ++i) {
+        timers.push_back(std::make_unique<Timer>([&, i] { fired_at[i] = loop.now(); }));
+        loop.arm(*timers.back(), static_cast<gw::event::Millis>(next()));
+    }
+    for (int round = 0; round < 5; ++round)  // renewed several times, later or earlier
+        for (int i = 0; i < kTimers; ++i) loop.arm(*timers[i], static_cast<gw::event::Millis>(next()));
+    for (int i = 0; i < kTimers; ++i) due[i] = timers[i]->deadline();
+    for (int i = 0; i < kTimers; i += 7) loop.cancel(*timers[i]);
+    Timer stop([&] { loop.stop(); });
+    loop.arm(stop, 100);
+    loop.run();
+    for (int i = 0; i < kTimers; ++i) {
+        if (i % 7 == 0) {
+            EXPECT_EQ(fired_at[i], -1) << i << " was cancelled";
+            continue;
+        }
+        EXPECT_GE(fired_at[i], due[i]) << "timer " << i << " fired early";
+        EXPECT_LE(fired_at[i], due[i] + 20) << "timer " << i << " fired late";
+    }
+    EXPECT_EQ(loop.timer_count(), 0u);
 }
 
 namespace {

@@ -31,7 +31,9 @@ ServerRuntime::~ServerRuntime() = default;
 ServerRuntime::ServerRuntime(ServerRuntime&&) noexcept = default;
 
 UpstreamConn::UpstreamConn(Proxy& proxy) : proxy_(proxy) {
-    idle_timer.set_callback([this] { close(); });
+    idle_timer.set_callback([this] {
+        if (idle) close();  // (a busy connection keeps it armed: see Proxy::acquire_idle)
+    });
 }
 
 UpstreamConn::~UpstreamConn() {
