@@ -123,6 +123,7 @@ struct Response {
     bool upgrade = false;           // 101 with Upgrade (then keep_alive is false: no more HTTP)
     bool untrusted_framing = false; // Connection named a framing header (then keep_alive is false)
     size_t head_length = 0;         // status line and headers including the final CRLFCRLF
+    std::string_view connection;    // the first Connection field's value (the proxy's hop-by-hop list)
 
     // Case-insensitive lookup of the first header with this name; empty view if absent.
     std::string_view header(std::string_view name) const;

@@ -105,6 +105,8 @@ struct Facts {
     bool conn_keep_alive = false;
     bool conn_names_framing = false;  // Connection lists Content-Length or Transfer-Encoding
     bool upgrade = false;
+    bool connection_seen = false;
+    std::string_view connection;  // the first Connection field's value
 };
 
 // Content-Length = 1*DIGIT, but a recipient may see it repeated, as several fields or as a list
@@ -189,7 +191,11 @@ ParseResult on_header(const Header& h, bool framing, Facts& f, ParseError& err) 
             if (iequals(h.name, "upgrade") && !h.value.empty()) f.upgrade = true;
             break;
         case 10:
-            if (iequals(h.name, "connection")) return on_connection(h.value, f, err);
+            if (iequals(h.name, "connection")) {
+                if (!f.connection_seen) f.connection = h.value;
+                f.connection_seen = true;
+                return on_connection(h.value, f, err);
+            }
             break;
         case 14:
             if (iequals(h.name, "content-length"))
@@ -311,7 +317,9 @@ bool split_own_response_head(std::string_view head, bool request_method_head, Re
     out.upgrade = out.untrusted_framing = false;
     out.head_length = head.size();
     out.content_length = 0;
+    out.connection = {};
     bool has_length = false;
+    bool connection_seen = false;
     size_t at = eol + 2;
     while (at < head.size() - 2) {
         size_t end = head.find("\r\n", at);
@@ -324,6 +332,10 @@ bool split_own_response_head(std::string_view head, bool request_method_head, Re
         Header& h = out.headers[out.header_count++];
         h.name = head.substr(at, colon - at);
         h.value = value;
+        if (!connection_seen && h.name.size() == 10 && chars::iequals(h.name, "connection")) {
+            out.connection = value;
+            connection_seen = true;
+        }
         if (h.name.size() == 14 && chars::iequals(h.name, "content-length")) {
             uint64_t n = 0;
             for (char c : value) {
@@ -365,6 +377,7 @@ ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits
     out.upgrade = false;
     out.untrusted_framing = false;
     out.head_length = 0;
+    out.connection = {};
 
     // No empty lines are skipped before the status line: after a response whose length we
     // believed, stray bytes mean the framing was wrong, and guessing again would be worse.
@@ -404,6 +417,7 @@ ParseResult parse_response_head(std::string_view buf, const ParserLimits& limits
         ParseResult::Error)
         return ParseResult::Error;
     if (finish(facts, framing, out, err) == ParseResult::Error) return ParseResult::Error;
+    out.connection = facts.connection;
     out.head_length = head_end;
     return ParseResult::Complete;
 }

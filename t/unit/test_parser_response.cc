@@ -98,6 +98,26 @@ TEST(ResponseParser, Simple) {
     }
 }
 
+// The first Connection field's value is kept (the proxy's list of hop-by-hop fields), as
+// header("connection") finds it; every parse starts without one.
+TEST(ResponseParser, ConnectionValueKept) {
+    Parsed p = parse("HTTP/1.1 200 OK\r\nConnection: x-a, keep-alive\r\nconnection: x-b\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_EQ(p.result, ParseResult::Complete) << p.err.reason;
+    EXPECT_EQ(p.resp->connection, "x-a, keep-alive");
+    EXPECT_EQ(p.resp->connection, p.resp->header("connection"));
+    p = parse("HTTP/1.1 200 OK\r\nConnection:\r\nConnection: x-b\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_EQ(p.result, ParseResult::Complete) << p.err.reason;
+    EXPECT_EQ(p.resp->connection, "") << "the first, empty";
+    EXPECT_EQ(p.resp->connection, p.resp->header("connection"));
+    Response& r = *p.resp;  // parsed again into the same Response: nothing left over
+    ASSERT_EQ(parse_response_head("HTTP/1.1 204 No Content\r\n\r\n", {}, false, r, p.err), ParseResult::Complete);
+    EXPECT_EQ(r.connection.data(), nullptr);
+    ASSERT_TRUE(split_own_response_head("HTTP/1.1 200 OK\r\nConnection: x-c\r\ncontent-length: 2\r\n\r\n", false, r));
+    EXPECT_EQ(r.connection, "x-c");
+    ASSERT_TRUE(split_own_response_head("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", false, r));
+    EXPECT_EQ(r.connection.data(), nullptr);
+}
+
 TEST(ResponseParser, ReasonPhraseForms) {
     Parsed p = parse("HTTP/1.1 404 Not  Found\t(really) \xe2\x82\xac\r\nContent-Length: 0\r\n\r\n");
     ASSERT_EQ(p.result, ParseResult::Complete) << p.err.reason;

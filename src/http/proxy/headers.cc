@@ -244,7 +244,7 @@ struct SinkHead {
 template <typename Head>
 void write_client_head(Head& head, const Response& resp, const ClientResponseInput& in) {
     head.status(resp);
-    std::string_view connection = connection_listed_fields(resp.header("connection"));
+    std::string_view connection = connection_listed_fields(resp.connection);
     bool has_request_id = false;
     // The upstream's fields that the filters set themselves go.
     std::span<const std::string_view> replaced = in.filter_headers.empty() ? std::span<const std::string_view>() : in.filter_field_names;
@@ -285,7 +285,7 @@ uint64_t build_client_response(ResponseFieldSink& sink, const Response& resp, co
 
 void build_interim_response(std::string& out, const Response& resp, const HeaderOps* ops, const vars::Env* env) {
     append_status_line(out, resp);
-    std::string_view connection = connection_listed_fields(resp.header("connection"));
+    std::string_view connection = connection_listed_fields(resp.connection);
     for (size_t i = 0; i < resp.header_count; ++i) {
         const Header& h = resp.headers[i];
         if (is_hop_by_hop(h.name, connection) || in_ops(ops, h.name)) continue;

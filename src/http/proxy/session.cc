@@ -536,7 +536,9 @@ void Session::send() {
             up_->watch_write(false);
             break;
         }
-        ssize_t n = up_->transport ? up_->transport->writev(iov, cnt) : writev(up_->fd, iov, cnt);
+        ssize_t n = up_->transport ? up_->transport->writev(iov, cnt)
+                    : cnt == 1     ? ::send(up_->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)  // (no iovec to copy in)
+                                   : writev(up_->fd, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
