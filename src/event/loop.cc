@@ -17,7 +17,7 @@ Millis monotonic_ms() {
 }
 
 Timer::~Timer() {
-    if (loop_ && armed()) loop_->cancel(*this);
+    if (loop_ && in_heap()) loop_->cancel(*this);
 }
 
 Loop::Loop() : epfd_(epoll_create1(EPOLL_CLOEXEC)), now_(monotonic_ms()) {}
@@ -48,7 +48,7 @@ Millis Loop::update_time() { return now_ = monotonic_ms(); }
 void Loop::arm(Timer& timer, Millis delay) {
     timer.loop_ = this;
     timer.due_ = now_ + (delay < 0 ? 0 : delay);
-    if (timer.armed()) {
+    if (timer.in_heap()) {
         // Later than its place in the heap: it stays there until that comes (run_timers).
         if (timer.due_ >= timer.deadline_) return;
         timer.deadline_ = timer.due_;
@@ -62,7 +62,7 @@ void Loop::arm(Timer& timer, Millis delay) {
 }
 
 void Loop::cancel(Timer& timer) {
-    if (timer.armed()) heap_remove(timer.index_);
+    if (timer.in_heap()) heap_remove(timer.index_);
 }
 
 void Loop::heap_up(size_t i) {
@@ -109,8 +109,12 @@ void Loop::heap_remove(size_t i) {
 void Loop::run_timers() {
     while (!heap_.empty() && heap_.front()->deadline_ <= now_) {
         Timer* t = heap_.front();
-        if (t->due_ > now_) {  // re-armed for later since it took this place: to its real one
-            t->deadline_ = t->due_;
+        if (t->due_ > now_) {
+            if (t->due_ == Timer::kNever) {  // cancelled lazily: leaves now
+                heap_remove(0);
+                continue;
+            }
+            t->deadline_ = t->due_;  // re-armed for later since it took this place: to its real one
             heap_down(0);
             continue;
         }

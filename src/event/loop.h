@@ -35,12 +35,14 @@ class Timer {
     ~Timer();
 
     void set_callback(std::function<void()> cb) { cb_ = std::move(cb); }
-    bool armed() const { return index_ != kNotArmed; }
+    bool armed() const { return index_ != kNotArmed && due_ != kNever; }
     Millis deadline() const { return due_; }
 
   private:
     friend class Loop;
     static constexpr size_t kNotArmed = static_cast<size_t>(-1);
+    static constexpr Millis kNever = INT64_MAX;  // due_ of a timer cancelled lazily
+    bool in_heap() const { return index_ != kNotArmed; }
     std::function<void()> cb_;
     Loop* loop_ = nullptr;
     Millis deadline_ = 0;  // its key in the heap: never later than due_
@@ -65,7 +67,13 @@ class Loop {
     // (Re)arms `timer` to fire `delay` ms from now; re-arming an armed timer moves it.
     void arm(Timer& timer, Millis delay);
     void cancel(Timer& timer);
-    size_t timer_count() const { return heap_.size(); }
+    // Cancels without heap work: the timer stays in the heap, inert, until its place comes up
+    // or it is armed again (then for later: no heap work either) - for a timer armed and
+    // cancelled on every request, such as a pooled proxy session's.
+    void cancel_lazily(Timer& timer) {
+        if (timer.in_heap()) timer.due_ = Timer::kNever;
+    }
+    size_t timer_count() const { return heap_.size(); }  // (lazily cancelled ones included)
 
     // Monotonic milliseconds, refreshed once per loop iteration (and by update_time()).
     Millis now() const { return now_; }

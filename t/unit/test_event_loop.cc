@@ -105,6 +105,41 @@ TEST(EventLoop, RearmedLaterThenEarlier) {
     EXPECT_LT(fired_at, start + 40) << "at the earliest deadline asked last";
 }
 
+// A lazily cancelled timer is not armed and never fires; it leaves the heap when its place
+// comes up, or is armed again in place.
+TEST(EventLoop, CancelledLazily) {
+    Loop loop;
+    gw::event::Millis start = loop.now(), b_at = -1;
+    int a_fired = 0;
+    Timer a([&] { ++a_fired; }), b([&] { b_at = loop.now(); });
+    Timer stop([&] { loop.stop(); });
+    loop.arm(a, 5);
+    loop.cancel_lazily(a);
+    EXPECT_FALSE(a.armed());
+    EXPECT_EQ(loop.timer_count(), 1u) << "still in the heap, inert";
+    loop.arm(b, 20);
+    loop.cancel_lazily(b);
+    loop.arm(b, 30);  // armed again: in place, for later
+    EXPECT_TRUE(b.armed());
+    EXPECT_EQ(b.deadline(), start + 30);
+    EXPECT_EQ(loop.timer_count(), 2u);
+    loop.arm(stop, 50);
+    loop.run();
+    EXPECT_EQ(a_fired, 0);
+    EXPECT_GE(b_at, start + 30);
+    EXPECT_EQ(loop.timer_count(), 0u) << "the inert one left when its place came up";
+    loop.arm(a, 1000);
+    loop.cancel_lazily(a);
+    loop.cancel(a);  // a real cancel after a lazy one
+    EXPECT_EQ(loop.timer_count(), 0u);
+    {
+        Timer c([] {});
+        loop.arm(c, 1000);
+        loop.cancel_lazily(c);
+    }
+    EXPECT_EQ(loop.timer_count(), 0u) << "a destroyed timer leaves the heap, cancelled lazily or not";
+}
+
 TEST(EventLoop, RenewedTimersNeverFireEarly) {
     Loop loop;
     constexpr int kTimers = 300;
@@ -119,7 +154,10 @@ TEST(EventLoop, RenewedTimersNeverFireEarly) {
     for (int round = 0; round < 5; ++round)  // renewed several times, later or earlier
         for (int i = 0; i < kTimers; ++i) loop.arm(*timers[i], static_cast<gw::event::Millis>(next()));
     for (int i = 0; i < kTimers; ++i) due[i] = timers[i]->deadline();
-    for (int i = 0; i < kTimers; i += 7) loop.cancel(*timers[i]);
+    for (int i = 0; i < kTimers; i += 7) {
+        if (i % 2) loop.cancel_lazily(*timers[i]);
+        else loop.cancel(*timers[i]);
+    }
     Timer stop([&] { loop.stop(); });
     loop.arm(stop, 100);
     loop.run();

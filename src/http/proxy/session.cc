@@ -1062,7 +1062,7 @@ bool Session::close_tunnel() {
 }
 
 void Session::complete(bool upstream_reusable) {
-    proxy_.loop().cancel(timer_);
+    proxy_.loop().cancel_lazily(timer_);  // (the session's next request arms it again for free)
     if (transform_) transform({}, true);  // the filters' last words, and the chunked end
     if (observe_) stream_->observe_body({}, true);
     uint64_t upstream_us = upstream_micros();
