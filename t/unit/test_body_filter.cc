@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -146,6 +149,49 @@ TEST(BodyFilter, AReadingFilterLeavesTheFramingAlone) {
     EXPECT_EQ(part2.filter.copy, "abcde") << "decoded, whatever the framing";
     EXPECT_EQ(part2.filter.ends, 1);
     EXPECT_NE(r2.find("\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), std::string::npos) << "the chunks as they came: " << r2;
+}
+
+// A reading filter hears of the body's end before the client can have all of it: a cache stores
+// the object first, so a client that asks again at once (maybe of another worker) gets a HIT.
+// The filter waits at the end for up to 300 ms to see whether the client got the whole response:
+// it must not have.
+class EndOrderFilter : public CopyFilter {
+  public:
+    void on_body(Stream& s, void* ctx, std::string_view in, bool last, std::string& out) override {
+        CopyFilter::on_body(s, ctx, in, last, out);
+        if (!last) return;
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+        while (!client_has_all.load() && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        client_had_all_at_end = client_has_all.load();
+    }
+    std::atomic<bool> client_has_all{false};
+    bool client_had_all_at_end = false;
+};
+
+class EndOrderPart : public gw::module::WorkerPart {
+  public:
+    gw::http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
+    EndOrderFilter filter;
+};
+
+TEST(BodyFilter, AReadingFilterSeesTheEndBeforeTheClientHasIt) {
+    // (head and body in one read from the backend: the body goes out at once, without a filter
+    // that transforms it)
+    gw::test::TinyBackend be("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
+    gw::test::ServerHarness h(kConf, be.port());
+    EndOrderPart part;
+    h.ctx().modules.push_back(&part);
+    ASSERT_TRUE(h.start());
+    std::string r = h.request("GET /up HTTP/1.1\r\nHost: x\r\n\r\n", [&](const std::string& got) {
+        bool all = got.ends_with("hello world");
+        if (all) part.filter.client_has_all = true;
+        return all;
+    });
+    EXPECT_TRUE(r.ends_with("\r\n\r\nhello world")) << r;
+    EXPECT_EQ(part.filter.copy, "hello world");
+    EXPECT_EQ(part.filter.ends, 1);
+    EXPECT_FALSE(part.filter.client_had_all_at_end) << "the last bytes left before the readers heard of the end";
 }
 
 // A filter that answers with a stored response: at the request (a hit), in place of the

@@ -876,6 +876,14 @@ void Session::transform(std::string_view data, bool last) {
     body_bytes_ += filtered_.size();
 }
 
+// The body as it goes out unchanged, to the filters that read it. `end`: these are its last
+// bytes, seen before they are written - the readers (a cache's store) are done before the
+// client can have the whole response and ask again, maybe of another worker.
+void Session::observe(std::string_view data, bool end) {
+    stream_->observe_body(data, end);
+    if (end) observe_ = false;  // (complete() has nothing more to tell them)
+}
+
 void Session::pump_body() {
     uint32_t e = epoch_;
     bool done = false;
@@ -891,7 +899,7 @@ void Session::pump_body() {
             if (transform_) {
                 transform({up_->in.data(), n}, false);
             } else {
-                if (observe_) stream_->observe_body({up_->in.data(), n}, false);
+                if (observe_) observe({up_->in.data(), n}, done);
                 body_bytes_ += n;
                 // Straight from the upstream buffer to the client, with the head if still pending.
                 io_->write_through({up_->in.data(), n});

@@ -89,6 +89,7 @@ class Session final : public StreamHandler {
     void h2_detach();       // the stream is left (reset if still open)
     void h2_send();         // more request body for the stream
     void h2_flow();         // client output taken: give the stream's window back, or pause
+    void observe(std::string_view data, bool end);
     void pump_body();
     void transform(std::string_view data, bool last);
     void pump_tunnel();

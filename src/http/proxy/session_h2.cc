@@ -188,7 +188,8 @@ void Session::h2_data(std::string_view data) {
     if (transform_) {
         transform(data, false);
     } else {
-        if (observe_) stream_->observe_body(data, false);
+        if (observe_)  // (a Content-Length body's last bytes: see observe())
+            observe(data, resp_.body == ResponseBody::ContentLength && body_bytes_ + data.size() >= resp_.content_length);
         body_bytes_ += data.size();
         std::string& out = io_->output();
         if (h2_frame_) {
