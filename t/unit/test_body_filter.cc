@@ -122,11 +122,14 @@ class CopyFilter : public gw::http::Filter {
     int ends = 0;
 };
 
-class CopyPart : public gw::module::WorkerPart {
+// A module part that puts its filter on the first route.
+template <class F>
+class FirstRoutePart : public gw::module::WorkerPart {
   public:
     gw::http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
-    CopyFilter filter;
+    F filter;
 };
+using CopyPart = FirstRoutePart<CopyFilter>;
 
 TEST(BodyFilter, AReadingFilterLeavesTheFramingAlone) {
     gw::test::TinyBackend be("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
@@ -169,11 +172,7 @@ class EndOrderFilter : public CopyFilter {
     bool client_had_all_at_end = false;
 };
 
-class EndOrderPart : public gw::module::WorkerPart {
-  public:
-    gw::http::Filter* route_filter(int route) override { return route == 0 ? &filter : nullptr; }
-    EndOrderFilter filter;
-};
+using EndOrderPart = FirstRoutePart<EndOrderFilter>;
 
 TEST(BodyFilter, AReadingFilterSeesTheEndBeforeTheClientHasIt) {
     // (head and body in one read from the backend: the body goes out at once, without a filter
