@@ -1,6 +1,6 @@
 // Walks the frame headers of what an HTTP/2 client sends, a step ahead of nghttp2, for the two
 // checks nghttp2 leaves out once the RFC 7540 priority tree is off (SETTINGS_NO_RFC7540_PRIORITIES,
-// RFC 9218 - the tree costs about 1,300 instructions per request):
+// RFC 9218; with the pooled allocator the tree cost ~150 instructions per request):
 //   - PRIORITY frames are still frames of the protocol (RFC 9113 6.3, 5.3.1): one on stream 0, or
 //     one that makes a stream depend on itself, is an error; nghttp2 no longer reads them;
 //   - DATA on a closed stream: nghttp2 no longer keeps closed streams, so it ignores such a frame

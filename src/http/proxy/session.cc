@@ -1072,7 +1072,7 @@ bool Session::close_tunnel() {
 void Session::complete(bool upstream_reusable) {
     proxy_.loop().cancel_lazily(timer_);  // (the session's next request arms it again for free)
     if (transform_) transform({}, true);  // the filters' last words, and the chunked end
-    if (observe_) stream_->observe_body({}, true);
+    if (observe_) observe({}, true);  // (unless the last piece already told them)
     uint64_t upstream_us = upstream_micros();
     if (server_->response_time) server_->response_time->observe_micros(upstream_us);
     if (auto* c = proxy_.class_counter(route_, *server_, status_)) c->fetch_add(1, std::memory_order_relaxed);
